@@ -1,0 +1,41 @@
+// A Backend turns leases into kernel state; the registry maps a config's Backend.Type to one.
+import type { NetworkConfig } from '../config/network-config.ts';
+import type { Lease, LeaseAttrs, SubnetManager } from '../subnet/lease.ts';
+
+/** The interface flanneld talks to peers through (see daemon/interface-selection.ts). */
+export interface ExternalInterface {
+  name: string;
+  index: number;
+  mtu: number;
+  /** The interface's own IPv4 address. */
+  ifaceAddr: string;
+  /** The address peers use (== ifaceAddr unless --public-ip). */
+  extAddr: string;
+}
+
+export interface BackendContext {
+  subnetManager: SubnetManager;
+  extIface: ExternalInterface;
+  config: NetworkConfig;
+}
+
+/** A registered network: the host's lease plus the loop that programs peers. */
+export interface Network {
+  readonly lease: Lease;
+  /** MTU for subnet.env. */
+  readonly mtu: number;
+  /** Watches leases and converges the kernel until `signal` aborts. */
+  run(signal: AbortSignal): Promise<void>;
+}
+
+export interface Backend {
+  /** Creates devices, acquires the lease (publishing `attrs` plus backend data) and configures the device. */
+  registerNetwork(signal: AbortSignal): Promise<Network>;
+}
+
+export type BackendFactory = (ctx: BackendContext) => Backend;
+
+/** Attributes every backend starts from. */
+export function baseAttrs(ext: ExternalInterface, backendType: string): LeaseAttrs {
+  return { publicIP: ext.extAddr, publicIPv6: null, backendType };
+}

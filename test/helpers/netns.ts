@@ -1,0 +1,72 @@
+// Throwaway network namespaces for integration tests: unique names, always removed.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+
+export function run(cmd: string, args: string[], input?: string): string {
+  return execFileSync(cmd, args, { encoding: 'utf8', input, stdio: ['pipe', 'pipe', 'pipe'] });
+}
+
+/** Runs a command inside a namespace and returns stdout. */
+export function nsRun(ns: string, cmd: string, args: string[], input?: string): string {
+  return run('ip', ['netns', 'exec', ns, cmd, ...args], input);
+}
+
+/** `ip -json …` inside a namespace, parsed. */
+export function ipJson(ns: string, args: string[]): any[] {
+  const out = run('ip', ['-n', ns, '-json', ...args]);
+  return out.trim() ? JSON.parse(out) : [];
+}
+
+export function bridgeJson(ns: string, args: string[]): any[] {
+  const out = nsRun(ns, 'bridge', ['-json', ...args]);
+  return out.trim() ? JSON.parse(out) : [];
+}
+
+export function uniqueName(prefix: string): string {
+  return `${prefix}-${randomBytes(3).toString('hex')}`;
+}
+
+export class Netns {
+  readonly names: string[] = [];
+
+  /** Creates a namespace with loopback up. */
+  add(prefix: string): string {
+    const name = uniqueName(prefix);
+    run('ip', ['netns', 'add', name]);
+    this.names.push(name);
+    run('ip', ['-n', name, 'link', 'set', 'lo', 'up']);
+    return name;
+  }
+
+  /** A veth pair `a`↔`b` between two namespaces, addressed and up. */
+  link(nsA: string, ifA: string, addrA: string, nsB: string, ifB: string, addrB: string, mtu = 1500): void {
+    const tmpA = uniqueName('va');
+    const tmpB = uniqueName('vb');
+    run('ip', ['link', 'add', tmpA, 'mtu', String(mtu), 'type', 'veth', 'peer', 'name', tmpB, 'mtu', String(mtu)]);
+    run('ip', ['link', 'set', tmpA, 'netns', nsA]);
+    run('ip', ['link', 'set', tmpB, 'netns', nsB]);
+    run('ip', ['-n', nsA, 'link', 'set', tmpA, 'name', ifA]);
+    run('ip', ['-n', nsB, 'link', 'set', tmpB, 'name', ifB]);
+    run('ip', ['-n', nsA, 'addr', 'add', addrA, 'dev', ifA]);
+    run('ip', ['-n', nsB, 'addr', 'add', addrB, 'dev', ifB]);
+    run('ip', ['-n', nsA, 'link', 'set', ifA, 'up']);
+    run('ip', ['-n', nsB, 'link', 'set', ifB, 'up']);
+  }
+
+  cleanup(): void {
+    for (const n of this.names.splice(0).reverse()) {
+      // Kill anything still running inside, then drop the namespace.
+      const pids = spawnSync('ip', ['netns', 'pids', n], { encoding: 'utf8' }).stdout.trim();
+      for (const pid of pids.split(/\s+/).filter(Boolean)) {
+        try {
+          process.kill(Number(pid), 'SIGKILL');
+        } catch {
+          /* already gone */
+        }
+      }
+      spawnSync('ip', ['netns', 'del', n]);
+    }
+  }
+}
+
+export const isRoot = process.getuid?.() === 0;
