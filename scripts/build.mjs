@@ -1,0 +1,44 @@
+#!/usr/bin/env node
+// Builds the native addon (node-gyp, Node headers from /usr, no download) and the three bundles in dist/.
+import { build } from 'esbuild';
+import { chmodSync, copyFileSync, existsSync, mkdirSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+process.chdir(root);
+mkdirSync('dist', { recursive: true });
+
+if (existsSync('binding.gyp')) {
+  const gyp = join(root, 'node_modules/node-gyp/bin/node-gyp.js');
+  execFileSync(process.execPath, [gyp, 'rebuild', '--nodedir=/usr', '--loglevel=warn'], { stdio: 'inherit' });
+  copyFileSync('build/Release/flannel_native.node', 'dist/flannel_native.node');
+}
+
+const common = {
+  bundle: true,
+  platform: 'node',
+  format: 'cjs',
+  target: 'node20',
+  banner: { js: '#!/usr/bin/env node' },
+  logLevel: 'warning',
+  // import.meta.url is empty in CJS; the native loader falls back to the script's directory.
+  logOverride: { 'empty-import-meta': 'silent' },
+};
+const entries = [
+  // The CNI plugin is one self-contained file: it starts on every pod event, so nothing is resolved at run time.
+  { in: 'src/cni/main.ts', out: 'dist/flannel.cjs', packages: 'bundle' },
+  // flanneld and flannelctl load etcd3/netlink (native prebuilds) from node_modules.
+  { in: 'src/daemon/main.ts', out: 'dist/flanneld.cjs', packages: 'external' },
+  { in: 'src/cli/flannelctl.ts', out: 'dist/flannelctl.cjs', packages: 'external' },
+];
+for (const e of entries) {
+  if (!existsSync(e.in)) {
+    console.error(`build: ${e.in} is missing`);
+    process.exit(1);
+  }
+  await build({ ...common, entryPoints: [e.in], outfile: e.out, packages: e.packages });
+  chmodSync(e.out, 0o755);
+}
+console.log(`build: ${entries.map((e) => e.out).join(', ')}`);

@@ -1,0 +1,63 @@
+// flannelctl: the operator tool. `lab` runs a local multi-host cluster in network namespaces.
+import { dirname, resolve } from 'node:path';
+import { labDown, labStatus, labUp } from '../lab/lab.ts';
+
+const USAGE = `Usage:
+  flannelctl lab up [--hosts N] [--pods-per-host M] [--backend vxlan]
+  flannelctl lab status
+  flannelctl lab down
+`;
+
+function flagValue(args: string[], name: string, def: string): string {
+  const i = args.findIndex((a) => a === `--${name}` || a.startsWith(`--${name}=`));
+  if (i < 0) return def;
+  const a = args[i]!;
+  if (a.includes('=')) return a.slice(a.indexOf('=') + 1);
+  const v = args[i + 1];
+  if (v === undefined) throw new Error(`--${name} needs a value`);
+  return v;
+}
+
+function intFlag(args: string[], name: string, def: number): number {
+  const v = flagValue(args, name, String(def));
+  if (!/^\d+$/.test(v)) throw new Error(`--${name} ${v}: expected a whole number`);
+  return Number(v);
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [group, cmd, ...rest] = argv;
+  if (group !== 'lab' || !cmd) {
+    process.stderr.write(USAGE);
+    return group === undefined || group === '--help' ? 0 : 2;
+  }
+  if (process.getuid?.() !== 0) throw new Error('the lab creates network namespaces: run it as root');
+  // The built binaries live next to this script (dist/); under tsx, use the repo's dist/.
+  const here = dirname(process.argv[1] ?? '.');
+  const distDir = here.endsWith('dist') ? here : resolve(here, '../../dist');
+  switch (cmd) {
+    case 'up': {
+      const known = ['--hosts', '--pods-per-host', '--backend'];
+      for (const a of rest) if (a.startsWith('--') && !known.includes(a.split('=')[0]!)) throw new Error(`unknown option ${a}\n${USAGE}`);
+      const backend = flagValue(rest, 'backend', 'vxlan');
+      if (backend !== 'vxlan') throw new Error(`--backend ${backend}: this version's lab supports vxlan`);
+      const ok = await labUp({ hosts: intFlag(rest, 'hosts', 3), podsPerHost: intFlag(rest, 'pods-per-host', 2), backend, distDir });
+      return ok ? 0 : 1;
+    }
+    case 'status':
+      return (await labStatus()) ? 0 : 1;
+    case 'down':
+      labDown();
+      return 0;
+    default:
+      process.stderr.write(USAGE);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (e) => {
+    process.stderr.write(`flannelctl: ${(e as Error).message}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,46 @@
+// Small process helpers for the lab (it drives ip, etcdctl and the built binaries like a user would).
+import { execFile, execFileSync } from 'node:child_process';
+
+export function sh(cmd: string, args: string[], opts: { input?: string; env?: NodeJS.ProcessEnv } = {}): string {
+  try {
+    return execFileSync(cmd, args, { encoding: 'utf8', input: opts.input, env: opts.env, stdio: ['pipe', 'pipe', 'pipe'] });
+  } catch (e) {
+    const err = e as { stderr?: string; stdout?: string; message: string };
+    throw new Error(`${cmd} ${args.join(' ')} failed: ${(err.stderr || err.stdout || err.message).trim()}`);
+  }
+}
+
+/** Like sh, but never throws: for teardown. */
+export function shQuiet(cmd: string, args: string[]): void {
+  try {
+    execFileSync(cmd, args, { stdio: 'ignore' });
+  } catch {
+    /* best effort */
+  }
+}
+
+export function shAsync(cmd: string, args: string[], timeoutMs = 30_000): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(cmd, args, { encoding: 'utf8', timeout: timeoutMs }, (err, stdout, stderr) => {
+      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+export function netnsList(): string[] {
+  const out = sh('ip', ['-json', 'netns', 'list']).trim();
+  return out ? (JSON.parse(out) as { name: string }[]).map((n) => n.name) : [];
+}
+
+export function netnsPids(ns: string): number[] {
+  try {
+    return sh('ip', ['netns', 'pids', ns]).split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}

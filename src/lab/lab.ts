@@ -1,0 +1,229 @@
+// `flannelctl lab`: a multi-host flannel cluster in network namespaces (etcd + one flanneld per host + pods).
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, closeSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { netnsList, netnsPids, sh, shQuiet, sleep } from './exec.ts';
+import { formatMatrix, lossPercent, pingMatrix, type PingTarget } from './ping-matrix.ts';
+import { LAB_DIR, LAB_PREFIX, labCniConfig, labNetworkConfig, labTopology, type LabHost, type LabTopology } from './topology.ts';
+
+export interface LabUpOptions {
+  hosts: number;
+  podsPerHost: number;
+  backend: string;
+  /** Directory holding flanneld.cjs and flannel.cjs. */
+  distDir: string;
+}
+
+interface LabState {
+  topology: LabTopology;
+  pods: Record<string, string>;
+}
+
+const say = (m: string) => process.stdout.write(m + '\n');
+const statePath = join(LAB_DIR, 'state.json');
+
+function ipn(ns: string, args: string[]): string {
+  return sh('ip', ['-n', ns, ...args]);
+}
+
+function makeUnderlay(t: LabTopology): void {
+  sh('ip', ['netns', 'add', t.switchNs]);
+  ipn(t.switchNs, ['link', 'add', 'br0', 'type', 'bridge']);
+  ipn(t.switchNs, ['link', 'set', 'br0', 'up']);
+  const attach = (ns: string, ip: string, a: string, b: string) => {
+    sh('ip', ['netns', 'add', ns]);
+    ipn(ns, ['link', 'set', 'lo', 'up']);
+    sh('ip', ['link', 'add', a, 'type', 'veth', 'peer', 'name', b]);
+    sh('ip', ['link', 'set', a, 'netns', ns]);
+    sh('ip', ['link', 'set', b, 'netns', t.switchNs]);
+    ipn(ns, ['link', 'set', a, 'name', 'eth0']);
+    ipn(ns, ['addr', 'add', `${ip}/24`, 'dev', 'eth0']);
+    ipn(ns, ['link', 'set', 'eth0', 'up']);
+    ipn(t.switchNs, ['link', 'set', b, 'master', 'br0']);
+    ipn(t.switchNs, ['link', 'set', b, 'up']);
+  };
+  attach(t.etcdNs, t.etcdIp, `${LAB_PREFIX}0a`, `${LAB_PREFIX}0b`);
+  for (const h of t.hosts) {
+    attach(h.ns, h.ip, h.vethHost, h.vethSwitch);
+    // flanneld finds eth0 through the default route, as on a real host.
+    ipn(h.ns, ['route', 'add', 'default', 'dev', 'eth0']);
+    sh('ip', ['netns', 'exec', h.ns, 'sysctl', '-qw', 'net.ipv4.ip_forward=1']);
+    mkdirSync(h.dir, { recursive: true });
+  }
+}
+
+async function startEtcd(t: LabTopology): Promise<void> {
+  const dir = join(LAB_DIR, 'etcd');
+  mkdirSync(dir, { recursive: true });
+  const log = openSync(join(LAB_DIR, 'etcd.log'), 'a');
+  const url = t.etcdEndpoint;
+  const peer = `http://${t.etcdIp}:2380`;
+  const p = spawn('ip', ['netns', 'exec', t.etcdNs, 'etcd', '--name', 'lab', '--data-dir', join(dir, 'data'),
+    '--listen-client-urls', url, '--advertise-client-urls', url, '--listen-peer-urls', peer,
+    '--initial-advertise-peer-urls', peer, '--initial-cluster', `lab=${peer}`], { detached: true, stdio: ['ignore', log, log] });
+  p.unref();
+  closeSync(log);
+  const deadline = Date.now() + 20_000;
+  while (Date.now() < deadline) {
+    try {
+      etcdctl(t, ['endpoint', 'health']);
+      return;
+    } catch {
+      await sleep(200);
+    }
+  }
+  throw new Error(`etcd did not become healthy in 20 s; see ${LAB_DIR}/etcd.log`);
+}
+
+export function etcdctl(t: LabTopology, args: string[]): string {
+  return sh('ip', ['netns', 'exec', t.etcdNs, 'etcdctl', `--endpoints=${t.etcdEndpoint}`, ...args], { env: { ...process.env, ETCDCTL_API: '3' } });
+}
+
+function startFlanneld(t: LabTopology, h: LabHost, distDir: string): void {
+  const log = openSync(join(h.dir, 'flanneld.log'), 'a');
+  const p = spawn('ip', ['netns', 'exec', h.ns, process.execPath, join(distDir, 'flanneld.cjs'),
+    `--etcd-endpoints=${t.etcdEndpoint}`, `--subnet-file=${h.subnetFile}`, '--ip-masq', '--iptables-resync=5'],
+    { detached: true, stdio: ['ignore', log, log] });
+  p.unref();
+  closeSync(log);
+}
+
+async function waitForFile(path: string, what: string, logFile: string): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    if (existsSync(path)) return;
+    await sleep(200);
+  }
+  const tail = existsSync(logFile) ? readFileSync(logFile, 'utf8').split('\n').slice(-15).join('\n') : '(no log)';
+  throw new Error(`${what} did not write ${path} within 30 s. Last lines of ${logFile}:\n${tail}`);
+}
+
+function cniAdd(h: LabHost, podNs: string, distDir: string): string {
+  sh('ip', ['netns', 'add', podNs]);
+  ipn(podNs, ['link', 'set', 'lo', 'up']);
+  const out = sh('ip', ['netns', 'exec', h.ns, process.execPath, join(distDir, 'flannel.cjs')], {
+    input: labCniConfig(h),
+    env: { ...process.env, CNI_COMMAND: 'ADD', CNI_CONTAINERID: podNs, CNI_NETNS: `/var/run/netns/${podNs}`, CNI_IFNAME: 'eth0', CNI_PATH: '/usr/lib/cni' },
+  });
+  const result = JSON.parse(out) as { ips?: { address: string }[] };
+  const addr = result.ips?.[0]?.address;
+  if (!addr) throw new Error(`CNI ADD for ${podNs} returned no IP: ${out}`);
+  return addr.split('/')[0]!;
+}
+
+export async function labUp(o: LabUpOptions): Promise<boolean> {
+  for (const f of ['flanneld.cjs', 'flannel.cjs']) {
+    if (!existsSync(join(o.distDir, f))) throw new Error(`${join(o.distDir, f)} is missing: run \`npm run build\` first`);
+  }
+  if (netnsList().some((n) => n.startsWith(`${LAB_PREFIX}-`)) || existsSync(LAB_DIR)) {
+    say('A previous lab is still there; tearing it down first.');
+    labDown();
+  }
+  const t = labTopology(o.hosts, o.podsPerHost, o.backend);
+  const state: LabState = { topology: t, pods: {} };
+  mkdirSync(LAB_DIR, { recursive: true });
+  const save = () => writeFileSync(statePath, JSON.stringify(state, null, 2));
+  save();
+  try {
+    say(`Creating ${t.hosts.length} hosts on underlay ${t.etcdIp.replace(/\.2$/, '.0/24')} (switch namespace ${t.switchNs})`);
+    makeUnderlay(t);
+    say(`Starting etcd in ${t.etcdNs} at ${t.etcdEndpoint}`);
+    await startEtcd(t);
+    etcdctl(t, ['put', '/coreos.com/network/config', labNetworkConfig(o.backend)]);
+    say(`Network config: ${labNetworkConfig(o.backend)}`);
+    for (const h of t.hosts) startFlanneld(t, h, o.distDir);
+    for (const h of t.hosts) await waitForFile(h.subnetFile, `flanneld on ${h.ns}`, join(h.dir, 'flanneld.log'));
+    for (const h of t.hosts) {
+      const env = readFileSync(h.subnetFile, 'utf8').trim().replace(/\n/g, ' ');
+      say(`  ${h.ns}  eth0 ${h.ip}  ${env}`);
+    }
+    for (const h of t.hosts) {
+      for (const p of h.pods) {
+        state.pods[p.ns] = cniAdd(h, p.ns, o.distDir);
+        save();
+        say(`  pod ${p.ns} on ${h.ns}: ${state.pods[p.ns]}`);
+      }
+    }
+  } catch (e) {
+    say(`lab up failed: ${(e as Error).message}`);
+    say('Tearing down what was created.');
+    labDown();
+    return false;
+  }
+  const ok = await labCheck(state);
+  say('');
+  say('Look around:');
+  say(`  ip netns list | grep ${LAB_PREFIX}`);
+  say(`  ip netns exec ${t.hosts[0]!.ns} ip -d link show flannel.1`);
+  say(`  ip netns exec ${t.hosts[0]!.ns} ip route; ip netns exec ${t.hosts[0]!.ns} bridge fdb show dev flannel.1`);
+  say(`  ip netns exec ${t.hosts[0]!.pods[0]!.ns} ping ${state.pods[t.hosts[1]!.pods[0]!.ns]}`);
+  say(`  ip netns exec ${t.etcdNs} env ETCDCTL_API=3 etcdctl --endpoints=${t.etcdEndpoint} get --prefix /coreos.com/network`);
+  say(`  logs: ${LAB_DIR}/<host>/flanneld.log`);
+  say('Status: node dist/flannelctl.cjs lab status    Tear down: make lab-down (node dist/flannelctl.cjs lab down)');
+  return ok;
+}
+
+/** Ping matrix between all pods plus pod → other host's underlay IP (masqueraded). True when all at 0 % loss. */
+export async function labCheck(state: LabState): Promise<boolean> {
+  const t = state.topology;
+  const pods = t.hosts.flatMap((h) => h.pods.map((p) => ({ label: p.ns, ns: p.ns, ip: state.pods[p.ns]! })));
+  const results = await pingMatrix(pods, pods as PingTarget[]);
+  say('');
+  say('Pod-to-pod ping matrix (packet loss, 3 pings each):');
+  say(formatMatrix(pods.map((p) => p.label), pods, results));
+  const underlay: PingTarget[] = t.hosts.map((h) => ({ label: h.ns, ip: h.ip }));
+  const toHosts = await pingMatrix(pods.map((p) => ({ label: p.label, ns: p.ns })), underlay);
+  const crossHost = toHosts.filter((r) => !r.from.startsWith(r.to + '-'));
+  say('');
+  say('Pod to other hosts\' underlay IPs (leaves the host masqueraded by FLANNEL-POSTRTG):');
+  say(formatMatrix(pods.map((p) => p.label), underlay, crossHost));
+  const all = [...results, ...crossHost];
+  const bad = all.filter((r) => lossPercent(r) > 0);
+  say('');
+  say(bad.length === 0 ? `All ${all.length} pairs at 0 % loss.` : `${bad.length} of ${all.length} pairs lost packets.`);
+  return bad.length === 0;
+}
+
+export async function labStatus(): Promise<boolean> {
+  if (!existsSync(statePath)) {
+    say('No lab is running (start one with `make lab`).');
+    return false;
+  }
+  const state = JSON.parse(readFileSync(statePath, 'utf8')) as LabState;
+  const t = state.topology;
+  for (const h of t.hosts) {
+    const pids = netnsPids(h.ns);
+    const env = existsSync(h.subnetFile) ? readFileSync(h.subnetFile, 'utf8').trim().replace(/\n/g, ' ') : 'no subnet.env';
+    say(`${h.ns}  eth0 ${h.ip}  processes ${pids.length ? pids.join(',') : 'none'}  ${env}`);
+  }
+  try {
+    say(etcdctl(t, ['get', '--prefix', '/coreos.com/network/subnets']).trim());
+  } catch (e) {
+    say(`etcd: ${(e as Error).message}`);
+  }
+  return labCheck(state);
+}
+
+/** Removes every lab namespace (killing what runs inside), and the lab's files. Safe after a failed `up`. */
+export function labDown(): void {
+  const names = netnsList().filter((n) => n === `${LAB_PREFIX}-sw` || n.startsWith(`${LAB_PREFIX}-`));
+  // Pods first, then hosts (their processes), then etcd and the switch.
+  const order = (n: string) => (/-p\d+$/.test(n) ? 0 : n === `${LAB_PREFIX}-etcd` ? 2 : n === `${LAB_PREFIX}-sw` ? 3 : 1);
+  names.sort((a, b) => order(a) - order(b));
+  for (const n of names) {
+    for (const pid of netnsPids(n)) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }
+  }
+  for (const n of names) shQuiet('ip', ['netns', 'del', n]);
+  // veths that never made it into a namespace.
+  for (let i = 0; i <= 20; i++) for (const s of ['a', 'b']) if (existsSync(`/sys/class/net/${LAB_PREFIX}${i}${s}`)) shQuiet('ip', ['link', 'del', `${LAB_PREFIX}${i}${s}`]);
+  rmSync(LAB_DIR, { recursive: true, force: true });
+  if (names.length) say(`Removed ${names.length} namespaces and ${LAB_DIR}.`);
+}
+
+export const labStateDir = dirname(statePath);

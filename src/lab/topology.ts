@@ -1,0 +1,81 @@
+// The lab's names and addresses, derived from its size; pure.
+
+export const LAB_PREFIX = 'flab';
+export const LAB_DIR = '/run/flannel-lab';
+export const UNDERLAY = '192.168.100';
+export const LAB_NETWORK = '10.244.0.0/16';
+
+export interface LabPod {
+  ns: string;
+  host: string;
+}
+
+export interface LabHost {
+  name: string;
+  ns: string;
+  /** Underlay address of eth0. */
+  ip: string;
+  /** Root-namespace names of the veth pair before it is moved (≤ 15 chars). */
+  vethHost: string;
+  vethSwitch: string;
+  dir: string;
+  subnetFile: string;
+  pods: LabPod[];
+}
+
+export interface LabTopology {
+  switchNs: string;
+  etcdNs: string;
+  etcdIp: string;
+  etcdEndpoint: string;
+  hosts: LabHost[];
+  backend: string;
+}
+
+export function labTopology(hosts: number, podsPerHost: number, backend: string): LabTopology {
+  if (!Number.isInteger(hosts) || hosts < 2 || hosts > 20) throw new Error(`--hosts ${hosts}: use a number from 2 to 20`);
+  if (!Number.isInteger(podsPerHost) || podsPerHost < 1 || podsPerHost > 20) {
+    throw new Error(`--pods-per-host ${podsPerHost}: use a number from 1 to 20`);
+  }
+  const etcdIp = `${UNDERLAY}.2`;
+  return {
+    switchNs: `${LAB_PREFIX}-sw`,
+    etcdNs: `${LAB_PREFIX}-etcd`,
+    etcdIp,
+    etcdEndpoint: `http://${etcdIp}:2379`,
+    backend,
+    hosts: Array.from({ length: hosts }, (_, i) => {
+      const name = `h${i + 1}`;
+      const ns = `${LAB_PREFIX}-${name}`;
+      return {
+        name,
+        ns,
+        ip: `${UNDERLAY}.${11 + i}`,
+        vethHost: `${LAB_PREFIX}${i + 1}a`,
+        vethSwitch: `${LAB_PREFIX}${i + 1}b`,
+        dir: `${LAB_DIR}/${name}`,
+        subnetFile: `${LAB_DIR}/${name}/subnet.env`,
+        pods: Array.from({ length: podsPerHost }, (_, j) => ({ ns: `${ns}-p${j + 1}`, host: ns })),
+      };
+    }),
+  };
+}
+
+/** The network config the lab writes to etcd. */
+export function labNetworkConfig(backend: string): string {
+  return JSON.stringify({ Network: LAB_NETWORK, Backend: { Type: backend } });
+}
+
+/** The CNI config each lab host uses: the stock kube-flannel delegate, with per-host state paths. */
+export function labCniConfig(host: LabHost): string {
+  return JSON.stringify({
+    cniVersion: '0.3.1',
+    name: 'cbr0',
+    type: 'flannel',
+    subnetFile: host.subnetFile,
+    dataDir: `${host.dir}/cni`,
+    delegate: { hairpinMode: true, isDefaultGateway: true },
+    // host-local keeps its allocations per host: all lab hosts share one filesystem.
+    ipam: { dataDir: `${host.dir}/ipam` },
+  });
+}
