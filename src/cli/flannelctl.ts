@@ -1,10 +1,11 @@
 // flannelctl: the operator tool. `lab` runs a local multi-host cluster in network namespaces.
 import { dirname, resolve } from 'node:path';
-import { labDown, labStatus, labUp } from '../lab/lab.ts';
+import { labDown, labRestartFlanneld, labStatus, labUp } from '../lab/lab.ts';
 
 const USAGE = `Usage:
   flannelctl lab up [--hosts N] [--pods-per-host M] [--backend vxlan]
   flannelctl lab status
+  flannelctl lab restart <host>     stop and start one host's flanneld (e.g. h2)
   flannelctl lab down
 `;
 
@@ -45,6 +46,10 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'status':
       return (await labStatus()) ? 0 : 1;
+    case 'restart':
+      if (!rest[0]) throw new Error(`lab restart needs a host name\n${USAGE}`);
+      await labRestartFlanneld(rest[0], distDir);
+      return 0;
     case 'down':
       labDown();
       return 0;

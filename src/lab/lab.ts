@@ -1,6 +1,6 @@
 // `flannelctl lab`: a multi-host flannel cluster in network namespaces (etcd + one flanneld per host + pods).
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, closeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { netnsList, netnsPids, sh, shQuiet, sleep } from './exec.ts';
 import { formatMatrix, lossPercent, pingMatrix, type PingTarget } from './ping-matrix.ts';
@@ -226,4 +226,39 @@ export function labDown(): void {
   if (names.length) say(`Removed ${names.length} namespaces and ${LAB_DIR}.`);
 }
 
-export const labStateDir = dirname(statePath);
+function readState(): LabState {
+  if (!existsSync(statePath)) throw new Error('no lab is running (start one with `make lab`)');
+  return JSON.parse(readFileSync(statePath, 'utf8')) as LabState;
+}
+
+function flanneldPids(ns: string): number[] {
+  return netnsPids(ns).filter((pid) => {
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('flanneld');
+    } catch {
+      return false;
+    }
+  });
+}
+
+/** Stops one host's flanneld (SIGTERM, as a supervisor would) and starts it again; waits for its new subnet.env. */
+export async function labRestartFlanneld(hostName: string, distDir: string): Promise<void> {
+  const state = readState();
+  const h = state.topology.hosts.find((x) => x.name === hostName || x.ns === hostName);
+  if (!h) throw new Error(`no lab host "${hostName}"; hosts are ${state.topology.hosts.map((x) => x.name).join(', ')}`);
+  for (const pid of flanneldPids(h.ns)) process.kill(pid, 'SIGTERM');
+  const deadline = Date.now() + 10_000;
+  while (flanneldPids(h.ns).length > 0) {
+    if (Date.now() > deadline) throw new Error(`flanneld on ${h.ns} did not exit within 10 s of SIGTERM`);
+    await sleep(100);
+  }
+  // subnet.env is rewritten (atomically: a new inode) once the new flanneld is up.
+  const ino = statSync(h.subnetFile).ino;
+  startFlanneld(state.topology, h, distDir);
+  const until = Date.now() + 30_000;
+  while (statSync(h.subnetFile).ino === ino) {
+    if (Date.now() > until) throw new Error(`flanneld on ${h.ns} did not rewrite ${h.subnetFile} within 30 s; see ${h.dir}/flanneld.log`);
+    await sleep(100);
+  }
+  say(`flanneld on ${h.ns} restarted: ${readFileSync(h.subnetFile, 'utf8').trim().replace(/\n/g, ' ')}`);
+}
