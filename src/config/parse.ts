@@ -1,0 +1,167 @@
+// net-conf.json / etcd `<prefix>/config` parsing (spec §2) and etcd-mode validation (§2.1); no I/O.
+import { IPv4Net, formatIPv4, maskOf, parseIPv4, type IPv4 } from '../ip/ipv4.ts';
+import type { NetworkConfig } from './network-config.ts';
+
+const EXAMPLE = '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}';
+
+/** Error for bad network config input; `code` lets callers tell it from I/O errors. */
+export class NetworkConfigError extends Error {
+  readonly code = 'EBADNETCONF';
+  constructor(message: string) {
+    super(message);
+    this.name = 'NetworkConfigError';
+  }
+}
+
+function fail(msg: string): never {
+  throw new NetworkConfigError(`network config: ${msg}`);
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/**
+ * Case-insensitive member lookup like Go's encoding/json: every key that folds to `key` is assigned in document
+ * order, so the last one wins. `null` counts as absent (Go leaves the field untouched).
+ */
+export function backendOption(backend: Record<string, unknown>, key: string): unknown {
+  const want = key.toLowerCase();
+  let found: unknown;
+  for (const [k, v] of Object.entries(backend)) {
+    if (k.toLowerCase() === want && v !== null) found = v;
+  }
+  return found;
+}
+
+/** An integer Backend option, `def` when absent. */
+export function backendInt(backend: Record<string, unknown>, key: string, def: number): number {
+  const v = backendOption(backend, key);
+  if (v === undefined) return def;
+  if (typeof v !== 'number' || !Number.isSafeInteger(v)) {
+    throw new NetworkConfigError(`Backend.${key} must be an integer, got ${JSON.stringify(v)}`);
+  }
+  return v;
+}
+
+/** A boolean Backend option, `def` when absent. */
+export function backendBool(backend: Record<string, unknown>, key: string, def: boolean): boolean {
+  const v = backendOption(backend, key);
+  if (v === undefined) return def;
+  if (typeof v !== 'boolean') throw new NetworkConfigError(`Backend.${key} must be true or false, got ${JSON.stringify(v)}`);
+  return v;
+}
+
+/** A string Backend option, `def` when absent. */
+export function backendString(backend: Record<string, unknown>, key: string, def: string): string {
+  const v = backendOption(backend, key);
+  if (v === undefined) return def;
+  if (typeof v !== 'string') throw new NetworkConfigError(`Backend.${key} must be a string, got ${JSON.stringify(v)}`);
+  return v;
+}
+
+function optBool(obj: Record<string, unknown>, key: string, def: boolean): boolean {
+  const v = backendOption(obj, key);
+  if (v === undefined) return def;
+  if (typeof v !== 'boolean') fail(`${key} must be true or false, got ${JSON.stringify(v)}`);
+  return v;
+}
+
+function optUint(obj: Record<string, unknown>, key: string): number {
+  const v = backendOption(obj, key);
+  if (v === undefined) return 0;
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) {
+    fail(`${key} must be a non-negative integer (a prefix length such as 24), got ${JSON.stringify(v)}`);
+  }
+  return v;
+}
+
+function optIPv4(obj: Record<string, unknown>, key: string): IPv4 | undefined {
+  const v = backendOption(obj, key);
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string') fail(`${key} must be an IPv4 address string such as "10.244.1.0", got ${JSON.stringify(v)}`);
+  try {
+    return parseIPv4(v);
+  } catch {
+    fail(`${key} "${v}" is not a valid IPv4 address; use dotted-quad form such as "10.244.1.0"`);
+  }
+}
+
+function parseNetwork(obj: Record<string, unknown>): IPv4Net | undefined {
+  const v = backendOption(obj, 'Network');
+  if (v === undefined || v === '') return undefined;
+  if (typeof v !== 'string') fail(`Network must be a CIDR string such as "10.244.0.0/16", got ${JSON.stringify(v)}`);
+  const [addr, len] = v.split('/');
+  // Go's ParseCIDR accepts IPv6 too; flannel then rejects it with this exact message.
+  if (addr?.includes(':') && len !== undefined) throw new NetworkConfigError('invalid IPv4 CIDR format');
+  try {
+    return IPv4Net.parse(v);
+  } catch {
+    fail(`invalid CIDR address: ${v} (Network must look like "10.244.0.0/16")`);
+  }
+}
+
+function parseBackend(obj: Record<string, unknown>): { backendType: string; backend: Record<string, unknown> } {
+  const raw = backendOption(obj, 'Backend');
+  // Real flannel's code default is udp, whatever its docs say (spec §2).
+  if (raw === undefined) return { backendType: 'udp', backend: {} };
+  if (!isObject(raw)) fail(`Backend must be an object such as {"Type":"vxlan"}, got ${JSON.stringify(raw)}`);
+  const type = backendOption(raw, 'Type');
+  if (type !== undefined && typeof type !== 'string') fail(`Backend.Type must be a string such as "vxlan", got ${JSON.stringify(type)}`);
+  return { backendType: (type ?? '').toLowerCase(), backend: raw };
+}
+
+/** Parses the config JSON; with `validate` (etcd mode) applies the §2.1 defaults and checks. */
+export function parseNetworkConfig(text: string, opts: { validate: boolean }): NetworkConfig {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch (e) {
+    fail(`invalid JSON: ${(e as Error).message} — expected an object like ${EXAMPLE}`);
+  }
+  if (!isObject(doc)) fail(`expected a JSON object like ${EXAMPLE}, got ${JSON.stringify(doc)}`);
+
+  const enableIPv6 = optBool(doc, 'EnableIPv6', false);
+  if (enableIPv6) fail('IPv6 is not supported yet: set "EnableIPv6": false (or remove it)');
+
+  const config: NetworkConfig = {
+    enableIPv4: optBool(doc, 'EnableIPv4', true),
+    enableIPv6,
+    enableNFTables: optBool(doc, 'EnableNFTables', false),
+    network: parseNetwork(doc),
+    subnetLen: optUint(doc, 'SubnetLen'),
+    subnetMin: optIPv4(doc, 'SubnetMin'),
+    subnetMax: optIPv4(doc, 'SubnetMax'),
+    ...parseBackend(doc),
+  };
+  if (opts.validate && config.enableIPv4) validateIPv4(config);
+  return config;
+}
+
+/** Spec §2.1 for IPv4: fills subnetLen/subnetMin/subnetMax, throwing flannel's exact messages. */
+function validateIPv4(config: NetworkConfig): void {
+  const network = config.network;
+  if (!network) throw new NetworkConfigError('please define a correct Network parameter in the flannel config');
+  if (config.subnetLen > 0) {
+    if (config.subnetLen > 30) throw new NetworkConfigError('SubnetLen must be less than /31');
+    if (config.subnetLen < network.prefix + 2) {
+      throw new NetworkConfigError('network must be able to accommodate at least four subnets');
+    }
+  } else {
+    if (network.prefix > 28) throw new NetworkConfigError('network is too small. Minimum useful network prefix is /28');
+    config.subnetLen = network.prefix <= 22 ? 24 : network.prefix + 2;
+  }
+  const subnetSize = 2 ** (32 - config.subnetLen);
+  // 0.0.0.0 means "not given", as in flannel (the zero IP4).
+  if (!config.subnetMin) config.subnetMin = network.ip + subnetSize;
+  else if (!network.contains(config.subnetMin)) throw new NetworkConfigError('SubnetMin is not in the range of the Network');
+  if (!config.subnetMax) config.subnetMax = network.ip + network.size - subnetSize;
+  else if (!network.contains(config.subnetMax)) throw new NetworkConfigError('SubnetMax is not in the range of the Network');
+  const mask = maskOf(config.subnetLen);
+  if (((config.subnetMin & mask) >>> 0) !== config.subnetMin) {
+    throw new NetworkConfigError(`SubnetMin is not on a SubnetLen boundary: ${formatIPv4(config.subnetMin)}`);
+  }
+  if (((config.subnetMax & mask) >>> 0) !== config.subnetMax) {
+    throw new NetworkConfigError(`SubnetMax is not on a SubnetLen boundary: ${formatIPv4(config.subnetMax)}`);
+  }
+}

@@ -1,0 +1,145 @@
+// iptables mode of the traffic manager: bootstrap the rule sets, then keep them present (spec §6.1, §6.2).
+import { errorMessage, logger } from '../../log/log.ts';
+import type { ForwardRulesParams, MasqRulesParams, TrafficManager } from '../traffic-manager.ts';
+import { deleteFlannelNftTables } from './nft-cleanup.ts';
+import { deletePlan, isEmptyPlan, restorePayload, setupPlan, type TablePlan } from './restore.ts';
+import { forwardRuleSet, masqRuleSet, type RuleSet } from './rules.ts';
+import { Iptables, processExec, type ExecFn } from './runner.ts';
+
+const log = logger('traffic/iptables');
+
+export interface IptablesTrafficManagerOptions {
+  /** Runs the binaries; defaults to spawning them (inside `netns` when given). */
+  exec?: ExecFn;
+  /** Named network namespace to run every command in (tests). */
+  netns?: string;
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done);
+  });
+}
+
+export class IptablesTrafficManager implements TrafficManager {
+  private readonly exec: ExecFn;
+  private iptables?: Promise<Iptables>;
+  /** Masq and forward loops run concurrently; one iptables transaction at a time keeps check-then-restore honest. */
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(opts: IptablesTrafficManagerOptions = {}) {
+    this.exec = opts.exec ?? processExec(opts.netns);
+  }
+
+  private ipt(): Promise<Iptables> {
+    this.iptables ??= Iptables.detect(this.exec).then((ipt) => {
+      const f = ipt.features;
+      log.info(`iptables ${f.version?.join('.') ?? 'version unknown'}: --random-fully ${f.randomFully ? 'supported' : 'not supported'}, restore --wait ${f.restoreWait ? 'supported' : 'not supported'}`);
+      return ipt;
+    });
+    return this.iptables;
+  }
+
+  private serialized<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.queue.then(fn, fn);
+    this.queue = next.catch(() => {});
+    return next;
+  }
+
+  async init(signal: AbortSignal): Promise<void> {
+    if (signal.aborted) return;
+    await this.ipt();
+    await this.serialized(() => deleteFlannelNftTables(this.exec));
+  }
+
+  async setupAndEnsureMasqRules(p: MasqRulesParams): Promise<void> {
+    const ipt = await this.ipt();
+    const randomFully = p.randomFully && ipt.features.randomFully;
+    if (p.prevNetwork && p.prevSubnet && (!p.prevNetwork.equals(p.network) || !p.prevSubnet.equals(p.subnet))) {
+      log.info(`Network or subnet changed (was ${p.prevNetwork} / ${p.prevSubnet}); deleting the masquerade rules built from them`);
+      // The old daemon may have run with or without --random-fully; delete either form.
+      await this.deleteRuleSets([masqRuleSet(p.prevNetwork, p.prevSubnet, true), masqRuleSet(p.prevNetwork, p.prevSubnet, false)]);
+    }
+    log.info(`Setting up masking rules for network ${p.network}, subnet ${p.subnet}`);
+    await this.ensureLoop(masqRuleSet(p.network, p.subnet, randomFully), p.resyncSeconds, p.signal);
+  }
+
+  async setupAndEnsureForwardRules(p: ForwardRulesParams): Promise<void> {
+    log.info(`Setting up forward rules for network ${p.network} (the FORWARD policy is left unchanged)`);
+    await this.ensureLoop(forwardRuleSet(p.network), p.resyncSeconds, p.signal);
+  }
+
+  /** Applies `set`, then re-checks every `resyncSeconds` until `signal` aborts; failures are logged, never thrown. */
+  private async ensureLoop(set: RuleSet, resyncSeconds: number, signal: AbortSignal): Promise<void> {
+    if (signal.aborted) return;
+    await this.applyLogged(set);
+    // A zero or negative period would spin; flannel's flag default is 5 s.
+    const periodMs = Math.max(1, resyncSeconds) * 1000;
+    while (!signal.aborted) {
+      await sleep(periodMs, signal);
+      if (signal.aborted) break;
+      let complete = false;
+      try {
+        complete = await this.serialized(() => this.isComplete(set));
+      } catch (e) {
+        log.error(`Failed to check ${set.table} ${set.chain} rules: ${errorMessage(e)}`);
+      }
+      if (!complete) {
+        log.info('Some iptables rules are missing; deleting and recreating rules');
+        await this.applyLogged(set);
+      }
+    }
+    // Nothing is removed on shutdown (spec §9): traffic keeps flowing across a restart.
+  }
+
+  private async applyLogged(set: RuleSet): Promise<void> {
+    try {
+      await this.apply(set);
+    } catch (e) {
+      log.error(`Failed to apply ${set.table} ${set.chain} rules: ${errorMessage(e)}`);
+    }
+  }
+
+  /** One iptables-restore transaction: flush/create the chain, drop present copies of the jump, append everything. */
+  async apply(set: RuleSet): Promise<void> {
+    const ipt = await this.ipt();
+    await this.serialized(async () => {
+      const counts = await ipt.countCopies(set.rules);
+      await ipt.restore(restorePayload(setupPlan(set, (r) => counts.get(r) ?? 0)));
+    });
+  }
+
+  /** True when both chains and every rule of `set` exist. */
+  private async isComplete(set: RuleSet): Promise<boolean> {
+    const ipt = await this.ipt();
+    const chains = new Set([set.chain, ...set.rules.map((r) => r.chain)]);
+    for (const c of chains) if (!(await ipt.chainExists(set.table, c))) return false;
+    for (const r of set.rules) if (!(await ipt.exists(r))) return false;
+    return true;
+  }
+
+  private async deleteRuleSets(sets: RuleSet[]): Promise<void> {
+    const ipt = await this.ipt();
+    for (const set of sets) {
+      try {
+        await this.serialized(async () => {
+          const counts = await ipt.countCopies(set.rules);
+          const plan: TablePlan = deletePlan(set, (r) => counts.get(r) ?? 0);
+          if (!isEmptyPlan(plan)) await ipt.restore(restorePayload(plan));
+        });
+      } catch (e) {
+        log.error(`Failed to delete the previous ${set.table} ${set.chain} rules: ${errorMessage(e)}`);
+      }
+    }
+  }
+}
+
+export { forwardRuleSet, masqRuleSet } from './rules.ts';
+export type { ExecFn, ExecResult } from './runner.ts';

@@ -1,0 +1,79 @@
+// The iptables rule sets flanneld owns (spec §6.1, §6.2 NEW); pure values, no I/O.
+import type { IPv4Net } from '../../ip/ipv4.ts';
+
+export type Table = 'nat' | 'filter';
+
+/** One rule: `-A <chain> <spec…>` in `<table>`; `spec` holds the argv words (no shell quoting). */
+export interface IptRule {
+  table: Table;
+  chain: string;
+  spec: readonly string[];
+}
+
+/** Rules of one table plus the flannel-owned chain they live in; `rules` are in the order they must appear. */
+export interface RuleSet {
+  table: Table;
+  /** The chain flanneld creates and flushes (the jump into it lives in a built-in chain). */
+  chain: string;
+  rules: readonly IptRule[];
+}
+
+export const MASQ_CHAIN = 'FLANNEL-POSTRTG';
+export const FWD_CHAIN = 'FLANNEL-FWD';
+export const MASQ_COMMENT = 'flanneld masq';
+export const FWD_COMMENT = 'flanneld forward';
+/** kube-proxy's masquerade mark: packets it already handles are left alone. */
+const KUBE_PROXY_MARK = '0x4000/0x4000';
+const MULTICAST = '224.0.0.0/4';
+
+/** §6.1: nat POSTROUTING jump (appended) and the FLANNEL-POSTRTG chain. */
+export function masqRuleSet(network: IPv4Net, subnet: IPv4Net, randomFully: boolean): RuleSet {
+  const net = network.toString();
+  const pod = subnet.toString();
+  const comment = ['-m', 'comment', '--comment', MASQ_COMMENT];
+  const masq = randomFully ? ['-j', 'MASQUERADE', '--random-fully'] : ['-j', 'MASQUERADE'];
+  const r = (...spec: string[]): IptRule => ({ table: 'nat', chain: MASQ_CHAIN, spec });
+  return {
+    table: 'nat',
+    chain: MASQ_CHAIN,
+    rules: [
+      { table: 'nat', chain: 'POSTROUTING', spec: [...comment, '-j', MASQ_CHAIN] },
+      r('-m', 'mark', '--mark', KUBE_PROXY_MARK, ...comment, '-j', 'RETURN'),
+      r('-s', pod, '-d', net, ...comment, '-j', 'RETURN'),
+      r('-s', net, '-d', pod, ...comment, '-j', 'RETURN'),
+      r('!', '-s', net, '-d', pod, ...comment, '-j', 'RETURN'),
+      r('-s', net, '!', '-d', MULTICAST, ...comment, ...masq),
+      r('!', '-s', net, '-d', net, ...comment, ...masq),
+    ],
+  };
+}
+
+/** §6.2: filter FORWARD jump (appended) and the FLANNEL-FWD chain. */
+export function forwardRuleSet(network: IPv4Net): RuleSet {
+  const net = network.toString();
+  const comment = ['-m', 'comment', '--comment', FWD_COMMENT];
+  return {
+    table: 'filter',
+    chain: FWD_CHAIN,
+    rules: [
+      { table: 'filter', chain: 'FORWARD', spec: [...comment, '-j', FWD_CHAIN] },
+      { table: 'filter', chain: FWD_CHAIN, spec: ['-s', net, ...comment, '-j', 'ACCEPT'] },
+      { table: 'filter', chain: FWD_CHAIN, spec: ['-d', net, ...comment, '-j', 'ACCEPT'] },
+    ],
+  };
+}
+
+/** Quotes a word the way `iptables -S` prints it and `iptables-restore` reads it. */
+function quote(word: string): string {
+  return /^[^\s"'\\]+$/.test(word) ? word : `"${word.replace(/(["\\])/g, '\\$1')}"`;
+}
+
+/** The rule spec as a line of text, e.g. `-s 10.244.0.0/16 -m comment --comment "flanneld forward" -j ACCEPT`. */
+export function specText(spec: readonly string[]): string {
+  return spec.map(quote).join(' ');
+}
+
+/** The rule exactly as `iptables -t <table> -S <chain>` prints it. */
+export function ruleText(rule: IptRule, op: '-A' | '-D' = '-A'): string {
+  return `${op} ${rule.chain} ${specText(rule.spec)}`;
+}

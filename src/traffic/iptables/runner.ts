@@ -1,0 +1,133 @@
+// Runs iptables / iptables-restore / nft, optionally inside a named netns (tests), and detects binary features.
+import { spawn } from 'node:child_process';
+import { ruleText, type IptRule, type Table } from './rules.ts';
+
+export interface ExecResult {
+  /** Exit code; 127 when the binary could not be started. */
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export type ExecFn = (cmd: string, args: readonly string[], input?: string) => Promise<ExecResult>;
+
+/** A hung iptables (e.g. a stuck xtables lock) must not stall the resync loop forever. */
+const EXEC_TIMEOUT_MS = 30_000;
+
+/** Spawns `cmd` (inside `ip netns exec <netns>` when given) and collects its output; never rejects. */
+export function processExec(netns?: string): ExecFn {
+  return (cmd, args, input) =>
+    new Promise((resolve) => {
+      const [file, argv] = netns ? ['ip', ['netns', 'exec', netns, cmd, ...args]] : [cmd, [...args]];
+      const child = spawn(file, argv, { stdio: ['pipe', 'pipe', 'pipe'], timeout: EXEC_TIMEOUT_MS });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
+      child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+      child.on('error', (e) => resolve({ code: 127, stdout, stderr: stderr + e.message }));
+      child.on('close', (code, sig) => resolve({ code: code ?? 128, stdout, stderr: sig ? `${stderr}killed by ${sig}` : stderr }));
+      child.stdin.on('error', () => {}); // EPIPE when the binary is missing or exits early
+      child.stdin.end(input ?? '');
+    });
+}
+
+/** A failed command, with the command line and stderr for the log. */
+export class IptablesError extends Error {
+  readonly code = 'EIPTABLES';
+  constructor(readonly command: string, readonly result: ExecResult) {
+    super(`running "${command}" failed (exit ${result.code}): ${result.stderr.trim() || result.stdout.trim()}`);
+    this.name = 'IptablesError';
+  }
+}
+
+export interface IptablesFeatures {
+  /** `iptables --version`, e.g. [1, 8, 9]; undefined when unknown. */
+  version?: [number, number, number];
+  /** MASQUERADE --random-fully: iptables ≥ 1.6.2. */
+  randomFully: boolean;
+  /** `iptables -w`: ≥ 1.4.20. */
+  wait: boolean;
+  /** `iptables-restore --wait`: restore ≥ 1.6.2. */
+  restoreWait: boolean;
+}
+
+export function parseVersion(text: string): [number, number, number] | undefined {
+  const m = /v(\d+)\.(\d+)\.(\d+)/.exec(text);
+  return m ? [Number(m[1]), Number(m[2]), Number(m[3])] : undefined;
+}
+
+function atLeast(v: [number, number, number] | undefined, want: [number, number, number]): boolean {
+  if (!v) return false;
+  for (let i = 0; i < 3; i++) if (v[i] !== want[i]) return v[i]! > want[i]!;
+  return true;
+}
+
+export function featuresOf(iptablesVersion: string, restoreVersion: string): IptablesFeatures {
+  const version = parseVersion(iptablesVersion);
+  // Older iptables-restore has no --version; it ships with iptables, so fall back to that version.
+  const restore = parseVersion(restoreVersion) ?? version;
+  return {
+    version,
+    randomFully: atLeast(version, [1, 6, 2]),
+    wait: atLeast(version, [1, 4, 20]),
+    restoreWait: atLeast(restore, [1, 6, 2]),
+  };
+}
+
+/** iptables (IPv4) commands flanneld needs. */
+export class Iptables {
+  constructor(private readonly exec: ExecFn, readonly features: IptablesFeatures) {}
+
+  static async detect(exec: ExecFn): Promise<Iptables> {
+    const ipt = await exec('iptables', ['--version']);
+    const restore = await exec('iptables-restore', ['--version']);
+    return new Iptables(exec, featuresOf(ipt.stdout + ipt.stderr, restore.code === 0 ? restore.stdout + restore.stderr : ''));
+  }
+
+  private async iptables(args: string[]): Promise<ExecResult> {
+    return this.exec('iptables', this.features.wait ? ['--wait', ...args] : args);
+  }
+
+  /** `iptables-restore --noflush`; throws IptablesError with the payload's first failing line in stderr. */
+  async restore(payload: string): Promise<void> {
+    const args = this.features.restoreWait ? ['--noflush', '--wait'] : ['--noflush'];
+    const res = await this.exec('iptables-restore', args, payload);
+    if (res.code !== 0) throw new IptablesError(`iptables-restore ${args.join(' ')}`, res);
+  }
+
+  /** `iptables -t <table> -C …`: exit 1 means absent; anything else but 0 is an error. */
+  async exists(rule: IptRule): Promise<boolean> {
+    const args = ['-t', rule.table, '-C', rule.chain, ...rule.spec];
+    const res = await this.iptables(args);
+    if (res.code === 0) return true;
+    if (res.code === 1) return false;
+    throw new IptablesError(`iptables ${args.join(' ')}`, res);
+  }
+
+  async chainExists(table: Table, chain: string): Promise<boolean> {
+    return (await this.iptables(['-t', table, '-S', chain])).code === 0;
+  }
+
+  /** `iptables -t <table> -S <chain>` lines; empty when the chain does not exist. */
+  async listChain(table: Table, chain: string): Promise<string[]> {
+    const res = await this.iptables(['-t', table, '-S', chain]);
+    return res.code === 0 ? res.stdout.split('\n').filter(Boolean) : [];
+  }
+
+  /** Copies of each rule currently present: exact `-S` text matches, else 1 when `-C` still finds it. */
+  async countCopies(rules: readonly IptRule[]): Promise<Map<IptRule, number>> {
+    const listings = new Map<string, string[]>();
+    const counts = new Map<IptRule, number>();
+    for (const r of rules) {
+      const key = `${r.table}/${r.chain}`;
+      if (!listings.has(key)) listings.set(key, await this.listChain(r.table, r.chain));
+      const text = ruleText(r);
+      let n = listings.get(key)!.filter((l) => l === text).length;
+      // iptables may print a rule differently from how it was given; -C compares semantically.
+      // An error here (e.g. the jump's target chain is missing) means the rule cannot be present.
+      if (n === 0 && listings.get(key)!.length > 0 && (await this.exists(r).catch(() => false))) n = 1;
+      counts.set(r, n);
+    }
+    return counts;
+  }
+}

@@ -1,0 +1,210 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { backendBool, backendInt, backendOption, backendString, parseNetworkConfig } from '../../src/config/parse.ts';
+import { formatIPv4 } from '../../src/ip/ipv4.ts';
+
+const etcd = { validate: true };
+const kube = { validate: false };
+
+function etcdConfig(obj: Record<string, unknown>) {
+  return parseNetworkConfig(JSON.stringify(obj), etcd);
+}
+
+function throwsExactly(fn: () => unknown, message: string) {
+  assert.throws(fn, (e: Error) => {
+    assert.equal(e.message, message);
+    return true;
+  });
+}
+
+describe('parseNetworkConfig: fields and defaults (§2)', () => {
+  it('parses a typical vxlan config', () => {
+    const c = parseNetworkConfig('{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan","VNI":4}}', kube);
+    assert.equal(c.network?.toString(), '10.244.0.0/16');
+    assert.equal(c.backendType, 'vxlan');
+    assert.deepEqual(c.backend, { Type: 'vxlan', VNI: 4 });
+    assert.equal(c.enableIPv4, true);
+    assert.equal(c.enableIPv6, false);
+    assert.equal(c.enableNFTables, false);
+  });
+
+  it('matches keys case-insensitively, at the top level and in Backend', () => {
+    const c = parseNetworkConfig('{"network":"10.1.0.0/16","SUBNETLEN":25,"backend":{"type":"VXLAN"},"enablenftables":true}', kube);
+    assert.equal(c.network?.toString(), '10.1.0.0/16');
+    assert.equal(c.subnetLen, 25);
+    assert.equal(c.backendType, 'vxlan');
+    assert.equal(c.enableNFTables, true);
+  });
+
+  it('lets the last of several case-variant keys win, like Go encoding/json', () => {
+    const c = parseNetworkConfig('{"Network":"10.1.0.0/16","network":"10.2.0.0/16"}', kube);
+    assert.equal(c.network?.toString(), '10.2.0.0/16');
+  });
+
+  it('ignores unknown keys', () => {
+    const c = parseNetworkConfig('{"Network":"10.1.0.0/16","Foo":[1,2],"Bar":{"x":1}}', kube);
+    assert.equal(c.network?.toString(), '10.1.0.0/16');
+  });
+
+  it('masks host bits off Network', () => {
+    assert.equal(parseNetworkConfig('{"Network":"10.1.2.3/16"}', kube).network?.toString(), '10.1.0.0/16');
+  });
+
+  it('rejects an IPv6 Network with "invalid IPv4 CIDR format"', () => {
+    throwsExactly(() => parseNetworkConfig('{"Network":"fd00::/64"}', kube), 'invalid IPv4 CIDR format');
+  });
+
+  it('rejects a malformed Network naming the value', () => {
+    assert.throws(() => parseNetworkConfig('{"Network":"10.1.0.0"}', kube), /invalid CIDR address: 10\.1\.0\.0/);
+    assert.throws(() => parseNetworkConfig('{"Network":"10.1.0.0/33"}', kube), /invalid CIDR address: 10\.1\.0\.0\/33/);
+  });
+
+  it('defaults EnableIPv4 to true when absent and honours false', () => {
+    assert.equal(parseNetworkConfig('{}', kube).enableIPv4, true);
+    assert.equal(parseNetworkConfig('{"EnableIPv4":null}', kube).enableIPv4, true);
+    assert.equal(parseNetworkConfig('{"EnableIPv4":false}', kube).enableIPv4, false);
+  });
+
+  it('uses udp when Backend is absent (flannel code default)', () => {
+    const c = parseNetworkConfig('{"Network":"10.1.0.0/16"}', kube);
+    assert.equal(c.backendType, 'udp');
+    assert.deepEqual(c.backend, {});
+  });
+
+  it('gives the empty type for "Backend": {} so the registry reports an unknown type', () => {
+    assert.equal(parseNetworkConfig('{"Network":"10.1.0.0/16","Backend":{}}', kube).backendType, '');
+  });
+
+  it('lower-cases the backend type', () => {
+    assert.equal(parseNetworkConfig('{"Backend":{"Type":"Host-GW"}}', kube).backendType, 'host-gw');
+  });
+
+  it('does not validate or default in kube mode', () => {
+    const c = parseNetworkConfig('{"Network":"10.1.0.0/30"}', kube);
+    assert.equal(c.subnetLen, 0);
+    assert.equal(c.subnetMin, undefined);
+    assert.equal(c.subnetMax, undefined);
+    assert.equal(parseNetworkConfig('{}', kube).network, undefined);
+  });
+
+  it('fails clearly when IPv6 is enabled', () => {
+    assert.throws(() => parseNetworkConfig('{"Network":"10.1.0.0/16","EnableIPv6":true}', kube), /IPv6 is not supported yet/);
+    assert.equal(parseNetworkConfig('{"EnableIPv6":false}', kube).enableIPv6, false);
+  });
+});
+
+describe('parseNetworkConfig: bad input', () => {
+  it('names the input and the expected shape for malformed JSON', () => {
+    assert.throws(
+      () => parseNetworkConfig('{"Network": "10.1.0.0/16",', kube),
+      (e: Error) => /^network config: invalid JSON: /.test(e.message) && e.message.includes('expected an object like {"Network":"10.244.0.0/16"'),
+    );
+  });
+
+  it('rejects JSON that is not an object', () => {
+    assert.throws(() => parseNetworkConfig('[1]', kube), /network config: expected a JSON object/);
+    assert.throws(() => parseNetworkConfig('null', kube), /network config: expected a JSON object/);
+  });
+
+  it('rejects wrong types with the key named', () => {
+    assert.throws(() => parseNetworkConfig('{"Network":42}', kube), /Network must be a CIDR string/);
+    assert.throws(() => parseNetworkConfig('{"SubnetLen":"24"}', kube), /SubnetLen must be a non-negative integer.*got "24"/);
+    assert.throws(() => parseNetworkConfig('{"SubnetLen":-1}', kube), /SubnetLen must be a non-negative integer/);
+    assert.throws(() => parseNetworkConfig('{"SubnetLen":24.5}', kube), /SubnetLen must be a non-negative integer/);
+    assert.throws(() => parseNetworkConfig('{"SubnetMin":"10.1.1"}', kube), /SubnetMin "10\.1\.1" is not a valid IPv4 address/);
+    assert.throws(() => parseNetworkConfig('{"SubnetMax":7}', kube), /SubnetMax must be an IPv4 address string/);
+    assert.throws(() => parseNetworkConfig('{"EnableIPv4":"yes"}', kube), /EnableIPv4 must be true or false, got "yes"/);
+    assert.throws(() => parseNetworkConfig('{"Backend":"vxlan"}', kube), /Backend must be an object/);
+    assert.throws(() => parseNetworkConfig('{"Backend":{"Type":1}}', kube), /Backend.Type must be a string/);
+  });
+});
+
+describe('parseNetworkConfig: etcd-mode validation (§2.1)', () => {
+  it('defaults 10.5.0.0/16 to SubnetLen 24, Min 10.5.1.0, Max 10.5.255.0', () => {
+    const c = etcdConfig({ Network: '10.5.0.0/16' });
+    assert.equal(c.subnetLen, 24);
+    assert.equal(formatIPv4(c.subnetMin!), '10.5.1.0');
+    assert.equal(formatIPv4(c.subnetMax!), '10.5.255.0');
+  });
+
+  it('defaults 10.5.0.0/26 to SubnetLen 28', () => {
+    const c = etcdConfig({ Network: '10.5.0.0/26' });
+    assert.equal(c.subnetLen, 28);
+    assert.equal(formatIPv4(c.subnetMin!), '10.5.0.16');
+    assert.equal(formatIPv4(c.subnetMax!), '10.5.0.48');
+  });
+
+  it('uses 24 for every prefix up to /22 and prefix+2 above', () => {
+    assert.equal(etcdConfig({ Network: '10.0.0.0/8' }).subnetLen, 24);
+    assert.equal(etcdConfig({ Network: '10.0.0.0/22' }).subnetLen, 24);
+    assert.equal(etcdConfig({ Network: '10.0.0.0/23' }).subnetLen, 25);
+    assert.equal(etcdConfig({ Network: '10.0.0.0/28' }).subnetLen, 30);
+  });
+
+  it('requires a Network', () => {
+    throwsExactly(() => etcdConfig({}), 'please define a correct Network parameter in the flannel config');
+    throwsExactly(() => etcdConfig({ Network: '' }), 'please define a correct Network parameter in the flannel config');
+  });
+
+  it('skips all IPv4 checks when EnableIPv4 is false', () => {
+    const c = etcdConfig({ EnableIPv4: false });
+    assert.equal(c.network, undefined);
+    assert.equal(c.subnetLen, 0);
+  });
+
+  it('rejects a network smaller than /28', () => {
+    throwsExactly(() => etcdConfig({ Network: '10.5.0.0/29' }), 'network is too small. Minimum useful network prefix is /28');
+  });
+
+  it('checks a given SubnetLen', () => {
+    throwsExactly(() => etcdConfig({ Network: '10.5.0.0/16', SubnetLen: 31 }), 'SubnetLen must be less than /31');
+    throwsExactly(() => etcdConfig({ Network: '10.5.0.0/16', SubnetLen: 17 }), 'network must be able to accommodate at least four subnets');
+    const c = etcdConfig({ Network: '10.5.0.0/16', SubnetLen: 18 });
+    assert.equal(c.subnetLen, 18);
+    assert.equal(formatIPv4(c.subnetMin!), '10.5.64.0');
+    assert.equal(formatIPv4(c.subnetMax!), '10.5.192.0');
+    assert.equal(etcdConfig({ Network: '10.5.0.0/16', SubnetLen: 30 }).subnetLen, 30);
+  });
+
+  it('treats SubnetLen 0 as not given', () => {
+    assert.equal(etcdConfig({ Network: '10.5.0.0/16', SubnetLen: 0 }).subnetLen, 24);
+  });
+
+  it('keeps a given SubnetMin/SubnetMax inside the Network', () => {
+    const c = etcdConfig({ Network: '10.5.0.0/16', SubnetMin: '10.5.10.0', SubnetMax: '10.5.20.0' });
+    assert.equal(formatIPv4(c.subnetMin!), '10.5.10.0');
+    assert.equal(formatIPv4(c.subnetMax!), '10.5.20.0');
+    throwsExactly(() => etcdConfig({ Network: '10.5.0.0/16', SubnetMin: '10.6.0.0' }), 'SubnetMin is not in the range of the Network');
+    throwsExactly(() => etcdConfig({ Network: '10.5.0.0/16', SubnetMax: '10.4.255.0' }), 'SubnetMax is not in the range of the Network');
+  });
+
+  it('requires SubnetMin/SubnetMax on a SubnetLen boundary', () => {
+    throwsExactly(() => etcdConfig({ Network: '10.5.0.0/16', SubnetMin: '10.5.1.7' }), 'SubnetMin is not on a SubnetLen boundary: 10.5.1.7');
+    throwsExactly(() => etcdConfig({ Network: '10.5.0.0/16', SubnetMax: '10.5.9.128' }), 'SubnetMax is not on a SubnetLen boundary: 10.5.9.128');
+  });
+});
+
+describe('backend option helpers', () => {
+  const backend = { Type: 'vxlan', vni: 7, GBP: true, Port: 'x', directrouting: 'yes', Name: 'n' };
+
+  it('looks options up case-insensitively', () => {
+    assert.equal(backendOption(backend, 'VNI'), 7);
+    assert.equal(backendOption(backend, 'type'), 'vxlan');
+    assert.equal(backendOption(backend, 'Learning'), undefined);
+  });
+
+  it('returns defaults for absent options and typed values otherwise', () => {
+    assert.equal(backendInt(backend, 'VNI', 1), 7);
+    assert.equal(backendInt(backend, 'MTU', 0), 0);
+    assert.equal(backendBool(backend, 'gbp', false), true);
+    assert.equal(backendBool(backend, 'Learning', false), false);
+    assert.equal(backendString(backend, 'name', ''), 'n');
+  });
+
+  it('names the option on a wrong type', () => {
+    throwsExactly(() => backendInt(backend, 'Port', 0), 'Backend.Port must be an integer, got "x"');
+    throwsExactly(() => backendInt({ VNI: 1.5 }, 'VNI', 1), 'Backend.VNI must be an integer, got 1.5');
+    throwsExactly(() => backendBool(backend, 'DirectRouting', false), 'Backend.DirectRouting must be true or false, got "yes"');
+    throwsExactly(() => backendString({ Name: 3 }, 'Name', ''), 'Backend.Name must be a string, got 3');
+  });
+});
