@@ -1,0 +1,130 @@
+// Pure conversions between the kernel's binary forms and our plain values; no I/O.
+import type { Family, ScopeName } from './types.ts';
+
+const V4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
+
+export function familyOf(ip: string): Family {
+  return ip.includes(':') ? 6 : 4;
+}
+
+/** Address text → 4 or 16 bytes. */
+export function ipToBuffer(ip: string): Buffer {
+  const m = V4.exec(ip);
+  if (m) {
+    const bytes = m.slice(1).map(Number);
+    if (bytes.some((b) => b > 255)) throw new Error(`invalid IP address "${ip}"`);
+    return Buffer.from(bytes);
+  }
+  if (ip.includes(':')) return ipv6ToBuffer(ip);
+  throw new Error(`invalid IP address "${ip}"`);
+}
+
+function ipv6ToBuffer(ip: string): Buffer {
+  let text = ip;
+  const out = Buffer.alloc(16);
+  // A trailing dotted quad (::ffff:1.2.3.4) becomes two hex groups.
+  const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
+  if (v4) {
+    const b = ipToBuffer(v4[1]!);
+    text = text.slice(0, -v4[1]!.length) + `${b.readUInt16BE(0).toString(16)}:${b.readUInt16BE(2).toString(16)}`;
+  }
+  const halves = text.split('::');
+  if (halves.length > 2) throw new Error(`invalid IP address "${ip}"`);
+  const head = halves[0] ? halves[0].split(':') : [];
+  const tail = halves.length === 2 && halves[1] ? halves[1].split(':') : [];
+  const missing = 8 - head.length - tail.length;
+  if ((halves.length === 1 && missing !== 0) || missing < 0) throw new Error(`invalid IP address "${ip}"`);
+  const groups = [...head, ...Array<string>(halves.length === 2 ? missing : 0).fill('0'), ...tail];
+  groups.forEach((g, i) => {
+    if (!/^[0-9a-f]{1,4}$/i.test(g)) throw new Error(`invalid IP address "${ip}"`);
+    out.writeUInt16BE(parseInt(g, 16), i * 2);
+  });
+  return out;
+}
+
+/** 4 or 16 bytes → canonical text (RFC 5952 compression for IPv6). */
+export function bufferToIp(buf: Uint8Array): string {
+  if (buf.length === 4) return Array.from(buf).join('.');
+  if (buf.length !== 16) throw new Error(`unexpected address length ${buf.length}`);
+  const groups: number[] = [];
+  for (let i = 0; i < 16; i += 2) groups.push((buf[i]! << 8) | buf[i + 1]!);
+  // Longest run of zero groups (length ≥ 2) becomes "::".
+  let best = -1;
+  let bestLen = 1;
+  for (let i = 0; i < 8; ) {
+    if (groups[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && groups[j] === 0) j++;
+    if (j - i > bestLen) [best, bestLen] = [i, j - i];
+    i = j;
+  }
+  const hex = groups.map((g) => g.toString(16));
+  if (best < 0) return hex.join(':');
+  return `${hex.slice(0, best).join(':')}::${hex.slice(best + bestLen).join(':')}`;
+}
+
+export function macToBuffer(mac: string): Buffer {
+  if (!/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i.test(mac)) {
+    throw new Error(`invalid MAC address "${mac}"; expected six hex octets like 0e:2a:01:02:03:04`);
+  }
+  return Buffer.from(mac.split(':').map((h) => parseInt(h, 16)));
+}
+
+export function bufferToMac(buf: Uint8Array): string {
+  return Array.from(buf, (b) => b.toString(16).padStart(2, '0')).join(':');
+}
+
+export interface Cidr {
+  ip: string;
+  prefixLen: number;
+  family: Family;
+}
+
+/** `a.b.c.d/n` or `x::y/n`; a bare address means a host prefix. */
+export function parseCidr(text: string): Cidr {
+  const [ip, len] = text.split('/');
+  const family = familyOf(ip!);
+  ipToBuffer(ip!);
+  const max = family === 4 ? 32 : 128;
+  const prefixLen = len === undefined ? max : Number(len);
+  if (!Number.isInteger(prefixLen) || prefixLen < 0 || prefixLen > max || (len !== undefined && !/^\d+$/.test(len))) {
+    throw new Error(`invalid CIDR "${text}"`);
+  }
+  return { ip: ip!, prefixLen, family };
+}
+
+export function afOf(family: Family): number {
+  return family === 4 ? 2 : 10;
+}
+
+const SCOPES: Record<number, ScopeName> = { 0: 'universe', 200: 'site', 253: 'link', 254: 'host', 255: 'nowhere' };
+const SCOPE_NUMBERS: Record<string, number> = { universe: 0, global: 0, site: 200, link: 253, host: 254, nowhere: 255 };
+
+/** The library gives route scopes as enum names and address scopes as numbers; both become our names. */
+export function scopeName(scope: number | string | undefined): ScopeName {
+  if (scope === undefined) return 'universe';
+  if (typeof scope === 'string') return (SCOPE_NUMBERS[scope.toLowerCase()] !== undefined ? SCOPES[SCOPE_NUMBERS[scope.toLowerCase()]!] : scope.toLowerCase()) as ScopeName;
+  return SCOPES[scope] ?? (String(scope) as ScopeName);
+}
+
+export function scopeNumber(scope: ScopeName): number {
+  const n = SCOPE_NUMBERS[scope];
+  if (n !== undefined) return n;
+  if (/^\d+$/.test(scope)) return Number(scope);
+  throw new Error(`unknown route scope "${scope}"`);
+}
+
+/** Enum values from the library: names (UNICAST) or bare numbers when it has no name. */
+export function enumName(v: string | number | undefined): string {
+  return v === undefined ? 'unspec' : String(v).toLowerCase();
+}
+
+/** A random locally-administered unicast MAC (first octet: multicast bit cleared, local bit set). */
+export function randomLocalMac(random: (n: number) => Uint8Array): string {
+  const b = Buffer.from(random(6));
+  b[0] = (b[0]! & 0xfe) | 0x02;
+  return bufferToMac(b);
+}

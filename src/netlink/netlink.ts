@@ -1,0 +1,306 @@
+// Our rtnetlink handle: reads, writes and link events over netlink@0.3.0, with timeouts, errno codes and a window.
+import { AttrStream, createRtNetlink, FlagsNew, ifla, rt, type RtNetlinkSocket } from 'netlink';
+import { logger } from '../log/log.ts';
+import { withNetns, netnsPath } from '../native/index.ts';
+import { afOf, familyOf, ipToBuffer, macToBuffer, parseCidr, scopeNumber } from './codec.ts';
+import { NetlinkError, toNetlinkError } from './errors.ts';
+import { RequestGate } from './gate.ts';
+import { toAddress, toFdb, toLink, toNeighbour, toRoute } from './parse.ts';
+import { watchLinkEvents } from './watch.ts';
+import type {
+  AddressInfo, Family, FdbEntry, FdbSpec, LinkInfo, LinkWatchEvent, NeighbourInfo, NeighbourSpec, RouteFilter, RouteInfo,
+  RouteLookup, RouteSpec, VxlanSpec,
+} from './types.ts';
+
+const log = logger('netlink.go');
+const AF_BRIDGE = 7;
+const RT_TABLE_MAIN = 254;
+const RTNH_F_ONLINK = 4;
+const CREATE_EXCL = FlagsNew.CREATE | FlagsNew.EXCL;
+const CREATE_REPLACE = FlagsNew.CREATE | FlagsNew.REPLACE;
+const CREATE_APPEND = FlagsNew.CREATE | FlagsNew.APPEND;
+
+export interface OpenOptions {
+  /** A name from `ip netns list` or a path such as /proc/PID/ns/net; default: the current namespace. */
+  netns?: string;
+  /** Per request; default 5000 ms. */
+  timeoutMs?: number;
+  /** Requests in flight at once; default 256. */
+  window?: number;
+}
+
+/** Builds a socket in the current thread's namespace, or inside `netns` through setns. */
+export function createSocket(netns: string | undefined, ref: boolean): RtNetlinkSocket {
+  const make = () => createRtNetlink({ ref, recvBufferSize: 4 << 20, sendBufferSize: 1 << 20 });
+  return netns ? withNetns(netnsPath(netns), make) : make();
+}
+
+export class Netlink {
+  private readonly gate: RequestGate;
+  private closed = false;
+
+  constructor(
+    private readonly sock: RtNetlinkSocket,
+    private readonly opts: { netns?: string; timeoutMs: number; window: number },
+  ) {
+    this.gate = new RequestGate(opts.window);
+    // Without a listener an 'error' (e.g. ENOBUFS) would crash the process; lost ACKs end as request timeouts.
+    sock.socket.on('error', (err) => log.warn(`netlink socket error: ${err.message}`));
+  }
+
+  /** The namespace this handle lives in (as given to openNetlink), undefined for the current one. */
+  get netns(): string | undefined {
+    return this.opts.netns;
+  }
+
+  private req<T>(op: string, exclusive: boolean, fn: (o: { timeout: number; flags?: number }) => Promise<T>, flags?: number): Promise<T> {
+    if (this.closed) return Promise.reject(new NetlinkError(op, 'ECLOSED', 'the netlink handle was closed'));
+    const o = flags === undefined ? { timeout: this.opts.timeoutMs } : { timeout: this.opts.timeoutMs, flags };
+    return this.gate.run(exclusive, () => fn(o)).catch((e: unknown) => {
+      throw toNetlinkError(op, e);
+    });
+  }
+
+  // ---- reads -------------------------------------------------------------------------------------------------
+
+  async links(): Promise<LinkInfo[]> {
+    const msgs = await this.req('getLinks', true, (o) => this.sock.getLinks(undefined, undefined, o));
+    return msgs.map(toLink);
+  }
+
+  async linkByName(name: string): Promise<LinkInfo | undefined> {
+    return (await this.links()).find((l) => l.name === name);
+  }
+
+  async linkByIndex(index: number): Promise<LinkInfo | undefined> {
+    return (await this.links()).find((l) => l.index === index);
+  }
+
+  async addresses(family: Family, index?: number): Promise<AddressInfo[]> {
+    const msgs = await this.req(`getAddresses ipv${family}`, true, (o) => this.sock.getAddresses({ family: afOf(family) }, undefined, o));
+    return msgs
+      .map(toAddress)
+      .filter((a): a is AddressInfo => a !== undefined && a.family === family && (index === undefined || a.index === index));
+  }
+
+  /** All routes of the family (every table unless filtered). */
+  async routes(family: Family, filter: RouteFilter = {}): Promise<RouteInfo[]> {
+    const msgs = await this.req(`getRoutes ipv${family}`, true, (o) => this.sock.getRoutes({ family: afOf(family) }, undefined, o));
+    return msgs
+      .filter((m) => m.data.family === afOf(family))
+      .map(toRoute)
+      .filter(
+        (r) =>
+          (filter.table === undefined || r.table === filter.table) &&
+          (filter.oif === undefined || r.oif === filter.oif) &&
+          (filter.dst === undefined || r.dst === filter.dst),
+      );
+  }
+
+  /** `ip route get <dst>`. */
+  async routeGet(dst: string): Promise<RouteLookup> {
+    const family = familyOf(dst);
+    const msgs = await this.req(`getRoute ${dst}`, false, (o) =>
+      this.sock.getRoute({ family: afOf(family), dstLen: family === 4 ? 32 : 128 }, { dst: ipToBuffer(dst) }, o),
+    );
+    const m = msgs[0];
+    if (!m) throw new NetlinkError(`getRoute ${dst}`, 'ENOENT', 'no route in the answer');
+    const r = toRoute(m);
+    const out: RouteLookup = { type: r.type };
+    if (r.oif !== undefined) out.oif = r.oif;
+    if (r.gateway) out.gateway = r.gateway;
+    if (r.prefsrc) out.prefsrc = r.prefsrc;
+    return out;
+  }
+
+  async neighbours(index?: number, family: Family = 4): Promise<NeighbourInfo[]> {
+    const msgs = await this.req(`getNeighbors ipv${family}`, true, (o) => this.sock.getNeighbors({ family: afOf(family) }, undefined, o));
+    return msgs
+      .filter((m) => m.data.family === afOf(family))
+      .map(toNeighbour)
+      .filter((n): n is NeighbourInfo => n !== undefined && (index === undefined || n.index === index));
+  }
+
+  /** Bridge forwarding database entries (family AF_BRIDGE) of one device. */
+  async fdb(index: number): Promise<FdbEntry[]> {
+    const msgs = await this.req('getNeighbors bridge', true, (o) => this.sock.getNeighbors({ family: AF_BRIDGE }, undefined, o));
+    return msgs
+      .filter((m) => m.data.family === AF_BRIDGE)
+      .map(toFdb)
+      .filter((e): e is FdbEntry => e !== undefined && e.index === index);
+  }
+
+  // ---- links -------------------------------------------------------------------------------------------------
+
+  /** `ip link add <name> type vxlan id … local … dev … [dstport …] [nolearning] [gbp]`; fails with EEXIST. */
+  async createVxlan(spec: VxlanSpec): Promise<void> {
+    const vx: ifla.Vxlan = { id: spec.id, learning: spec.learning ? 1 : 0 };
+    if (spec.local) vx.local = ipToBuffer(spec.local);
+    if (spec.link) vx.link = spec.link;
+    if (spec.port) {
+      vx.port = Buffer.alloc(2);
+      vx.port.writeUInt16BE(spec.port, 0);
+    }
+    if (spec.gbp) vx.gbp = true;
+    const attrs: ifla.LinkAttrs = { ifname: spec.name, linkinfo: linkInfo('vxlan', ifla.formatVxlan(vx)) };
+    if (spec.mac) attrs.address = macToBuffer(spec.mac);
+    if (spec.mtu) attrs.mtu = spec.mtu;
+    await this.req(`newLink ${spec.name}`, false, (o) => this.sock.newLink({}, attrs, o), CREATE_EXCL);
+  }
+
+  async setLinkUp(index: number, up = true): Promise<void> {
+    await this.req(`setLink ${index} ${up ? 'up' : 'down'}`, false, (o) =>
+      this.sock.setLink({ index, change: { up: true }, flags: up ? { up: true } : {} }, undefined, o),
+    );
+  }
+
+  async setLinkMtu(index: number, mtu: number): Promise<void> {
+    await this.req(`setLink ${index} mtu ${mtu}`, false, (o) => this.sock.setLink({ index }, { mtu }, o));
+  }
+
+  async setLinkMac(index: number, mac: string): Promise<void> {
+    const address = macToBuffer(mac);
+    await this.req(`setLink ${index} address ${mac}`, false, (o) => this.sock.setLink({ index }, { address }, o));
+  }
+
+  async deleteLink(index: number): Promise<void> {
+    await this.req(`delLink ${index}`, false, (o) => this.sock.delLink({ index }, undefined, o));
+  }
+
+  // ---- addresses ---------------------------------------------------------------------------------------------
+
+  /** `ip addr add <cidr> dev <index>`; fails with EEXIST when present. */
+  async addAddress(index: number, cidr: string): Promise<void> {
+    const c = parseCidr(cidr);
+    const ip = ipToBuffer(c.ip);
+    await this.req(`newAddress ${cidr} dev ${index}`, false, (o) =>
+      this.sock.newAddress({ family: afOf(c.family), prefixlen: c.prefixLen, index }, { local: ip, address: ip }, o),
+      CREATE_EXCL,
+    );
+  }
+
+  async deleteAddress(index: number, cidr: string): Promise<void> {
+    const c = parseCidr(cidr);
+    const ip = ipToBuffer(c.ip);
+    await this.req(`delAddress ${cidr} dev ${index}`, false, (o) =>
+      this.sock.delAddress({ family: afOf(c.family), prefixlen: c.prefixLen, index }, { local: ip, address: ip }, o),
+    );
+  }
+
+  // ---- routes ------------------------------------------------------------------------------------------------
+
+  /** `ip route replace <dst> [via <gw>] [dev <oif>] [onlink]`. */
+  async replaceRoute(spec: RouteSpec): Promise<void> {
+    const { data, attrs } = routeMessage(spec, false);
+    await this.req(`newRoute ${spec.dst}`, false, (o) => this.sock.newRoute(data, attrs, o), CREATE_REPLACE);
+  }
+
+  /** `ip route del <dst> [via <gw>] [dev <oif>]` — the given fields must match; scope NOWHERE matches any scope. */
+  async deleteRoute(spec: RouteSpec): Promise<void> {
+    const { data, attrs } = routeMessage(spec, true);
+    await this.req(`delRoute ${spec.dst}`, false, (o) => this.sock.delRoute(data, attrs, o));
+  }
+
+  // ---- neighbours and FDB ------------------------------------------------------------------------------------
+
+  /** `ip neigh replace <ip> lladdr <mac> dev <index> nud permanent`. */
+  async replaceNeighbour(n: NeighbourSpec): Promise<void> {
+    await this.req(`newNeighbor ${n.ip} lladdr ${n.mac} dev ${n.index}`, false, (o) =>
+      this.sock.newNeighbor(
+        { family: afOf(familyOf(n.ip)), ifindex: n.index, state: { permanent: true } },
+        { dst: ipToBuffer(n.ip), lladdr: macToBuffer(n.mac) },
+        o,
+      ),
+      CREATE_REPLACE,
+    );
+  }
+
+  async deleteNeighbour(n: { index: number; ip: string }): Promise<void> {
+    await this.req(`delNeighbor ${n.ip} dev ${n.index}`, false, (o) =>
+      this.sock.delNeighbor({ family: afOf(familyOf(n.ip)), ifindex: n.index }, { dst: ipToBuffer(n.ip) }, o),
+    );
+  }
+
+  /** `bridge fdb append <mac> dev <index> dst <ip> self permanent`. */
+  async appendFdb(e: FdbSpec): Promise<void> {
+    await this.fdbWrite('append', e, CREATE_APPEND);
+  }
+
+  /** `bridge fdb replace <mac> dev <index> dst <ip> self permanent`. */
+  async replaceFdb(e: FdbSpec): Promise<void> {
+    await this.fdbWrite('replace', e, CREATE_REPLACE);
+  }
+
+  /** `bridge fdb del <mac> dev <index> [dst <ip>] self`. */
+  async deleteFdb(e: FdbSpec): Promise<void> {
+    const attrs: rt.NeighborAttrs = { lladdr: macToBuffer(e.mac) };
+    if (e.dst) attrs.dst = ipToBuffer(e.dst);
+    await this.req(`delFdb ${e.mac}${e.dst ? ` dst ${e.dst}` : ''} dev ${e.index}`, false, (o) =>
+      this.sock.delNeighbor({ family: AF_BRIDGE, ifindex: e.index, flags: { self: true } }, attrs, o),
+    );
+  }
+
+  private async fdbWrite(verb: string, e: FdbSpec, flags: number): Promise<void> {
+    const attrs: rt.NeighborAttrs = { lladdr: macToBuffer(e.mac) };
+    if (e.dst) attrs.dst = ipToBuffer(e.dst);
+    await this.req(`${verb}Fdb ${e.mac}${e.dst ? ` dst ${e.dst}` : ''} dev ${e.index}`, false, (o) =>
+      this.sock.newNeighbor({ family: AF_BRIDGE, ifindex: e.index, state: { permanent: true }, flags: { self: true } }, attrs, o),
+      flags,
+    );
+  }
+
+  // ---- many at once ------------------------------------------------------------------------------------------
+
+  /**
+   * Runs many requests pipelined (up to the window in flight) and reports each failure instead of stopping:
+   * `await nl.batch(routes.map((r) => () => nl.replaceRoute(r)))`.
+   */
+  async batch(ops: Array<() => Promise<void>>): Promise<NetlinkError[]> {
+    const results = await Promise.allSettled(ops.map((op) => op()));
+    return results.flatMap((r) => (r.status === 'rejected' ? [toNetlinkError('batch', r.reason)] : []));
+  }
+
+  // ---- events ------------------------------------------------------------------------------------------------
+
+  /** Link add/change/delete notifications until `signal` aborts; 'overrun' means events were lost (re-check state). */
+  watchLinks(signal: AbortSignal): AsyncIterable<LinkWatchEvent> {
+    return watchLinkEvents(() => createSocket(this.opts.netns, true), signal);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.sock.socket.close();
+  }
+}
+
+/** IFLA_LINKINFO: the kind plus its data, each nested as a serialised attribute stream. */
+function linkInfo(kind: string, data: ReturnType<typeof ifla.formatVxlan>): Buffer {
+  const inner = new AttrStream();
+  inner.emit(data);
+  const outer = new AttrStream();
+  outer.emit(ifla.formatInfo({ kind, data: Buffer.concat(inner.bufs) }));
+  return Buffer.concat(outer.bufs);
+}
+
+function routeMessage(spec: RouteSpec, forDelete: boolean): { data: rt.Route; attrs: rt.RouteAttrs } {
+  const c = parseCidr(spec.dst);
+  const table = spec.table ?? RT_TABLE_MAIN;
+  const scope = forDelete ? 255 : scopeNumber(spec.scope ?? (spec.gateway ? 'universe' : 'link'));
+  const data: rt.Route = {
+    family: afOf(c.family),
+    dstLen: c.prefixLen,
+    table: table < 256 ? table : 252,
+    scope,
+    flags: spec.onlink ? { __unknown: RTNH_F_ONLINK } : {},
+  };
+  if (!forDelete) {
+    data.protocol = (spec.protocol ?? 'boot').toUpperCase() as keyof typeof rt.RouteProtocol;
+    data.type = 'UNICAST';
+  }
+  const attrs: rt.RouteAttrs = { dst: ipToBuffer(c.ip) };
+  if (table >= 256) attrs.table = table;
+  if (spec.gateway) attrs.gateway = ipToBuffer(spec.gateway);
+  if (spec.oif !== undefined) attrs.oif = spec.oif;
+  return { data, attrs };
+}
