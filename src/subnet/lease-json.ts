@@ -1,0 +1,117 @@
+// The etcd wire format of leases: subnet keys (`10.5.52.0-24`) and lease values (flannel's LeaseAttrs JSON).
+import { IPv4Net, isIPv4 } from '../ip/ipv4.ts';
+import type { LeaseAttrs } from './lease.ts';
+
+/** The v6 half of a dual-stack key, kept as text until the IPv6 helpers exist. */
+export interface IPv6KeyPart {
+  ip: string;
+  prefix: number;
+}
+
+export interface SubnetKey {
+  subnet: IPv4Net;
+  ipv6Subnet?: IPv6KeyPart;
+}
+
+// Real flannel's regex, unescaped dots and end-only anchor included, so we accept exactly the keys it accepts.
+const KEY_RE = /(\d+\.\d+.\d+.\d+)-(\d+)(?:&([a-f\d:]+)-(\d+))?$/;
+
+/**
+ * Parses the last path segment of a subnet key (`10.5.52.0-24` or `10.5.1.0-24&fc00::-64`).
+ * Returns null for keys real flannel would skip ("not a subnet, skipping").
+ */
+export function parseSubnetKey(key: string): SubnetKey | null {
+  const name = key.slice(key.lastIndexOf('/') + 1);
+  const m = KEY_RE.exec(name);
+  if (!m) return null;
+  const prefix = Number(m[2]);
+  if (!isIPv4(m[1]!) || prefix > 32) return null;
+  let subnet: IPv4Net;
+  try {
+    subnet = IPv4Net.parse(`${m[1]}/${prefix}`);
+  } catch {
+    return null;
+  }
+  if (m[3] === undefined) return { subnet };
+  const v6prefix = Number(m[4]);
+  if (v6prefix > 128) return null;
+  return { subnet, ipv6Subnet: { ip: m[3], prefix: v6prefix } };
+}
+
+/** `10.5.52.0/24` → `10.5.52.0-24` (plus `&<v6>-<len>` for dual stack). */
+export function formatSubnetKey(subnet: IPv4Net, ipv6Subnet?: IPv6KeyPart): string {
+  const v4 = subnet.toString().replace('/', '-');
+  return ipv6Subnet ? `${v4}&${ipv6Subnet.ip}-${ipv6Subnet.prefix}` : v4;
+}
+
+// Go's encoding/json escapes these even inside RawMessage; they can only occur inside JSON strings.
+function goEscape(json: string): string {
+  return json.replace(/[<>&\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+function rawJson(value: unknown, field: string): string {
+  const text = JSON.stringify(value);
+  if (text === undefined) throw new Error(`lease ${field} is not JSON-serialisable`);
+  return text;
+}
+
+/**
+ * The value flannel stores under a subnet key, byte for byte: fields in Go struct order, PublicIPv6 always present
+ * (null when unset), BackendType omitted when "", BackendData/BackendV6Data omitted when absent.
+ */
+export function encodeLeaseValue(attrs: LeaseAttrs): string {
+  let out = `{"PublicIP":${JSON.stringify(attrs.publicIP)},"PublicIPv6":${JSON.stringify(attrs.publicIPv6 ?? null)}`;
+  if (attrs.backendType !== '') out += `,"BackendType":${JSON.stringify(attrs.backendType)}`;
+  if (attrs.backendData !== undefined) out += `,"BackendData":${rawJson(attrs.backendData, 'BackendData')}`;
+  if (attrs.backendV6Data !== undefined) {
+    out += `,"BackendV6Data":${rawJson(attrs.backendV6Data, 'BackendV6Data')}`;
+  }
+  return goEscape(out + '}');
+}
+
+export class LeaseJsonError extends Error {
+  readonly code = 'EBADLEASE';
+}
+
+/** Go's json is case-insensitive on keys; an exact match wins. */
+function field(obj: Record<string, unknown>, name: string): unknown {
+  if (name in obj) return obj[name];
+  const lower = name.toLowerCase();
+  const k = Object.keys(obj).find((key) => key.toLowerCase() === lower);
+  return k === undefined ? undefined : obj[k];
+}
+
+/**
+ * Parses a lease value. Tolerates OLD leases (no PublicIPv6, BackendData without VNI, no BackendType);
+ * throws LeaseJsonError naming the key for anything that is not a lease object.
+ */
+export function decodeLeaseValue(text: string, key = 'lease'): LeaseAttrs {
+  let obj: unknown;
+  try {
+    obj = JSON.parse(text);
+  } catch (e) {
+    throw new LeaseJsonError(`${key}: lease value is not valid JSON (${(e as Error).message}): ${JSON.stringify(text.slice(0, 200))}`);
+  }
+  if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) {
+    throw new LeaseJsonError(`${key}: lease value must be a JSON object like {"PublicIP":"192.168.1.2",...}, got ${JSON.stringify(text.slice(0, 200))}`);
+  }
+  const o = obj as Record<string, unknown>;
+  const publicIP = field(o, 'PublicIP') ?? '0.0.0.0';
+  if (typeof publicIP !== 'string' || !isIPv4(publicIP)) {
+    throw new LeaseJsonError(`${key}: PublicIP must be a dotted IPv4 string, got ${JSON.stringify(publicIP)}`);
+  }
+  const publicIPv6 = field(o, 'PublicIPv6') ?? null;
+  if (publicIPv6 !== null && typeof publicIPv6 !== 'string') {
+    throw new LeaseJsonError(`${key}: PublicIPv6 must be an IPv6 string or null, got ${JSON.stringify(publicIPv6)}`);
+  }
+  const backendType = field(o, 'BackendType') ?? '';
+  if (typeof backendType !== 'string') {
+    throw new LeaseJsonError(`${key}: BackendType must be a string, got ${JSON.stringify(backendType)}`);
+  }
+  const attrs: LeaseAttrs = { publicIP, publicIPv6, backendType };
+  const data = field(o, 'BackendData');
+  if (data !== undefined) attrs.backendData = data;
+  const v6data = field(o, 'BackendV6Data');
+  if (v6data !== undefined) attrs.backendV6Data = v6data;
+  return attrs;
+}

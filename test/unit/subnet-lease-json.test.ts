@@ -1,0 +1,94 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { IPv4Net } from '../../src/ip/ipv4.ts';
+import { decodeLeaseValue, encodeLeaseValue, formatSubnetKey, LeaseJsonError, parseSubnetKey } from '../../src/subnet/lease-json.ts';
+
+describe('subnet keys', () => {
+  it('parses a v4 key, with or without the etcd path', () => {
+    for (const k of ['10.5.52.0-24', '/coreos.com/network/subnets/10.5.52.0-24']) {
+      const p = parseSubnetKey(k);
+      assert.ok(p);
+      assert.equal(p.subnet.toString(), '10.5.52.0/24');
+      assert.equal(p.ipv6Subnet, undefined);
+    }
+  });
+
+  it('keeps the v6 part of a dual-stack key', () => {
+    const p = parseSubnetKey('/coreos.com/network/subnets/10.5.1.0-24&fc00::-64');
+    assert.ok(p);
+    assert.equal(p.subnet.toString(), '10.5.1.0/24');
+    assert.deepEqual(p.ipv6Subnet, { ip: 'fc00::', prefix: 64 });
+  });
+
+  it('skips keys that are not subnets', () => {
+    for (const k of ['/coreos.com/network/config', '10.5.52.0', 'garbage-24', '10.5.52.0-33', '300.5.52.0-24', '10.5.52.0-24&fc00::-129']) {
+      assert.equal(parseSubnetKey(k), null, k);
+    }
+  });
+
+  it('is anchored at the end only, like flannel', () => {
+    assert.equal(parseSubnetKey('lease-10.5.52.0-24')?.subnet.toString(), '10.5.52.0/24');
+    assert.equal(parseSubnetKey('10.5.52.0-24x'), null);
+  });
+
+  it('formats keys back', () => {
+    assert.equal(formatSubnetKey(IPv4Net.parse('10.5.52.0/24')), '10.5.52.0-24');
+    assert.equal(formatSubnetKey(IPv4Net.parse('10.5.1.0/24'), { ip: 'fc00::', prefix: 64 }), '10.5.1.0-24&fc00::-64');
+  });
+});
+
+describe('lease values', () => {
+  it('round-trips the spec example byte for byte', () => {
+    const text = '{"PublicIP":"192.168.64.3","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"c6:d2:32:6f:8f:44"}}';
+    const attrs = decodeLeaseValue(text);
+    assert.deepEqual(attrs, {
+      publicIP: '192.168.64.3',
+      publicIPv6: null,
+      backendType: 'vxlan',
+      backendData: { VNI: 1, VtepMAC: 'c6:d2:32:6f:8f:44' },
+    });
+    assert.equal(encodeLeaseValue(attrs), text);
+  });
+
+  it('omits an empty BackendType and absent BackendData', () => {
+    assert.equal(encodeLeaseValue({ publicIP: '10.0.0.1', publicIPv6: null, backendType: '' }), '{"PublicIP":"10.0.0.1","PublicIPv6":null}');
+    assert.equal(
+      encodeLeaseValue({ publicIP: '10.0.0.1', publicIPv6: null, backendType: 'host-gw' }),
+      '{"PublicIP":"10.0.0.1","PublicIPv6":null,"BackendType":"host-gw"}',
+    );
+  });
+
+  it('writes PublicIPv6 and BackendV6Data when set, in struct order', () => {
+    assert.equal(
+      encodeLeaseValue({ publicIP: '10.0.0.1', publicIPv6: 'fc00::1', backendType: 'vxlan', backendData: { VNI: 1 }, backendV6Data: { VNI: 1 } }),
+      '{"PublicIP":"10.0.0.1","PublicIPv6":"fc00::1","BackendType":"vxlan","BackendData":{"VNI":1},"BackendV6Data":{"VNI":1}}',
+    );
+  });
+
+  it('escapes <, > and & like Go', () => {
+    assert.equal(
+      encodeLeaseValue({ publicIP: '10.0.0.1', publicIPv6: null, backendType: 'x', backendData: { a: '<&>' } }),
+      '{"PublicIP":"10.0.0.1","PublicIPv6":null,"BackendType":"x","BackendData":{"a":"\\u003c\\u0026\\u003e"}}',
+    );
+  });
+
+  it('tolerates an OLD lease (no PublicIPv6, no VNI)', () => {
+    const attrs = decodeLeaseValue('{"PublicIP":"10.37.7.195","BackendType":"vxlan","BackendData":{"VtepMAC":"82:4b:b6:2f:54:4e"}}');
+    assert.deepEqual(attrs, { publicIP: '10.37.7.195', publicIPv6: null, backendType: 'vxlan', backendData: { VtepMAC: '82:4b:b6:2f:54:4e' } });
+  });
+
+  it('matches keys case-insensitively like Go and defaults a missing PublicIP to 0.0.0.0', () => {
+    assert.deepEqual(decodeLeaseValue('{"publicip":"10.0.0.2","backendtype":"udp"}'), { publicIP: '10.0.0.2', publicIPv6: null, backendType: 'udp' });
+    assert.equal(decodeLeaseValue('{}').publicIP, '0.0.0.0');
+  });
+
+  it('rejects malformed values with an error naming the key', () => {
+    for (const bad of ['{', 'not json', '[]', '"x"', 'null', '{"PublicIP":5}', '{"PublicIP":"10.0.0"}', '{"PublicIP":"1.2.3.4","BackendType":3}']) {
+      assert.throws(() => decodeLeaseValue(bad, '/p/subnets/10.0.0.0-24'), (e: unknown) => {
+        assert.ok(e instanceof LeaseJsonError, bad);
+        assert.match(e.message, /^\/p\/subnets\/10\.0\.0\.0-24: /);
+        return true;
+      });
+    }
+  });
+});
