@@ -1,0 +1,34 @@
+// The delegate config saved per container in dataDir (the file DEL replays), byte-compatible with the real plugin.
+import { closeSync, fchmodSync, fsyncSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+
+export function scratchPath(dataDir: string, containerId: string): string {
+  return join(dataDir, containerId);
+}
+
+/** Dir 0700, file 0600 whatever the umask, fsync'd before the delegate runs. */
+export function saveScratch(dataDir: string, containerId: string, bytes: string): void {
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const fd = openSync(scratchPath(dataDir, containerId), 'w', 0o600);
+  try {
+    fchmodSync(fd, 0o600);
+    writeSync(fd, bytes);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** The saved bytes, or undefined when nothing was saved for this container. */
+export function readScratch(dataDir: string, containerId: string): Buffer | undefined {
+  try {
+    return readFileSync(scratchPath(dataDir, containerId));
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e;
+  }
+}
+
+export function removeScratch(dataDir: string, containerId: string): void {
+  rmSync(scratchPath(dataDir, containerId), { force: true });
+}
