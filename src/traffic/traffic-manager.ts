@@ -12,12 +12,15 @@ export interface MasqRulesParams {
   /** `!--ip-masq-fully-random-disable`; `--random-fully` is still only used when the binary supports it. */
   randomFully: boolean;
   signal: AbortSignal;
+  /** Called once the first apply has been attempted (readiness waits for it). */
+  onFirstApply?: () => void;
 }
 
 export interface ForwardRulesParams {
   network: IPv4Net;
   resyncSeconds: number;
   signal: AbortSignal;
+  onFirstApply?: () => void;
 }
 
 export interface TrafficManager {

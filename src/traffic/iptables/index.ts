@@ -68,18 +68,19 @@ export class IptablesTrafficManager implements TrafficManager {
       await this.deleteRuleSets([masqRuleSet(p.prevNetwork, p.prevSubnet, true), masqRuleSet(p.prevNetwork, p.prevSubnet, false)]);
     }
     log.info(`Setting up masking rules for network ${p.network}, subnet ${p.subnet}`);
-    await this.ensureLoop(masqRuleSet(p.network, p.subnet, randomFully), p.resyncSeconds, p.signal);
+    await this.ensureLoop(masqRuleSet(p.network, p.subnet, randomFully), p.resyncSeconds, p.signal, p.onFirstApply);
   }
 
   async setupAndEnsureForwardRules(p: ForwardRulesParams): Promise<void> {
     log.info(`Setting up forward rules for network ${p.network} (the FORWARD policy is left unchanged)`);
-    await this.ensureLoop(forwardRuleSet(p.network), p.resyncSeconds, p.signal);
+    await this.ensureLoop(forwardRuleSet(p.network), p.resyncSeconds, p.signal, p.onFirstApply);
   }
 
   /** Applies `set`, then re-checks every `resyncSeconds` until `signal` aborts; failures are logged, never thrown. */
-  private async ensureLoop(set: RuleSet, resyncSeconds: number, signal: AbortSignal): Promise<void> {
+  private async ensureLoop(set: RuleSet, resyncSeconds: number, signal: AbortSignal, onFirstApply?: () => void): Promise<void> {
     if (signal.aborted) return;
     await this.applyLogged(set);
+    onFirstApply?.();
     // A zero or negative period would spin; flannel's flag default is 5 s.
     const periodMs = Math.max(1, resyncSeconds) * 1000;
     while (!signal.aborted) {
