@@ -1,5 +1,5 @@
 // subnet.env: written by flanneld (format + atomic write), read by the CNI plugin and by flanneld at its next start.
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync, fchmodSync } from 'node:fs';
+import { chmodSync, closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync, fchmodSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
 import { IPv4Net, formatIPv4 } from '../ip/ipv4.ts';
@@ -31,10 +31,20 @@ export function formatSubnetEnv(v: SubnetEnvInput): string {
   return lines.map((l) => l + '\n').join('');
 }
 
+/** mkdir -p with 0755 on every directory it creates, whatever the umask (existing ones are left alone). */
+function makeDirs(dir: string): void {
+  const first = mkdirSync(dir, { recursive: true, mode: 0o755 });
+  if (!first) return;
+  for (let d = dir; ; d = dirname(d)) {
+    chmodSync(d, 0o755);
+    if (d === first || d === dirname(d)) break;
+  }
+}
+
 /** Atomic replace: readers (the CNI plugin) never see a half-written file. Mode 0644 whatever the umask. */
 export function writeSubnetEnv(path: string, text: string): void {
   const dir = dirname(path);
-  mkdirSync(dir, { recursive: true, mode: 0o755 });
+  makeDirs(dir);
   const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
   try {
     const fd = openSync(tmp, 'wx', 0o644);
