@@ -1,5 +1,6 @@
 // A Backend turns leases into kernel state; the registry maps a config's Backend.Type to one.
 import type { NetworkConfig } from '../config/network-config.ts';
+import type { Netlink } from '../netlink/index.ts';
 import type { Lease, LeaseAttrs, SubnetManager } from '../subnet/lease.ts';
 
 /** The interface flanneld talks to peers through (see daemon/interface-selection.ts). */
@@ -17,6 +18,8 @@ export interface BackendContext {
   subnetManager: SubnetManager;
   extIface: ExternalInterface;
   config: NetworkConfig;
+  /** The process's netlink handle (the daemon opens one and passes it to the backend). */
+  netlink: Netlink;
 }
 
 /** A registered network: the host's lease plus the loop that programs peers. */

@@ -1,0 +1,138 @@
+// What the kernel should hold for each peer lease, and which existing entries are stale; no I/O.
+import { IPv4Net, formatIPv4, parseIPv4 } from '../../ip/ipv4.ts';
+import type { FdbEntry, NeighbourInfo, RouteInfo } from '../../netlink/index.ts';
+import type { Lease } from '../../subnet/lease.ts';
+import { parsePeerBackendData } from './options.ts';
+
+/** How one peer is reached: straight over the underlay, or through the vxlan device. */
+export type PeerPlan =
+  | { mode: 'direct'; subnet: IPv4Net; publicIP: string }
+  | { mode: 'overlay'; subnet: IPv4Net; publicIP: string; vtepMac: string };
+
+export type PlanResult = { ok: true; plan: PeerPlan } | { ok: false; reason: string };
+
+/** `direct`: DirectRouting is on and the kernel reaches the peer's PublicIP without a gateway. */
+export function planPeer(lease: Lease, direct: boolean): PlanResult {
+  const a = lease.attrs;
+  if (a.backendType !== 'vxlan') {
+    return { ok: false, reason: `ignoring non-vxlan v4Subnet(${lease.subnet}) v6Subnet(<nil>): type=${a.backendType}` };
+  }
+  if (direct) return { ok: true, plan: { mode: 'direct', subnet: lease.subnet, publicIP: a.publicIP } };
+  const data = parsePeerBackendData(a.backendData);
+  if (!data) {
+    return { ok: false, reason: `error decoding subnet lease JSON of ${lease.subnet}: no valid VtepMAC in BackendData ${JSON.stringify(a.backendData ?? null)}` };
+  }
+  return { ok: true, plan: { mode: 'overlay', subnet: lease.subnet, publicIP: a.publicIP, vtepMac: data.vtepMac } };
+}
+
+/** One kernel entry we program; `key` is what the kernel replaces by (so two entries with one key cannot coexist). */
+export type Entry =
+  | { kind: 'neighbour'; ip: string; mac: string }
+  | { kind: 'fdb'; mac: string; dst: string }
+  | { kind: 'route'; dst: string; gateway: string; onVxlan: boolean };
+
+export function entryKey(e: Entry): string {
+  switch (e.kind) {
+    case 'neighbour':
+      return `neigh ${e.ip}`;
+    case 'fdb':
+      return `fdb ${e.mac}`;
+    case 'route':
+      return `route ${e.dst}`;
+  }
+}
+
+/** In the order they are added: neighbour, FDB, route (a packet can use the route only once ARP/FDB are there). */
+export function entriesOf(plan: PeerPlan): Entry[] {
+  const dst = plan.subnet.toString();
+  if (plan.mode === 'direct') return [{ kind: 'route', dst, gateway: plan.publicIP, onVxlan: false }];
+  const ip = formatIPv4(plan.subnet.ip);
+  return [
+    { kind: 'neighbour', ip, mac: plan.vtepMac },
+    { kind: 'fdb', mac: plan.vtepMac, dst: plan.publicIP },
+    { kind: 'route', dst, gateway: ip, onVxlan: true },
+  ];
+}
+
+/** Entries of the old plan that the new one does not overwrite (e.g. the FDB entry of a peer's previous MAC). */
+export function obsoleteEntries(old: PeerPlan, next: PeerPlan): Entry[] {
+  const keep = new Set(entriesOf(next).map(entryKey));
+  return entriesOf(old).filter((e) => !keep.has(entryKey(e)));
+}
+
+export interface SweepInput {
+  network: IPv4Net;
+  subnetLen: number;
+  vxlanIndex: number;
+  extIndex: number;
+  directRouting: boolean;
+  peers: PeerPlan[];
+  routes: RouteInfo[];
+  neighbours: NeighbourInfo[];
+  fdb: FdbEntry[];
+}
+
+export interface Stale {
+  routes: RouteInfo[];
+  neighbours: NeighbourInfo[];
+  fdb: FdbEntry[];
+}
+
+const RT_TABLE_MAIN = 254;
+
+function inside(network: IPv4Net, dst: string | null): IPv4Net | null {
+  if (!dst) return null;
+  try {
+    const n = IPv4Net.parse(dst);
+    return network.containsNet(n) ? n : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Flannel-owned entries that belong to no current lease (upstream #2554). Only entries we would have made are
+ * candidates: on the vxlan device (ours) permanent neighbours, permanent FDB entries with a dst, and main-table
+ * routes into Network; on the external device only gateway routes to a SubnetLen-sized piece of Network, and only
+ * with DirectRouting. Kernel-made routes are never candidates.
+ */
+export function staleEntries(s: SweepInput): Stale {
+  const want = new Set<string>();
+  for (const p of s.peers) {
+    for (const e of entriesOf(p)) {
+      if (e.kind === 'neighbour') want.add(`n ${e.ip} ${e.mac}`);
+      else if (e.kind === 'fdb') want.add(`f ${e.mac} ${e.dst}`);
+      else want.add(`r ${e.onVxlan ? 'vx' : 'ext'} ${e.dst} ${e.gateway}`);
+    }
+  }
+  const ownRoute = (r: RouteInfo) => r.table === RT_TABLE_MAIN && r.type === 'unicast' && r.protocol !== 'kernel';
+  const routes = s.routes.filter((r) => {
+    if (!ownRoute(r)) return false;
+    const dst = inside(s.network, r.dst);
+    if (!dst) return false;
+    if (r.oif === s.vxlanIndex) return !want.has(`r vx ${r.dst} ${r.gateway ?? ''}`);
+    if (s.directRouting && r.oif === s.extIndex && r.gateway && dst.prefix === s.subnetLen) {
+      return !want.has(`r ext ${r.dst} ${r.gateway}`);
+    }
+    return false;
+  });
+  const neighbours = s.neighbours.filter(
+    (n) => n.index === s.vxlanIndex && n.permanent && !want.has(`n ${n.ip} ${n.mac ?? ''}`),
+  );
+  const fdb = s.fdb.filter(
+    (f) => f.index === s.vxlanIndex && f.permanent && f.dst !== undefined && !want.has(`f ${f.mac} ${f.dst}`),
+  );
+  return { routes, neighbours, fdb };
+}
+
+/** The device address: the lease's network address as /32 (10.244.1.0/32). */
+export function deviceAddress(subnet: IPv4Net): string {
+  return `${formatIPv4(subnet.ip)}/32`;
+}
+
+/** Addresses on the device inside Network other than ours: removed when configuring it. */
+export function foreignAddresses(addresses: Array<{ address: string; prefixLen: number }>, network: IPv4Net, own: string): string[] {
+  return addresses
+    .filter((a) => network.contains(parseIPv4(a.address)) && `${a.address}/${a.prefixLen}` !== own)
+    .map((a) => `${a.address}/${a.prefixLen}`);
+}
