@@ -1,0 +1,132 @@
+// List, then watch from the listing's revision + 1; on any watcher error (compaction included) list again.
+// Never throws: etcd outages are retried with backoff 100 ms → 5 s until the signal aborts.
+import type { IKeyValue, WatchBuilder, Watcher } from 'etcd3';
+import { errorMessage, logger } from '../../log/log.ts';
+import { ThrottledLog } from './throttle.ts';
+
+const log = logger('etcd');
+
+export interface WatchChange {
+  type: 'put' | 'delete';
+  kv: IKeyValue;
+  prev?: IKeyValue;
+}
+
+export type ListWatchItem<S> = { type: 'snapshot'; snapshot: S } | { type: 'changes'; changes: WatchChange[] };
+
+export interface ListWatchOptions<S> {
+  /** Reads the current state and the store revision it was read at. */
+  list(): Promise<{ revision: string; snapshot: S }>;
+  /** A watch builder for the same keys (key or prefix; prevKV is added here). */
+  watch(): WatchBuilder;
+  signal: AbortSignal;
+  /** For log lines, e.g. "subnet leases". */
+  what: string;
+  throttle?: ThrottledLog;
+  initialBackoffMs?: number;
+  maxBackoffMs?: number;
+}
+
+export function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const done = () => {
+      clearTimeout(t);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const t = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
+
+function dropWatcher(w: Watcher): void {
+  w.removeAllListeners();
+  // A late 'error' on a canceled watcher must not become an uncaught exception.
+  w.on('error', () => {});
+  w.cancel().catch(() => {});
+}
+
+export class ListWatch<S> implements AsyncIterable<ListWatchItem<S>> {
+  private resyncRequested = false;
+  private wake: () => void = () => {};
+
+  constructor(private readonly opts: ListWatchOptions<S>) {}
+
+  /** Makes the stream list again (e.g. after a change could not be processed). */
+  resync(): void {
+    this.resyncRequested = true;
+    this.wake();
+  }
+
+  async *[Symbol.asyncIterator](): AsyncGenerator<ListWatchItem<S>> {
+    const { signal, what } = this.opts;
+    const throttle = this.opts.throttle ?? new ThrottledLog(log);
+    const initial = this.opts.initialBackoffMs ?? 100;
+    const max = this.opts.maxBackoffMs ?? 5000;
+    let backoff = initial;
+    const fail = async (msg: string) => {
+      throttle.error(`watch ${what}`, msg);
+      await sleep(backoff, signal);
+      backoff = Math.min(max, backoff * 2);
+    };
+
+    while (!signal.aborted) {
+      this.resyncRequested = false;
+      let listed: { revision: string; snapshot: S };
+      try {
+        listed = await this.opts.list();
+      } catch (e) {
+        await fail(`failed to list ${what}: ${errorMessage(e)}; retrying`);
+        continue;
+      }
+      if (signal.aborted) return;
+      yield { type: 'snapshot', snapshot: listed.snapshot };
+      if (signal.aborted) return;
+
+      const queue: WatchChange[] = [];
+      let failure: string | undefined;
+      const wakeUp = new Set<() => void>();
+      this.wake = () => wakeUp.forEach((f) => f());
+      const onAbort = () => this.wake();
+      signal.addEventListener('abort', onAbort);
+      const start = (BigInt(listed.revision) + 1n).toString();
+      const watcher = this.opts.watch().startRevision(start).withPreviousKV().watcher();
+      watcher.on('data', (res) => {
+        for (const ev of res.events) {
+          queue.push({ type: ev.type === 'Delete' ? 'delete' : 'put', kv: ev.kv, prev: ev.prev_kv ?? undefined });
+        }
+        this.wake();
+      });
+      watcher.on('connected', () => {
+        backoff = initial;
+        throttle.clear(`watch ${what}`);
+      });
+      // etcd3 reconnects by itself and resumes from the last revision it saw; just note it.
+      watcher.on('disconnected', (e) => throttle.error(`watch ${what}`, `watch of ${what} disconnected: ${errorMessage(e)}; reconnecting`));
+      watcher.on('error', (e) => {
+        // etcd3 drops the cancel reason (e.g. "required revision has been compacted").
+        const why = /:\s*$/.test(errorMessage(e)) ? `${errorMessage(e)}probably compacted` : errorMessage(e);
+        failure = `watch of ${what} failed (${why}); listing again`;
+        this.wake();
+      });
+      try {
+        while (!signal.aborted && failure === undefined && !this.resyncRequested) {
+          if (queue.length > 0) {
+            yield { type: 'changes', changes: queue.splice(0) };
+            continue;
+          }
+          await new Promise<void>((resolve) => {
+            wakeUp.clear();
+            wakeUp.add(resolve);
+          });
+        }
+      } finally {
+        signal.removeEventListener('abort', onAbort);
+        this.wake = () => {};
+        dropWatcher(watcher);
+      }
+      if (failure !== undefined) await fail(failure);
+    }
+  }
+}
