@@ -38,8 +38,8 @@ export function runPlugin(io: PluginIO): number {
     }
     const args = readCniArgs(io.env, command);
     const raw = decodeConfig(io.readStdin());
-    if (typeof raw.cniVersion === 'string' && raw.cniVersion) errVersion = raw.cniVersion;
     const version = configVersion(raw);
+    errVersion = version;
     const ctx: CommandContext = { args, conf: parseNetConf(raw), version, env: io.env, stderr: io.stderr };
     const run = { ADD: cmdAdd, DEL: cmdDel, CHECK: cmdCheck, GC: cmdGc, STATUS: cmdStatus }[command];
     reply = run(ctx);

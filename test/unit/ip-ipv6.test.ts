@@ -13,7 +13,6 @@ describe('IPv6 values', () => {
       ['2001:0:0:1:0:0:0:1', '2001:0:0:1::1'],
       ['2001:db8:1:1:1:1:1:0', '2001:db8:1:1:1:1:1:0'],
       ['2001:DB8::A', '2001:db8::a'],
-      ['::ffff:10.1.2.3', '::ffff:a01:203'],
     ];
     for (const [input, want] of cases) assert.equal(formatIPv6(parseIPv6(input)), want, input);
   });
