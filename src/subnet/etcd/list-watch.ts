@@ -1,4 +1,5 @@
-// List, then watch from the listing's revision + 1; on any watcher error (compaction included) list again.
+// List, then watch from the listing's revision + 1; on any watcher error or disconnect (compaction included)
+// list again and watch from the new revision.
 // Never throws: etcd outages are retried with backoff 100 ms → 5 s until the signal aborts.
 import type { IKeyValue, WatchBuilder, Watcher } from 'etcd3';
 import { errorMessage, logger } from '../../log/log.ts';
@@ -102,8 +103,12 @@ export class ListWatch<S> implements AsyncIterable<ListWatchItem<S>> {
         backoff = initial;
         throttle.clear(`watch ${what}`);
       });
-      // etcd3 reconnects by itself and resumes from the last revision it saw; just note it.
-      watcher.on('disconnected', (e) => throttle.error(`watch ${what}`, `watch of ${what} disconnected: ${errorMessage(e)}; reconnecting`));
+      // etcd3 would resume by itself, but its revision bookkeeping can skip events after a quick second
+      // disconnect; a fresh listing cannot miss anything.
+      watcher.on('disconnected', (e) => {
+        failure ??= `watch of ${what} disconnected (${errorMessage(e)}); listing again`;
+        this.wake();
+      });
       watcher.on('error', (e) => {
         // etcd3 drops the cancel reason (e.g. "required revision has been compacted").
         const why = /:\s*$/.test(errorMessage(e)) ? `${errorMessage(e)}probably compacted` : errorMessage(e);

@@ -1,11 +1,13 @@
 // Flannel's etcd v3 keyspace (spec §3.1-3.3): config, subnet keys with 24 h etcd leases, reservations.
 import type { Etcd3, IKeyValue } from 'etcd3';
 import type { IPv4Net } from '../../ip/ipv4.ts';
-import { decodeLeaseValue, encodeLeaseValue, formatSubnetKey, parseSubnetKey } from '../lease-json.ts';
+import { decodeLeaseValue, encodeLeaseValue, formatSubnetKey, LeaseJsonError, parseSubnetKey } from '../lease-json.ts';
 import type { Lease, LeaseAttrs } from '../lease.ts';
 
 /** flannel's fixed etcd lease TTL: 24 h. */
 export const LEASE_TTL_SECONDS = 86400;
+
+const LIST_CONCURRENCY = 64;
 
 export const CONFIG_NOT_FOUND = 'flannel config not found in etcd store. Did you create your config using etcdv3 API?';
 
@@ -75,13 +77,19 @@ export class EtcdRegistry {
   async listLeases(): Promise<LeaseList> {
     const res = await this.client.getAll().prefix(this.subnetsPrefix).exec();
     const out: LeaseList = { leases: [], malformed: [], revision: res.header.revision };
-    for (const kv of res.kvs) {
-      try {
-        const l = await this.leaseFromKv(kv);
-        if (l) out.leases.push(l);
-      } catch (e) {
-        out.malformed.push({ key: kv.key.toString(), error: (e as Error).message });
-      }
+    // One LeaseTimeToLive per key: ask in parallel, a bounded number at a time.
+    for (let i = 0; i < res.kvs.length; i += LIST_CONCURRENCY) {
+      const chunk = res.kvs.slice(i, i + LIST_CONCURRENCY);
+      const read = await Promise.all(
+        chunk.map((kv) =>
+          this.leaseFromKv(kv).catch((e: unknown) => {
+            if (!(e instanceof LeaseJsonError)) throw e;
+            out.malformed.push({ key: kv.key.toString(), error: e.message });
+            return null;
+          }),
+        ),
+      );
+      for (const l of read) if (l) out.leases.push(l);
     }
     return out;
   }
