@@ -1,0 +1,143 @@
+// The startup sequence of flanneld (spec §1.4), in one readable function.
+import { existsSync } from 'node:fs';
+import type { ExternalInterface } from '../backend/backend.ts';
+import { createBackend } from '../backend/registry.ts';
+import { errorMessage, logger } from '../log/log.ts';
+import { openNetlink, type Netlink } from '../netlink/index.ts';
+import { EtcdSubnetManager } from '../subnet/etcd/manager.ts';
+import { formatSubnetEnv, readPreviousSubnet, writeSubnetEnv } from '../subnet/subnet-env.ts';
+import { IptablesTrafficManager } from '../traffic/iptables/index.ts';
+import type { Options } from './flags.ts';
+import { describeOptions } from './flags.ts';
+import { HealthServer } from './health.ts';
+import { hostView } from './host-view.ts';
+import { selectExternalInterface } from './interface-selection.ts';
+
+const log = logger('flanneld');
+
+/** Runs flanneld until SIGINT/SIGTERM or lease revocation; returns the exit code. */
+export async function runFlanneld(opts: Options): Promise<number> {
+  log.info(`CLI flags config: ${describeOptions(opts)}`);
+  if (opts.kubeSubnetMgr) {
+    log.error('--kube-subnet-mgr is not available in this version of flannel-ts yet: use etcd (--etcd-endpoints)');
+    return 1;
+  }
+
+  const previous = readPreviousSubnet(opts.subnetFile);
+  const subnetManager = new EtcdSubnetManager({
+    endpoints: opts.etcdEndpoints,
+    prefix: opts.etcdPrefix,
+    keyFile: opts.etcdKeyfile || undefined,
+    certFile: opts.etcdCertfile || undefined,
+    caFile: opts.etcdCafile || undefined,
+    username: opts.etcdUsername || undefined,
+    password: opts.etcdPassword || undefined,
+    previousSubnet: previous?.subnet,
+    renewMarginMinutes: opts.subnetLeaseRenewMargin,
+  });
+  log.info(`Created subnet manager: ${subnetManager.name}`);
+
+  const stop = new AbortController();
+  const signal = stop.signal;
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(sig, () => {
+      log.info(`Received ${sig}, shutting down`);
+      stop.abort();
+    });
+  }
+  const health = new HealthServer();
+  if (opts.healthzPort > 0) await health.start(opts.healthzIP, opts.healthzPort);
+
+  let netlink: Netlink | undefined;
+  const tasks: Promise<unknown>[] = [];
+  try {
+    let config;
+    try {
+      config = await subnetManager.getNetworkConfig(signal);
+    } catch (e) {
+      if (signal.aborted) return 0;
+      throw e;
+    }
+    log.info(`Found network config - Backend type: ${config.backendType}`);
+    if (!config.enableNFTables && !existsSync('/proc/sys/net/bridge/bridge-nf-call-iptables')) {
+      log.error('Failed to check br_netfilter: stat /proc/sys/net/bridge/bridge-nf-call-iptables: no such file or directory (load it with `modprobe br_netfilter`)');
+      return 1;
+    }
+    if (!config.network) {
+      log.error('this version of flannel-ts needs an IPv4 Network (EnableIPv4 with a Network in the config)');
+      return 1;
+    }
+
+    netlink = await openNetlink();
+    let extIface: ExternalInterface;
+    try {
+      extIface = await selectExternalInterface(
+        { iface: opts.iface, ifaceRegex: opts.ifaceRegex, ifaceCanReach: opts.ifaceCanReach, publicIP: opts.publicIP },
+        await hostView(netlink),
+      );
+    } catch (e) {
+      log.error(errorMessage(e));
+      return 1;
+    }
+
+    let network;
+    try {
+      const backend = createBackend({ subnetManager, extIface, config, netlink });
+      network = await backend.registerNetwork(signal);
+    } catch (e) {
+      log.error(`Error registering network: ${errorMessage(e)}`);
+      return 1;
+    }
+    const lease = network.lease;
+
+    const traffic = new IptablesTrafficManager();
+    await traffic.init(signal);
+    // Ready (/readyz) once every rule set had its first apply and subnet.env is written (spec §9).
+    const firstApplies: Promise<void>[] = [];
+    const firstApply = () => {
+      let done!: () => void;
+      firstApplies.push(new Promise<void>((r) => (done = r)));
+      return done;
+    };
+    if (opts.ipMasq) {
+      tasks.push(traffic.setupAndEnsureMasqRules({
+        network: config.network,
+        subnet: lease.subnet,
+        prevNetwork: previous?.network,
+        prevSubnet: previous?.subnet,
+        resyncSeconds: opts.iptablesResync,
+        randomFully: !opts.ipMasqFullyRandomDisable,
+        signal,
+        onFirstApply: firstApply(),
+      }));
+    }
+    if (opts.iptablesForwardRules) {
+      tasks.push(traffic.setupAndEnsureForwardRules({ network: config.network, resyncSeconds: opts.iptablesResync, signal, onFirstApply: firstApply() }));
+    }
+    await Promise.race([Promise.all(firstApplies), new Promise((r) => signal.addEventListener('abort', r, { once: true }))]);
+
+    try {
+      writeSubnetEnv(opts.subnetFile, formatSubnetEnv({ network: config.network, subnet: lease.subnet, mtu: network.mtu, ipMasq: opts.ipMasq }));
+    } catch (e) {
+      log.error(`Failed to write subnet file: ${errorMessage(e)}`);
+      return 1;
+    }
+    log.info(`Wrote subnet file to ${opts.subnetFile}`);
+    health.markReady();
+
+    log.info('Running backend.');
+    tasks.push(network.run(signal));
+    const outcome = await subnetManager.completeLease(lease, signal);
+    // The manager has logged "Lease has been revoked. Shutting down daemon."; stop everything else too.
+    if (outcome === 'revoked') stop.abort();
+    await Promise.allSettled(tasks);
+    log.info('Exiting cleanly...');
+    return 0;
+  } finally {
+    stop.abort();
+    await Promise.allSettled(tasks);
+    await health.stop();
+    netlink?.close();
+    await subnetManager.close();
+  }
+}
