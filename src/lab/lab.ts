@@ -177,11 +177,26 @@ export async function labCheck(state: LabState): Promise<boolean> {
   say('');
   say('Pod to other hosts\' underlay IPs (leaves the host masqueraded by FLANNEL-POSTRTG):');
   say(formatMatrix(pods.map((p) => p.label), underlay, crossHost));
+  // Replies would come back through flannel.1 even without NAT: the rule counters are the proof of masquerading.
+  const unmasked = t.hosts.filter((h) => masqueradedPackets(h.ns) === 0);
+  say(unmasked.length === 0
+    ? 'Masquerade: every host\'s FLANNEL-POSTRTG MASQUERADE rule counted the pod → underlay packets.'
+    : `Masquerade: no packets masqueraded on ${unmasked.map((h) => h.ns).join(', ')}.`);
   const all = [...results, ...crossHost];
   const bad = all.filter((r) => lossPercent(r) > 0);
   say('');
   say(bad.length === 0 ? `All ${all.length} pairs at 0 % loss.` : `${bad.length} of ${all.length} pairs lost packets.`);
-  return bad.length === 0;
+  return bad.length === 0 && unmasked.length === 0;
+}
+
+/** Packets counted by the MASQUERADE rules of FLANNEL-POSTRTG in a host. */
+function masqueradedPackets(ns: string): number {
+  try {
+    const out = sh('ip', ['netns', 'exec', ns, 'iptables', '-w', '-t', 'nat', '-L', 'FLANNEL-POSTRTG', '-v', '-n', '-x']);
+    return out.split('\n').filter((l) => /\bMASQUERADE\b/.test(l)).reduce((n, l) => n + Number(l.trim().split(/\s+/)[0] ?? 0), 0);
+  } catch {
+    return 0;
+  }
 }
 
 export async function labStatus(): Promise<boolean> {
