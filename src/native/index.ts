@@ -73,7 +73,8 @@ export function withNetns<T>(nsPath: string, fn: () => T): T {
     target = openSync(nsPath, 'r');
   } catch (e) {
     closeSync(original);
-    throw new Error(`network namespace ${nsPath}: ${(e as Error).message}; create it first (ip netns add NAME)`);
+    const hint = (e as NodeJS.ErrnoException).code === 'ENOENT' ? '; create it first (ip netns add NAME)' : '';
+    throw new Error(`network namespace ${nsPath}: ${(e as Error).message}${hint}`);
   }
   try {
     native.setns(target, CLONE_NEWNET);
