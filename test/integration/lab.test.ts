@@ -16,10 +16,14 @@ function subnetEnv(host: string): Record<string, string> {
   const text = readFileSync(`/run/flannel-lab/${host.replace('flab-', '')}/subnet.env`, 'utf8');
   return Object.fromEntries(text.trim().split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
 }
-function etcdLeases(): Record<string, { value: any; lease: number }> {
-  const out = execFileSync('ip', ['netns', 'exec', 'flab-etcd', 'etcdctl', '--endpoints=http://192.168.100.2:2379', 'get', '--prefix', '/coreos.com/network/subnets/', '-w', 'json'], { encoding: 'utf8', env: { ...process.env, ETCDCTL_API: '3' } });
-  const kvs = (JSON.parse(out).kvs ?? []) as { key: string; value: string; lease?: number }[];
-  return Object.fromEntries(kvs.map((kv) => [Buffer.from(kv.key, 'base64').toString(), { value: Buffer.from(kv.value, 'base64').toString(), lease: kv.lease ?? 0 }]));
+function etcdctl(args: string[]): string {
+  return execFileSync('ip', ['netns', 'exec', 'flab-etcd', 'etcdctl', '--endpoints=http://192.168.100.2:2379', ...args], { encoding: 'utf8', env: { ...process.env, ETCDCTL_API: '3' } });
+}
+function etcdLeases(): Record<string, { value: any; lease: string }> {
+  const out = etcdctl(['get', '--prefix', '/coreos.com/network/subnets/', '-w', 'json']);
+  // Lease IDs are int64: keep them as strings, JSON numbers would lose precision.
+  const kvs = (JSON.parse(out.replace(/"lease":(\d+)/g, '"lease":"$1"')).kvs ?? []) as { key: string; value: string; lease?: string }[];
+  return Object.fromEntries(kvs.map((kv) => [Buffer.from(kv.key, 'base64').toString(), { value: Buffer.from(kv.value, 'base64').toString(), lease: kv.lease ?? '0' }]));
 }
 
 describe('lab: 3 hosts × 2 pods over vxlan', { skip: !isRoot || !existsSync(join(dist, 'flannelctl.cjs')) ? 'needs root and `npm run build`' : false }, () => {
@@ -62,7 +66,9 @@ describe('lab: 3 hosts × 2 pods over vxlan', { skip: !isRoot || !existsSync(joi
       const sub = subnetEnv(h).FLANNEL_SUBNET!.replace('.1/24', '.0-24');
       const entry = leases[`/coreos.com/network/subnets/${sub}`];
       assert.ok(entry, `lease for ${h} (${sub})`);
-      assert.notEqual(entry.lease, 0, 'backed by an etcd lease');
+      assert.notEqual(entry.lease, '0', 'backed by an etcd lease');
+      const ttl = JSON.parse(etcdctl(['lease', 'timetolive', BigInt(entry.lease).toString(16), '-w', 'json']));
+      assert.equal(ttl['granted-ttl'], 86400);
       const mac = ipJson(h, ['link', 'show', 'flannel.1'])[0].address;
       assert.equal(entry.value, `{"PublicIP":"${underlay[h]}","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"${mac}"}}`);
     }
@@ -80,7 +86,7 @@ describe('lab: 3 hosts × 2 pods over vxlan', { skip: !isRoot || !existsSync(joi
       assert.equal(vx.local, underlay[h]);
       assert.equal(vx.port, 8472);
       assert.equal(vx.learning, false);
-      assert.equal(link.link, 'eth0');
+      assert.equal(vx.link, 'eth0');
       assert.match(link.address, /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/);
       assert.equal(parseInt(link.address.slice(0, 2), 16) & 3, 2, 'locally administered unicast MAC');
       const addrs = ipJson(h, ['-4', 'addr', 'show', 'flannel.1'])[0].addr_info;
