@@ -20,7 +20,8 @@ async function retry(fn: () => Promise<void>, policy: RetryPolicy, signal: Abort
     try {
       return await fn();
     } catch (e) {
-      if (attempt >= policy.attempts || signal.aborted) throw e;
+      // ENODEV: the device is gone; its recreation re-adds every peer, so waiting here only delays that.
+      if (attempt >= policy.attempts || signal.aborted || isNetlinkCode(e, 'ENODEV')) throw e;
       const delay = Math.min(policy.baseDelayMs * 2 ** (attempt - 1), policy.maxDelayMs) + Math.random() * policy.baseDelayMs;
       await sleep(delay, undefined, { signal }).catch(() => undefined);
     }
