@@ -40,7 +40,3 @@ export function netnsPids(ns: string): number[] {
     return [];
   }
 }
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}

@@ -2,7 +2,8 @@
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { netnsList, netnsPids, sh, shQuiet, sleep } from './exec.ts';
+import { sleep } from '../util/sleep.ts';
+import { netnsList, netnsPids, sh, shQuiet } from './exec.ts';
 import { formatMatrix, lossPercent, pingMatrix, type PingTarget } from './ping-matrix.ts';
 import { LAB_DIR, LAB_PREFIX, labCniConfig, labNetworkConfig, labTopology, type LabHost, type LabTopology } from './topology.ts';
 

@@ -4,6 +4,7 @@
 import type { IKeyValue, WatchBuilder, Watcher } from 'etcd3';
 import { errorMessage, logger } from '../../log/log.ts';
 import { ThrottledLog } from './throttle.ts';
+import { sleep } from '../../util/sleep.ts';
 
 const log = logger('etcd');
 
@@ -28,18 +29,6 @@ export interface ListWatchOptions<S> {
   maxBackoffMs?: number;
 }
 
-export function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const done = () => {
-      clearTimeout(t);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const t = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
-}
 
 function dropWatcher(w: Watcher): void {
   w.removeAllListeners();

@@ -9,7 +9,8 @@ import { LeaseJsonError, decodeLeaseValue, parseSubnetKey } from '../lease-json.
 import { LeaseWatcher } from '../lease-watcher.ts';
 import type { Lease, LeaseAttrs, LeaseEvent, SubnetManager } from '../lease.ts';
 import { createEtcdClient, type EtcdClientOptions } from './client.ts';
-import { ListWatch, sleep, type WatchChange } from './list-watch.ts';
+import { sleep } from '../../util/sleep.ts';
+import { ListWatch, type WatchChange } from './list-watch.ts';
 import { EtcdRegistry, LEASE_TTL_SECONDS, type MalformedKey } from './registry.ts';
 import { monitorOwnLease } from './renew.ts';
 import { ThrottledLog } from './throttle.ts';

@@ -1,7 +1,8 @@
 // Keeps the own lease alive (spec §3.6): renew before it runs out, and notice when someone deletes it.
 import { errorMessage, logger } from '../../log/log.ts';
 import type { Lease } from '../lease.ts';
-import { ListWatch, sleep } from './list-watch.ts';
+import { sleep } from '../../util/sleep.ts';
+import { ListWatch } from './list-watch.ts';
 import type { EtcdRegistry } from './registry.ts';
 import type { ThrottledLog } from './throttle.ts';
 

@@ -5,6 +5,7 @@ import { deleteFlannelNftTables } from './nft-cleanup.ts';
 import { deletePlan, isEmptyPlan, restorePayload, setupPlan, type TablePlan } from './restore.ts';
 import { forwardRuleSet, masqRuleSet, type RuleSet } from './rules.ts';
 import { Iptables, processExec, type ExecFn } from './runner.ts';
+import { sleep } from '../../util/sleep.ts';
 
 const log = logger('traffic/iptables');
 
@@ -15,18 +16,6 @@ export interface IptablesTrafficManagerOptions {
   netns?: string;
 }
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done);
-  });
-}
 
 export class IptablesTrafficManager implements TrafficManager {
   private readonly exec: ExecFn;
