@@ -1,5 +1,6 @@
 // Pure conversions between the kernel's binary forms and our plain values; no I/O.
 import type { Family, ScopeName } from './types.ts';
+import { formatIPv6 } from '../ip/ipv6.ts';
 
 const V4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
 
@@ -46,24 +47,7 @@ function ipv6ToBuffer(ip: string): Buffer {
 export function bufferToIp(buf: Uint8Array): string {
   if (buf.length === 4) return Array.from(buf).join('.');
   if (buf.length !== 16) throw new Error(`unexpected address length ${buf.length}`);
-  const groups: number[] = [];
-  for (let i = 0; i < 16; i += 2) groups.push((buf[i]! << 8) | buf[i + 1]!);
-  // Longest run of zero groups (length ≥ 2) becomes "::".
-  let best = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8; ) {
-    if (groups[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && groups[j] === 0) j++;
-    if (j - i > bestLen) [best, bestLen] = [i, j - i];
-    i = j;
-  }
-  const hex = groups.map((g) => g.toString(16));
-  if (best < 0) return hex.join(':');
-  return `${hex.slice(0, best).join(':')}::${hex.slice(best + bestLen).join(':')}`;
+  return formatIPv6(BigInt('0x' + Buffer.from(buf).toString('hex')));
 }
 
 export function macToBuffer(mac: string): Buffer {

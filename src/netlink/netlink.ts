@@ -12,7 +12,7 @@ import type {
   RouteLookup, RouteSpec, VxlanSpec,
 } from './types.ts';
 
-const log = logger('netlink.go');
+const log = logger('netlink');
 const AF_BRIDGE = 7;
 const RT_TABLE_MAIN = 254;
 const RTNH_F_ONLINK = 4;

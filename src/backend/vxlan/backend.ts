@@ -6,7 +6,7 @@ import { configureDevice, ensureVxlanDevice } from './device.ts';
 import { VxlanNetwork, type VxlanTuning } from './network.ts';
 import { VXLAN_OVERHEAD, deviceName, parseVxlanOptions, vxlanBackendData } from './options.ts';
 
-const log = logger('vxlan.go');
+const log = logger('vxlan');
 
 export class VxlanBackend implements Backend {
   constructor(

@@ -8,7 +8,7 @@ import { isNetlinkCode, randomLocalMac, type LinkInfo, type Netlink, type VxlanS
 import { vxlanIncompatibility } from './compat.ts';
 import { deviceAddress, foreignAddresses } from './plan.ts';
 
-const log = logger('vxlan.go');
+const log = logger('vxlan');
 
 export function newVtepMac(): string {
   return randomLocalMac((n) => randomBytes(n));

@@ -10,7 +10,7 @@ import type { VxlanOptions } from './options.ts';
 import { DEFAULT_RETRY, PeerProgrammer, describe, type RetryPolicy } from './peers.ts';
 import { obsoleteEntries, planPeer, staleEntries, type PeerPlan } from './plan.ts';
 
-const log = logger('vxlan_network.go');
+const log = logger('vxlan');
 
 export interface VxlanTuning {
   retry?: RetryPolicy;

@@ -4,7 +4,7 @@ import { errorMessage, logger } from '../../log/log.ts';
 import { isNetlinkCode, type Netlink } from '../../netlink/index.ts';
 import { entriesOf, type Entry, type PeerPlan } from './plan.ts';
 
-const log = logger('vxlan_network.go');
+const log = logger('vxlan');
 
 export interface RetryPolicy {
   attempts: number;
