@@ -9,6 +9,7 @@ import { formatSubnetEnv, readPreviousSubnet, writeSubnetEnv } from '../subnet/s
 import { IptablesTrafficManager } from '../traffic/iptables/index.ts';
 import type { Options } from './flags.ts';
 import { describeOptions } from './flags.ts';
+import { ensureBlackholeRoute } from './blackhole.ts';
 import { HealthServer } from './health.ts';
 import { hostView } from './host-view.ts';
 import { selectExternalInterface } from './interface-selection.ts';
@@ -114,6 +115,7 @@ export async function runFlanneld(opts: Options): Promise<number> {
     if (opts.iptablesForwardRules) {
       tasks.push(traffic.setupAndEnsureForwardRules({ network: config.network, resyncSeconds: opts.iptablesResync, signal, onFirstApply: firstApply() }));
     }
+    if (opts.ipBlackholeRoute) tasks.push(ensureBlackholeRoute(netlink, lease.subnet, opts.iptablesResync, signal));
     await Promise.race([Promise.all(firstApplies), new Promise((r) => signal.addEventListener('abort', r, { once: true }))]);
 
     try {

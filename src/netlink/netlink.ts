@@ -286,7 +286,8 @@ function linkInfo(kind: string, data: ReturnType<typeof ifla.formatVxlan>): Buff
 function routeMessage(spec: RouteSpec, forDelete: boolean): { data: rt.Route; attrs: rt.RouteAttrs } {
   const c = parseCidr(spec.dst);
   const table = spec.table ?? RT_TABLE_MAIN;
-  const scope = forDelete ? 255 : scopeNumber(spec.scope ?? (spec.gateway ? 'universe' : 'link'));
+  const blackhole = spec.type === 'blackhole';
+  const scope = forDelete ? 255 : scopeNumber(spec.scope ?? (spec.gateway || blackhole ? 'universe' : 'link'));
   const data: rt.Route = {
     family: afOf(c.family),
     dstLen: c.prefixLen,
@@ -296,11 +297,14 @@ function routeMessage(spec: RouteSpec, forDelete: boolean): { data: rt.Route; at
   };
   if (!forDelete) {
     data.protocol = (spec.protocol ?? 'boot').toUpperCase() as keyof typeof rt.RouteProtocol;
-    data.type = 'UNICAST';
+    data.type = blackhole ? 'BLACKHOLE' : 'UNICAST';
+  } else if (blackhole) {
+    data.type = 'BLACKHOLE';
   }
   const attrs: rt.RouteAttrs = { dst: ipToBuffer(c.ip) };
   if (table >= 256) attrs.table = table;
   if (spec.gateway) attrs.gateway = ipToBuffer(spec.gateway);
   if (spec.oif !== undefined) attrs.oif = spec.oif;
+  if (spec.priority !== undefined) attrs.priority = spec.priority;
   return { data, attrs };
 }

@@ -120,6 +120,10 @@ export interface RouteSpec {
   table?: number;
   /** Default: 'boot' (what iproute2 uses). */
   protocol?: string;
+  /** Default: unicast. A blackhole route has no gateway or device. */
+  type?: 'unicast' | 'blackhole';
+  /** Metric; routes with different metrics to one dst coexist (replace matches on it). */
+  priority?: number;
 }
 
 export interface NeighbourSpec {
