@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Builds the native addon (node-gyp, Node headers from /usr, no download) and the three bundles in dist/.
 import { build } from 'esbuild';
-import { chmodSync, copyFileSync, existsSync, mkdirSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, statSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -10,11 +10,14 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 process.chdir(root);
 mkdirSync('dist', { recursive: true });
 
-if (existsSync('binding.gyp')) {
+// `npm ci` already built the addon (package.json "install"); rebuild only when its source is newer.
+const addon = 'build/Release/flannel_native.node';
+const stale = !existsSync(addon) || ['binding.gyp', 'src/native/flannel_native.c'].some((f) => statSync(f).mtimeMs > statSync(addon).mtimeMs);
+if (stale) {
   const gyp = join(root, 'node_modules/node-gyp/bin/node-gyp.js');
   execFileSync(process.execPath, [gyp, 'rebuild', '--nodedir=/usr', '--loglevel=warn'], { stdio: 'inherit' });
-  copyFileSync('build/Release/flannel_native.node', 'dist/flannel_native.node');
 }
+copyFileSync(addon, 'dist/flannel_native.node');
 
 const common = {
   bundle: true,
