@@ -2,8 +2,11 @@
 import { dirname, resolve } from 'node:path';
 import { labDown, labRestartFlanneld, labStatus, labUp } from '../lab/lab.ts';
 
+// The backends flanneld has (src/backend/registry.ts); the lab runs any of them.
+const LAB_BACKENDS = ['vxlan'];
+
 const USAGE = `Usage:
-  flannelctl lab up [--hosts N] [--pods-per-host M] [--backend vxlan]
+  flannelctl lab up [--hosts N] [--pods-per-host M] [--backend ${LAB_BACKENDS.join('|')}]
   flannelctl lab status
   flannelctl lab restart <host>     stop and start one host's flanneld (e.g. h2)
   flannelctl lab down
@@ -40,7 +43,7 @@ async function main(argv: string[]): Promise<number> {
       const known = ['--hosts', '--pods-per-host', '--backend'];
       for (const a of rest) if (a.startsWith('--') && !known.includes(a.split('=')[0]!)) throw new Error(`unknown option ${a}\n${USAGE}`);
       const backend = flagValue(rest, 'backend', 'vxlan');
-      if (backend !== 'vxlan') throw new Error(`--backend ${backend}: this version's lab supports vxlan`);
+      if (!LAB_BACKENDS.includes(backend)) throw new Error(`--backend ${backend}: choose one of ${LAB_BACKENDS.join(', ')}`);
       const ok = await labUp({ hosts: intFlag(rest, 'hosts', 3), podsPerHost: intFlag(rest, 'pods-per-host', 2), backend, distDir });
       return ok ? 0 : 1;
     }
