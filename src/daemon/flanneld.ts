@@ -47,7 +47,15 @@ export async function runFlanneld(opts: Options): Promise<number> {
     });
   }
   const health = new HealthServer();
-  if (opts.healthzPort > 0) await health.start(opts.healthzIP, opts.healthzPort);
+  if (opts.healthzPort > 0) {
+    try {
+      await health.start(opts.healthzIP, opts.healthzPort);
+    } catch (e) {
+      log.error(`Start healthz server error: ${errorMessage(e)} (pick a free --healthz-port, or --healthz-port=0 to disable it)`);
+      await subnetManager.close();
+      return 1;
+    }
+  }
 
   let netlink: Netlink | undefined;
   const tasks: Promise<unknown>[] = [];

@@ -113,7 +113,11 @@ export class Underlay {
   }
 
   async cleanup(): Promise<void> {
-    for (const d of this.daemons) d.kill();
+    for (const d of this.daemons) {
+      // FLANNEL_TS_TEST_LOGS=1 shows every daemon's log when investigating a failure.
+      if (process.env.FLANNEL_TS_TEST_LOGS) process.stderr.write(`==== flanneld in ${d.ns}\n${d.log}\n`);
+      d.kill();
+    }
     await Promise.all(this.daemons.map((d) => d.exited(5000).catch(() => undefined)));
     await this.etcd?.destroy().catch(() => undefined);
     this.netns.cleanup();

@@ -102,6 +102,30 @@ describe('flanneld daemon: flags, env, config wait, health, interface selection'
     assert.equal(await d.exited(10_000), 0);
   });
 
+  it('exits 1 with a clear error when the healthz port is taken', async () => {
+    const ns = u.addHost('fdhz', { eth0: '192.168.150.14' });
+    const first = u.flanneld(ns, [...flags(u.prefix(false), u.subnetFile()), '--healthz-ip=127.0.0.1', '--healthz-port=8473']);
+    await first.waitLog(/Start healthz server on 127\.0\.0\.1:8473/, 15_000);
+    const second = u.flanneld(ns, [...flags(u.prefix(false), u.subnetFile()), '--healthz-ip=127.0.0.1', '--healthz-port=8473']);
+    assert.equal(await second.exited(15_000), 1, second.log);
+    assert.match(second.log, /Start healthz server error: listen EADDRINUSE[^\n]*--healthz-port/);
+    assert.doesNotMatch(second.log, /\n\s+at /, 'no stack trace');
+    assert.ok(first.running);
+    first.signal('SIGTERM');
+    assert.equal(await first.exited(5_000), 0);
+  });
+
+  it('SIGTERM while waiting for the config exits 0 without a subnet.env', async () => {
+    const ns = u.addHost('fdterm', { eth0: '192.168.150.13' });
+    const file = u.subnetFile();
+    const d = u.flanneld(ns, flags(u.prefix(false), file));
+    await d.waitLog(/Couldn't fetch network config: /, 15_000);
+    d.signal('SIGTERM');
+    assert.equal(await d.exited(5_000), 0, d.log);
+    assert.equal(readSubnetEnv(file), undefined);
+    assert.equal(ipJson(ns, ['link', 'show']).some((l) => l.ifname === 'flannel.1'), false, 'no device before a config');
+  });
+
   it('selects the interface by name, IP, regex, can-reach, default route and public IP', async () => {
     const cases: { flags: (eth0: string, eth1: string) => string[]; dev: 'eth0' | 'eth1'; publicIP?: string }[] = [
       { flags: () => ['--iface=eth1'], dev: 'eth1' },
