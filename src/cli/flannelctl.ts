@@ -1,5 +1,7 @@
-// flannelctl: the operator tool. `lab` runs a local multi-host cluster in network namespaces.
+// flannelctl: the operator tool. `lab` runs a local multi-host cluster in network namespaces; `install` copies a file
+// into place atomically (the DaemonSet's init containers).
 import { dirname, resolve } from 'node:path';
+import { INSTALL_USAGE, installFile, parseInstallArgs } from './install.ts';
 import { labDown, labRestartFlanneld, labStatus, labUp } from '../lab/lab.ts';
 
 // The backends flanneld has (src/backend/registry.ts); the lab runs any of them.
@@ -10,6 +12,7 @@ const USAGE = `Usage:
   flannelctl lab status
   flannelctl lab restart <host>     stop and start one host's flanneld (e.g. h2)
   flannelctl lab down
+  ${INSTALL_USAGE}
 `;
 
 function flagValue(args: string[], name: string, def: string): string {
@@ -30,6 +33,12 @@ function intFlag(args: string[], name: string, def: number): number {
 
 async function main(argv: string[]): Promise<number> {
   const [group, cmd, ...rest] = argv;
+  if (group === 'install') {
+    const req = parseInstallArgs(argv.slice(1));
+    installFile(req);
+    process.stderr.write(`flannelctl: installed ${req.source} as ${req.destination} (mode ${req.mode.toString(8).padStart(4, '0')})\n`);
+    return 0;
+  }
   if (group !== 'lab' || !cmd) {
     process.stderr.write(USAGE);
     return group === undefined || group === '--help' ? 0 : 2;
