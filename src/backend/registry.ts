@@ -1,9 +1,11 @@
 // Backend.Type → backend constructor; adding a backend is one line here.
 import type { Backend, BackendContext, BackendFactory } from './backend.ts';
+import { hostGwBackend } from './hostgw/backend.ts';
 import { vxlanBackend } from './vxlan/backend.ts';
 
 export const backendFactories: Record<string, BackendFactory> = {
   vxlan: vxlanBackend,
+  'host-gw': hostGwBackend,
 };
 
 /** The backend for `ctx.config.backendType` (matched case-insensitively). */

@@ -5,7 +5,7 @@ import { INSTALL_USAGE, installFile, parseInstallArgs } from './install.ts';
 import { labDown, labRestartFlanneld, labStatus, labUp } from '../lab/lab.ts';
 
 // The backends flanneld has (src/backend/registry.ts); the lab runs any of them.
-const LAB_BACKENDS = ['vxlan'];
+const LAB_BACKENDS = ['vxlan', 'host-gw'];
 
 const USAGE = `Usage:
   flannelctl lab up [--hosts N] [--pods-per-host M] [--backend ${LAB_BACKENDS.join('|')}]

@@ -1,0 +1,225 @@
+// The running host-gw network: one route per peer via its PublicIP, a periodic checker that re-adds missing
+// routes, and a startup sweep of routes whose leases are gone.
+import type { IPv4Net } from '../../ip/ipv4.ts';
+import { errorMessage, logger } from '../../log/log.ts';
+import { isNetlinkCode, type Netlink, type RouteInfo } from '../../netlink/index.ts';
+import type { Lease, LeaseEvent, SubnetManager } from '../../subnet/lease.ts';
+import { sleep } from '../../util/sleep.ts';
+import type { ExternalInterface, Network } from '../backend.ts';
+import {
+  HOSTGW_TYPE,
+  adjacencyReason,
+  describeRoute,
+  missingRoutes,
+  routeAction,
+  routeForLease,
+  staleRoutes,
+  type DesiredRoute,
+  type PeerStatus,
+} from './plan.ts';
+
+const log = logger('hostgw');
+
+/** Upstream checks the routes every 10 s. */
+export const ROUTE_CHECK_INTERVAL_MS = 10_000;
+
+export interface HostGwTuning {
+  /** Period of the route checker (tests shorten it). */
+  checkIntervalMs?: number;
+}
+
+export interface HostGwNetworkInit {
+  nl: Netlink;
+  subnetManager: SubnetManager;
+  lease: Lease;
+  extIface: ExternalInterface;
+  network: IPv4Net;
+  subnetLen: number;
+  tuning?: HostGwTuning;
+}
+
+const GONE = ['ENOENT', 'ESRCH', 'ENODEV', 'EADDRNOTAVAIL'];
+const KERNEL_TEXT: Record<string, string> = { ENETUNREACH: 'network is unreachable', EINVAL: 'invalid argument' };
+
+export class HostGwNetwork implements Network {
+  readonly lease: Lease;
+  readonly mtu: number;
+  /** Routes flannel wants, by destination subnet; a route the kernel refused stays here (the checker retries). */
+  private readonly desired = new Map<string, DesiredRoute>();
+  private readonly status = new Map<string, PeerStatus>();
+  private serial: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly init: HostGwNetworkInit) {
+    this.lease = init.lease;
+    this.mtu = init.extIface.mtu;
+  }
+
+  /** Every current host-gw peer and whether its route is in the kernel, sorted by subnet. */
+  peerStatus(): PeerStatus[] {
+    return [...this.status.values()].map((s) => ({ ...s })).sort((a, b) => a.subnet.localeCompare(b.subnet, 'en', { numeric: true }));
+  }
+
+  async run(signal: AbortSignal): Promise<void> {
+    const stop = new AbortController();
+    const onAbort = () => stop.abort();
+    signal.addEventListener('abort', onAbort);
+    const checker = this.checkLoop(stop.signal);
+    try {
+      log.info('watching for new subnet leases');
+      let first = true;
+      for await (const batch of this.init.subnetManager.watchLeases(this.lease, stop.signal)) {
+        await this.exclusive(() => this.handleBatch(batch, stop.signal));
+        if (first) {
+          first = false;
+          await this.exclusive(() => this.sweep());
+        }
+      }
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+      stop.abort();
+      await checker;
+    }
+  }
+
+  /** Lease handling, the checker and the sweep read-modify-write the same routes: one at a time. */
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.serial.then(fn, fn);
+    this.serial = next.catch(() => undefined);
+    return next;
+  }
+
+  private async handleBatch(batch: LeaseEvent[], signal: AbortSignal): Promise<void> {
+    for (const ev of batch) {
+      if (signal.aborted) return;
+      try {
+        if (ev.type === 'added') await this.added(ev.lease);
+        else await this.removed(ev.lease);
+      } catch (e) {
+        log.error(`error handling ${ev.type} lease ${ev.lease.subnet}: ${errorMessage(e)}`);
+      }
+    }
+  }
+
+  private async added(lease: Lease): Promise<void> {
+    const key = lease.subnet.toString();
+    const res = routeForLease(lease, this.init.extIface.index);
+    if (!res.ok) {
+      log.info(res.reason);
+      // A subnet that switched to another backend loses the route we made for it.
+      const old = this.desired.get(key);
+      if (old) await this.forget(key, old);
+      return;
+    }
+    log.info(`Subnet added: ${key} via ${res.route.gateway}`);
+    this.desired.set(key, res.route);
+    await this.ensure(res.route, 'lease');
+  }
+
+  private async removed(lease: Lease): Promise<void> {
+    const key = lease.subnet.toString();
+    const known = this.desired.get(key);
+    if (!known && lease.attrs.backendType !== HOSTGW_TYPE) {
+      log.info(`ignoring non-host-gw v4Subnet(${key}) v6Subnet(<nil>): type=${lease.attrs.backendType}`);
+      return;
+    }
+    log.info(`Subnet removed: ${key}`);
+    // For a lease we never saw (removed before our first list), undo what its attrs would have made.
+    await this.forget(key, known ?? { dst: key, gateway: lease.attrs.publicIP, oif: this.init.extIface.index });
+  }
+
+  private async forget(key: string, route: DesiredRoute): Promise<void> {
+    this.desired.delete(key);
+    this.status.delete(key);
+    await this.deleteRoute(route);
+  }
+
+  /** Makes the kernel hold `d`; `why` picks the log lines (a lease event, or the checker finding it missing). */
+  private async ensure(d: DesiredRoute, why: 'lease' | 'check'): Promise<void> {
+    const { nl, extIface } = this.init;
+    const act = routeAction(d, await nl.routes(4, { table: 254, dst: d.dst }));
+    if (act.kind === 'present') {
+      if (why === 'lease') log.info(`Route to ${describeRoute(d, extIface.name)} already exists, skipping.`);
+      this.setStatus(d, 'programmed');
+      return;
+    }
+    for (const r of act.replacing) {
+      log.info(`Replacing existing route to ${describeRoute(r, this.devName(r))} with ${describeRoute(d, extIface.name)}`);
+      await this.deleteRoute(r);
+    }
+    try {
+      await nl.replaceRoute({ dst: d.dst, gateway: d.gateway, oif: d.oif });
+    } catch (e) {
+      const reason = await this.refusal(d, e);
+      const prev = this.status.get(d.dst);
+      // The checker retries every period: log a refusal once per reason, not every 10 s.
+      if (why === 'lease' || prev?.reason !== reason) log.error(`Error adding route to ${describeRoute(d, extIface.name)}: ${reason}`);
+      this.setStatus(d, 'failed', reason);
+      return;
+    }
+    if (why === 'check') log.info(`Route recovered ${describeRoute(d, extIface.name)}`);
+    else log.info(`Added route to ${describeRoute(d, extIface.name)}`);
+    this.setStatus(d, 'programmed');
+  }
+
+  /** The kernel's refusal in words, plus what `ip route get <peer>` says about adjacency. */
+  private async refusal(d: DesiredRoute, err: unknown): Promise<string> {
+    const { nl, extIface } = this.init;
+    const code = (err as { code?: string }).code ?? '';
+    const kernel = KERNEL_TEXT[code] ? `${KERNEL_TEXT[code]} (${code})` : errorMessage(err);
+    const lookup = await nl.routeGet(d.gateway).catch(() => undefined);
+    const why =
+      adjacencyReason(d.gateway, extIface.name, extIface.index, lookup) ??
+      (isNetlinkCode(err, 'ENETUNREACH', 'EINVAL') ? `peer ${d.gateway} is not directly reachable on ${extIface.name}; host-gw needs all hosts on one L2 network` : null);
+    return `the kernel refused the route: ${kernel}${why ? `; ${why}` : ''}`;
+  }
+
+  private setStatus(d: DesiredRoute, state: PeerStatus['state'], reason?: string): void {
+    const prev = this.status.get(d.dst);
+    const same = prev && prev.state === state && prev.reason === reason && prev.publicIP === d.gateway;
+    if (same) return;
+    const s: PeerStatus = { subnet: d.dst, publicIP: d.gateway, state, since: new Date().toISOString() };
+    if (reason !== undefined) s.reason = reason;
+    this.status.set(d.dst, s);
+  }
+
+  private async deleteRoute(r: { dst: string | null; gateway?: string; oif?: number; priority?: number }): Promise<void> {
+    if (!r.dst) return;
+    try {
+      await this.init.nl.deleteRoute({ dst: r.dst, gateway: r.gateway, oif: r.oif, priority: r.priority });
+    } catch (e) {
+      if (!isNetlinkCode(e, ...GONE)) log.error(`failed to delete route ${describeRoute(r)}: ${errorMessage(e)}`);
+    }
+  }
+
+  private devName(r: RouteInfo): string | undefined {
+    return r.oif === this.init.extIface.index ? this.init.extIface.name : r.oif !== undefined ? `index ${r.oif}` : undefined;
+  }
+
+  /** Every period: re-add desired routes that are not in the kernel (deleted by hand, a link flap …). */
+  private async checkLoop(signal: AbortSignal): Promise<void> {
+    const period = this.init.tuning?.checkIntervalMs ?? ROUTE_CHECK_INTERVAL_MS;
+    while (!signal.aborted) {
+      await sleep(period, signal);
+      if (signal.aborted) return;
+      await this.exclusive(() => this.check()).catch((e) => log.error(`route check failed: ${errorMessage(e)}`));
+    }
+  }
+
+  private async check(): Promise<void> {
+    const kernel = await this.init.nl.routes(4, { table: 254 });
+    for (const d of missingRoutes([...this.desired.values()], kernel)) {
+      // A lease removed while we waited for the lock is no longer desired.
+      if (this.desired.get(d.dst) === d) await this.ensure(d, 'check');
+    }
+  }
+
+  /** After the first (complete) batch: delete host-gw routes that belong to no current lease (#2554). */
+  private async sweep(): Promise<void> {
+    const { nl, network, subnetLen, extIface } = this.init;
+    const stale = staleRoutes({ network, subnetLen, extIndex: extIface.index, desired: [...this.desired.values()], routes: await nl.routes(4, { table: 254 }) });
+    for (const r of stale) {
+      log.info(`removing stale route ${describeRoute(r, extIface.name)} (no lease for it)`);
+      await this.deleteRoute(r);
+    }
+  }
+}

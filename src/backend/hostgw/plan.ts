@@ -1,0 +1,107 @@
+// host-gw's desired routes and how they compare with the kernel's main table; no I/O.
+import { IPv4Net } from '../../ip/ipv4.ts';
+import type { RouteInfo, RouteLookup } from '../../netlink/index.ts';
+import type { Lease } from '../../subnet/lease.ts';
+
+export const HOSTGW_TYPE = 'host-gw';
+const RT_TABLE_MAIN = 254;
+
+/** `<subnet> via <gateway> dev <oif>`: one peer's route on the external interface. */
+export interface DesiredRoute {
+  dst: string;
+  gateway: string;
+  oif: number;
+}
+
+export type RouteResult = { ok: true; route: DesiredRoute } | { ok: false; reason: string };
+
+/** The route a peer lease asks for; leases of other backends are not ours (spec §10 item 4). */
+export function routeForLease(lease: Lease, extIndex: number): RouteResult {
+  const a = lease.attrs;
+  if (a.backendType !== HOSTGW_TYPE) {
+    return { ok: false, reason: `ignoring non-host-gw v4Subnet(${lease.subnet}) v6Subnet(<nil>): type=${a.backendType}` };
+  }
+  return { ok: true, route: { dst: lease.subnet.toString(), gateway: a.publicIP, oif: extIndex } };
+}
+
+const isMainUnicast = (r: RouteInfo) => r.table === RT_TABLE_MAIN && r.type === 'unicast';
+
+export function sameRoute(r: RouteInfo, d: DesiredRoute): boolean {
+  return r.dst === d.dst && r.gateway === d.gateway && r.oif === d.oif;
+}
+
+export function describeRoute(r: { dst: string | null; gateway?: string }, dev?: string): string {
+  return `${r.dst ?? 'default'}${r.gateway ? ` via ${r.gateway}` : ''}${dev ? ` dev ${dev}` : ''}`;
+}
+
+/**
+ * What to do so the kernel holds `d`: nothing when an identical route is there; otherwise delete every other
+ * main-table unicast route to the same destination (they would shadow or conflict with ours) and add ours.
+ */
+export type RouteAction = { kind: 'present' } | { kind: 'add'; replacing: RouteInfo[] };
+
+export function routeAction(d: DesiredRoute, kernel: RouteInfo[]): RouteAction {
+  const sameDst = kernel.filter((r) => isMainUnicast(r) && r.dst === d.dst);
+  if (sameDst.some((r) => sameRoute(r, d))) return { kind: 'present' };
+  return { kind: 'add', replacing: sameDst };
+}
+
+/** Desired routes with no identical route in the kernel (what the periodic checker re-adds). */
+export function missingRoutes(desired: DesiredRoute[], kernel: RouteInfo[]): DesiredRoute[] {
+  return desired.filter((d) => routeAction(d, kernel).kind === 'add');
+}
+
+export interface SweepInput {
+  network: IPv4Net;
+  subnetLen: number;
+  extIndex: number;
+  desired: DesiredRoute[];
+  routes: RouteInfo[];
+}
+
+/**
+ * Routes host-gw would have made that match no current lease (upstream #2554): main-table unicast routes on the
+ * external interface, with a gateway, to a SubnetLen-sized piece of Network, not made by the kernel.
+ * Anything else (other devices, other prefixes, routes without a gateway) is not ours and stays.
+ */
+export function staleRoutes(s: SweepInput): RouteInfo[] {
+  const want = new Set(s.desired.map((d) => `${d.dst} ${d.gateway}`));
+  return s.routes.filter((r) => {
+    if (!isMainUnicast(r) || r.protocol === 'kernel' || r.oif !== s.extIndex || !r.gateway || !r.dst) return false;
+    let dst: IPv4Net;
+    try {
+      dst = IPv4Net.parse(r.dst);
+    } catch {
+      return false;
+    }
+    if (dst.prefix !== s.subnetLen || !s.network.containsNet(dst)) return false;
+    return !want.has(`${r.dst} ${r.gateway}`);
+  });
+}
+
+/**
+ * Why the kernel refused `<subnet> via <peer> dev <ext>`, from `ip route get <peer>`: host-gw needs every host on
+ * one L2 segment, so a peer behind a gateway or on another interface cannot be a next hop (issue #598).
+ */
+export function adjacencyReason(peer: string, extName: string, extIndex: number, lookup: RouteLookup | undefined): string | null {
+  if (!lookup) return null;
+  if (lookup.gateway) {
+    return `peer ${peer} is reached through gateway ${lookup.gateway}, not directly on ${extName}; host-gw needs all hosts on one L2 network (use vxlan otherwise)`;
+  }
+  if (lookup.oif !== undefined && lookup.oif !== extIndex) {
+    return `peer ${peer} is reached through another interface (index ${lookup.oif}), not ${extName}; host-gw needs all hosts on one L2 network with ${extName}`;
+  }
+  if (lookup.type !== 'unicast') return `peer ${peer} has no unicast route (${lookup.type})`;
+  return null;
+}
+
+/** Where each peer's route stands; readable later through HostGwNetwork.peerStatus(). */
+export interface PeerStatus {
+  subnet: string;
+  publicIP: string;
+  state: 'programmed' | 'failed';
+  /** Why the route is not in the kernel (state 'failed'). */
+  reason?: string;
+  /** When the state last changed. */
+  since: string;
+}
