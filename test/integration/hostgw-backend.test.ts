@@ -107,7 +107,7 @@ describe('host-gw backend between two hosts', { skip: !isRoot && 'needs root' },
     // 10.99.0.0/16 is reachable only through a router on the underlay: not L2-adjacent.
     ipn(a.ns, 'route', 'add', '10.99.0.0/16', 'via', '192.168.210.254', 'dev', 'eth0');
     cluster.put('10.244.3.0/24', hostGw('10.99.0.3'));
-    const failed = await until('A to record the failure', () => a.network.peerStatus().find((s) => s.subnet === '10.244.3.0/24' && s.state === 'failed'));
+    const failed = (await until('A to record the failure', () => a.network.peerStatus().find((s) => s.subnet === '10.244.3.0/24' && s.state === 'failed')))!;
     assert.equal(failed.publicIP, '10.99.0.3');
     assert.match(failed.reason!, /the kernel refused the route: (network is unreachable \(ENETUNREACH\)|invalid argument \(EINVAL\))/);
     assert.match(failed.reason!, /peer 10\.99\.0\.3 is reached through gateway 192\.168\.210\.254, not directly on eth0/);
