@@ -1,0 +1,173 @@
+// Pure parts of the Kubernetes subnet manager: annotation names, node → lease, the update rule, what gets
+// published, pod CIDR checks, the event queue and the fake API server's patch semantics.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseNetworkConfig } from '../../src/config/parse.ts';
+import { annotationNames, normalizeAnnotationPrefix } from '../../src/subnet/kube/annotations.ts';
+import { EventQueue, parseEventQueueDepth } from '../../src/subnet/kube/event-queue.ts';
+import { nodeChangeEvents, nodeToLease, peerAnnotationsChanged } from '../../src/subnet/kube/node-lease.ts';
+import type { KubeNode } from '../../src/subnet/kube/node.ts';
+import { ownSubnets } from '../../src/subnet/kube/own-subnet.ts';
+import { annotationPatch, applyPublicIPOverwrite, desiredAnnotations, networkUnavailableCondition } from '../../src/subnet/kube/publish.ts';
+import { applyPatch, PatchError } from '../../src/lab/kube-api/patch.ts';
+
+const names = annotationNames();
+const P = 'flannel.alpha.coreos.com/';
+
+function node(name: string, annotations: Record<string, string>, podCIDRs: string[] = ['10.244.2.0/24']): KubeNode {
+  return { metadata: { name, annotations }, spec: { podCIDR: podCIDRs[0], podCIDRs } };
+}
+const peer = (over: Record<string, string> = {}) =>
+  node('b', {
+    [`${P}kube-subnet-manager`]: 'true',
+    [`${P}backend-type`]: 'vxlan',
+    [`${P}backend-data`]: '{"VNI":1,"VtepMAC":"12:c6:65:89:b4:e3"}',
+    [`${P}public-ip`]: '192.168.1.12',
+    ...over,
+  });
+
+describe('annotation prefix', () => {
+  it('normalises like flannel: slash appended, dash after a path part', () => {
+    assert.equal(normalizeAnnotationPrefix('flannel.alpha.coreos.com'), 'flannel.alpha.coreos.com/');
+    assert.equal(normalizeAnnotationPrefix('example.com/team'), 'example.com/team-');
+    assert.equal(normalizeAnnotationPrefix('example.com/team-'), 'example.com/team-');
+    assert.equal(annotationNames('example.com/x').backendData, 'example.com/x-backend-data');
+  });
+  it('names every annotation of the spec with the default prefix', () => {
+    assert.deepEqual(Object.values(names).sort(), [
+      'backend-data', 'backend-type', 'backend-v6-data', 'kube-subnet-manager', 'node-public-ip', 'node-public-ipv6',
+      'public-ip', 'public-ip-overwrite', 'public-ipv6', 'public-ipv6-overwrite',
+    ].map((n) => P + n));
+  });
+  it('rejects two slashes and non-fqdn prefixes with the spec messages', () => {
+    assert.throws(() => normalizeAnnotationPrefix('a.com/b/c'), /subnet\/kube: prefix can contain at most single slash/);
+    assert.throws(() => normalizeAnnotationPrefix('nodots'), /subnet\/kube: prefix must be in a format: fqdn\/\[0-9a-z-_\]\*/);
+    assert.throws(() => normalizeAnnotationPrefix('Upper.com'), /must be in a format/);
+  });
+});
+
+describe('node → lease', () => {
+  it('takes subnet from the first IPv4 pod CIDR and attrs from the annotations (backend-data raw)', () => {
+    const r = nodeToLease(peer({ [`${P}public-ipv6`]: 'fc00::2' }), names);
+    assert.ok('lease' in r);
+    assert.equal(r.lease.subnet.toString(), '10.244.2.0/24');
+    assert.deepEqual(r.lease.attrs, { publicIP: '192.168.1.12', publicIPv6: 'fc00::2', backendType: 'vxlan', backendData: { VNI: 1, VtepMAC: '12:c6:65:89:b4:e3' } });
+    const dual = nodeToLease({ ...peer(), spec: { podCIDRs: ['fd00:1::/64', '10.244.7.0/24'] } }, names);
+    assert.ok('lease' in dual && dual.lease.subnet.toString() === '10.244.7.0/24');
+  });
+  it('skips nodes flannel does not manage or whose annotations do not parse', () => {
+    assert.ok('skip' in nodeToLease(peer({ [`${P}kube-subnet-manager`]: 'false' }), names));
+    assert.ok('skip' in nodeToLease(peer({ [`${P}public-ip`]: 'nope' }), names));
+    assert.ok('skip' in nodeToLease(peer({ [`${P}backend-data`]: '{bad' }), names));
+    assert.ok('skip' in nodeToLease(node('c', peer().metadata.annotations!, []), names));
+  });
+  it('reports an update when v4 annotations change even if the v6 ones did not (no dual-stack quirk)', () => {
+    const v6 = { [`${P}public-ipv6`]: 'fc00::2', [`${P}backend-v6-data`]: '{"VNI":1,"VtepMAC":"aa:aa:aa:aa:aa:aa"}' };
+    const old = peer(v6);
+    assert.equal(peerAnnotationsChanged(old, peer({ ...v6, [`${P}public-ip`]: '192.168.1.99' }), names), true);
+    assert.equal(peerAnnotationsChanged(old, peer({ ...v6, [`${P}public-ipv6`]: 'fc00::9' }), names), true);
+    assert.equal(peerAnnotationsChanged(old, peer({ ...v6, 'other/x': 'y' }), names), false);
+  });
+  it('turns node changes into lease events', () => {
+    assert.deepEqual(nodeChangeEvents(undefined, peer(), names).map((e) => e.type), ['added']);
+    assert.deepEqual(nodeChangeEvents(peer(), undefined, names).map((e) => e.type), ['removed']);
+    assert.deepEqual(nodeChangeEvents(peer(), peer({ unrelated: 'x' }), names), []);
+    const mac = nodeChangeEvents(peer(), peer({ [`${P}backend-data`]: '{"VNI":1,"VtepMAC":"12:00:00:00:00:01"}' }), names);
+    assert.deepEqual(mac.map((e) => [e.type, (e.lease.attrs.backendData as { VtepMAC: string }).VtepMAC]), [['added', '12:00:00:00:00:01']]);
+    const moved = nodeChangeEvents(peer(), { ...peer(), spec: { podCIDR: '10.244.9.0/24' } }, names);
+    assert.deepEqual(moved.map((e) => `${e.type} ${e.lease.subnet}`), ['removed 10.244.2.0/24', 'added 10.244.9.0/24']);
+    assert.deepEqual(nodeChangeEvents(peer(), peer({ [`${P}kube-subnet-manager`]: '' }), names).map((e) => e.type), ['removed']);
+  });
+});
+
+describe('publishing', () => {
+  const attrs = { publicIP: '192.168.1.11', publicIPv6: null, backendType: 'vxlan', backendData: { VNI: 1, VtepMAC: '12:c6:65:89:b4:e3' } };
+  it('wants exactly the spec annotations with backend-data as JSON text', () => {
+    assert.deepEqual(desiredAnnotations(attrs, names), {
+      [`${P}backend-data`]: '{"VNI":1,"VtepMAC":"12:c6:65:89:b4:e3"}',
+      [`${P}backend-type`]: 'vxlan',
+      [`${P}kube-subnet-manager`]: 'true',
+      [`${P}public-ip`]: '192.168.1.11',
+    });
+    assert.equal(desiredAnnotations({ publicIP: '1.2.3.4', publicIPv6: null, backendType: 'host-gw' }, names)[`${P}backend-data`], 'null');
+  });
+  it('patches only what differs, and nothing when all match', () => {
+    const want = desiredAnnotations(attrs, names);
+    assert.equal(annotationPatch({ ...want, other: 'x' }, want), null);
+    assert.deepEqual(annotationPatch({ ...want, [`${P}public-ip`]: '9.9.9.9' }, want), { [`${P}public-ip`]: '192.168.1.11' });
+  });
+  it('applies public-ip-overwrite and refuses a bad one', () => {
+    const o = applyPublicIPOverwrite(attrs, { [`${P}public-ip-overwrite`]: '203.0.113.5' }, names);
+    assert.equal(o.attrs.publicIP, '203.0.113.5');
+    assert.deepEqual(o.notes, [`Overriding public ip with '203.0.113.5' from node annotation '${P}public-ip-overwrite'`]);
+    assert.throws(() => applyPublicIPOverwrite(attrs, { [`${P}public-ip-overwrite`]: 'x' }, names), /public-ip-overwrite "x" is not an IPv4/);
+  });
+  it('builds the NetworkUnavailable condition with the spec fields', () => {
+    const c = networkUnavailableCondition(new Date('2024-05-06T07:08:09.123Z'));
+    assert.equal(JSON.stringify(c), '{"type":"NetworkUnavailable","status":"False","lastHeartbeatTime":"2024-05-06T07:08:09Z","lastTransitionTime":"2024-05-06T07:08:09Z","reason":"FlannelIsUp","message":"Flannel is running on this node"}');
+  });
+});
+
+describe('own subnet from podCIDR(s)', () => {
+  const config = parseNetworkConfig('{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}', { validate: false });
+  it('uses the IPv4 pod CIDR (dual stack too)', () => {
+    assert.equal(ownSubnets(node('a', {}, ['10.244.3.0/24']), config).v4?.toString(), '10.244.3.0/24');
+    const d = ownSubnets(node('a', {}, ['fd00::/64', '10.244.4.0/24']), config);
+    assert.deepEqual([d.v4?.toString(), d.v6], ['10.244.4.0/24', 'fd00::/64']);
+  });
+  it('fails with the spec messages', () => {
+    assert.throws(() => ownSubnets(node('a', {}, []), config), /node "a" pod cidr not assigned/);
+    assert.throws(() => ownSubnets(node('a', {}, ['10.244.1.0/24', 'fd00::/64', '10.9.0.0/24']), config), /pod cidrs should be IPv4\/IPv6 only or dualstack/);
+    assert.throws(() => ownSubnets(node('a', {}, ['10.9.1.0/24']), config), /subnet "10\.244\.0\.0\/16" specified in the flannel net config doesn't contain "10\.9\.1\.0\/24" PodCIDR of the "a" node/);
+  });
+});
+
+describe('event queue', () => {
+  it('parses EVENT_QUEUE_DEPTH', () => {
+    assert.equal(parseEventQueueDepth(undefined), 5000);
+    assert.equal(parseEventQueueDepth('12'), 12);
+    assert.throws(() => parseEventQueueDepth('0'), /EVENT_QUEUE_DEPTH "0" is invalid/);
+    assert.throws(() => parseEventQueueDepth('x'), /EVENT_QUEUE_DEPTH/);
+  });
+  it('hands out at most depth items per batch and keeps the rest in order', async () => {
+    const q = new EventQueue<number>(3);
+    for (let i = 1; i <= 7; i++) q.push(i);
+    assert.equal(q.size, 3);
+    assert.equal(q.waiting, 4);
+    const signal = new AbortController().signal;
+    assert.deepEqual(await q.take(signal), [1, 2, 3]);
+    assert.deepEqual(await q.take(signal), [4, 5, 6]);
+    assert.deepEqual(await q.take(signal), [7]);
+    q.close();
+  });
+  it('take waits for a push and stops on abort', async () => {
+    const q = new EventQueue<string>(2);
+    const ac = new AbortController();
+    const got = q.take(ac.signal);
+    setTimeout(() => q.push('x'), 10);
+    assert.deepEqual(await got, ['x']);
+    const pending = q.take(ac.signal);
+    ac.abort();
+    await assert.rejects(pending);
+  });
+});
+
+describe('fake API server patch semantics', () => {
+  const base = { metadata: { name: 'n', uid: 'u', annotations: { a: '1', b: '2' } }, spec: { podCIDR: '10.0.0.0/24' }, status: { conditions: [{ type: 'Ready', status: 'True' }] } };
+  it('strategic merge: annotation map merge with null deleting, conditions merged by type', () => {
+    const out = applyPatch(base, { metadata: { annotations: { a: null, c: '3' } }, status: { conditions: [{ type: 'NetworkUnavailable', status: 'False' }] } }, 'strategic', 'status');
+    assert.deepEqual(out.metadata.annotations, { b: '2', c: '3' });
+    assert.deepEqual(out.status.conditions, [{ type: 'Ready', status: 'True' }, { type: 'NetworkUnavailable', status: 'False' }]);
+  });
+  it('merge patch replaces lists; the status subresource keeps spec, the main resource keeps status', () => {
+    const out = applyPatch(base, { spec: { podCIDR: 'x' }, status: { conditions: [{ type: 'X', status: 'Y' }] } }, 'merge', 'status');
+    assert.deepEqual(out.status.conditions, [{ type: 'X', status: 'Y' }]);
+    assert.equal(out.spec.podCIDR, '10.0.0.0/24');
+    const main = applyPatch(base, { status: { conditions: [] } }, 'merge', '');
+    assert.deepEqual(main.status, base.status);
+  });
+  it('rejects non-string annotations and renames', () => {
+    assert.throws(() => applyPatch(base, { metadata: { annotations: { a: 1 } } }, 'merge', ''), PatchError);
+    assert.throws(() => applyPatch(base, { metadata: { name: 'other' } }, 'merge', ''), PatchError);
+  });
+});
