@@ -155,13 +155,25 @@ export async function labUp(o: LabUpOptions): Promise<boolean> {
   say('');
   say('Look around:');
   say(`  ip netns list | grep ${LAB_PREFIX}`);
-  say(`  ip netns exec ${t.hosts[0]!.ns} ip -d link show flannel.1`);
-  say(`  ip netns exec ${t.hosts[0]!.ns} ip route; ip netns exec ${t.hosts[0]!.ns} bridge fdb show dev flannel.1`);
+  for (const hint of backendHints(t.backend, t.hosts[0]!.ns)) say(`  ${hint}`);
   say(`  ip netns exec ${t.hosts[0]!.pods[0]!.ns} ping ${state.pods[t.hosts[1]!.pods[0]!.ns]}`);
   say(`  ip netns exec ${t.etcdNs} env ETCDCTL_API=3 etcdctl --endpoints=${t.etcdEndpoint} get --prefix /coreos.com/network`);
   say(`  logs: ${LAB_DIR}/<host>/flanneld.log`);
   say('Status: node dist/flannelctl.cjs lab status    Tear down: make lab-down (node dist/flannelctl.cjs lab down)');
   return ok;
+}
+
+/** Where each backend's kernel state can be seen. */
+function backendHints(backend: string, ns: string): string[] {
+  const x = `ip netns exec ${ns}`;
+  switch (backend) {
+    case 'vxlan':
+      return [`${x} ip -d link show flannel.1`, `${x} ip route; ${x} ip neigh show dev flannel.1; ${x} bridge fdb show dev flannel.1`];
+    case 'udp':
+      return [`${x} ip -d link show flannel0`, `${x} ip route`];
+    default:
+      return [`${x} ip route    # ${backend}: one route per peer via its underlay IP`];
+  }
 }
 
 /** Ping matrix between all pods plus pod → other host's underlay IP (masqueraded). True when all at 0 % loss. */
