@@ -9,6 +9,11 @@ export interface Options {
   etcdUsername: string;
   etcdPassword: string;
   kubeSubnetMgr: boolean;
+  kubeApiUrl: string;
+  kubeAnnotationPrefix: string;
+  kubeconfigFile: string;
+  netConfigPath: string;
+  setNodeNetworkUnavailable: boolean;
   iface: string[];
   ifaceRegex: string[];
   ifaceCanReach: string;
@@ -45,7 +50,12 @@ const DEFS: FlagDef[] = [
   { name: 'etcd-cafile', kind: 'string', key: 'etcdCafile', def: '', usage: 'SSL Certificate Authority file used to secure etcd communication' },
   { name: 'etcd-username', kind: 'string', key: 'etcdUsername', def: '', usage: 'username for BasicAuth to etcd' },
   { name: 'etcd-password', kind: 'string', key: 'etcdPassword', def: '', usage: 'password for BasicAuth to etcd' },
-  { name: 'kube-subnet-mgr', kind: 'bool', key: 'kubeSubnetMgr', def: false, usage: 'contact the Kubernetes API for subnet assignment instead of etcd (not available yet in flannel-ts)' },
+  { name: 'kube-subnet-mgr', kind: 'bool', key: 'kubeSubnetMgr', def: false, usage: 'contact the Kubernetes API for subnet assignment instead of etcd' },
+  { name: 'kube-api-url', kind: 'string', key: 'kubeApiUrl', def: '', usage: 'Kubernetes API server URL. Does not need to be specified if flannel is running in a pod.' },
+  { name: 'kube-annotation-prefix', kind: 'string', key: 'kubeAnnotationPrefix', def: 'flannel.alpha.coreos.com', usage: 'Kubernetes annotation prefix. Can contain single slash "/", otherwise it will be appended at the end.' },
+  { name: 'kubeconfig-file', kind: 'string', key: 'kubeconfigFile', def: '', usage: 'kubeconfig file location. Does not need to be specified if flannel is running in a pod.' },
+  { name: 'net-config-path', kind: 'string', key: 'netConfigPath', def: '/etc/kube-flannel/net-conf.json', usage: 'path to the network configuration file (kube mode)' },
+  { name: 'set-node-network-unavailable', kind: 'bool', key: 'setNodeNetworkUnavailable', def: true, usage: 'set NodeNetworkUnavailable after flannel is ready (kube mode)' },
   { name: 'iface', kind: 'list', key: 'iface', def: [], usage: 'interface to use (IP or name) for inter-host communication. Can be specified multiple times to check each option in order. Returns the first match found.' },
   { name: 'iface-regex', kind: 'list', key: 'ifaceRegex', def: [], usage: 'regex expression to match the first interface to use (IP or name) for inter-host communication. Can be specified multiple times to check each regex in order. Returns the first match found. Regexes are checked after specific interfaces specified by the iface option have already been checked.' },
   { name: 'iface-can-reach', kind: 'string', key: 'ifaceCanReach', def: '', usage: 'detect interface to use (IP or name) for inter-host communication based on which will be used for provided IP. This is exactly the interface to use of command "ip route get <ip-address>"' },

@@ -5,6 +5,8 @@ import { createBackend } from '../backend/registry.ts';
 import { errorMessage, logger } from '../log/log.ts';
 import { openNetlink, type Netlink } from '../netlink/index.ts';
 import { EtcdSubnetManager } from '../subnet/etcd/manager.ts';
+import { parseEventQueueDepth } from '../subnet/kube/event-queue.ts';
+import { KubeSubnetManager } from '../subnet/kube/manager.ts';
 import { formatSubnetEnv, readPreviousSubnet, writeSubnetEnv } from '../subnet/subnet-env.ts';
 import { IptablesTrafficManager } from '../traffic/iptables/index.ts';
 import type { Options } from './flags.ts';
@@ -19,23 +21,46 @@ const log = logger('flanneld');
 /** Runs flanneld until SIGINT/SIGTERM or lease revocation; returns the exit code. */
 export async function runFlanneld(opts: Options): Promise<number> {
   log.info(`CLI flags config: ${describeOptions(opts)}`);
-  if (opts.kubeSubnetMgr) {
-    log.error('--kube-subnet-mgr is not available in this version of flannel-ts yet: use etcd (--etcd-endpoints)');
-    return 1;
-  }
-
   const previous = readPreviousSubnet(opts.subnetFile);
-  const subnetManager = new EtcdSubnetManager({
-    endpoints: opts.etcdEndpoints,
-    prefix: opts.etcdPrefix,
-    keyFile: opts.etcdKeyfile || undefined,
-    certFile: opts.etcdCertfile || undefined,
-    caFile: opts.etcdCafile || undefined,
-    username: opts.etcdUsername || undefined,
-    password: opts.etcdPassword || undefined,
-    previousSubnet: previous?.subnet,
-    renewMarginMinutes: opts.subnetLeaseRenewMargin,
-  });
+  let subnetManager: EtcdSubnetManager | KubeSubnetManager;
+  let publicIP = opts.publicIP;
+  if (opts.kubeSubnetMgr) {
+    try {
+      subnetManager = await KubeSubnetManager.create({
+        apiUrl: opts.kubeApiUrl || undefined,
+        kubeconfigFile: opts.kubeconfigFile || undefined,
+        nodeName: process.env.NODE_NAME,
+        podName: process.env.POD_NAME,
+        podNamespace: process.env.POD_NAMESPACE,
+        netConfigPath: opts.netConfigPath,
+        annotationPrefix: opts.kubeAnnotationPrefix,
+        setNodeNetworkUnavailable: opts.setNodeNetworkUnavailable,
+        eventQueueDepth: parseEventQueueDepth(process.env.EVENT_QUEUE_DEPTH),
+        contWhenCacheNotReady: process.env.CONT_WHEN_CACHE_NOT_READY === 'true',
+      });
+    } catch (e) {
+      log.error(`Failed to create SubnetManager: ${errorMessage(e)}`);
+      return 1;
+    }
+    // Admin-set node-public-ip annotations replace --public-ip (spec §1.3).
+    const annotated = subnetManager.nodePublicIPs().v4;
+    if (annotated) {
+      log.info(`Using public IP ${annotated} from node annotation ${subnetManager.names.nodePublicIP}`);
+      publicIP = annotated;
+    }
+  } else {
+    subnetManager = new EtcdSubnetManager({
+      endpoints: opts.etcdEndpoints,
+      prefix: opts.etcdPrefix,
+      keyFile: opts.etcdKeyfile || undefined,
+      certFile: opts.etcdCertfile || undefined,
+      caFile: opts.etcdCafile || undefined,
+      username: opts.etcdUsername || undefined,
+      password: opts.etcdPassword || undefined,
+      previousSubnet: previous?.subnet,
+      renewMarginMinutes: opts.subnetLeaseRenewMargin,
+    });
+  }
   log.info(`Created subnet manager: ${subnetManager.name}`);
 
   const stop = new AbortController();
@@ -81,7 +106,7 @@ export async function runFlanneld(opts: Options): Promise<number> {
     let extIface: ExternalInterface;
     try {
       extIface = await selectExternalInterface(
-        { iface: opts.iface, ifaceRegex: opts.ifaceRegex, ifaceCanReach: opts.ifaceCanReach, publicIP: opts.publicIP },
+        { iface: opts.iface, ifaceRegex: opts.ifaceRegex, ifaceCanReach: opts.ifaceCanReach, publicIP },
         await hostView(netlink),
       );
     } catch (e) {

@@ -38,4 +38,9 @@ export interface SubnetManager {
    * (the daemon then shuts down), 'aborted' otherwise.
    */
   completeLease(lease: Lease, signal: AbortSignal): Promise<'revoked' | 'aborted'>;
+  /**
+   * The backend data this host published before this run, when the manager keeps it (kube mode: the node's
+   * backend-data annotation); vxlan reuses its VtepMAC so that peers' ARP/FDB entries stay valid.
+   */
+  previousBackendData?(): unknown;
 }

@@ -4,7 +4,7 @@ import type { VxlanSpec } from '../../netlink/index.ts';
 import type { Backend, BackendContext, BackendFactory, Network } from '../backend.ts';
 import { configureDevice, ensureVxlanDevice } from './device.ts';
 import { VxlanNetwork, type VxlanTuning } from './network.ts';
-import { VXLAN_OVERHEAD, deviceName, parseVxlanOptions, vxlanBackendData } from './options.ts';
+import { VXLAN_OVERHEAD, deviceName, parsePeerBackendData, parseVxlanOptions, vxlanBackendData } from './options.ts';
 
 const log = logger('vxlan');
 
@@ -32,6 +32,9 @@ export class VxlanBackend implements Backend {
       gbp: options.gbp,
       mtu: options.mtu - VXLAN_OVERHEAD,
     };
+    // Kube mode remembers the last published VtepMAC: a recreated device keeps the MAC peers already know.
+    const previousMac = parsePeerBackendData(ctx.subnetManager.previousBackendData?.())?.vtepMac;
+    if (previousMac) spec.mac = previousMac;
     const device = await ensureVxlanDevice(ctx.netlink, spec);
     log.info(`Interface ${spec.name} mac address set to: ${device.mac}`);
     const lease = await ctx.subnetManager.acquireLease(
@@ -51,7 +54,8 @@ export class VxlanBackend implements Backend {
       options,
       extIface: ctx.extIface,
       network,
-      subnetLen: ctx.config.subnetLen,
+      // Kube mode does not default SubnetLen (spec §4.2): the pod CIDR's length is the subnet length.
+      subnetLen: ctx.config.subnetLen || lease.subnet.prefix,
       device,
       spec: { ...spec, mac: device.mac! },
       tuning: this.tuning,
