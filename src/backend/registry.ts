@@ -1,10 +1,13 @@
 // Backend.Type → backend constructor; adding a backend is one line here.
 import type { Backend, BackendContext, BackendFactory } from './backend.ts';
 import { hostGwBackend } from './hostgw/backend.ts';
+import { udpBackend } from './udp/backend.ts';
 import { vxlanBackend } from './vxlan/backend.ts';
 
 export const backendFactories: Record<string, BackendFactory> = {
   vxlan: vxlanBackend,
+  // Also what a config without Backend gets (config/parse.ts).
+  udp: udpBackend,
   'host-gw': hostGwBackend,
 };
 

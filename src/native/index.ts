@@ -3,9 +3,23 @@ import { closeSync, existsSync, openSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-interface NativeAddon {
+export interface NativeAddon {
   setns(fd: number, nstype: number): void;
   tunOpen(name: string): { fd: number; name: string };
+  udpOpen(ip: string, port: number): number;
+  startReader(fd: number, mode: number, slotSize: number, slots: number, cb: (err: NativeIoError | null, count: number) => void): {
+    handle: object;
+    buffer: ArrayBuffer;
+    lengths: Int32Array;
+  };
+  stopReader(handle: object): void;
+  writeBatch(fd: number, mode: number, data: Uint8Array, desc: Uint32Array, count: number): number;
+}
+
+/** An error from the packet reader; `stopped` when the reader gave up (the fd is unusable). */
+export interface NativeIoError extends Error {
+  code: string;
+  stopped?: boolean;
 }
 
 export const CLONE_NEWNET = 0x40000000;

@@ -1,0 +1,86 @@
+// The running udp network: lease events keep the data plane's peer map current until the signal aborts.
+import { closeSync } from 'node:fs';
+import type { IPv4Net } from '../../ip/ipv4.ts';
+import { parseIPv4 } from '../../ip/ipv4.ts';
+import { errorMessage, logger } from '../../log/log.ts';
+import type { Lease, LeaseEvent, SubnetManager } from '../../subnet/lease.ts';
+import type { Network } from '../backend.ts';
+import { UdpDataPlane } from './data-plane.ts';
+
+const log = logger('udp');
+
+export interface UdpNetworkInit {
+  subnetManager: SubnetManager;
+  lease: Lease;
+  network: IPv4Net;
+  mtu: number;
+  port: number;
+  fds: { tun: number; udp: number };
+}
+
+export class UdpNetwork implements Network {
+  readonly lease: Lease;
+  readonly mtu: number;
+  readonly dataPlane: UdpDataPlane;
+
+  constructor(private readonly init: UdpNetworkInit) {
+    this.lease = init.lease;
+    this.mtu = init.mtu;
+    this.dataPlane = new UdpDataPlane(init.fds, init.port, init.mtu);
+  }
+
+  async run(signal: AbortSignal): Promise<void> {
+    const stop = new AbortController();
+    const onAbort = () => stop.abort();
+    signal.addEventListener('abort', onAbort);
+    let fatal: Error | undefined;
+    this.dataPlane.start((err) => {
+      fatal = err;
+      log.error(err.message);
+      stop.abort();
+    });
+    try {
+      log.info('watching for new subnet leases');
+      for await (const batch of this.init.subnetManager.watchLeases(this.lease, stop.signal)) {
+        for (const ev of batch) this.handle(ev);
+      }
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+      this.dataPlane.stop();
+      // Closing the TUN fd removes flannel0 (the device is not persistent), as when real flannel exits.
+      for (const fd of [this.init.fds.tun, this.init.fds.udp]) {
+        try {
+          closeSync(fd);
+        } catch (e) {
+          log.warn(`closing fd ${fd}: ${errorMessage(e)}`);
+        }
+      }
+    }
+    if (fatal) throw fatal;
+  }
+
+  private handle(ev: LeaseEvent): void {
+    const { lease } = ev;
+    const routes = this.dataPlane.routes;
+    if (ev.type === 'removed') {
+      if (routes.delete(lease.subnet)) log.info(`Subnet removed: ${lease.subnet}`);
+      return;
+    }
+    // udp leases carry no BackendType; anything else belongs to another backend and is not reachable over UDP.
+    if (lease.attrs.backendType !== '') {
+      log.info(`ignoring non-udp subnet ${lease.subnet}: type=${lease.attrs.backendType}`);
+      routes.delete(lease.subnet);
+      return;
+    }
+    let peer: number;
+    try {
+      peer = parseIPv4(lease.attrs.publicIP);
+    } catch (e) {
+      log.error(`lease ${lease.subnet}: ${errorMessage(e)}; ignoring it`);
+      routes.delete(lease.subnet);
+      return;
+    }
+    log.info(`Subnet added: ${lease.subnet} via ${lease.attrs.publicIP}`);
+    routes.set(lease.subnet, peer);
+  }
+}
