@@ -2,13 +2,14 @@
 // into place atomically (the DaemonSet's init containers).
 import { dirname, resolve } from 'node:path';
 import { INSTALL_USAGE, installFile, parseInstallArgs } from './install.ts';
+import { runKubeApiServer } from '../lab/kube-api/run.ts';
 import { labDown, labRestartFlanneld, labStatus, labUp } from '../lab/lab.ts';
 
 // The backends flanneld has (src/backend/registry.ts); the lab runs any of them.
-const LAB_BACKENDS = ['vxlan', 'host-gw'];
+const LAB_BACKENDS = ['vxlan', 'host-gw', 'udp'];
 
 const USAGE = `Usage:
-  flannelctl lab up [--hosts N] [--pods-per-host M] [--backend ${LAB_BACKENDS.join('|')}]
+  flannelctl lab up [--hosts N] [--pods-per-host M] [--backend ${LAB_BACKENDS.join('|')}] [--kube]
   flannelctl lab status
   flannelctl lab restart <host>     stop and start one host's flanneld (e.g. h2)
   flannelctl lab down
@@ -49,11 +50,12 @@ async function main(argv: string[]): Promise<number> {
   const distDir = here.endsWith('dist') ? here : resolve(here, '../../dist');
   switch (cmd) {
     case 'up': {
-      const known = ['--hosts', '--pods-per-host', '--backend'];
+      const known = ['--hosts', '--pods-per-host', '--backend', '--kube'];
       for (const a of rest) if (a.startsWith('--') && !known.includes(a.split('=')[0]!)) throw new Error(`unknown option ${a}\n${USAGE}`);
       const backend = flagValue(rest, 'backend', 'vxlan');
       if (!LAB_BACKENDS.includes(backend)) throw new Error(`--backend ${backend}: choose one of ${LAB_BACKENDS.join(', ')}`);
-      const ok = await labUp({ hosts: intFlag(rest, 'hosts', 3), podsPerHost: intFlag(rest, 'pods-per-host', 2), backend, distDir });
+      const kube = rest.includes('--kube');
+      const ok = await labUp({ hosts: intFlag(rest, 'hosts', 3), podsPerHost: intFlag(rest, 'pods-per-host', 2), backend, distDir, kube });
       return ok ? 0 : 1;
     }
     case 'status':
@@ -61,6 +63,14 @@ async function main(argv: string[]): Promise<number> {
     case 'restart':
       if (!rest[0]) throw new Error(`lab restart needs a host name\n${USAGE}`);
       await labRestartFlanneld(rest[0], distDir);
+      return 0;
+    case 'kube-api-server': // hidden: the lab's --kube mode runs it in its control-plane namespace
+      await runKubeApiServer({
+        listen: flagValue(rest, 'listen', '127.0.0.1:6443'),
+        token: flagValue(rest, 'token', ''),
+        nodes: flagValue(rest, 'nodes', '').split(',').filter(Boolean),
+        readyFile: flagValue(rest, 'ready-file', '') || undefined,
+      });
       return 0;
     case 'down':
       labDown();

@@ -4,6 +4,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statS
 import { dirname, join } from 'node:path';
 import { sleep } from '../util/sleep.ts';
 import { netnsList, netnsPids, sh, shQuiet } from './exec.ts';
+import { kubeApiUrl, kubeFlanneldArgs, kubeNodesSummary, labPodCIDR, startKubeApiServer } from './kube-lab.ts';
 import { formatMatrix, lossPercent, pingMatrix, type PingTarget } from './ping-matrix.ts';
 import { LAB_DIR, LAB_PREFIX, labCniConfig, labNetworkConfig, labTopology, type LabHost, type LabTopology } from './topology.ts';
 
@@ -13,11 +14,14 @@ export interface LabUpOptions {
   backend: string;
   /** Directory holding flanneld.cjs and flannel.cjs. */
   distDir: string;
+  /** Kubernetes mode: the fake API server replaces etcd and flanneld runs with --kube-subnet-mgr. */
+  kube?: boolean;
 }
 
 interface LabState {
   topology: LabTopology;
   pods: Record<string, string>;
+  kube?: boolean;
 }
 
 const say = (m: string) => process.stdout.write(m + '\n');
@@ -80,11 +84,12 @@ export function etcdctl(t: LabTopology, args: string[]): string {
   return sh('ip', ['netns', 'exec', t.etcdNs, 'etcdctl', `--endpoints=${t.etcdEndpoint}`, ...args], { env: { ...process.env, ETCDCTL_API: '3' } });
 }
 
-function startFlanneld(t: LabTopology, h: LabHost, distDir: string): void {
+function startFlanneld(t: LabTopology, h: LabHost, distDir: string, kube = false): void {
   const log = openSync(join(h.dir, 'flanneld.log'), 'a');
+  const source = kube ? kubeFlanneldArgs(t, h) : [`--etcd-endpoints=${t.etcdEndpoint}`];
   const p = spawn('ip', ['netns', 'exec', h.ns, process.execPath, join(distDir, 'flanneld.cjs'),
-    `--etcd-endpoints=${t.etcdEndpoint}`, `--subnet-file=${h.subnetFile}`, '--ip-masq', '--iptables-resync=5'],
-    { detached: true, stdio: ['ignore', log, log] });
+    ...source, `--subnet-file=${h.subnetFile}`, '--ip-masq', '--iptables-resync=5'],
+    { detached: true, stdio: ['ignore', log, log], env: kube ? { ...process.env, NODE_NAME: h.name } : process.env });
   p.unref();
   closeSync(log);
 }
@@ -121,18 +126,23 @@ export async function labUp(o: LabUpOptions): Promise<boolean> {
     labDown();
   }
   const t = labTopology(o.hosts, o.podsPerHost, o.backend);
-  const state: LabState = { topology: t, pods: {} };
+  const state: LabState = { topology: t, pods: {}, kube: o.kube };
   mkdirSync(LAB_DIR, { recursive: true });
   const save = () => writeFileSync(statePath, JSON.stringify(state, null, 2));
   save();
   try {
     say(`Creating ${t.hosts.length} hosts on underlay ${t.etcdIp.replace(/\.2$/, '.0/24')} (switch namespace ${t.switchNs})`);
     makeUnderlay(t);
-    say(`Starting etcd in ${t.etcdNs} at ${t.etcdEndpoint}`);
-    await startEtcd(t);
-    etcdctl(t, ['put', '/coreos.com/network/config', labNetworkConfig(o.backend)]);
+    if (o.kube) {
+      say(`Starting the fake Kubernetes API server (plain HTTP) in ${t.etcdNs} at ${kubeApiUrl(t)} with nodes ${t.hosts.map((h, i) => `${h.name}=${labPodCIDR(i)}`).join(', ')}`);
+      await startKubeApiServer(t, o.distDir);
+    } else {
+      say(`Starting etcd in ${t.etcdNs} at ${t.etcdEndpoint}`);
+      await startEtcd(t);
+      etcdctl(t, ['put', '/coreos.com/network/config', labNetworkConfig(o.backend)]);
+    }
     say(`Network config: ${labNetworkConfig(o.backend)}`);
-    for (const h of t.hosts) startFlanneld(t, h, o.distDir);
+    for (const h of t.hosts) startFlanneld(t, h, o.distDir, o.kube);
     for (const h of t.hosts) await waitForFile(h.subnetFile, `flanneld on ${h.ns}`, join(h.dir, 'flanneld.log'));
     for (const h of t.hosts) {
       const env = readFileSync(h.subnetFile, 'utf8').trim().replace(/\n/g, ' ');
@@ -157,7 +167,7 @@ export async function labUp(o: LabUpOptions): Promise<boolean> {
   say(`  ip netns list | grep ${LAB_PREFIX}`);
   for (const hint of backendHints(t.backend, t.hosts[0]!.ns)) say(`  ${hint}`);
   say(`  ip netns exec ${t.hosts[0]!.pods[0]!.ns} ping ${state.pods[t.hosts[1]!.pods[0]!.ns]}`);
-  say(`  ip netns exec ${t.etcdNs} env ETCDCTL_API=3 etcdctl --endpoints=${t.etcdEndpoint} get --prefix /coreos.com/network`);
+  say(o.kube ? `  ${kubeNodesSummary(t)} (from inside ${t.hosts[0]!.ns})` : `  ip netns exec ${t.etcdNs} env ETCDCTL_API=3 etcdctl --endpoints=${t.etcdEndpoint} get --prefix /coreos.com/network`);
   say(`  logs: ${LAB_DIR}/<host>/flanneld.log`);
   say('Status: node dist/flannelctl.cjs lab status    Tear down: make lab-down (node dist/flannelctl.cjs lab down)');
   return ok;
@@ -225,7 +235,7 @@ export async function labStatus(): Promise<boolean> {
     say(`${h.ns}  eth0 ${h.ip}  processes ${pids.length ? pids.join(',') : 'none'}  ${env}`);
   }
   try {
-    say(etcdctl(t, ['get', '--prefix', '/coreos.com/network/subnets']).trim());
+    say(state.kube ? kubeNodesSummary(t) : etcdctl(t, ['get', '--prefix', '/coreos.com/network/subnets']).trim());
   } catch (e) {
     say(`etcd: ${(e as Error).message}`);
   }
@@ -282,7 +292,7 @@ export async function labRestartFlanneld(hostName: string, distDir: string): Pro
   }
   // subnet.env is rewritten (atomically: a new inode) once the new flanneld is up.
   const ino = statSync(h.subnetFile).ino;
-  startFlanneld(state.topology, h, distDir);
+  startFlanneld(state.topology, h, distDir, state.kube);
   const until = Date.now() + 30_000;
   while (statSync(h.subnetFile).ino === ino) {
     if (Date.now() > until) throw new Error(`flanneld on ${h.ns} did not rewrite ${h.subnetFile} within 30 s; see ${h.dir}/flanneld.log`);

@@ -1,0 +1,59 @@
+// The lab's Kubernetes mode: the fake API server in the lab's control-plane namespace instead of etcd, one Node per
+// host with podCIDR 10.244.<i>.0/24, and per-host kubeconfig + net-conf.json for `flanneld --kube-subnet-mgr`.
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { closeSync, existsSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { sleep } from '../util/sleep.ts';
+import { LAB_DIR, labNetworkConfig, type LabHost, type LabTopology } from './topology.ts';
+
+export const KUBE_API_PORT = 6443;
+const tokenFile = join(LAB_DIR, 'kube-token');
+const netConfFile = join(LAB_DIR, 'net-conf.json');
+
+export function kubeApiUrl(t: LabTopology): string {
+  return `http://${t.etcdIp}:${KUBE_API_PORT}`;
+}
+
+/** Node h<i> gets 10.244.<i>.0/24. */
+export function labPodCIDR(index: number): string {
+  return `10.244.${index + 1}.0/24`;
+}
+
+export async function startKubeApiServer(t: LabTopology, distDir: string): Promise<void> {
+  const token = randomBytes(16).toString('hex');
+  writeFileSync(tokenFile, token, { mode: 0o600 });
+  writeFileSync(netConfFile, labNetworkConfig(t.backend));
+  const ready = join(LAB_DIR, 'kube-api.ready');
+  rmSync(ready, { force: true });
+  const log = openSync(join(LAB_DIR, 'kube-api.log'), 'a');
+  const nodes = t.hosts.map((h, i) => `${h.name}=${labPodCIDR(i)}`).join(',');
+  const p = spawn('ip', ['netns', 'exec', t.etcdNs, process.execPath, join(distDir, 'flannelctl.cjs'), 'lab', 'kube-api-server',
+    '--listen', `${t.etcdIp}:${KUBE_API_PORT}`, '--token', token, '--nodes', nodes, '--ready-file', ready], { detached: true, stdio: ['ignore', log, log] });
+  p.unref();
+  closeSync(log);
+  const deadline = Date.now() + 20_000;
+  while (!existsSync(ready)) {
+    if (Date.now() > deadline) throw new Error(`the fake API server did not start in 20 s; see ${LAB_DIR}/kube-api.log`);
+    await sleep(100);
+  }
+}
+
+/** Writes the host's kubeconfig (bearer token; plain HTTP on the lab underlay) and returns flanneld's extra args. */
+export function kubeFlanneldArgs(t: LabTopology, h: LabHost): string[] {
+  const kubeconfig = join(h.dir, 'kubeconfig');
+  const token = readFileSync(tokenFile, 'utf8').trim();
+  writeFileSync(kubeconfig, [
+    'apiVersion: v1', 'kind: Config', 'current-context: lab',
+    'clusters:', '- name: lab', '  cluster:', `    server: ${kubeApiUrl(t)}`, '    insecure-skip-tls-verify: true',
+    'users:', `- name: ${h.name}`, '  user:', `    token: ${token}`,
+    'contexts:', '- name: lab', '  context:', '    cluster: lab', `    user: ${h.name}`, '',
+  ].join('\n'), { mode: 0o600 });
+  return ['--kube-subnet-mgr', `--kubeconfig-file=${kubeconfig}`, `--net-config-path=${netConfFile}`];
+}
+
+/** `GET /api/v1/nodes` from inside a host namespace (the API server is only reachable on the underlay). */
+export function kubeNodesSummary(t: LabTopology): string {
+  const token = existsSync(tokenFile) ? readFileSync(tokenFile, 'utf8').trim() : '';
+  return `API server ${kubeApiUrl(t)} (token in ${tokenFile}); nodes: curl -s -H "Authorization: Bearer ${token}" ${kubeApiUrl(t)}/api/v1/nodes`;
+}
