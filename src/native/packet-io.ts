@@ -1,6 +1,5 @@
 // Batched packet I/O for the udp backend over our addon: a TUN or UDP fd read on the event loop many packets per
 // wakeup into one reused buffer, and writes of many packets per call (write(2) per packet on TUN, sendmmsg on UDP).
-import { closeSync } from 'node:fs';
 import { loadNative, type NativeIoError } from './index.ts';
 
 export type IoMode = 'tun' | 'udp';
@@ -29,8 +28,7 @@ export class PacketReader {
   private handle: object | undefined;
 
   constructor(fd: number, mode: IoMode, opts: ReaderOptions) {
-    let data: Uint8Array | undefined;
-    let lengths: Int32Array | undefined;
+    // One batch object for the reader's lifetime: its views cover the addon's reused memory.
     const batch: PacketBatch = { data: new Uint8Array(0), lengths: new Int32Array(0), count: 0, slotSize: opts.slotSize };
     const r = loadNative().startReader(fd, MODE[mode], opts.slotSize, opts.slots, (err, count) => {
       if (err) {
@@ -41,10 +39,8 @@ export class PacketReader {
       batch.count = count;
       opts.onBatch(batch);
     });
-    data = new Uint8Array(r.buffer);
-    lengths = r.lengths;
-    batch.data = data;
-    batch.lengths = lengths;
+    batch.data = new Uint8Array(r.buffer);
+    batch.lengths = r.lengths;
     this.handle = r.handle;
   }
 
@@ -70,8 +66,4 @@ export function writeBatch(fd: number, mode: IoMode, data: Uint8Array, desc: Uin
 /** A non-blocking UDP socket bound to ip:port, created in the calling thread's network namespace. */
 export function udpOpen(ip: string, port: number): number {
   return loadNative().udpOpen(ip, port);
-}
-
-export function closeFd(fd: number): void {
-  closeSync(fd);
 }

@@ -33,7 +33,7 @@ const echo = (ttl: number) =>
   ipv4({ src: '10.244.1.0', dst: '10.244.2.5', ttl, proto: 1, payload: [8, 0, 0xf7, 0xfc, 0, 1, 0, 2, 0xaa, 0xbb, 0xcc] });
 
 describe('udp packet logic', () => {
-  it('checksums a known header (RFC 1071 example values)', () => {
+  it('checksums a known header (the textbook example)', () => {
     // Header from a real capture: 45 00 00 73 00 00 40 00 40 11 [b8 61] c0 a8 00 01 c0 a8 00 c7.
     const h = Uint8Array.from([0x45, 0, 0, 0x73, 0, 0, 0x40, 0, 0x40, 0x11, 0, 0, 0xc0, 0xa8, 0, 1, 0xc0, 0xa8, 0, 0xc7]);
     assert.equal(internetChecksum(h, 0, 20), 0xb861);
