@@ -9,6 +9,7 @@ import { parseEventQueueDepth } from '../subnet/kube/event-queue.ts';
 import { KubeSubnetManager } from '../subnet/kube/manager.ts';
 import { formatSubnetEnv, readPreviousSubnet, writeSubnetEnv } from '../subnet/subnet-env.ts';
 import { IptablesTrafficManager } from '../traffic/iptables/index.ts';
+import { NftablesTrafficManager } from '../traffic/nftables/index.ts';
 import type { Options } from './flags.ts';
 import { describeOptions } from './flags.ts';
 import { ensureBlackholeRoute } from './blackhole.ts';
@@ -124,8 +125,14 @@ export async function runFlanneld(opts: Options): Promise<number> {
     }
     const lease = network.lease;
 
-    const traffic = new IptablesTrafficManager();
-    await traffic.init(signal);
+    // Step 7: the chosen manager's init also removes the other mode's rules.
+    const traffic = config.enableNFTables ? new NftablesTrafficManager() : new IptablesTrafficManager();
+    try {
+      await traffic.init(signal);
+    } catch (e) {
+      log.error(`Failed to initialize the ${config.enableNFTables ? 'nftables' : 'iptables'} traffic manager: ${errorMessage(e)}`);
+      return 1;
+    }
     // Ready (/readyz) once every rule set had its first apply and subnet.env is written (spec §9).
     const firstApplies: Promise<void>[] = [];
     const firstApply = () => {

@@ -22,6 +22,7 @@ export class NftablesTrafficManager implements TrafficManager {
   private readonly exec: ExecFn;
   private readonly nft: Nft;
   private fullyRandom?: Promise<boolean>;
+  private fullyRandomKnown?: boolean;
   /** Masq and forward loops run concurrently; one nft command at a time keeps check-then-apply honest. */
   private queue: Promise<unknown> = Promise.resolve();
 
@@ -42,14 +43,23 @@ export class NftablesTrafficManager implements TrafficManager {
     log.info(`Using nftables (${await this.nft.version()})`);
     await this.serialized(() => deleteFlannelIptablesChains(this.exec));
     await this.serialized(() => this.nft.apply(tableScript()));
+    await this.probeFullyRandom();
+  }
+
+  /** Probed once; init() does it so the masquerade chain is queued before the forward chain, as upstream lists them. */
+  private probeFullyRandom(): Promise<boolean> {
+    this.fullyRandom ??= this.serialized(() => this.nft.supportsFullyRandom()).then((ok) => {
+      log.info(`nftables masquerade fully-random ${ok ? 'supported' : 'not supported'}`);
+      this.fullyRandomKnown = ok;
+      return ok;
+    });
+    return this.fullyRandom;
   }
 
   async setupAndEnsureMasqRules(p: MasqRulesParams): Promise<void> {
-    this.fullyRandom ??= this.serialized(() => this.nft.supportsFullyRandom()).then((ok) => {
-      log.info(`nftables masquerade fully-random ${ok ? 'supported' : 'not supported'}`);
-      return ok;
-    });
-    const randomFully = p.randomFully && (await this.fullyRandom);
+    // Stay synchronous up to the first apply when the probe already ran, so it queues ahead of the forward chain.
+    const supported = this.fullyRandomKnown ?? (await this.probeFullyRandom());
+    const randomFully = p.randomFully && supported;
     // No recycling step for a previous network/subnet (p.prevNetwork/p.prevSubnet): the chain flush in every apply
     // already removes the rules built from them.
     log.info(`Setting up masking rules for network ${p.network}, subnet ${p.subnet}`);

@@ -37,7 +37,7 @@ export class Nft {
   /** Applies `script` as one atomic transaction (`nft -f -`). */
   async apply(script: string): Promise<void> {
     const res = await this.exec('nft', ['-f', '-'], script);
-    if (res.code !== 0) throw new NftError(`nft -f - <<<${JSON.stringify(script)}`, res);
+    if (res.code !== 0) throw new NftError('nft -f -', res); // nft's stderr quotes the failing line of the script
   }
 
   /** True when nft and the kernel accept `masquerade fully-random`. */

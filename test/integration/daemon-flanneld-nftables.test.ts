@@ -1,0 +1,127 @@
+// flanneld with "EnableNFTables": true on two hosts: the §6.3 table in place of the iptables chains, the resync, and
+// pod traffic across hosts (kept source) and out of the overlay (masqueraded). Every process runs in a namespace.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { etcdAvailable } from '../helpers/etcd.ts';
+import { all, ETCD_ENDPOINT, ETCD_IP, FLANNELD, flanneldBuilt, leaseOf, peerState, readSubnetEnv, Underlay, until } from '../helpers/flanneld-hosts.ts';
+import { isRoot, nsRun, run, uniqueName } from '../helpers/netns.ts';
+
+const skip = !isRoot ? 'needs root' : !etcdAvailable ? 'etcd is not installed' : !flanneldBuilt ? `${FLANNELD} is missing: run \`npm run build\`` : false;
+const NFT_CONFIG = '{"Network":"10.244.0.0/16","EnableNFTables":true,"Backend":{"Type":"vxlan"}}';
+
+/** Spec §6.3 for network 10.244.0.0/16 and this host's subnet `pod`. */
+const specTable = (pod: string) => [
+  'table ip flannel-ipv4 {',
+  '\tcomment "rules for flannel-ipv4"',
+  '\tchain postrtg {',
+  '\t\tcomment "chain to manage traffic masquerading by flannel"',
+  '\t\ttype nat hook postrouting priority srcnat; policy accept;',
+  '\t\tmeta mark 0x00004000 return',
+  `\t\tip saddr ${pod} ip daddr 10.244.0.0/16 return`,
+  `\t\tip saddr 10.244.0.0/16 ip daddr ${pod} return`,
+  `\t\tip saddr != ${pod} ip daddr 10.244.0.0/16 return`,
+  '\t\tip saddr 10.244.0.0/16 ip daddr != 224.0.0.0/4 masquerade fully-random',
+  '\t\tip saddr != 10.244.0.0/16 ip daddr 10.244.0.0/16 masquerade fully-random',
+  '\t}',
+  '',
+  '\tchain forward {',
+  '\t\tcomment "chain to accept flannel traffic"',
+  '\t\ttype filter hook forward priority filter; policy accept;',
+  '\t\tip saddr 10.244.0.0/16 accept',
+  '\t\tip daddr 10.244.0.0/16 accept',
+  '\t}',
+  '}',
+  '',
+].join('\n');
+
+const nftTable = (ns: string) => {
+  try {
+    return nsRun(ns, 'nft', ['list', 'table', 'ip', 'flannel-ipv4']);
+  } catch {
+    return '(no table)';
+  }
+};
+
+const pings = (ns: string, to: string) => {
+  try {
+    nsRun(ns, 'ping', ['-c', '1', '-W', '1', to]);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+describe('flanneld daemon: nftables mode', { skip }, () => {
+  const u = new Underlay();
+  before(async () => {
+    await u.start();
+  });
+  after(async () => {
+    await u.cleanup();
+  });
+
+  /** A pod namespace behind a veth on `host`: `<subnet>.2`, default route via `<subnet>.1` on the host side. */
+  function addPod(host: string, subnet: string): string {
+    const base = subnet.split('/')[0]!.split('.').slice(0, 3).join('.');
+    const pod = u.netns.add('fdpod');
+    const inner = uniqueName('fpi');
+    const outer = uniqueName('fpo');
+    run('ip', ['link', 'add', inner, 'type', 'veth', 'peer', 'name', outer]);
+    run('ip', ['link', 'set', inner, 'netns', pod]);
+    run('ip', ['link', 'set', outer, 'netns', host]);
+    run('ip', ['-n', host, 'addr', 'add', `${base}.1/24`, 'dev', outer]);
+    run('ip', ['-n', host, 'link', 'set', outer, 'up']);
+    run('ip', ['-n', pod, 'addr', 'add', `${base}.2/24`, 'dev', inner]);
+    run('ip', ['-n', pod, 'link', 'set', inner, 'up']);
+    run('ip', ['-n', pod, 'route', 'add', 'default', 'via', `${base}.1`]);
+    nsRun(host, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
+    return `${base}.2`;
+  }
+
+  it('replaces the iptables chains with the §6.3 table, keeps it, and carries pod traffic between hosts', async () => {
+    const prefix = u.prefix(false);
+    u.etcdctl(['put', `${prefix}/config`, NFT_CONFIG]);
+    const hosts = ['192.168.150.71', '192.168.150.72'].map((ip) => ({ ip, ns: u.addHost('fdnft', { eth0: ip }), file: u.subnetFile() }));
+    const [a, b] = hosts as [typeof hosts[0], typeof hosts[0]];
+
+    // Host A still carries what iptables mode left behind.
+    nsRun(a.ns, 'iptables', ['-w', '-t', 'nat', '-N', 'FLANNEL-POSTRTG']);
+    nsRun(a.ns, 'iptables', ['-w', '-t', 'nat', '-A', 'POSTROUTING', '-m', 'comment', '--comment', 'flanneld masq', '-j', 'FLANNEL-POSTRTG']);
+    nsRun(a.ns, 'iptables', ['-w', '-t', 'filter', '-N', 'FLANNEL-FWD']);
+    nsRun(a.ns, 'iptables', ['-w', '-t', 'filter', '-A', 'FORWARD', '-m', 'comment', '--comment', 'flanneld forward', '-j', 'FLANNEL-FWD']);
+
+    const daemons = hosts.map((h) => u.flanneld(h.ns, [`--etcd-endpoints=${ETCD_ENDPOINT}`, `--etcd-prefix=${prefix}`, `--subnet-file=${h.file}`, '--ip-masq', '--iptables-resync=1']));
+    await Promise.all(daemons.map((d) => d.waitLog(/Wrote subnet file to /, 20_000)));
+    const [da] = daemons as [typeof daemons[0]];
+
+    const subnetOf = (h: typeof a) => {
+      const env = readSubnetEnv(h.file);
+      assert.ok(env?.FLANNEL_SUBNET, `subnet.env of ${h.ip}`);
+      const [addr, len] = env.FLANNEL_SUBNET.split('/');
+      return `${addr!.replace(/\.\d+$/, '.0')}/${len}`;
+    };
+    for (const h of hosts) assert.equal(nftTable(h.ns), specTable(subnetOf(h)));
+    assert.doesNotMatch(nsRun(a.ns, 'iptables', ['-w', '-t', 'nat', '-S']), /FLANNEL/);
+    assert.doesNotMatch(nsRun(a.ns, 'iptables', ['-w', '-t', 'filter', '-S']), /FLANNEL/);
+
+    // Pod A → pod B across the vxlan overlay, with pod A's own address as source (postrtg rule 2 returns).
+    const podA = addPod(a.ns, subnetOf(a));
+    const podB = addPod(b.ns, subnetOf(b));
+    const bl = leaseOf(u.leases(prefix), b.ip)!;
+    await until('A to program B', 10_000, () => all(peerState(a.ns, bl.subnet, bl.mac, b.ip)));
+    const podBns = u.netns.names.at(-1)!;
+    nsRun(podBns, 'nft', ['-f', '-'], `table ip seen {\n chain input {\n  type filter hook input priority 0;\n  ip saddr ${podA} icmp type echo-request counter\n }\n}\n`);
+    const podAns = u.netns.names.at(-2)!;
+    await until(`pod ${podA} to ping pod ${podB}`, 10_000, () => pings(podAns, podB), 200);
+    assert.match(nsRun(podBns, 'nft', ['list', 'table', 'ip', 'seen']), /counter packets [1-9]/);
+
+    // Pod A → the switch, which has no route back to 10.244.0.0/16: only a masqueraded packet gets a reply.
+    assert.throws(() => nsRun(u.sw, 'ip', ['route', 'get', podA]));
+    await until(`pod ${podA} to ping ${ETCD_IP} (masqueraded)`, 10_000, () => pings(podAns, ETCD_IP), 200);
+
+    // A flushed chain comes back on the next resync.
+    nsRun(a.ns, 'nft', ['flush', 'chain', 'ip', 'flannel-ipv4', 'postrtg']);
+    await da.waitLog(/Some nftables rules are missing; recreating rules/, 10_000);
+    await until('the postrtg chain to be restored', 5_000, () => nftTable(a.ns) === specTable(subnetOf(a)));
+  });
+});
