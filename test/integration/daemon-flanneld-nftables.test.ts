@@ -61,7 +61,7 @@ describe('flanneld daemon: nftables mode', { skip }, () => {
   });
 
   /** A pod namespace behind a veth on `host`: `<subnet>.2`, default route via `<subnet>.1` on the host side. */
-  function addPod(host: string, subnet: string): string {
+  function addPod(host: string, subnet: string): { ns: string; ip: string } {
     const base = subnet.split('/')[0]!.split('.').slice(0, 3).join('.');
     const pod = u.netns.add('fdpod');
     const inner = uniqueName('fpi');
@@ -75,7 +75,7 @@ describe('flanneld daemon: nftables mode', { skip }, () => {
     run('ip', ['-n', pod, 'link', 'set', inner, 'up']);
     run('ip', ['-n', pod, 'route', 'add', 'default', 'via', `${base}.1`]);
     nsRun(host, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
-    return `${base}.2`;
+    return { ns: pod, ip: `${base}.2` };
   }
 
   it('replaces the iptables chains with the §6.3 table, keeps it, and carries pod traffic between hosts', async () => {
@@ -105,13 +105,11 @@ describe('flanneld daemon: nftables mode', { skip }, () => {
     assert.doesNotMatch(nsRun(a.ns, 'iptables', ['-w', '-t', 'filter', '-S']), /FLANNEL/);
 
     // Pod A → pod B across the vxlan overlay, with pod A's own address as source (postrtg rule 2 returns).
-    const podA = addPod(a.ns, subnetOf(a));
-    const podB = addPod(b.ns, subnetOf(b));
+    const { ns: podAns, ip: podA } = addPod(a.ns, subnetOf(a));
+    const { ns: podBns, ip: podB } = addPod(b.ns, subnetOf(b));
     const bl = leaseOf(u.leases(prefix), b.ip)!;
     await until('A to program B', 10_000, () => all(peerState(a.ns, bl.subnet, bl.mac, b.ip)));
-    const podBns = u.netns.names.at(-1)!;
     nsRun(podBns, 'nft', ['-f', '-'], `table ip seen {\n chain input {\n  type filter hook input priority 0;\n  ip saddr ${podA} icmp type echo-request counter\n }\n}\n`);
-    const podAns = u.netns.names.at(-2)!;
     await until(`pod ${podA} to ping pod ${podB}`, 10_000, () => pings(podAns, podB), 200);
     assert.match(nsRun(podBns, 'nft', ['list', 'table', 'ip', 'seen']), /counter packets [1-9]/);
 
