@@ -85,6 +85,24 @@ export async function runFlanneld(opts: Options): Promise<number> {
 
   let netlink: Netlink | undefined;
   const tasks: Promise<unknown>[] = [];
+  // A loop that must run until shutdown but ends early (the backend losing its device for good, a rules loop
+  // throwing) stops the whole daemon with exit 1, so that its supervisor restarts it.
+  let failed = false;
+  const background = (what: string, task: Promise<unknown>) => {
+    tasks.push(task.then(
+      () => {
+        if (signal.aborted) return;
+        log.error(`${what} stopped unexpectedly; shutting down`);
+        failed = true;
+        stop.abort();
+      },
+      (e) => {
+        log.error(`${what} failed: ${errorMessage(e)}; shutting down`);
+        failed = true;
+        stop.abort();
+      },
+    ));
+  };
   try {
     let config;
     try {
@@ -141,7 +159,7 @@ export async function runFlanneld(opts: Options): Promise<number> {
       return done;
     };
     if (opts.ipMasq) {
-      tasks.push(traffic.setupAndEnsureMasqRules({
+      background('Masquerade rules', traffic.setupAndEnsureMasqRules({
         network: config.network,
         subnet: lease.subnet,
         prevNetwork: previous?.network,
@@ -153,10 +171,14 @@ export async function runFlanneld(opts: Options): Promise<number> {
       }));
     }
     if (opts.iptablesForwardRules) {
-      tasks.push(traffic.setupAndEnsureForwardRules({ network: config.network, resyncSeconds: opts.iptablesResync, signal, onFirstApply: firstApply() }));
+      background('Forward rules', traffic.setupAndEnsureForwardRules({ network: config.network, resyncSeconds: opts.iptablesResync, signal, onFirstApply: firstApply() }));
     }
-    if (opts.ipBlackholeRoute) tasks.push(ensureBlackholeRoute(netlink, lease.subnet, opts.iptablesResync, signal));
+    if (opts.ipBlackholeRoute) background('Blackhole route', ensureBlackholeRoute(netlink, lease.subnet, opts.iptablesResync, signal));
     await Promise.race([Promise.all(firstApplies), new Promise((r) => signal.addEventListener('abort', r, { once: true }))]);
+    if (signal.aborted) {
+      await Promise.allSettled(tasks);
+      return failed ? 1 : 0;
+    }
 
     try {
       writeSubnetEnv(opts.subnetFile, formatSubnetEnv({ network: config.network, subnet: lease.subnet, mtu: network.mtu, ipMasq: opts.ipMasq }));
@@ -168,11 +190,12 @@ export async function runFlanneld(opts: Options): Promise<number> {
     health.markReady();
 
     log.info('Running backend.');
-    tasks.push(network.run(signal));
+    background('Backend', network.run(signal));
     const outcome = await subnetManager.completeLease(lease, signal);
     // The manager has logged "Lease has been revoked. Shutting down daemon."; stop everything else too.
     if (outcome === 'revoked') stop.abort();
     await Promise.allSettled(tasks);
+    if (failed) return 1;
     log.info('Exiting cleanly...');
     return 0;
   } finally {
