@@ -23,7 +23,7 @@ export function labPodCIDR(index: number): string {
 export async function startKubeApiServer(t: LabTopology, distDir: string): Promise<void> {
   const token = randomBytes(16).toString('hex');
   writeFileSync(tokenFile, token, { mode: 0o600 });
-  writeFileSync(netConfFile, labNetworkConfig(t.backend));
+  writeFileSync(netConfFile, labNetworkConfig(t));
   const ready = join(LAB_DIR, 'kube-api.ready');
   rmSync(ready, { force: true });
   const log = openSync(join(LAB_DIR, 'kube-api.log'), 'a');

@@ -30,9 +30,11 @@ export interface LabTopology {
   etcdEndpoint: string;
   hosts: LabHost[];
   backend: string;
+  /** Masquerade/forward rules in nftables (`"EnableNFTables": true`) instead of iptables. */
+  nftables: boolean;
 }
 
-export function labTopology(hosts: number, podsPerHost: number, backend: string): LabTopology {
+export function labTopology(hosts: number, podsPerHost: number, backend: string, nftables = false): LabTopology {
   if (!Number.isInteger(hosts) || hosts < 2 || hosts > 20) throw new Error(`--hosts ${hosts}: use a number from 2 to 20`);
   if (!Number.isInteger(podsPerHost) || podsPerHost < 1 || podsPerHost > 20) {
     throw new Error(`--pods-per-host ${podsPerHost}: use a number from 1 to 20`);
@@ -44,6 +46,7 @@ export function labTopology(hosts: number, podsPerHost: number, backend: string)
     etcdIp,
     etcdEndpoint: `http://${etcdIp}:2379`,
     backend,
+    nftables,
     hosts: Array.from({ length: hosts }, (_, i) => {
       const name = `h${i + 1}`;
       const ns = `${LAB_PREFIX}-${name}`;
@@ -62,8 +65,8 @@ export function labTopology(hosts: number, podsPerHost: number, backend: string)
 }
 
 /** The network config the lab writes to etcd. */
-export function labNetworkConfig(backend: string): string {
-  return JSON.stringify({ Network: LAB_NETWORK, Backend: { Type: backend } });
+export function labNetworkConfig(t: Pick<LabTopology, 'backend' | 'nftables'>): string {
+  return JSON.stringify({ Network: LAB_NETWORK, ...(t.nftables ? { EnableNFTables: true } : {}), Backend: { Type: t.backend } });
 }
 
 /** The CNI config each lab host uses: the stock kube-flannel delegate, with per-host state paths. */

@@ -22,7 +22,8 @@ describe('lab topology', () => {
     assert.equal(c.type, 'flannel');
     assert.equal(c.subnetFile, '/run/flannel-lab/h2/subnet.env');
     assert.equal(c.ipam.dataDir, '/run/flannel-lab/h2/ipam');
-    assert.deepEqual(JSON.parse(labNetworkConfig('vxlan')), { Network: '10.244.0.0/16', Backend: { Type: 'vxlan' } });
+    assert.deepEqual(JSON.parse(labNetworkConfig(t)), { Network: '10.244.0.0/16', Backend: { Type: 'vxlan' } });
+    assert.deepEqual(JSON.parse(labNetworkConfig(labTopology(2, 1, 'udp', true))), { Network: '10.244.0.0/16', EnableNFTables: true, Backend: { Type: 'udp' } });
   });
 });
 
