@@ -49,8 +49,10 @@ export class Underlay {
   /** The switch namespace with br0/br1 and etcd on 192.168.150.1. */
   async start(): Promise<void> {
     this.sw = this.netns.add('fdsw');
-    for (const [br, addr] of [['br0', `${ETCD_IP}/24`], ['br1', '192.168.151.1/24']] as const) {
-      nsRun(this.sw, 'ip', ['link', 'add', br, 'type', 'bridge']);
+    for (const [br, addr, mac] of [['br0', `${ETCD_IP}/24`, '02:fd:00:00:01:50'], ['br1', '192.168.151.1/24', '02:fd:00:00:01:51']] as const) {
+      // A fixed MAC: otherwise the bridge takes its lowest port's MAC, so plugging in a host can change it and
+      // leave the running daemons' ARP entries for etcd pointing nowhere for ~30 s.
+      nsRun(this.sw, 'ip', ['link', 'add', br, 'address', mac, 'type', 'bridge']);
       nsRun(this.sw, 'ip', ['addr', 'add', addr, 'dev', br]);
       nsRun(this.sw, 'ip', ['link', 'set', br, 'up']);
     }

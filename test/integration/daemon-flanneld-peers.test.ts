@@ -143,6 +143,27 @@ describe('flanneld daemon: peers, revocation, shutdown, etcd outage', { skip }, 
     assert.equal(leases.size, 2, `no new key: ${[...leases.keys()]}`);
     assert.equal(lease(prefix, a.ip).key, al.key);
     await until('A to program B again', 5_000, () => all(stateFor(a, prefix, b.ip)));
+
+    // Lease gone while the daemon was down (expired, deleted): the subnet file brings the same subnet back.
+    again.signal('SIGTERM');
+    assert.equal(await again.exited(10_000), 0, again.log);
+    u.etcdctl(['del', al.key]);
+    const third = u.flanneld(a.ns, flags(prefix, a.file));
+    await third.waitLog(/Wrote subnet file to /, 20_000);
+    assert.match(third.log, new RegExp(`Found previously leased subnet \\(${al.subnet.replace(/\./g, '\\.')}\\), reusing`));
+    assert.equal(readSubnetEnv(a.file)!.FLANNEL_SUBNET, before.FLANNEL_SUBNET);
+    assert.equal(lease(prefix, a.ip).key, al.key);
+    assert.equal(u.leases(prefix).size, 2);
+  });
+
+  it('exits 1 on an unknown backend type without taking a lease', async () => {
+    const prefix = u.prefix(false);
+    u.etcdctl(['put', `${prefix}/config`, '{"Network":"10.244.0.0/16","Backend":{"Type":"nosuch"}}']);
+    const ns = u.addHost('fdpeer', { eth0: '192.168.150.59' });
+    const d = u.flanneld(ns, flags(prefix, u.subnetFile()));
+    assert.equal(await d.exited(20_000), 1, d.log);
+    assert.match(d.log, /Error registering network: unknown backend type: nosuch/);
+    assert.equal(u.leases(prefix).size, 0);
   });
 
   // Last: it stops the shared etcd.
