@@ -3,9 +3,10 @@
 import type { IPv4Net } from '../../ip/ipv4.ts';
 import { errorMessage, logger } from '../../log/log.ts';
 import { isNetlinkCode, type Netlink, type RouteInfo } from '../../netlink/index.ts';
-import type { Lease, LeaseEvent, SubnetManager } from '../../subnet/lease.ts';
+import type { Lease, SubnetManager } from '../../subnet/lease.ts';
 import { sleep } from '../../util/sleep.ts';
 import type { ExternalInterface, Network } from '../backend.ts';
+import { runLeaseLoop, Serial } from '../lease-loop.ts';
 import {
   HOSTGW_TYPE,
   adjacencyReason,
@@ -47,7 +48,8 @@ export class HostGwNetwork implements Network {
   /** Routes flannel wants, by destination subnet; a route the kernel refused stays here (the checker retries). */
   private readonly desired = new Map<string, DesiredRoute>();
   private readonly status = new Map<string, PeerStatus>();
-  private serial: Promise<unknown> = Promise.resolve();
+  /** Lease handling and the other kernel work here touch the same entries: one at a time. */
+  private readonly serial = new Serial();
 
   constructor(private readonly init: HostGwNetworkInit) {
     this.lease = init.lease;
@@ -60,44 +62,17 @@ export class HostGwNetwork implements Network {
   }
 
   async run(signal: AbortSignal): Promise<void> {
-    const stop = new AbortController();
-    const onAbort = () => stop.abort();
-    signal.addEventListener('abort', onAbort);
-    const checker = this.checkLoop(stop.signal);
-    try {
-      log.info('watching for new subnet leases');
-      let first = true;
-      for await (const batch of this.init.subnetManager.watchLeases(this.lease, stop.signal)) {
-        await this.exclusive(() => this.handleBatch(batch, stop.signal));
-        if (first) {
-          first = false;
-          await this.exclusive(() => this.sweep());
-        }
-      }
-    } finally {
-      signal.removeEventListener('abort', onAbort);
-      stop.abort();
-      await checker;
-    }
-  }
-
-  /** Lease handling, the checker and the sweep read-modify-write the same routes: one at a time. */
-  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    const next = this.serial.then(fn, fn);
-    this.serial = next.catch(() => undefined);
-    return next;
-  }
-
-  private async handleBatch(batch: LeaseEvent[], signal: AbortSignal): Promise<void> {
-    for (const ev of batch) {
-      if (signal.aborted) return;
-      try {
-        if (ev.type === 'added') await this.added(ev.lease);
-        else await this.removed(ev.lease);
-      } catch (e) {
-        log.error(`error handling ${ev.type} lease ${ev.lease.subnet}: ${errorMessage(e)}`);
-      }
-    }
+    await runLeaseLoop(
+      {
+        subnetManager: this.init.subnetManager,
+        own: this.lease,
+        serial: this.serial,
+        log,
+        handler: { added: (l) => this.added(l), removed: (l) => this.removed(l), sweep: () => this.sweep() },
+        alongside: (s) => this.checkLoop(s),
+      },
+      signal,
+    );
   }
 
   private async added(lease: Lease): Promise<void> {
@@ -201,7 +176,7 @@ export class HostGwNetwork implements Network {
     while (!signal.aborted) {
       await sleep(period, signal);
       if (signal.aborted) return;
-      await this.exclusive(() => this.check()).catch((e) => log.error(`route check failed: ${errorMessage(e)}`));
+      await this.serial.run(() => this.check()).catch((e) => log.error(`route check failed: ${errorMessage(e)}`));
     }
   }
 

@@ -3,12 +3,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { IPv4Net } from '../../ip/ipv4.ts';
 import { errorMessage, logger } from '../../log/log.ts';
 import type { LinkInfo, Netlink, VxlanSpec } from '../../netlink/index.ts';
-import type { Lease, LeaseEvent, SubnetManager } from '../../subnet/lease.ts';
+import type { Lease, SubnetManager } from '../../subnet/lease.ts';
 import type { ExternalInterface, Network } from '../backend.ts';
 import { configureDevice, ensureVxlanDevice } from './device.ts';
 import type { VxlanOptions } from './options.ts';
 import { DEFAULT_RETRY, PeerProgrammer, describe, type RetryPolicy } from './peers.ts';
 import { obsoleteEntries, planPeer, staleEntries, type PeerPlan } from './plan.ts';
+import { runLeaseLoop, Serial } from '../lease-loop.ts';
 
 const log = logger('vxlan');
 
@@ -38,7 +39,8 @@ export class VxlanNetwork implements Network {
   /** Every current vxlan peer lease and how it is (meant to be) programmed, by subnet. */
   private readonly peers = new Map<string, PeerPlan>();
   private readonly programmer: PeerProgrammer;
-  private serial: Promise<unknown> = Promise.resolve();
+  /** Lease handling and the other kernel work here touch the same entries: one at a time. */
+  private readonly serial = new Serial();
 
   constructor(private readonly init: VxlanNetworkInit) {
     this.lease = init.lease;
@@ -53,45 +55,17 @@ export class VxlanNetwork implements Network {
   }
 
   async run(signal: AbortSignal): Promise<void> {
-    // Our own controller so the device watch stops when the lease watch ends for any reason.
-    const stop = new AbortController();
-    const onAbort = () => stop.abort();
-    signal.addEventListener('abort', onAbort);
-    const deviceWatch = this.watchDevice(stop.signal);
-    try {
-      log.info('watching for new subnet leases');
-      let first = true;
-      for await (const batch of this.init.subnetManager.watchLeases(this.lease, stop.signal)) {
-        await this.exclusive(() => this.handleBatch(batch, stop.signal));
-        if (first) {
-          first = false;
-          await this.exclusive(() => this.sweep());
-        }
-      }
-    } finally {
-      signal.removeEventListener('abort', onAbort);
-      stop.abort();
-      await deviceWatch;
-    }
-  }
-
-  /** Lease handling and device recreation touch the same entries: one at a time. */
-  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    const next = this.serial.then(fn, fn);
-    this.serial = next.catch(() => undefined);
-    return next;
-  }
-
-  private async handleBatch(batch: LeaseEvent[], signal: AbortSignal): Promise<void> {
-    for (const ev of batch) {
-      if (signal.aborted) return;
-      try {
-        if (ev.type === 'added') await this.added(ev.lease, signal);
-        else await this.removed(ev.lease);
-      } catch (e) {
-        log.error(`error handling ${ev.type} lease ${ev.lease.subnet}: ${errorMessage(e)}`);
-      }
-    }
+    await runLeaseLoop(
+      {
+        subnetManager: this.init.subnetManager,
+        own: this.lease,
+        serial: this.serial,
+        log,
+        handler: { added: (l, s) => this.added(l, s), removed: (l) => this.removed(l), sweep: () => this.sweep() },
+        alongside: (s) => this.watchDevice(s),
+      },
+      signal,
+    );
   }
 
   /** DirectRouting applies when the kernel reaches the peer's PublicIP with no gateway. */
@@ -205,7 +179,7 @@ export class VxlanNetwork implements Network {
     let delay = backoff.initialMs;
     while (!signal.aborted) {
       try {
-        await this.exclusive(async () => {
+        await this.serial.run(async () => {
           this.device = await ensureVxlanDevice(nl, { ...spec, mac: this.device.mac ?? spec.mac });
           await configureDevice(nl, this.device.index, lease.subnet, network);
           for (const plan of this.peers.values()) await this.programmer.add(plan, signal);
