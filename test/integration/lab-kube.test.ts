@@ -4,12 +4,9 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { ipJson, isRoot } from '../helpers/netns.ts';
+import { readFileSync } from 'node:fs';
+import { lab, labDownQuietly, labSkip, subnetEnvFile, vtepMac } from '../helpers/lab.ts';
 
-const dist = join(import.meta.dirname, '../../dist');
-const ctl = (args: string[]) => execFileSync(process.execPath, [join(dist, 'flannelctl.cjs'), 'lab', ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 240_000 });
 const P = 'flannel.alpha.coreos.com/';
 
 function apiNode(name: string): any {
@@ -17,22 +14,13 @@ function apiNode(name: string): any {
   const out = execFileSync('ip', ['netns', 'exec', 'flab-h1', 'curl', '-sf', '-H', `Authorization: Bearer ${token}`, `http://192.168.100.2:6443/api/v1/nodes/${name}`], { encoding: 'utf8' });
   return JSON.parse(out);
 }
-function vtepMac(ns: string): string {
-  return (ipJson(ns, ['link', 'show', 'flannel.1']) as Array<{ address: string }>)[0]!.address;
-}
 
-describe('lab --kube: 3 hosts × 2 pods with the Kubernetes subnet manager', { skip: !isRoot || !existsSync(join(dist, 'flannelctl.cjs')) ? 'needs root and `npm run build`' : false }, () => {
+describe('lab --kube: 3 hosts × 2 pods with the Kubernetes subnet manager', { skip: labSkip }, () => {
   let upOutput = '';
   before(() => {
-    upOutput = ctl(['up', '--kube', '--hosts', '3', '--pods-per-host', '2']);
+    upOutput = lab(['up', '--kube', '--hosts', '3', '--pods-per-host', '2']);
   });
-  after(() => {
-    try {
-      ctl(['down']);
-    } catch {
-      /* nothing left to clean */
-    }
-  });
+  after(labDownQuietly);
 
   it('ends with a full ping matrix at 0 % loss', () => {
     assert.match(upOutput, /All 42 pairs at 0 % loss\./, upOutput);
@@ -40,7 +28,7 @@ describe('lab --kube: 3 hosts × 2 pods with the Kubernetes subnet manager', { s
 
   it('uses each node\'s podCIDR and publishes the spec annotations and NetworkUnavailable condition', () => {
     for (const [i, h] of ['h1', 'h2', 'h3'].entries()) {
-      const env = readFileSync(`/run/flannel-lab/${h}/subnet.env`, 'utf8');
+      const env = readFileSync(subnetEnvFile(h), 'utf8');
       assert.match(env, new RegExp(`^FLANNEL_SUBNET=10\\.244\\.${i + 1}\\.1/24$`, 'm'));
       const node = apiNode(h);
       assert.deepEqual(node.metadata.annotations, {
@@ -66,8 +54,8 @@ describe('lab --kube: 3 hosts × 2 pods with the Kubernetes subnet manager', { s
     const deadline = Date.now() + 10_000;
     while (execFileSync('ip', ['netns', 'pids', 'flab-h2'], { encoding: 'utf8' }).trim() !== '' && Date.now() < deadline) execFileSync('sleep', ['0.1']);
     execFileSync('ip', ['-n', 'flab-h2', 'link', 'del', 'flannel.1']);
-    ctl(['restart', 'h2']);
+    lab(['restart', 'h2']);
     assert.equal(vtepMac('flab-h2'), before);
-    assert.match(ctl(['status']), /All 42 pairs at 0 % loss\./);
+    assert.match(lab(['status']), /All 42 pairs at 0 % loss\./);
   });
 });

@@ -2,42 +2,17 @@
 // reference state, a flanneld restart without packet loss, and `lab down` leaving nothing behind.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
-import { bridgeJson, ipJson, isRoot, nsRun } from '../helpers/netns.ts';
+import { spawn } from 'node:child_process';
+import { readFileSync, statSync } from 'node:fs';
+import { bridgeJson, ipJson, nsRun } from '../helpers/netns.ts';
+import { assertLabGone, etcdctl, etcdLeases, lab, LAB_HOSTS as hosts, LAB_UNDERLAY as underlay, labDownQuietly, labSkip, subnetEnv, subnetEnvFile, vtepMac } from '../helpers/lab.ts';
 
-const dist = join(import.meta.dirname, '../../dist');
-const ctl = (args: string[]) => execFileSync(process.execPath, [join(dist, 'flannelctl.cjs'), 'lab', ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 240_000 });
-const hosts = ['flab-h1', 'flab-h2', 'flab-h3'];
-const underlay: Record<string, string> = { 'flab-h1': '192.168.100.11', 'flab-h2': '192.168.100.12', 'flab-h3': '192.168.100.13' };
-
-function subnetEnv(host: string): Record<string, string> {
-  const text = readFileSync(`/run/flannel-lab/${host.replace('flab-', '')}/subnet.env`, 'utf8');
-  return Object.fromEntries(text.trim().split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
-}
-function etcdctl(args: string[]): string {
-  return execFileSync('ip', ['netns', 'exec', 'flab-etcd', 'etcdctl', '--endpoints=http://192.168.100.2:2379', ...args], { encoding: 'utf8', env: { ...process.env, ETCDCTL_API: '3' } });
-}
-function etcdLeases(): Record<string, { value: any; lease: string }> {
-  const out = etcdctl(['get', '--prefix', '/coreos.com/network/subnets/', '-w', 'json']);
-  // Lease IDs are int64: keep them as strings, JSON numbers would lose precision.
-  const kvs = (JSON.parse(out.replace(/"lease":(\d+)/g, '"lease":"$1"')).kvs ?? []) as { key: string; value: string; lease?: string }[];
-  return Object.fromEntries(kvs.map((kv) => [Buffer.from(kv.key, 'base64').toString(), { value: Buffer.from(kv.value, 'base64').toString(), lease: kv.lease ?? '0' }]));
-}
-
-describe('lab: 3 hosts × 2 pods over vxlan', { skip: !isRoot || !existsSync(join(dist, 'flannelctl.cjs')) ? 'needs root and `npm run build`' : false }, () => {
+describe('lab: 3 hosts × 2 pods over vxlan', { skip: labSkip }, () => {
   let upOutput = '';
   before(() => {
-    upOutput = ctl(['up', '--hosts', '3', '--pods-per-host', '2']);
+    upOutput = lab(['up', '--hosts', '3', '--pods-per-host', '2']);
   });
-  after(() => {
-    try {
-      ctl(['down']);
-    } catch {
-      /* checked in the last test */
-    }
-  });
+  after(labDownQuietly);
 
   it('ends with a full ping matrix at 0 % loss', () => {
     // 6 pods: 30 pod pairs, plus 6 pods × 2 other hosts' underlay IPs.
@@ -47,7 +22,7 @@ describe('lab: 3 hosts × 2 pods over vxlan', { skip: !isRoot || !existsSync(joi
   it('writes subnet.env per host with the spec lines in order', () => {
     const subnets = new Set<string>();
     for (const h of hosts) {
-      const file = `/run/flannel-lab/${h.replace('flab-', '')}/subnet.env`;
+      const file = subnetEnvFile(h);
       const lines = readFileSync(file, 'utf8').split('\n');
       assert.equal(lines[0], 'FLANNEL_NETWORK=10.244.0.0/16');
       assert.match(lines[1]!, /^FLANNEL_SUBNET=10\.244\.\d+\.1\/24$/);
@@ -69,7 +44,7 @@ describe('lab: 3 hosts × 2 pods over vxlan', { skip: !isRoot || !existsSync(joi
       assert.notEqual(entry.lease, '0', 'backed by an etcd lease');
       const ttl = JSON.parse(etcdctl(['lease', 'timetolive', BigInt(entry.lease).toString(16), '-w', 'json']));
       assert.equal(ttl['granted-ttl'], 86400);
-      const mac = ipJson(h, ['link', 'show', 'flannel.1'])[0].address;
+      const mac = vtepMac(h);
       assert.equal(entry.value, `{"PublicIP":"${underlay[h]}","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"${mac}"}}`);
     }
   });
@@ -93,7 +68,7 @@ describe('lab: 3 hosts × 2 pods over vxlan', { skip: !isRoot || !existsSync(joi
       assert.deepEqual(addrs.map((a: any) => `${a.local}/${a.prefixlen}`), [`${own}/32`]);
       for (const peer of hosts.filter((p) => p !== h)) {
         const peerSubnet = subnetEnv(peer).FLANNEL_SUBNET!.replace('.1/24', '.0');
-        const peerMac = ipJson(peer, ['link', 'show', 'flannel.1'])[0].address;
+        const peerMac = vtepMac(peer);
         const route = ipJson(h, ['route', 'show', `${peerSubnet}/24`])[0];
         assert.equal(route.gateway, peerSubnet);
         assert.equal(route.dev, 'flannel.1');
@@ -128,7 +103,7 @@ describe('lab: 3 hosts × 2 pods over vxlan', { skip: !isRoot || !existsSync(joi
     pinger.stdout.on('data', (b) => (out += b));
     const done = new Promise<number>((r) => pinger.on('close', (c) => r(c ?? 1)));
     await new Promise((r) => setTimeout(r, 1000));
-    ctl(['restart', 'h2']);
+    lab(['restart', 'h2']);
     await done;
     const m = /(\d+) packets transmitted, (\d+) received/.exec(out);
     assert.ok(m, out);
@@ -139,15 +114,11 @@ describe('lab: 3 hosts × 2 pods over vxlan', { skip: !isRoot || !existsSync(joi
   });
 
   it('lab status reports the matrix again at 0 % loss', () => {
-    assert.match(ctl(['status']), /All 42 pairs at 0 % loss\./);
+    assert.match(lab(['status']), /All 42 pairs at 0 % loss\./);
   });
 
   it('lab down leaves no namespace, process or file behind', () => {
-    ctl(['down']);
-    const names = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' });
-    assert.doesNotMatch(names, /flab-/);
-    assert.equal(existsSync('/run/flannel-lab'), false);
-    const ps = execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' });
-    assert.doesNotMatch(ps, /flanneld\.cjs|etcd --name lab/);
+    lab(['down']);
+    assertLabGone({ processes: true });
   });
 });

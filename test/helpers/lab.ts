@@ -1,0 +1,81 @@
+// The lab as its tests see it: `flannelctl lab …` from dist/, the files it writes under /run/flannel-lab, the
+// leases in its etcd, and what `lab down` must leave behind (nothing). The lab owns the global flab-* namespaces.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ipJson, isRoot } from './netns.ts';
+
+const CTL = join(import.meta.dirname, '../../dist/flannelctl.cjs');
+const STATE_DIR = '/run/flannel-lab';
+
+export const labSkip = !isRoot || !existsSync(CTL) ? 'needs root and `npm run build`' : false;
+
+export const LAB_HOSTS = ['flab-h1', 'flab-h2', 'flab-h3'];
+export const LAB_UNDERLAY: Record<string, string> = { 'flab-h1': '192.168.100.11', 'flab-h2': '192.168.100.12', 'flab-h3': '192.168.100.13' };
+
+/** `flannelctl lab <args>`; its stdout. Throws when it exits non-zero. */
+export function lab(args: string[]): string {
+  return execFileSync(process.execPath, [CTL, 'lab', ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 240_000 });
+}
+
+/** `lab up <args>`, keeping the output of a failed matrix (it exits non-zero) for the test to assert on. */
+export function labUpOutput(args: string[]): string {
+  try {
+    return lab(['up', ...args]);
+  } catch (e) {
+    return String((e as { stdout?: string }).stdout ?? e);
+  }
+}
+
+/** For `after`: takes the lab down; a failure here is left to the test that checks `lab down` itself. */
+export function labDownQuietly(): void {
+  try {
+    lab(['down']);
+  } catch {
+    /* checked by the tests */
+  }
+}
+
+/** The subnet.env path of `host` ('flab-h1' or 'h1'). */
+export function subnetEnvFile(host: string): string {
+  return `${STATE_DIR}/${host.replace('flab-', '')}/subnet.env`;
+}
+
+export function subnetEnv(host: string): Record<string, string> {
+  const text = readFileSync(subnetEnvFile(host), 'utf8');
+  return Object.fromEntries(text.trim().split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+}
+
+/** The VtepMAC: the address of flannel.1 in host namespace `ns`. */
+export function vtepMac(ns: string): string {
+  return (ipJson(ns, ['link', 'show', 'flannel.1']) as Array<{ address: string }>)[0]!.address;
+}
+
+export function etcdctl(args: string[]): string {
+  return execFileSync('ip', ['netns', 'exec', 'flab-etcd', 'etcdctl', '--endpoints=http://192.168.100.2:2379', ...args], { encoding: 'utf8', env: { ...process.env, ETCDCTL_API: '3' } });
+}
+
+/** The subnet keys in the lab's etcd: value and etcd lease ID ('0' for none). */
+export function etcdLeases(): Record<string, { value: string; lease: string }> {
+  const out = etcdctl(['get', '--prefix', '/coreos.com/network/subnets/', '-w', 'json']);
+  // Lease IDs are int64: keep them as strings, JSON numbers would lose precision.
+  const kvs = (JSON.parse(out.replace(/"lease":(\d+)/g, '"lease":"$1"')).kvs ?? []) as { key: string; value: string; lease?: string }[];
+  return Object.fromEntries(kvs.map((kv) => [Buffer.from(kv.key, 'base64').toString(), { value: Buffer.from(kv.value, 'base64').toString(), lease: kv.lease ?? '0' }]));
+}
+
+/** The subnet keys in the lab's etcd and their values. */
+export function etcdValues(): Record<string, string> {
+  return Object.fromEntries(Object.entries(etcdLeases()).map(([key, { value }]) => [key, value]));
+}
+
+export function assertNoLabNamespaces(): void {
+  assert.doesNotMatch(execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }), /flab-/);
+}
+
+/** After `lab down`: no flab-* namespace, no state directory and, with `processes`, no lab daemon left running. */
+export function assertLabGone(opts: { processes?: boolean } = {}): void {
+  assertNoLabNamespaces();
+  assert.equal(existsSync(STATE_DIR), false);
+  if (opts.processes) assert.doesNotMatch(execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' }), /flanneld\.cjs|etcd --name lab/);
+}
