@@ -2,6 +2,7 @@
 // and a sweep of stale entries once the first batch (the complete current set) has been applied.
 import { errorMessage, type Logger } from '../log/log.ts';
 import type { Lease, LeaseEvent, SubnetManager } from '../subnet/lease.ts';
+import type { Serial } from '../util/serial.ts';
 
 export interface LeaseHandler {
   added(lease: Lease, signal: AbortSignal): Promise<void>;
@@ -10,16 +11,6 @@ export interface LeaseHandler {
   sweep(): Promise<void>;
 }
 
-/** Runs async work one piece at a time, in call order; a failure does not block what comes after. */
-export class Serial {
-  private tail: Promise<unknown> = Promise.resolve();
-
-  run<T>(fn: () => Promise<T>): Promise<T> {
-    const next = this.tail.then(fn, fn);
-    this.tail = next.catch(() => undefined);
-    return next;
-  }
-}
 
 export interface LeaseLoop {
   subnetManager: SubnetManager;

@@ -1,7 +1,7 @@
 // `flannelctl lab`: a multi-host flannel cluster in network namespaces (etcd + one flanneld per host + pods).
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { sleep } from '../util/sleep.ts';
 import { netnsList, netnsPids, sh, shQuiet } from './exec.ts';
 import { kubeApiUrl, kubeFlanneldArgs, kubeNodesSummary, labPodCIDR, startKubeApiServer } from './kube-lab.ts';

@@ -6,7 +6,8 @@ import { isNetlinkCode, type Netlink, type RouteInfo } from '../../netlink/index
 import type { Lease, SubnetManager } from '../../subnet/lease.ts';
 import { sleep } from '../../util/sleep.ts';
 import type { ExternalInterface, Network } from '../backend.ts';
-import { runLeaseLoop, Serial } from '../lease-loop.ts';
+import { Serial } from '../../util/serial.ts';
+import { runLeaseLoop } from '../lease-loop.ts';
 import {
   HOSTGW_TYPE,
   adjacencyReason,

@@ -9,7 +9,8 @@ import { configureDevice, ensureVxlanDevice } from './device.ts';
 import type { VxlanOptions } from './options.ts';
 import { DEFAULT_RETRY, PeerProgrammer, describe, type RetryPolicy } from './peers.ts';
 import { obsoleteEntries, planPeer, staleEntries, type PeerPlan } from './plan.ts';
-import { runLeaseLoop, Serial } from '../lease-loop.ts';
+import { Serial } from '../../util/serial.ts';
+import { runLeaseLoop } from '../lease-loop.ts';
 
 const log = logger('vxlan');
 

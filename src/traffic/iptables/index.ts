@@ -5,7 +5,8 @@ import { deleteFlannelNftTables } from './nft-cleanup.ts';
 import { deletePlan, isEmptyPlan, restorePayload, setupPlan, type TablePlan } from './restore.ts';
 import { forwardRuleSet, masqRuleSet, type RuleSet } from './rules.ts';
 import { Iptables, processExec, type ExecFn } from './runner.ts';
-import { sleep } from '../../util/sleep.ts';
+import { Serial } from '../../util/serial.ts';
+import { keepApplied } from '../resync.ts';
 
 const log = logger('traffic/iptables');
 
@@ -21,7 +22,8 @@ export class IptablesTrafficManager implements TrafficManager {
   private readonly exec: ExecFn;
   private iptables?: Promise<Iptables>;
   /** Masq and forward loops run concurrently; one iptables transaction at a time keeps check-then-restore honest. */
-  private queue: Promise<unknown> = Promise.resolve();
+  /** iptables calls one at a time: the masquerade and forward loops run side by side. */
+  private readonly serial = new Serial();
 
   constructor(opts: IptablesTrafficManagerOptions = {}) {
     this.exec = opts.exec ?? processExec(opts.netns);
@@ -36,16 +38,10 @@ export class IptablesTrafficManager implements TrafficManager {
     return this.iptables;
   }
 
-  private serialized<T>(fn: () => Promise<T>): Promise<T> {
-    const next = this.queue.then(fn, fn);
-    this.queue = next.catch(() => {});
-    return next;
-  }
-
   async init(signal: AbortSignal): Promise<void> {
     if (signal.aborted) return;
     await this.ipt();
-    await this.serialized(() => deleteFlannelNftTables(this.exec));
+    await this.serial.run(() => deleteFlannelNftTables(this.exec));
   }
 
   async setupAndEnsureMasqRules(p: MasqRulesParams): Promise<void> {
@@ -65,42 +61,25 @@ export class IptablesTrafficManager implements TrafficManager {
     await this.ensureLoop(forwardRuleSet(p.network), p.resyncSeconds, p.signal, p.onFirstApply);
   }
 
-  /** Applies `set`, then re-checks every `resyncSeconds` until `signal` aborts; failures are logged, never thrown. */
-  private async ensureLoop(set: RuleSet, resyncSeconds: number, signal: AbortSignal, onFirstApply?: () => void): Promise<void> {
-    if (signal.aborted) return;
-    await this.applyLogged(set);
-    onFirstApply?.();
-    // A zero or negative period would spin; flannel's flag default is 5 s.
-    const periodMs = Math.max(1, resyncSeconds) * 1000;
-    while (!signal.aborted) {
-      await sleep(periodMs, signal);
-      if (signal.aborted) break;
-      let complete = false;
-      try {
-        complete = await this.serialized(() => this.isComplete(set));
-      } catch (e) {
-        log.error(`Failed to check ${set.table} ${set.chain} rules: ${errorMessage(e)}`);
-      }
-      if (!complete) {
-        log.info('Some iptables rules are missing; deleting and recreating rules');
-        await this.applyLogged(set);
-      }
-    }
-    // Nothing is removed on shutdown (spec §9): traffic keeps flowing across a restart.
-  }
-
-  private async applyLogged(set: RuleSet): Promise<void> {
-    try {
-      await this.apply(set);
-    } catch (e) {
-      log.error(`Failed to apply ${set.table} ${set.chain} rules: ${errorMessage(e)}`);
-    }
+  private ensureLoop(set: RuleSet, resyncSeconds: number, signal: AbortSignal, onFirstApply?: () => void): Promise<void> {
+    return keepApplied(
+      {
+        name: `${set.table} ${set.chain}`,
+        apply: () => this.apply(set),
+        differences: async () => ((await this.serial.run(() => this.isComplete(set))) ? [] : ['rules or chain missing']),
+        missingMessage: 'Some iptables rules are missing; deleting and recreating rules',
+      },
+      resyncSeconds,
+      signal,
+      log,
+      onFirstApply,
+    );
   }
 
   /** One iptables-restore transaction: flush/create the chain, drop present copies of the jump, append everything. */
   async apply(set: RuleSet): Promise<void> {
     const ipt = await this.ipt();
-    await this.serialized(async () => {
+    await this.serial.run(async () => {
       const counts = await ipt.countCopies(set.rules);
       await ipt.restore(restorePayload(setupPlan(set, (r) => counts.get(r) ?? 0)));
     });
@@ -119,7 +98,7 @@ export class IptablesTrafficManager implements TrafficManager {
     const ipt = await this.ipt();
     for (const set of sets) {
       try {
-        await this.serialized(async () => {
+        await this.serial.run(async () => {
           const counts = await ipt.countCopies(set.rules);
           const plan: TablePlan = deletePlan(set, (r) => counts.get(r) ?? 0);
           if (!isEmptyPlan(plan)) await ipt.restore(restorePayload(plan));

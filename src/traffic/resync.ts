@@ -1,0 +1,46 @@
+// Keeps one set of rules applied: apply once, then compare with the kernel every period and re-apply on any
+// difference. Shared by the iptables and nftables modes; failures are logged, never thrown.
+import { errorMessage, type Logger } from '../log/log.ts';
+import { sleep } from '../util/sleep.ts';
+
+export interface RuleSetKeeper {
+  /** For log lines, e.g. "nat FLANNEL-POSTRTG". */
+  name: string;
+  apply(): Promise<void>;
+  /** What differs from the wanted rules; empty when all is in place. Throws when the state cannot be read. */
+  differences(): Promise<string[]>;
+  /** Logged before a re-apply. */
+  missingMessage: string;
+}
+
+export async function keepApplied(k: RuleSetKeeper, resyncSeconds: number, signal: AbortSignal, log: Logger, onFirstApply?: () => void): Promise<void> {
+  if (signal.aborted) return;
+  const applyLogged = async () => {
+    try {
+      await k.apply();
+    } catch (e) {
+      log.error(`Failed to apply ${k.name} rules: ${errorMessage(e)}`);
+    }
+  };
+  await applyLogged();
+  onFirstApply?.();
+  // A zero or negative period would spin; flannel's flag default is 5 s.
+  const periodMs = Math.max(1, resyncSeconds) * 1000;
+  while (!signal.aborted) {
+    await sleep(periodMs, signal);
+    if (signal.aborted) break;
+    let diffs: string[];
+    try {
+      diffs = await k.differences();
+    } catch (e) {
+      log.error(`Failed to check ${k.name} rules: ${errorMessage(e)}`);
+      diffs = ['unreadable'];
+    }
+    if (diffs.length > 0) {
+      log.info(k.missingMessage);
+      log.v(1, `${k.name}: ${diffs.join('; ')}`);
+      await applyLogged();
+    }
+  }
+  // Nothing is removed on shutdown (spec §9): traffic keeps flowing across a restart.
+}
