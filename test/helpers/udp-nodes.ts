@@ -1,57 +1,26 @@
-// Simulated hosts running the udp backend inside this test process (one netlink handle per namespace), and a
-// hand-driven "real flannel" peer: a UDP socket in its own namespace that a child process reads and writes.
+// Hosts running the udp backend inside this test process (see backend-node.ts), and a hand-driven "real flannel"
+// peer: a UDP socket in its own namespace that a child process reads and writes.
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { IPv4Net } from '../../src/ip/ipv4.ts';
 import type { NetworkConfig } from '../../src/config/network-config.ts';
-import { openNetlink, type Netlink } from '../../src/netlink/index.ts';
 import { UdpBackend } from '../../src/backend/udp/backend.ts';
 import type { UdpNetwork } from '../../src/backend/udp/network.ts';
-import type { MemoryCluster, MemorySubnetManager } from './memory-subnet-manager.ts';
+import type { Backend, BackendContext } from '../../src/backend/backend.ts';
+import { BackendNode, backendConfig } from './backend-node.ts';
 
 export function udpConfig(backend: Record<string, unknown> = {}): NetworkConfig {
-  return {
-    enableIPv4: true, enableIPv6: false, enableNFTables: false,
-    network: IPv4Net.parse('10.244.0.0/16'), subnetLen: 24,
-    backendType: 'udp', backend: { Type: 'udp', ...backend },
-  };
+  return backendConfig('udp', backend);
 }
 
-export class UdpNode {
-  nl!: Netlink;
-  sm!: MemorySubnetManager;
-  network!: UdpNetwork;
-  private ctl = new AbortController();
-  private running: Promise<void> = Promise.resolve();
-
-  constructor(
-    readonly ns: string,
-    readonly addr: string,
-    readonly subnet: string,
-    readonly cluster: MemoryCluster,
-  ) {}
-
-  async start(): Promise<this> {
-    this.ctl = new AbortController();
-    this.nl = await openNetlink({ netns: this.ns });
-    const eth0 = await this.nl.linkByName('eth0');
-    if (!eth0) throw new Error(`${this.ns} has no eth0`);
-    this.sm = this.cluster.manager(this.subnet);
-    const backend = new UdpBackend({
-      subnetManager: this.sm,
-      extIface: { name: 'eth0', index: eth0.index, mtu: eth0.mtu, ifaceAddr: this.addr, extAddr: this.addr },
-      config: this.cluster.config,
-      netlink: this.nl,
-    });
-    this.network = (await backend.registerNetwork(this.ctl.signal)) as UdpNetwork;
-    this.running = this.network.run(this.ctl.signal);
-    return this;
+export class UdpNode extends BackendNode<UdpNetwork> {
+  protected createBackend(ctx: BackendContext): Backend {
+    return new UdpBackend(ctx);
   }
 
-  async stop(): Promise<void> {
-    this.ctl.abort();
-    await this.running.catch(() => undefined);
-    this.nl?.close();
+  override async stop(): Promise<void> {
+    // A data-plane failure ends run() with that error; stopping still has to close the handle.
+    this.running = this.running.catch(() => undefined);
+    await super.stop();
   }
 }
 
