@@ -12,6 +12,9 @@ export interface ExternalInterface {
   ifaceAddr: string;
   /** The address peers use (== ifaceAddr unless --public-ip). */
   extAddr: string;
+  /** Dual stack: the interface's IPv6 address, and the one peers use (== ifaceAddrV6 unless --public-ipv6). */
+  ifaceAddrV6?: string;
+  extAddrV6?: string;
 }
 
 export interface BackendContext {

@@ -14,6 +14,8 @@ export interface LeaseAttrs {
 
 export interface Lease {
   subnet: IPv4Net;
+  /** The host's IPv6 subnet in dual-stack mode (etcd key `<v4>-<len>&<v6>-<len>`). */
+  ipv6Subnet?: import('../ip/ipv6.ts').IPv6Net;
   attrs: LeaseAttrs;
   /** When the etcd lease runs out; null for a reservation (a key with no etcd lease). */
   expiration: Date | null;
