@@ -1,6 +1,7 @@
 // Simulated hosts for backend integration tests: namespaces on one underlay switch, each running a backend inside
 // this test process through its own netlink handle (openNetlink({netns})). vxlan-, hostgw- and udp-nodes.ts add
 // the backend itself.
+import { after, before } from 'node:test';
 import { IPv4Net } from '../../src/ip/ipv4.ts';
 import type { NetworkConfig } from '../../src/config/network-config.ts';
 import { openNetlink, type Netlink } from '../../src/netlink/index.ts';
@@ -41,6 +42,24 @@ export class Underlay {
     run('ip', ['-n', this.sw, 'link', 'set', port, 'up']);
     return ns;
   }
+}
+
+/**
+ * For a describe block whose tests each build their own hosts: an underlay made in `before`, and in `after` every
+ * node pushed to `nodes` stopped (errors ignored) and all namespaces removed.
+ */
+export function underlayPerSuite<N extends { stop(): Promise<void> }>(): { nodes: N[]; host(prefix: string, addr: string): string } {
+  const netns = new Netns();
+  const nodes: N[] = [];
+  let u: Underlay;
+  before(() => {
+    u = new Underlay(netns);
+  });
+  after(async () => {
+    for (const n of nodes) await n.stop().catch(() => undefined);
+    netns.cleanup();
+  });
+  return { nodes, host: (prefix, addr) => u.host(prefix, addr) };
 }
 
 /** One host's backend on `eth0` of namespace `ns`, running until stop(). */

@@ -5,42 +5,10 @@ import assert from 'node:assert/strict';
 import { etcdAvailable } from '../helpers/etcd.ts';
 import { all, ETCD_ENDPOINT, ETCD_IP, FLANNELD, flanneldBuilt, leaseOf, peerState, readSubnetEnv, Underlay, until } from '../helpers/flanneld-hosts.ts';
 import { isRoot, nsRun, run, uniqueName } from '../helpers/netns.ts';
+import { nftTable, specTable } from '../helpers/nftables.ts';
 
 const skip = !isRoot ? 'needs root' : !etcdAvailable ? 'etcd is not installed' : !flanneldBuilt ? `${FLANNELD} is missing: run \`npm run build\`` : false;
 const NFT_CONFIG = '{"Network":"10.244.0.0/16","EnableNFTables":true,"Backend":{"Type":"vxlan"}}';
-
-/** Spec §6.3 for network 10.244.0.0/16 and this host's subnet `pod`. */
-const specTable = (pod: string) => [
-  'table ip flannel-ipv4 {',
-  '\tcomment "rules for flannel-ipv4"',
-  '\tchain postrtg {',
-  '\t\tcomment "chain to manage traffic masquerading by flannel"',
-  '\t\ttype nat hook postrouting priority srcnat; policy accept;',
-  '\t\tmeta mark 0x00004000 return',
-  `\t\tip saddr ${pod} ip daddr 10.244.0.0/16 return`,
-  `\t\tip saddr 10.244.0.0/16 ip daddr ${pod} return`,
-  `\t\tip saddr != ${pod} ip daddr 10.244.0.0/16 return`,
-  '\t\tip saddr 10.244.0.0/16 ip daddr != 224.0.0.0/4 masquerade fully-random',
-  '\t\tip saddr != 10.244.0.0/16 ip daddr 10.244.0.0/16 masquerade fully-random',
-  '\t}',
-  '',
-  '\tchain forward {',
-  '\t\tcomment "chain to accept flannel traffic"',
-  '\t\ttype filter hook forward priority filter; policy accept;',
-  '\t\tip saddr 10.244.0.0/16 accept',
-  '\t\tip daddr 10.244.0.0/16 accept',
-  '\t}',
-  '}',
-  '',
-].join('\n');
-
-const nftTable = (ns: string) => {
-  try {
-    return nsRun(ns, 'nft', ['list', 'table', 'ip', 'flannel-ipv4']);
-  } catch {
-    return '(no table)';
-  }
-};
 
 const pings = (ns: string, to: string) => {
   try {
@@ -100,7 +68,7 @@ describe('flanneld daemon: nftables mode', { skip }, () => {
       const [addr, len] = env.FLANNEL_SUBNET.split('/');
       return `${addr!.replace(/\.\d+$/, '.0')}/${len}`;
     };
-    for (const h of hosts) assert.equal(nftTable(h.ns), specTable(subnetOf(h)));
+    for (const h of hosts) assert.equal(nftTable(h.ns), specTable('10.244.0.0/16', subnetOf(h)));
     assert.doesNotMatch(nsRun(a.ns, 'iptables', ['-w', '-t', 'nat', '-S']), /FLANNEL/);
     assert.doesNotMatch(nsRun(a.ns, 'iptables', ['-w', '-t', 'filter', '-S']), /FLANNEL/);
 
@@ -120,6 +88,6 @@ describe('flanneld daemon: nftables mode', { skip }, () => {
     // A flushed chain comes back on the next resync.
     nsRun(a.ns, 'nft', ['flush', 'chain', 'ip', 'flannel-ipv4', 'postrtg']);
     await da.waitLog(/Some nftables rules are missing; recreating rules/, 10_000);
-    await until('the postrtg chain to be restored', 5_000, () => nftTable(a.ns) === specTable(subnetOf(a)));
+    await until('the postrtg chain to be restored', 5_000, () => nftTable(a.ns) === specTable('10.244.0.0/16', subnetOf(a)));
   });
 });

@@ -3,7 +3,8 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { ipJson, isRoot, Netns, nsRun, run } from '../helpers/netns.ts';
-import { MemoryCluster, Underlay, until } from '../helpers/vxlan-nodes.ts';
+import { Underlay, underlayPerSuite } from '../helpers/backend-node.ts';
+import { MemoryCluster, until } from '../helpers/vxlan-nodes.ts';
 import { HostGwNode, LogRecorder, hostGwConfig } from '../helpers/hostgw-nodes.ts';
 
 const ipn = (ns: string, ...args: string[]) => run('ip', ['-n', ns, ...args]);
@@ -131,18 +132,7 @@ describe('host-gw backend between two hosts', { skip: !isRoot && 'needs root' },
 });
 
 describe('host-gw backend at startup', { skip: !isRoot && 'needs root' }, () => {
-  const netns = new Netns();
-  const nodes: HostGwNode[] = [];
-  let u: Underlay;
-
-  before(() => {
-    u = new Underlay(netns);
-  });
-
-  after(async () => {
-    for (const n of nodes) await n.stop().catch(() => undefined);
-    netns.cleanup();
-  });
+  const u = underlayPerSuite<HostGwNode>();
 
   it('sweeps host-gw routes of vanished peers, fixes a wrong gateway, and touches nothing else', async () => {
     const ns = u.host('fl-gc', '192.168.211.3');
@@ -156,7 +146,7 @@ describe('host-gw backend at startup', { skip: !isRoot && 'needs root' }, () => 
 
     const cluster = new MemoryCluster(hostGwConfig());
     cluster.put('10.244.4.0/24', hostGw('192.168.211.4'));
-    nodes.push(await new HostGwNode(ns, '192.168.211.3', '10.244.3.0/24', cluster).start());
+    u.nodes.push(await new HostGwNode(ns, '192.168.211.3', '10.244.3.0/24', cluster).start());
 
     await until('the stale route to be swept', () => !gwRoutes(ns).some((r) => r.startsWith('10.244.9.0/24')));
     assert.deepEqual(gwRoutes(ns).sort(), [

@@ -6,44 +6,10 @@ import { IPv4Net } from '../../src/ip/ipv4.ts';
 import { IptablesTrafficManager } from '../../src/traffic/iptables/index.ts';
 import { NftablesTrafficManager } from '../../src/traffic/nftables/index.ts';
 import { Netns, isRoot, nsRun } from '../helpers/netns.ts';
+import { nftTable as table, specTable } from '../helpers/nftables.ts';
 
 const NET = IPv4Net.parse('10.244.0.0/16');
 const POD = IPv4Net.parse('10.244.1.0/24');
-
-/** Spec §6.3, `nft list table ip flannel-ipv4` with both chains in the order flanneld creates them. */
-function specTable(net: string, pod: string, random = ' fully-random'): string {
-  return [
-    'table ip flannel-ipv4 {',
-    '\tcomment "rules for flannel-ipv4"',
-    '\tchain postrtg {',
-    '\t\tcomment "chain to manage traffic masquerading by flannel"',
-    '\t\ttype nat hook postrouting priority srcnat; policy accept;',
-    '\t\tmeta mark 0x00004000 return',
-    `\t\tip saddr ${pod} ip daddr ${net} return`,
-    `\t\tip saddr ${net} ip daddr ${pod} return`,
-    `\t\tip saddr != ${pod} ip daddr ${net} return`,
-    `\t\tip saddr ${net} ip daddr != 224.0.0.0/4 masquerade${random}`,
-    `\t\tip saddr != ${net} ip daddr ${net} masquerade${random}`,
-    '\t}',
-    '',
-    '\tchain forward {',
-    '\t\tcomment "chain to accept flannel traffic"',
-    '\t\ttype filter hook forward priority filter; policy accept;',
-    `\t\tip saddr ${net} accept`,
-    `\t\tip daddr ${net} accept`,
-    '\t}',
-    '}',
-    '',
-  ].join('\n');
-}
-
-function table(ns: string): string {
-  try {
-    return nsRun(ns, 'nft', ['list', 'table', 'ip', 'flannel-ipv4']);
-  } catch {
-    return '(no table)';
-  }
-}
 
 /** `nft -j` rules per chain, without handles: what the kernel holds, in the JSON schema. */
 function jsonRules(ns: string): Record<string, unknown[]> {

@@ -10,7 +10,8 @@ import { parseIPv4 } from '../../src/ip/ipv4.ts';
 import { internetChecksum, readU32 } from '../../src/backend/udp/packet.ts';
 import { MemoryCluster } from '../helpers/memory-subnet-manager.ts';
 import { ipJson, isRoot, Netns } from '../helpers/netns.ts';
-import { Underlay, until } from '../helpers/vxlan-nodes.ts';
+import { Underlay } from '../helpers/backend-node.ts';
+import { until } from '../helpers/vxlan-nodes.ts';
 import { UdpNode, WirePeer, udpConfig } from '../helpers/udp-nodes.ts';
 
 const A = { addr: '192.168.61.11', subnet: '10.244.1.0/24' };

@@ -1,8 +1,9 @@
 // What the vxlan backend finds at startup: stale entries to sweep, an incompatible device, and DirectRouting.
-import { describe, it, before, after } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { bridgeJson, ipJson, isRoot, Netns, nsRun, run } from '../helpers/netns.ts';
-import { MemoryCluster, Underlay, until, VxlanNode, vxlanConfig } from '../helpers/vxlan-nodes.ts';
+import { bridgeJson, ipJson, isRoot, nsRun, run } from '../helpers/netns.ts';
+import { underlayPerSuite } from '../helpers/backend-node.ts';
+import { MemoryCluster, until, VxlanNode, vxlanConfig } from '../helpers/vxlan-nodes.ts';
 
 const ipn = (ns: string, ...args: string[]) => run('ip', ['-n', ns, ...args]);
 const routeLines = (ns: string) =>
@@ -10,18 +11,7 @@ const routeLines = (ns: string) =>
 const peerAttrs = (ip: string, mac: string) => ({ publicIP: ip, publicIPv6: null, backendType: 'vxlan', backendData: { VNI: 1, VtepMAC: mac } });
 
 describe('vxlan backend at startup', { skip: !isRoot && 'needs root' }, () => {
-  const netns = new Netns();
-  const nodes: VxlanNode[] = [];
-  let u: Underlay;
-
-  before(() => {
-    u = new Underlay(netns);
-  });
-
-  after(async () => {
-    for (const n of nodes) await n.stop().catch(() => undefined);
-    netns.cleanup();
-  });
+  const u = underlayPerSuite<VxlanNode>();
 
   it('sweeps flannel entries of vanished peers and nothing else', async () => {
     const ns = u.host('fl-c', '192.168.201.3');
@@ -40,7 +30,7 @@ describe('vxlan backend at startup', { skip: !isRoot && 'needs root' }, () => {
     const cluster = new MemoryCluster(vxlanConfig());
     cluster.put('10.244.4.0/24', peerAttrs('192.168.201.4', '0e:00:00:00:04:04'));
     const c = new VxlanNode(ns, '192.168.201.3', '10.244.3.0/24', cluster);
-    nodes.push(await c.start());
+    u.nodes.push(await c.start());
 
     await until('the stale peer to be swept', () =>
       !routeLines(ns).includes('10.244.9.0/24 via 10.244.9.0 dev flannel.1') &&
@@ -68,7 +58,7 @@ describe('vxlan backend at startup', { skip: !isRoot && 'needs root' }, () => {
     const oldIndex = ipJson(ns, ['link', 'show', 'flannel.1'])[0].ifindex;
     const cluster = new MemoryCluster(vxlanConfig());
     const d = new VxlanNode(ns, '192.168.201.5', '10.244.5.0/24', cluster);
-    nodes.push(await d.start());
+    u.nodes.push(await d.start());
     const [link] = ipJson(ns, ['-d', 'link', 'show', 'flannel.1']);
     assert.notEqual(link.ifindex, oldIndex, 'recreated');
     assert.equal(link.address, '0e:22:22:22:22:05');
@@ -96,7 +86,7 @@ describe('vxlan backend at startup', { skip: !isRoot && 'needs root' }, () => {
     const cluster = new MemoryCluster(vxlanConfig({ DirectRouting: true }));
     const e = new VxlanNode(nsE, '192.168.201.6', '10.244.1.0/24', cluster);
     const f = new VxlanNode(nsF, '192.168.201.7', '10.244.2.0/24', cluster);
-    nodes.push(await e.start(), await f.start());
+    u.nodes.push(await e.start(), await f.start());
 
     await until('E to route to F directly and drop the stale route', () => {
       const r = routeLines(nsE);
