@@ -1,4 +1,4 @@
-// IPv6 addresses as 128-bit bigints and CIDRs as values (enough for subnet.env and CNI routes); no I/O.
+// IPv6 addresses as 128-bit bigints and CIDRs as values (subnet.env, CNI routes, subnet allocation); no I/O.
 import { parseIPv4 } from './ipv4.ts';
 
 export type IPv6 = bigint;
@@ -99,6 +99,35 @@ export class IPv6Net {
     const m = /^([^/]+)\/(\d{1,3})$/.exec(text.trim());
     if (!m || Number(m[2]) > 128) throw new Error(`invalid IPv6 CIDR "${text}"`);
     return new IPv6Net(parseIPv6(m[1]!), Number(m[2]));
+  }
+
+  /** Number of addresses in the network (a bigint: a /0 holds 2^128). */
+  get size(): bigint {
+    return 1n << BigInt(128 - this.prefix);
+  }
+
+  get last(): IPv6 {
+    return this.ip + this.size - 1n;
+  }
+
+  contains(ip: IPv6): boolean {
+    return (ip & maskOf6(this.prefix)) === this.ip;
+  }
+
+  /** True when `other` lies entirely inside this network. */
+  containsNet(other: IPv6Net): boolean {
+    return other.prefix >= this.prefix && this.contains(other.ip);
+  }
+
+  overlaps(other: IPv6Net): boolean {
+    return this.contains(other.ip) || other.contains(this.ip);
+  }
+
+  /** The network of the same size that directly follows this one (throws past the end of the address space). */
+  next(): IPv6Net {
+    const ip = this.ip + this.size;
+    if (ip > ALL) throw new Error(`no IPv6 network follows ${this.toString()}`);
+    return new IPv6Net(ip, this.prefix);
   }
 
   equals(other: IPv6Net): boolean {

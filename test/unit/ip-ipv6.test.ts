@@ -28,3 +28,40 @@ describe('IPv6 values', () => {
     assert.throws(() => IPv6Net.parse('fd00::'), /invalid IPv6 CIDR/);
   });
 });
+
+describe('IPv6 networks for allocation', () => {
+  it('sizes networks as bigints', () => {
+    assert.equal(IPv6Net.parse('fc00::/64').size, 1n << 64n);
+    assert.equal(IPv6Net.parse('::/0').size, 1n << 128n);
+    assert.equal(IPv6Net.parse('fc00::1/128').size, 1n);
+    assert.equal(formatIPv6(IPv6Net.parse('fc00::/64').last), 'fc00::ffff:ffff:ffff:ffff');
+  });
+
+  it('tells addresses and networks inside from outside', () => {
+    const net = IPv6Net.parse('fc00:0:0:100::/56');
+    assert.equal(net.contains(parseIPv6('fc00:0:0:100::1')), true);
+    assert.equal(net.contains(parseIPv6('fc00:0:0:1ff:ffff:ffff:ffff:ffff')), true);
+    assert.equal(net.contains(parseIPv6('fc00:0:0:200::')), false);
+    assert.equal(net.contains(parseIPv6('fc00:0:0:ff:ffff:ffff:ffff:ffff')), false);
+    assert.equal(net.containsNet(IPv6Net.parse('fc00:0:0:1a0::/64')), true);
+    assert.equal(net.containsNet(IPv6Net.parse('fc00::/48')), false, 'a bigger network is not inside');
+    assert.equal(net.containsNet(IPv6Net.parse('fc00:0:0:200::/64')), false);
+  });
+
+  it('detects overlap in both directions', () => {
+    const a = IPv6Net.parse('fc00::/48');
+    const b = IPv6Net.parse('fc00:0:0:5::/64');
+    const c = IPv6Net.parse('fc00:1::/64');
+    assert.equal(a.overlaps(b), true);
+    assert.equal(b.overlaps(a), true);
+    assert.equal(a.overlaps(c), false);
+    assert.equal(c.overlaps(b), false);
+  });
+
+  it('steps to the following network of the same size', () => {
+    assert.equal(IPv6Net.parse('fc00::/64').next().toString(), 'fc00:0:0:1::/64');
+    assert.equal(IPv6Net.parse('fc00:0:0:ffff::/64').next().toString(), 'fc00:0:1::/64');
+    assert.equal(IPv6Net.parse('fc00::fff0/124').next().toString(), 'fc00::1:0/124');
+    assert.throws(() => IPv6Net.parse('ffff:ffff:ffff:ffff::/64').next(), /no IPv6 network follows ffff:ffff:ffff:ffff::\/64/);
+  });
+});
