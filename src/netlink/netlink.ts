@@ -135,7 +135,11 @@ export class Netlink {
   /** `ip link add <name> type vxlan id … local … dev … [dstport …] [nolearning] [gbp]`; fails with EEXIST. */
   async createVxlan(spec: VxlanSpec): Promise<void> {
     const vx: ifla.Vxlan = { id: spec.id, learning: spec.learning ? 1 : 0 };
-    if (spec.local) vx.local = ipToBuffer(spec.local);
+    // An IPv6 local address goes in IFLA_VXLAN_LOCAL6 (the device then encapsulates over IPv6).
+    if (spec.local) {
+      if (familyOf(spec.local) === 6) vx.local6 = ipToBuffer(spec.local);
+      else vx.local = ipToBuffer(spec.local);
+    }
     if (spec.link) vx.link = spec.link;
     if (spec.port) {
       vx.port = Buffer.alloc(2);

@@ -97,7 +97,7 @@ export interface FdbEntry {
 export interface VxlanSpec {
   name: string;
   id: number;
-  /** Local IPv4 address (source of encapsulated packets). */
+  /** Local IPv4 or IPv6 address (source of encapsulated packets; IPv6 makes an IPv6-underlay device). */
   local?: string;
   /** Underlay device index. */
   link?: number;
