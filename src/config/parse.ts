@@ -1,5 +1,6 @@
 // net-conf.json / etcd `<prefix>/config` parsing (spec §2) and etcd-mode validation (§2.1); no I/O.
 import { IPv4Net, formatIPv4, maskOf, parseIPv4, type IPv4 } from '../ip/ipv4.ts';
+import { IPv6Net, formatIPv6, maskOf6, parseIPv6, type IPv6 } from '../ip/ipv6.ts';
 import type { NetworkConfig } from './network-config.ts';
 
 const EXAMPLE = '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}';
@@ -101,6 +102,35 @@ function parseNetwork(obj: Record<string, unknown>): IPv4Net | undefined {
   }
 }
 
+function optIPv6(obj: Record<string, unknown>, key: string): IPv6 | undefined {
+  const v = backendOption(obj, key);
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string') fail(`${key} must be an IPv6 address string such as "fc00:0:0:1::", got ${JSON.stringify(v)}`);
+  try {
+    return parseIPv6(v);
+  } catch {
+    fail(`${key} "${v}" is not a valid IPv6 address; use a form such as "fc00:0:0:1::"`);
+  }
+}
+
+function parseIPv6Network(obj: Record<string, unknown>): IPv6Net | undefined {
+  const v = backendOption(obj, 'IPv6Network');
+  if (v === undefined || v === '') return undefined;
+  if (typeof v !== 'string') fail(`IPv6Network must be a CIDR string such as "fc00::/48", got ${JSON.stringify(v)}`);
+  const [addr, len] = v.split('/');
+  // Mirror of the IPv4 case: a well-formed IPv4 CIDR is the wrong family, not a malformed value.
+  if (addr !== undefined && !addr.includes(':') && len !== undefined && IPv4CIDR.test(v.trim())) {
+    throw new NetworkConfigError('invalid IPv6 CIDR format');
+  }
+  try {
+    return IPv6Net.parse(v);
+  } catch {
+    fail(`invalid CIDR address: ${v} (IPv6Network must look like "fc00::/48")`);
+  }
+}
+
+const IPv4CIDR = /^\d+\.\d+\.\d+\.\d+\/\d+$/;
+
 function parseBackend(obj: Record<string, unknown>): { backendType: string; backend: Record<string, unknown> } {
   const raw = backendOption(obj, 'Backend');
   // Real flannel's code default is udp, whatever its docs say (spec §2).
@@ -121,11 +151,15 @@ export function parseNetworkConfig(text: string, opts: { validate: boolean }): N
   }
   if (!isObject(doc)) fail(`expected a JSON object like ${EXAMPLE}, got ${JSON.stringify(doc)}`);
 
+  const enableIPv4 = optBool(doc, 'EnableIPv4', true);
   const enableIPv6 = optBool(doc, 'EnableIPv6', false);
-  if (enableIPv6) fail('IPv6 is not supported yet: set "EnableIPv6": false (or remove it)');
+  // Dual stack is supported; IPv6 alone would need Lease.subnet to become optional everywhere.
+  if (enableIPv6 && !enableIPv4) {
+    throw new NetworkConfigError('IPv6-only networks are not supported yet: set EnableIPv4 with a Network too');
+  }
 
   const config: NetworkConfig = {
-    enableIPv4: optBool(doc, 'EnableIPv4', true),
+    enableIPv4,
     enableIPv6,
     enableNFTables: optBool(doc, 'EnableNFTables', false),
     network: parseNetwork(doc),
@@ -134,8 +168,43 @@ export function parseNetworkConfig(text: string, opts: { validate: boolean }): N
     subnetMax: optIPv4(doc, 'SubnetMax'),
     ...parseBackend(doc),
   };
+  if (enableIPv6) {
+    config.ipv6Network = parseIPv6Network(doc);
+    config.ipv6SubnetLen = optUint(doc, 'IPv6SubnetLen');
+    config.ipv6SubnetMin = optIPv6(doc, 'IPv6SubnetMin');
+    config.ipv6SubnetMax = optIPv6(doc, 'IPv6SubnetMax');
+  }
   if (opts.validate && config.enableIPv4) validateIPv4(config);
+  if (opts.validate && config.enableIPv6) validateIPv6(config);
   return config;
+}
+
+/** Spec §2.1 for IPv6: the IPv4 rules with /127, /124 and /64, filling ipv6SubnetLen/Min/Max. */
+function validateIPv6(config: NetworkConfig): void {
+  const network = config.ipv6Network;
+  if (!network) throw new NetworkConfigError('please define a correct IPv6Network parameter in the flannel config');
+  let len = config.ipv6SubnetLen ?? 0;
+  if (len > 0) {
+    if (len > 126) throw new NetworkConfigError('SubnetLen must be less than /127');
+    if (len < network.prefix + 2) throw new NetworkConfigError('network must be able to accommodate at least four subnets');
+  } else {
+    if (network.prefix > 124) throw new NetworkConfigError('IPv6Network is too small. Minimum useful network prefix is /124');
+    len = network.prefix <= 62 ? 64 : network.prefix + 2;
+  }
+  config.ipv6SubnetLen = len;
+  const subnetSize = 1n << BigInt(128 - len);
+  // `::` means "not given", like 0.0.0.0 for IPv4.
+  if (!config.ipv6SubnetMin) config.ipv6SubnetMin = network.ip + subnetSize;
+  else if (!network.contains(config.ipv6SubnetMin)) throw new NetworkConfigError('IPv6SubnetMin is not in the range of the IPv6Network');
+  if (!config.ipv6SubnetMax) config.ipv6SubnetMax = network.ip + network.size - subnetSize;
+  else if (!network.contains(config.ipv6SubnetMax)) throw new NetworkConfigError('IPv6SubnetMax is not in the range of the IPv6Network');
+  const mask = maskOf6(len);
+  if ((config.ipv6SubnetMin & mask) !== config.ipv6SubnetMin) {
+    throw new NetworkConfigError(`IPv6SubnetMin is not on a SubnetLen boundary: ${formatIPv6(config.ipv6SubnetMin)}`);
+  }
+  if ((config.ipv6SubnetMax & mask) !== config.ipv6SubnetMax) {
+    throw new NetworkConfigError(`IPv6SubnetMax is not on a SubnetLen boundary: ${formatIPv6(config.ipv6SubnetMax)}`);
+  }
 }
 
 /** Spec §2.1 for IPv4: fills subnetLen/subnetMin/subnetMax, throwing flannel's exact messages. */

@@ -2,6 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { backendBool, backendInt, backendOption, backendString, parseNetworkConfig } from '../../src/config/parse.ts';
 import { formatIPv4 } from '../../src/ip/ipv4.ts';
+import { formatIPv6 } from '../../src/ip/ipv6.ts';
 
 const etcd = { validate: true };
 const kube = { validate: false };
@@ -87,9 +88,41 @@ describe('parseNetworkConfig: fields and defaults (§2)', () => {
     assert.equal(parseNetworkConfig('{}', kube).network, undefined);
   });
 
-  it('fails clearly when IPv6 is enabled', () => {
-    assert.throws(() => parseNetworkConfig('{"Network":"10.1.0.0/16","EnableIPv6":true}', kube), /IPv6 is not supported yet/);
+  it('refuses IPv6-only networks in both modes, naming the fix', () => {
+    const msg = 'IPv6-only networks are not supported yet: set EnableIPv4 with a Network too';
+    throwsExactly(() => parseNetworkConfig('{"EnableIPv4":false,"EnableIPv6":true,"IPv6Network":"fc00::/48"}', kube), msg);
+    throwsExactly(() => etcdConfig({ EnableIPv4: false, EnableIPv6: true, IPv6Network: 'fc00::/48' }), msg);
     assert.equal(parseNetworkConfig('{"EnableIPv6":false}', kube).enableIPv6, false);
+  });
+
+  it('reads the dual-stack keys case-insensitively, masking host bits, without defaults in kube mode', () => {
+    const c = parseNetworkConfig('{"Network":"10.1.0.0/16","enableipv6":true,"ipv6network":"FC00::1/48","IPV6SUBNETLEN":80}', kube);
+    assert.equal(c.enableIPv6, true);
+    assert.equal(c.ipv6Network?.toString(), 'fc00::/48');
+    assert.equal(c.ipv6SubnetLen, 80);
+    assert.equal(c.ipv6SubnetMin, undefined);
+    assert.equal(c.ipv6SubnetMax, undefined);
+  });
+
+  it('ignores the IPv6 keys while EnableIPv6 is off', () => {
+    const c = etcdConfig({ Network: '10.1.0.0/16', IPv6Network: 'fc00::/48', IPv6SubnetLen: 64 });
+    assert.equal(c.enableIPv6, false);
+    assert.equal(c.ipv6Network, undefined);
+    assert.equal(c.ipv6SubnetLen, undefined);
+  });
+
+  it('rejects a malformed or IPv4 IPv6Network', () => {
+    throwsExactly(() => parseNetworkConfig('{"Network":"10.1.0.0/16","EnableIPv6":true,"IPv6Network":"10.2.0.0/16"}', kube), 'invalid IPv6 CIDR format');
+    assert.throws(
+      () => parseNetworkConfig('{"Network":"10.1.0.0/16","EnableIPv6":true,"IPv6Network":"fc00::"}', kube),
+      /^NetworkConfigError: network config: invalid CIDR address: fc00:: \(IPv6Network must look like "fc00::\/48"\)$/,
+    );
+    assert.throws(() => parseNetworkConfig('{"Network":"10.1.0.0/16","EnableIPv6":true,"IPv6Network":48}', kube), /IPv6Network must be a CIDR string/);
+    assert.throws(
+      () => parseNetworkConfig('{"Network":"10.1.0.0/16","EnableIPv6":true,"IPv6SubnetMin":"10.1.0.0"}', kube),
+      /IPv6SubnetMin "10\.1\.0\.0" is not a valid IPv6 address/,
+    );
+    assert.throws(() => parseNetworkConfig('{"Network":"10.1.0.0/16","EnableIPv6":true,"IPv6SubnetLen":-1}', kube), /IPv6SubnetLen must be a non-negative integer/);
   });
 });
 
@@ -206,5 +239,57 @@ describe('backend option helpers', () => {
     throwsExactly(() => backendInt({ VNI: 1.5 }, 'VNI', 1), 'Backend.VNI must be an integer, got 1.5');
     throwsExactly(() => backendBool(backend, 'DirectRouting', false), 'Backend.DirectRouting must be true or false, got "yes"');
     throwsExactly(() => backendString({ Name: 3 }, 'Name', ''), 'Backend.Name must be a string, got 3');
+  });
+});
+
+describe('parseNetworkConfig: etcd-mode IPv6 validation (§2.1)', () => {
+  const dual = (v6: Record<string, unknown>) => etcdConfig({ Network: '10.5.0.0/16', EnableIPv6: true, ...v6 });
+
+  it('defaults fc00::/48 to IPv6SubnetLen 64, Min fc00:0:0:1::, Max fc00:0:0:ffff::', () => {
+    const c = dual({ IPv6Network: 'fc00::/48' });
+    assert.equal(c.ipv6SubnetLen, 64);
+    assert.equal(formatIPv6(c.ipv6SubnetMin!), 'fc00:0:0:1::');
+    assert.equal(formatIPv6(c.ipv6SubnetMax!), 'fc00:0:0:ffff::');
+    assert.equal(c.subnetLen, 24, 'the IPv4 side is still validated');
+  });
+
+  it('uses 64 for every prefix up to /62 and prefix+2 above', () => {
+    for (const [prefix, want] of [[8, 64], [62, 64], [63, 65], [100, 102], [124, 126]] as const) {
+      assert.equal(dual({ IPv6Network: `fc00::/${prefix}` }).ipv6SubnetLen, want, `/${prefix}`);
+    }
+    const small = dual({ IPv6Network: 'fc00::/124' });
+    assert.equal(formatIPv6(small.ipv6SubnetMin!), 'fc00::4');
+    assert.equal(formatIPv6(small.ipv6SubnetMax!), 'fc00::c');
+  });
+
+  it('requires an IPv6Network', () => {
+    throwsExactly(() => dual({}), 'please define a correct IPv6Network parameter in the flannel config');
+    throwsExactly(() => dual({ IPv6Network: '' }), 'please define a correct IPv6Network parameter in the flannel config');
+  });
+
+  it('rejects a network smaller than /124', () => {
+    throwsExactly(() => dual({ IPv6Network: 'fc00::/125' }), 'IPv6Network is too small. Minimum useful network prefix is /124');
+  });
+
+  it('checks a given IPv6SubnetLen', () => {
+    throwsExactly(() => dual({ IPv6Network: 'fc00::/48', IPv6SubnetLen: 127 }), 'SubnetLen must be less than /127');
+    throwsExactly(() => dual({ IPv6Network: 'fc00::/48', IPv6SubnetLen: 49 }), 'network must be able to accommodate at least four subnets');
+    assert.equal(dual({ IPv6Network: 'fc00::/48', IPv6SubnetLen: 50 }).ipv6SubnetLen, 50);
+    assert.equal(dual({ IPv6Network: 'fc00::/48', IPv6SubnetLen: 126 }).ipv6SubnetLen, 126);
+    assert.equal(dual({ IPv6Network: 'fc00::/48', IPv6SubnetLen: 0 }).ipv6SubnetLen, 64, '0 counts as not given');
+  });
+
+  it('keeps a given IPv6SubnetMin/IPv6SubnetMax inside the IPv6Network', () => {
+    const c = dual({ IPv6Network: 'fc00::/48', IPv6SubnetMin: 'fc00:0:0:10::', IPv6SubnetMax: 'fc00:0:0:20::' });
+    assert.equal(formatIPv6(c.ipv6SubnetMin!), 'fc00:0:0:10::');
+    assert.equal(formatIPv6(c.ipv6SubnetMax!), 'fc00:0:0:20::');
+    throwsExactly(() => dual({ IPv6Network: 'fc00::/48', IPv6SubnetMin: 'fc00:1::' }), 'IPv6SubnetMin is not in the range of the IPv6Network');
+    throwsExactly(() => dual({ IPv6Network: 'fc00::/48', IPv6SubnetMax: 'fd00::' }), 'IPv6SubnetMax is not in the range of the IPv6Network');
+    assert.equal(formatIPv6(dual({ IPv6Network: 'fc00::/48', IPv6SubnetMin: '::' }).ipv6SubnetMin!), 'fc00:0:0:1::', ':: means not given');
+  });
+
+  it('requires IPv6SubnetMin/IPv6SubnetMax on a SubnetLen boundary', () => {
+    throwsExactly(() => dual({ IPv6Network: 'fc00::/48', IPv6SubnetMin: 'fc00:0:0:10::1' }), 'IPv6SubnetMin is not on a SubnetLen boundary: fc00:0:0:10::1');
+    throwsExactly(() => dual({ IPv6Network: 'fc00::/48', IPv6SubnetMax: 'fc00:0:0:20:8000::' }), 'IPv6SubnetMax is not on a SubnetLen boundary: fc00:0:0:20:8000::');
   });
 });
