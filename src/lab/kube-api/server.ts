@@ -4,6 +4,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { applyPatch, PatchError, type PatchType } from './patch.ts';
+import { NodeCreateError, normalizePodCIDRs, podCIDRChange, validateNewNode } from './node-create.ts';
 
 export interface ApiNode {
   apiVersion: 'v1';
@@ -221,10 +222,12 @@ export class KubeApiServer {
       const w = url.searchParams.get('watch');
       return w === '1' || w === 'true' ? this.watch(url, req, res) : this.list(res);
     }
+    if (kind === 'nodes' && a === undefined && req.method === 'POST') return void this.create(req, res);
     if (kind === 'nodes' && a !== undefined && (b === undefined || (b === 'status' && c === undefined))) {
       if (req.method === 'GET') return this.get(res, a);
       if (req.method === 'PATCH') return void this.patch(req, res, a, b === 'status' ? 'status' : '');
-      return this.fail(res, 405, 'MethodNotAllowed', `${req.method} is not supported on nodes here`);
+      if (req.method === 'DELETE' && b === undefined) return void this.remove(req, res, a);
+      return this.fail(res, 405, 'MethodNotAllowed', `${req.method} is not supported on nodes${b ? '/' + b : ''} here`);
     }
     if (kind === 'namespaces' && b === 'pods' && c !== undefined && req.method === 'GET') {
       const pod = this.pods.get(`${a}/${c}`);
@@ -247,6 +250,8 @@ export class KubeApiServer {
   private watch(url: URL, req: IncomingMessage, res: ServerResponse): void {
     const rvText = url.searchParams.get('resourceVersion') ?? '';
     res.writeHead(200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' });
+    // Headers go out now, as the real server's do: a client waiting for them must not wait for the first event.
+    res.flushHeaders();
     const w: Watcher = { res, bookmarks: url.searchParams.get('allowWatchBookmarks') === 'true' };
     if (rvText === '' || rvText === '0') {
       // "Any" version: the current state as ADDED events, then changes.
@@ -273,17 +278,77 @@ export class KubeApiServer {
     req.on('close', done);
   }
 
-  private async patch(req: IncomingMessage, res: ServerResponse, name: string, subresource: 'status' | ''): Promise<void> {
-    const contentType = (req.headers['content-type'] ?? '').split(';')[0]!.trim();
+  private async body(req: IncomingMessage): Promise<string> {
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
+    return Buffer.concat(chunks).toString('utf8');
+  }
+
+  /** POST /api/v1/nodes: 201 with the stored node, 409 AlreadyExists, 400/422 for bodies the real server refuses. */
+  private async create(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const contentType = (req.headers['content-type'] ?? '').split(';')[0]!.trim();
+    const text = await this.body(req);
+    if (contentType !== 'application/json') {
+      return this.fail(res, 415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf (got "${contentType}")`);
+    }
+    let obj: unknown;
+    try {
+      obj = JSON.parse(text);
+    } catch (e) {
+      return this.fail(res, 400, 'BadRequest', `error decoding body: ${(e as Error).message}`);
+    }
+    let node: ApiNode;
+    try {
+      node = validateNewNode(obj);
+    } catch (e) {
+      if (e instanceof NodeCreateError) return this.fail(res, e.code, { 400: 'BadRequest', 422: 'Invalid', 500: 'InternalError' }[e.code], e.message);
+      throw e;
+    }
+    const name = node.metadata.name;
+    if (this.nodes.has(name)) {
+      return this.send(res, 409, { ...statusBody(409, 'AlreadyExists', `nodes "${name}" already exists`), details: { name, kind: 'nodes' } });
+    }
+    node.metadata.uid = `uid-${++this.uid}`;
+    node.metadata.creationTimestamp = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+    this.send(res, 201, this.commit('ADDED', node));
+  }
+
+  /**
+   * DELETE /api/v1/nodes/<name>: nodes have no graceful deletion, so the node goes at once; like the real server the
+   * answer is a Success Status naming it (not the object), and DeleteOptions preconditions that do not hold get 409.
+   */
+  private async remove(req: IncomingMessage, res: ServerResponse, name: string): Promise<void> {
+    const text = await this.body(req);
+    let pre: { uid?: unknown; resourceVersion?: unknown } = {};
+    if (text.trim()) {
+      try {
+        pre = (JSON.parse(text) as { preconditions?: typeof pre })?.preconditions ?? {};
+      } catch (e) {
+        return this.fail(res, 400, 'BadRequest', `error decoding DeleteOptions: ${(e as Error).message}`);
+      }
+    }
+    const cur = this.nodes.get(name);
+    if (!cur) return this.send(res, 404, { ...statusBody(404, 'NotFound', `nodes "${name}" not found`), details: { name, kind: 'nodes' } });
+    if (pre.uid !== undefined && pre.uid !== cur.metadata.uid) {
+      return this.fail(res, 409, 'Conflict', `Precondition failed: UID in precondition: ${String(pre.uid)}, UID in object meta: ${cur.metadata.uid}`);
+    }
+    if (pre.resourceVersion !== undefined && pre.resourceVersion !== cur.metadata.resourceVersion) {
+      return this.fail(res, 409, 'Conflict', `Precondition failed: ResourceVersion in precondition: ${String(pre.resourceVersion)}, ResourceVersion in object meta: ${cur.metadata.resourceVersion}`);
+    }
+    this.deleteNode(name);
+    this.send(res, 200, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', details: { name, kind: 'nodes', uid: cur.metadata.uid } });
+  }
+
+  private async patch(req: IncomingMessage, res: ServerResponse, name: string, subresource: 'status' | ''): Promise<void> {
+    const contentType = (req.headers['content-type'] ?? '').split(';')[0]!.trim();
+    const text = await this.body(req);
     const type = PATCH_TYPES[contentType];
     if (!type) {
       return this.fail(res, 415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json (got "${contentType}")`);
     }
     let body: unknown;
     try {
-      body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+      body = JSON.parse(text);
     } catch (e) {
       return this.fail(res, 400, 'BadRequest', `error decoding patch: ${(e as Error).message}`);
     }
@@ -299,6 +364,10 @@ export class KubeApiServer {
     } catch (e) {
       if (e instanceof PatchError) return this.fail(res, 422, 'Invalid', e.message);
       throw e;
+    }
+    if (subresource === '') {
+      const bad = normalizePodCIDRs(next.spec) ?? podCIDRChange(cur.spec, next.spec);
+      if (bad) return this.fail(res, 422, 'Invalid', `Node "${name}" is invalid: ${bad}`);
     }
     this.patches.push({ node: name, subresource, contentType, body });
     // A patch that changes nothing does not bump the resourceVersion (and sends no watch event).
