@@ -1,16 +1,12 @@
 // The etcd wire format of leases: subnet keys (`10.5.52.0-24`) and lease values (flannel's LeaseAttrs JSON).
 import { IPv4Net, isIPv4 } from '../ip/ipv4.ts';
+import { IPv6Net, formatIPv6, isIPv6, parseIPv6 } from '../ip/ipv6.ts';
 import type { LeaseAttrs } from './lease.ts';
-
-/** The v6 half of a dual-stack key, kept as text until the IPv6 helpers exist. */
-export interface IPv6KeyPart {
-  ip: string;
-  prefix: number;
-}
 
 export interface SubnetKey {
   subnet: IPv4Net;
-  ipv6Subnet?: IPv6KeyPart;
+  /** Dual stack: the `&<v6>-<len>` part. */
+  ipv6Subnet?: IPv6Net;
 }
 
 // Real flannel's regex, unescaped dots and end-only anchor included, so we accept exactly the keys it accepts.
@@ -35,13 +31,17 @@ export function parseSubnetKey(key: string): SubnetKey | null {
   if (m[3] === undefined) return { subnet };
   const v6prefix = Number(m[4]);
   if (v6prefix > 128) return null;
-  return { subnet, ipv6Subnet: { ip: m[3], prefix: v6prefix } };
+  try {
+    return { subnet, ipv6Subnet: new IPv6Net(parseIPv6(m[3]), v6prefix) };
+  } catch {
+    return null;
+  }
 }
 
-/** `10.5.52.0/24` → `10.5.52.0-24` (plus `&<v6>-<len>` for dual stack). */
-export function formatSubnetKey(subnet: IPv4Net, ipv6Subnet?: IPv6KeyPart): string {
+/** `10.5.52.0/24` → `10.5.52.0-24`; dual stack appends `&<v6>-<len>` with the v6 address in Go's canonical form. */
+export function formatSubnetKey(subnet: IPv4Net, ipv6Subnet?: IPv6Net): string {
   const v4 = subnet.toString().replace('/', '-');
-  return ipv6Subnet ? `${v4}&${ipv6Subnet.ip}-${ipv6Subnet.prefix}` : v4;
+  return ipv6Subnet ? `${v4}&${formatIPv6(ipv6Subnet.ip)}-${ipv6Subnet.prefix}` : v4;
 }
 
 // Go's encoding/json escapes these even inside RawMessage; they can only occur inside JSON strings.
@@ -101,7 +101,7 @@ export function decodeLeaseValue(text: string, key = 'lease'): LeaseAttrs {
     throw new LeaseJsonError(`${key}: PublicIP must be a dotted IPv4 string, got ${JSON.stringify(publicIP)}`);
   }
   const publicIPv6 = field(o, 'PublicIPv6') ?? null;
-  if (publicIPv6 !== null && typeof publicIPv6 !== 'string') {
+  if (publicIPv6 !== null && (typeof publicIPv6 !== 'string' || !isIPv6(publicIPv6))) {
     throw new LeaseJsonError(`${key}: PublicIPv6 must be an IPv6 string or null, got ${JSON.stringify(publicIPv6)}`);
   }
   const backendType = field(o, 'BackendType') ?? '';

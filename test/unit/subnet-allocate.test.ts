@@ -1,7 +1,10 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { IPv4Net, parseIPv4 } from '../../src/ip/ipv4.ts';
-import { allocationRange, decideAllocation, freeCandidates, isCompatible, MAX_CANDIDATES, OutOfSubnetsError } from '../../src/subnet/allocate.ts';
+import { IPv6Net, parseIPv6 } from '../../src/ip/ipv6.ts';
+import {
+  allocationRange, decideAllocation, freeCandidates, freeCandidatesV6, isCompatible, isCompatibleV6, isLeaseCompatible, MAX_CANDIDATES, OutOfSubnetsError,
+} from '../../src/subnet/allocate.ts';
 import type { Lease } from '../../src/subnet/lease.ts';
 import type { NetworkConfig } from '../../src/config/network-config.ts';
 
@@ -97,5 +100,84 @@ describe('freeCandidates', () => {
   it('stops at SubnetMax inclusive', () => {
     const r = { subnetLen: 24, subnetMin: parseIPv4('10.5.250.0'), subnetMax: parseIPv4('10.5.255.0') };
     assert.deepEqual(freeCandidates(r, []).map(String), ['250', '251', '252', '253', '254', '255'].map((x) => `10.5.${x}.0/24`));
+  });
+});
+
+describe('dual stack (§3.4, v6 picked independently)', () => {
+  // fc00::/48 with the etcd-mode defaults: /64 subnets from fc00:0:0:1:: to fc00:0:0:ffff::.
+  const dual = { ...range, ipv6: { subnetLen: 64, subnetMin: parseIPv6('fc00:0:0:1::'), subnetMax: parseIPv6('fc00:0:0:ffff::') } };
+  const dualLease = (v4: string, v6: string | undefined, publicIP: string): Lease => ({ ...lease(v4, publicIP), ...(v6 ? { ipv6Subnet: IPv6Net.parse(v6) } : {}) });
+
+  it('reads the IPv6 range from a dual-stack config', () => {
+    const config: NetworkConfig = {
+      enableIPv4: true, enableIPv6: true, enableNFTables: false, network: IPv4Net.parse('10.5.0.0/16'),
+      subnetLen: 24, subnetMin: range.subnetMin, subnetMax: range.subnetMax, backendType: 'vxlan', backend: {},
+      ipv6Network: IPv6Net.parse('fc00::/48'), ipv6SubnetLen: 64, ipv6SubnetMin: dual.ipv6.subnetMin, ipv6SubnetMax: dual.ipv6.subnetMax,
+    };
+    assert.deepEqual(allocationRange(config), dual);
+    assert.throws(() => allocationRange({ ...config, ipv6SubnetMax: undefined }), /IPv6SubnetMax.*validate: true/);
+  });
+
+  it('needs a v6 subnet inside the IPv6 limits, and none when IPv6 is disabled', () => {
+    assert.equal(isCompatibleV6(IPv6Net.parse('fc00:0:0:1::/64'), dual), true);
+    assert.equal(isCompatibleV6(IPv6Net.parse('fc00:0:0:ffff::/64'), dual), true);
+    assert.equal(isCompatibleV6(IPv6Net.parse('fc00::/64'), dual), false, 'below IPv6SubnetMin');
+    assert.equal(isCompatibleV6(IPv6Net.parse('fc00:0:0:2::/80'), dual), false, 'wrong length');
+    assert.equal(isCompatibleV6(IPv6Net.parse('fc00:1::/64'), dual), false, 'above IPv6SubnetMax');
+    assert.equal(isCompatibleV6(undefined, dual), false, 'a v4-only lease does not fit a dual-stack config');
+    assert.equal(isCompatibleV6(undefined, range), true);
+    assert.equal(isCompatibleV6(IPv6Net.parse('fc00:0:0:1::/64'), range), false, 'v6 must be empty when IPv6 is disabled');
+    assert.equal(isLeaseCompatible(dualLease('10.5.1.0/24', 'fc00:0:0:1::/64', 'a'), dual), true);
+    assert.equal(isLeaseCompatible(dualLease('10.5.0.0/24', 'fc00:0:0:1::/64', 'a'), dual), false);
+  });
+
+  it('reuses a dual-stack lease by PublicIP and replaces a v4-only one', () => {
+    const mine = dualLease('10.5.7.0/24', 'fc00:0:0:7::/64', '192.168.1.2');
+    const reuse = decideAllocation({ range: dual, leases: [mine], publicIP: '192.168.1.2' });
+    assert.equal(reuse.kind === 'reuse' && reuse.lease, mine);
+    const v4only = dualLease('10.5.7.0/24', undefined, '192.168.1.2');
+    const d = decideAllocation({ range: dual, leases: [v4only], publicIP: '192.168.1.2', random: () => 0 });
+    assert.equal(d.kind, 'create');
+    assert.deepEqual(d.remove, [v4only]);
+    assert.equal(d.kind === 'create' && d.subnet.toString(), '10.5.1.0/24');
+    assert.equal(d.kind === 'create' && d.ipv6Subnet?.toString(), 'fc00:0:0:1::/64');
+    const dualInV4 = decideAllocation({ range, leases: [mine], publicIP: '192.168.1.2', random: () => 0 });
+    assert.deepEqual(dualInV4.remove, [mine], 'a dual-stack lease does not fit once IPv6 is disabled');
+  });
+
+  it('picks the v6 subnet among the free v6 candidates, independently of the v4 pick', () => {
+    const leases = [dualLease('10.5.2.0/24', 'fc00:0:0:1::/64', 'a'), dualLease('10.5.3.0/24', 'fc00:0:0:3::/64', 'b')];
+    const d = decideAllocation({ range: dual, leases, publicIP: 'c', random: () => 0 });
+    assert.equal(d.kind === 'create' && d.subnet.toString(), '10.5.1.0/24');
+    assert.equal(d.kind === 'create' && d.ipv6Subnet?.toString(), 'fc00:0:0:2::/64');
+    const last = decideAllocation({ range: dual, leases, publicIP: 'c', random: () => 0.999999 });
+    // v6 candidates: fc00:0:0:2::, fc00:0:0:4:: ... the 100th free one is fc00:0:0:66:: (0x66 = 102).
+    assert.equal(last.kind === 'create' && last.ipv6Subnet?.toString(), 'fc00:0:0:66::/64');
+    assert.equal('ipv6Subnet' in decideAllocation({ range, leases, publicIP: 'c', random: () => 0 }), false, 'no v6 pick when IPv6 is disabled');
+  });
+
+  it('reuses the previous v6 subnet when it is free and fits, else picks at random', () => {
+    const prev = IPv4Net.parse('10.5.9.0/24');
+    const prev6 = IPv6Net.parse('fc00:0:0:9::/64');
+    const free = decideAllocation({ range: dual, leases: [], publicIP: 'c', previousSubnet: prev, previousIPv6Subnet: prev6, random: () => 0 });
+    assert.equal(free.kind === 'create' && `${free.source} ${free.subnet} ${free.ipv6Subnet}`, 'previous 10.5.9.0/24 fc00:0:0:9::/64');
+    const held = decideAllocation({ range: dual, leases: [dualLease('10.5.1.0/24', 'fc00:0:0:8::/63', 'x')], publicIP: 'c', previousSubnet: prev, previousIPv6Subnet: prev6, random: () => 0 });
+    assert.equal(held.kind === 'create' && `${held.source} ${held.subnet} ${held.ipv6Subnet}`, 'previous 10.5.9.0/24 fc00:0:0:1::/64');
+  });
+
+  it('throws "out of subnets" naming the IPv6 range when no v6 subnet is free', () => {
+    const tiny = { ...range, ipv6: { subnetLen: 64, subnetMin: parseIPv6('fc00:0:0:1::'), subnetMax: parseIPv6('fc00:0:0:2::') } };
+    const leases = [dualLease('10.5.1.0/24', 'fc00:0:0:1::/64', 'a'), dualLease('10.5.2.0/24', 'fc00:0:0:2::/64', 'b')];
+    assert.throws(
+      () => decideAllocation({ range: tiny, leases, publicIP: 'c' }),
+      (e: unknown) => e instanceof OutOfSubnetsError && e.message.startsWith('out of subnets: every /64 in fc00:0:0:1:: ... fc00:0:0:2:: is leased') && e.message.includes('IPv6Network'),
+    );
+  });
+
+  it('walks v6 candidates in IPv6SubnetLen steps, skipping overlaps of any size, up to IPv6SubnetMax', () => {
+    const r = { subnetLen: 64, subnetMin: parseIPv6('fc00:0:0:1::'), subnetMax: parseIPv6('fc00:0:0:8::') };
+    const c = freeCandidatesV6(r, [IPv6Net.parse('fc00::/62'), IPv6Net.parse('fc00:0:0:5:8000::/65')]);
+    assert.deepEqual(c.map(String), ['fc00:0:0:4::/64', 'fc00:0:0:6::/64', 'fc00:0:0:7::/64', 'fc00:0:0:8::/64']);
+    assert.equal(freeCandidatesV6(dual.ipv6, []).length, MAX_CANDIDATES);
   });
 });

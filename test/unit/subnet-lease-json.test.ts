@@ -1,6 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { IPv4Net } from '../../src/ip/ipv4.ts';
+import { IPv6Net } from '../../src/ip/ipv6.ts';
 import { decodeLeaseValue, encodeLeaseValue, formatSubnetKey, LeaseJsonError, parseSubnetKey } from '../../src/subnet/lease-json.ts';
 
 describe('subnet keys', () => {
@@ -17,7 +18,14 @@ describe('subnet keys', () => {
     const p = parseSubnetKey('/coreos.com/network/subnets/10.5.1.0-24&fc00::-64');
     assert.ok(p);
     assert.equal(p.subnet.toString(), '10.5.1.0/24');
-    assert.deepEqual(p.ipv6Subnet, { ip: 'fc00::', prefix: 64 });
+    assert.equal(p.ipv6Subnet?.toString(), 'fc00::/64');
+  });
+
+  it('reads any spelling of the v6 address the regex allows and skips unparsable ones', () => {
+    assert.equal(parseSubnetKey('10.5.1.0-24&fc00:0:0:0:0:0:0:0-64')?.ipv6Subnet?.toString(), 'fc00::/64');
+    assert.equal(parseSubnetKey('10.5.1.0-24&fc00:0:0:2::-64')?.ipv6Subnet?.toString(), 'fc00:0:0:2::/64');
+    assert.equal(parseSubnetKey('10.5.1.0-24&fc00:::1-64'), null);
+    assert.equal(parseSubnetKey('10.5.1.0-24&1:2:3:4:5:6:7:8:9-64'), null);
   });
 
   it('skips keys that are not subnets', () => {
@@ -33,7 +41,11 @@ describe('subnet keys', () => {
 
   it('formats keys back', () => {
     assert.equal(formatSubnetKey(IPv4Net.parse('10.5.52.0/24')), '10.5.52.0-24');
-    assert.equal(formatSubnetKey(IPv4Net.parse('10.5.1.0/24'), { ip: 'fc00::', prefix: 64 }), '10.5.1.0-24&fc00::-64');
+    assert.equal(formatSubnetKey(IPv4Net.parse('10.5.1.0/24'), IPv6Net.parse('fc00::/64')), '10.5.1.0-24&fc00::-64');
+    // Go's canonical lower-case form, whatever spelling the network came from.
+    assert.equal(formatSubnetKey(IPv4Net.parse('10.5.2.0/24'), IPv6Net.parse('FC00:0000:0:0002:0::/64')), '10.5.2.0-24&fc00:0:0:2::-64');
+    const key = formatSubnetKey(IPv4Net.parse('10.5.3.0/24'), IPv6Net.parse('fc00:0:0:3::/64'));
+    assert.equal(parseSubnetKey(key)?.ipv6Subnet?.toString(), 'fc00:0:0:3::/64', 'parses back');
   });
 });
 
@@ -63,6 +75,27 @@ describe('lease values', () => {
       encodeLeaseValue({ publicIP: '10.0.0.1', publicIPv6: 'fc00::1', backendType: 'vxlan', backendData: { VNI: 1 }, backendV6Data: { VNI: 1 } }),
       '{"PublicIP":"10.0.0.1","PublicIPv6":"fc00::1","BackendType":"vxlan","BackendData":{"VNI":1},"BackendV6Data":{"VNI":1}}',
     );
+  });
+
+  it('round-trips a dual-stack vxlan lease byte for byte', () => {
+    const text =
+      '{"PublicIP":"192.168.1.11","PublicIPv6":"fc00:1::11","BackendType":"vxlan",' +
+      '"BackendData":{"VNI":1,"VtepMAC":"0e:00:00:00:00:11"},"BackendV6Data":{"VNI":1,"VtepMAC":"0e:00:00:00:06:11"}}';
+    const attrs = decodeLeaseValue(text);
+    assert.deepEqual(attrs, {
+      publicIP: '192.168.1.11',
+      publicIPv6: 'fc00:1::11',
+      backendType: 'vxlan',
+      backendData: { VNI: 1, VtepMAC: '0e:00:00:00:00:11' },
+      backendV6Data: { VNI: 1, VtepMAC: '0e:00:00:00:06:11' },
+    });
+    assert.equal(encodeLeaseValue(attrs), text);
+  });
+
+  it('rejects a PublicIPv6 that is not an IPv6 address', () => {
+    for (const bad of ['{"PublicIP":"1.2.3.4","PublicIPv6":"1.2.3.4"}', '{"PublicIP":"1.2.3.4","PublicIPv6":""}', '{"PublicIP":"1.2.3.4","PublicIPv6":6}']) {
+      assert.throws(() => decodeLeaseValue(bad, 'k'), /^Error: k: PublicIPv6 must be an IPv6 string or null/, bad);
+    }
   });
 
   it('escapes <, > and & like Go', () => {
