@@ -1,6 +1,7 @@
 // An in-memory implementation of our SubnetManager interface for backend tests: one shared lease store
 // ("cluster"), one manager per simulated host. Watchers get the full set first, then each change as a batch.
 import { IPv4Net } from '../../src/ip/ipv4.ts';
+import { IPv6Net } from '../../src/ip/ipv6.ts';
 import type { NetworkConfig } from '../../src/config/network-config.ts';
 import type { Lease, LeaseAttrs, LeaseEvent, SubnetManager } from '../../src/subnet/lease.ts';
 
@@ -12,18 +13,28 @@ interface Watcher {
 export class MemoryCluster {
   readonly leases = new Map<string, Lease>();
   private readonly watchers = new Set<Watcher>();
+  /** Dual stack: the IPv6 subnet a host with this IPv4 subnet gets along with it (see dualStack). */
+  private readonly ipv6Of = new Map<string, IPv6Net>();
 
   constructor(readonly config: NetworkConfig) {}
 
-  /** A host's manager; `subnet` is the lease it gets (like a previous subnet from subnet.env). */
-  manager(subnet: string): MemorySubnetManager {
-    return new MemorySubnetManager(this, IPv4Net.parse(subnet));
+  /** Dual stack: the host whose lease is `v4` also gets `v6` (its manager's leases carry ipv6Subnet). */
+  dualStack(v4: string, v6: string): this {
+    this.ipv6Of.set(IPv4Net.parse(v4).toString(), IPv6Net.parse(v6));
+    return this;
   }
 
-  /** Publishes (adds or changes) a lease, as another host's acquire would. */
-  put(subnet: string | IPv4Net, attrs: LeaseAttrs): Lease {
+  /** A host's manager; `subnet` is the lease it gets (like a previous subnet from subnet.env). */
+  manager(subnet: string): MemorySubnetManager {
+    const net = IPv4Net.parse(subnet);
+    return new MemorySubnetManager(this, net, this.ipv6Of.get(net.toString()));
+  }
+
+  /** Publishes (adds or changes) a lease, as another host's acquire would; dual stack with `ipv6Subnet`. */
+  put(subnet: string | IPv4Net, attrs: LeaseAttrs, ipv6Subnet?: string | IPv6Net): Lease {
     const net = typeof subnet === 'string' ? IPv4Net.parse(subnet) : subnet;
     const lease: Lease = { subnet: net, attrs, expiration: new Date(Date.now() + 24 * 3600_000) };
+    if (ipv6Subnet) lease.ipv6Subnet = typeof ipv6Subnet === 'string' ? IPv6Net.parse(ipv6Subnet) : ipv6Subnet;
     this.leases.set(net.toString(), lease);
     this.emit({ type: 'added', lease });
     return lease;
@@ -86,6 +97,7 @@ export class MemorySubnetManager implements SubnetManager {
   constructor(
     readonly cluster: MemoryCluster,
     readonly subnet: IPv4Net,
+    readonly ipv6Subnet?: IPv6Net,
   ) {}
 
   async getNetworkConfig(): Promise<NetworkConfig> {
@@ -94,7 +106,7 @@ export class MemorySubnetManager implements SubnetManager {
 
   async acquireLease(attrs: LeaseAttrs): Promise<Lease> {
     this.published.push(attrs);
-    return this.cluster.put(this.subnet, attrs);
+    return this.cluster.put(this.subnet, attrs, this.ipv6Subnet);
   }
 
   watchLeases(own: Lease, signal: AbortSignal): AsyncIterable<LeaseEvent[]> {

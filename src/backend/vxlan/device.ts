@@ -2,11 +2,12 @@
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import type { IPv4Net } from '../../ip/ipv4.ts';
+import type { IPv6Net } from '../../ip/ipv6.ts';
 import { errorMessage, logger } from '../../log/log.ts';
 import { netnsPath, withNetns } from '../../native/index.ts';
 import { isNetlinkCode, randomLocalMac, type LinkInfo, type Netlink, type VxlanSpec } from '../../netlink/index.ts';
 import { vxlanIncompatibility } from './compat.ts';
-import { deviceAddress, foreignAddresses } from './plan.ts';
+import { deviceAddress, foreignAddresses, foreignAddressesV6 } from './plan.ts';
 
 const log = logger('vxlan');
 
@@ -78,6 +79,18 @@ export async function configureDevice(nl: Netlink, index: number, subnet: IPv4Ne
   const current = await nl.addresses(4, index);
   for (const stale of foreignAddresses(current, network, own)) {
     log.info(`removing stale address ${stale} from the vxlan device`);
+    await nl.deleteAddress(index, stale);
+  }
+  if (!current.some((a) => `${a.address}/${a.prefixLen}` === own)) await nl.addAddress(index, own);
+  await nl.setLinkUp(index);
+}
+
+/** flannel-v6.<VNI>: the lease's IPv6 network address as /128; other non-link-local IPv6 addresses go; set up. */
+export async function configureDeviceV6(nl: Netlink, index: number, subnet: IPv6Net): Promise<void> {
+  const own = deviceAddress(subnet);
+  const current = await nl.addresses(6, index);
+  for (const stale of foreignAddressesV6(current, own)) {
+    log.info(`removing stale address ${stale} from the IPv6 vxlan device`);
     await nl.deleteAddress(index, stale);
   }
   if (!current.some((a) => `${a.address}/${a.prefixLen}` === own)) await nl.addAddress(index, own);

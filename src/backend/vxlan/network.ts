@@ -1,14 +1,16 @@
 // The running vxlan network: turns lease events into kernel entries, sweeps stale ones, recreates a deleted device.
+// Dual stack: the same work once per family, v4 on flannel.<VNI> and v6 on flannel-v6.<VNI>.
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { IPv4Net } from '../../ip/ipv4.ts';
+import type { IPv6Net } from '../../ip/ipv6.ts';
 import { errorMessage, logger } from '../../log/log.ts';
 import type { LinkInfo, Netlink, VxlanSpec } from '../../netlink/index.ts';
 import type { Lease, SubnetManager } from '../../subnet/lease.ts';
 import type { ExternalInterface, Network } from '../backend.ts';
-import { configureDevice, ensureVxlanDevice } from './device.ts';
+import { configureDevice, configureDeviceV6, ensureVxlanDevice } from './device.ts';
 import type { VxlanOptions } from './options.ts';
 import { DEFAULT_RETRY, PeerProgrammer, describe, type RetryPolicy } from './peers.ts';
-import { obsoleteEntries, planPeer, staleEntries, type PeerPlan } from './plan.ts';
+import { obsoleteEntries, planPeer, planPeerV6, staleEntries, type PeerPlan, type PlanResult } from './plan.ts';
 import { Serial } from '../../util/serial.ts';
 import { runLeaseLoop } from '../lease-loop.ts';
 
@@ -18,6 +20,14 @@ export interface VxlanTuning {
   retry?: RetryPolicy;
   /** Waits between attempts to recreate a deleted device: doubling from `initialMs` up to `maxMs`. */
   recreateBackoff?: { initialMs: number; maxMs: number };
+}
+
+/** The IPv6 half of a dual-stack network: its device and the numbers it is configured from. */
+export interface VxlanV6Init {
+  network: IPv6Net;
+  subnetLen: number;
+  device: LinkInfo;
+  spec: VxlanSpec;
 }
 
 export interface VxlanNetworkInit {
@@ -30,29 +40,78 @@ export interface VxlanNetworkInit {
   subnetLen: number;
   device: LinkInfo;
   spec: VxlanSpec;
+  /** Present in dual-stack mode (the lease then has ipv6Subnet). */
+  v6?: VxlanV6Init;
   tuning?: VxlanTuning;
+}
+
+/** One family's device, peers and how a lease maps onto it. */
+interface Stack {
+  family: 4 | 6;
+  spec: VxlanSpec;
+  device: LinkInfo;
+  network: IPv4Net | IPv6Net;
+  subnetLen: number;
+  /** Every current peer lease of this family and how it is (meant to be) programmed, by the lease's v4 subnet. */
+  peers: Map<string, PeerPlan>;
+  programmer: PeerProgrammer;
+  /** null: the lease has nothing for this family (a v4-only peer seen by the v6 stack). */
+  plan(lease: Lease, direct: boolean): PlanResult | null;
+  publicIP(lease: Lease): string | null;
+  configure(): Promise<void>;
 }
 
 export class VxlanNetwork implements Network {
   readonly lease: Lease;
   readonly mtu: number;
-  private device: LinkInfo;
-  /** Every current vxlan peer lease and how it is (meant to be) programmed, by subnet. */
-  private readonly peers = new Map<string, PeerPlan>();
-  private readonly programmer: PeerProgrammer;
+  private readonly stacks: Stack[] = [];
   /** Lease handling and the other kernel work here touch the same entries: one at a time. */
   private readonly serial = new Serial();
 
   constructor(private readonly init: VxlanNetworkInit) {
     this.lease = init.lease;
     this.mtu = init.options.mtu - 50;
-    this.device = init.device;
-    this.programmer = new PeerProgrammer(init.nl, () => this.device.index, init.tuning?.retry ?? DEFAULT_RETRY);
+    const retry = init.tuning?.retry ?? DEFAULT_RETRY;
+    const v4: Stack = {
+      family: 4,
+      spec: init.spec,
+      device: init.device,
+      network: init.network,
+      subnetLen: init.subnetLen,
+      peers: new Map(),
+      programmer: new PeerProgrammer(init.nl, () => v4.device.index, retry),
+      plan: (l, direct) => planPeer(l, direct),
+      publicIP: (l) => l.attrs.publicIP,
+      configure: () => configureDevice(init.nl, v4.device.index, init.lease.subnet, init.network),
+    };
+    this.stacks.push(v4);
+    const v6 = init.v6;
+    const own6 = init.lease.ipv6Subnet;
+    if (v6 && own6) {
+      const s6: Stack = {
+        family: 6,
+        spec: v6.spec,
+        device: v6.device,
+        network: v6.network,
+        subnetLen: v6.subnetLen,
+        peers: new Map(),
+        programmer: new PeerProgrammer(init.nl, () => s6.device.index, retry),
+        plan: (l, direct) => planPeerV6(l, direct),
+        publicIP: (l) => l.attrs.publicIPv6,
+        configure: () => configureDeviceV6(init.nl, s6.device.index, own6),
+      };
+      this.stacks.push(s6);
+    }
   }
 
   /** The vxlan device as last configured (its index changes when it is recreated). */
   get deviceIndex(): number {
-    return this.device.index;
+    return this.stacks[0]!.device.index;
+  }
+
+  /** The IPv6 device's index in dual-stack mode. */
+  get deviceIndexV6(): number | undefined {
+    return this.stacks[1]?.device.index;
   }
 
   async run(signal: AbortSignal): Promise<void> {
@@ -62,130 +121,148 @@ export class VxlanNetwork implements Network {
         own: this.lease,
         serial: this.serial,
         log,
-        handler: { added: (l, s) => this.added(l, s), removed: (l) => this.removed(l), sweep: () => this.sweep() },
-        alongside: (s) => this.watchDevice(s),
+        handler: {
+          added: async (l, s) => {
+            for (const st of this.stacks) await this.added(st, l, s);
+          },
+          removed: async (l) => {
+            for (const st of this.stacks) await this.removed(st, l);
+          },
+          sweep: async () => {
+            for (const st of this.stacks) await this.sweep(st);
+          },
+        },
+        alongside: (s) => this.watchDevices(s),
       },
       signal,
     );
   }
 
-  /** DirectRouting applies when the kernel reaches the peer's PublicIP with no gateway. */
-  private async isDirect(lease: Lease): Promise<boolean> {
-    if (!this.init.options.directRouting || lease.attrs.backendType !== 'vxlan') return false;
+  /** DirectRouting applies when the kernel reaches the peer's PublicIP (of this family) with no gateway. */
+  private async isDirect(st: Stack, lease: Lease): Promise<boolean> {
+    const ip = st.publicIP(lease);
+    if (!this.init.options.directRouting || lease.attrs.backendType !== 'vxlan' || !ip) return false;
     try {
-      const r = await this.init.nl.routeGet(lease.attrs.publicIP);
+      const r = await this.init.nl.routeGet(ip);
       return r.gateway === undefined && r.type === 'unicast';
     } catch (e) {
-      log.warn(`route lookup for ${lease.attrs.publicIP} failed, using the vxlan device: ${errorMessage(e)}`);
+      log.warn(`route lookup for ${ip} failed, using the vxlan device: ${errorMessage(e)}`);
       return false;
     }
   }
 
-  private async added(lease: Lease, signal: AbortSignal): Promise<void> {
+  private async added(st: Stack, lease: Lease, signal: AbortSignal): Promise<void> {
     const key = lease.subnet.toString();
-    const old = this.peers.get(key);
-    const res = planPeer(lease, await this.isDirect(lease));
-    if (!res.ok) {
-      if (lease.attrs.backendType !== 'vxlan') log.info(res.reason);
-      else log.error(res.reason);
+    const old = st.peers.get(key);
+    const res = st.plan(lease, await this.isDirect(st, lease));
+    if (!res || !res.ok) {
+      if (res && lease.attrs.backendType !== 'vxlan') log.info(res.reason);
+      else if (res) log.error(res.reason);
       // A subnet that stopped being a usable vxlan peer loses what we had programmed for it.
       if (old) {
-        await this.programmer.remove(old);
-        this.peers.delete(key);
+        await st.programmer.remove(old);
+        st.peers.delete(key);
       }
       return;
     }
-    this.peers.set(key, res.plan);
-    await this.programmer.add(res.plan, signal);
+    st.peers.set(key, res.plan);
+    await st.programmer.add(res.plan, signal);
     // A changed VtepMAC or a switch to/from direct routing leaves entries the new plan does not overwrite.
     if (old) {
-      const inUse = new Set([...this.peers.values()].flatMap((p) => (p.mode === 'overlay' ? [p.vtepMac] : [])));
+      const inUse = new Set([...st.peers.values()].flatMap((p) => (p.mode === 'overlay' ? [p.vtepMac] : [])));
       for (const e of obsoleteEntries(old, res.plan)) {
         if (e.kind === 'fdb' && inUse.has(e.mac)) continue;
-        await this.programmer.delete(e);
+        await st.programmer.delete(e);
       }
     }
   }
 
-  private async removed(lease: Lease): Promise<void> {
+  private async removed(st: Stack, lease: Lease): Promise<void> {
     const key = lease.subnet.toString();
-    const known = this.peers.get(key);
-    this.peers.delete(key);
+    const known = st.peers.get(key);
+    st.peers.delete(key);
     if (!known && lease.attrs.backendType !== 'vxlan') {
-      log.info(`ignoring non-vxlan v4Subnet(${lease.subnet}) v6Subnet(<nil>): type=${lease.attrs.backendType}`);
+      if (st.family === 4) {
+        log.info(`ignoring non-vxlan v4Subnet(${lease.subnet}) v6Subnet(${lease.ipv6Subnet ?? '<nil>'}): type=${lease.attrs.backendType}`);
+      }
       return;
     }
-    log.info(`Subnet removed: ${lease.subnet}`);
+    if (st.family === 4) log.info(`Subnet removed: ${lease.subnet}${lease.ipv6Subnet ? ` ${lease.ipv6Subnet}` : ''}`);
     // Undo what we programmed; for a lease we never saw, decide like real flannel from the removed attrs.
     const plan = known ?? (() => {
-      const r = planPeer(lease, false);
-      return r.ok ? r.plan : undefined;
+      const r = st.plan(lease, false);
+      return r?.ok ? r.plan : undefined;
     })();
-    if (plan) await this.programmer.remove(plan);
-    if (!known && this.init.options.directRouting) {
-      await this.programmer.remove({ mode: 'direct', subnet: lease.subnet, publicIP: lease.attrs.publicIP });
+    if (plan) await st.programmer.remove(plan);
+    const subnet = st.family === 4 ? lease.subnet : lease.ipv6Subnet;
+    const publicIP = st.publicIP(lease);
+    if (!known && this.init.options.directRouting && subnet && publicIP) {
+      await st.programmer.remove({ mode: 'direct', subnet, publicIP });
     }
   }
 
   /** After the first (complete) batch: remove flannel-made entries that belong to no current lease (#2554). */
-  private async sweep(): Promise<void> {
+  private async sweep(st: Stack): Promise<void> {
     const nl = this.init.nl;
-    const vx = this.device.index;
-    const [routes, neighbours, fdb] = [await nl.routes(4, { table: 254 }), await nl.neighbours(vx), await nl.fdb(vx)];
+    const vx = st.device.index;
+    const [routes, neighbours, fdb] = [await nl.routes(st.family, { table: 254 }), await nl.neighbours(vx, st.family), await nl.fdb(vx)];
     const stale = staleEntries({
-      network: this.init.network,
-      subnetLen: this.init.subnetLen,
+      network: st.network,
+      subnetLen: st.subnetLen,
       vxlanIndex: vx,
       extIndex: this.init.extIface.index,
       directRouting: this.init.options.directRouting,
-      peers: [...this.peers.values()],
+      peers: [...st.peers.values()],
       routes,
       neighbours,
       fdb,
     });
     for (const r of stale.routes) {
       log.info(`removing stale route ${r.dst}${r.gateway ? ` via ${r.gateway}` : ''} (no lease for it)`);
-      await this.programmer.delete({ kind: 'route', dst: r.dst!, gateway: r.gateway ?? '', onVxlan: r.oif === vx }).catch(() => undefined);
+      await st.programmer.delete({ kind: 'route', dst: r.dst!, gateway: r.gateway ?? '', onVxlan: r.oif === vx }).catch(() => undefined);
     }
     for (const n of stale.neighbours) {
       const e = { kind: 'neighbour' as const, ip: n.ip, mac: n.mac ?? '' };
       log.info(`removing stale ${describe(e)} (no lease for it)`);
-      await this.programmer.delete(e);
+      await st.programmer.delete(e);
     }
     for (const f of stale.fdb) {
       const e = { kind: 'fdb' as const, mac: f.mac, dst: f.dst! };
       log.info(`removing stale ${describe(e)} (no lease for it)`);
-      await this.programmer.delete(e);
+      await st.programmer.delete(e);
     }
   }
 
-  /** Recreates the device when someone deletes it (v0.27.4+ behaviour). */
-  private async watchDevice(signal: AbortSignal): Promise<void> {
-    const name = this.init.spec.name;
+  /** Recreates a device when someone deletes it (v0.27.4+ behaviour). */
+  private async watchDevices(signal: AbortSignal): Promise<void> {
+    const names = this.stacks.map((s) => s.spec.name).join(', ');
     try {
       for await (const ev of this.init.nl.watchLinks(signal)) {
-        const gone =
-          ev.type === 'del' ? ev.link.index === this.device.index : ev.type === 'overrun' && !(await this.init.nl.linkByName(name));
-        if (gone) await this.recreate(signal);
+        for (const st of this.stacks) {
+          const gone =
+            ev.type === 'del' ? ev.link.index === st.device.index : ev.type === 'overrun' && !(await this.init.nl.linkByName(st.spec.name));
+          if (gone) await this.recreate(st, signal);
+        }
       }
     } catch (e) {
-      if (!signal.aborted) log.error(`link watch for ${name} ended: ${errorMessage(e)}`);
+      if (!signal.aborted) log.error(`link watch for ${names} ended: ${errorMessage(e)}`);
     }
   }
 
-  private async recreate(signal: AbortSignal): Promise<void> {
-    const { nl, spec, network, lease } = this.init;
+  private async recreate(st: Stack, signal: AbortSignal): Promise<void> {
+    const { nl } = this.init;
+    const spec = st.spec;
     const backoff = this.init.tuning?.recreateBackoff ?? { initialMs: 1000, maxMs: 30_000 };
     log.warn(`${spec.name} was deleted; recreating it`);
     let delay = backoff.initialMs;
     while (!signal.aborted) {
       try {
         await this.serial.run(async () => {
-          this.device = await ensureVxlanDevice(nl, { ...spec, mac: this.device.mac ?? spec.mac });
-          await configureDevice(nl, this.device.index, lease.subnet, network);
-          for (const plan of this.peers.values()) await this.programmer.add(plan, signal);
+          st.device = await ensureVxlanDevice(nl, { ...spec, mac: st.device.mac ?? spec.mac });
+          await st.configure();
+          for (const plan of st.peers.values()) await st.programmer.add(plan, signal);
         });
-        log.info(`recreated ${spec.name} (index ${this.device.index}) with ${this.peers.size} peers`);
+        log.info(`recreated ${spec.name} (index ${st.device.index}) with ${st.peers.size} peers`);
         return;
       } catch (e) {
         log.error(`failed to recreate ${spec.name}: ${errorMessage(e)}; retrying in ${delay} ms`);

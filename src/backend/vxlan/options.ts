@@ -2,6 +2,8 @@
 import { backendBool, backendInt, backendOption } from '../../config/parse.ts';
 
 export const VXLAN_OVERHEAD = 50;
+/** IPv6 outer header: 70 bytes (the kernel's VXLAN6_HEADROOM). */
+export const VXLAN6_OVERHEAD = 70;
 const MIN_DEVICE_MTU = 68;
 const MAX_VNI = 2 ** 24 - 1;
 
@@ -41,6 +43,11 @@ export function parseVxlanOptions(backend: Record<string, unknown>, extIfaceMtu:
 
 export function deviceName(vni: number): string {
   return `flannel.${vni}`;
+}
+
+/** The dual-stack IPv6 device (spec §5.1). */
+export function deviceNameV6(vni: number): string {
+  return `flannel-v6.${vni}`;
 }
 
 /** `{"VNI":1,"VtepMAC":"…"}`: key order as real flannel writes it. */

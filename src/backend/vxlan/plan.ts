@@ -1,13 +1,19 @@
 // What the kernel should hold for each peer lease, and which existing entries are stale; no I/O.
 import { IPv4Net, formatIPv4, parseIPv4 } from '../../ip/ipv4.ts';
+import { IPv6Net, formatIPv6, maskOf6, parseIPv6 } from '../../ip/ipv6.ts';
 import type { FdbEntry, NeighbourInfo, RouteInfo } from '../../netlink/index.ts';
 import type { Lease } from '../../subnet/lease.ts';
 import { parsePeerBackendData } from './options.ts';
 
 /** How one peer is reached: straight over the underlay, or through the vxlan device. */
 export type PeerPlan =
-  | { mode: 'direct'; subnet: IPv4Net; publicIP: string }
-  | { mode: 'overlay'; subnet: IPv4Net; publicIP: string; vtepMac: string };
+  | { mode: 'direct'; subnet: IPv4Net | IPv6Net; publicIP: string }
+  | { mode: 'overlay'; subnet: IPv4Net | IPv6Net; publicIP: string; vtepMac: string };
+
+/** A subnet's network address as text (10.244.2.0, fd00:10:244:2::). */
+export function networkIp(subnet: IPv4Net | IPv6Net): string {
+  return subnet instanceof IPv6Net ? formatIPv6(subnet.ip) : formatIPv4(subnet.ip);
+}
 
 export type PlanResult = { ok: true; plan: PeerPlan } | { ok: false; reason: string };
 
@@ -23,6 +29,25 @@ export function planPeer(lease: Lease, direct: boolean): PlanResult {
     return { ok: false, reason: `error decoding subnet lease JSON of ${lease.subnet}: no valid VtepMAC in BackendData ${JSON.stringify(a.backendData ?? null)}` };
   }
   return { ok: true, plan: { mode: 'overlay', subnet: lease.subnet, publicIP: a.publicIP, vtepMac: data.vtepMac } };
+}
+
+/**
+ * The IPv6 side of a dual-stack peer (spec §5.1: v6 analogous on flannel-v6.<VNI>): null when the lease has no IPv6
+ * subnet (a v4-only peer, nothing to do on the v6 device); `direct` as for v4, decided for its PublicIPv6.
+ */
+export function planPeerV6(lease: Lease, direct: boolean): PlanResult | null {
+  const a = lease.attrs;
+  if (!lease.ipv6Subnet || a.backendType !== 'vxlan') return null;
+  if (!a.publicIPv6) return { ok: false, reason: `lease ${lease.subnet} has IPv6 subnet ${lease.ipv6Subnet} but no PublicIPv6` };
+  if (direct) return { ok: true, plan: { mode: 'direct', subnet: lease.ipv6Subnet, publicIP: a.publicIPv6 } };
+  const data = parsePeerBackendData(a.backendV6Data);
+  if (!data) {
+    return {
+      ok: false,
+      reason: `error decoding subnet lease JSON of ${lease.subnet}: no valid VtepMAC in BackendV6Data ${JSON.stringify(a.backendV6Data ?? null)}`,
+    };
+  }
+  return { ok: true, plan: { mode: 'overlay', subnet: lease.ipv6Subnet, publicIP: a.publicIPv6, vtepMac: data.vtepMac } };
 }
 
 /** One kernel entry we program; `key` is what the kernel replaces by (so two entries with one key cannot coexist). */
@@ -46,7 +71,7 @@ export function entryKey(e: Entry): string {
 export function entriesOf(plan: PeerPlan): Entry[] {
   const dst = plan.subnet.toString();
   if (plan.mode === 'direct') return [{ kind: 'route', dst, gateway: plan.publicIP, onVxlan: false }];
-  const ip = formatIPv4(plan.subnet.ip);
+  const ip = networkIp(plan.subnet);
   return [
     { kind: 'neighbour', ip, mac: plan.vtepMac },
     { kind: 'fdb', mac: plan.vtepMac, dst: plan.publicIP },
@@ -61,7 +86,7 @@ export function obsoleteEntries(old: PeerPlan, next: PeerPlan): Entry[] {
 }
 
 export interface SweepInput {
-  network: IPv4Net;
+  network: IPv4Net | IPv6Net;
   subnetLen: number;
   vxlanIndex: number;
   extIndex: number;
@@ -80,9 +105,13 @@ export interface Stale {
 
 const RT_TABLE_MAIN = 254;
 
-function inside(network: IPv4Net, dst: string | null): IPv4Net | null {
+function inside(network: IPv4Net | IPv6Net, dst: string | null): IPv4Net | IPv6Net | null {
   if (!dst) return null;
   try {
+    if (network instanceof IPv6Net) {
+      const n = IPv6Net.parse(dst);
+      return n.prefix >= network.prefix && (n.ip & maskOf6(network.prefix)) === network.ip ? n : null;
+    }
     const n = IPv4Net.parse(dst);
     return network.containsNet(n) ? n : null;
   } catch {
@@ -125,14 +154,22 @@ export function staleEntries(s: SweepInput): Stale {
   return { routes, neighbours, fdb };
 }
 
-/** The device address: the lease's network address as /32 (10.244.1.0/32). */
-export function deviceAddress(subnet: IPv4Net): string {
-  return `${formatIPv4(subnet.ip)}/32`;
+/** The device address: the lease's network address as /32 (10.244.1.0/32), or /128 for IPv6. */
+export function deviceAddress(subnet: IPv4Net | IPv6Net): string {
+  return subnet instanceof IPv6Net ? `${formatIPv6(subnet.ip)}/128` : `${formatIPv4(subnet.ip)}/32`;
 }
 
 /** Addresses on the device inside Network other than ours: removed when configuring it. */
 export function foreignAddresses(addresses: Array<{ address: string; prefixLen: number }>, network: IPv4Net, own: string): string[] {
   return addresses
     .filter((a) => network.contains(parseIPv4(a.address)) && `${a.address}/${a.prefixLen}` !== own)
+    .map((a) => `${a.address}/${a.prefixLen}`);
+}
+
+/** IPv6: every address on the device other than ours and the link-local ones (fe80::/10) is removed. */
+export function foreignAddressesV6(addresses: Array<{ address: string; prefixLen: number }>, own: string): string[] {
+  const linkLocal = IPv6Net.parse('fe80::/10');
+  return addresses
+    .filter((a) => (parseIPv6(a.address) & maskOf6(10)) !== linkLocal.ip && `${a.address}/${a.prefixLen}` !== own)
     .map((a) => `${a.address}/${a.prefixLen}`);
 }
