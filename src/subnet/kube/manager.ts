@@ -106,8 +106,10 @@ export class KubeSubnetManager implements SubnetManager {
       const timeout = this.o.syncTimeoutMs ?? 10 * 60_000;
       log.info(`Waiting ${Math.round(timeout / 1000)}s for node controller to sync`);
       const deadline = Date.now() + timeout;
+      // One waiter for the whole wait: a new one per poll would pile up abort listeners on `signal`.
+      const synced = this.informer.waitSynced(signal);
       while (!this.informer.synced && Date.now() < deadline && !signal.aborted) {
-        await Promise.race([this.informer.waitSynced(signal), sleep(Math.min(1000, Math.max(0, deadline - Date.now())))]);
+        await Promise.race([synced, sleep(Math.min(1000, Math.max(0, deadline - Date.now())))]);
       }
       if (this.informer.synced) log.info(`Node controller sync successful (${this.informer.cache.size} nodes)`);
       else if (this.o.contWhenCacheNotReady) log.warn('Node controller did not sync in time; continuing because CONT_WHEN_CACHE_NOT_READY=true');

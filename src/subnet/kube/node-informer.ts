@@ -46,8 +46,12 @@ export class NodeInformer {
   waitSynced(signal: AbortSignal): Promise<void> {
     if (this._synced || signal.aborted) return Promise.resolve();
     return new Promise((resolve) => {
-      this.syncedWaiters.push(resolve);
-      signal.addEventListener('abort', () => resolve(), { once: true });
+      const done = () => {
+        signal.removeEventListener('abort', done);
+        resolve();
+      };
+      this.syncedWaiters.push(done);
+      signal.addEventListener('abort', done, { once: true });
     });
   }
 
