@@ -12,6 +12,11 @@ function sameAttrs(a: LeaseAttrs, b: LeaseAttrs): boolean {
   );
 }
 
+/** A dual-stack peer whose v6 subnet changed under the same v4 subnet needs new v6 routes. */
+function sameV6(a: Lease, b: Lease): boolean {
+  return a.ipv6Subnet?.toString() === b.ipv6Subnet?.toString();
+}
+
 export class LeaseWatcher {
   private readonly known = new Map<string, Lease>();
 
@@ -39,7 +44,7 @@ export class LeaseWatcher {
       const k = l.subnet.toString();
       next.set(k, l);
       const old = this.known.get(k);
-      if (!old || !sameAttrs(old.attrs, l.attrs)) events.push({ type: 'added', lease: l });
+      if (!old || !sameAttrs(old.attrs, l.attrs) || !sameV6(old, l)) events.push({ type: 'added', lease: l });
     }
     for (const [k, old] of this.known) {
       if (!next.has(k)) events.push({ type: 'removed', lease: old });

@@ -1,6 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { IPv4Net } from '../../src/ip/ipv4.ts';
+import { IPv6Net } from '../../src/ip/ipv6.ts';
 import type { Lease } from '../../src/subnet/lease.ts';
 import { LeaseWatcher } from '../../src/subnet/lease-watcher.ts';
 
@@ -24,6 +25,15 @@ describe('LeaseWatcher', () => {
     const evs = w.reset([lease('10.5.2.0/24', '192.168.1.2'), lease('10.5.3.0/24', '192.168.1.3', 'aa:bb:cc:dd:ee:99'), lease('10.5.5.0/24', '192.168.1.5')]);
     assert.deepEqual(summary(evs), ['added 10.5.3.0/24 192.168.1.3', 'added 10.5.5.0/24 192.168.1.5', 'removed 10.5.4.0/24 192.168.1.4']);
     assert.equal(w.reset(w.leases()).length, 0);
+  });
+
+  it('reports a peer whose v6 subnet changed under the same v4 subnet as added again', () => {
+    const w = new LeaseWatcher(own);
+    const v6 = (cidr: string): Lease => ({ ...lease('10.5.2.0/24', '192.168.1.2'), ipv6Subnet: IPv6Net.parse(cidr) });
+    w.reset([v6('fc00:0:0:2::/64')]);
+    assert.equal(w.reset([v6('fc00:0:0:2::/64')]).length, 0);
+    const evs = w.reset([v6('fc00:0:0:9::/64')]);
+    assert.deepEqual(evs.map((e) => `${e.type} ${e.lease.ipv6Subnet}`), ['added fc00:0:0:9::/64']);
   });
 
   it('applies incremental events and enriches removals with the last known attrs', () => {

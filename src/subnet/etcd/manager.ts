@@ -3,6 +3,7 @@ import type { Etcd3 } from 'etcd3';
 import { parseNetworkConfig } from '../../config/parse.ts';
 import type { NetworkConfig } from '../../config/network-config.ts';
 import { formatIPv4, type IPv4Net } from '../../ip/ipv4.ts';
+import { formatIPv6, type IPv6Net } from '../../ip/ipv6.ts';
 import { errorMessage, logger } from '../../log/log.ts';
 import { allocationRange, decideAllocation } from '../allocate.ts';
 import { LeaseJsonError, decodeLeaseValue, parseSubnetKey } from '../lease-json.ts';
@@ -25,6 +26,8 @@ export interface EtcdSubnetManagerOptions extends EtcdClientOptions {
   prefix: string;
   /** FLANNEL_SUBNET of the previous run (normalised to its network). */
   previousSubnet?: IPv4Net;
+  /** FLANNEL_IPV6_SUBNET of the previous run (normalised), used in dual stack. */
+  previousIPv6Subnet?: IPv6Net;
   /** `--subnet-lease-renew-margin`: renew this long before the etcd lease runs out. */
   renewMarginMinutes: number;
   /** Tuning and test knobs; defaults are flannel's. */
@@ -43,8 +46,9 @@ function abortError(signal: AbortSignal): Error {
   return signal.reason instanceof Error ? signal.reason : new Error('aborted');
 }
 
-function describe(subnet: IPv4Net): string {
-  return `ip: ${subnet.toString()} ipv6: ::/0`;
+/** flannel's "(ip: … ipv6: …)" text; `::/0` when the lease has no v6 subnet. */
+function describe(l: Pick<Lease, 'subnet' | 'ipv6Subnet'>): string {
+  return `ip: ${l.subnet.toString()} ipv6: ${l.ipv6Subnet?.toString() ?? '::/0'}`;
 }
 
 export class EtcdSubnetManager implements SubnetManager {
@@ -98,17 +102,18 @@ export class EtcdSubnetManager implements SubnetManager {
         leases: listed.leases,
         publicIP: attrs.publicIP,
         previousSubnet: this.opts.previousSubnet,
+        previousIPv6Subnet: this.opts.previousIPv6Subnet,
         random: this.opts.random,
       });
       for (const stale of decision.remove) {
-        log.info(`Lease (${describe(stale.subnet)}) for current IP (${attrs.publicIP}) does not fit the config, deleting it`);
-        await this.registry.deleteLease(stale.subnet);
+        log.info(`Lease (${describe(stale)}) for current IP (${attrs.publicIP}) does not fit the config, deleting it`);
+        await this.registry.deleteLease(stale);
       }
       if (decision.kind === 'reuse') {
         const old = decision.lease;
         // A key without an etcd lease is a reservation (#1329): keep it TTL-less.
-        const lease = await this.registry.updateLease(old.subnet, attrs, old.expiration === null);
-        log.info(`Found lease (${describe(lease.subnet)}) for current IP (${attrs.publicIP}), reusing`);
+        const lease = await this.registry.updateLease(old, attrs, old.expiration === null);
+        log.info(`Found lease (${describe(lease)}) for current IP (${attrs.publicIP}), reusing`);
         return lease;
       }
       if (decision.source === 'previous') {
@@ -116,10 +121,13 @@ export class EtcdSubnetManager implements SubnetManager {
       } else {
         log.info(`Picking subnet in range ${formatIPv4(range.subnetMin)} ... ${formatIPv4(range.subnetMax)}`);
       }
-      await this.opts.beforeCreate?.(this.registry.subnetKey(decision.subnet));
-      const lease = await this.registry.createLease(decision.subnet, attrs);
+      if (range.ipv6) {
+        log.info(`Picking IPv6 subnet in range ${formatIPv6(range.ipv6.subnetMin)} ... ${formatIPv6(range.ipv6.subnetMax)}`);
+      }
+      await this.opts.beforeCreate?.(this.registry.subnetKey(decision));
+      const lease = await this.registry.createLease(decision, attrs);
       if (lease) {
-        log.info(`Allocated lease (${describe(lease.subnet)}) to current node (${attrs.publicIP})`);
+        log.info(`Allocated lease (${describe(lease)}) to current node (${attrs.publicIP})`);
         return lease;
       }
       log.warn(`subnet ${decision.subnet.toString()} was taken by another node meanwhile (attempt ${attempt}); trying another subnet`);
@@ -142,7 +150,9 @@ export class EtcdSubnetManager implements SubnetManager {
       } catch {
         // The lease watcher supplies the last known attrs.
       }
-      return { type: 'removed', lease: { subnet: parsed.subnet, attrs, expiration: null } };
+      const lease: Lease = { subnet: parsed.subnet, attrs, expiration: null };
+      if (parsed.ipv6Subnet) lease.ipv6Subnet = parsed.ipv6Subnet;
+      return { type: 'removed', lease };
     }
     try {
       const lease = await this.registry.leaseFromKv(ch.kv);

@@ -1,8 +1,15 @@
 // Flannel's etcd v3 keyspace (spec §3.1-3.3): config, subnet keys with 24 h etcd leases, reservations.
 import type { Etcd3, IKeyValue } from 'etcd3';
-import type { IPv4Net } from '../../ip/ipv4.ts';
 import { decodeLeaseValue, encodeLeaseValue, formatSubnetKey, LeaseJsonError, parseSubnetKey } from '../lease-json.ts';
 import type { Lease, LeaseAttrs } from '../lease.ts';
+
+/** What names a lease's key: the v4 subnet, plus the v6 subnet in dual stack. */
+export type LeaseSubnets = Pick<Lease, 'subnet' | 'ipv6Subnet'>;
+
+/** A Lease without an `ipv6Subnet: undefined` member for v4-only leases. */
+function makeLease(s: LeaseSubnets, attrs: LeaseAttrs, expiration: Date | null): Lease {
+  return s.ipv6Subnet ? { subnet: s.subnet, ipv6Subnet: s.ipv6Subnet, attrs, expiration } : { subnet: s.subnet, attrs, expiration };
+}
 
 /** flannel's fixed etcd lease TTL: 24 h. */
 export const LEASE_TTL_SECONDS = 86400;
@@ -44,8 +51,8 @@ export class EtcdRegistry {
     return joinKey(this.prefix, 'subnets', '');
   }
 
-  subnetKey(subnet: IPv4Net): string {
-    return joinKey(this.prefix, 'subnets', formatSubnetKey(subnet));
+  subnetKey(s: LeaseSubnets): string {
+    return joinKey(this.prefix, 'subnets', formatSubnetKey(s.subnet, s.ipv6Subnet));
   }
 
   async getConfigText(): Promise<string> {
@@ -71,7 +78,7 @@ export class EtcdRegistry {
     const parsed = parseSubnetKey(key);
     if (!parsed) return null;
     const attrs = decodeLeaseValue(kv.value.toString(), key);
-    return { subnet: parsed.subnet, attrs, expiration: await this.expirationOf(String(kv.lease ?? '0')) };
+    return makeLease(parsed, attrs, await this.expirationOf(String(kv.lease ?? '0')));
   }
 
   async listLeases(): Promise<LeaseList> {
@@ -98,8 +105,8 @@ export class EtcdRegistry {
    * Transactional create-if-absent with a fresh 24 h etcd lease. Returns null (after revoking the granted
    * lease) when the key already exists.
    */
-  async createLease(subnet: IPv4Net, attrs: LeaseAttrs): Promise<Lease | null> {
-    const key = this.subnetKey(subnet);
+  async createLease(subnets: LeaseSubnets, attrs: LeaseAttrs): Promise<Lease | null> {
+    const key = this.subnetKey(subnets);
     const grant = await this.client.leaseClient.leaseGrant({ TTL: this.ttlSeconds, ID: 0 });
     const expiration = new Date(Date.now() + Number(grant.TTL) * 1000);
     let succeeded = false;
@@ -112,16 +119,16 @@ export class EtcdRegistry {
     } finally {
       if (!succeeded) await this.revoke(grant.ID);
     }
-    return succeeded ? { subnet, attrs, expiration } : null;
+    return succeeded ? makeLease(subnets, attrs, expiration) : null;
   }
 
   /** Rewrites a lease: a new 24 h etcd lease and a plain put; `reservation` keeps the key lease-less. */
-  async updateLease(subnet: IPv4Net, attrs: LeaseAttrs, reservation: boolean): Promise<Lease> {
-    const key = this.subnetKey(subnet);
+  async updateLease(subnets: LeaseSubnets, attrs: LeaseAttrs, reservation: boolean): Promise<Lease> {
+    const key = this.subnetKey(subnets);
     const value = encodeLeaseValue(attrs);
     if (reservation) {
       await this.client.put(key).value(value).exec();
-      return { subnet, attrs, expiration: null };
+      return makeLease(subnets, attrs, null);
     }
     const grant = await this.client.leaseClient.leaseGrant({ TTL: this.ttlSeconds, ID: 0 });
     const expiration = new Date(Date.now() + Number(grant.TTL) * 1000);
@@ -131,11 +138,11 @@ export class EtcdRegistry {
       await this.revoke(grant.ID);
       throw e;
     }
-    return { subnet, attrs, expiration };
+    return makeLease(subnets, attrs, expiration);
   }
 
-  async deleteLease(subnet: IPv4Net): Promise<void> {
-    await this.client.delete().key(this.subnetKey(subnet)).exec();
+  async deleteLease(subnets: LeaseSubnets): Promise<void> {
+    await this.client.delete().key(this.subnetKey(subnets)).exec();
   }
 
   private async revoke(id: string): Promise<void> {

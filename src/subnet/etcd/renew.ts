@@ -22,7 +22,7 @@ export interface MonitorOptions {
 /** Resolves 'revoked' when the own key disappears, 'aborted' when `signal` aborts. Never rejects. */
 export async function monitorOwnLease(o: MonitorOptions): Promise<'revoked' | 'aborted'> {
   const { registry, lease } = o;
-  const key = registry.subnetKey(lease.subnet);
+  const key = registry.subnetKey(lease);
   const stop = new AbortController();
   const onAbort = () => stop.abort();
   o.signal.addEventListener('abort', onAbort);
@@ -58,7 +58,7 @@ export async function monitorOwnLease(o: MonitorOptions): Promise<'revoked' | 'a
         continue;
       }
       try {
-        const renewed = await registry.updateLease(lease.subnet, lease.attrs, false);
+        const renewed = await registry.updateLease(lease, lease.attrs, false);
         if (stop.signal.aborted) return;
         expiration = renewed.expiration;
         log.info(`Lease renewed, new expiration: ${expiration!.toISOString()}`);

@@ -1,0 +1,141 @@
+// The etcd subnet manager in dual stack against a real etcd: `<v4>&<v6>` keys and v6 lease JSON as etcd holds them.
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { Etcd3 } from 'etcd3';
+import { IPv4Net } from '../../src/ip/ipv4.ts';
+import { IPv6Net } from '../../src/ip/ipv6.ts';
+import { EtcdSubnetManager, type EtcdSubnetManagerOptions } from '../../src/subnet/etcd/manager.ts';
+import type { Lease, LeaseAttrs, LeaseEvent } from '../../src/subnet/lease.ts';
+import { etcdAvailable, startEtcd, type EtcdHandle } from '../helpers/etcd.ts';
+
+const CONFIG = '{"Network":"10.5.0.0/16","EnableIPv6":true,"IPv6Network":"fc00::/48","Backend":{"Type":"vxlan"}}';
+const attrs = (n: number): LeaseAttrs => ({
+  publicIP: `192.168.60.${n}`,
+  publicIPv6: `fc00:1::${n}`,
+  backendType: 'vxlan',
+  backendData: { VNI: 1, VtepMAC: `0e:00:00:00:00:${String(n).padStart(2, '0')}` },
+  backendV6Data: { VNI: 1, VtepMAC: `0e:00:00:00:06:${String(n).padStart(2, '0')}` },
+});
+const valueOf = (n: number) =>
+  `{"PublicIP":"192.168.60.${n}","PublicIPv6":"fc00:1::${n}","BackendType":"vxlan",` +
+  `"BackendData":{"VNI":1,"VtepMAC":"0e:00:00:00:00:${String(n).padStart(2, '0')}"},` +
+  `"BackendV6Data":{"VNI":1,"VtepMAC":"0e:00:00:00:06:${String(n).padStart(2, '0')}"}}`;
+
+let etcd: EtcdHandle;
+let admin: Etcd3;
+const managers: EtcdSubnetManager[] = [];
+const stop = new AbortController();
+let prefixSeq = 0;
+
+async function freshPrefix(): Promise<string> {
+  const prefix = `/flannel-dual-${process.pid}-${++prefixSeq}/network`;
+  await admin.put(`${prefix}/config`).value(CONFIG);
+  return prefix;
+}
+
+function manager(prefix: string, extra: Partial<EtcdSubnetManagerOptions> = {}): EtcdSubnetManager {
+  const m = new EtcdSubnetManager({ endpoints: [etcd.endpoint], prefix, renewMarginMinutes: 60, ...extra });
+  managers.push(m);
+  return m;
+}
+
+async function acquire(m: EtcdSubnetManager, a: LeaseAttrs): Promise<Lease> {
+  await m.getNetworkConfig(stop.signal);
+  return m.acquireLease(a, stop.signal);
+}
+
+function etcdctl(...args: string[]): string {
+  return execFileSync('etcdctl', ['--endpoints', etcd.endpoint, ...args], { env: { ...process.env, ETCDCTL_API: '3' }, timeout: 10_000 }).toString();
+}
+
+async function keys(prefix: string): Promise<string[]> {
+  return (await admin.getAll().prefix(`${prefix}/subnets/`).keys()).map((k) => k.slice(`${prefix}/subnets/`.length)).sort();
+}
+
+async function withinMs<T>(ms: number, p: Promise<T>, what: string): Promise<T> {
+  let t: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => (t = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms)));
+  try {
+    return await Promise.race([p, timeout]);
+  } finally {
+    clearTimeout(t);
+  }
+}
+
+const summary = (evs: LeaseEvent[]) => evs.map((e) => `${e.type} ${e.lease.subnet} ${e.lease.ipv6Subnet ?? '-'} ${e.lease.attrs.publicIPv6}`).sort();
+
+describe('etcd subnet manager, dual stack', { skip: !etcdAvailable && 'etcd is not installed' }, () => {
+  before(async () => {
+    etcd = await startEtcd();
+    admin = new Etcd3({ hosts: etcd.endpoint });
+  });
+
+  after(async () => {
+    stop.abort();
+    for (const m of managers) await m.close();
+    admin?.close();
+    await etcd?.destroy();
+  });
+
+  it('creates the exact `<v4>&<v6>` key and JSON with a 24 h etcd lease', async () => {
+    const prefix = await freshPrefix();
+    const lease = await acquire(manager(prefix, { random: () => 0 }), attrs(1));
+    assert.equal(lease.subnet.toString(), '10.5.1.0/24');
+    assert.equal(lease.ipv6Subnet?.toString(), 'fc00:0:0:1::/64');
+    const key = `${prefix}/subnets/10.5.1.0-24&fc00:0:0:1::-64`;
+    assert.deepEqual(await keys(prefix), ['10.5.1.0-24&fc00:0:0:1::-64']);
+    assert.equal(etcdctl('get', key, '--print-value-only').trim(), valueOf(1));
+    const leaseId = /"lease":(\d+)/.exec(etcdctl('get', key, '-w', 'json'))?.[1];
+    assert.ok(leaseId && leaseId !== '0', 'the key is bound to an etcd lease');
+    const ttl = JSON.parse(etcdctl('lease', 'timetolive', BigInt(leaseId).toString(16), '-w', 'json'));
+    assert.equal(ttl['granted-ttl'], 86400);
+  });
+
+  it('reuses the dual-stack lease of this PublicIP and replaces a v4-only one', async () => {
+    const prefix = await freshPrefix();
+    await admin.put(`${prefix}/subnets/10.5.7.0-24`).value(valueOf(7));
+    await admin.put(`${prefix}/subnets/10.5.8.0-24&fc00:0:0:8::-64`).value(valueOf(8));
+    const seven = await acquire(manager(prefix, { random: () => 0 }), attrs(7));
+    assert.equal(`${seven.subnet} ${seven.ipv6Subnet}`, '10.5.1.0/24 fc00:0:0:1::/64', 'the v4-only lease no longer fits');
+    const eight = await acquire(manager(prefix, { random: () => 0 }), { ...attrs(8), backendData: { VNI: 1, VtepMAC: '0e:00:00:00:00:88' } });
+    assert.equal(`${eight.subnet} ${eight.ipv6Subnet}`, '10.5.8.0/24 fc00:0:0:8::/64');
+    assert.deepEqual(await keys(prefix), ['10.5.1.0-24&fc00:0:0:1::-64', '10.5.8.0-24&fc00:0:0:8::-64']);
+    assert.match((await admin.get(`${prefix}/subnets/10.5.8.0-24&fc00:0:0:8::-64`).string())!, /"BackendData":\{"VNI":1,"VtepMAC":"0e:00:00:00:00:88"\}/);
+  });
+
+  it('reuses the previous v4 and v6 subnets from subnet.env when they are free', async () => {
+    const prefix = await freshPrefix();
+    const m = manager(prefix, { previousSubnet: IPv4Net.parse('10.5.77.0/24'), previousIPv6Subnet: IPv6Net.parse('fc00:0:0:77::/64') });
+    const lease = await acquire(m, attrs(4));
+    assert.equal(`${lease.subnet} ${lease.ipv6Subnet}`, '10.5.77.0/24 fc00:0:0:77::/64');
+    assert.deepEqual(await keys(prefix), ['10.5.77.0-24&fc00:0:0:77::-64']);
+  });
+
+  it('watches dual-stack leases (snapshot, put, delete carry the v6 subnet) and reports revocation of the own key', async () => {
+    const prefix = await freshPrefix();
+    const subnets = `${prefix}/subnets`;
+    await admin.put(`${subnets}/10.5.20.0-24&fc00:0:0:20::-64`).value(valueOf(20));
+    const m = manager(prefix, { random: () => 0 });
+    const own = await acquire(m, attrs(2));
+    const ac = new AbortController();
+    const it = m.watchLeases(own, ac.signal)[Symbol.asyncIterator]();
+    const revoked = m.completeLease(own, ac.signal);
+    try {
+      const first = await withinMs(3000, it.next(), 'the snapshot');
+      assert.deepEqual(summary(first.value), ['added 10.5.20.0/24 fc00:0:0:20::/64 fc00:1::20']);
+      await admin.put(`${subnets}/10.5.21.0-24&fc00:0:0:21::-64`).value(valueOf(21));
+      const put = await withinMs(3000, it.next(), 'the put');
+      assert.deepEqual(summary(put.value), ['added 10.5.21.0/24 fc00:0:0:21::/64 fc00:1::21']);
+      assert.deepEqual(put.value[0].lease.attrs.backendV6Data, { VNI: 1, VtepMAC: '0e:00:00:00:06:21' });
+      await admin.delete().key(`${subnets}/10.5.20.0-24&fc00:0:0:20::-64`);
+      const del = await withinMs(3000, it.next(), 'the delete');
+      assert.deepEqual(summary(del.value), ['removed 10.5.20.0/24 fc00:0:0:20::/64 fc00:1::20']);
+      await admin.delete().key(`${subnets}/${own.subnet.toString().replace('/', '-')}&${own.ipv6Subnet!.toString().replace('/', '-')}`);
+      assert.equal(await withinMs(3000, revoked, 'revocation'), 'revoked');
+    } finally {
+      ac.abort();
+      await it.return?.(undefined);
+    }
+  });
+});
