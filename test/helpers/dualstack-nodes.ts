@@ -7,6 +7,7 @@ import { backendConfig, type Underlay } from './backend-node.ts';
 import type { MemoryCluster } from './memory-subnet-manager.ts';
 import { run } from './netns.ts';
 import { VxlanNode } from './vxlan-nodes.ts';
+import { HostGwNode } from './hostgw-nodes.ts';
 
 /** backendConfig plus IPv6Network fd00:10:244::/48 with /64 subnets. */
 export function dualStackConfig(type: string, backend: Record<string, unknown> = {}): NetworkConfig {
@@ -28,6 +29,16 @@ export function withV6(ctx: BackendContext, addr6: string): BackendContext {
 export class DualStackVxlanNode extends VxlanNode {
   constructor(ns: string, addr: string, readonly addr6: string, subnet: string, cluster: MemoryCluster) {
     super(ns, addr, subnet, cluster);
+  }
+
+  protected override createBackend(ctx: BackendContext): Backend {
+    return super.createBackend(withV6(ctx, this.addr6));
+  }
+}
+
+export class DualStackHostGwNode extends HostGwNode {
+  constructor(ns: string, addr: string, readonly addr6: string, subnet: string, cluster: MemoryCluster, checkIntervalMs = 10_000) {
+    super(ns, addr, subnet, cluster, checkIntervalMs);
   }
 
   protected override createBackend(ctx: BackendContext): Backend {

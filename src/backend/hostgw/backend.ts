@@ -1,10 +1,8 @@
 // The host-gw backend (spec §5.2): no device, no options; each peer's subnet is routed via its PublicIP.
-import { logger } from '../../log/log.ts';
 import type { Backend, BackendContext, BackendFactory } from '../backend.ts';
 import { HostGwNetwork, type HostGwTuning } from './network.ts';
 import { HOSTGW_TYPE } from './plan.ts';
 
-const log = logger('hostgw');
 
 /** Upstream's exact refusal: peers would route to an address that is not on this host's interface. */
 export const NAT_REFUSAL =
@@ -21,9 +19,18 @@ export class HostGwBackend implements Backend {
     if (ctx.extIface.extAddr !== ctx.extIface.ifaceAddr) throw new Error(NAT_REFUSAL);
     const network = ctx.config.network;
     if (!network) throw new Error('the host-gw backend needs an IPv4 Network in the network config');
-    if (ctx.config.enableIPv6) log.warn('host-gw: IPv6 routes are not implemented yet; only IPv4 peers are routed');
-    // No BackendData: peers need nothing but our PublicIP (the kube annotation is `null`).
-    const lease = await ctx.subnetManager.acquireLease({ publicIP: ctx.extIface.extAddr, publicIPv6: null, backendType: HOSTGW_TYPE }, signal);
+    const ipv6Network = ctx.config.ipv6Network;
+    const extV6 = ctx.extIface.extAddrV6;
+    if (ipv6Network && !extV6) {
+      throw new Error('the network config has an IPv6Network but the external interface has no IPv6 address; give it one or set --public-ipv6');
+    }
+    if (ipv6Network && ctx.extIface.ifaceAddrV6 && extV6 !== ctx.extIface.ifaceAddrV6) throw new Error(NAT_REFUSAL);
+    // No BackendData: peers need nothing but our PublicIP(v6) (the kube annotation is `null`).
+    const publicIPv6 = ipv6Network ? extV6! : null;
+    const lease = await ctx.subnetManager.acquireLease({ publicIP: ctx.extIface.extAddr, publicIPv6, backendType: HOSTGW_TYPE }, signal);
+    if (ipv6Network && !lease.ipv6Subnet) {
+      throw new Error(`the lease ${lease.subnet} has no IPv6 subnet although the network config has an IPv6Network`);
+    }
     return new HostGwNetwork({
       nl: ctx.netlink,
       subnetManager: ctx.subnetManager,
@@ -31,6 +38,7 @@ export class HostGwBackend implements Backend {
       extIface: ctx.extIface,
       network,
       subnetLen: ctx.config.subnetLen,
+      ...(ipv6Network && { v6: { network: ipv6Network, subnetLen: ctx.config.ipv6SubnetLen || lease.ipv6Subnet!.prefix } }),
       tuning: this.tuning,
     });
   }

@@ -1,6 +1,7 @@
 // The running host-gw network: one route per peer via its PublicIP, a periodic checker that re-adds missing
 // routes, and a startup sweep of routes whose leases are gone.
 import type { IPv4Net } from '../../ip/ipv4.ts';
+import type { IPv6Net } from '../../ip/ipv6.ts';
 import { errorMessage, logger } from '../../log/log.ts';
 import { isNetlinkCode, type Netlink, type RouteInfo } from '../../netlink/index.ts';
 import type { Lease, SubnetManager } from '../../subnet/lease.ts';
@@ -12,9 +13,11 @@ import {
   HOSTGW_TYPE,
   adjacencyReason,
   describeRoute,
+  familyOfDst,
   missingRoutes,
   routeAction,
   routeForLease,
+  routeForLeaseV6,
   staleRoutes,
   type DesiredRoute,
   type PeerStatus,
@@ -37,6 +40,8 @@ export interface HostGwNetworkInit {
   extIface: ExternalInterface;
   network: IPv4Net;
   subnetLen: number;
+  /** Dual stack: the IPv6 Network and subnet length; peers with an IPv6 subnet also get a v6 route. */
+  v6?: { network: IPv6Net; subnetLen: number };
   tuning?: HostGwTuning;
 }
 
@@ -49,6 +54,8 @@ export class HostGwNetwork implements Network {
   /** Routes flannel wants, by destination subnet; a route the kernel refused stays here (the checker retries). */
   private readonly desired = new Map<string, DesiredRoute>();
   private readonly status = new Map<string, PeerStatus>();
+  /** Dual stack: a lease's v4 subnet → the v6 destination we route for it (also a key of `desired`). */
+  private readonly v6Keys = new Map<string, string>();
   /** Lease handling and the other kernel work here touch the same entries: one at a time. */
   private readonly serial = new Serial();
 
@@ -79,6 +86,14 @@ export class HostGwNetwork implements Network {
   private async added(lease: Lease): Promise<void> {
     const key = lease.subnet.toString();
     const res = routeForLease(lease, this.init.extIface.index);
+    const key6 = this.v6Keys.get(key);
+    const v6 = this.init.v6 ? routeForLeaseV6(lease, this.init.extIface.index) : null;
+    // The v6 route it had before (another subnet, or none now) goes.
+    if (key6 && key6 !== v6?.dst) {
+      const old6 = this.desired.get(key6);
+      this.v6Keys.delete(key);
+      if (old6) await this.forget(key6, old6);
+    }
     if (!res.ok) {
       log.info(res.reason);
       // A subnet that switched to another backend loses the route we made for it.
@@ -89,6 +104,12 @@ export class HostGwNetwork implements Network {
     log.info(`Subnet added: ${key} via ${res.route.gateway}`);
     this.desired.set(key, res.route);
     await this.ensure(res.route, 'lease');
+    if (v6) {
+      log.info(`Subnet added: ${v6.dst} via ${v6.gateway}`);
+      this.v6Keys.set(key, v6.dst);
+      this.desired.set(v6.dst, v6);
+      await this.ensure(v6, 'lease');
+    }
   }
 
   private async removed(lease: Lease): Promise<void> {
@@ -101,6 +122,10 @@ export class HostGwNetwork implements Network {
     log.info(`Subnet removed: ${key}`);
     // For a lease we never saw (removed before our first list), undo what its attrs would have made.
     await this.forget(key, known ?? { dst: key, gateway: lease.attrs.publicIP, oif: this.init.extIface.index });
+    const key6 = this.v6Keys.get(key);
+    this.v6Keys.delete(key);
+    const v6 = (key6 && this.desired.get(key6)) || (this.init.v6 ? routeForLeaseV6(lease, this.init.extIface.index) : null);
+    if (v6) await this.forget(v6.dst, v6);
   }
 
   private async forget(key: string, route: DesiredRoute): Promise<void> {
@@ -112,7 +137,7 @@ export class HostGwNetwork implements Network {
   /** Makes the kernel hold `d`; `why` picks the log lines (a lease event, or the checker finding it missing). */
   private async ensure(d: DesiredRoute, why: 'lease' | 'check'): Promise<void> {
     const { nl, extIface } = this.init;
-    const act = routeAction(d, await nl.routes(4, { table: 254, dst: d.dst }));
+    const act = routeAction(d, await nl.routes(familyOfDst(d.dst), { table: 254, dst: d.dst }));
     if (act.kind === 'present') {
       if (why === 'lease') log.info(`Route to ${describeRoute(d, extIface.name)} already exists, skipping.`);
       this.setStatus(d, 'programmed');
@@ -183,6 +208,7 @@ export class HostGwNetwork implements Network {
 
   private async check(): Promise<void> {
     const kernel = await this.init.nl.routes(4, { table: 254 });
+    if (this.init.v6) kernel.push(...(await this.init.nl.routes(6, { table: 254 })));
     for (const d of missingRoutes([...this.desired.values()], kernel)) {
       // A lease removed while we waited for the lock is no longer desired.
       if (this.desired.get(d.dst) === d) await this.ensure(d, 'check');
@@ -193,6 +219,10 @@ export class HostGwNetwork implements Network {
   private async sweep(): Promise<void> {
     const { nl, network, subnetLen, extIface } = this.init;
     const stale = staleRoutes({ network, subnetLen, extIndex: extIface.index, desired: [...this.desired.values()], routes: await nl.routes(4, { table: 254 }) });
+    if (this.init.v6) {
+      const routes6 = await nl.routes(6, { table: 254 });
+      stale.push(...staleRoutes({ ...this.init.v6, extIndex: extIface.index, desired: [...this.desired.values()], routes: routes6 }));
+    }
     for (const r of stale) {
       log.info(`removing stale route ${describeRoute(r, extIface.name)} (no lease for it)`);
       await this.deleteRoute(r);

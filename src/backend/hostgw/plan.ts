@@ -1,5 +1,6 @@
 // host-gw's desired routes and how they compare with the kernel's main table; no I/O.
 import { IPv4Net } from '../../ip/ipv4.ts';
+import { IPv6Net, maskOf6 } from '../../ip/ipv6.ts';
 import type { RouteInfo, RouteLookup } from '../../netlink/index.ts';
 import type { Lease } from '../../subnet/lease.ts';
 
@@ -22,6 +23,18 @@ export function routeForLease(lease: Lease, extIndex: number): RouteResult {
     return { ok: false, reason: `ignoring non-host-gw v4Subnet(${lease.subnet}) v6Subnet(<nil>): type=${a.backendType}` };
   }
   return { ok: true, route: { dst: lease.subnet.toString(), gateway: a.publicIP, oif: extIndex } };
+}
+
+/** Dual stack: `<v6 subnet> via <PublicIPv6> dev <ext>`; null when the lease has no IPv6 side (or is not host-gw). */
+export function routeForLeaseV6(lease: Lease, extIndex: number): DesiredRoute | null {
+  const a = lease.attrs;
+  if (a.backendType !== HOSTGW_TYPE || !lease.ipv6Subnet || !a.publicIPv6) return null;
+  return { dst: lease.ipv6Subnet.toString(), gateway: a.publicIPv6, oif: extIndex };
+}
+
+/** 4 or 6, from a route destination or address. */
+export function familyOfDst(dst: string): 4 | 6 {
+  return dst.includes(':') ? 6 : 4;
 }
 
 const isMainUnicast = (r: RouteInfo) => r.table === RT_TABLE_MAIN && r.type === 'unicast';
@@ -52,7 +65,7 @@ export function missingRoutes(desired: DesiredRoute[], kernel: RouteInfo[]): Des
 }
 
 export interface SweepInput {
-  network: IPv4Net;
+  network: IPv4Net | IPv6Net;
   subnetLen: number;
   extIndex: number;
   desired: DesiredRoute[];
@@ -68,13 +81,18 @@ export function staleRoutes(s: SweepInput): RouteInfo[] {
   const want = new Set(s.desired.map((d) => `${d.dst} ${d.gateway}`));
   return s.routes.filter((r) => {
     if (!isMainUnicast(r) || r.protocol === 'kernel' || r.oif !== s.extIndex || !r.gateway || !r.dst) return false;
-    let dst: IPv4Net;
+    const net = s.network;
     try {
-      dst = IPv4Net.parse(r.dst);
+      if (net instanceof IPv6Net) {
+        const dst = IPv6Net.parse(r.dst);
+        if (dst.prefix !== s.subnetLen || (dst.ip & maskOf6(net.prefix)) !== net.ip) return false;
+      } else {
+        const dst = IPv4Net.parse(r.dst);
+        if (dst.prefix !== s.subnetLen || !net.containsNet(dst)) return false;
+      }
     } catch {
       return false;
     }
-    if (dst.prefix !== s.subnetLen || !s.network.containsNet(dst)) return false;
     return !want.has(`${r.dst} ${r.gateway}`);
   });
 }
