@@ -69,3 +69,78 @@ describe('external interface selection', () => {
     await assert.rejects(selectExternalInterface({ ...none, publicIP: 'not-an-ip' }, host()), /invalid public IP address "not-an-ip"/);
   });
 });
+
+describe('external interface selection, dual stack (§1.3)', () => {
+  const v6 = (index: number, address: string, scope = 'universe', more: Partial<{ permanent: boolean; deprecated: boolean; temporary: boolean }> = {}) =>
+    ({ index, address, scope, permanent: true, deprecated: false, temporary: false, ...more });
+  const dualHost = (extra: Partial<HostView> = {}) =>
+    host({
+      addressesV6: [
+        v6(1, '::1', 'host'),
+        v6(2, 'fe80::2', 'link'),
+        v6(2, 'fc00:2::15', 'universe', { permanent: false }),
+        v6(2, 'fc00:2::99', 'universe', { deprecated: true }),
+        v6(3, 'fe80::3', 'link'),
+        v6(3, 'fc00:56::11'),
+      ],
+      defaultRouteIndexV6: 2,
+      ...extra,
+    });
+  const dual = { ...none, ipv6: true };
+
+  it('uses the v4 and v6 default route interface with its first usable v6 address', async () => {
+    const e = await selectExternalInterface(dual, dualHost());
+    assert.deepEqual(e, {
+      name: 'eth0', index: 2, mtu: 1500, ifaceAddr: '10.0.2.15', extAddr: '10.0.2.15', ifaceAddrV6: 'fc00:2::15', extAddrV6: 'fc00:2::15',
+    });
+  });
+
+  it('requires the v6 default route on the v4 default route interface', async () => {
+    await assert.rejects(
+      selectExternalInterface(dual, dualHost({ defaultRouteIndexV6: 3 })),
+      (e: Error) => e.message === 'Failed to find any valid interface to use: v6 default route interface eth1 must be the same with v4 default route interface eth0',
+    );
+    await assert.rejects(selectExternalInterface(dual, dualHost({ defaultRouteIndexV6: undefined })), /Failed to find any valid interface to use: no IPv6 default route \(::\/0\) found/);
+  });
+
+  it('fails when the chosen interface has no IPv6 address', async () => {
+    await assert.rejects(
+      selectExternalInterface(dual, dualHost({ addressesV6: [v6(2, '::1', 'host')] })),
+      /Failed to find any valid interface to use: failed to find IPv6 address for interface eth0/,
+    );
+  });
+
+  it('falls back to a link-local v6 address only when nothing global is usable', () => {
+    assert.equal(interfaceAddress(dualHost(), 3, 6), 'fc00:56::11');
+    assert.equal(interfaceAddress(dualHost({ addressesV6: [v6(3, 'fe80::3', 'link'), v6(3, 'fc00:56::11', 'universe', { deprecated: true })] }), 3, 6), 'fe80::3');
+  });
+
+  it('advertises --public-ipv6 in canonical form and rejects a non-IPv6 value', async () => {
+    const e = await selectExternalInterface({ ...dual, publicIPv6: '2001:DB8:0:0::9' }, dualHost());
+    assert.equal(e.ifaceAddrV6, 'fc00:2::15');
+    assert.equal(e.extAddrV6, '2001:db8::9');
+    await assert.rejects(selectExternalInterface({ ...dual, publicIPv6: '10.0.0.1' }, dualHost()), /invalid public IPv6 address "10\.0\.0\.1": pass an IPv6 address such as --public-ipv6=fc00::11/);
+  });
+
+  it('uses the interface owning --public-ip and --public-ipv6, which must be the same one', async () => {
+    const e = await selectExternalInterface({ ...dual, publicIP: '192.168.56.11', publicIPv6: 'fc00:56::11' }, dualHost());
+    assert.equal(`${e.name} ${e.extAddr} ${e.ifaceAddrV6} ${e.extAddrV6}`, 'eth1 192.168.56.11 fc00:56::11 fc00:56::11');
+    await assert.rejects(
+      selectExternalInterface({ ...dual, publicIP: '192.168.56.11', publicIPv6: 'fc00:2::15' }, dualHost()),
+      /Failed to find any valid interface to use: public IP 192\.168\.56\.11 is on eth1 but public IPv6 fc00:2::15 is on eth0: both must be on the same interface/,
+    );
+  });
+
+  it('finds --iface by IPv6 address and --iface-regex needs a v4 and a v6 match on one interface', async () => {
+    const byV6 = await selectExternalInterface({ ...dual, iface: ['fc00:56:0::11'] }, dualHost());
+    assert.equal(`${byV6.name} ${byV6.ifaceAddr} ${byV6.ifaceAddrV6}`, 'eth1 192.168.56.11 fc00:56::11');
+    // "^1" matches 127.0.0.1 (lo, no matching v6), 10.0.2.15 (eth0, none) and 192.168.56.11 (eth1, none): no match;
+    // "11$" matches 192.168.56.11 and fc00:56::11, both on eth1.
+    await assert.rejects(selectExternalInterface({ ...dual, ifaceRegex: ['^1'] }, dualHost()), /Failed to find interface to use/);
+    const both = await selectExternalInterface({ ...dual, ifaceRegex: ['11$'] }, dualHost());
+    assert.equal(`${both.name} ${both.ifaceAddr} ${both.ifaceAddrV6}`, 'eth1 192.168.56.11 fc00:56::11');
+    // Only v4 addresses match: falls through to the name pass, which matches nothing either.
+    await assert.rejects(selectExternalInterface({ ...dual, ifaceRegex: ['^10\\.0\\.'] }, dualHost()), /Failed to find interface to use/);
+    assert.equal((await selectExternalInterface({ ...none, ifaceRegex: ['^10\\.0\\.'] }, dualHost())).name, 'eth0', 'v4 only: one v4 match is enough');
+  });
+});
