@@ -18,11 +18,15 @@ export interface LabUpOptions {
   kube?: boolean;
   /** nftables mode for the masquerade/forward rules. */
   nftables?: boolean;
+  /** IPv4 + IPv6 pod networks. */
+  dualStack?: boolean;
 }
 
 interface LabState {
   topology: LabTopology;
   pods: Record<string, string>;
+  /** Dual stack: each pod's IPv6 address. */
+  podsV6?: Record<string, string>;
   kube?: boolean;
 }
 
@@ -55,6 +59,11 @@ function makeUnderlay(t: LabTopology): void {
     // flanneld finds eth0 through the default route, as on a real host.
     ipn(h.ns, ['route', 'add', 'default', 'dev', 'eth0']);
     sh('ip', ['netns', 'exec', h.ns, 'sysctl', '-qw', 'net.ipv4.ip_forward=1']);
+    if (t.dualStack) {
+      ipn(h.ns, ['-6', 'addr', 'add', `${h.ipv6}/64`, 'dev', 'eth0', 'nodad']);
+      ipn(h.ns, ['-6', 'route', 'add', 'default', 'dev', 'eth0']);
+      sh('ip', ['netns', 'exec', h.ns, 'sysctl', '-qw', 'net.ipv6.conf.all.forwarding=1']);
+    }
     mkdirSync(h.dir, { recursive: true });
   }
 }
@@ -106,17 +115,17 @@ async function waitForFile(path: string, what: string, logFile: string): Promise
   throw new Error(`${what} did not write ${path} within 30 s. Last lines of ${logFile}:\n${tail}`);
 }
 
-function cniAdd(h: LabHost, podNs: string, distDir: string): string {
+function cniAdd(h: LabHost, podNs: string, distDir: string): { v4: string; v6?: string } {
   sh('ip', ['netns', 'add', podNs]);
   ipn(podNs, ['link', 'set', 'lo', 'up']);
   const out = sh('ip', ['netns', 'exec', h.ns, process.execPath, join(distDir, 'flannel.cjs')], {
     input: labCniConfig(h),
     env: { ...process.env, CNI_COMMAND: 'ADD', CNI_CONTAINERID: podNs, CNI_NETNS: `/var/run/netns/${podNs}`, CNI_IFNAME: 'eth0', CNI_PATH: '/usr/lib/cni' },
   });
-  const result = JSON.parse(out) as { ips?: { address: string }[] };
-  const addr = result.ips?.[0]?.address;
-  if (!addr) throw new Error(`CNI ADD for ${podNs} returned no IP: ${out}`);
-  return addr.split('/')[0]!;
+  const ips = ((JSON.parse(out) as { ips?: { address: string }[] }).ips ?? []).map((x) => x.address.split('/')[0]!);
+  const v4 = ips.find((a) => !a.includes(':'));
+  if (!v4) throw new Error(`CNI ADD for ${podNs} returned no IPv4 address: ${out}`);
+  return { v4, v6: ips.find((a) => a.includes(':')) };
 }
 
 export async function labUp(o: LabUpOptions): Promise<boolean> {
@@ -127,7 +136,7 @@ export async function labUp(o: LabUpOptions): Promise<boolean> {
     say('A previous lab is still there; tearing it down first.');
     labDown();
   }
-  const t = labTopology(o.hosts, o.podsPerHost, o.backend, o.nftables);
+  const t = labTopology(o.hosts, o.podsPerHost, o.backend, o.nftables, o.dualStack);
   const state: LabState = { topology: t, pods: {}, kube: o.kube };
   mkdirSync(LAB_DIR, { recursive: true });
   const save = () => writeFileSync(statePath, JSON.stringify(state, null, 2));
@@ -152,9 +161,14 @@ export async function labUp(o: LabUpOptions): Promise<boolean> {
     }
     for (const h of t.hosts) {
       for (const p of h.pods) {
-        state.pods[p.ns] = cniAdd(h, p.ns, o.distDir);
+        const ips = cniAdd(h, p.ns, o.distDir);
+        state.pods[p.ns] = ips.v4;
+        if (t.dualStack) {
+          if (!ips.v6) throw new Error(`CNI ADD for ${p.ns} returned no IPv6 address in dual-stack mode`);
+          (state.podsV6 ??= {})[p.ns] = ips.v6;
+        }
         save();
-        say(`  pod ${p.ns} on ${h.ns}: ${state.pods[p.ns]}`);
+        say(`  pod ${p.ns} on ${h.ns}: ${ips.v4}${ips.v6 ? ` ${ips.v6}` : ''}`);
       }
     }
   } catch (e) {
@@ -209,6 +223,14 @@ export async function labCheck(state: LabState): Promise<boolean> {
     ? 'Masquerade: every host\'s FLANNEL-POSTRTG MASQUERADE rule counted the pod → underlay packets.'
     : `Masquerade: no packets masqueraded on ${unmasked.map((h) => h.ns).join(', ')}.`);
   const all = [...results, ...crossHost];
+  if (t.dualStack) {
+    const pods6 = t.hosts.flatMap((h) => h.pods.map((p) => ({ label: p.ns, ns: p.ns, ip: state.podsV6?.[p.ns] ?? '::' })));
+    const results6 = await pingMatrix(pods6, pods6 as PingTarget[]);
+    say('');
+    say('Pod-to-pod IPv6 ping matrix (packet loss, 3 pings each):');
+    say(formatMatrix(pods6.map((p) => p.label), pods6, results6));
+    all.push(...results6);
+  }
   const bad = all.filter((r) => lossPercent(r) > 0);
   say('');
   say(bad.length === 0 ? `All ${all.length} pairs at 0 % loss.` : `${bad.length} of ${all.length} pairs lost packets.`);

@@ -24,6 +24,9 @@ describe('lab topology', () => {
     assert.equal(c.ipam.dataDir, '/run/flannel-lab/h2/ipam');
     assert.deepEqual(JSON.parse(labNetworkConfig(t)), { Network: '10.244.0.0/16', Backend: { Type: 'vxlan' } });
     assert.deepEqual(JSON.parse(labNetworkConfig(labTopology(2, 1, 'udp', true))), { Network: '10.244.0.0/16', EnableNFTables: true, Backend: { Type: 'udp' } });
+    const ds = labTopology(2, 1, 'vxlan', false, true);
+    assert.deepEqual(JSON.parse(labNetworkConfig(ds)), { Network: '10.244.0.0/16', EnableIPv6: true, IPv6Network: 'fd44:244::/56', Backend: { Type: 'vxlan' } });
+    assert.equal(ds.hosts[1]!.ipv6, 'fd00:100::12');
   });
 });
 
