@@ -25,6 +25,7 @@ export async function runFlanneld(opts: Options): Promise<number> {
   const previous = readPreviousSubnet(opts.subnetFile);
   let subnetManager: EtcdSubnetManager | KubeSubnetManager;
   let publicIP = opts.publicIP;
+  let publicIPv6 = opts.publicIPv6;
   if (opts.kubeSubnetMgr) {
     try {
       subnetManager = await KubeSubnetManager.create({
@@ -49,6 +50,11 @@ export async function runFlanneld(opts: Options): Promise<number> {
       log.info(`Using public IP ${annotated} from node annotation ${subnetManager.names.nodePublicIP}`);
       publicIP = annotated;
     }
+    const annotatedV6 = subnetManager.nodePublicIPs().v6;
+    if (annotatedV6) {
+      log.info(`Using public IPv6 ${annotatedV6} from node annotation ${subnetManager.names.nodePublicIPv6}`);
+      publicIPv6 = annotatedV6;
+    }
   } else {
     subnetManager = new EtcdSubnetManager({
       endpoints: opts.etcdEndpoints,
@@ -59,6 +65,7 @@ export async function runFlanneld(opts: Options): Promise<number> {
       username: opts.etcdUsername || undefined,
       password: opts.etcdPassword || undefined,
       previousSubnet: previous?.subnet,
+      previousIPv6Subnet: previous?.ipv6Subnet,
       renewMarginMinutes: opts.subnetLeaseRenewMargin,
     });
   }
@@ -116,6 +123,10 @@ export async function runFlanneld(opts: Options): Promise<number> {
       log.error('Failed to check br_netfilter: stat /proc/sys/net/bridge/bridge-nf-call-iptables: no such file or directory (load it with `modprobe br_netfilter`)');
       return 1;
     }
+    if (config.enableIPv6 && !config.enableNFTables && !existsSync('/proc/sys/net/bridge/bridge-nf-call-ip6tables')) {
+      log.error('Failed to check br_netfilter: stat /proc/sys/net/bridge/bridge-nf-call-ip6tables: no such file or directory (load it with `modprobe br_netfilter`)');
+      return 1;
+    }
     if (!config.network) {
       log.error('this version of flannel-ts needs an IPv4 Network (EnableIPv4 with a Network in the config)');
       return 1;
@@ -125,8 +136,8 @@ export async function runFlanneld(opts: Options): Promise<number> {
     let extIface: ExternalInterface;
     try {
       extIface = await selectExternalInterface(
-        { iface: opts.iface, ifaceRegex: opts.ifaceRegex, ifaceCanReach: opts.ifaceCanReach, publicIP },
-        await hostView(netlink),
+        { iface: opts.iface, ifaceRegex: opts.ifaceRegex, ifaceCanReach: opts.ifaceCanReach, publicIP, ipv6: config.enableIPv6, publicIPv6 },
+        await hostView(netlink, { ipv6: config.enableIPv6 }),
       );
     } catch (e) {
       log.error(errorMessage(e));
@@ -181,7 +192,14 @@ export async function runFlanneld(opts: Options): Promise<number> {
     }
 
     try {
-      writeSubnetEnv(opts.subnetFile, formatSubnetEnv({ network: config.network, subnet: lease.subnet, mtu: network.mtu, ipMasq: opts.ipMasq }));
+      writeSubnetEnv(opts.subnetFile, formatSubnetEnv({
+        network: config.network,
+        subnet: lease.subnet,
+        ipv6Network: config.enableIPv6 ? config.ipv6Network : undefined,
+        ipv6Subnet: config.enableIPv6 ? lease.ipv6Subnet : undefined,
+        mtu: network.mtu,
+        ipMasq: opts.ipMasq,
+      }));
     } catch (e) {
       log.error(`Failed to write subnet file: ${errorMessage(e)}`);
       return 1;
