@@ -52,8 +52,22 @@ describe('node → lease', () => {
     assert.ok('lease' in r);
     assert.equal(r.lease.subnet.toString(), '10.244.2.0/24');
     assert.deepEqual(r.lease.attrs, { publicIP: '192.168.1.12', publicIPv6: 'fc00::2', backendType: 'vxlan', backendData: { VNI: 1, VtepMAC: '12:c6:65:89:b4:e3' } });
-    const dual = nodeToLease({ ...peer(), spec: { podCIDRs: ['fd00:1::/64', '10.244.7.0/24'] } }, names);
-    assert.ok('lease' in dual && dual.lease.subnet.toString() === '10.244.7.0/24');
+    assert.equal(r.lease.ipv6Subnet, undefined);
+  });
+  it('dual stack: v6 subnet from the IPv6 pod CIDR, PublicIPv6 and BackendV6Data from the annotations', () => {
+    const v6data = '{"VNI":1,"VtepMAC":"aa:bb:cc:dd:ee:01"}';
+    const n = { ...peer({ [`${P}public-ipv6`]: 'fc00::2', [`${P}backend-v6-data`]: v6data }), spec: { podCIDRs: ['fd00:1::/64', '10.244.7.0/24'] } };
+    const r = nodeToLease(n, names);
+    assert.ok('lease' in r);
+    assert.deepEqual([r.lease.subnet.toString(), r.lease.ipv6Subnet?.toString()], ['10.244.7.0/24', 'fd00:1::/64']);
+    assert.deepEqual(r.lease.attrs, {
+      publicIP: '192.168.1.12', publicIPv6: 'fc00::2', backendType: 'vxlan',
+      backendData: { VNI: 1, VtepMAC: '12:c6:65:89:b4:e3' }, backendV6Data: { VNI: 1, VtepMAC: 'aa:bb:cc:dd:ee:01' },
+    });
+    const bad6 = nodeToLease({ ...peer(), spec: { podCIDRs: ['10.244.7.0/24', 'fd00::zz/64'] } }, names);
+    assert.ok('skip' in bad6 && /invalid IPv6 pod CIDR "fd00::zz\/64"/.test(bad6.skip));
+    assert.ok('skip' in nodeToLease(peer({ [`${P}public-ipv6`]: '10.0.0.1' }), names));
+    assert.ok('skip' in nodeToLease(peer({ [`${P}backend-v6-data`]: '{bad' }), names));
   });
   it('skips nodes flannel does not manage or whose annotations do not parse', () => {
     assert.ok('skip' in nodeToLease(peer({ [`${P}kube-subnet-manager`]: 'false' }), names));
@@ -78,6 +92,17 @@ describe('node → lease', () => {
     assert.deepEqual(moved.map((e) => `${e.type} ${e.lease.subnet}`), ['removed 10.244.2.0/24', 'added 10.244.9.0/24']);
     assert.deepEqual(nodeChangeEvents(peer(), peer({ [`${P}kube-subnet-manager`]: '' }), names).map((e) => e.type), ['removed']);
   });
+  it('dual stack: a v6 annotation change is an update, a new v6 pod CIDR replaces the lease', () => {
+    const dualPeer = (over: Record<string, string> = {}, v6cidr = 'fd00:2::/64') =>
+      ({ ...peer({ [`${P}public-ipv6`]: 'fc00::2', [`${P}backend-v6-data`]: '{"VNI":1,"VtepMAC":"aa:bb:cc:dd:ee:01"}', ...over }), spec: { podCIDRs: ['10.244.2.0/24', v6cidr] } });
+    const mac = nodeChangeEvents(dualPeer(), dualPeer({ [`${P}backend-v6-data`]: '{"VNI":1,"VtepMAC":"aa:bb:cc:dd:ee:02"}' }), names);
+    assert.deepEqual(mac.map((e) => [e.type, (e.lease.attrs.backendV6Data as { VtepMAC: string }).VtepMAC]), [['added', 'aa:bb:cc:dd:ee:02']]);
+    const ip6 = nodeChangeEvents(dualPeer(), dualPeer({ [`${P}public-ipv6`]: 'fc00::9' }), names);
+    assert.deepEqual(ip6.map((e) => [e.type, e.lease.attrs.publicIPv6]), [['added', 'fc00::9']]);
+    const moved = nodeChangeEvents(dualPeer(), dualPeer({}, 'fd00:9::/64'), names);
+    assert.deepEqual(moved.map((e) => `${e.type} ${e.lease.subnet} ${e.lease.ipv6Subnet}`), ['removed 10.244.2.0/24 fd00:2::/64', 'added 10.244.2.0/24 fd00:9::/64']);
+    assert.deepEqual(nodeChangeEvents(dualPeer(), dualPeer(), names), []);
+  });
 });
 
 describe('publishing', () => {
@@ -96,6 +121,23 @@ describe('publishing', () => {
     assert.equal(annotationPatch({ ...want, other: 'x' }, want), null);
     assert.deepEqual(annotationPatch({ ...want, [`${P}public-ip`]: '9.9.9.9' }, want), { [`${P}public-ip`]: '192.168.1.11' });
   });
+  it('dual stack: publishes backend-v6-data and public-ipv6 with the exact JSON text', () => {
+    const v6 = { ...attrs, publicIPv6: 'fc00::11', backendV6Data: { VNI: 1, VtepMAC: 'aa:bb:cc:dd:ee:01' } };
+    assert.deepEqual(desiredAnnotations(v6, names), {
+      [`${P}backend-data`]: '{"VNI":1,"VtepMAC":"12:c6:65:89:b4:e3"}',
+      [`${P}backend-type`]: 'vxlan',
+      [`${P}kube-subnet-manager`]: 'true',
+      [`${P}public-ip`]: '192.168.1.11',
+      [`${P}backend-v6-data`]: '{"VNI":1,"VtepMAC":"aa:bb:cc:dd:ee:01"}',
+      [`${P}public-ipv6`]: 'fc00::11',
+    });
+    // host-gw has no backend data in either family: Go writes its nil RawMessage as null.
+    const hg = desiredAnnotations({ publicIP: '1.2.3.4', publicIPv6: 'fc00::4', backendType: 'host-gw' }, names);
+    assert.deepEqual([hg[`${P}backend-v6-data`], hg[`${P}public-ipv6`]], ['null', 'fc00::4']);
+    const o = applyPublicIPOverwrite(v6, { [`${P}public-ipv6-overwrite`]: 'fc00::99' }, names);
+    assert.equal(o.attrs.publicIPv6, 'fc00::99');
+    assert.deepEqual(o.notes, [`Overriding public ipv6 with 'fc00::99' from node annotation '${P}public-ipv6-overwrite'`]);
+  });
   it('applies public-ip-overwrite and refuses a bad one', () => {
     const o = applyPublicIPOverwrite(attrs, { [`${P}public-ip-overwrite`]: '203.0.113.5' }, names);
     assert.equal(o.attrs.publicIP, '203.0.113.5');
@@ -110,10 +152,32 @@ describe('publishing', () => {
 
 describe('own subnet from podCIDR(s)', () => {
   const config = parseNetworkConfig('{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}', { validate: false });
-  it('uses the IPv4 pod CIDR (dual stack too)', () => {
+  it('uses the IPv4 pod CIDR and leaves the IPv6 one out without EnableIPv6', () => {
     assert.equal(ownSubnets(node('a', {}, ['10.244.3.0/24']), config).v4?.toString(), '10.244.3.0/24');
     const d = ownSubnets(node('a', {}, ['fd00::/64', '10.244.4.0/24']), config);
-    assert.deepEqual([d.v4?.toString(), d.v6], ['10.244.4.0/24', 'fd00::/64']);
+    assert.deepEqual([d.v4?.toString(), d.v6], ['10.244.4.0/24', undefined]);
+  });
+  const dual = parseNetworkConfig(
+    '{"Network":"10.244.0.0/16","EnableIPv6":true,"IPv6Network":"fd00:10:244::/56","Backend":{"Type":"vxlan"}}',
+    { validate: false },
+  );
+  it('dual stack: the IPv4 entry is the v4 subnet and the IPv6 entry the v6 subnet, in either order', () => {
+    for (const cidrs of [['10.244.4.0/24', 'fd00:10:244:4::/64'], ['fd00:10:244:4::/64', '10.244.4.0/24']]) {
+      const d = ownSubnets(node('a', {}, cidrs), dual);
+      assert.deepEqual([d.v4?.toString(), d.v6?.toString()], ['10.244.4.0/24', 'fd00:10:244:4::/64']);
+    }
+  });
+  it('dual stack: fails with the spec messages for v6', () => {
+    assert.throws(
+      () => ownSubnets(node('a', {}, ['10.244.4.0/24', 'fd00:99::/64']), dual),
+      (e: Error) => e.message === 'subnet "fd00:10:244::/56" specified in the flannel net config doesn\'t contain "fd00:99::/64" PodCIDR of the "a" node',
+    );
+    assert.throws(() => ownSubnets(node('a', {}, ['10.244.4.0/24']), dual), /node "a" ipv6 pod cidr not assigned \(no IPv6 entry in \["10\.244\.4\.0\/24"\]/);
+    assert.throws(() => ownSubnets(node('a', {}, ['10.244.4.0/24', '10.244.5.0/24']), dual), /pod cidrs should be IPv4\/IPv6 only or dualstack/);
+    assert.throws(() => ownSubnets(node('a', {}, ['fd00:10:244:1::/64', 'fd00:10:244:2::/64']), dual), /pod cidrs should be IPv4\/IPv6 only or dualstack/);
+    assert.throws(() => ownSubnets(node('a', {}, ['10.244.4.0/24', 'fd00::zz/64']), dual), /node "a" has an invalid IPv6 pod CIDR "fd00::zz\/64"/);
+    const noNet = parseNetworkConfig('{"Network":"10.244.0.0/16","EnableIPv6":true,"Backend":{"Type":"vxlan"}}', { validate: false });
+    assert.throws(() => ownSubnets(node('a', {}, ['10.244.4.0/24', 'fd00::/64']), noNet), /EnableIPv6 but no IPv6Network: set "IPv6Network"/);
   });
   it('fails with the spec messages', () => {
     assert.throws(() => ownSubnets(node('a', {}, []), config), /node "a" pod cidr not assigned/);

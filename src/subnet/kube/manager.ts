@@ -185,7 +185,9 @@ export class KubeSubnetManager implements SubnetManager {
       log.info(`Published lease annotations on node ${this.nodeName}: ${Object.keys(patch).join(', ')}`);
     }
     if (!subnets.v4) throw new Error(`node "${this.nodeName}" has no IPv4 pod CIDR and flannel-ts needs one`);
-    return { subnet: subnets.v4, attrs: effective, expiration: null };
+    const lease: Lease = { subnet: subnets.v4, attrs: effective, expiration: null };
+    if (subnets.v6) lease.ipv6Subnet = subnets.v6;
+    return lease;
   }
 
   async *watchLeases(own: Lease, signal: AbortSignal): AsyncIterable<LeaseEvent[]> {

@@ -1,6 +1,6 @@
 // Nodes as leases (spec §4.5): which nodes are peers, their lease, and which updates peers must hear about; pure.
 import { IPv4Net, isIPv4 } from '../../ip/ipv4.ts';
-import { isIPv6 } from '../../ip/ipv6.ts';
+import { IPv6Net, isIPv6 } from '../../ip/ipv6.ts';
 import type { Lease, LeaseAttrs, LeaseEvent } from '../lease.ts';
 import type { AnnotationNames } from './annotations.ts';
 import { annotationsOf, type KubeNode } from './node.ts';
@@ -27,6 +27,17 @@ export function firstIPv4PodCIDR(node: KubeNode): IPv4Net | null {
   return null;
 }
 
+/** The first IPv6 pod CIDR: absent, a network, or the text that does not parse. */
+function firstIPv6PodCIDR(node: KubeNode): { net?: IPv6Net } | { bad: string } {
+  const c = podCIDRsOf(node).find((x) => x.includes(':'));
+  if (c === undefined) return {};
+  try {
+    return { net: IPv6Net.parse(c) };
+  } catch {
+    return { bad: c };
+  }
+}
+
 function parseJsonAnnotation(text: string | undefined, name: string): { value: unknown } | { error: string } {
   if (text === undefined) return { value: undefined };
   try {
@@ -37,7 +48,8 @@ function parseJsonAnnotation(text: string | undefined, name: string): { value: u
 }
 
 /**
- * A peer node's lease: v4 subnet = first IPv4 pod CIDR, attrs from the annotations (backend data raw JSON).
+ * A peer node's lease: v4 subnet = first IPv4 pod CIDR, v6 subnet = first IPv6 pod CIDR (dual stack; backends
+ * without IPv6 ignore it), attrs from the annotations (backend data raw JSON).
  * Nodes flannel does not manage, or whose annotations do not parse, are skipped with the reason.
  */
 export function nodeToLease(node: KubeNode, names: AnnotationNames): NodeLease {
@@ -45,6 +57,8 @@ export function nodeToLease(node: KubeNode, names: AnnotationNames): NodeLease {
   if (a[names.subnetKubeManaged] !== 'true') return { skip: `no ${names.subnetKubeManaged}: "true" annotation` };
   const subnet = firstIPv4PodCIDR(node);
   if (!subnet) return { skip: `no IPv4 pod CIDR (podCIDRs ${JSON.stringify(podCIDRsOf(node))})` };
+  const v6subnet = firstIPv6PodCIDR(node);
+  if ('bad' in v6subnet) return { skip: `invalid IPv6 pod CIDR ${JSON.stringify(v6subnet.bad)}` };
   const publicIP = a[names.publicIP];
   if (publicIP === undefined || !isIPv4(publicIP)) return { skip: `bad ${names.publicIP} ${JSON.stringify(publicIP ?? null)}` };
   const v6 = a[names.publicIPv6];
@@ -56,7 +70,9 @@ export function nodeToLease(node: KubeNode, names: AnnotationNames): NodeLease {
   const v6data = parseJsonAnnotation(a[names.backendV6Data], names.backendV6Data);
   if ('error' in v6data) return { skip: v6data.error };
   if (v6data.value !== undefined) attrs.backendV6Data = v6data.value;
-  return { lease: { subnet, attrs, expiration: null } };
+  const lease: Lease = { subnet, attrs, expiration: null };
+  if (v6subnet.net) lease.ipv6Subnet = v6subnet.net;
+  return { lease };
 }
 
 /**
@@ -75,7 +91,7 @@ export function peerAnnotationsChanged(old: KubeNode, next: KubeNode, names: Ann
 
 /**
  * The lease events for a node going from `old` to `next` (either may be absent: added / deleted). A node that stops
- * being a valid peer is removed; a new pod CIDR removes the old subnet before adding the new one.
+ * being a valid peer is removed; a new pod CIDR (v4 or v6) removes the old subnet before adding the new one.
  */
 export function nodeChangeEvents(old: KubeNode | undefined, next: KubeNode | undefined, names: AnnotationNames): LeaseEvent[] {
   const before = old ? nodeToLease(old, names) : null;
@@ -84,7 +100,8 @@ export function nodeChangeEvents(old: KubeNode | undefined, next: KubeNode | und
   const newLease = after && 'lease' in after ? after.lease : null;
   if (!oldLease) return newLease ? [{ type: 'added', lease: newLease }] : [];
   if (!newLease) return [{ type: 'removed', lease: oldLease }];
-  if (!oldLease.subnet.equals(newLease.subnet)) {
+  const sameV6 = oldLease.ipv6Subnet && newLease.ipv6Subnet ? oldLease.ipv6Subnet.equals(newLease.ipv6Subnet) : oldLease.ipv6Subnet === newLease.ipv6Subnet;
+  if (!oldLease.subnet.equals(newLease.subnet) || !sameV6) {
     return [{ type: 'removed', lease: oldLease }, { type: 'added', lease: newLease }];
   }
   return peerAnnotationsChanged(old!, next!, names) ? [{ type: 'added', lease: newLease }] : [];
