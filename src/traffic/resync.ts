@@ -44,3 +44,16 @@ export async function keepApplied(k: RuleSetKeeper, resyncSeconds: number, signa
   }
   // Nothing is removed on shutdown (spec §9): traffic keeps flowing across a restart.
 }
+
+/** A callback for each of `n` loops; `done` runs once all of them were called (each counts once). */
+export function afterAll(n: number, done: (() => void) | undefined): Array<() => void> {
+  let left = n;
+  return Array.from({ length: n }, () => {
+    let called = false;
+    return () => {
+      if (called) return;
+      called = true;
+      if (--left === 0) done?.();
+    };
+  });
+}

@@ -1,5 +1,6 @@
 // Masquerade and forward rules behind one interface, so iptables and nftables modes can sit side by side (spec §6).
 import type { IPv4Net } from '../ip/ipv4.ts';
+import type { IPv6Net } from '../ip/ipv6.ts';
 
 export interface MasqRulesParams {
   network: IPv4Net;
@@ -8,16 +9,23 @@ export interface MasqRulesParams {
   /** From the previous subnet file; when they differ from the current values the old rule set is deleted first. */
   prevNetwork?: IPv4Net;
   prevSubnet?: IPv4Net;
+  /** Dual stack: with both set the IPv6 rules (ip6tables, or nft table `ip6 flannel-ipv6`) are kept as well. */
+  ipv6Network?: IPv6Net;
+  ipv6Subnet?: IPv6Net;
+  prevIpv6Network?: IPv6Net;
+  prevIpv6Subnet?: IPv6Net;
   resyncSeconds: number;
   /** `!--ip-masq-fully-random-disable`; `--random-fully` is still only used when the binary supports it. */
   randomFully: boolean;
   signal: AbortSignal;
-  /** Called once the first apply has been attempted (readiness waits for it). */
+  /** Called once the first apply of every family has been attempted (readiness waits for it). */
   onFirstApply?: () => void;
 }
 
 export interface ForwardRulesParams {
   network: IPv4Net;
+  /** Dual stack: the IPv6 forward rules are kept as well. */
+  ipv6Network?: IPv6Net;
   resyncSeconds: number;
   signal: AbortSignal;
   onFirstApply?: () => void;

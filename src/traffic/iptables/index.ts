@@ -3,10 +3,11 @@ import { errorMessage, logger } from '../../log/log.ts';
 import type { ForwardRulesParams, MasqRulesParams, TrafficManager } from '../traffic-manager.ts';
 import { deleteFlannelNftTables } from './nft-cleanup.ts';
 import { deletePlan, isEmptyPlan, restorePayload, setupPlan, type TablePlan } from './restore.ts';
-import { forwardRuleSet, masqRuleSet, type RuleSet } from './rules.ts';
+import { forwardRuleSet, masqRuleSet, type IpFamily, type RuleSet } from './rules.ts';
 import { Iptables, processExec, type ExecFn } from './runner.ts';
 import { Serial } from '../../util/serial.ts';
-import { keepApplied } from '../resync.ts';
+import { afterAll, keepApplied } from '../resync.ts';
+import { dualStackMasq } from '../dual-stack.ts';
 
 const log = logger('traffic/iptables');
 
@@ -29,13 +30,13 @@ export class IptablesTrafficManager implements TrafficManager {
     this.exec = opts.exec ?? processExec(opts.netns);
   }
 
-  private ipt(): Promise<Iptables> {
+  private ipt(family: IpFamily = 'ipv4'): Promise<Iptables> {
     this.iptables ??= Iptables.detect(this.exec).then((ipt) => {
       const f = ipt.features;
       log.info(`iptables ${f.version?.join('.') ?? 'version unknown'}: --random-fully ${f.randomFully ? 'supported' : 'not supported'}, restore --wait ${f.restoreWait ? 'supported' : 'not supported'}`);
       return ipt;
     });
-    return this.iptables;
+    return this.iptables.then((ipt) => ipt.forFamily(family));
   }
 
   async init(signal: AbortSignal): Promise<void> {
@@ -45,6 +46,7 @@ export class IptablesTrafficManager implements TrafficManager {
   }
 
   async setupAndEnsureMasqRules(p: MasqRulesParams): Promise<void> {
+    const v6 = dualStackMasq(p);
     const ipt = await this.ipt();
     const randomFully = p.randomFully && ipt.features.randomFully;
     if (p.prevNetwork && p.prevSubnet && (!p.prevNetwork.equals(p.network) || !p.prevSubnet.equals(p.subnet))) {
@@ -52,19 +54,40 @@ export class IptablesTrafficManager implements TrafficManager {
       // The old daemon may have run with or without --random-fully; delete either form.
       await this.deleteRuleSets([masqRuleSet(p.prevNetwork, p.prevSubnet, true), masqRuleSet(p.prevNetwork, p.prevSubnet, false)]);
     }
+    // A previous v6 rule set goes when the v6 network or subnet changed, or when IPv6 is no longer enabled.
+    if (p.prevIpv6Network && p.prevIpv6Subnet && !(v6 && p.prevIpv6Network.equals(v6.network) && p.prevIpv6Subnet.equals(v6.subnet))) {
+      log.info(`IPv6 network or subnet changed (was ${p.prevIpv6Network} / ${p.prevIpv6Subnet}); deleting the ip6tables masquerade rules built from them`);
+      await this.deleteRuleSets([masqRuleSet(p.prevIpv6Network, p.prevIpv6Subnet, true), masqRuleSet(p.prevIpv6Network, p.prevIpv6Subnet, false)]);
+    }
+    const sets = [masqRuleSet(p.network, p.subnet, randomFully)];
     log.info(`Setting up masking rules for network ${p.network}, subnet ${p.subnet}`);
-    await this.ensureLoop(masqRuleSet(p.network, p.subnet, randomFully), p.resyncSeconds, p.signal, p.onFirstApply);
+    if (v6) {
+      log.info(`Setting up IPv6 masking rules for network ${v6.network}, subnet ${v6.subnet}`);
+      sets.push(masqRuleSet(v6.network, v6.subnet, randomFully));
+    }
+    await this.ensureLoops(sets, p.resyncSeconds, p.signal, p.onFirstApply);
   }
 
   async setupAndEnsureForwardRules(p: ForwardRulesParams): Promise<void> {
+    const sets = [forwardRuleSet(p.network)];
     log.info(`Setting up forward rules for network ${p.network} (the FORWARD policy is left unchanged)`);
-    await this.ensureLoop(forwardRuleSet(p.network), p.resyncSeconds, p.signal, p.onFirstApply);
+    if (p.ipv6Network) {
+      log.info(`Setting up IPv6 forward rules for network ${p.ipv6Network}`);
+      sets.push(forwardRuleSet(p.ipv6Network));
+    }
+    await this.ensureLoops(sets, p.resyncSeconds, p.signal, p.onFirstApply);
+  }
+
+  /** One resync loop per family, side by side; `onFirstApply` once each had its first apply. */
+  private async ensureLoops(sets: RuleSet[], resyncSeconds: number, signal: AbortSignal, onFirstApply?: () => void): Promise<void> {
+    const firsts = afterAll(sets.length, onFirstApply);
+    await Promise.all(sets.map((set, i) => this.ensureLoop(set, resyncSeconds, signal, firsts[i])));
   }
 
   private ensureLoop(set: RuleSet, resyncSeconds: number, signal: AbortSignal, onFirstApply?: () => void): Promise<void> {
     return keepApplied(
       {
-        name: `${set.table} ${set.chain}`,
+        name: `${set.family === 'ipv6' ? 'ip6tables ' : ''}${set.table} ${set.chain}`,
         apply: () => this.apply(set),
         differences: async () => ((await this.serial.run(() => this.isComplete(set))) ? [] : ['rules or chain missing']),
         missingMessage: 'Some iptables rules are missing; deleting and recreating rules',
@@ -78,7 +101,7 @@ export class IptablesTrafficManager implements TrafficManager {
 
   /** One iptables-restore transaction: flush/create the chain, drop present copies of the jump, append everything. */
   async apply(set: RuleSet): Promise<void> {
-    const ipt = await this.ipt();
+    const ipt = await this.ipt(set.family);
     await this.serial.run(async () => {
       const counts = await ipt.countCopies(set.rules);
       await ipt.restore(restorePayload(setupPlan(set, (r) => counts.get(r) ?? 0)));
@@ -87,7 +110,7 @@ export class IptablesTrafficManager implements TrafficManager {
 
   /** True when both chains and every rule of `set` exist. */
   private async isComplete(set: RuleSet): Promise<boolean> {
-    const ipt = await this.ipt();
+    const ipt = await this.ipt(set.family);
     const chains = new Set([set.chain, ...set.rules.map((r) => r.chain)]);
     for (const c of chains) if (!(await ipt.chainExists(set.table, c))) return false;
     for (const r of set.rules) if (!(await ipt.exists(r))) return false;
@@ -95,8 +118,8 @@ export class IptablesTrafficManager implements TrafficManager {
   }
 
   private async deleteRuleSets(sets: RuleSet[]): Promise<void> {
-    const ipt = await this.ipt();
     for (const set of sets) {
+      const ipt = await this.ipt(set.family);
       try {
         await this.serial.run(async () => {
           const counts = await ipt.countCopies(set.rules);
@@ -104,7 +127,7 @@ export class IptablesTrafficManager implements TrafficManager {
           if (!isEmptyPlan(plan)) await ipt.restore(restorePayload(plan));
         });
       } catch (e) {
-        log.error(`Failed to delete the previous ${set.table} ${set.chain} rules: ${errorMessage(e)}`);
+        log.error(`Failed to delete the previous ${ipt.bin} ${set.table} ${set.chain} rules: ${errorMessage(e)}`);
       }
     }
   }

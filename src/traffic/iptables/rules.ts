@@ -1,7 +1,10 @@
-// The iptables rule sets flanneld owns (spec §6.1, §6.2 NEW); pure values, no I/O.
+// The iptables / ip6tables rule sets flanneld owns (spec §6.1, §6.2 NEW); pure values, no I/O.
 import type { IPv4Net } from '../../ip/ipv4.ts';
+import { IPv6Net } from '../../ip/ipv6.ts';
 
 export type Table = 'nat' | 'filter';
+/** Which binary holds the rules: iptables (ipv4) or ip6tables (ipv6). */
+export type IpFamily = 'ipv4' | 'ipv6';
 
 /** One rule: `-A <chain> <spec…>` in `<table>`; `spec` holds the argv words (no shell quoting). */
 export interface IptRule {
@@ -12,6 +15,8 @@ export interface IptRule {
 
 /** Rules of one table plus the flannel-owned chain they live in; `rules` are in the order they must appear. */
 export interface RuleSet {
+  /** Taken from the networks the set is built from. */
+  family: IpFamily;
   table: Table;
   /** The chain flanneld creates and flushes (the jump into it lives in a built-in chain). */
   chain: string;
@@ -24,16 +29,25 @@ export const MASQ_COMMENT = 'flanneld masq';
 export const FWD_COMMENT = 'flanneld forward';
 /** kube-proxy's masquerade mark: packets it already handles are left alone. */
 const KUBE_PROXY_MARK = '0x4000/0x4000';
-const MULTICAST = '224.0.0.0/4';
+const MULTICAST: Record<IpFamily, string> = { ipv4: '224.0.0.0/4', ipv6: 'ff00::/8' };
 
-/** §6.1: nat POSTROUTING jump (appended) and the FLANNEL-POSTRTG chain. */
-export function masqRuleSet(network: IPv4Net, subnet: IPv4Net, randomFully: boolean): RuleSet {
+export function familyOf(net: IPv4Net | IPv6Net): IpFamily {
+  return net instanceof IPv6Net ? 'ipv6' : 'ipv4';
+}
+
+/** §6.1: nat POSTROUTING jump (appended) and the FLANNEL-POSTRTG chain; the v6 set differs only in its addresses. */
+export function masqRuleSet(network: IPv4Net, subnet: IPv4Net, randomFully: boolean): RuleSet;
+export function masqRuleSet(network: IPv6Net, subnet: IPv6Net, randomFully: boolean): RuleSet;
+export function masqRuleSet(network: IPv4Net | IPv6Net, subnet: IPv4Net | IPv6Net, randomFully: boolean): RuleSet {
+  const family = familyOf(network);
+  if (familyOf(subnet) !== family) throw new Error(`masquerade rules: network ${network} and subnet ${subnet} are of different IP families`);
   const net = network.toString();
   const pod = subnet.toString();
   const comment = ['-m', 'comment', '--comment', MASQ_COMMENT];
   const masq = randomFully ? ['-j', 'MASQUERADE', '--random-fully'] : ['-j', 'MASQUERADE'];
   const r = (...spec: string[]): IptRule => ({ table: 'nat', chain: MASQ_CHAIN, spec });
   return {
+    family,
     table: 'nat',
     chain: MASQ_CHAIN,
     rules: [
@@ -42,17 +56,18 @@ export function masqRuleSet(network: IPv4Net, subnet: IPv4Net, randomFully: bool
       r('-s', pod, '-d', net, ...comment, '-j', 'RETURN'),
       r('-s', net, '-d', pod, ...comment, '-j', 'RETURN'),
       r('!', '-s', net, '-d', pod, ...comment, '-j', 'RETURN'),
-      r('-s', net, '!', '-d', MULTICAST, ...comment, ...masq),
+      r('-s', net, '!', '-d', MULTICAST[family], ...comment, ...masq),
       r('!', '-s', net, '-d', net, ...comment, ...masq),
     ],
   };
 }
 
 /** §6.2: filter FORWARD jump (appended) and the FLANNEL-FWD chain. */
-export function forwardRuleSet(network: IPv4Net): RuleSet {
+export function forwardRuleSet(network: IPv4Net | IPv6Net): RuleSet {
   const net = network.toString();
   const comment = ['-m', 'comment', '--comment', FWD_COMMENT];
   return {
+    family: familyOf(network),
     table: 'filter',
     chain: FWD_CHAIN,
     rules: [

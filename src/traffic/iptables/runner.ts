@@ -1,6 +1,6 @@
 // Runs iptables / iptables-restore / nft, optionally inside a named netns (tests), and detects binary features.
 import { spawn } from 'node:child_process';
-import { ruleText, type IptRule, type Table } from './rules.ts';
+import { ruleText, type IpFamily, type IptRule, type Table } from './rules.ts';
 
 export interface ExecResult {
   /** Exit code; 127 when the binary could not be started. */
@@ -74,9 +74,16 @@ export function featuresOf(iptablesVersion: string, restoreVersion: string): Ipt
   };
 }
 
-/** iptables (IPv4) commands flanneld needs. */
+/** iptables (IPv4) or ip6tables (IPv6) commands flanneld needs. */
 export class Iptables {
-  constructor(private readonly exec: ExecFn, readonly features: IptablesFeatures) {}
+  /** `iptables` or `ip6tables`. */
+  readonly bin: string;
+  readonly restoreBin: string;
+
+  constructor(private readonly exec: ExecFn, readonly features: IptablesFeatures, readonly family: IpFamily = 'ipv4') {
+    this.bin = family === 'ipv6' ? 'ip6tables' : 'iptables';
+    this.restoreBin = `${this.bin}-restore`;
+  }
 
   static async detect(exec: ExecFn): Promise<Iptables> {
     const ipt = await exec('iptables', ['--version']);
@@ -84,15 +91,20 @@ export class Iptables {
     return new Iptables(exec, featuresOf(ipt.stdout + ipt.stderr, restore.code === 0 ? restore.stdout + restore.stderr : ''));
   }
 
+  /** The same commands for the other family; iptables and ip6tables ship together, so the features carry over. */
+  forFamily(family: IpFamily): Iptables {
+    return family === this.family ? this : new Iptables(this.exec, this.features, family);
+  }
+
   private async iptables(args: string[]): Promise<ExecResult> {
-    return this.exec('iptables', this.features.wait ? ['--wait', ...args] : args);
+    return this.exec(this.bin, this.features.wait ? ['--wait', ...args] : args);
   }
 
   /** `iptables-restore --noflush`; throws IptablesError with the payload's first failing line in stderr. */
   async restore(payload: string): Promise<void> {
     const args = this.features.restoreWait ? ['--noflush', '--wait'] : ['--noflush'];
-    const res = await this.exec('iptables-restore', args, payload);
-    if (res.code !== 0) throw new IptablesError(`iptables-restore ${args.join(' ')}`, res);
+    const res = await this.exec(this.restoreBin, args, payload);
+    if (res.code !== 0) throw new IptablesError(`${this.restoreBin} ${args.join(' ')}`, res);
   }
 
   /** `iptables -t <table> -C …`: exit 1 means absent; anything else but 0 is an error. */
@@ -101,7 +113,7 @@ export class Iptables {
     const res = await this.iptables(args);
     if (res.code === 0) return true;
     if (res.code === 1) return false;
-    throw new IptablesError(`iptables ${args.join(' ')}`, res);
+    throw new IptablesError(`${this.bin} ${args.join(' ')}`, res);
   }
 
   async chainExists(table: Table, chain: string): Promise<boolean> {

@@ -6,9 +6,10 @@ import type { ForwardRulesParams, MasqRulesParams, TrafficManager } from '../tra
 import { deleteFlannelIptablesChains } from './iptables-cleanup.ts';
 import { chainDifferences } from './listing.ts';
 import { Nft } from './nft.ts';
-import { applyScript, FAMILY, forwardChain, masqChain, TABLE, tableScript, type NftChain } from './ruleset.ts';
+import { applyScript, forwardChain, masqChain, TABLE_V4, TABLE_V6, tableScript, type NftChain } from './ruleset.ts';
 import { Serial } from '../../util/serial.ts';
-import { keepApplied } from '../resync.ts';
+import { afterAll, keepApplied } from '../resync.ts';
+import { dualStackMasq } from '../dual-stack.ts';
 
 const log = logger('traffic/nftables');
 
@@ -32,12 +33,12 @@ export class NftablesTrafficManager implements TrafficManager {
     this.nft = new Nft(this.exec);
   }
 
-  /** Removes iptables mode's chains and creates the flannel table; throws NftError when nft is unusable. */
+  /** Removes iptables mode's chains and creates both flannel tables (§6.3); throws NftError when nft is unusable. */
   async init(signal: AbortSignal): Promise<void> {
     if (signal.aborted) return;
     log.info(`Using nftables (${await this.nft.version()})`);
     await this.serial.run(() => deleteFlannelIptablesChains(this.exec));
-    await this.serial.run(() => this.nft.apply(tableScript()));
+    await this.serial.run(() => this.nft.apply(tableScript(TABLE_V4) + tableScript(TABLE_V6)));
     await this.probeFullyRandom();
   }
 
@@ -52,26 +53,43 @@ export class NftablesTrafficManager implements TrafficManager {
   }
 
   async setupAndEnsureMasqRules(p: MasqRulesParams): Promise<void> {
+    const v6 = dualStackMasq(p);
     // Stay synchronous up to the first apply when the probe already ran, so it queues ahead of the forward chain.
     const supported = this.fullyRandomKnown ?? (await this.probeFullyRandom());
     const randomFully = p.randomFully && supported;
-    // No recycling step for a previous network/subnet (p.prevNetwork/p.prevSubnet): the chain flush in every apply
-    // already removes the rules built from them.
+    // No recycling step for a previous network/subnet (p.prevNetwork/p.prevSubnet, and the v6 ones): the chain flush
+    // in every apply already removes the rules built from them.
+    const chains = [masqChain(p.network, p.subnet, randomFully)];
     log.info(`Setting up masking rules for network ${p.network}, subnet ${p.subnet}`);
-    await this.ensureLoop(masqChain(p.network, p.subnet, randomFully), p.resyncSeconds, p.signal, p.onFirstApply);
+    if (v6) {
+      log.info(`Setting up IPv6 masking rules for network ${v6.network}, subnet ${v6.subnet}`);
+      chains.push(masqChain(v6.network, v6.subnet, randomFully));
+    }
+    await this.ensureLoops(chains, p.resyncSeconds, p.signal, p.onFirstApply);
   }
 
   async setupAndEnsureForwardRules(p: ForwardRulesParams): Promise<void> {
+    const chains = [forwardChain(p.network)];
     log.info(`Setting up forward rules for network ${p.network}`);
-    await this.ensureLoop(forwardChain(p.network), p.resyncSeconds, p.signal, p.onFirstApply);
+    if (p.ipv6Network) {
+      log.info(`Setting up IPv6 forward rules for network ${p.ipv6Network}`);
+      chains.push(forwardChain(p.ipv6Network));
+    }
+    await this.ensureLoops(chains, p.resyncSeconds, p.signal, p.onFirstApply);
+  }
+
+  /** One resync loop per table, side by side; `onFirstApply` once each had its first apply. */
+  private async ensureLoops(chains: NftChain[], resyncSeconds: number, signal: AbortSignal, onFirstApply?: () => void): Promise<void> {
+    const firsts = afterAll(chains.length, onFirstApply);
+    await Promise.all(chains.map((chain, i) => this.ensureLoop(chain, resyncSeconds, signal, firsts[i])));
   }
 
   private ensureLoop(chain: NftChain, resyncSeconds: number, signal: AbortSignal, onFirstApply?: () => void): Promise<void> {
     return keepApplied(
       {
-        name: `nftables ${FAMILY} ${TABLE} ${chain.name}`,
+        name: `nftables ${chain.table.family} ${chain.table.name} ${chain.name}`,
         apply: () => this.apply(chain),
-        differences: async () => chainDifferences(chain, await this.serial.run(() => this.nft.listChain(chain.name))),
+        differences: async () => chainDifferences(chain, await this.serial.run(() => this.nft.listChain(chain.table, chain.name))),
         missingMessage: 'Some nftables rules are missing; recreating rules',
       },
       resyncSeconds,

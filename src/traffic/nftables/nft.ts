@@ -1,7 +1,7 @@
 // The `nft` commands nftables mode needs, run through the iptables runner's exec (same netns and timeout handling).
 import type { ExecFn, ExecResult } from '../iptables/runner.ts';
 import { parseChainJson, type ListedChain } from './listing.ts';
-import { FAMILY, TABLE } from './ruleset.ts';
+import type { NftTable } from './ruleset.ts';
 
 /** A failed `nft` command, with stderr for the log. */
 export class NftError extends Error {
@@ -45,9 +45,9 @@ export class Nft {
     return (await this.exec('nft', ['-c', '-f', '-'], FULLY_RANDOM_PROBE)).code === 0;
   }
 
-  /** The chain of the flannel table as the kernel holds it; undefined when the table or chain does not exist. */
-  async listChain(name: string): Promise<ListedChain | undefined> {
-    const args = ['-j', 'list', 'chain', FAMILY, TABLE, name];
+  /** The chain of a flannel table as the kernel holds it; undefined when the table or chain does not exist. */
+  async listChain(table: NftTable, name: string): Promise<ListedChain | undefined> {
+    const args = ['-j', 'list', 'chain', table.family, table.name, name];
     const res = await this.exec('nft', args);
     if (res.code === 1 && /No such file or directory/.test(res.stderr)) return undefined;
     if (res.code !== 0) throw new NftError(`nft ${args.join(' ')}`, res);
