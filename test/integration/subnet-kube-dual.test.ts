@@ -1,0 +1,137 @@
+// Dual stack in the Kubernetes subnet manager against the in-process fake API server: the v6 subnet from the
+// node's IPv6 pod CIDR, the v6 annotations it publishes, and peers' v6 leases and updates. HTTP on loopback only.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { KubeApiServer } from '../../src/lab/kube-api/server.ts';
+import { KubeSubnetManager, type KubeSubnetManagerOptions } from '../../src/subnet/kube/manager.ts';
+import type { LeaseAttrs, LeaseEvent } from '../../src/subnet/lease.ts';
+
+const TOKEN = 'dual-token-456';
+const P = 'flannel.alpha.coreos.com/';
+const dualAttrs = (mac6 = '0e:00:00:00:60:01'): LeaseAttrs => ({
+  publicIP: '192.168.1.11',
+  publicIPv6: 'fc00::11',
+  backendType: 'vxlan',
+  backendData: { VNI: 1, VtepMAC: '0e:00:00:00:00:01' },
+  backendV6Data: { VNI: 1, VtepMAC: mac6 },
+});
+const peerAnnotations = {
+  [`${P}kube-subnet-manager`]: 'true',
+  [`${P}backend-type`]: 'vxlan',
+  [`${P}backend-data`]: '{"VNI":1,"VtepMAC":"0e:00:00:00:00:02"}',
+  [`${P}public-ip`]: '192.168.1.12',
+  [`${P}backend-v6-data`]: '{"VNI":1,"VtepMAC":"0e:00:00:00:60:02"}',
+  [`${P}public-ipv6`]: 'fc00::12',
+};
+
+const dir = mkdtempSync(join(tmpdir(), 'kube-dual-'));
+const netConf = join(dir, 'net-conf.json');
+writeFileSync(netConf, '{"Network":"10.244.0.0/16","EnableIPv6":true,"IPv6Network":"fd00:10:244::/56","Backend":{"Type":"vxlan"}}');
+
+function kubeconfig(server: string): string {
+  const file = join(dir, 'kubeconfig');
+  writeFileSync(file, [
+    'apiVersion: v1', 'kind: Config', 'current-context: t',
+    'clusters:', '- name: t', '  cluster:', `    server: ${server}`, '    insecure-skip-tls-verify: true',
+    'users:', '- name: t', '  user:', `    token: ${TOKEN}`,
+    'contexts:', '- name: t', '  context:', '    cluster: t', '    user: t',
+  ].join('\n'));
+  return file;
+}
+
+async function within<T>(ms: number, what: string, p: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const t = new Promise<never>((_, rej) => (timer = setTimeout(() => rej(new Error(`${what}: nothing within ${ms} ms`)), ms)));
+  try {
+    return await Promise.race([p, t]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+const show = (evs: LeaseEvent[]) =>
+  evs.map((e) => {
+    const a = e.lease.attrs;
+    return `${e.type} ${e.lease.subnet} ${e.lease.ipv6Subnet ?? '-'} ${a.publicIPv6 ?? '-'} ${(a.backendV6Data as { VtepMAC?: string } | undefined)?.VtepMAC ?? '-'}`;
+  });
+
+describe('KubeSubnetManager in dual-stack mode', () => {
+  const server = new KubeApiServer({ token: TOKEN, bookmarkIntervalMs: 500 });
+  let cfg = '';
+  const managers: KubeSubnetManager[] = [];
+  const stop = new AbortController();
+  const make = async (over: Partial<KubeSubnetManagerOptions> = {}) => {
+    const m = await KubeSubnetManager.create({
+      kubeconfigFile: cfg, nodeName: 'dual-a', netConfigPath: netConf, annotationPrefix: 'flannel.alpha.coreos.com',
+      setNodeNetworkUnavailable: false, retryIntervalMs: 100, retryTimeoutMs: 1000, ...over,
+    });
+    managers.push(m);
+    return m;
+  };
+  before(async () => {
+    cfg = kubeconfig(await server.listen(0, '127.0.0.1'));
+    server.addNode({ name: 'dual-a', podCIDRs: ['10.244.1.0/24', 'fd00:10:244:1::/64'] });
+    server.addNode({ name: 'dual-b', podCIDRs: ['fd00:10:244:2::/64', '10.244.2.0/24'], annotations: peerAnnotations });
+  });
+  after(async () => {
+    stop.abort();
+    for (const m of managers) await m.close();
+    await server.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('acquires both subnets and publishes the v6 annotations in the status patch', async () => {
+    const m = await make();
+    const lease = await m.acquireLease(dualAttrs(), stop.signal);
+    assert.equal(lease.subnet.toString(), '10.244.1.0/24');
+    assert.equal(lease.ipv6Subnet?.toString(), 'fd00:10:244:1::/64');
+    assert.equal(lease.attrs.publicIPv6, 'fc00::11');
+    assert.deepEqual(server.getNode('dual-a')!.metadata.annotations, {
+      [`${P}backend-data`]: '{"VNI":1,"VtepMAC":"0e:00:00:00:00:01"}',
+      [`${P}backend-type`]: 'vxlan',
+      [`${P}kube-subnet-manager`]: 'true',
+      [`${P}public-ip`]: '192.168.1.11',
+      [`${P}backend-v6-data`]: '{"VNI":1,"VtepMAC":"0e:00:00:00:60:01"}',
+      [`${P}public-ipv6`]: 'fc00::11',
+    });
+    const patches = server.patches.filter((p) => p.node === 'dual-a');
+    assert.equal(patches.length, 1);
+    assert.equal(patches[0]!.subresource, 'status');
+    // A new v6 VtepMAC alone is patched alone.
+    await m.acquireLease(dualAttrs('0e:00:00:00:60:99'), stop.signal);
+    assert.deepEqual(server.patches.at(-1)!.body, { metadata: { annotations: { [`${P}backend-v6-data`]: '{"VNI":1,"VtepMAC":"0e:00:00:00:60:99"}' } } });
+    await m.acquireLease(dualAttrs(), stop.signal);
+  });
+
+  it('gives peers v6 leases and reports their v6 annotation changes', async () => {
+    const m = await make();
+    const own = await m.acquireLease(dualAttrs(), stop.signal);
+    const ac = new AbortController();
+    const it = m.watchLeases(own, ac.signal)[Symbol.asyncIterator]();
+    const next = async (what: string) => (await within(2000, what, it.next())).value as LeaseEvent[];
+    try {
+      assert.deepEqual(show(await next('first batch')), ['added 10.244.2.0/24 fd00:10:244:2::/64 fc00::12 0e:00:00:00:60:02']);
+      server.modifyNode('dual-b', (n) => (n.metadata.annotations![`${P}backend-v6-data`] = '{"VNI":1,"VtepMAC":"0e:00:00:00:60:22"}'));
+      assert.deepEqual(show(await next('v6 VtepMAC change')), ['added 10.244.2.0/24 fd00:10:244:2::/64 fc00::12 0e:00:00:00:60:22']);
+      server.modifyNode('dual-b', (n) => (n.metadata.annotations![`${P}public-ipv6`] = 'fc00::22'));
+      assert.deepEqual(show(await next('public-ipv6 change')), ['added 10.244.2.0/24 fd00:10:244:2::/64 fc00::22 0e:00:00:00:60:22']);
+      server.deleteNode('dual-b');
+      assert.deepEqual(show(await next('peer deleted')), ['removed 10.244.2.0/24 fd00:10:244:2::/64 fc00::22 0e:00:00:00:60:22']);
+    } finally {
+      ac.abort();
+    }
+  });
+
+  it('rejects a v6 pod CIDR outside IPv6Network and a node without one, naming node and CIDR', async () => {
+    server.addNode({ name: 'dual-out', podCIDRs: ['10.244.7.0/24', 'fd00:99::/64'] });
+    const out = await make({ nodeName: 'dual-out' });
+    await assert.rejects(out.acquireLease(dualAttrs(), stop.signal), (e: Error) =>
+      e.message === 'subnet "fd00:10:244::/56" specified in the flannel net config doesn\'t contain "fd00:99::/64" PodCIDR of the "dual-out" node');
+    server.addNode({ name: 'v4-only', podCIDR: '10.244.8.0/24' });
+    const v4 = await make({ nodeName: 'v4-only' });
+    await assert.rejects(v4.acquireLease(dualAttrs(), stop.signal), /node "v4-only" ipv6 pod cidr not assigned/);
+  });
+});
