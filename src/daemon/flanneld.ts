@@ -169,12 +169,20 @@ export async function runFlanneld(opts: Options): Promise<number> {
       firstApplies.push(new Promise<void>((r) => (done = r)));
       return done;
     };
+    // Dual stack: the same rules with ip6tables / in `ip6 flannel-ipv6` (spec §6.1–§6.3), only when the lease has a
+    // v6 subnet (a backend without dual stack leaves it out).
+    const ipv6Subnet = config.enableIPv6 ? lease.ipv6Subnet : undefined;
+    const ipv6Network = ipv6Subnet ? config.ipv6Network : undefined;
     if (opts.ipMasq) {
       background('Masquerade rules', traffic.setupAndEnsureMasqRules({
         network: config.network,
         subnet: lease.subnet,
         prevNetwork: previous?.network,
         prevSubnet: previous?.subnet,
+        ipv6Network,
+        ipv6Subnet,
+        prevIpv6Network: previous?.ipv6Network,
+        prevIpv6Subnet: previous?.ipv6Subnet,
         resyncSeconds: opts.iptablesResync,
         randomFully: !opts.ipMasqFullyRandomDisable,
         signal,
@@ -182,7 +190,13 @@ export async function runFlanneld(opts: Options): Promise<number> {
       }));
     }
     if (opts.iptablesForwardRules) {
-      background('Forward rules', traffic.setupAndEnsureForwardRules({ network: config.network, resyncSeconds: opts.iptablesResync, signal, onFirstApply: firstApply() }));
+      background('Forward rules', traffic.setupAndEnsureForwardRules({
+        network: config.network,
+        ipv6Network,
+        resyncSeconds: opts.iptablesResync,
+        signal,
+        onFirstApply: firstApply(),
+      }));
     }
     if (opts.ipBlackholeRoute) background('Blackhole route', ensureBlackholeRoute(netlink, lease.subnet, opts.iptablesResync, signal));
     await Promise.race([Promise.all(firstApplies), new Promise((r) => signal.addEventListener('abort', r, { once: true }))]);
