@@ -1,0 +1,107 @@
+// flanneld with "EnableIPv6": the IPv6 masquerade/forward rules (ip6tables, or nft table `ip6 flannel-ipv6`) built from
+// the config's IPv6Network and the host's v6 lease subnet, next to the v4 ones. Every process runs in a namespace.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { etcdAvailable } from '../helpers/etcd.ts';
+import { ETCD_ENDPOINT, FLANNELD, flanneldBuilt, readSubnetEnv, Underlay, until } from '../helpers/flanneld-hosts.ts';
+import { isRoot, nsRun, run } from '../helpers/netns.ts';
+
+const skip = !isRoot ? 'needs root' : !etcdAvailable ? 'etcd is not installed' : !flanneldBuilt ? `${FLANNELD} is missing: run \`npm run build\`` : false;
+const NET6 = '2001:db8:42::/56';
+const config = (nft: boolean) => JSON.stringify({ Network: '10.244.0.0/16', EnableIPv6: true, IPv6Network: NET6, EnableNFTables: nft, Backend: { Type: 'vxlan' } });
+
+/** The lease's v6 subnet from subnet.env (`FLANNEL_IPV6_SUBNET=<first host>/<len>` → network/len). */
+function subnet6(file: string): string {
+  const env = readSubnetEnv(file);
+  assert.ok(env?.FLANNEL_IPV6_SUBNET, `FLANNEL_IPV6_SUBNET in ${file}`);
+  const [addr, len] = env.FLANNEL_IPV6_SUBNET.split('/');
+  assert.equal(len, '64');
+  assert.match(addr!, /::1$/);
+  return `${addr!.replace(/::1$/, '::')}/${len}`;
+}
+
+describe('flanneld daemon: dual stack rules', { skip }, () => {
+  const u = new Underlay();
+  before(async () => {
+    await u.start();
+  });
+  after(async () => {
+    await u.cleanup();
+  });
+
+  /** A host with v4 and v6 on eth0 and both default routes there, running flanneld with `nft` or iptables mode. */
+  async function host(ip: string, ip6: string, nft: boolean) {
+    const prefix = u.prefix(false);
+    u.etcdctl(['put', `${prefix}/config`, config(nft)]);
+    const ns = u.addHost('fd6r', { eth0: ip });
+    run('ip', ['-n', ns, '-6', 'addr', 'add', `${ip6}/64`, 'dev', 'eth0', 'nodad']);
+    run('ip', ['-n', ns, '-6', 'route', 'add', 'default', 'via', 'fd00:150::1', 'dev', 'eth0']);
+    const file = u.subnetFile();
+    const d = u.flanneld(ns, [`--etcd-endpoints=${ETCD_ENDPOINT}`, `--etcd-prefix=${prefix}`, `--subnet-file=${file}`, '--ip-masq', '--iptables-resync=1']);
+    await d.waitLog(/Wrote subnet file to /, 20_000);
+    return { ns, file, d };
+  }
+
+  it('iptables mode: exact ip6tables nat and filter rules; a deleted v6 rule comes back', async () => {
+    const { ns, file, d } = await host('192.168.150.81', 'fd00:150::81', false);
+    const pod = subnet6(file);
+    const nat = () => nsRun(ns, 'ip6tables', ['-w', '-t', 'nat', '-S', 'FLANNEL-POSTRTG']);
+    const wantNat = [
+      '-N FLANNEL-POSTRTG',
+      '-A FLANNEL-POSTRTG -m mark --mark 0x4000/0x4000 -m comment --comment "flanneld masq" -j RETURN',
+      `-A FLANNEL-POSTRTG -s ${pod} -d ${NET6} -m comment --comment "flanneld masq" -j RETURN`,
+      `-A FLANNEL-POSTRTG -s ${NET6} -d ${pod} -m comment --comment "flanneld masq" -j RETURN`,
+      `-A FLANNEL-POSTRTG ! -s ${NET6} -d ${pod} -m comment --comment "flanneld masq" -j RETURN`,
+      `-A FLANNEL-POSTRTG -s ${NET6} ! -d ff00::/8 -m comment --comment "flanneld masq" -j MASQUERADE --random-fully`,
+      `-A FLANNEL-POSTRTG ! -s ${NET6} -d ${NET6} -m comment --comment "flanneld masq" -j MASQUERADE --random-fully`,
+      '',
+    ].join('\n');
+    // subnet.env is written after the first apply of every rule set, so the rules are already there.
+    assert.equal(nat(), wantNat);
+    assert.equal(nsRun(ns, 'ip6tables', ['-w', '-t', 'nat', '-S', 'POSTROUTING']), '-P POSTROUTING ACCEPT\n-A POSTROUTING -m comment --comment "flanneld masq" -j FLANNEL-POSTRTG\n');
+    assert.equal(nsRun(ns, 'ip6tables', ['-w', '-t', 'filter', '-S', 'FLANNEL-FWD']), [
+      '-N FLANNEL-FWD',
+      `-A FLANNEL-FWD -s ${NET6} -m comment --comment "flanneld forward" -j ACCEPT`,
+      `-A FLANNEL-FWD -d ${NET6} -m comment --comment "flanneld forward" -j ACCEPT`,
+      '',
+    ].join('\n'));
+    assert.match(nsRun(ns, 'ip6tables', ['-w', '-t', 'filter', '-S', 'FORWARD']), /^-A FORWARD -m comment --comment "flanneld forward" -j FLANNEL-FWD$/m);
+    // The v4 rule set is still there, v4 only.
+    assert.match(nsRun(ns, 'iptables', ['-w', '-t', 'nat', '-S', 'FLANNEL-POSTRTG']), /-s 10\.244\.0\.0\/16 ! -d 224\.0\.0\.0\/4 /);
+
+    nsRun(ns, 'ip6tables', ['-w', '-t', 'nat', '-D', 'FLANNEL-POSTRTG', '5']);
+    assert.notEqual(nat(), wantNat);
+    await d.waitLog(/Some iptables rules are missing; deleting and recreating rules/, 10_000);
+    await until('the v6 masquerade chain to be restored', 5_000, () => nat() === wantNat);
+  });
+
+  it('nftables mode: the exact ip6 flannel-ipv6 table', async () => {
+    const { ns, file } = await host('192.168.150.82', 'fd00:150::82', true);
+    const pod = subnet6(file);
+    assert.equal(nsRun(ns, 'nft', ['list', 'table', 'ip6', 'flannel-ipv6']), [
+      'table ip6 flannel-ipv6 {',
+      '\tcomment "rules for flannel-ipv6"',
+      '\tchain postrtg {',
+      '\t\tcomment "chain to manage traffic masquerading by flannel"',
+      '\t\ttype nat hook postrouting priority srcnat; policy accept;',
+      '\t\tmeta mark 0x00004000 return',
+      `\t\tip6 saddr ${pod} ip6 daddr ${NET6} return`,
+      `\t\tip6 saddr ${NET6} ip6 daddr ${pod} return`,
+      `\t\tip6 saddr != ${pod} ip6 daddr ${NET6} return`,
+      `\t\tip6 saddr ${NET6} ip6 daddr != ff00::/8 masquerade fully-random`,
+      `\t\tip6 saddr != ${NET6} ip6 daddr ${NET6} masquerade fully-random`,
+      '\t}',
+      '',
+      '\tchain forward {',
+      '\t\tcomment "chain to accept flannel traffic"',
+      '\t\ttype filter hook forward priority filter; policy accept;',
+      `\t\tip6 saddr ${NET6} accept`,
+      `\t\tip6 daddr ${NET6} accept`,
+      '\t}',
+      '}',
+      '',
+    ].join('\n'));
+    assert.match(nsRun(ns, 'nft', ['list', 'table', 'ip', 'flannel-ipv4']), /ip saddr 10\.244\.0\.0\/16 ip daddr != 224\.0\.0\.0\/4 masquerade/);
+    assert.doesNotMatch(nsRun(ns, 'ip6tables', ['-w', '-t', 'nat', '-S']), /FLANNEL/);
+  });
+});
