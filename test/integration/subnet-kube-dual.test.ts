@@ -2,12 +2,9 @@
 // node's IPv6 pod CIDR, the v6 annotations it publishes, and peers' v6 leases and updates. HTTP on loopback only.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { KubeApiServer } from '../../src/lab/kube-api/server.ts';
-import { KubeSubnetManager, type KubeSubnetManagerOptions } from '../../src/subnet/kube/manager.ts';
 import type { LeaseAttrs, LeaseEvent } from '../../src/subnet/lease.ts';
+import { kubeDir, kubeManagers, within } from '../helpers/kube-api.ts';
 
 const TOKEN = 'dual-token-456';
 const P = 'flannel.alpha.coreos.com/';
@@ -27,30 +24,7 @@ const peerAnnotations = {
   [`${P}public-ipv6`]: 'fc00::12',
 };
 
-const dir = mkdtempSync(join(tmpdir(), 'kube-dual-'));
-const netConf = join(dir, 'net-conf.json');
-writeFileSync(netConf, '{"Network":"10.244.0.0/16","EnableIPv6":true,"IPv6Network":"fd00:10:244::/56","Backend":{"Type":"vxlan"}}');
-
-function kubeconfig(server: string): string {
-  const file = join(dir, 'kubeconfig');
-  writeFileSync(file, [
-    'apiVersion: v1', 'kind: Config', 'current-context: t',
-    'clusters:', '- name: t', '  cluster:', `    server: ${server}`, '    insecure-skip-tls-verify: true',
-    'users:', '- name: t', '  user:', `    token: ${TOKEN}`,
-    'contexts:', '- name: t', '  context:', '    cluster: t', '    user: t',
-  ].join('\n'));
-  return file;
-}
-
-async function within<T>(ms: number, what: string, p: Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const t = new Promise<never>((_, rej) => (timer = setTimeout(() => rej(new Error(`${what}: nothing within ${ms} ms`)), ms)));
-  try {
-    return await Promise.race([p, t]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
+const kd = kubeDir('kube-dual-', '{"Network":"10.244.0.0/16","EnableIPv6":true,"IPv6Network":"fd00:10:244::/56","Backend":{"Type":"vxlan"}}');
 
 const show = (evs: LeaseEvent[]) =>
   evs.map((e) => {
@@ -61,26 +35,19 @@ const show = (evs: LeaseEvent[]) =>
 describe('KubeSubnetManager in dual-stack mode', () => {
   const server = new KubeApiServer({ token: TOKEN, bookmarkIntervalMs: 500 });
   let cfg = '';
-  const managers: KubeSubnetManager[] = [];
-  const stop = new AbortController();
-  const make = async (over: Partial<KubeSubnetManagerOptions> = {}) => {
-    const m = await KubeSubnetManager.create({
-      kubeconfigFile: cfg, nodeName: 'dual-a', netConfigPath: netConf, annotationPrefix: 'flannel.alpha.coreos.com',
-      setNodeNetworkUnavailable: false, retryIntervalMs: 100, retryTimeoutMs: 1000, ...over,
-    });
-    managers.push(m);
-    return m;
-  };
+  const { stop, make, close } = kubeManagers(() => ({
+    kubeconfigFile: cfg, nodeName: 'dual-a', netConfigPath: kd.netConf, annotationPrefix: 'flannel.alpha.coreos.com',
+    setNodeNetworkUnavailable: false,
+  }));
   before(async () => {
-    cfg = kubeconfig(await server.listen(0, '127.0.0.1'));
+    cfg = kd.kubeconfig(await server.listen(0, '127.0.0.1'), TOKEN);
     server.addNode({ name: 'dual-a', podCIDRs: ['10.244.1.0/24', 'fd00:10:244:1::/64'] });
     server.addNode({ name: 'dual-b', podCIDRs: ['fd00:10:244:2::/64', '10.244.2.0/24'], annotations: peerAnnotations });
   });
   after(async () => {
-    stop.abort();
-    for (const m of managers) await m.close();
+    await close();
     await server.close();
-    rmSync(dir, { recursive: true, force: true });
+    kd.remove();
   });
 
   it('acquires both subnets and publishes the v6 annotations in the status patch', async () => {

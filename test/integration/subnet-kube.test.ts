@@ -6,8 +6,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KubeApiServer } from '../../src/lab/kube-api/server.ts';
-import { KubeSubnetManager, type KubeSubnetManagerOptions } from '../../src/subnet/kube/manager.ts';
+import { KubeSubnetManager } from '../../src/subnet/kube/manager.ts';
 import type { Lease, LeaseEvent } from '../../src/subnet/lease.ts';
+import { kubeDir, kubeManagers, within } from '../helpers/kube-api.ts';
 
 const TOKEN = 'test-token-123';
 const P = 'flannel.alpha.coreos.com/';
@@ -20,30 +21,9 @@ const peerAnnotations = (ip: string, mac: string) => ({
   [`${P}public-ip`]: ip,
 });
 
-const dir = mkdtempSync(join(tmpdir(), 'kube-sm-'));
-const netConf = join(dir, 'net-conf.json');
-writeFileSync(netConf, '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}');
-
-function kubeconfig(server: string, token = TOKEN): string {
-  const file = join(dir, `kubeconfig-${Math.random().toString(36).slice(2)}`);
-  writeFileSync(file, [
-    'apiVersion: v1', 'kind: Config', 'current-context: t',
-    'clusters:', '- name: t', '  cluster:', `    server: ${server}`, '    insecure-skip-tls-verify: true',
-    'users:', '- name: t', '  user:', `    token: ${token}`,
-    'contexts:', '- name: t', '  context:', '    cluster: t', '    user: t',
-  ].join('\n'));
-  return file;
-}
-
-async function within<T>(ms: number, what: string, p: Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const t = new Promise<never>((_, rej) => (timer = setTimeout(() => rej(new Error(`${what}: nothing within ${ms} ms`)), ms)));
-  try {
-    return await Promise.race([p, t]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
+const kd = kubeDir('kube-sm-', '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}');
+const { dir, netConf } = kd;
+const kubeconfig = (server: string, token = TOKEN) => kd.kubeconfig(server, token);
 
 /** Pulls batches from watchLeases on demand. */
 function batches(m: KubeSubnetManager, own: Lease, signal: AbortSignal) {
@@ -65,7 +45,7 @@ function batches(m: KubeSubnetManager, own: Lease, signal: AbortSignal) {
 }
 const show = (evs: LeaseEvent[]) => evs.map((e) => `${e.type} ${e.lease.subnet} ${e.lease.attrs.publicIP}`);
 
-after(() => rmSync(dir, { recursive: true, force: true }));
+after(() => kd.remove());
 
 describe('fake Kubernetes API server semantics', () => {
   const server = new KubeApiServer({ token: TOKEN, bookmarkIntervalMs: 200, historyLimit: 3 });
@@ -142,16 +122,10 @@ describe('KubeSubnetManager against the fake API server', () => {
   const server = new KubeApiServer({ token: TOKEN, bookmarkIntervalMs: 500 });
   let url = '';
   let cfg = '';
-  const managers: KubeSubnetManager[] = [];
-  const stop = new AbortController();
-  const make = async (over: Partial<KubeSubnetManagerOptions> = {}) => {
-    const m = await KubeSubnetManager.create({
-      kubeconfigFile: cfg, nodeName: 'node-a', netConfigPath: netConf, annotationPrefix: 'flannel.alpha.coreos.com',
-      setNodeNetworkUnavailable: true, retryIntervalMs: 100, retryTimeoutMs: 1000, ...over,
-    });
-    managers.push(m);
-    return m;
-  };
+  const { stop, make, closeMade, close } = kubeManagers(() => ({
+    kubeconfigFile: cfg, nodeName: 'node-a', netConfigPath: netConf, annotationPrefix: 'flannel.alpha.coreos.com',
+    setNodeNetworkUnavailable: true,
+  }));
   before(async () => {
     url = await server.listen(0, '127.0.0.1');
     cfg = kubeconfig(url);
@@ -160,8 +134,7 @@ describe('KubeSubnetManager against the fake API server', () => {
     server.addNode({ name: 'not-flannel', podCIDR: '10.244.3.0/24' });
   });
   after(async () => {
-    stop.abort();
-    for (const m of managers) await m.close();
+    await close();
     await server.close();
   });
 
@@ -272,7 +245,7 @@ describe('KubeSubnetManager against the fake API server', () => {
   });
 
   it('lists again after 410 Gone and after a dropped watch, catching up on what happened meanwhile', async () => {
-    for (const x of managers.splice(0)) await x.close();
+    await closeMade();
     const m = await make({ watchTimeoutSeconds: 300 });
     const own = await m.acquireLease(vxlanAttrs('192.168.1.11'), stop.signal);
     const ac = new AbortController();
