@@ -1,13 +1,12 @@
 // The etcd subnet manager in dual stack against a real etcd: `<v4>&<v6>` keys and v6 lease JSON as etcd holds them.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { Etcd3 } from 'etcd3';
 import { IPv4Net } from '../../src/ip/ipv4.ts';
 import { IPv6Net } from '../../src/ip/ipv6.ts';
-import { EtcdSubnetManager, type EtcdSubnetManagerOptions } from '../../src/subnet/etcd/manager.ts';
-import type { Lease, LeaseAttrs, LeaseEvent } from '../../src/subnet/lease.ts';
-import { etcdAvailable, startEtcd, type EtcdHandle } from '../helpers/etcd.ts';
+import type { LeaseAttrs, LeaseEvent } from '../../src/subnet/lease.ts';
+import { etcdAvailable, type EtcdHandle } from '../helpers/etcd.ts';
+import { EtcdSubnetFixture, withinMs } from '../helpers/etcd-subnet.ts';
 
 const CONFIG = '{"Network":"10.5.0.0/16","EnableIPv6":true,"IPv6Network":"fc00::/48","Backend":{"Type":"vxlan"}}';
 const attrs = (n: number): LeaseAttrs => ({
@@ -22,61 +21,24 @@ const valueOf = (n: number) =>
   `"BackendData":{"VNI":1,"VtepMAC":"0e:00:00:00:00:${String(n).padStart(2, '0')}"},` +
   `"BackendV6Data":{"VNI":1,"VtepMAC":"0e:00:00:00:06:${String(n).padStart(2, '0')}"}}`;
 
+const fx = new EtcdSubnetFixture(CONFIG, 'flannel-dual');
+const { stop, freshPrefix, manager, acquire, etcdctl } = fx;
 let etcd: EtcdHandle;
 let admin: Etcd3;
-const managers: EtcdSubnetManager[] = [];
-const stop = new AbortController();
-let prefixSeq = 0;
-
-async function freshPrefix(): Promise<string> {
-  const prefix = `/flannel-dual-${process.pid}-${++prefixSeq}/network`;
-  await admin.put(`${prefix}/config`).value(CONFIG);
-  return prefix;
-}
-
-function manager(prefix: string, extra: Partial<EtcdSubnetManagerOptions> = {}): EtcdSubnetManager {
-  const m = new EtcdSubnetManager({ endpoints: [etcd.endpoint], prefix, renewMarginMinutes: 60, ...extra });
-  managers.push(m);
-  return m;
-}
-
-async function acquire(m: EtcdSubnetManager, a: LeaseAttrs): Promise<Lease> {
-  await m.getNetworkConfig(stop.signal);
-  return m.acquireLease(a, stop.signal);
-}
-
-function etcdctl(...args: string[]): string {
-  return execFileSync('etcdctl', ['--endpoints', etcd.endpoint, ...args], { env: { ...process.env, ETCDCTL_API: '3' }, timeout: 10_000 }).toString();
-}
 
 async function keys(prefix: string): Promise<string[]> {
   return (await admin.getAll().prefix(`${prefix}/subnets/`).keys()).map((k) => k.slice(`${prefix}/subnets/`.length)).sort();
-}
-
-async function withinMs<T>(ms: number, p: Promise<T>, what: string): Promise<T> {
-  let t: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => (t = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms)));
-  try {
-    return await Promise.race([p, timeout]);
-  } finally {
-    clearTimeout(t);
-  }
 }
 
 const summary = (evs: LeaseEvent[]) => evs.map((e) => `${e.type} ${e.lease.subnet} ${e.lease.ipv6Subnet ?? '-'} ${e.lease.attrs.publicIPv6}`).sort();
 
 describe('etcd subnet manager, dual stack', { skip: !etcdAvailable && 'etcd is not installed' }, () => {
   before(async () => {
-    etcd = await startEtcd();
-    admin = new Etcd3({ hosts: etcd.endpoint });
+    await fx.start();
+    ({ etcd, admin } = fx);
   });
 
-  after(async () => {
-    stop.abort();
-    for (const m of managers) await m.close();
-    admin?.close();
-    await etcd?.destroy();
-  });
+  after(() => fx.destroy());
 
   it('creates the exact `<v4>&<v6>` key and JSON with a 24 h etcd lease', async () => {
     const prefix = await freshPrefix();

@@ -1,43 +1,20 @@
 // The etcd subnet manager against a real etcd: keys, values and etcd leases as etcd itself reports them.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { Etcd3 } from 'etcd3';
 import { IPv4Net } from '../../src/ip/ipv4.ts';
-import { EtcdSubnetManager, type EtcdSubnetManagerOptions } from '../../src/subnet/etcd/manager.ts';
-import type { Lease, LeaseAttrs, LeaseEvent } from '../../src/subnet/lease.ts';
-import { etcdAvailable, startEtcd, type EtcdHandle } from '../helpers/etcd.ts';
+import type { LeaseAttrs, LeaseEvent } from '../../src/subnet/lease.ts';
+import { etcdAvailable, type EtcdHandle } from '../helpers/etcd.ts';
+import { EtcdSubnetFixture, withinMs } from '../helpers/etcd-subnet.ts';
 
 const CONFIG = '{"Network":"10.5.0.0/16","Backend":{"Type":"vxlan"}}';
 const vxlan = (ip: string, mac: string): LeaseAttrs => ({ publicIP: ip, publicIPv6: null, backendType: 'vxlan', backendData: { VNI: 1, VtepMAC: mac } });
 const valueOf = (ip: string, mac: string) => `{"PublicIP":"${ip}","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"${mac}"}}`;
 
+const fx = new EtcdSubnetFixture(CONFIG, 'flannel-test');
+const { stop, freshPrefix, manager, acquire, etcdctl } = fx;
 let etcd: EtcdHandle;
 let admin: Etcd3;
-const managers: EtcdSubnetManager[] = [];
-const stop = new AbortController();
-let prefixSeq = 0;
-
-async function freshPrefix(withConfig = true): Promise<string> {
-  const prefix = `/flannel-test-${process.pid}-${++prefixSeq}/network`;
-  if (withConfig) await admin.put(`${prefix}/config`).value(CONFIG);
-  return prefix;
-}
-
-function manager(prefix: string, extra: Partial<EtcdSubnetManagerOptions> = {}): EtcdSubnetManager {
-  const m = new EtcdSubnetManager({ endpoints: [etcd.endpoint], prefix, renewMarginMinutes: 60, ...extra });
-  managers.push(m);
-  return m;
-}
-
-async function acquire(m: EtcdSubnetManager, attrs: LeaseAttrs): Promise<Lease> {
-  await m.getNetworkConfig(stop.signal);
-  return m.acquireLease(attrs, stop.signal);
-}
-
-function etcdctl(...args: string[]): string {
-  return execFileSync('etcdctl', ['--endpoints', etcd.endpoint, ...args], { env: { ...process.env, ETCDCTL_API: '3' }, timeout: 10_000 }).toString();
-}
 
 async function leaseIdOf(key: string): Promise<string> {
   const res = await admin.get(key).exec();
@@ -45,30 +22,15 @@ async function leaseIdOf(key: string): Promise<string> {
   return String(res.kvs[0]!.lease);
 }
 
-async function withinMs<T>(ms: number, p: Promise<T>, what: string): Promise<T> {
-  let t: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => (t = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms)));
-  try {
-    return await Promise.race([p, timeout]);
-  } finally {
-    clearTimeout(t);
-  }
-}
-
 const summary = (evs: LeaseEvent[]) => evs.map((e) => `${e.type} ${e.lease.subnet} ${e.lease.attrs.publicIP}`).sort();
 
 describe('etcd subnet manager', { skip: !etcdAvailable && 'etcd is not installed' }, () => {
   before(async () => {
-    etcd = await startEtcd();
-    admin = new Etcd3({ hosts: etcd.endpoint });
+    await fx.start();
+    ({ etcd, admin } = fx);
   });
 
-  after(async () => {
-    stop.abort();
-    for (const m of managers) await m.close();
-    admin?.close();
-    await etcd?.destroy();
-  });
+  after(() => fx.destroy());
 
   it('names itself after the previous subnet', () => {
     assert.equal(manager('/x').name, 'Etcd Local Manager with Previous Subnet: None');

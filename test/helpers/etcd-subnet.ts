@@ -1,0 +1,62 @@
+// Fixture for EtcdSubnetManager tests against a real etcd: one etcd and admin client per suite, a fresh key prefix
+// per test (with the network config written), managers closed at the end, and etcdctl for reading what etcd holds.
+import { execFileSync } from 'node:child_process';
+import { Etcd3 } from 'etcd3';
+import { EtcdSubnetManager, type EtcdSubnetManagerOptions } from '../../src/subnet/etcd/manager.ts';
+import type { Lease, LeaseAttrs } from '../../src/subnet/lease.ts';
+import { startEtcd, type EtcdHandle } from './etcd.ts';
+
+export class EtcdSubnetFixture {
+  etcd!: EtcdHandle;
+  admin!: Etcd3;
+  readonly stop = new AbortController();
+  private readonly managers: EtcdSubnetManager[] = [];
+  private prefixSeq = 0;
+
+  /** `config` is written to each fresh prefix; `tag` names the prefixes (`/<tag>-<pid>-<n>/network`). */
+  constructor(private readonly config: string, private readonly tag: string) {}
+
+  start = async (): Promise<void> => {
+    this.etcd = await startEtcd();
+    this.admin = new Etcd3({ hosts: this.etcd.endpoint });
+  };
+
+  /** Aborts `stop`, closes every manager, the admin client and etcd (also after a failed start). */
+  destroy = async (): Promise<void> => {
+    this.stop.abort();
+    for (const m of this.managers) await m.close();
+    this.admin?.close();
+    await this.etcd?.destroy();
+  };
+
+  freshPrefix = async (withConfig = true): Promise<string> => {
+    const prefix = `/${this.tag}-${process.pid}-${++this.prefixSeq}/network`;
+    if (withConfig) await this.admin.put(`${prefix}/config`).value(this.config);
+    return prefix;
+  };
+
+  manager = (prefix: string, extra: Partial<EtcdSubnetManagerOptions> = {}): EtcdSubnetManager => {
+    const m = new EtcdSubnetManager({ endpoints: [this.etcd.endpoint], prefix, renewMarginMinutes: 60, ...extra });
+    this.managers.push(m);
+    return m;
+  };
+
+  acquire = async (m: EtcdSubnetManager, attrs: LeaseAttrs): Promise<Lease> => {
+    await m.getNetworkConfig(this.stop.signal);
+    return m.acquireLease(attrs, this.stop.signal);
+  };
+
+  etcdctl = (...args: string[]): string =>
+    execFileSync('etcdctl', ['--endpoints', this.etcd.endpoint, ...args], { env: { ...process.env, ETCDCTL_API: '3' }, timeout: 10_000 }).toString();
+}
+
+/** `p`, or an error naming `what` when it takes longer than `ms`. */
+export async function withinMs<T>(ms: number, p: Promise<T>, what: string): Promise<T> {
+  let t: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => (t = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms)));
+  try {
+    return await Promise.race([p, timeout]);
+  } finally {
+    clearTimeout(t);
+  }
+}
