@@ -5,6 +5,8 @@ import assert from 'node:assert/strict';
 import { etcdAvailable } from '../helpers/etcd.ts';
 import { ETCD_ENDPOINT, FLANNELD, flanneldBuilt, readSubnetEnv, Underlay, until } from '../helpers/flanneld-hosts.ts';
 import { isRoot, nsRun, run } from '../helpers/netns.ts';
+import { specFwd, specMasq6 } from '../helpers/iptables.ts';
+import { specTable6 } from '../helpers/nftables.ts';
 
 const skip = !isRoot ? 'needs root' : !etcdAvailable ? 'etcd is not installed' : !flanneldBuilt ? `${FLANNELD} is missing: run \`npm run build\`` : false;
 const NET6 = '2001:db8:42::/56';
@@ -46,25 +48,12 @@ describe('flanneld daemon: dual stack rules', { skip }, () => {
     const { ns, file, d } = await host('192.168.150.81', 'fd00:150::81', false);
     const pod = subnet6(file);
     const nat = () => nsRun(ns, 'ip6tables', ['-w', '-t', 'nat', '-S', 'FLANNEL-POSTRTG']);
-    const wantNat = [
-      '-N FLANNEL-POSTRTG',
-      '-A FLANNEL-POSTRTG -m mark --mark 0x4000/0x4000 -m comment --comment "flanneld masq" -j RETURN',
-      `-A FLANNEL-POSTRTG -s ${pod} -d ${NET6} -m comment --comment "flanneld masq" -j RETURN`,
-      `-A FLANNEL-POSTRTG -s ${NET6} -d ${pod} -m comment --comment "flanneld masq" -j RETURN`,
-      `-A FLANNEL-POSTRTG ! -s ${NET6} -d ${pod} -m comment --comment "flanneld masq" -j RETURN`,
-      `-A FLANNEL-POSTRTG -s ${NET6} ! -d ff00::/8 -m comment --comment "flanneld masq" -j MASQUERADE --random-fully`,
-      `-A FLANNEL-POSTRTG ! -s ${NET6} -d ${NET6} -m comment --comment "flanneld masq" -j MASQUERADE --random-fully`,
-      '',
-    ].join('\n');
+    // `-S FLANNEL-POSTRTG` alone: the spec listing without the POSTROUTING jump, newline-terminated.
+    const wantNat = [...specMasq6(NET6, pod).slice(1), ''].join('\n');
     // subnet.env is written after the first apply of every rule set, so the rules are already there.
     assert.equal(nat(), wantNat);
     assert.equal(nsRun(ns, 'ip6tables', ['-w', '-t', 'nat', '-S', 'POSTROUTING']), '-P POSTROUTING ACCEPT\n-A POSTROUTING -m comment --comment "flanneld masq" -j FLANNEL-POSTRTG\n');
-    assert.equal(nsRun(ns, 'ip6tables', ['-w', '-t', 'filter', '-S', 'FLANNEL-FWD']), [
-      '-N FLANNEL-FWD',
-      `-A FLANNEL-FWD -s ${NET6} -m comment --comment "flanneld forward" -j ACCEPT`,
-      `-A FLANNEL-FWD -d ${NET6} -m comment --comment "flanneld forward" -j ACCEPT`,
-      '',
-    ].join('\n'));
+    assert.equal(nsRun(ns, 'ip6tables', ['-w', '-t', 'filter', '-S', 'FLANNEL-FWD']), [...specFwd(NET6).slice(1), ''].join('\n'));
     assert.match(nsRun(ns, 'ip6tables', ['-w', '-t', 'filter', '-S', 'FORWARD']), /^-A FORWARD -m comment --comment "flanneld forward" -j FLANNEL-FWD$/m);
     // The v4 rule set is still there, v4 only.
     assert.match(nsRun(ns, 'iptables', ['-w', '-t', 'nat', '-S', 'FLANNEL-POSTRTG']), /-s 10\.244\.0\.0\/16 ! -d 224\.0\.0\.0\/4 /);
@@ -78,29 +67,7 @@ describe('flanneld daemon: dual stack rules', { skip }, () => {
   it('nftables mode: the exact ip6 flannel-ipv6 table', async () => {
     const { ns, file } = await host('192.168.150.82', 'fd00:150::82', true);
     const pod = subnet6(file);
-    assert.equal(nsRun(ns, 'nft', ['list', 'table', 'ip6', 'flannel-ipv6']), [
-      'table ip6 flannel-ipv6 {',
-      '\tcomment "rules for flannel-ipv6"',
-      '\tchain postrtg {',
-      '\t\tcomment "chain to manage traffic masquerading by flannel"',
-      '\t\ttype nat hook postrouting priority srcnat; policy accept;',
-      '\t\tmeta mark 0x00004000 return',
-      `\t\tip6 saddr ${pod} ip6 daddr ${NET6} return`,
-      `\t\tip6 saddr ${NET6} ip6 daddr ${pod} return`,
-      `\t\tip6 saddr != ${pod} ip6 daddr ${NET6} return`,
-      `\t\tip6 saddr ${NET6} ip6 daddr != ff00::/8 masquerade fully-random`,
-      `\t\tip6 saddr != ${NET6} ip6 daddr ${NET6} masquerade fully-random`,
-      '\t}',
-      '',
-      '\tchain forward {',
-      '\t\tcomment "chain to accept flannel traffic"',
-      '\t\ttype filter hook forward priority filter; policy accept;',
-      `\t\tip6 saddr ${NET6} accept`,
-      `\t\tip6 daddr ${NET6} accept`,
-      '\t}',
-      '}',
-      '',
-    ].join('\n'));
+    assert.equal(nsRun(ns, 'nft', ['list', 'table', 'ip6', 'flannel-ipv6']), specTable6(NET6, pod));
     assert.match(nsRun(ns, 'nft', ['list', 'table', 'ip', 'flannel-ipv4']), /ip saddr 10\.244\.0\.0\/16 ip daddr != 224\.0\.0\.0\/4 masquerade/);
     assert.doesNotMatch(nsRun(ns, 'ip6tables', ['-w', '-t', 'nat', '-S']), /FLANNEL/);
   });

@@ -5,64 +5,16 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { IPv4Net } from '../../src/ip/ipv4.ts';
 import { IptablesTrafficManager } from '../../src/traffic/iptables/index.ts';
 import { Netns, isRoot, nsRun } from '../helpers/netns.ts';
+import { eventually, filterRules, natRules, specFwd, specMasq } from '../helpers/iptables.ts';
 
 const NET = IPv4Net.parse('10.244.0.0/16');
 const POD = IPv4Net.parse('10.244.1.0/24');
 
-/** Spec §6.1 NEW, `iptables -t nat -S POSTROUTING` + `-S FLANNEL-POSTRTG` without the policy line. */
-function specMasq(net: string, pod: string, random = ' --random-fully'): string[] {
-  return [
-    '-A POSTROUTING -m comment --comment "flanneld masq" -j FLANNEL-POSTRTG',
-    '-N FLANNEL-POSTRTG',
-    '-A FLANNEL-POSTRTG -m mark --mark 0x4000/0x4000 -m comment --comment "flanneld masq" -j RETURN',
-    `-A FLANNEL-POSTRTG -s ${pod} -d ${net} -m comment --comment "flanneld masq" -j RETURN`,
-    `-A FLANNEL-POSTRTG -s ${net} -d ${pod} -m comment --comment "flanneld masq" -j RETURN`,
-    `-A FLANNEL-POSTRTG ! -s ${net} -d ${pod} -m comment --comment "flanneld masq" -j RETURN`,
-    `-A FLANNEL-POSTRTG -s ${net} ! -d 224.0.0.0/4 -m comment --comment "flanneld masq" -j MASQUERADE${random}`,
-    `-A FLANNEL-POSTRTG ! -s ${net} -d ${net} -m comment --comment "flanneld masq" -j MASQUERADE${random}`,
-  ];
-}
-
-/** Spec §6.2 NEW, `iptables -t filter -S FORWARD` + `-S FLANNEL-FWD` without the policy line. */
-function specFwd(net: string): string[] {
-  return [
-    '-A FORWARD -m comment --comment "flanneld forward" -j FLANNEL-FWD',
-    '-N FLANNEL-FWD',
-    `-A FLANNEL-FWD -s ${net} -m comment --comment "flanneld forward" -j ACCEPT`,
-    `-A FLANNEL-FWD -d ${net} -m comment --comment "flanneld forward" -j ACCEPT`,
-  ];
-}
-
 const PLANTED_NAT = '-A POSTROUTING -s 192.0.2.0/24 -j RETURN';
 const PLANTED_FWD = '-A FORWARD -s 198.51.100.0/24 -j ACCEPT';
 
-/** What the kernel holds: the built-in chain then the flannel chain, as `iptables -S` prints them, minus policies. */
-function listed(ns: string, table: string, chains: string[]): string[] {
-  const out: string[] = [];
-  for (const c of chains) {
-    let text = '';
-    try {
-      text = nsRun(ns, 'iptables', ['-w', '-t', table, '-S', c]);
-    } catch {
-      /* chain absent */
-    }
-    out.push(...text.split('\n').filter((l) => l && !l.startsWith('-P ')));
-  }
-  return out;
-}
-const nat = (ns: string) => listed(ns, 'nat', ['POSTROUTING', 'FLANNEL-POSTRTG']);
-const filter = (ns: string) => listed(ns, 'filter', ['FORWARD', 'FLANNEL-FWD']);
-
-/** Polls until `get()` deep-equals `want` (bounded), then asserts it so a failure shows the difference. */
-async function eventually(get: () => string[], want: string[], timeoutMs = 8000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let got = get();
-  while (Date.now() < deadline && JSON.stringify(got) !== JSON.stringify(want)) {
-    await delay(100);
-    got = get();
-  }
-  assert.deepEqual(got, want);
-}
+const nat = (ns: string) => natRules(ns, 'iptables');
+const filter = (ns: string) => filterRules(ns, 'iptables');
 
 /** A running setup loop and the means to stop it. */
 class Loops {

@@ -9,102 +9,19 @@ import { IptablesTrafficManager } from '../../src/traffic/iptables/index.ts';
 import { NftablesTrafficManager } from '../../src/traffic/nftables/index.ts';
 import type { MasqRulesParams } from '../../src/traffic/traffic-manager.ts';
 import { Netns, isRoot, nsRun } from '../helpers/netns.ts';
-import { nftTable, specTable } from '../helpers/nftables.ts';
+import { eventually, filterRules, natRules, specFwd, specMasq6 } from '../helpers/iptables.ts';
+import { nftTable, nftTable6, specTable, specTable6 } from '../helpers/nftables.ts';
 
 const NET = IPv4Net.parse('10.244.0.0/16');
 const POD = IPv4Net.parse('10.244.1.0/24');
 const NET6 = IPv6Net.parse('2001:db8:42::/56');
 const POD6 = IPv6Net.parse('2001:db8:42:1::/64');
 
-/** Spec §6.1 with the v6 network/subnet and ff00::/8: `ip6tables -t nat -S POSTROUTING` + `-S FLANNEL-POSTRTG`. */
-function specMasq6(net: string, pod: string, random = ' --random-fully'): string[] {
-  return [
-    '-A POSTROUTING -m comment --comment "flanneld masq" -j FLANNEL-POSTRTG',
-    '-N FLANNEL-POSTRTG',
-    '-A FLANNEL-POSTRTG -m mark --mark 0x4000/0x4000 -m comment --comment "flanneld masq" -j RETURN',
-    `-A FLANNEL-POSTRTG -s ${pod} -d ${net} -m comment --comment "flanneld masq" -j RETURN`,
-    `-A FLANNEL-POSTRTG -s ${net} -d ${pod} -m comment --comment "flanneld masq" -j RETURN`,
-    `-A FLANNEL-POSTRTG ! -s ${net} -d ${pod} -m comment --comment "flanneld masq" -j RETURN`,
-    `-A FLANNEL-POSTRTG -s ${net} ! -d ff00::/8 -m comment --comment "flanneld masq" -j MASQUERADE${random}`,
-    `-A FLANNEL-POSTRTG ! -s ${net} -d ${net} -m comment --comment "flanneld masq" -j MASQUERADE${random}`,
-  ];
-}
-
-/** Spec §6.2 for the v6 network: `ip6tables -t filter -S FORWARD` + `-S FLANNEL-FWD`. */
-function specFwd6(net: string): string[] {
-  return [
-    '-A FORWARD -m comment --comment "flanneld forward" -j FLANNEL-FWD',
-    '-N FLANNEL-FWD',
-    `-A FLANNEL-FWD -s ${net} -m comment --comment "flanneld forward" -j ACCEPT`,
-    `-A FLANNEL-FWD -d ${net} -m comment --comment "flanneld forward" -j ACCEPT`,
-  ];
-}
-
-/** Spec §6.3 with `ip6 saddr/daddr` and ff00::/8: `nft list table ip6 flannel-ipv6`. */
-function specTable6(net: string, pod: string, random = ' fully-random'): string {
-  return [
-    'table ip6 flannel-ipv6 {',
-    '\tcomment "rules for flannel-ipv6"',
-    '\tchain postrtg {',
-    '\t\tcomment "chain to manage traffic masquerading by flannel"',
-    '\t\ttype nat hook postrouting priority srcnat; policy accept;',
-    '\t\tmeta mark 0x00004000 return',
-    `\t\tip6 saddr ${pod} ip6 daddr ${net} return`,
-    `\t\tip6 saddr ${net} ip6 daddr ${pod} return`,
-    `\t\tip6 saddr != ${pod} ip6 daddr ${net} return`,
-    `\t\tip6 saddr ${net} ip6 daddr != ff00::/8 masquerade${random}`,
-    `\t\tip6 saddr != ${net} ip6 daddr ${net} masquerade${random}`,
-    '\t}',
-    '',
-    '\tchain forward {',
-    '\t\tcomment "chain to accept flannel traffic"',
-    '\t\ttype filter hook forward priority filter; policy accept;',
-    `\t\tip6 saddr ${net} accept`,
-    `\t\tip6 daddr ${net} accept`,
-    '\t}',
-    '}',
-    '',
-  ].join('\n');
-}
-
 const PLANTED_NAT6 = '-A POSTROUTING -s 2001:db8:99::/64 -j RETURN';
 
-/** What `bin` lists for the built-in chain then the flannel chain, minus policy lines. */
-function listed(ns: string, bin: 'iptables' | 'ip6tables', table: string, chains: string[]): string[] {
-  const out: string[] = [];
-  for (const c of chains) {
-    let text = '';
-    try {
-      text = nsRun(ns, bin, ['-w', '-t', table, '-S', c]);
-    } catch {
-      /* chain absent */
-    }
-    out.push(...text.split('\n').filter((l) => l && !l.startsWith('-P ')));
-  }
-  return out;
-}
-const nat6 = (ns: string) => listed(ns, 'ip6tables', 'nat', ['POSTROUTING', 'FLANNEL-POSTRTG']);
-const filter6 = (ns: string) => listed(ns, 'ip6tables', 'filter', ['FORWARD', 'FLANNEL-FWD']);
-const nat4 = (ns: string) => listed(ns, 'iptables', 'nat', ['POSTROUTING', 'FLANNEL-POSTRTG']);
-
-function nftTable6(ns: string): string {
-  try {
-    return nsRun(ns, 'nft', ['list', 'table', 'ip6', 'flannel-ipv6']);
-  } catch {
-    return '(no table)';
-  }
-}
-
-/** Polls until `get()` deep-equals `want` (bounded), then asserts it so a failure shows the difference. */
-async function eventually<T>(get: () => T, want: T, timeoutMs = 8000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let got = get();
-  while (Date.now() < deadline && JSON.stringify(got) !== JSON.stringify(want)) {
-    await delay(100);
-    got = get();
-  }
-  assert.deepEqual(got, want);
-}
+const nat6 = (ns: string) => natRules(ns, 'ip6tables');
+const filter6 = (ns: string) => filterRules(ns, 'ip6tables');
+const nat4 = (ns: string) => natRules(ns, 'iptables');
 
 /** Stops of every loop started, so `after` ends them even when a test fails half-way. */
 const running: Array<() => Promise<void>> = [];
@@ -141,7 +58,7 @@ describe('dual stack traffic rules (root, netns)', { skip: !isRoot && 'needs roo
     const loops = startDual(mgr);
     const want6 = [PLANTED_NAT6, ...specMasq6('2001:db8:42::/56', '2001:db8:42:1::/64')];
     await eventually(() => nat6(ns), want6);
-    await eventually(() => filter6(ns), specFwd6('2001:db8:42::/56'));
+    await eventually(() => filter6(ns), specFwd('2001:db8:42::/56'));
     // One readiness signal per rule kind, after both families (polled: the callback may trail the kernel state).
     await eventually(() => loops.firstApplies(), 2);
     // The v4 chain holds only v4 rules (and v6 only v6): the families do not leak into each other.
@@ -153,7 +70,7 @@ describe('dual stack traffic rules (root, netns)', { skip: !isRoot && 'needs roo
     nsRun(ns, 'ip6tables', ['-w', '-t', 'filter', '-D', 'FORWARD', '-m', 'comment', '--comment', 'flanneld forward', '-j', 'FLANNEL-FWD']);
     assert.notDeepEqual(nat6(ns), want6);
     await eventually(() => nat6(ns), want6);
-    await eventually(() => filter6(ns), specFwd6('2001:db8:42::/56'));
+    await eventually(() => filter6(ns), specFwd('2001:db8:42::/56'));
     await loops.stop();
   });
 

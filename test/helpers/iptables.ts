@@ -1,0 +1,65 @@
+// flannel's iptables rules as spec §6.1/§6.2 list them, what a namespace's kernel holds, and a bounded poll for both.
+import assert from 'node:assert/strict';
+import { setTimeout as delay } from 'node:timers/promises';
+import { nsRun } from './netns.ts';
+
+/**
+ * Spec §6.1 NEW, `iptables -t nat -S POSTROUTING` + `-S FLANNEL-POSTRTG` without the policy line. `multicast` is
+ * the excluded destination: 224.0.0.0/4 for v4, ff00::/8 for v6 (see specMasq6).
+ */
+export function specMasq(net: string, pod: string, random = ' --random-fully', multicast = '224.0.0.0/4'): string[] {
+  return [
+    '-A POSTROUTING -m comment --comment "flanneld masq" -j FLANNEL-POSTRTG',
+    '-N FLANNEL-POSTRTG',
+    '-A FLANNEL-POSTRTG -m mark --mark 0x4000/0x4000 -m comment --comment "flanneld masq" -j RETURN',
+    `-A FLANNEL-POSTRTG -s ${pod} -d ${net} -m comment --comment "flanneld masq" -j RETURN`,
+    `-A FLANNEL-POSTRTG -s ${net} -d ${pod} -m comment --comment "flanneld masq" -j RETURN`,
+    `-A FLANNEL-POSTRTG ! -s ${net} -d ${pod} -m comment --comment "flanneld masq" -j RETURN`,
+    `-A FLANNEL-POSTRTG -s ${net} ! -d ${multicast} -m comment --comment "flanneld masq" -j MASQUERADE${random}`,
+    `-A FLANNEL-POSTRTG ! -s ${net} -d ${net} -m comment --comment "flanneld masq" -j MASQUERADE${random}`,
+  ];
+}
+
+/** Spec §6.1 with the v6 network/subnet and ff00::/8: `ip6tables -t nat -S POSTROUTING` + `-S FLANNEL-POSTRTG`. */
+export const specMasq6 = (net: string, pod: string, random = ' --random-fully'): string[] => specMasq(net, pod, random, 'ff00::/8');
+
+/** Spec §6.2 NEW, `iptables -t filter -S FORWARD` + `-S FLANNEL-FWD` without the policy line (same for ip6tables). */
+export function specFwd(net: string): string[] {
+  return [
+    '-A FORWARD -m comment --comment "flanneld forward" -j FLANNEL-FWD',
+    '-N FLANNEL-FWD',
+    `-A FLANNEL-FWD -s ${net} -m comment --comment "flanneld forward" -j ACCEPT`,
+    `-A FLANNEL-FWD -d ${net} -m comment --comment "flanneld forward" -j ACCEPT`,
+  ];
+}
+
+/** What `bin` lists in `ns` for the built-in chain then the flannel chain, as `-S` prints them, minus policy lines. */
+export function listed(ns: string, bin: 'iptables' | 'ip6tables', table: string, chains: string[]): string[] {
+  const out: string[] = [];
+  for (const c of chains) {
+    let text = '';
+    try {
+      text = nsRun(ns, bin, ['-w', '-t', table, '-S', c]);
+    } catch {
+      /* chain absent */
+    }
+    out.push(...text.split('\n').filter((l) => l && !l.startsWith('-P ')));
+  }
+  return out;
+}
+
+/** POSTROUTING + FLANNEL-POSTRTG of the nat table. */
+export const natRules = (ns: string, bin: 'iptables' | 'ip6tables') => listed(ns, bin, 'nat', ['POSTROUTING', 'FLANNEL-POSTRTG']);
+/** FORWARD + FLANNEL-FWD of the filter table. */
+export const filterRules = (ns: string, bin: 'iptables' | 'ip6tables') => listed(ns, bin, 'filter', ['FORWARD', 'FLANNEL-FWD']);
+
+/** Polls until `get()` deep-equals `want` (bounded), then asserts it so a failure shows the difference. */
+export async function eventually<T>(get: () => T, want: T, timeoutMs = 8000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let got = get();
+  while (Date.now() < deadline && JSON.stringify(got) !== JSON.stringify(want)) {
+    await delay(100);
+    got = get();
+  }
+  assert.deepEqual(got, want);
+}
