@@ -2,8 +2,9 @@
 // kernel holds them in a namespace this test creates.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { isRoot, Netns, run } from '../helpers/netns.ts';
-import { openNetlink, type Netlink } from '../../src/netlink/index.ts';
+import { isRoot, run } from '../helpers/netns.ts';
+import { NetlinkNs } from '../helpers/netlink-ns.ts';
+import type { Netlink } from '../../src/netlink/index.ts';
 import { hostView } from '../../src/daemon/host-view.ts';
 import { selectExternalInterface } from '../../src/daemon/interface-selection.ts';
 
@@ -11,26 +12,21 @@ const ipn = (ns: string, ...args: string[]) => run('ip', ['-n', ns, ...args]);
 const none = { iface: [], ifaceRegex: [], ifaceCanReach: '', publicIP: '', ipv6: true };
 
 describe('host view, dual stack', { skip: !isRoot && 'needs root' }, () => {
-  const netns = new Netns();
+  const fx = new NetlinkNs();
   let a: string;
   let nl: Netlink;
 
   before(async () => {
-    a = netns.add('fl-hva');
-    const b = netns.add('fl-hvb');
-    netns.link(a, 'eth0', '192.168.211.1/24', b, 'eth0', '192.168.211.2/24');
-    netns.link(a, 'eth1', '192.168.212.1/24', b, 'eth1', '192.168.212.2/24');
+    a = fx.pair('fl-hva', 'fl-hvb', '192.168.211');
+    fx.netns.link(a, 'eth1', '192.168.212.1/24', fx.b, 'eth1', '192.168.212.2/24');
     // nodad: the address is usable at once instead of "tentative".
     ipn(a, '-6', 'addr', 'add', 'fd00:211::1/64', 'dev', 'eth0', 'nodad');
     ipn(a, '-6', 'addr', 'add', 'fd00:212::1/64', 'dev', 'eth1', 'nodad');
     ipn(a, 'route', 'add', 'default', 'via', '192.168.211.2', 'dev', 'eth0');
-    nl = await openNetlink({ netns: a });
+    nl = await fx.open();
   });
 
-  after(() => {
-    nl?.close();
-    netns.cleanup();
-  });
+  after(() => fx.close());
 
   it('reads v6 addresses and the ::/0 route only when asked', async () => {
     const v4only = await hostView(nl);

@@ -2,28 +2,24 @@
 // VTEP, onlink route; checked with iproute2 in namespaces this test creates.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { bridgeJson, ipJson, isRoot, Netns, nsRun, run } from '../helpers/netns.ts';
-import { openNetlink, type Netlink } from '../../src/netlink/index.ts';
+import { bridgeJson, ipJson, isRoot, nsRun, run } from '../helpers/netns.ts';
+import { NetlinkNs } from '../helpers/netlink-ns.ts';
+import type { Netlink } from '../../src/netlink/index.ts';
 
 describe('netlink facade, IPv6', { skip: !isRoot && 'needs root' }, () => {
-  const netns = new Netns();
+  const fx = new NetlinkNs();
   let a: string;
   let nl: Netlink;
   let eth0: number;
 
   before(async () => {
-    a = netns.add('fl-n6a');
-    const b = netns.add('fl-n6b');
-    netns.link(a, 'eth0', '192.168.212.1/24', b, 'eth0', '192.168.212.2/24');
+    a = fx.pair('fl-n6a', 'fl-n6b', '192.168.212');
     run('ip', ['-n', a, 'addr', 'add', 'fd12::1/64', 'dev', 'eth0', 'nodad']);
-    nl = await openNetlink({ netns: a });
+    nl = await fx.open();
     eth0 = (await nl.linkByName('eth0'))!.index;
   });
 
-  after(() => {
-    nl?.close();
-    netns.cleanup();
-  });
+  after(() => fx.close());
 
   it('creates a vxlan whose local is IPv6 (IFLA_VXLAN_LOCAL6) and reads it back', async () => {
     await nl.createVxlan({ name: 'vx6', id: 7, local: 'fd12::1', link: eth0, learning: false, gbp: false, mtu: 1430 });
