@@ -16,6 +16,7 @@ import { ensureBlackholeRoute } from './blackhole.ts';
 import { HealthServer } from './health.ts';
 import { hostView } from './host-view.ts';
 import { selectExternalInterface } from './interface-selection.ts';
+import { afterAll } from '../util/after-all.ts';
 
 const log = logger('flanneld');
 
@@ -45,15 +46,14 @@ export async function runFlanneld(opts: Options): Promise<number> {
       return 1;
     }
     // Admin-set node-public-ip annotations replace --public-ip (spec §1.3).
-    const annotated = subnetManager.nodePublicIPs().v4;
-    if (annotated) {
-      log.info(`Using public IP ${annotated} from node annotation ${subnetManager.names.nodePublicIP}`);
-      publicIP = annotated;
+    const annotated = subnetManager.nodePublicIPs();
+    if (annotated.v4) {
+      log.info(`Using public IP ${annotated.v4} from node annotation ${subnetManager.names.nodePublicIP}`);
+      publicIP = annotated.v4;
     }
-    const annotatedV6 = subnetManager.nodePublicIPs().v6;
-    if (annotatedV6) {
-      log.info(`Using public IPv6 ${annotatedV6} from node annotation ${subnetManager.names.nodePublicIPv6}`);
-      publicIPv6 = annotatedV6;
+    if (annotated.v6) {
+      log.info(`Using public IPv6 ${annotated.v6} from node annotation ${subnetManager.names.nodePublicIPv6}`);
+      publicIPv6 = annotated.v6;
     }
   } else {
     subnetManager = new EtcdSubnetManager({
@@ -119,13 +119,13 @@ export async function runFlanneld(opts: Options): Promise<number> {
       throw e;
     }
     log.info(`Found network config - Backend type: ${config.backendType}`);
-    if (!config.enableNFTables && !existsSync('/proc/sys/net/bridge/bridge-nf-call-iptables')) {
-      log.error('Failed to check br_netfilter: stat /proc/sys/net/bridge/bridge-nf-call-iptables: no such file or directory (load it with `modprobe br_netfilter`)');
-      return 1;
-    }
-    if (config.enableIPv6 && !config.enableNFTables && !existsSync('/proc/sys/net/bridge/bridge-nf-call-ip6tables')) {
-      log.error('Failed to check br_netfilter: stat /proc/sys/net/bridge/bridge-nf-call-ip6tables: no such file or directory (load it with `modprobe br_netfilter`)');
-      return 1;
+    // iptables mode needs br_netfilter for bridged pod traffic to meet the rules (spec §1.4 step 5).
+    for (const family of config.enableNFTables ? [] : config.enableIPv6 ? ['iptables', 'ip6tables'] : ['iptables']) {
+      const knob = `/proc/sys/net/bridge/bridge-nf-call-${family}`;
+      if (!existsSync(knob)) {
+        log.error(`Failed to check br_netfilter: stat ${knob}: no such file or directory (load it with \`modprobe br_netfilter\`)`);
+        return 1;
+      }
     }
     if (!config.network) {
       log.error('this version of flannel-ts needs an IPv4 Network (EnableIPv4 with a Network in the config)');
@@ -163,14 +163,13 @@ export async function runFlanneld(opts: Options): Promise<number> {
       return 1;
     }
     // Ready (/readyz) once every rule set had its first apply and subnet.env is written (spec §9).
-    const firstApplies: Promise<void>[] = [];
-    const firstApply = () => {
-      let done!: () => void;
-      firstApplies.push(new Promise<void>((r) => (done = r)));
-      return done;
-    };
-    // Dual stack: the same rules with ip6tables / in `ip6 flannel-ipv6` (spec §6.1–§6.3), only when the lease has a
-    // v6 subnet (a backend without dual stack leaves it out).
+    let rulesApplied!: () => void;
+    const applied = new Promise<void>((r) => (rulesApplied = r));
+    const [masqApplied, forwardApplied] = afterAll(2, rulesApplied);
+    if (!opts.ipMasq) masqApplied();
+    if (!opts.iptablesForwardRules) forwardApplied();
+    // Dual stack: the same rules with ip6tables / in `ip6 flannel-ipv6` (spec §6.1–§6.3) and subnet.env's IPv6 lines,
+    // only when the lease has a v6 subnet (a backend without dual stack leaves it out).
     const ipv6Subnet = config.enableIPv6 ? lease.ipv6Subnet : undefined;
     const ipv6Network = ipv6Subnet ? config.ipv6Network : undefined;
     if (opts.ipMasq) {
@@ -186,7 +185,7 @@ export async function runFlanneld(opts: Options): Promise<number> {
         resyncSeconds: opts.iptablesResync,
         randomFully: !opts.ipMasqFullyRandomDisable,
         signal,
-        onFirstApply: firstApply(),
+        onFirstApply: masqApplied,
       }));
     }
     if (opts.iptablesForwardRules) {
@@ -195,11 +194,11 @@ export async function runFlanneld(opts: Options): Promise<number> {
         ipv6Network,
         resyncSeconds: opts.iptablesResync,
         signal,
-        onFirstApply: firstApply(),
+        onFirstApply: forwardApplied,
       }));
     }
     if (opts.ipBlackholeRoute) background('Blackhole route', ensureBlackholeRoute(netlink, lease.subnet, opts.iptablesResync, signal));
-    await Promise.race([Promise.all(firstApplies), new Promise((r) => signal.addEventListener('abort', r, { once: true }))]);
+    await Promise.race([applied, new Promise((r) => signal.addEventListener('abort', r, { once: true }))]);
     if (signal.aborted) {
       await Promise.allSettled(tasks);
       return failed ? 1 : 0;
@@ -209,8 +208,8 @@ export async function runFlanneld(opts: Options): Promise<number> {
       writeSubnetEnv(opts.subnetFile, formatSubnetEnv({
         network: config.network,
         subnet: lease.subnet,
-        ipv6Network: config.enableIPv6 ? config.ipv6Network : undefined,
-        ipv6Subnet: config.enableIPv6 ? lease.ipv6Subnet : undefined,
+        ipv6Network,
+        ipv6Subnet,
         mtu: network.mtu,
         ipMasq: opts.ipMasq,
       }));

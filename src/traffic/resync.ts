@@ -1,6 +1,7 @@
 // Keeps one set of rules applied: apply once, then compare with the kernel every period and re-apply on any
 // difference. Shared by the iptables and nftables modes; failures are logged, never thrown.
 import { errorMessage, type Logger } from '../log/log.ts';
+import { afterAll } from '../util/after-all.ts';
 import { sleep } from '../util/sleep.ts';
 
 export interface RuleSetKeeper {
@@ -45,15 +46,8 @@ export async function keepApplied(k: RuleSetKeeper, resyncSeconds: number, signa
   // Nothing is removed on shutdown (spec §9): traffic keeps flowing across a restart.
 }
 
-/** A callback for each of `n` loops; `done` runs once all of them were called (each counts once). */
-export function afterAll(n: number, done: (() => void) | undefined): Array<() => void> {
-  let left = n;
-  return Array.from({ length: n }, () => {
-    let called = false;
-    return () => {
-      if (called) return;
-      called = true;
-      if (--left === 0) done?.();
-    };
-  });
+/** Keeps every rule set applied side by side (one per IP family); `onFirstApply` once each had its first apply. */
+export async function keepAllApplied(keepers: RuleSetKeeper[], resyncSeconds: number, signal: AbortSignal, log: Logger, onFirstApply?: () => void): Promise<void> {
+  const firsts = afterAll(keepers.length, onFirstApply);
+  await Promise.all(keepers.map((k, i) => keepApplied(k, resyncSeconds, signal, log, firsts[i])));
 }

@@ -5,6 +5,7 @@ import { Etcd3 } from 'etcd3';
 import { EtcdSubnetManager, type EtcdSubnetManagerOptions } from '../../src/subnet/etcd/manager.ts';
 import type { Lease, LeaseAttrs } from '../../src/subnet/lease.ts';
 import { startEtcd, type EtcdHandle } from './etcd.ts';
+import { within } from './wait.ts';
 
 export class EtcdSubnetFixture {
   etcd!: EtcdHandle;
@@ -51,12 +52,4 @@ export class EtcdSubnetFixture {
 }
 
 /** `p`, or an error naming `what` when it takes longer than `ms`. */
-export async function withinMs<T>(ms: number, p: Promise<T>, what: string): Promise<T> {
-  let t: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => (t = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms)));
-  try {
-    return await Promise.race([p, timeout]);
-  } finally {
-    clearTimeout(t);
-  }
-}
+export const withinMs = <T>(ms: number, p: Promise<T>, what: string): Promise<T> => within(ms, what, p);

@@ -1,6 +1,4 @@
 // flannel's iptables rules as spec §6.1/§6.2 list them, what a namespace's kernel holds, and a bounded poll for both.
-import assert from 'node:assert/strict';
-import { setTimeout as delay } from 'node:timers/promises';
 import { nsRun } from './netns.ts';
 
 /**
@@ -53,13 +51,3 @@ export const natRules = (ns: string, bin: 'iptables' | 'ip6tables') => listed(ns
 /** FORWARD + FLANNEL-FWD of the filter table. */
 export const filterRules = (ns: string, bin: 'iptables' | 'ip6tables') => listed(ns, bin, 'filter', ['FORWARD', 'FLANNEL-FWD']);
 
-/** Polls until `get()` deep-equals `want` (bounded), then asserts it so a failure shows the difference. */
-export async function eventually<T>(get: () => T, want: T, timeoutMs = 8000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let got = get();
-  while (Date.now() < deadline && JSON.stringify(got) !== JSON.stringify(want)) {
-    await delay(100);
-    got = get();
-  }
-  assert.deepEqual(got, want);
-}

@@ -28,16 +28,6 @@ export function kubeDir(prefix: string, netConfJson: string) {
   };
 }
 
-/** `p`, or an error naming `what` when it takes longer than `ms`. */
-export async function within<T>(ms: number, what: string, p: Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const t = new Promise<never>((_, rej) => (timer = setTimeout(() => rej(new Error(`${what}: nothing within ${ms} ms`)), ms)));
-  try {
-    return await Promise.race([p, t]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /**
  * Creates managers from `base()` (read at each call, so it may name a kubeconfig written in `before`) plus

@@ -5,7 +5,7 @@ import { Etcd3 } from 'etcd3';
 import { IPv4Net } from '../../src/ip/ipv4.ts';
 import { IPv6Net } from '../../src/ip/ipv6.ts';
 import type { LeaseAttrs, LeaseEvent } from '../../src/subnet/lease.ts';
-import { etcdAvailable, type EtcdHandle } from '../helpers/etcd.ts';
+import { etcdAvailable } from '../helpers/etcd.ts';
 import { EtcdSubnetFixture, withinMs } from '../helpers/etcd-subnet.ts';
 
 const CONFIG = '{"Network":"10.5.0.0/16","EnableIPv6":true,"IPv6Network":"fc00::/48","Backend":{"Type":"vxlan"}}';
@@ -22,8 +22,7 @@ const valueOf = (n: number) =>
   `"BackendV6Data":{"VNI":1,"VtepMAC":"0e:00:00:00:06:${String(n).padStart(2, '0')}"}}`;
 
 const fx = new EtcdSubnetFixture(CONFIG, 'flannel-dual');
-const { stop, freshPrefix, manager, acquire, etcdctl } = fx;
-let etcd: EtcdHandle;
+const { freshPrefix, manager, acquire, etcdctl } = fx;
 let admin: Etcd3;
 
 async function keys(prefix: string): Promise<string[]> {
@@ -35,7 +34,7 @@ const summary = (evs: LeaseEvent[]) => evs.map((e) => `${e.type} ${e.lease.subne
 describe('etcd subnet manager, dual stack', { skip: !etcdAvailable && 'etcd is not installed' }, () => {
   before(async () => {
     await fx.start();
-    ({ etcd, admin } = fx);
+    ({ admin } = fx);
   });
 
   after(() => fx.destroy());

@@ -4,7 +4,8 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { KubeApiServer } from '../../src/lab/kube-api/server.ts';
 import type { LeaseAttrs, LeaseEvent } from '../../src/subnet/lease.ts';
-import { kubeDir, kubeManagers, within } from '../helpers/kube-api.ts';
+import { kubeDir, kubeManagers } from '../helpers/kube-api.ts';
+import { within } from '../helpers/wait.ts';
 
 const TOKEN = 'dual-token-456';
 const P = 'flannel.alpha.coreos.com/';

@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { KubeApiServer } from '../../src/lab/kube-api/server.ts';
 import { KubeSubnetManager } from '../../src/subnet/kube/manager.ts';
 import type { Lease, LeaseEvent } from '../../src/subnet/lease.ts';
-import { kubeDir, kubeManagers, within } from '../helpers/kube-api.ts';
+import { kubeDir, kubeManagers } from '../helpers/kube-api.ts';
+import { within } from '../helpers/wait.ts';
 
 const TOKEN = 'test-token-123';
 const P = 'flannel.alpha.coreos.com/';

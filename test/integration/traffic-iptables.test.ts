@@ -5,7 +5,8 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { IPv4Net } from '../../src/ip/ipv4.ts';
 import { IptablesTrafficManager } from '../../src/traffic/iptables/index.ts';
 import { Netns, isRoot, nsRun } from '../helpers/netns.ts';
-import { eventually, filterRules, natRules, specFwd, specMasq } from '../helpers/iptables.ts';
+import { eventually } from '../helpers/wait.ts';
+import { filterRules, natRules, specFwd, specMasq } from '../helpers/iptables.ts';
 
 const NET = IPv4Net.parse('10.244.0.0/16');
 const POD = IPv4Net.parse('10.244.1.0/24');

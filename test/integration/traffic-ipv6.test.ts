@@ -9,7 +9,8 @@ import { IptablesTrafficManager } from '../../src/traffic/iptables/index.ts';
 import { NftablesTrafficManager } from '../../src/traffic/nftables/index.ts';
 import type { MasqRulesParams } from '../../src/traffic/traffic-manager.ts';
 import { Netns, isRoot, nsRun } from '../helpers/netns.ts';
-import { eventually, filterRules, natRules, specFwd, specMasq6 } from '../helpers/iptables.ts';
+import { eventually } from '../helpers/wait.ts';
+import { filterRules, natRules, specFwd, specMasq6 } from '../helpers/iptables.ts';
 import { nftTable, nftTable6, specTable, specTable6 } from '../helpers/nftables.ts';
 
 const NET = IPv4Net.parse('10.244.0.0/16');

@@ -7,6 +7,7 @@ import { IptablesTrafficManager } from '../../src/traffic/iptables/index.ts';
 import { NftablesTrafficManager } from '../../src/traffic/nftables/index.ts';
 import { Netns, isRoot, nsRun } from '../helpers/netns.ts';
 import { nftTable as table, specTable } from '../helpers/nftables.ts';
+import { eventually } from '../helpers/wait.ts';
 
 const NET = IPv4Net.parse('10.244.0.0/16');
 const POD = IPv4Net.parse('10.244.1.0/24');
@@ -26,16 +27,6 @@ function nftTables(ns: string): string[] {
     .filter((e) => e.table)
     .map((e) => `${e.table.family} ${e.table.name}`)
     .sort();
-}
-
-async function eventually(get: () => string, want: string, timeoutMs = 8000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let got = get();
-  while (Date.now() < deadline && got !== want) {
-    await delay(100);
-    got = get();
-  }
-  assert.equal(got, want);
 }
 
 /** Stops of every loop started, so `after` ends them even when a test fails half-way. */

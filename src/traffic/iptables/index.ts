@@ -6,7 +6,7 @@ import { deletePlan, isEmptyPlan, restorePayload, setupPlan, type TablePlan } fr
 import { forwardRuleSet, masqRuleSet, type IpFamily, type RuleSet } from './rules.ts';
 import { Iptables, processExec, type ExecFn } from './runner.ts';
 import { Serial } from '../../util/serial.ts';
-import { afterAll, keepApplied } from '../resync.ts';
+import { keepAllApplied } from '../resync.ts';
 import { dualStackMasq } from '../dual-stack.ts';
 
 const log = logger('traffic/iptables');
@@ -65,7 +65,7 @@ export class IptablesTrafficManager implements TrafficManager {
       log.info(`Setting up IPv6 masking rules for network ${v6.network}, subnet ${v6.subnet}`);
       sets.push(masqRuleSet(v6.network, v6.subnet, randomFully));
     }
-    await this.ensureLoops(sets, p.resyncSeconds, p.signal, p.onFirstApply);
+    await this.keepAll(sets, p.resyncSeconds, p.signal, p.onFirstApply);
   }
 
   async setupAndEnsureForwardRules(p: ForwardRulesParams): Promise<void> {
@@ -75,29 +75,19 @@ export class IptablesTrafficManager implements TrafficManager {
       log.info(`Setting up IPv6 forward rules for network ${p.ipv6Network}`);
       sets.push(forwardRuleSet(p.ipv6Network));
     }
-    await this.ensureLoops(sets, p.resyncSeconds, p.signal, p.onFirstApply);
+    await this.keepAll(sets, p.resyncSeconds, p.signal, p.onFirstApply);
   }
 
-  /** One resync loop per family, side by side; `onFirstApply` once each had its first apply. */
-  private async ensureLoops(sets: RuleSet[], resyncSeconds: number, signal: AbortSignal, onFirstApply?: () => void): Promise<void> {
-    const firsts = afterAll(sets.length, onFirstApply);
-    await Promise.all(sets.map((set, i) => this.ensureLoop(set, resyncSeconds, signal, firsts[i])));
+  private keepAll(sets: RuleSet[], resyncSeconds: number, signal: AbortSignal, onFirstApply?: () => void): Promise<void> {
+    const keepers = sets.map((set) => ({
+      name: `${set.family === 'ipv6' ? 'ip6tables ' : ''}${set.table} ${set.chain}`,
+      apply: () => this.apply(set),
+      differences: async () => ((await this.serial.run(() => this.isComplete(set))) ? [] : ['rules or chain missing']),
+      missingMessage: 'Some iptables rules are missing; deleting and recreating rules',
+    }));
+    return keepAllApplied(keepers, resyncSeconds, signal, log, onFirstApply);
   }
 
-  private ensureLoop(set: RuleSet, resyncSeconds: number, signal: AbortSignal, onFirstApply?: () => void): Promise<void> {
-    return keepApplied(
-      {
-        name: `${set.family === 'ipv6' ? 'ip6tables ' : ''}${set.table} ${set.chain}`,
-        apply: () => this.apply(set),
-        differences: async () => ((await this.serial.run(() => this.isComplete(set))) ? [] : ['rules or chain missing']),
-        missingMessage: 'Some iptables rules are missing; deleting and recreating rules',
-      },
-      resyncSeconds,
-      signal,
-      log,
-      onFirstApply,
-    );
-  }
 
   /** One iptables-restore transaction: flush/create the chain, drop present copies of the jump, append everything. */
   async apply(set: RuleSet): Promise<void> {

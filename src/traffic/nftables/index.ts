@@ -8,7 +8,7 @@ import { chainDifferences } from './listing.ts';
 import { Nft } from './nft.ts';
 import { applyScript, forwardChain, masqChain, TABLE_V4, TABLE_V6, tableScript, type NftChain } from './ruleset.ts';
 import { Serial } from '../../util/serial.ts';
-import { afterAll, keepApplied } from '../resync.ts';
+import { keepAllApplied } from '../resync.ts';
 import { dualStackMasq } from '../dual-stack.ts';
 
 const log = logger('traffic/nftables');
@@ -65,7 +65,7 @@ export class NftablesTrafficManager implements TrafficManager {
       log.info(`Setting up IPv6 masking rules for network ${v6.network}, subnet ${v6.subnet}`);
       chains.push(masqChain(v6.network, v6.subnet, randomFully));
     }
-    await this.ensureLoops(chains, p.resyncSeconds, p.signal, p.onFirstApply);
+    await this.keepAll(chains, p.resyncSeconds, p.signal, p.onFirstApply);
   }
 
   async setupAndEnsureForwardRules(p: ForwardRulesParams): Promise<void> {
@@ -75,29 +75,19 @@ export class NftablesTrafficManager implements TrafficManager {
       log.info(`Setting up IPv6 forward rules for network ${p.ipv6Network}`);
       chains.push(forwardChain(p.ipv6Network));
     }
-    await this.ensureLoops(chains, p.resyncSeconds, p.signal, p.onFirstApply);
+    await this.keepAll(chains, p.resyncSeconds, p.signal, p.onFirstApply);
   }
 
-  /** One resync loop per table, side by side; `onFirstApply` once each had its first apply. */
-  private async ensureLoops(chains: NftChain[], resyncSeconds: number, signal: AbortSignal, onFirstApply?: () => void): Promise<void> {
-    const firsts = afterAll(chains.length, onFirstApply);
-    await Promise.all(chains.map((chain, i) => this.ensureLoop(chain, resyncSeconds, signal, firsts[i])));
+  private keepAll(chains: NftChain[], resyncSeconds: number, signal: AbortSignal, onFirstApply?: () => void): Promise<void> {
+    const keepers = chains.map((chain) => ({
+      name: `nftables ${chain.table.family} ${chain.table.name} ${chain.name}`,
+      apply: () => this.apply(chain),
+      differences: async () => chainDifferences(chain, await this.serial.run(() => this.nft.listChain(chain.table, chain.name))),
+      missingMessage: 'Some nftables rules are missing; recreating rules',
+    }));
+    return keepAllApplied(keepers, resyncSeconds, signal, log, onFirstApply);
   }
 
-  private ensureLoop(chain: NftChain, resyncSeconds: number, signal: AbortSignal, onFirstApply?: () => void): Promise<void> {
-    return keepApplied(
-      {
-        name: `nftables ${chain.table.family} ${chain.table.name} ${chain.name}`,
-        apply: () => this.apply(chain),
-        differences: async () => chainDifferences(chain, await this.serial.run(() => this.nft.listChain(chain.table, chain.name))),
-        missingMessage: 'Some nftables rules are missing; recreating rules',
-      },
-      resyncSeconds,
-      signal,
-      log,
-      onFirstApply,
-    );
-  }
 
   /** One transaction: table and chain created when absent, chain flushed, rules added. */
   async apply(chain: NftChain): Promise<void> {
