@@ -3,9 +3,10 @@ import type { IPv4Net } from '../ip/ipv4.ts';
 import type { IPv6Net } from '../ip/ipv6.ts';
 
 export interface MasqRulesParams {
-  network: IPv4Net;
+  /** With `subnet`: the IPv4 rules. Both absent on an IPv6-only network (the IPv4 rules are then removed). */
+  network?: IPv4Net;
   /** This host's lease subnet. */
-  subnet: IPv4Net;
+  subnet?: IPv4Net;
   /** From the previous subnet file; when they differ from the current values the old rule set is deleted first. */
   prevNetwork?: IPv4Net;
   prevSubnet?: IPv4Net;
@@ -23,7 +24,8 @@ export interface MasqRulesParams {
 }
 
 export interface ForwardRulesParams {
-  network: IPv4Net;
+  /** Absent on an IPv6-only network. */
+  network?: IPv4Net;
   /** Dual stack: the IPv6 forward rules are kept as well. */
   ipv6Network?: IPv6Net;
   resyncSeconds: number;
