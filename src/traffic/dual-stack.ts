@@ -1,6 +1,8 @@
-// The IPv6 half of the masquerade parameters: both values or neither (spec §6.1 "IPv6 identical … v6 network/subnet").
+// Which IP families the rule parameters ask for: IPv4, IPv6 or both, each half complete (spec §6.1 "IPv6 identical …
+// v6 network/subnet"). A family left out gets no flannel rules at all; the managers remove what an earlier run left.
+import type { IPv4Net } from '../ip/ipv4.ts';
 import type { IPv6Net } from '../ip/ipv6.ts';
-import type { MasqRulesParams } from './traffic-manager.ts';
+import type { ForwardRulesParams, MasqRulesParams } from './traffic-manager.ts';
 
 /** The v6 network and subnet when dual stack is on; throws when only one of them is given. */
 export function dualStackMasq(p: MasqRulesParams): { network: IPv6Net; subnet: IPv6Net } | undefined {
@@ -9,4 +11,36 @@ export function dualStackMasq(p: MasqRulesParams): { network: IPv6Net; subnet: I
     throw new Error(`IPv6 masquerade rules need both ipv6Network and ipv6Subnet (got ${p.ipv6Network ?? 'no network'} / ${p.ipv6Subnet ?? 'no subnet'}); pass both, or neither for IPv4 only`);
   }
   return { network: p.ipv6Network, subnet: p.ipv6Subnet };
+}
+
+/** The v4 network and subnet, undefined on an IPv6-only network; throws when only one of them is given. */
+export function ipv4Masq(p: MasqRulesParams): { network: IPv4Net; subnet: IPv4Net } | undefined {
+  if (!p.network && !p.subnet) return undefined;
+  if (!p.network || !p.subnet) {
+    throw new Error(`IPv4 masquerade rules need both network and subnet (got ${p.network ?? 'no network'} / ${p.subnet ?? 'no subnet'}); pass both, or neither for IPv6 only`);
+  }
+  return { network: p.network, subnet: p.subnet };
+}
+
+export interface MasqFamilies {
+  v4?: { network: IPv4Net; subnet: IPv4Net };
+  v6?: { network: IPv6Net; subnet: IPv6Net };
+}
+
+/** Both halves of the masquerade parameters; throws when neither family is given (a caller's bug). */
+export function masqFamilies(p: MasqRulesParams): MasqFamilies {
+  const v4 = ipv4Masq(p);
+  const v6 = dualStackMasq(p);
+  if (!v4 && !v6) {
+    throw new Error('masquerade rules need at least one IP family: pass network and subnet (IPv4), ipv6Network and ipv6Subnet (IPv6), or all four (dual stack); got none');
+  }
+  return { v4, v6 };
+}
+
+/** The forward rules' networks; throws when neither family is given (a caller's bug). */
+export function forwardFamilies(p: ForwardRulesParams): { v4?: IPv4Net; v6?: IPv6Net } {
+  if (!p.network && !p.ipv6Network) {
+    throw new Error('forward rules need at least one IP family: pass network (IPv4), ipv6Network (IPv6), or both (dual stack); got neither');
+  }
+  return { v4: p.network, v6: p.ipv6Network };
 }

@@ -10,7 +10,10 @@ export interface MasqRulesParams {
   /** From the previous subnet file; when they differ from the current values the old rule set is deleted first. */
   prevNetwork?: IPv4Net;
   prevSubnet?: IPv4Net;
-  /** Dual stack: with both set the IPv6 rules (ip6tables, or nft table `ip6 flannel-ipv6`) are kept as well. */
+  /**
+   * With `ipv6Subnet`: the IPv6 rules (ip6tables, or nft table `ip6 flannel-ipv6`). Both absent when IPv6 is not
+   * enabled (flannel's IPv6 chains and their jumps are then removed). At least one family must be given.
+   */
   ipv6Network?: IPv6Net;
   ipv6Subnet?: IPv6Net;
   prevIpv6Network?: IPv6Net;
@@ -24,9 +27,9 @@ export interface MasqRulesParams {
 }
 
 export interface ForwardRulesParams {
-  /** Absent on an IPv6-only network. */
+  /** Absent on an IPv6-only network (the IPv4 forward chain is then removed). */
   network?: IPv4Net;
-  /** Dual stack: the IPv6 forward rules are kept as well. */
+  /** The IPv6 forward rules; absent when IPv6 is not enabled (the IPv6 forward chain is then removed). */
   ipv6Network?: IPv6Net;
   resyncSeconds: number;
   signal: AbortSignal;
@@ -36,8 +39,11 @@ export interface ForwardRulesParams {
 export interface TrafficManager {
   /** Removes the other mode's leftovers and prepares this one. */
   init(signal: AbortSignal): Promise<void>;
-  /** Applies the masquerade rules, then keeps them present every `resyncSeconds` until `signal` aborts. */
+  /**
+   * Applies the masquerade rules of each family given, then keeps them present every `resyncSeconds` until `signal`
+   * aborts; removes flannel's chains of a family not given. Rejects when no family is given.
+   */
   setupAndEnsureMasqRules(p: MasqRulesParams): Promise<void>;
-  /** Applies the forward rules, then keeps them present every `resyncSeconds` until `signal` aborts. */
+  /** As setupAndEnsureMasqRules, for the forward rules. */
   setupAndEnsureForwardRules(p: ForwardRulesParams): Promise<void>;
 }

@@ -51,3 +51,9 @@ export const natRules = (ns: string, bin: 'iptables' | 'ip6tables') => listed(ns
 /** FORWARD + FLANNEL-FWD of the filter table. */
 export const filterRules = (ns: string, bin: 'iptables' | 'ip6tables') => listed(ns, bin, 'filter', ['FORWARD', 'FLANNEL-FWD']);
 
+/** Every line of `bin`'s nat and filter tables in `ns` that is flannel's (its chains, the jumps to them, its comments). */
+export function flannelLines(ns: string, bin: 'iptables' | 'ip6tables'): string[] {
+  return ['nat', 'filter'].flatMap((table) =>
+    nsRun(ns, bin, ['-w', '-t', table, '-S']).split('\n').filter((l) => /FLANNEL|flanneld/.test(l)).map((l) => `${table}: ${l}`),
+  );
+}

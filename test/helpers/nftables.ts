@@ -39,6 +39,11 @@ export const specTable = (net: string, pod: string, random = ' fully-random'): s
 /** `nft list table ip6 flannel-ipv6` for IPv6Network `net` and this host's v6 subnet `pod` (ip6 saddr/daddr, ff00::/8). */
 export const specTable6 = (net: string, pod: string, random = ' fully-random'): string => specTableOf('ip6', net, pod, random);
 
+/** A flannel table as init() creates it (§6.3): the comment, no chains. */
+const emptyTableOf = (family: Family): string => `table ${family} ${tableName(family)} {\n\tcomment "rules for ${tableName(family)}"\n}\n`;
+export const emptyTable = emptyTableOf('ip');
+export const emptyTable6 = emptyTableOf('ip6');
+
 function nftTableOf(ns: string, family: Family): string {
   try {
     return nsRun(ns, 'nft', ['list', 'table', family, tableName(family)]);

@@ -1,13 +1,14 @@
-// iptables mode of the traffic manager: bootstrap the rule sets, then keep them present (spec §6.1, §6.2).
+// iptables mode of the traffic manager: bootstrap the rule sets, then keep them present (spec §6.1, §6.2); a family
+// not in use keeps no flannel chain.
 import { errorMessage, logger } from '../../log/log.ts';
 import type { ForwardRulesParams, MasqRulesParams, TrafficManager } from '../traffic-manager.ts';
 import { deleteFlannelNftTables } from './nft-cleanup.ts';
 import { deletePlan, isEmptyPlan, restorePayload, setupPlan, type TablePlan } from './restore.ts';
-import { forwardRuleSet, masqRuleSet, type IpFamily, type RuleSet } from './rules.ts';
+import { forwardRuleSet, FWD_CHAIN, MASQ_CHAIN, masqRuleSet, type IpFamily, type RuleSet, type Table } from './rules.ts';
 import { Iptables, processExec, type ExecFn } from './runner.ts';
 import { Serial } from '../../util/serial.ts';
 import { keepAllApplied } from '../resync.ts';
-import { dualStackMasq } from '../dual-stack.ts';
+import { forwardFamilies, masqFamilies } from '../dual-stack.ts';
 
 const log = logger('traffic/iptables');
 
@@ -18,12 +19,10 @@ export interface IptablesTrafficManagerOptions {
   netns?: string;
 }
 
-
 export class IptablesTrafficManager implements TrafficManager {
   private readonly exec: ExecFn;
   private iptables?: Promise<Iptables>;
   /** Masq and forward loops run concurrently; one iptables transaction at a time keeps check-then-restore honest. */
-  /** iptables calls one at a time: the masquerade and forward loops run side by side. */
   private readonly serial = new Serial();
 
   constructor(opts: IptablesTrafficManagerOptions = {}) {
@@ -46,36 +45,67 @@ export class IptablesTrafficManager implements TrafficManager {
   }
 
   async setupAndEnsureMasqRules(p: MasqRulesParams): Promise<void> {
-    const v6 = dualStackMasq(p);
+    const { v4, v6 } = masqFamilies(p);
     const ipt = await this.ipt();
     const randomFully = p.randomFully && ipt.features.randomFully;
-    if (p.prevNetwork && p.prevSubnet && (!p.prevNetwork.equals(p.network) || !p.prevSubnet.equals(p.subnet))) {
-      log.info(`Network or subnet changed (was ${p.prevNetwork} / ${p.prevSubnet}); deleting the masquerade rules built from them`);
-      // The old daemon may have run with or without --random-fully; delete either form.
-      await this.deleteRuleSets([masqRuleSet(p.prevNetwork, p.prevSubnet, true), masqRuleSet(p.prevNetwork, p.prevSubnet, false)]);
+    const sets: RuleSet[] = [];
+    if (v4) {
+      if (p.prevNetwork && p.prevSubnet && (!p.prevNetwork.equals(v4.network) || !p.prevSubnet.equals(v4.subnet))) {
+        log.info(`Network or subnet changed (was ${p.prevNetwork} / ${p.prevSubnet}); deleting the masquerade rules built from them`);
+        // The old daemon may have run with or without --random-fully; delete either form.
+        await this.deleteRuleSets([masqRuleSet(p.prevNetwork, p.prevSubnet, true), masqRuleSet(p.prevNetwork, p.prevSubnet, false)]);
+      }
+      log.info(`Setting up masking rules for network ${v4.network}, subnet ${v4.subnet}`);
+      sets.push(masqRuleSet(v4.network, v4.subnet, randomFully));
+    } else {
+      await this.deleteUnusedFamily('ipv4', 'nat', MASQ_CHAIN);
     }
-    // A previous v6 rule set goes when the v6 network or subnet changed, or when IPv6 is no longer enabled.
-    if (p.prevIpv6Network && p.prevIpv6Subnet && !(v6 && p.prevIpv6Network.equals(v6.network) && p.prevIpv6Subnet.equals(v6.subnet))) {
-      log.info(`IPv6 network or subnet changed (was ${p.prevIpv6Network} / ${p.prevIpv6Subnet}); deleting the ip6tables masquerade rules built from them`);
-      await this.deleteRuleSets([masqRuleSet(p.prevIpv6Network, p.prevIpv6Subnet, true), masqRuleSet(p.prevIpv6Network, p.prevIpv6Subnet, false)]);
-    }
-    const sets = [masqRuleSet(p.network, p.subnet, randomFully)];
-    log.info(`Setting up masking rules for network ${p.network}, subnet ${p.subnet}`);
     if (v6) {
+      if (p.prevIpv6Network && p.prevIpv6Subnet && !(p.prevIpv6Network.equals(v6.network) && p.prevIpv6Subnet.equals(v6.subnet))) {
+        log.info(`IPv6 network or subnet changed (was ${p.prevIpv6Network} / ${p.prevIpv6Subnet}); deleting the ip6tables masquerade rules built from them`);
+        await this.deleteRuleSets([masqRuleSet(p.prevIpv6Network, p.prevIpv6Subnet, true), masqRuleSet(p.prevIpv6Network, p.prevIpv6Subnet, false)]);
+      }
       log.info(`Setting up IPv6 masking rules for network ${v6.network}, subnet ${v6.subnet}`);
       sets.push(masqRuleSet(v6.network, v6.subnet, randomFully));
+    } else {
+      // Not only the set built from prevIpv6*: whatever an earlier run left in the chain goes with it.
+      await this.deleteUnusedFamily('ipv6', 'nat', MASQ_CHAIN);
     }
     await this.keepAll(sets, p.resyncSeconds, p.signal, p.onFirstApply);
   }
 
   async setupAndEnsureForwardRules(p: ForwardRulesParams): Promise<void> {
-    const sets = [forwardRuleSet(p.network)];
-    log.info(`Setting up forward rules for network ${p.network} (the FORWARD policy is left unchanged)`);
-    if (p.ipv6Network) {
-      log.info(`Setting up IPv6 forward rules for network ${p.ipv6Network}`);
-      sets.push(forwardRuleSet(p.ipv6Network));
+    const { v4, v6 } = forwardFamilies(p);
+    const sets: RuleSet[] = [];
+    if (v4) {
+      log.info(`Setting up forward rules for network ${v4} (the FORWARD policy is left unchanged)`);
+      sets.push(forwardRuleSet(v4));
+    } else {
+      await this.deleteUnusedFamily('ipv4', 'filter', FWD_CHAIN);
+    }
+    if (v6) {
+      log.info(`Setting up IPv6 forward rules for network ${v6}`);
+      sets.push(forwardRuleSet(v6));
+    } else {
+      await this.deleteUnusedFamily('ipv6', 'filter', FWD_CHAIN);
     }
     await this.keepAll(sets, p.resyncSeconds, p.signal, p.onFirstApply);
+  }
+
+  /**
+   * A family the network does not use keeps none of flannel's rules: the chain goes with every jump to it, whatever
+   * network or subnet an earlier run built it from. Failures are logged; the other family's rules still go in.
+   */
+  private async deleteUnusedFamily(family: IpFamily, table: Table, chain: string): Promise<void> {
+    const ipt = await this.ipt(family);
+    const why = family === 'ipv4' ? 'the network has no IPv4 part' : 'IPv6 is not enabled';
+    try {
+      const result = await this.serial.run(() => ipt.deleteChain(table, chain));
+      if (result === 'deleted') log.info(`Deleted the ${ipt.bin} ${table} chain ${chain} and the jumps to it: ${why}`);
+      if (result === 'unavailable') log.v(1, `${ipt.bin} not available; no ${chain} chain to delete (${why})`);
+    } catch (e) {
+      log.error(`Failed to delete the ${ipt.bin} ${table} chain ${chain} (${why}): ${errorMessage(e)}`);
+    }
   }
 
   private keepAll(sets: RuleSet[], resyncSeconds: number, signal: AbortSignal, onFirstApply?: () => void): Promise<void> {
@@ -87,7 +117,6 @@ export class IptablesTrafficManager implements TrafficManager {
     }));
     return keepAllApplied(keepers, resyncSeconds, signal, log, onFirstApply);
   }
-
 
   /** One iptables-restore transaction: flush/create the chain, drop present copies of the jump, append everything. */
   async apply(set: RuleSet): Promise<void> {

@@ -37,6 +37,15 @@ export function deletePlan(set: RuleSet, copies: CopyCount): TablePlan {
   };
 }
 
+/**
+ * Deletes `chain` whatever it holds: every rule jumping to it first (a referenced chain cannot be deleted), then its
+ * rules, then the chain. `tableRules` is `iptables -t <table> -S` output. Used for a mode or an IP family not in use.
+ */
+export function chainCleanupPayload(table: Table, chain: string, tableRules: readonly string[]): string {
+  const jumps = tableRules.filter((l) => l.startsWith('-A ') && !l.startsWith(`-A ${chain} `) && (l.endsWith(` -j ${chain}`) || l.endsWith(` -g ${chain}`)));
+  return [`*${table}`, ...jumps.map((l) => `-D ${l.slice(3)}`), `-F ${chain}`, `-X ${chain}`, 'COMMIT', ''].join('\n');
+}
+
 export function isEmptyPlan(plan: TablePlan): boolean {
   return plan.chains.length === 0 && plan.deletes.length === 0 && plan.appends.length === 0;
 }

@@ -1,5 +1,6 @@
 // Runs iptables / iptables-restore / nft, optionally inside a named netns (tests), and detects binary features.
 import { spawn } from 'node:child_process';
+import { chainCleanupPayload } from './restore.ts';
 import { ruleText, type IpFamily, type IptRule, type Table } from './rules.ts';
 
 export interface ExecResult {
@@ -124,6 +125,20 @@ export class Iptables {
   async listChain(table: Table, chain: string): Promise<string[]> {
     const res = await this.iptables(['-t', table, '-S', chain]);
     return res.code === 0 ? res.stdout.split('\n').filter(Boolean) : [];
+  }
+
+  /**
+   * Deletes `chain` with its rules and every jump to it, in one restore transaction: 'absent' when there is no such
+   * chain, 'unavailable' when the binary is missing (a host without it holds no such chain either).
+   */
+  async deleteChain(table: Table, chain: string): Promise<'deleted' | 'absent' | 'unavailable'> {
+    const probe = await this.iptables(['-t', table, '-S', chain]);
+    if (probe.code === 127) return 'unavailable';
+    if (probe.code !== 0) return 'absent';
+    const all = await this.iptables(['-t', table, '-S']);
+    if (all.code !== 0) throw new IptablesError(`${this.bin} -t ${table} -S`, all);
+    await this.restore(chainCleanupPayload(table, chain, all.stdout.split('\n')));
+    return 'deleted';
   }
 
   /** Copies of each rule currently present: exact `-S` text matches, else 1 when `-C` still finds it. */

@@ -1,15 +1,16 @@
-// nftables mode of the traffic manager (spec §6.3): one table, two base chains, each written in one `nft -f -`
-// transaction. Upstream writes them once; we also re-apply a chain whose content drifted, every resync period.
-import { logger } from '../../log/log.ts';
+// nftables mode of the traffic manager (spec §6.3): a table per IP family, two base chains in each family in use, each
+// written in one `nft -f -` transaction. Upstream writes them once; we also re-apply a chain whose content drifted,
+// every resync period.
+import { errorMessage, logger } from '../../log/log.ts';
 import { processExec, type ExecFn } from '../iptables/runner.ts';
 import type { ForwardRulesParams, MasqRulesParams, TrafficManager } from '../traffic-manager.ts';
 import { deleteFlannelIptablesChains } from './iptables-cleanup.ts';
 import { chainDifferences } from './listing.ts';
 import { Nft } from './nft.ts';
-import { applyScript, forwardChain, masqChain, TABLE_V4, TABLE_V6, tableScript, type NftChain } from './ruleset.ts';
+import { applyScript, forwardChain, masqChain, TABLE_V4, TABLE_V6, tableScript, type NftChain, type NftTable } from './ruleset.ts';
 import { Serial } from '../../util/serial.ts';
 import { keepAllApplied } from '../resync.ts';
-import { dualStackMasq } from '../dual-stack.ts';
+import { forwardFamilies, masqFamilies } from '../dual-stack.ts';
 
 const log = logger('traffic/nftables');
 
@@ -53,29 +54,52 @@ export class NftablesTrafficManager implements TrafficManager {
   }
 
   async setupAndEnsureMasqRules(p: MasqRulesParams): Promise<void> {
-    const v6 = dualStackMasq(p);
+    const { v4, v6 } = masqFamilies(p);
+    const removed = [!v4 && this.deleteUnusedChain(TABLE_V4, 'postrtg'), !v6 && this.deleteUnusedChain(TABLE_V6, 'postrtg')];
     // Stay synchronous up to the first apply when the probe already ran, so it queues ahead of the forward chain.
     const supported = this.fullyRandomKnown ?? (await this.probeFullyRandom());
     const randomFully = p.randomFully && supported;
     // No recycling step for a previous network/subnet (p.prevNetwork/p.prevSubnet, and the v6 ones): the chain flush
     // in every apply already removes the rules built from them.
-    const chains = [masqChain(p.network, p.subnet, randomFully)];
-    log.info(`Setting up masking rules for network ${p.network}, subnet ${p.subnet}`);
+    const chains: NftChain[] = [];
+    if (v4) {
+      log.info(`Setting up masking rules for network ${v4.network}, subnet ${v4.subnet}`);
+      chains.push(masqChain(v4.network, v4.subnet, randomFully));
+    }
     if (v6) {
       log.info(`Setting up IPv6 masking rules for network ${v6.network}, subnet ${v6.subnet}`);
       chains.push(masqChain(v6.network, v6.subnet, randomFully));
     }
-    await this.keepAll(chains, p.resyncSeconds, p.signal, p.onFirstApply);
+    await Promise.all([...removed, this.keepAll(chains, p.resyncSeconds, p.signal, p.onFirstApply)]);
   }
 
   async setupAndEnsureForwardRules(p: ForwardRulesParams): Promise<void> {
-    const chains = [forwardChain(p.network)];
-    log.info(`Setting up forward rules for network ${p.network}`);
-    if (p.ipv6Network) {
-      log.info(`Setting up IPv6 forward rules for network ${p.ipv6Network}`);
-      chains.push(forwardChain(p.ipv6Network));
+    const { v4, v6 } = forwardFamilies(p);
+    const removed = [!v4 && this.deleteUnusedChain(TABLE_V4, 'forward'), !v6 && this.deleteUnusedChain(TABLE_V6, 'forward')];
+    const chains: NftChain[] = [];
+    if (v4) {
+      log.info(`Setting up forward rules for network ${v4}`);
+      chains.push(forwardChain(v4));
     }
-    await this.keepAll(chains, p.resyncSeconds, p.signal, p.onFirstApply);
+    if (v6) {
+      log.info(`Setting up IPv6 forward rules for network ${v6}`);
+      chains.push(forwardChain(v6));
+    }
+    await Promise.all([...removed, this.keepAll(chains, p.resyncSeconds, p.signal, p.onFirstApply)]);
+  }
+
+  /**
+   * A family the network does not use keeps no flannel chain (an earlier run may have written one); its table stays,
+   * as init() creates both (§6.3). Queued at once, so it runs before this call's first apply; never rejects.
+   */
+  private deleteUnusedChain(table: NftTable, name: NftChain['name']): Promise<void> {
+    const why = table === TABLE_V4 ? 'the network has no IPv4 part' : 'IPv6 is not enabled';
+    return this.serial.run(() => this.nft.deleteChain(table, name)).then(
+      (deleted) => {
+        if (deleted) log.info(`Deleted chain ${name} of nftables table ${table.family} ${table.name}: ${why}`);
+      },
+      (e) => log.error(`Failed to delete chain ${name} of nftables table ${table.family} ${table.name} (${why}): ${errorMessage(e)}`),
+    );
   }
 
   private keepAll(chains: NftChain[], resyncSeconds: number, signal: AbortSignal, onFirstApply?: () => void): Promise<void> {
@@ -87,7 +111,6 @@ export class NftablesTrafficManager implements TrafficManager {
     }));
     return keepAllApplied(keepers, resyncSeconds, signal, log, onFirstApply);
   }
-
 
   /** One transaction: table and chain created when absent, chain flushed, rules added. */
   async apply(chain: NftChain): Promise<void> {

@@ -45,6 +45,15 @@ export class Nft {
     return (await this.exec('nft', ['-c', '-f', '-'], FULLY_RANDOM_PROBE)).code === 0;
   }
 
+  /** Deletes a chain of a flannel table with its rules (the table stays); false when there is no such chain. */
+  async deleteChain(table: NftTable, name: string): Promise<boolean> {
+    if (!(await this.listChain(table, name))) return false;
+    const at = `${table.family} ${table.name} ${name}`;
+    // Flushed first: older kernels refuse to delete a chain that still holds rules.
+    await this.apply(`flush chain ${at}\ndelete chain ${at}\n`);
+    return true;
+  }
+
   /** The chain of a flannel table as the kernel holds it; undefined when the table or chain does not exist. */
   async listChain(table: NftTable, name: string): Promise<ListedChain | undefined> {
     const args = ['-j', 'list', 'chain', table.family, table.name, name];
