@@ -32,6 +32,20 @@ export interface Network {
   readonly mtu: number;
   /** Watches leases and converges the kernel until `signal` aborts. */
   run(signal: AbortSignal): Promise<void>;
+  /** Where each peer stands, for operators (flanneld's `GET /peers`); backends without per-peer state omit it. */
+  peers?(): PeerStatus[];
+}
+
+/** One peer as a backend sees it: whether its kernel state is in place, and why not. */
+export interface PeerStatus {
+  /** The destination programmed for the peer (its lease's subnet, or the IPv6 subnet of a dual-stack lease). */
+  subnet: string;
+  publicIP: string;
+  state: 'programmed' | 'failed';
+  /** Why the peer's state is not in the kernel (state 'failed'). */
+  reason?: string;
+  /** When the state last changed (ISO 8601). */
+  since: string;
 }
 
 export interface Backend {

@@ -1,9 +1,10 @@
 // flannelctl: the operator tool. `lab` runs a local multi-host cluster in network namespaces; `install` copies a file
-// into place atomically (the DaemonSet's init containers).
+// into place atomically (the DaemonSet's init containers); `peers` shows flanneld's per-peer status.
 import { dirname, resolve } from 'node:path';
 import { INSTALL_USAGE, installFile, parseInstallArgs } from './install.ts';
+import { DEFAULT_PEERS_URL, PEERS_USAGE, runPeers, runPeersInNetns } from './peers.ts';
 import { runKubeApiServer } from '../lab/kube-api/run.ts';
-import { labDown, labRestartFlanneld, labStatus, labUp } from '../lab/lab.ts';
+import { LAB_HEALTHZ_PORT, labDown, labHost, labRestartFlanneld, labStatus, labUp } from '../lab/lab.ts';
 
 // The backends flanneld has (src/backend/registry.ts); the lab runs any of them.
 const LAB_BACKENDS = ['vxlan', 'host-gw', 'udp'];
@@ -12,8 +13,10 @@ const USAGE = `Usage:
   flannelctl lab up [--hosts N] [--pods-per-host M] [--backend ${LAB_BACKENDS.join('|')}] [--kube] [--nftables] [--dual-stack]
   flannelctl lab status
   flannelctl lab restart <host>     stop and start one host's flanneld (e.g. h2)
+  flannelctl lab peers <host>       \`flannelctl peers\` inside that host (host-gw: each peer's route, and why it failed)
   flannelctl lab down
   ${INSTALL_USAGE}
+  ${PEERS_USAGE}
 `;
 
 function flagValue(args: string[], name: string, def: string): string {
@@ -39,6 +42,12 @@ async function main(argv: string[]): Promise<number> {
     installFile(req);
     process.stderr.write(`flannelctl: installed ${req.source} as ${req.destination} (mode ${req.mode.toString(8).padStart(4, '0')})\n`);
     return 0;
+  }
+  if (group === 'peers') {
+    const args = argv.slice(1);
+    const stray = args.find((a, i) => !(a === '--url' || a.startsWith('--url=') || args[i - 1] === '--url'));
+    if (stray !== undefined) throw new Error(`peers: unexpected argument ${stray}\n${USAGE}`);
+    return runPeers(flagValue(args, 'url', DEFAULT_PEERS_URL));
   }
   if (group !== 'lab' || !cmd) {
     process.stderr.write(USAGE);
@@ -67,6 +76,10 @@ async function main(argv: string[]): Promise<number> {
       if (!rest[0]) throw new Error(`lab restart needs a host name\n${USAGE}`);
       await labRestartFlanneld(rest[0], distDir);
       return 0;
+    case 'peers':
+      if (!rest[0]) throw new Error(`lab peers needs a host name\n${USAGE}`);
+      // execArgv keeps tsx's loader when run from source; argv[1] is this script (dist/flannelctl.cjs or the .ts).
+      return runPeersInNetns(labHost(rest[0]).ns, LAB_HEALTHZ_PORT, [...process.execArgv, process.argv[1]!]);
     case 'kube-api-server': // hidden: the lab's --kube mode runs it in its control-plane namespace
       await runKubeApiServer({
         listen: flagValue(rest, 'listen', '127.0.0.1:6443'),

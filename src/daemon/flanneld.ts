@@ -222,6 +222,7 @@ export async function runFlanneld(opts: Options): Promise<number> {
 
     log.info('Running backend.');
     background('Backend', network.run(signal));
+    health.servePeers(config.backendType, network);
     const outcome = await subnetManager.completeLease(lease, signal);
     // The manager has logged "Lease has been revoked. Shutting down daemon."; stop everything else too.
     if (outcome === 'revoked') stop.abort();

@@ -1,15 +1,23 @@
-// /healthz (alive) and /readyz (rules set up and subnet.env written) on --healthz-ip:--healthz-port.
-import { createServer, type Server } from 'node:http';
-import { logger } from '../log/log.ts';
+// /healthz (alive), /readyz (rules set up and subnet.env written) and /peers (read-only per-peer status, JSON) on
+// --healthz-ip:--healthz-port.
+import { createServer, type ServerResponse, type Server } from 'node:http';
+import type { Network } from '../backend/backend.ts';
+import { errorMessage, logger } from '../log/log.ts';
 
 const log = logger('health');
 
 export class HealthServer {
   private ready = false;
   private server?: Server;
+  private running?: { backend: string; network: Pick<Network, 'peers'> };
 
   markReady(): void {
     this.ready = true;
+  }
+
+  /** From now on `GET /peers` answers with `network`'s peers (until then 503, like /readyz). */
+  servePeers(backend: string, network: Pick<Network, 'peers'>): void {
+    this.running = { backend, network };
   }
 
   async start(ip: string, port: number): Promise<void> {
@@ -20,6 +28,8 @@ export class HealthServer {
       } else if (path === '/readyz') {
         if (this.ready) res.writeHead(200, { 'content-type': 'text/plain' }).end('flanneld is ready');
         else res.writeHead(503, { 'content-type': 'text/plain' }).end('flanneld is not ready yet');
+      } else if (path === '/peers') {
+        this.peers(req.method ?? 'GET', res);
       } else {
         res.writeHead(404, { 'content-type': 'text/plain' }).end('404 page not found\n');
       }
@@ -29,6 +39,23 @@ export class HealthServer {
       this.server!.listen(port, ip, () => resolve());
     });
     log.info(`Start healthz server on ${ip}:${port}`);
+  }
+
+  /** `{"backend":"host-gw","peers":[…]}`; an error is `{"error":"…"}` (plus the backend when known). */
+  private peers(method: string, res: ServerResponse): void {
+    const json = (status: number, body: object, headers: Record<string, string> = {}): void => {
+      res.writeHead(status, { 'content-type': 'application/json', ...headers }).end(JSON.stringify(body) + '\n');
+    };
+    if (method !== 'GET' && method !== 'HEAD') return json(405, { error: `${method} /peers: only GET is served (it is read-only)` }, { allow: 'GET, HEAD' });
+    const r = this.running;
+    if (!r) return json(503, { error: "flanneld's network is not running yet" });
+    if (!r.network.peers) return json(501, { backend: r.backend, error: `the ${r.backend} backend does not report per-peer status (host-gw does)` });
+    try {
+      json(200, { backend: r.backend, peers: r.network.peers() });
+    } catch (e) {
+      log.error(`GET /peers failed: ${errorMessage(e)}`);
+      json(500, { backend: r.backend, error: `reading the peers failed: ${errorMessage(e)}` });
+    }
   }
 
   /** Graceful stop, bounded to 3 s like flanneld. */

@@ -95,11 +95,14 @@ export function etcdctl(t: LabTopology, args: string[]): string {
   return sh('ip', ['netns', 'exec', t.etcdNs, 'etcdctl', `--endpoints=${t.etcdEndpoint}`, ...args], { env: { ...process.env, ETCDCTL_API: '3' } });
 }
 
+/** flanneld's health server (/readyz, /peers) on each host's own loopback; `flannelctl lab peers` reads it. */
+export const LAB_HEALTHZ_PORT = 8081;
+
 function startFlanneld(t: LabTopology, h: LabHost, distDir: string, kube = false): void {
   const log = openSync(join(h.dir, 'flanneld.log'), 'a');
   const source = kube ? kubeFlanneldArgs(t, h) : [`--etcd-endpoints=${t.etcdEndpoint}`];
   const p = spawn('ip', ['netns', 'exec', h.ns, process.execPath, join(distDir, 'flanneld.cjs'),
-    ...source, `--subnet-file=${h.subnetFile}`, '--ip-masq', '--iptables-resync=5'],
+    ...source, `--subnet-file=${h.subnetFile}`, '--ip-masq', '--iptables-resync=5', '--healthz-ip=127.0.0.1', `--healthz-port=${LAB_HEALTHZ_PORT}`],
     { detached: true, stdio: ['ignore', log, log], env: kube ? { ...process.env, NODE_NAME: h.name } : process.env });
   p.unref();
   closeSync(log);
@@ -198,7 +201,7 @@ function backendHints(backend: string, ns: string): string[] {
     case 'udp':
       return [`${x} ip -d link show flannel0`, `${x} ip route`];
     default:
-      return [`${x} ip route    # ${backend}: one route per peer via its underlay IP`];
+      return [`${x} ip route    # ${backend}: one route per peer via its underlay IP`, `node dist/flannelctl.cjs lab peers ${ns}    # each peer's route: programmed, or failed and why`];
   }
 }
 
@@ -304,11 +307,17 @@ function flanneldPids(ns: string): number[] {
   });
 }
 
+/** A running lab's host by name (h2) or namespace (flab-h2). */
+export function labHost(hostName: string, state = readState()): LabHost {
+  const h = state.topology.hosts.find((x) => x.name === hostName || x.ns === hostName);
+  if (!h) throw new Error(`no lab host "${hostName}"; hosts are ${state.topology.hosts.map((x) => x.name).join(', ')}`);
+  return h;
+}
+
 /** Stops one host's flanneld (SIGTERM, as a supervisor would) and starts it again; waits for its new subnet.env. */
 export async function labRestartFlanneld(hostName: string, distDir: string): Promise<void> {
   const state = readState();
-  const h = state.topology.hosts.find((x) => x.name === hostName || x.ns === hostName);
-  if (!h) throw new Error(`no lab host "${hostName}"; hosts are ${state.topology.hosts.map((x) => x.name).join(', ')}`);
+  const h = labHost(hostName, state);
   for (const pid of flanneldPids(h.ns)) process.kill(pid, 'SIGTERM');
   const deadline = Date.now() + 10_000;
   while (flanneldPids(h.ns).length > 0) {

@@ -69,6 +69,11 @@ export class HostGwNetwork implements Network {
     return [...this.status.values()].map((s) => ({ ...s })).sort((a, b) => a.subnet.localeCompare(b.subnet, 'en', { numeric: true }));
   }
 
+  /** Network.peers(): what flanneld serves on `GET /peers`. */
+  peers(): PeerStatus[] {
+    return this.peerStatus();
+  }
+
   async run(signal: AbortSignal): Promise<void> {
     await runLeaseLoop(
       {

@@ -113,13 +113,5 @@ export function adjacencyReason(peer: string, extName: string, extIndex: number,
   return null;
 }
 
-/** Where each peer's route stands; readable later through HostGwNetwork.peerStatus(). */
-export interface PeerStatus {
-  subnet: string;
-  publicIP: string;
-  state: 'programmed' | 'failed';
-  /** Why the route is not in the kernel (state 'failed'). */
-  reason?: string;
-  /** When the state last changed. */
-  since: string;
-}
+/** Where each peer's route stands (one entry per destination: a dual-stack peer has two); see Network.peers(). */
+export type { PeerStatus } from '../backend.ts';

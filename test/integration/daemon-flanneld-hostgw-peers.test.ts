@@ -1,0 +1,96 @@
+// A real host-gw flanneld with --healthz-port, two peer leases in etcd (one on its L2 segment, one behind a router),
+// and `flannelctl peers` run inside its namespace: the table matches the daemon's log and the kernel's routes.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { etcdAvailable } from '../helpers/etcd.ts';
+import { ETCD_ENDPOINT, FLANNELD, flanneldBuilt, Underlay, until } from '../helpers/flanneld-hosts.ts';
+import { ipJson, isRoot } from '../helpers/netns.ts';
+import { runPeersInNetns } from '../../src/cli/peers.ts';
+
+const skip = !isRoot ? 'needs root' : !etcdAvailable ? 'etcd is not installed' : !flanneldBuilt ? `${FLANNELD} is missing: run \`npm run build\`` : false;
+const ROOT = join(import.meta.dirname, '../..');
+const FLANNELCTL = join(ROOT, 'src/cli/flannelctl.ts');
+const PORT = 8491;
+
+/** `flannelctl peers --url http://127.0.0.1:<PORT>` inside `ns`, from source. */
+function flannelctlPeers(ns: string): { code: number | null; stdout: string; stderr: string } {
+  const r = spawnSync('ip', ['netns', 'exec', ns, process.execPath, '--import', 'tsx', FLANNELCTL, 'peers', '--url', `http://127.0.0.1:${PORT}`], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    timeout: 20_000,
+  });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** The table's rows as objects keyed by its header (REASON is the rest of the line). */
+function parseTable(stdout: string): Record<string, string>[] {
+  const [head, ...rows] = stdout.trimEnd().split('\n');
+  assert.ok(head, `a header line in ${JSON.stringify(stdout)}`);
+  assert.match(head, /^SUBNET +PUBLIC IP +STATE +SINCE +REASON$/);
+  const starts = ['SUBNET', 'PUBLIC IP', 'STATE', 'SINCE', 'REASON'].map((h) => head.indexOf(h));
+  return rows.map((r) => ({
+    subnet: r.slice(starts[0], starts[1]).trim(),
+    publicIP: r.slice(starts[1], starts[2]).trim(),
+    state: r.slice(starts[2], starts[3]).trim(),
+    since: r.slice(starts[3], starts[4]).trim(),
+    reason: r.slice(starts[4]).trim(),
+  }));
+}
+
+const gwRoute = (ns: string, subnet: string) => ipJson(ns, ['-4', 'route', 'show', subnet]).find((r: any) => r.dst === subnet && r.gateway);
+
+describe('flannelctl peers against a host-gw flanneld', { skip }, () => {
+  const u = new Underlay();
+  before(() => u.start());
+  after(() => u.cleanup());
+
+  it('shows the adjacent peer programmed and the one behind a router failed with the reason, exit 1; 0 once it is fixed', async () => {
+    const prefix = u.prefix(false);
+    u.etcdctl(['put', `${prefix}/config`, '{"Network":"10.244.0.0/16","Backend":{"Type":"host-gw"}}']);
+    const lease = (ip: string) => `{"PublicIP":"${ip}","PublicIPv6":null,"BackendType":"host-gw"}`;
+    // On eth0's /24: a direct next hop.
+    u.etcdctl(['put', `${prefix}/subnets/10.244.12.0-24`, lease('192.168.150.72')]);
+    // Reached only through the default route via the switch (192.168.150.1): not L2-adjacent, the kernel refuses it.
+    u.etcdctl(['put', `${prefix}/subnets/10.244.13.0-24`, lease('10.99.0.3')]);
+
+    const ns = u.addHost('fps-a', { eth0: '192.168.150.71' });
+    const d = u.flanneld(ns, [`--etcd-endpoints=${ETCD_ENDPOINT}`, `--etcd-prefix=${prefix}`, `--subnet-file=${u.subnetFile()}`,
+      '--healthz-ip=127.0.0.1', `--healthz-port=${PORT}`]);
+    await d.waitLog(/Wrote subnet file to /, 20_000);
+    // The log line names the peer and why.
+    await d.waitLog(/Error adding route to 10\.244\.13\.0\/24 via 10\.99\.0\.3 dev eth0: the kernel refused the route: .*peer 10\.99\.0\.3 is reached through gateway 192\.168\.150\.1, not directly on eth0/, 10_000);
+    await until('the route to the adjacent peer', 10_000, () => gwRoute(ns, '10.244.12.0/24'));
+    assert.equal(gwRoute(ns, '10.244.12.0/24').gateway, '192.168.150.72');
+    assert.equal(gwRoute(ns, '10.244.13.0/24'), undefined, 'no route to the non-adjacent peer');
+
+    const r = flannelctlPeers(ns);
+    assert.equal(r.code, 1, `${r.stdout}\n${r.stderr}`);
+    const rows = parseTable(r.stdout);
+    assert.deepEqual(rows.map((x) => [x.subnet, x.publicIP, x.state]), [
+      ['10.244.12.0/24', '192.168.150.72', 'programmed'],
+      ['10.244.13.0/24', '10.99.0.3', 'failed'],
+    ]);
+    assert.equal(rows[0]!.reason, '');
+    assert.match(rows[1]!.reason, /^the kernel refused the route: (network is unreachable \(ENETUNREACH\)|invalid argument \(EINVAL\)); peer 10\.99\.0\.3 is reached through gateway 192\.168\.150\.1, not directly on eth0; host-gw needs all hosts on one L2 network/);
+    // The same reason as the daemon logged, word for word.
+    assert.ok(d.log.includes(`Error adding route to 10.244.13.0/24 via 10.99.0.3 dev eth0: ${rows[1]!.reason}`), d.log);
+    for (const x of rows) assert.match(x.since, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+    assert.equal(r.stderr, 'flannelctl: 1 of 2 host-gw peers failed; see REASON\n');
+    // What `flannelctl lab peers <host>` runs: the same command entering the namespace itself (its output goes to ours).
+    assert.equal(runPeersInNetns(ns, PORT, ['--import', 'tsx', FLANNELCTL]), 1);
+
+    // The peer's network moves onto eth0; the lease's next event retries the route, which now succeeds.
+    u.etcdctl(['put', `${prefix}/subnets/10.244.13.0-24`, lease('192.168.150.73')]);
+    await until('the route to the moved peer', 10_000, () => gwRoute(ns, '10.244.13.0/24')?.gateway === '192.168.150.73');
+    const fixed = flannelctlPeers(ns);
+    assert.equal(fixed.code, 0, `${fixed.stdout}\n${fixed.stderr}`);
+    assert.deepEqual(parseTable(fixed.stdout).map((x) => [x.subnet, x.publicIP, x.state, x.reason]), [
+      ['10.244.12.0/24', '192.168.150.72', 'programmed', ''],
+      ['10.244.13.0/24', '192.168.150.73', 'programmed', ''],
+    ]);
+    assert.equal(fixed.stderr, '');
+    assert.ok(d.running, d.log);
+  });
+});
