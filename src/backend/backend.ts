@@ -8,9 +8,9 @@ export interface ExternalInterface {
   name: string;
   index: number;
   mtu: number;
-  /** The interface's own IPv4 address. */
+  /** The interface's own IPv4 address ("" on an IPv6-only network). */
   ifaceAddr: string;
-  /** The address peers use (== ifaceAddr unless --public-ip). */
+  /** The address peers use (== ifaceAddr unless --public-ip; "" on an IPv6-only network). */
   extAddr: string;
   /** Dual stack: the interface's IPv6 address, and the one peers use (== ifaceAddrV6 unless --public-ipv6). */
   ifaceAddrV6?: string;

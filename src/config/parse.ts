@@ -153,16 +153,17 @@ export function parseNetworkConfig(text: string, opts: { validate: boolean }): N
 
   const enableIPv4 = optBool(doc, 'EnableIPv4', true);
   const enableIPv6 = optBool(doc, 'EnableIPv6', false);
-  // Dual stack is supported; IPv6 alone would need Lease.subnet to become optional everywhere.
-  if (enableIPv6 && !enableIPv4) {
-    throw new NetworkConfigError('IPv6-only networks are not supported yet: set EnableIPv4 with a Network too');
+  // flannel's "none defined stack" (spec §1.3), with the fix.
+  if (!enableIPv4 && !enableIPv6) {
+    fail('none defined stack: EnableIPv4 and EnableIPv6 are both false; enable at least one (with Network / IPv6Network)');
   }
 
   const config: NetworkConfig = {
     enableIPv4,
     enableIPv6,
     enableNFTables: optBool(doc, 'EnableNFTables', false),
-    network: parseNetwork(doc),
+    // An IPv6-only network ignores the IPv4 keys, as a v4-only one ignores the IPv6 keys.
+    network: enableIPv4 ? parseNetwork(doc) : undefined,
     subnetLen: optUint(doc, 'SubnetLen'),
     subnetMin: optIPv4(doc, 'SubnetMin'),
     subnetMax: optIPv4(doc, 'SubnetMax'),

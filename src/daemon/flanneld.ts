@@ -120,23 +120,28 @@ export async function runFlanneld(opts: Options): Promise<number> {
     }
     log.info(`Found network config - Backend type: ${config.backendType}`);
     // iptables mode needs br_netfilter for bridged pod traffic to meet the rules (spec §1.4 step 5).
-    for (const family of config.enableNFTables ? [] : config.enableIPv6 ? ['iptables', 'ip6tables'] : ['iptables']) {
+    const netfilterFamilies = [...(config.enableIPv4 ? ['iptables'] : []), ...(config.enableIPv6 ? ['ip6tables'] : [])];
+    for (const family of config.enableNFTables ? [] : netfilterFamilies) {
       const knob = `/proc/sys/net/bridge/bridge-nf-call-${family}`;
       if (!existsSync(knob)) {
         log.error(`Failed to check br_netfilter: stat ${knob}: no such file or directory (load it with \`modprobe br_netfilter\`)`);
         return 1;
       }
     }
-    if (!config.network) {
-      log.error('this version of flannel-ts needs an IPv4 Network (EnableIPv4 with a Network in the config)');
-      return 1;
-    }
 
     netlink = await openNetlink();
     let extIface: ExternalInterface;
     try {
       extIface = await selectExternalInterface(
-        { iface: opts.iface, ifaceRegex: opts.ifaceRegex, ifaceCanReach: opts.ifaceCanReach, publicIP, ipv6: config.enableIPv6, publicIPv6 },
+        {
+          iface: opts.iface,
+          ifaceRegex: opts.ifaceRegex,
+          ifaceCanReach: opts.ifaceCanReach,
+          publicIP,
+          ipv4: config.enableIPv4,
+          ipv6: config.enableIPv6,
+          publicIPv6,
+        },
         await hostView(netlink, { ipv6: config.enableIPv6 }),
       );
     } catch (e) {
@@ -172,10 +177,13 @@ export async function runFlanneld(opts: Options): Promise<number> {
     // only when the lease has a v6 subnet (a backend without dual stack leaves it out).
     const ipv6Subnet = config.enableIPv6 ? lease.ipv6Subnet : undefined;
     const ipv6Network = ipv6Subnet ? config.ipv6Network : undefined;
+    // IPv6-only networks (EnableIPv4 false) have neither: no IPv4 rules, no IPv4 lines in subnet.env.
+    const subnet = config.enableIPv4 ? lease.subnet : undefined;
+    const ipv4Network = subnet ? config.network : undefined;
     if (opts.ipMasq) {
       background('Masquerade rules', traffic.setupAndEnsureMasqRules({
-        network: config.network,
-        subnet: lease.subnet,
+        network: ipv4Network,
+        subnet,
         prevNetwork: previous?.network,
         prevSubnet: previous?.subnet,
         ipv6Network,
@@ -190,14 +198,17 @@ export async function runFlanneld(opts: Options): Promise<number> {
     }
     if (opts.iptablesForwardRules) {
       background('Forward rules', traffic.setupAndEnsureForwardRules({
-        network: config.network,
+        network: ipv4Network,
         ipv6Network,
         resyncSeconds: opts.iptablesResync,
         signal,
         onFirstApply: forwardApplied,
       }));
     }
-    if (opts.ipBlackholeRoute) background('Blackhole route', ensureBlackholeRoute(netlink, lease.subnet, opts.iptablesResync, signal));
+    if (opts.ipBlackholeRoute) {
+      const own = [subnet, ipv6Subnet].filter((s) => s !== undefined);
+      background('Blackhole route', Promise.all(own.map((s) => ensureBlackholeRoute(netlink!, s, opts.iptablesResync, signal))));
+    }
     await Promise.race([applied, new Promise((r) => signal.addEventListener('abort', r, { once: true }))]);
     if (signal.aborted) {
       await Promise.allSettled(tasks);
@@ -206,8 +217,8 @@ export async function runFlanneld(opts: Options): Promise<number> {
 
     try {
       writeSubnetEnv(opts.subnetFile, formatSubnetEnv({
-        network: config.network,
-        subnet: lease.subnet,
+        network: ipv4Network,
+        subnet,
         ipv6Network,
         ipv6Subnet,
         mtu: network.mtu,

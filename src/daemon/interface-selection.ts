@@ -42,7 +42,9 @@ export interface SelectionOptions {
   ifaceRegex: string[];
   ifaceCanReach: string;
   publicIP: string;
-  /** Dual stack: also pick an IPv6 address on the same interface. */
+  /** Pick an IPv4 address (default true; false on an IPv6-only network). */
+  ipv4?: boolean;
+  /** Dual stack / IPv6-only: also (or only) pick an IPv6 address on the same interface. */
   ipv6?: boolean;
   /** `--public-ipv6` (dual stack). */
   publicIPv6?: string;
@@ -80,18 +82,24 @@ interface Match {
   addrV6?: string;
 }
 
+const v4Wanted = (o: SelectionOptions) => o.ipv4 !== false;
+
 function finish(host: HostView, o: SelectionOptions, m: Match): ExternalInterface {
   const { link } = m;
-  const publicIP = o.publicIP;
-  const ifaceAddr = m.addr ?? interfaceAddress(host, link.index);
-  if (!ifaceAddr) throw new InterfaceSelectionError(`failed to find IPv4 address for interface ${link.name}`);
   if (link.mtu === 0) throw new InterfaceSelectionError(`failed to determine MTU for ${link.name} interface`);
-  if (publicIP && !isIPv4(publicIP)) {
-    throw new InterfaceSelectionError(`invalid public IP address "${publicIP}": pass an IPv4 address such as --public-ip=192.168.1.11`);
+  let ifaceAddr = '';
+  let extAddr = '';
+  if (v4Wanted(o)) {
+    const publicIP = o.publicIP;
+    ifaceAddr = m.addr ?? interfaceAddress(host, link.index) ?? '';
+    if (!ifaceAddr) throw new InterfaceSelectionError(`failed to find IPv4 address for interface ${link.name}`);
+    if (publicIP && !isIPv4(publicIP)) {
+      throw new InterfaceSelectionError(`invalid public IP address "${publicIP}": pass an IPv4 address such as --public-ip=192.168.1.11`);
+    }
+    extAddr = publicIP || ifaceAddr;
+    log.info(`Using interface with name ${link.name} and address ${ifaceAddr}`);
+    log.info(`Using ${extAddr} as external address`);
   }
-  const extAddr = publicIP || ifaceAddr;
-  log.info(`Using interface with name ${link.name} and address ${ifaceAddr}`);
-  log.info(`Using ${extAddr} as external address`);
   if (!o.ipv6) return { name: link.name, index: link.index, mtu: link.mtu, ifaceAddr, extAddr };
   const publicIPv6 = o.publicIPv6 ?? '';
   if (publicIPv6 && !isIPv6(publicIPv6)) {
@@ -122,7 +130,7 @@ function byIpOrName(host: HostView, value: string, ipv6: boolean): Match {
   return { link };
 }
 
-function byRegex(host: HostView, pattern: string, ipv6: boolean): Match | undefined {
+function byRegex(host: HostView, pattern: string, ipv6: boolean, ipv4: boolean): Match | undefined {
   let re: RegExp;
   try {
     re = new RegExp(pattern);
@@ -130,7 +138,10 @@ function byRegex(host: HostView, pattern: string, ipv6: boolean): Match | undefi
     throw new InterfaceSelectionError(`--iface-regex "${pattern}" is not a valid regular expression: ${(e as Error).message}`);
   }
   // First every address, then every name: an address match wins over a name match.
-  if (ipv6) {
+  if (!ipv4) {
+    // IPv6-only: the v6 addresses are the ones that count.
+    for (const a of host.addressesV6 ?? []) if (re.test(a.address)) return { link: linkByIndex(host, a.index), addrV6: a.address };
+  } else if (ipv6) {
     // Dual stack: one interface must match with a v4 and a v6 address.
     for (const a of host.addresses) {
       if (!re.test(a.address)) continue;
@@ -152,6 +163,7 @@ function describeInterfaces(host: HostView): string {
 /** No interface flags: the owner of --public-ip(v6), else the default route's interface (both families on one). */
 function byPublicIPOrDefaultRoute(o: SelectionOptions, host: HostView): ExternalInterface {
   const ipv6 = o.ipv6 === true;
+  if (!v4Wanted(o)) return byPublicIPv6OrDefaultRoute(o, host);
   if (o.publicIP) {
     const owner = host.addresses.find((a) => a.address === o.publicIP);
     if (owner) {
@@ -183,6 +195,19 @@ function byPublicIPOrDefaultRoute(o: SelectionOptions, host: HostView): External
   return finish(host, o, { link });
 }
 
+/** IPv6-only: the owner of --public-ipv6, else the `::/0` default route's interface. */
+function byPublicIPv6OrDefaultRoute(o: SelectionOptions, host: HostView): ExternalInterface {
+  if (o.publicIPv6) {
+    const owner = ownerV6(host, o.publicIPv6);
+    if (owner) return finish(host, o, { link: linkByIndex(host, owner.index), addrV6: owner.address });
+    log.info(`No interface owns the public IPv6 ${o.publicIPv6}; using the IPv6 default route's interface`);
+  }
+  if (host.defaultRouteIndexV6 === undefined) {
+    throw new InterfaceSelectionError('no IPv6 default route (::/0) found: add one, or pass --iface, --iface-regex or --iface-can-reach');
+  }
+  return finish(host, o, { link: linkByIndex(host, host.defaultRouteIndexV6) });
+}
+
 export async function selectExternalInterface(o: SelectionOptions, host: HostView): Promise<ExternalInterface> {
   if (o.iface.length === 0 && o.ifaceRegex.length === 0 && !o.ifaceCanReach) {
     try {
@@ -199,7 +224,7 @@ export async function selectExternalInterface(o: SelectionOptions, host: HostVie
     }
   }
   for (const pattern of o.ifaceRegex) {
-    const m = byRegex(host, pattern, o.ipv6 === true);
+    const m = byRegex(host, pattern, o.ipv6 === true, v4Wanted(o));
     if (m) {
       try {
         return finish(host, o, m);
@@ -212,6 +237,9 @@ export async function selectExternalInterface(o: SelectionOptions, host: HostVie
   }
   if (o.ifaceCanReach) {
     const v6 = o.ipv6 === true && isIPv6(o.ifaceCanReach);
+    if (!v4Wanted(o) && !v6) {
+      throw new InterfaceSelectionError(`--iface-can-reach "${o.ifaceCanReach}" is not an IPv6 address (the network is IPv6-only)`);
+    }
     if (!isIPv4(o.ifaceCanReach) && !v6) {
       throw new InterfaceSelectionError(`--iface-can-reach "${o.ifaceCanReach}" is not an IPv4 address`);
     }

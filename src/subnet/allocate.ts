@@ -13,35 +13,44 @@ export interface IPv6AllocationRange {
   subnetMax: IPv6;
 }
 
-export interface AllocationRange {
+export interface IPv4AllocationRange {
   subnetLen: number;
   subnetMin: IPv4;
   subnetMax: IPv4;
-  /** Present in dual stack (EnableIPv6); leases then carry a v6 subnet too. */
+}
+
+/** The families a config leases: IPv4, IPv6 or both (at least one). */
+export interface AllocationRange {
+  /** Present when EnableIPv4. */
+  ipv4?: IPv4AllocationRange;
+  /** Present when EnableIPv6; leases then carry a v6 subnet. */
   ipv6?: IPv6AllocationRange;
 }
 
 /** The range of a validated etcd-mode config; errors when validation defaults were not applied. */
 export function allocationRange(config: NetworkConfig): AllocationRange {
-  if (!config.enableIPv4 || !config.network) {
-    throw new Error('network config has no IPv4 Network: the etcd subnet manager needs "Network" (IPv6-only is not supported yet)');
+  const range: AllocationRange = {};
+  if (config.enableIPv4) {
+    if (!config.network || config.subnetMin === undefined || config.subnetMax === undefined) {
+      throw new Error('network config has no Network/SubnetMin/SubnetMax: parse it with { validate: true } in etcd mode');
+    }
+    range.ipv4 = { subnetLen: config.subnetLen, subnetMin: config.subnetMin, subnetMax: config.subnetMax };
   }
-  if (config.subnetMin === undefined || config.subnetMax === undefined) {
-    throw new Error('network config has no SubnetMin/SubnetMax: parse it with { validate: true } in etcd mode');
-  }
-  const range: AllocationRange = { subnetLen: config.subnetLen, subnetMin: config.subnetMin, subnetMax: config.subnetMax };
   if (config.enableIPv6) {
     if (!config.ipv6Network || config.ipv6SubnetMin === undefined || config.ipv6SubnetMax === undefined || !config.ipv6SubnetLen) {
       throw new Error('network config has no IPv6SubnetLen/IPv6SubnetMin/IPv6SubnetMax: parse it with { validate: true } in etcd mode');
     }
     range.ipv6 = { subnetLen: config.ipv6SubnetLen, subnetMin: config.ipv6SubnetMin, subnetMax: config.ipv6SubnetMax };
   }
+  if (!range.ipv4 && !range.ipv6) throw new Error('network config enables neither IPv4 nor IPv6: set EnableIPv4 and/or EnableIPv6');
   return range;
 }
 
-/** A lease fits the config when it has SubnetLen and lies within [SubnetMin, SubnetMax]. */
-export function isCompatible(subnet: IPv4Net, range: AllocationRange): boolean {
-  return subnet.prefix === range.subnetLen && subnet.ip >= range.subnetMin && subnet.ip <= range.subnetMax;
+/** The v4 half fits: SubnetLen and within [SubnetMin, SubnetMax], or absent when IPv4 is disabled. */
+export function isCompatible(subnet: IPv4Net | undefined, range: AllocationRange): boolean {
+  const r = range.ipv4;
+  if (!r) return subnet === undefined;
+  return subnet !== undefined && subnet.prefix === r.subnetLen && subnet.ip >= r.subnetMin && subnet.ip <= r.subnetMax;
 }
 
 /** The v6 half fits: inside the IPv6 limits with IPv6SubnetLen, or absent when IPv6 is disabled. */
@@ -59,12 +68,13 @@ export function isLeaseCompatible(lease: Pick<Lease, 'subnet' | 'ipv6Subnet'>, r
 export class OutOfSubnetsError extends Error {
   readonly code = 'EOUTOFSUBNETS';
   constructor(range: AllocationRange, family: 4 | 6 = 4) {
-    const r = range.ipv6;
+    const r6 = range.ipv6;
+    const r4 = range.ipv4;
     super(
-      family === 6 && r
-        ? `out of subnets: every /${r.subnetLen} in ${formatIPv6(r.subnetMin)} ... ${formatIPv6(r.subnetMax)} is leased ` +
+      family === 6 && r6
+        ? `out of subnets: every /${r6.subnetLen} in ${formatIPv6(r6.subnetMin)} ... ${formatIPv6(r6.subnetMax)} is leased ` +
             '(delete stale leases under <prefix>/subnets/ or widen IPv6Network/IPv6SubnetMin/IPv6SubnetMax)'
-        : `out of subnets: every /${range.subnetLen} in ${formatIPv4(range.subnetMin)} ... ${formatIPv4(range.subnetMax)} is leased ` +
+        : `out of subnets: every /${r4?.subnetLen} in ${r4 && formatIPv4(r4.subnetMin)} ... ${r4 && formatIPv4(r4.subnetMax)} is leased ` +
             '(delete stale leases under <prefix>/subnets/ or widen Network/SubnetMin/SubnetMax)',
     );
   }
@@ -82,7 +92,7 @@ function occupancy(taken: IPv4Net[], subnetLen: number): (s: IPv4Net) => boolean
 }
 
 /** The lowest free subnets of the range, at most `max`, walking from SubnetMin in SubnetLen steps. */
-export function freeCandidates(range: AllocationRange, taken: IPv4Net[], max = MAX_CANDIDATES): IPv4Net[] {
+export function freeCandidates(range: IPv4AllocationRange, taken: IPv4Net[], max = MAX_CANDIDATES): IPv4Net[] {
   const isTaken = occupancy(taken, range.subnetLen);
   const step = 2 ** (32 - range.subnetLen);
   const out: IPv4Net[] = [];
@@ -117,15 +127,17 @@ function pick<T>(candidates: T[], random: () => number): T {
 export type AllocationDecision =
   /** Rewrite this lease with our attrs (it carries our PublicIP and fits the config). */
   | { kind: 'reuse'; lease: Lease; remove: Lease[] }
-  /** Create this subnet transactionally. */
-  | { kind: 'create'; subnet: IPv4Net; ipv6Subnet?: IPv6Net; source: 'previous' | 'random'; remove: Lease[]; candidates: number };
+  /** Create this subnet transactionally (`subnet` absent on an IPv6-only network). */
+  | { kind: 'create'; subnet?: IPv4Net; ipv6Subnet?: IPv6Net; source: 'previous' | 'random'; remove: Lease[]; candidates: number };
 
 export interface AllocationInput {
   range: AllocationRange;
   /** All current leases of the cluster. */
   leases: Lease[];
-  /** This node's external IPv4 (dotted). */
+  /** This node's external IPv4 (dotted); leases are matched by it when the config has IPv4. */
   publicIP: string;
+  /** This node's external IPv6; leases are matched by it on an IPv6-only network (PublicIP is 0.0.0.0 on every host). */
+  publicIPv6?: string | null;
   /** From subnet.env's FLANNEL_SUBNET, normalised to its network. */
   previousSubnet?: IPv4Net;
   /** From subnet.env's FLANNEL_IPV6_SUBNET, normalised (dual stack only). */
@@ -137,37 +149,53 @@ export interface AllocationInput {
 /**
  * §3.4: reuse the lease that carries our PublicIP if it fits (incompatible ones go into `remove`), else the previous
  * subnet when nobody holds it and it fits, else a random one of the lowest 100 free subnets. Dual stack picks the v6
- * subnet the same way, independently (the previous v6 subnet when it is free and fits, else at random).
- * Throws OutOfSubnetsError.
+ * subnet the same way, independently (the previous v6 subnet when it is free and fits, else at random). IPv6-only
+ * networks match the own lease by PublicIPv6 and pick only a v6 subnet. Throws OutOfSubnetsError.
  */
 export function decideAllocation(input: AllocationInput): AllocationDecision {
-  const { range, publicIP } = input;
+  const { range } = input;
   const random = input.random ?? Math.random;
   const remove: Lease[] = [];
+  const mine = range.ipv4
+    ? (l: Lease) => l.attrs.publicIP === input.publicIP
+    : (l: Lease) => !!input.publicIPv6 && l.attrs.publicIPv6 === input.publicIPv6;
   for (const l of input.leases) {
-    if (l.attrs.publicIP !== publicIP) continue;
+    if (!mine(l)) continue;
     if (isLeaseCompatible(l, range)) return { kind: 'reuse', lease: l, remove };
     remove.push(l);
   }
   const kept = input.leases.filter((l) => !remove.includes(l));
-  const taken = kept.map((l) => l.subnet);
-  const prev = input.previousSubnet;
-  let decision: AllocationDecision;
-  if (prev && isCompatible(prev, range) && !taken.some((t) => t.overlaps(prev))) {
-    decision = { kind: 'create', subnet: prev, source: 'previous', remove, candidates: 1 };
-  } else {
-    const candidates = freeCandidates(range, taken);
-    if (candidates.length === 0) throw new OutOfSubnetsError(range);
-    decision = { kind: 'create', subnet: pick(candidates, random), source: 'random', remove, candidates: candidates.length };
+  const decision: AllocationDecision = { kind: 'create', source: 'random', remove, candidates: 0 };
+  if (range.ipv4) {
+    const r4 = range.ipv4;
+    const taken = kept.flatMap((l) => (l.subnet ? [l.subnet] : []));
+    const prev = input.previousSubnet;
+    if (prev && isCompatible(prev, range) && !taken.some((t) => t.overlaps(prev))) {
+      Object.assign(decision, { subnet: prev, source: 'previous', candidates: 1 });
+    } else {
+      const candidates = freeCandidates(r4, taken);
+      if (candidates.length === 0) throw new OutOfSubnetsError(range);
+      Object.assign(decision, { subnet: pick(candidates, random), candidates: candidates.length });
+    }
   }
-  if (range.ipv6) decision.ipv6Subnet = decideIPv6(range, kept, input.previousIPv6Subnet, random);
+  if (range.ipv6) {
+    const v6 = decideIPv6(range, kept, input.previousIPv6Subnet, random);
+    decision.ipv6Subnet = v6.subnet;
+    // IPv6-only: the v6 choice is the decision's source.
+    if (!range.ipv4) Object.assign(decision, { source: v6.source, candidates: v6.candidates });
+  }
   return decision;
 }
 
-function decideIPv6(range: AllocationRange, kept: Lease[], prev: IPv6Net | undefined, random: () => number): IPv6Net {
+function decideIPv6(
+  range: AllocationRange,
+  kept: Lease[],
+  prev: IPv6Net | undefined,
+  random: () => number,
+): { subnet: IPv6Net; source: 'previous' | 'random'; candidates: number } {
   const taken = kept.flatMap((l) => (l.ipv6Subnet ? [l.ipv6Subnet] : []));
-  if (prev && isCompatibleV6(prev, range) && !taken.some((t) => t.overlaps(prev))) return prev;
+  if (prev && isCompatibleV6(prev, range) && !taken.some((t) => t.overlaps(prev))) return { subnet: prev, source: 'previous', candidates: 1 };
   const candidates = freeCandidatesV6(range.ipv6!, taken);
   if (candidates.length === 0) throw new OutOfSubnetsError(range, 6);
-  return pick(candidates, random);
+  return { subnet: pick(candidates, random), source: 'random', candidates: candidates.length };
 }

@@ -4,10 +4,17 @@ import { IPv6Net, formatIPv6, isIPv6, parseIPv6 } from '../ip/ipv6.ts';
 import type { LeaseAttrs } from './lease.ts';
 
 export interface SubnetKey {
-  subnet: IPv4Net;
-  /** Dual stack: the `&<v6>-<len>` part. */
+  /** Absent in an IPv6-only key (`0.0.0.0-0&<v6>-<len>`). */
+  subnet?: IPv4Net;
+  /** Dual stack and IPv6-only: the `&<v6>-<len>` part. */
   ipv6Subnet?: IPv6Net;
 }
+
+/**
+ * The IPv4 half of an IPv6-only key. flannel's key always starts with an IPv4 part (its regex requires one) and
+ * writes the zero IP4Net there when a lease has no IPv4 subnet.
+ */
+const NO_IPV4 = '0.0.0.0-0';
 
 // Real flannel's regex, unescaped dots and end-only anchor included, so we accept exactly the keys it accepts.
 const KEY_RE = /(\d+\.\d+.\d+.\d+)-(\d+)(?:&([a-f\d:]+)-(\d+))?$/;
@@ -28,20 +35,31 @@ export function parseSubnetKey(key: string): SubnetKey | null {
   } catch {
     return null;
   }
-  if (m[3] === undefined) return { subnet };
+  // A /0 would make every host route the whole IPv4 space to one peer: only valid as the IPv6-only marker.
+  if (m[3] === undefined) return prefix === 0 ? null : { subnet };
   const v6prefix = Number(m[4]);
   if (v6prefix > 128) return null;
+  let ipv6Subnet: IPv6Net;
   try {
-    return { subnet, ipv6Subnet: new IPv6Net(parseIPv6(m[3]), v6prefix) };
+    ipv6Subnet = new IPv6Net(parseIPv6(m[3]), v6prefix);
   } catch {
     return null;
   }
+  if (prefix === 0) return m[1] === '0.0.0.0' ? { ipv6Subnet } : null;
+  return { subnet, ipv6Subnet };
 }
 
-/** `10.5.52.0/24` → `10.5.52.0-24`; dual stack appends `&<v6>-<len>` with the v6 address in Go's canonical form. */
-export function formatSubnetKey(subnet: IPv4Net, ipv6Subnet?: IPv6Net): string {
-  const v4 = subnet.toString().replace('/', '-');
-  return ipv6Subnet ? `${v4}&${formatIPv6(ipv6Subnet.ip)}-${ipv6Subnet.prefix}` : v4;
+/**
+ * `10.5.52.0/24` → `10.5.52.0-24`; dual stack appends `&<v6>-<len>` with the v6 address in Go's canonical form;
+ * IPv6-only writes `0.0.0.0-0&<v6>-<len>`.
+ */
+export function formatSubnetKey(subnet: IPv4Net | undefined, ipv6Subnet?: IPv6Net): string {
+  const v4 = subnet ? subnet.toString().replace('/', '-') : NO_IPV4;
+  if (!ipv6Subnet) {
+    if (!subnet) throw new Error('a subnet key needs an IPv4 or an IPv6 subnet');
+    return v4;
+  }
+  return `${v4}&${formatIPv6(ipv6Subnet.ip)}-${ipv6Subnet.prefix}`;
 }
 
 // Go's encoding/json escapes these even inside RawMessage; they can only occur inside JSON strings.

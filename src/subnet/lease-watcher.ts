@@ -1,6 +1,5 @@
 // The set of known remote leases (spec §3.7): turns snapshots and raw changes into the events backends act on.
-import type { IPv4Net } from '../ip/ipv4.ts';
-import type { Lease, LeaseAttrs, LeaseEvent } from './lease.ts';
+import { leaseName, type Lease, type LeaseAttrs, type LeaseEvent } from './lease.ts';
 
 function sameAttrs(a: LeaseAttrs, b: LeaseAttrs): boolean {
   return (
@@ -17,19 +16,31 @@ function sameV6(a: Lease, b: Lease): boolean {
   return a.ipv6Subnet?.toString() === b.ipv6Subnet?.toString();
 }
 
+function compareLeases(a: Lease, b: Lease): number {
+  if (a.subnet && b.subnet) return a.subnet.ip - b.subnet.ip || a.subnet.prefix - b.subnet.prefix;
+  if (a.subnet || b.subnet) return a.subnet ? -1 : 1;
+  const x = a.ipv6Subnet!;
+  const y = b.ipv6Subnet!;
+  return x.ip < y.ip ? -1 : x.ip > y.ip ? 1 : x.prefix - y.prefix;
+}
+
 export class LeaseWatcher {
   private readonly known = new Map<string, Lease>();
 
-  /** `own` is never reported: a host does not route to itself. */
-  constructor(private readonly own: IPv4Net) {}
+  private readonly own: string;
 
-  private isOwn(l: Lease): boolean {
-    return l.subnet.equals(this.own);
+  /** `own` is never reported: a host does not route to itself. Leases are known by leaseName (v4, else v6 subnet). */
+  constructor(own: Pick<Lease, 'subnet' | 'ipv6Subnet'>) {
+    this.own = leaseName(own);
   }
 
-  /** The current set of remote leases, in subnet order. */
+  private isOwn(l: Lease): boolean {
+    return leaseName(l) === this.own;
+  }
+
+  /** The current set of remote leases, in subnet order (IPv4, then IPv6-only ones). */
   leases(): Lease[] {
-    return [...this.known.values()].sort((a, b) => a.subnet.ip - b.subnet.ip || a.subnet.prefix - b.subnet.prefix);
+    return [...this.known.values()].sort(compareLeases);
   }
 
   /**
@@ -41,7 +52,7 @@ export class LeaseWatcher {
     const next = new Map<string, Lease>();
     for (const l of snapshot) {
       if (this.isOwn(l)) continue;
-      const k = l.subnet.toString();
+      const k = leaseName(l);
       next.set(k, l);
       const old = this.known.get(k);
       if (!old || !sameAttrs(old.attrs, l.attrs) || !sameV6(old, l)) events.push({ type: 'added', lease: l });
@@ -59,7 +70,7 @@ export class LeaseWatcher {
     const events: LeaseEvent[] = [];
     for (const ev of changes) {
       if (this.isOwn(ev.lease)) continue;
-      const k = ev.lease.subnet.toString();
+      const k = leaseName(ev.lease);
       if (ev.type === 'added') {
         this.known.set(k, ev.lease);
         events.push(ev);

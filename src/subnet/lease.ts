@@ -1,5 +1,6 @@
 // Leases: one host's subnet in the cluster Network plus what peers need to reach it.
 import type { IPv4Net } from '../ip/ipv4.ts';
+import type { IPv6Net } from '../ip/ipv6.ts';
 
 export interface LeaseAttrs {
   /** Dotted IPv4; "0.0.0.0" when unset. */
@@ -12,13 +13,27 @@ export interface LeaseAttrs {
   backendV6Data?: unknown;
 }
 
+/**
+ * At least one of `subnet` / `ipv6Subnet` is present: IPv4-only leases have `subnet`, dual-stack leases both,
+ * IPv6-only leases `ipv6Subnet` alone (etcd key `0.0.0.0-0&<v6>-<len>`, see lease-json.ts).
+ */
 export interface Lease {
-  subnet: IPv4Net;
-  /** The host's IPv6 subnet in dual-stack mode (etcd key `<v4>-<len>&<v6>-<len>`). */
-  ipv6Subnet?: import('../ip/ipv6.ts').IPv6Net;
+  subnet?: IPv4Net;
+  /** The host's IPv6 subnet in dual-stack and IPv6-only mode (etcd key `<v4>-<len>&<v6>-<len>`). */
+  ipv6Subnet?: IPv6Net;
   attrs: LeaseAttrs;
   /** When the etcd lease runs out; null for a reservation (a key with no etcd lease). */
   expiration: Date | null;
+}
+
+/**
+ * A lease's identity: its IPv4 subnet, or its IPv6 subnet on an IPv6-only network. Peers are tracked by it and log
+ * lines name leases with it.
+ */
+export function leaseName(l: Pick<Lease, 'subnet' | 'ipv6Subnet'>): string {
+  const name = l.subnet?.toString() ?? l.ipv6Subnet?.toString();
+  if (name === undefined) throw new Error('a lease needs an IPv4 or an IPv6 subnet');
+  return name;
 }
 
 export type LeaseEvent = { type: 'added'; lease: Lease } | { type: 'removed'; lease: Lease };
@@ -45,4 +60,6 @@ export interface SubnetManager {
    * backend-data annotation); vxlan reuses its VtepMAC so that peers' ARP/FDB entries stay valid.
    */
   previousBackendData?(): unknown;
+  /** The same for the IPv6 device (the backend-v6-data annotation). */
+  previousBackendV6Data?(): unknown;
 }

@@ -44,12 +44,12 @@ export class MemoryCluster {
   remove(subnet: string): void {
     const lease = this.leases.get(IPv4Net.parse(subnet).toString());
     if (!lease) throw new Error(`no lease for ${subnet}`);
-    this.leases.delete(lease.subnet.toString());
+    this.leases.delete(lease.subnet!.toString());
     this.emit({ type: 'removed', lease });
   }
 
   private emit(ev: LeaseEvent): void {
-    for (const w of this.watchers) if (!w.own.equals(ev.lease.subnet)) w.push([ev]);
+    for (const w of this.watchers) if (!w.own.equals(ev.lease.subnet!)) w.push([ev]);
   }
 
   watch(own: IPv4Net, signal: AbortSignal): AsyncIterable<LeaseEvent[]> {
@@ -65,7 +65,7 @@ export class MemoryCluster {
             wake?.();
           },
         };
-        const first = [...cluster.leases.values()].filter((l) => !l.subnet.equals(own)).map((lease) => ({ type: 'added' as const, lease }));
+        const first = [...cluster.leases.values()].filter((l) => !l.subnet!.equals(own)).map((lease) => ({ type: 'added' as const, lease }));
         queue.push(first);
         cluster.watchers.add(w);
         const onAbort = () => wake?.();
@@ -110,7 +110,7 @@ export class MemorySubnetManager implements SubnetManager {
   }
 
   watchLeases(own: Lease, signal: AbortSignal): AsyncIterable<LeaseEvent[]> {
-    return this.cluster.watch(own.subnet, signal);
+    return this.cluster.watch(own.subnet!, signal);
   }
 
   async completeLease(_lease: Lease, signal: AbortSignal): Promise<'revoked' | 'aborted'> {

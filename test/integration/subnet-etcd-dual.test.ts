@@ -42,7 +42,7 @@ describe('etcd subnet manager, dual stack', { skip: !etcdAvailable && 'etcd is n
   it('creates the exact `<v4>&<v6>` key and JSON with a 24 h etcd lease', async () => {
     const prefix = await freshPrefix();
     const lease = await acquire(manager(prefix, { random: () => 0 }), attrs(1));
-    assert.equal(lease.subnet.toString(), '10.5.1.0/24');
+    assert.equal(lease.subnet!.toString(), '10.5.1.0/24');
     assert.equal(lease.ipv6Subnet?.toString(), 'fc00:0:0:1::/64');
     const key = `${prefix}/subnets/10.5.1.0-24&fc00:0:0:1::-64`;
     assert.deepEqual(await keys(prefix), ['10.5.1.0-24&fc00:0:0:1::-64']);
@@ -92,7 +92,7 @@ describe('etcd subnet manager, dual stack', { skip: !etcdAvailable && 'etcd is n
       await admin.delete().key(`${subnets}/10.5.20.0-24&fc00:0:0:20::-64`);
       const del = await withinMs(3000, it.next(), 'the delete');
       assert.deepEqual(summary(del.value), ['removed 10.5.20.0/24 fc00:0:0:20::/64 fc00:1::20']);
-      await admin.delete().key(`${subnets}/${own.subnet.toString().replace('/', '-')}&${own.ipv6Subnet!.toString().replace('/', '-')}`);
+      await admin.delete().key(`${subnets}/${own.subnet!.toString().replace('/', '-')}&${own.ipv6Subnet!.toString().replace('/', '-')}`);
       assert.equal(await withinMs(3000, revoked, 'revocation'), 'revoked');
     } finally {
       ac.abort();

@@ -59,7 +59,7 @@ describe('etcd subnet manager', { skip: !etcdAvailable && 'etcd is not installed
   it('creates the exact key and JSON with a 24 h etcd lease', async () => {
     const prefix = await freshPrefix();
     const lease = await acquire(manager(prefix, { random: () => 0 }), vxlan('192.168.50.1', 'c6:d2:32:6f:8f:44'));
-    assert.equal(lease.subnet.toString(), '10.5.1.0/24');
+    assert.equal(lease.subnet!.toString(), '10.5.1.0/24');
     const key = `${prefix}/subnets/10.5.1.0-24`;
     assert.equal(etcdctl('get', key, '--print-value-only').trim(), valueOf('192.168.50.1', 'c6:d2:32:6f:8f:44'));
     // Lease IDs are 64-bit: read them as text, JSON.parse would round them.
@@ -75,10 +75,10 @@ describe('etcd subnet manager', { skip: !etcdAvailable && 'etcd is not installed
     const prefix = await freshPrefix();
     await admin.put(`${prefix}/subnets/10.5.9.0-24`).value(valueOf('192.168.50.9', 'aa:aa:aa:aa:aa:09'));
     const first = await acquire(manager(prefix), vxlan('192.168.50.2', 'aa:aa:aa:aa:aa:02'));
-    const key = `${prefix}/subnets/${first.subnet.toString().replace('/', '-')}`;
+    const key = `${prefix}/subnets/${first.subnet!.toString().replace('/', '-')}`;
     const firstId = await leaseIdOf(key);
     const again = await acquire(manager(prefix, { previousSubnet: IPv4Net.parse('10.5.77.0/24') }), vxlan('192.168.50.2', 'bb:bb:bb:bb:bb:02'));
-    assert.equal(again.subnet.toString(), first.subnet.toString());
+    assert.equal(again.subnet!.toString(), first.subnet!.toString());
     assert.notEqual(await leaseIdOf(key), firstId);
     assert.equal((await admin.get(key).string()), valueOf('192.168.50.2', 'bb:bb:bb:bb:bb:02'));
     assert.equal((await admin.getAll().prefix(`${prefix}/subnets/`).keys()).length, 2);
@@ -88,14 +88,14 @@ describe('etcd subnet manager', { skip: !etcdAvailable && 'etcd is not installed
     const prefix = await freshPrefix();
     await admin.put(`${prefix}/subnets/10.5.0.0-24`).value(valueOf('192.168.50.3', 'aa:aa:aa:aa:aa:03'));
     const lease = await acquire(manager(prefix, { random: () => 0 }), vxlan('192.168.50.3', 'aa:aa:aa:aa:aa:03'));
-    assert.equal(lease.subnet.toString(), '10.5.1.0/24');
+    assert.equal(lease.subnet!.toString(), '10.5.1.0/24');
     assert.deepEqual(await admin.getAll().prefix(`${prefix}/subnets/`).keys(), [`${prefix}/subnets/10.5.1.0-24`]);
   });
 
   it('reuses the previous subnet from subnet.env when it is free', async () => {
     const prefix = await freshPrefix();
     const lease = await acquire(manager(prefix, { previousSubnet: IPv4Net.parse('10.5.77.0/24') }), vxlan('192.168.50.4', 'aa:aa:aa:aa:aa:04'));
-    assert.equal(lease.subnet.toString(), '10.5.77.0/24');
+    assert.equal(lease.subnet!.toString(), '10.5.77.0/24');
     assert.notEqual(await leaseIdOf(`${prefix}/subnets/10.5.77.0-24`), '0');
   });
 
@@ -104,7 +104,7 @@ describe('etcd subnet manager', { skip: !etcdAvailable && 'etcd is not installed
     const key = `${prefix}/subnets/10.5.200.0-24`;
     etcdctl('put', key, '{"PublicIP":"192.168.50.5"}');
     const lease = await acquire(manager(prefix), vxlan('192.168.50.5', 'aa:aa:aa:aa:aa:05'));
-    assert.equal(lease.subnet.toString(), '10.5.200.0/24');
+    assert.equal(lease.subnet!.toString(), '10.5.200.0/24');
     assert.equal(lease.expiration, null);
     assert.equal(await leaseIdOf(key), '0');
     assert.equal(await admin.get(key).string(), valueOf('192.168.50.5', 'aa:aa:aa:aa:aa:05'));
@@ -124,7 +124,7 @@ describe('etcd subnet manager', { skip: !etcdAvailable && 'etcd is not installed
     });
     const lease = await acquire(m, vxlan('192.168.50.6', 'aa:aa:aa:aa:aa:06'));
     assert.deepEqual(raced, [`${prefix}/subnets/10.5.1.0-24`]);
-    assert.equal(lease.subnet.toString(), '10.5.2.0/24');
+    assert.equal(lease.subnet!.toString(), '10.5.2.0/24');
     assert.equal(await admin.get(raced[0]!).string(), valueOf('192.168.50.99', 'aa:aa:aa:aa:aa:99'));
     assert.equal((await admin.leaseClient.leaseLeases()).leases.length, leasesBefore + 1);
   });
@@ -146,7 +146,7 @@ describe('etcd subnet manager', { skip: !etcdAvailable && 'etcd is not installed
     const prefix = await freshPrefix();
     const m = manager(prefix, { leaseTTLSeconds: 6, renewMarginSeconds: 4 });
     const lease = await acquire(m, vxlan('192.168.50.8', 'aa:aa:aa:aa:aa:08'));
-    const key = `${prefix}/subnets/${lease.subnet.toString().replace('/', '-')}`;
+    const key = `${prefix}/subnets/${lease.subnet!.toString().replace('/', '-')}`;
     const firstId = await leaseIdOf(key);
     const ac = new AbortController();
     const done = m.completeLease(lease, ac.signal);
@@ -171,7 +171,7 @@ describe('etcd subnet manager', { skip: !etcdAvailable && 'etcd is not installed
     const lease = await acquire(m, vxlan('192.168.50.10', 'aa:aa:aa:aa:aa:10'));
     const done = m.completeLease(lease, stop.signal);
     await new Promise((r) => setTimeout(r, 300));
-    await admin.delete().key(`${prefix}/subnets/${lease.subnet.toString().replace('/', '-')}`);
+    await admin.delete().key(`${prefix}/subnets/${lease.subnet!.toString().replace('/', '-')}`);
     assert.equal(await withinMs(2000, done, 'revocation'), 'revoked');
   });
 

@@ -54,7 +54,7 @@ describe('KubeSubnetManager in dual-stack mode', () => {
   it('acquires both subnets and publishes the v6 annotations in the status patch', async () => {
     const m = await make();
     const lease = await m.acquireLease(dualAttrs(), stop.signal);
-    assert.equal(lease.subnet.toString(), '10.244.1.0/24');
+    assert.equal(lease.subnet!.toString(), '10.244.1.0/24');
     assert.equal(lease.ipv6Subnet?.toString(), 'fd00:10:244:1::/64');
     assert.equal(lease.attrs.publicIPv6, 'fc00::11');
     assert.deepEqual(server.getNode('dual-a')!.metadata.annotations, {

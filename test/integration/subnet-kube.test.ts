@@ -143,7 +143,7 @@ describe('KubeSubnetManager against the fake API server', () => {
     const m = await make();
     assert.equal(m.name, 'Kubernetes Subnet Manager - node-a');
     const lease = await m.acquireLease(vxlanAttrs('192.168.1.11'), stop.signal);
-    assert.equal(lease.subnet.toString(), '10.244.1.0/24');
+    assert.equal(lease.subnet!.toString(), '10.244.1.0/24');
     assert.equal(lease.expiration, null);
     const a = server.getNode('node-a')!.metadata.annotations!;
     assert.deepEqual(a, {

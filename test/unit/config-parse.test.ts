@@ -63,7 +63,7 @@ describe('parseNetworkConfig: fields and defaults (§2)', () => {
   it('defaults EnableIPv4 to true when absent and honours false', () => {
     assert.equal(parseNetworkConfig('{}', kube).enableIPv4, true);
     assert.equal(parseNetworkConfig('{"EnableIPv4":null}', kube).enableIPv4, true);
-    assert.equal(parseNetworkConfig('{"EnableIPv4":false}', kube).enableIPv4, false);
+    assert.equal(parseNetworkConfig('{"EnableIPv4":false,"EnableIPv6":true}', kube).enableIPv4, false);
   });
 
   it('uses udp when Backend is absent (flannel code default)', () => {
@@ -88,11 +88,23 @@ describe('parseNetworkConfig: fields and defaults (§2)', () => {
     assert.equal(parseNetworkConfig('{}', kube).network, undefined);
   });
 
-  it('refuses IPv6-only networks in both modes, naming the fix', () => {
-    const msg = 'IPv6-only networks are not supported yet: set EnableIPv4 with a Network too';
-    throwsExactly(() => parseNetworkConfig('{"EnableIPv4":false,"EnableIPv6":true,"IPv6Network":"fc00::/48"}', kube), msg);
-    throwsExactly(() => etcdConfig({ EnableIPv4: false, EnableIPv6: true, IPv6Network: 'fc00::/48' }), msg);
-    assert.equal(parseNetworkConfig('{"EnableIPv6":false}', kube).enableIPv6, false);
+  it('accepts IPv6-only networks (EnableIPv4 false), validating only the IPv6 half in etcd mode', () => {
+    const c = etcdConfig({ EnableIPv4: false, EnableIPv6: true, IPv6Network: 'fc00::/48', Network: 'not checked' });
+    assert.equal(c.enableIPv4, false);
+    assert.equal(c.ipv6Network?.toString(), 'fc00::/48');
+    assert.equal(c.ipv6SubnetLen, 64);
+    assert.equal(c.subnetMin, undefined);
+    assert.equal(c.network, undefined, 'the IPv4 keys are ignored');
+    const k = parseNetworkConfig('{"EnableIPv4":false,"EnableIPv6":true,"IPv6Network":"fc00::/48"}', kube);
+    assert.equal(k.enableIPv4, false);
+    assert.equal(k.ipv6SubnetLen, 0);
+    throwsExactly(() => etcdConfig({ EnableIPv4: false, EnableIPv6: true }), 'please define a correct IPv6Network parameter in the flannel config');
+  });
+
+  it('refuses a config with neither family ("none defined stack"), naming the fix', () => {
+    const msg = 'network config: none defined stack: EnableIPv4 and EnableIPv6 are both false; enable at least one (with Network / IPv6Network)';
+    throwsExactly(() => parseNetworkConfig('{"EnableIPv4":false}', kube), msg);
+    throwsExactly(() => etcdConfig({ EnableIPv4: false, EnableIPv6: false, Network: '10.1.0.0/16' }), msg);
   });
 
   it('reads the dual-stack keys case-insensitively, masking host bits, without defaults in kube mode', () => {
@@ -180,9 +192,10 @@ describe('parseNetworkConfig: etcd-mode validation (§2.1)', () => {
   });
 
   it('skips all IPv4 checks when EnableIPv4 is false', () => {
-    const c = etcdConfig({ EnableIPv4: false });
+    const c = etcdConfig({ EnableIPv4: false, EnableIPv6: true, IPv6Network: 'fc00::/48', Network: '10.1.0.0/30', SubnetLen: 20 });
     assert.equal(c.network, undefined);
-    assert.equal(c.subnetLen, 0);
+    assert.equal(c.subnetLen, 20, 'read as given, not checked against a /30');
+    assert.equal(c.subnetMin, undefined);
   });
 
   it('rejects a network smaller than /28', () => {

@@ -9,7 +9,8 @@ import type { Lease } from '../../src/subnet/lease.ts';
 import type { NetworkConfig } from '../../src/config/network-config.ts';
 
 // 10.5.0.0/16 with the etcd-mode defaults: /24 subnets from 10.5.1.0 to 10.5.255.0.
-const range = { subnetLen: 24, subnetMin: parseIPv4('10.5.1.0'), subnetMax: parseIPv4('10.5.255.0') };
+const r4 = { subnetLen: 24, subnetMin: parseIPv4('10.5.1.0'), subnetMax: parseIPv4('10.5.255.0') };
+const range = { ipv4: r4 };
 
 function lease(cidr: string, publicIP: string, expiration: Date | null = new Date(Date.now() + 3600_000)): Lease {
   return { subnet: IPv4Net.parse(cidr), attrs: { publicIP, publicIPv6: null, backendType: 'vxlan' }, expiration };
@@ -19,11 +20,12 @@ describe('allocationRange / isCompatible', () => {
   it('reads the validated range from the config', () => {
     const config: NetworkConfig = {
       enableIPv4: true, enableIPv6: false, enableNFTables: false, network: IPv4Net.parse('10.5.0.0/16'),
-      subnetLen: 24, subnetMin: range.subnetMin, subnetMax: range.subnetMax, backendType: 'vxlan', backend: {},
+      subnetLen: 24, subnetMin: r4.subnetMin, subnetMax: r4.subnetMax, backendType: 'vxlan', backend: {},
     };
     assert.deepEqual(allocationRange(config), range);
     assert.throws(() => allocationRange({ ...config, subnetMin: undefined }), /validate: true/);
-    assert.throws(() => allocationRange({ ...config, network: undefined }), /IPv4 Network/);
+    assert.throws(() => allocationRange({ ...config, network: undefined }), /Network\/SubnetMin/);
+    assert.throws(() => allocationRange({ ...config, enableIPv4: false }), /neither IPv4 nor IPv6/);
   });
 
   it('needs SubnetLen and a subnet inside [SubnetMin, SubnetMax]', () => {
@@ -50,7 +52,7 @@ describe('decideAllocation', () => {
     assert.equal(d.kind, 'create');
     assert.deepEqual(d.remove, [stale]);
     assert.equal(d.kind === 'create' && d.source, 'previous');
-    assert.equal(d.kind === 'create' && d.subnet.toString(), '10.5.9.0/24');
+    assert.equal(d.kind === 'create' && d.subnet?.toString(), '10.5.9.0/24');
   });
 
   it('uses the previous subnet only when nobody holds it and it fits', () => {
@@ -68,32 +70,32 @@ describe('decideAllocation', () => {
   it('picks uniformly among the free candidates with the injected random source', () => {
     const leases = [lease('10.5.1.0/24', 'a'), lease('10.5.3.0/24', 'b')];
     const first = decideAllocation({ range, leases, publicIP: '192.168.1.2', random: () => 0 });
-    assert.equal(first.kind === 'create' && first.subnet.toString(), '10.5.2.0/24');
+    assert.equal(first.kind === 'create' && first.subnet?.toString(), '10.5.2.0/24');
     const last = decideAllocation({ range, leases, publicIP: '192.168.1.2', random: () => 0.999999 });
     // Candidates are the lowest 100 free subnets: 10.5.2.0, 10.5.4.0 ... 10.5.102.0.
-    assert.equal(last.kind === 'create' && last.subnet.toString(), '10.5.102.0/24');
+    assert.equal(last.kind === 'create' && last.subnet?.toString(), '10.5.102.0/24');
     assert.equal(last.kind === 'create' && last.candidates, MAX_CANDIDATES);
   });
 
   it('throws "out of subnets" when every subnet is taken', () => {
-    const small = { subnetLen: 28, subnetMin: parseIPv4('10.5.0.16'), subnetMax: parseIPv4('10.5.0.32') };
+    const small = { ipv4: { subnetLen: 28, subnetMin: parseIPv4('10.5.0.16'), subnetMax: parseIPv4('10.5.0.32') } };
     const leases = [lease('10.5.0.16/28', 'a'), lease('10.5.0.32/28', 'b')];
     assert.throws(() => decideAllocation({ range: small, leases, publicIP: 'c' }), (e: unknown) => e instanceof OutOfSubnetsError && /^out of subnets/.test(e.message));
     const d = decideAllocation({ range: small, leases: leases.slice(1), publicIP: 'c', random: () => 0.7 });
-    assert.equal(d.kind === 'create' && d.subnet.toString(), '10.5.0.16/28');
+    assert.equal(d.kind === 'create' && d.subnet?.toString(), '10.5.0.16/28');
   });
 });
 
 describe('freeCandidates', () => {
   it('caps at 100 and walks upward from SubnetMin', () => {
-    const c = freeCandidates(range, []);
+    const c = freeCandidates(r4, []);
     assert.equal(c.length, 100);
     assert.equal(c[0]!.toString(), '10.5.1.0/24');
     assert.equal(c[99]!.toString(), '10.5.100.0/24');
   });
 
   it('skips subnets that overlap existing leases of any size', () => {
-    const c = freeCandidates(range, [IPv4Net.parse('10.5.0.0/22'), IPv4Net.parse('10.5.5.128/25'), IPv4Net.parse('10.5.6.0/24')], 3);
+    const c = freeCandidates(r4, [IPv4Net.parse('10.5.0.0/22'), IPv4Net.parse('10.5.5.128/25'), IPv4Net.parse('10.5.6.0/24')], 3);
     assert.deepEqual(c.map(String), ['10.5.4.0/24', '10.5.7.0/24', '10.5.8.0/24']);
   });
 
@@ -111,7 +113,7 @@ describe('dual stack (§3.4, v6 picked independently)', () => {
   it('reads the IPv6 range from a dual-stack config', () => {
     const config: NetworkConfig = {
       enableIPv4: true, enableIPv6: true, enableNFTables: false, network: IPv4Net.parse('10.5.0.0/16'),
-      subnetLen: 24, subnetMin: range.subnetMin, subnetMax: range.subnetMax, backendType: 'vxlan', backend: {},
+      subnetLen: 24, subnetMin: r4.subnetMin, subnetMax: r4.subnetMax, backendType: 'vxlan', backend: {},
       ipv6Network: IPv6Net.parse('fc00::/48'), ipv6SubnetLen: 64, ipv6SubnetMin: dual.ipv6.subnetMin, ipv6SubnetMax: dual.ipv6.subnetMax,
     };
     assert.deepEqual(allocationRange(config), dual);
@@ -139,7 +141,7 @@ describe('dual stack (§3.4, v6 picked independently)', () => {
     const d = decideAllocation({ range: dual, leases: [v4only], publicIP: '192.168.1.2', random: () => 0 });
     assert.equal(d.kind, 'create');
     assert.deepEqual(d.remove, [v4only]);
-    assert.equal(d.kind === 'create' && d.subnet.toString(), '10.5.1.0/24');
+    assert.equal(d.kind === 'create' && d.subnet?.toString(), '10.5.1.0/24');
     assert.equal(d.kind === 'create' && d.ipv6Subnet?.toString(), 'fc00:0:0:1::/64');
     const dualInV4 = decideAllocation({ range, leases: [mine], publicIP: '192.168.1.2', random: () => 0 });
     assert.deepEqual(dualInV4.remove, [mine], 'a dual-stack lease does not fit once IPv6 is disabled');
@@ -148,7 +150,7 @@ describe('dual stack (§3.4, v6 picked independently)', () => {
   it('picks the v6 subnet among the free v6 candidates, independently of the v4 pick', () => {
     const leases = [dualLease('10.5.2.0/24', 'fc00:0:0:1::/64', 'a'), dualLease('10.5.3.0/24', 'fc00:0:0:3::/64', 'b')];
     const d = decideAllocation({ range: dual, leases, publicIP: 'c', random: () => 0 });
-    assert.equal(d.kind === 'create' && d.subnet.toString(), '10.5.1.0/24');
+    assert.equal(d.kind === 'create' && d.subnet?.toString(), '10.5.1.0/24');
     assert.equal(d.kind === 'create' && d.ipv6Subnet?.toString(), 'fc00:0:0:2::/64');
     const last = decideAllocation({ range: dual, leases, publicIP: 'c', random: () => 0.999999 });
     // v6 candidates: fc00:0:0:2::, fc00:0:0:4:: ... the 100th free one is fc00:0:0:66:: (0x66 = 102).
@@ -179,5 +181,39 @@ describe('dual stack (§3.4, v6 picked independently)', () => {
     const c = freeCandidatesV6(r, [IPv6Net.parse('fc00::/62'), IPv6Net.parse('fc00:0:0:5:8000::/65')]);
     assert.deepEqual(c.map(String), ['fc00:0:0:4::/64', 'fc00:0:0:6::/64', 'fc00:0:0:7::/64', 'fc00:0:0:8::/64']);
     assert.equal(freeCandidatesV6(dual.ipv6, []).length, MAX_CANDIDATES);
+  });
+});
+
+describe('IPv6-only (EnableIPv4 false)', () => {
+  const v6only = { ipv6: { subnetLen: 64, subnetMin: parseIPv6('fc00:0:0:1::'), subnetMax: parseIPv6('fc00:0:0:ffff::') } };
+  const v6Lease = (v6: string, publicIPv6: string): Lease => ({
+    ipv6Subnet: IPv6Net.parse(v6), attrs: { publicIP: '0.0.0.0', publicIPv6, backendType: 'vxlan' }, expiration: null,
+  });
+
+  it('reads a range with only the IPv6 half', () => {
+    const config: NetworkConfig = {
+      enableIPv4: false, enableIPv6: true, enableNFTables: false, subnetLen: 0, backendType: 'vxlan', backend: {},
+      ipv6Network: IPv6Net.parse('fc00::/48'), ipv6SubnetLen: 64, ipv6SubnetMin: v6only.ipv6.subnetMin, ipv6SubnetMax: v6only.ipv6.subnetMax,
+    };
+    assert.deepEqual(allocationRange(config), v6only);
+  });
+
+  it('matches the own lease by PublicIPv6, not by the 0.0.0.0 every host has as PublicIP', () => {
+    const other = v6Lease('fc00:0:0:3::/64', 'fd00::3');
+    const mine = v6Lease('fc00:0:0:7::/64', 'fd00::2');
+    const reuse = decideAllocation({ range: v6only, leases: [other, mine], publicIP: '0.0.0.0', publicIPv6: 'fd00::2' });
+    assert.equal(reuse.kind === 'reuse' && reuse.lease, mine);
+    const fresh = decideAllocation({ range: v6only, leases: [other, mine], publicIP: '0.0.0.0', publicIPv6: 'fd00::9', random: () => 0 });
+    assert.equal(fresh.kind === 'create' && `${fresh.source} ${fresh.subnet} ${fresh.ipv6Subnet}`, 'random undefined fc00:0:0:1::/64');
+    assert.equal(fresh.kind === 'create' && fresh.candidates, 100);
+  });
+
+  it('drops a v4 or dual-stack lease of this host: it does not fit an IPv6-only config', () => {
+    const dualMine: Lease = { ...v6Lease('fc00:0:0:7::/64', 'fd00::2'), subnet: IPv4Net.parse('10.5.7.0/24') };
+    const d = decideAllocation({ range: v6only, leases: [dualMine], publicIP: '0.0.0.0', publicIPv6: 'fd00::2', previousIPv6Subnet: IPv6Net.parse('fc00:0:0:7::/64') });
+    assert.deepEqual(d.remove, [dualMine]);
+    assert.equal(d.kind === 'create' && `${d.source} ${d.subnet} ${d.ipv6Subnet}`, 'previous undefined fc00:0:0:7::/64');
+    assert.equal(isLeaseCompatible(v6Lease('fc00:0:0:7::/64', 'x'), v6only), true);
+    assert.equal(isCompatible(IPv4Net.parse('10.5.1.0/24'), v6only), false);
   });
 });

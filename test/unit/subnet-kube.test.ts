@@ -50,7 +50,7 @@ describe('node → lease', () => {
   it('takes subnet from the first IPv4 pod CIDR and attrs from the annotations (backend-data raw)', () => {
     const r = nodeToLease(peer({ [`${P}public-ipv6`]: 'fc00::2' }), names);
     assert.ok('lease' in r);
-    assert.equal(r.lease.subnet.toString(), '10.244.2.0/24');
+    assert.equal(r.lease.subnet!.toString(), '10.244.2.0/24');
     assert.deepEqual(r.lease.attrs, { publicIP: '192.168.1.12', publicIPv6: 'fc00::2', backendType: 'vxlan', backendData: { VNI: 1, VtepMAC: '12:c6:65:89:b4:e3' } });
     assert.equal(r.lease.ipv6Subnet, undefined);
   });
@@ -59,7 +59,7 @@ describe('node → lease', () => {
     const n = { ...peer({ [`${P}public-ipv6`]: 'fc00::2', [`${P}backend-v6-data`]: v6data }), spec: { podCIDRs: ['fd00:1::/64', '10.244.7.0/24'] } };
     const r = nodeToLease(n, names);
     assert.ok('lease' in r);
-    assert.deepEqual([r.lease.subnet.toString(), r.lease.ipv6Subnet?.toString()], ['10.244.7.0/24', 'fd00:1::/64']);
+    assert.deepEqual([r.lease.subnet!.toString(), r.lease.ipv6Subnet?.toString()], ['10.244.7.0/24', 'fd00:1::/64']);
     assert.deepEqual(r.lease.attrs, {
       publicIP: '192.168.1.12', publicIPv6: 'fc00::2', backendType: 'vxlan',
       backendData: { VNI: 1, VtepMAC: '12:c6:65:89:b4:e3' }, backendV6Data: { VNI: 1, VtepMAC: 'aa:bb:cc:dd:ee:01' },

@@ -9,7 +9,7 @@ describe('subnet keys', () => {
     for (const k of ['10.5.52.0-24', '/coreos.com/network/subnets/10.5.52.0-24']) {
       const p = parseSubnetKey(k);
       assert.ok(p);
-      assert.equal(p.subnet.toString(), '10.5.52.0/24');
+      assert.equal(p.subnet!.toString(), '10.5.52.0/24');
       assert.equal(p.ipv6Subnet, undefined);
     }
   });
@@ -17,7 +17,7 @@ describe('subnet keys', () => {
   it('keeps the v6 part of a dual-stack key', () => {
     const p = parseSubnetKey('/coreos.com/network/subnets/10.5.1.0-24&fc00::-64');
     assert.ok(p);
-    assert.equal(p.subnet.toString(), '10.5.1.0/24');
+    assert.equal(p.subnet!.toString(), '10.5.1.0/24');
     assert.equal(p.ipv6Subnet?.toString(), 'fc00::/64');
   });
 
@@ -28,6 +28,18 @@ describe('subnet keys', () => {
     assert.equal(parseSubnetKey('10.5.1.0-24&1:2:3:4:5:6:7:8:9-64'), null);
   });
 
+  it('reads and writes IPv6-only keys as flannel does: the zero IPv4 net 0.0.0.0-0 before the v6 part', () => {
+    const p = parseSubnetKey('/coreos.com/network/subnets/0.0.0.0-0&fc00:0:0:5::-64');
+    assert.ok(p);
+    assert.equal(p.subnet, undefined);
+    assert.equal(p.ipv6Subnet?.toString(), 'fc00:0:0:5::/64');
+    assert.equal(formatSubnetKey(undefined, IPv6Net.parse('fc00:0:0:5::/64')), '0.0.0.0-0&fc00:0:0:5::-64');
+    assert.throws(() => formatSubnetKey(undefined), /IPv4 or an IPv6 subnet/);
+    // A /0 is only the IPv6-only marker: alone, or with another address, it would route all of IPv4 to one peer.
+    assert.equal(parseSubnetKey('0.0.0.0-0'), null);
+    assert.equal(parseSubnetKey('10.0.0.0-0&fc00::-64'), null);
+  });
+
   it('skips keys that are not subnets', () => {
     for (const k of ['/coreos.com/network/config', '10.5.52.0', 'garbage-24', '10.5.52.0-33', '300.5.52.0-24', '10.5.52.0-24&fc00::-129']) {
       assert.equal(parseSubnetKey(k), null, k);
@@ -35,7 +47,7 @@ describe('subnet keys', () => {
   });
 
   it('is anchored at the end only, like flannel', () => {
-    assert.equal(parseSubnetKey('lease-10.5.52.0-24')?.subnet.toString(), '10.5.52.0/24');
+    assert.equal(parseSubnetKey('lease-10.5.52.0-24')?.subnet!.toString(), '10.5.52.0/24');
     assert.equal(parseSubnetKey('10.5.52.0-24x'), null);
   });
 

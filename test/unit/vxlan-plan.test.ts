@@ -20,7 +20,7 @@ const route = (r: Partial<RouteInfo> & { dst: string | null }): RouteInfo => ({
 
 describe('vxlan peer plan', () => {
   it('programs neighbour, FDB and onlink route, in that order (Appendix A)', () => {
-    const r = planPeer(lease('10.244.2.0/24'), false);
+    const r = planPeer(lease('10.244.2.0/24'), false)!;
     assert.ok(r.ok);
     assert.deepEqual(entriesOf(r.plan), [
       { kind: 'neighbour', ip: '10.244.2.0', mac: '0e:00:00:00:00:02' },
@@ -30,15 +30,15 @@ describe('vxlan peer plan', () => {
   });
 
   it('uses only a route via the PublicIP for a directly reachable peer', () => {
-    const r = planPeer(lease('10.244.2.0/24'), true);
+    const r = planPeer(lease('10.244.2.0/24'), true)!;
     assert.ok(r.ok);
     assert.deepEqual(entriesOf(r.plan), [{ kind: 'route', dst: '10.244.2.0/24', gateway: '192.168.1.12', onVxlan: false }]);
   });
 
   it('ignores other backend types and leases without a usable VtepMAC', () => {
-    const other = planPeer(lease('10.244.3.0/24', { backendType: 'host-gw', backendData: undefined }), false);
+    const other = planPeer(lease('10.244.3.0/24', { backendType: 'host-gw', backendData: undefined }), false)!;
     assert.deepEqual(other, { ok: false, reason: 'ignoring non-vxlan v4Subnet(10.244.3.0/24) v6Subnet(<nil>): type=host-gw' });
-    const bad = planPeer(lease('10.244.3.0/24', { backendData: { VNI: 1 } }), false);
+    const bad = planPeer(lease('10.244.3.0/24', { backendData: { VNI: 1 } }), false)!;
     assert.equal(bad.ok, false);
     assert.match((bad as { reason: string }).reason, /no valid VtepMAC/);
   });

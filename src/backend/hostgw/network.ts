@@ -4,7 +4,7 @@ import type { IPv4Net } from '../../ip/ipv4.ts';
 import type { IPv6Net } from '../../ip/ipv6.ts';
 import { errorMessage, logger } from '../../log/log.ts';
 import { isNetlinkCode, type Netlink, type RouteInfo } from '../../netlink/index.ts';
-import type { Lease, SubnetManager } from '../../subnet/lease.ts';
+import { leaseName, type Lease, type SubnetManager } from '../../subnet/lease.ts';
 import { sleep } from '../../util/sleep.ts';
 import type { ExternalInterface, Network } from '../backend.ts';
 import { Serial } from '../../util/serial.ts';
@@ -38,9 +38,9 @@ export interface HostGwNetworkInit {
   subnetManager: SubnetManager;
   lease: Lease;
   extIface: ExternalInterface;
-  network: IPv4Net;
-  subnetLen: number;
-  /** Dual stack: the IPv6 Network and subnet length; peers with an IPv6 subnet also get a v6 route. */
+  /** The IPv4 Network and subnet length; absent on an IPv6-only network. */
+  v4?: { network: IPv4Net; subnetLen: number };
+  /** Dual stack and IPv6-only: the IPv6 Network and subnet length; peers with an IPv6 subnet get a v6 route. */
   v6?: { network: IPv6Net; subnetLen: number };
   tuning?: HostGwTuning;
 }
@@ -54,7 +54,7 @@ export class HostGwNetwork implements Network {
   /** Routes flannel wants, by destination subnet; a route the kernel refused stays here (the checker retries). */
   private readonly desired = new Map<string, DesiredRoute>();
   private readonly status = new Map<string, PeerStatus>();
-  /** Dual stack: a lease's v4 subnet → the v6 destination we route for it (also a key of `desired`). */
+  /** A lease's name (leaseName: v4 subnet, else v6) → the v6 destination we route for it (also a key of `desired`). */
   private readonly v6Keys = new Map<string, string>();
   /** Lease handling and the other kernel work here touch the same entries: one at a time. */
   private readonly serial = new Serial();
@@ -89,7 +89,7 @@ export class HostGwNetwork implements Network {
   }
 
   private async added(lease: Lease): Promise<void> {
-    const key = lease.subnet.toString();
+    const key = leaseName(lease);
     const res = routeForLease(lease, this.init.extIface.index);
     const key6 = this.v6Keys.get(key);
     const v6 = this.init.v6 ? routeForLeaseV6(lease, this.init.extIface.index) : null;
@@ -106,9 +106,12 @@ export class HostGwNetwork implements Network {
       if (old) await this.forget(key, old);
       return;
     }
-    log.info(`Subnet added: ${key} via ${res.route.gateway}`);
-    this.desired.set(key, res.route);
-    await this.ensure(res.route, 'lease');
+    // An IPv6-only peer (or an IPv6-only network here) has no v4 route.
+    if (res.route && this.init.v4) {
+      log.info(`Subnet added: ${key} via ${res.route.gateway}`);
+      this.desired.set(key, res.route);
+      await this.ensure(res.route, 'lease');
+    }
     if (v6) {
       log.info(`Subnet added: ${v6.dst} via ${v6.gateway}`);
       this.v6Keys.set(key, v6.dst);
@@ -118,15 +121,17 @@ export class HostGwNetwork implements Network {
   }
 
   private async removed(lease: Lease): Promise<void> {
-    const key = lease.subnet.toString();
+    const key = leaseName(lease);
     const known = this.desired.get(key);
     if (!known && lease.attrs.backendType !== HOSTGW_TYPE) {
-      log.info(`ignoring non-host-gw v4Subnet(${key}) v6Subnet(<nil>): type=${lease.attrs.backendType}`);
+      log.info(`ignoring non-host-gw v4Subnet(${lease.subnet ?? '<nil>'}) v6Subnet(${lease.ipv6Subnet ?? '<nil>'}): type=${lease.attrs.backendType}`);
       return;
     }
     log.info(`Subnet removed: ${key}`);
     // For a lease we never saw (removed before our first list), undo what its attrs would have made.
-    await this.forget(key, known ?? { dst: key, gateway: lease.attrs.publicIP, oif: this.init.extIface.index });
+    const guess = lease.subnet && this.init.v4 ? { dst: key, gateway: lease.attrs.publicIP, oif: this.init.extIface.index } : undefined;
+    const route4 = known ?? guess;
+    if (route4) await this.forget(key, route4);
     const key6 = this.v6Keys.get(key);
     this.v6Keys.delete(key);
     const v6 = (key6 && this.desired.get(key6)) || (this.init.v6 ? routeForLeaseV6(lease, this.init.extIface.index) : null);
@@ -212,7 +217,7 @@ export class HostGwNetwork implements Network {
   }
 
   private async check(): Promise<void> {
-    const kernel = await this.init.nl.routes(4, { table: 254 });
+    const kernel = this.init.v4 ? await this.init.nl.routes(4, { table: 254 }) : [];
     if (this.init.v6) kernel.push(...(await this.init.nl.routes(6, { table: 254 })));
     for (const d of missingRoutes([...this.desired.values()], kernel)) {
       // A lease removed while we waited for the lock is no longer desired.
@@ -222,8 +227,10 @@ export class HostGwNetwork implements Network {
 
   /** After the first (complete) batch: delete host-gw routes that belong to no current lease (#2554). */
   private async sweep(): Promise<void> {
-    const { nl, network, subnetLen, extIface } = this.init;
-    const stale = staleRoutes({ network, subnetLen, extIndex: extIface.index, desired: [...this.desired.values()], routes: await nl.routes(4, { table: 254 }) });
+    const { nl, extIface } = this.init;
+    const stale = this.init.v4
+      ? staleRoutes({ ...this.init.v4, extIndex: extIface.index, desired: [...this.desired.values()], routes: await nl.routes(4, { table: 254 }) })
+      : [];
     if (this.init.v6) {
       const routes6 = await nl.routes(6, { table: 254 });
       stale.push(...staleRoutes({ ...this.init.v6, extIndex: extIface.index, desired: [...this.desired.values()], routes: routes6 }));

@@ -14,18 +14,20 @@ export interface DesiredRoute {
   oif: number;
 }
 
-export type RouteResult = { ok: true; route: DesiredRoute } | { ok: false; reason: string };
+/** `route` is null for an IPv6-only lease (it has no IPv4 subnet to route). */
+export type RouteResult = { ok: true; route: DesiredRoute | null } | { ok: false; reason: string };
 
-/** The route a peer lease asks for; leases of other backends are not ours (spec §10 item 4). */
+/** The IPv4 route a peer lease asks for; leases of other backends are not ours (spec §10 item 4). */
 export function routeForLease(lease: Lease, extIndex: number): RouteResult {
   const a = lease.attrs;
   if (a.backendType !== HOSTGW_TYPE) {
-    return { ok: false, reason: `ignoring non-host-gw v4Subnet(${lease.subnet}) v6Subnet(<nil>): type=${a.backendType}` };
+    return { ok: false, reason: `ignoring non-host-gw v4Subnet(${lease.subnet ?? '<nil>'}) v6Subnet(${lease.ipv6Subnet ?? '<nil>'}): type=${a.backendType}` };
   }
+  if (!lease.subnet) return { ok: true, route: null };
   return { ok: true, route: { dst: lease.subnet.toString(), gateway: a.publicIP, oif: extIndex } };
 }
 
-/** Dual stack: `<v6 subnet> via <PublicIPv6> dev <ext>`; null when the lease has no IPv6 side (or is not host-gw). */
+/** Dual stack and IPv6-only: `<v6 subnet> via <PublicIPv6> dev <ext>`; null when the lease has no IPv6 side (or is not host-gw). */
 export function routeForLeaseV6(lease: Lease, extIndex: number): DesiredRoute | null {
   const a = lease.attrs;
   if (a.backendType !== HOSTGW_TYPE || !lease.ipv6Subnet || !a.publicIPv6) return null;

@@ -62,25 +62,31 @@ export class UdpNetwork implements Network {
   private handle(ev: LeaseEvent): void {
     const { lease } = ev;
     const routes = this.dataPlane.routes;
+    // A dual-stack peer is reached by its IPv4 half; an IPv6-only one not at all.
+    if (!lease.subnet) {
+      log.info(`ignoring IPv6-only subnet ${lease.ipv6Subnet}: the udp backend carries IPv4 only`);
+      return;
+    }
+    const subnet = lease.subnet;
     if (ev.type === 'removed') {
-      if (routes.delete(lease.subnet)) log.info(`Subnet removed: ${lease.subnet}`);
+      if (routes.delete(subnet)) log.info(`Subnet removed: ${subnet}`);
       return;
     }
     // udp leases carry no BackendType; anything else belongs to another backend and is not reachable over UDP.
     if (lease.attrs.backendType !== '') {
-      log.info(`ignoring non-udp subnet ${lease.subnet}: type=${lease.attrs.backendType}`);
-      routes.delete(lease.subnet);
+      log.info(`ignoring non-udp subnet ${subnet}: type=${lease.attrs.backendType}`);
+      routes.delete(subnet);
       return;
     }
     let peer: number;
     try {
       peer = parseIPv4(lease.attrs.publicIP);
     } catch (e) {
-      log.error(`lease ${lease.subnet}: ${errorMessage(e)}; ignoring it`);
-      routes.delete(lease.subnet);
+      log.error(`lease ${subnet}: ${errorMessage(e)}; ignoring it`);
+      routes.delete(subnet);
       return;
     }
-    log.info(`Subnet added: ${lease.subnet} via ${lease.attrs.publicIP}`);
-    routes.set(lease.subnet, peer);
+    log.info(`Subnet added: ${subnet} via ${lease.attrs.publicIP}`);
+    routes.set(subnet, peer);
   }
 }

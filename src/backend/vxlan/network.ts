@@ -5,10 +5,10 @@ import type { IPv4Net } from '../../ip/ipv4.ts';
 import type { IPv6Net } from '../../ip/ipv6.ts';
 import { errorMessage, logger } from '../../log/log.ts';
 import type { LinkInfo, Netlink, VxlanSpec } from '../../netlink/index.ts';
-import type { Lease, SubnetManager } from '../../subnet/lease.ts';
+import { leaseName, type Lease, type SubnetManager } from '../../subnet/lease.ts';
 import type { ExternalInterface, Network } from '../backend.ts';
 import { configureDevice, configureDeviceV6, ensureVxlanDevice } from './device.ts';
-import type { VxlanOptions } from './options.ts';
+import { VXLAN_OVERHEAD, VXLAN6_OVERHEAD, type VxlanOptions } from './options.ts';
 import { DEFAULT_RETRY, PeerProgrammer, describe, type RetryPolicy } from './peers.ts';
 import { obsoleteEntries, planPeer, planPeerV6, staleEntries, type PeerPlan, type PlanResult } from './plan.ts';
 import { Serial } from '../../util/serial.ts';
@@ -22,9 +22,9 @@ export interface VxlanTuning {
   recreateBackoff?: { initialMs: number; maxMs: number };
 }
 
-/** The IPv6 half of a dual-stack network: its device and the numbers it is configured from. */
-export interface VxlanV6Init {
-  network: IPv6Net;
+/** One family's half of the network: its device and the numbers it is configured from. */
+export interface VxlanFamilyInit<N extends IPv4Net | IPv6Net> {
+  network: N;
   subnetLen: number;
   device: LinkInfo;
   spec: VxlanSpec;
@@ -36,12 +36,10 @@ export interface VxlanNetworkInit {
   lease: Lease;
   options: VxlanOptions;
   extIface: ExternalInterface;
-  network: IPv4Net;
-  subnetLen: number;
-  device: LinkInfo;
-  spec: VxlanSpec;
-  /** Present in dual-stack mode (the lease then has ipv6Subnet). */
-  v6?: VxlanV6Init;
+  /** flannel.<VNI>; present unless the network is IPv6-only (the lease then has `subnet`). */
+  v4?: VxlanFamilyInit<IPv4Net>;
+  /** flannel-v6.<VNI>; present in dual-stack and IPv6-only mode (the lease then has `ipv6Subnet`). */
+  v6?: VxlanFamilyInit<IPv6Net>;
   tuning?: VxlanTuning;
 }
 
@@ -70,21 +68,26 @@ export class VxlanNetwork implements Network {
 
   constructor(private readonly init: VxlanNetworkInit) {
     this.lease = init.lease;
-    this.mtu = init.options.mtu - 50;
+    // subnet.env's MTU: flannel.<VNI>'s, or flannel-v6.<VNI>'s on an IPv6-only network.
+    this.mtu = init.v4 ? init.options.mtu - VXLAN_OVERHEAD : init.options.mtu - VXLAN6_OVERHEAD;
     const retry = init.tuning?.retry ?? DEFAULT_RETRY;
-    const v4: Stack = {
-      family: 4,
-      spec: init.spec,
-      device: init.device,
-      network: init.network,
-      subnetLen: init.subnetLen,
-      peers: new Map(),
-      programmer: new PeerProgrammer(init.nl, () => v4.device.index, retry),
-      plan: (l, direct) => planPeer(l, direct),
-      publicIP: (l) => l.attrs.publicIP,
-      configure: () => configureDevice(init.nl, v4.device.index, init.lease.subnet, init.network),
-    };
-    this.stacks.push(v4);
+    const own4 = init.lease.subnet;
+    if (init.v4 && own4) {
+      const v4 = init.v4;
+      const s4: Stack = {
+        family: 4,
+        spec: v4.spec,
+        device: v4.device,
+        network: v4.network,
+        subnetLen: v4.subnetLen,
+        peers: new Map(),
+        programmer: new PeerProgrammer(init.nl, () => s4.device.index, retry),
+        plan: (l, direct) => planPeer(l, direct),
+        publicIP: (l) => l.attrs.publicIP,
+        configure: () => configureDevice(init.nl, s4.device.index, own4, v4.network),
+      };
+      this.stacks.push(s4);
+    }
     const v6 = init.v6;
     const own6 = init.lease.ipv6Subnet;
     if (v6 && own6) {
@@ -102,16 +105,22 @@ export class VxlanNetwork implements Network {
       };
       this.stacks.push(s6);
     }
+    if (this.stacks.length === 0) throw new Error(`the lease ${leaseName(init.lease)} has no subnet of a family this vxlan network runs`);
   }
 
-  /** The vxlan device as last configured (its index changes when it is recreated). */
-  get deviceIndex(): number {
-    return this.stacks[0]!.device.index;
+  /** flannel.<VNI> as last configured (its index changes when it is recreated); undefined on IPv6-only networks. */
+  get deviceIndex(): number | undefined {
+    return this.stacks.find((s) => s.family === 4)?.device.index;
   }
 
-  /** The IPv6 device's index in dual-stack mode. */
+  /** flannel-v6.<VNI>'s index in dual-stack and IPv6-only mode. */
   get deviceIndexV6(): number | undefined {
-    return this.stacks[1]?.device.index;
+    return this.stacks.find((s) => s.family === 6)?.device.index;
+  }
+
+  /** Lease-level log lines come once per lease, from the first family's stack. */
+  private isFirst(st: Stack): boolean {
+    return st === this.stacks[0];
   }
 
   async run(signal: AbortSignal): Promise<void> {
@@ -152,12 +161,13 @@ export class VxlanNetwork implements Network {
   }
 
   private async added(st: Stack, lease: Lease, signal: AbortSignal): Promise<void> {
-    const key = lease.subnet.toString();
+    const key = leaseName(lease);
     const old = st.peers.get(key);
     const res = st.plan(lease, await this.isDirect(st, lease));
     if (!res || !res.ok) {
-      if (res && lease.attrs.backendType !== 'vxlan') log.info(res.reason);
-      else if (res) log.error(res.reason);
+      if (res && lease.attrs.backendType !== 'vxlan') {
+        if (this.isFirst(st)) log.info(res.reason);
+      } else if (res) log.error(res.reason);
       // A subnet that stopped being a usable vxlan peer loses what we had programmed for it.
       if (old) {
         await st.programmer.remove(old);
@@ -178,16 +188,16 @@ export class VxlanNetwork implements Network {
   }
 
   private async removed(st: Stack, lease: Lease): Promise<void> {
-    const key = lease.subnet.toString();
+    const key = leaseName(lease);
     const known = st.peers.get(key);
     st.peers.delete(key);
     if (!known && lease.attrs.backendType !== 'vxlan') {
-      if (st.family === 4) {
-        log.info(`ignoring non-vxlan v4Subnet(${lease.subnet}) v6Subnet(${lease.ipv6Subnet ?? '<nil>'}): type=${lease.attrs.backendType}`);
+      if (this.isFirst(st)) {
+        log.info(`ignoring non-vxlan v4Subnet(${lease.subnet ?? '<nil>'}) v6Subnet(${lease.ipv6Subnet ?? '<nil>'}): type=${lease.attrs.backendType}`);
       }
       return;
     }
-    if (st.family === 4) log.info(`Subnet removed: ${lease.subnet}${lease.ipv6Subnet ? ` ${lease.ipv6Subnet}` : ''}`);
+    if (this.isFirst(st)) log.info(`Subnet removed: ${[lease.subnet, lease.ipv6Subnet].filter(Boolean).join(' ')}`);
     // Undo what we programmed; for a lease we never saw, decide like real flannel from the removed attrs.
     const plan = known ?? (() => {
       const r = st.plan(lease, false);

@@ -2,7 +2,7 @@
 import { IPv4Net, formatIPv4, parseIPv4 } from '../../ip/ipv4.ts';
 import { IPv6Net, formatIPv6, maskOf6, parseIPv6 } from '../../ip/ipv6.ts';
 import type { FdbEntry, NeighbourInfo, RouteInfo } from '../../netlink/index.ts';
-import type { Lease } from '../../subnet/lease.ts';
+import { leaseName, type Lease } from '../../subnet/lease.ts';
 import { parsePeerBackendData } from './options.ts';
 
 /** How one peer is reached: straight over the underlay, or through the vxlan device. */
@@ -17,34 +17,42 @@ export function networkIp(subnet: IPv4Net | IPv6Net): string {
 
 export type PlanResult = { ok: true; plan: PeerPlan } | { ok: false; reason: string };
 
-/** `direct`: DirectRouting is on and the kernel reaches the peer's PublicIP without a gateway. */
-export function planPeer(lease: Lease, direct: boolean): PlanResult {
+/**
+ * `direct`: DirectRouting is on and the kernel reaches the peer's PublicIP without a gateway. Null when the lease has
+ * no IPv4 subnet (an IPv6-only peer: nothing to do on flannel.<VNI>).
+ */
+export function planPeer(lease: Lease, direct: boolean): PlanResult | null {
   const a = lease.attrs;
+  const subnet = lease.subnet;
   if (a.backendType !== 'vxlan') {
-    return { ok: false, reason: `ignoring non-vxlan v4Subnet(${lease.subnet}) v6Subnet(<nil>): type=${a.backendType}` };
+    return { ok: false, reason: `ignoring non-vxlan v4Subnet(${subnet ?? '<nil>'}) v6Subnet(${lease.ipv6Subnet ?? '<nil>'}): type=${a.backendType}` };
   }
-  if (direct) return { ok: true, plan: { mode: 'direct', subnet: lease.subnet, publicIP: a.publicIP } };
+  if (!subnet) return null;
+  if (direct) return { ok: true, plan: { mode: 'direct', subnet, publicIP: a.publicIP } };
   const data = parsePeerBackendData(a.backendData);
   if (!data) {
-    return { ok: false, reason: `error decoding subnet lease JSON of ${lease.subnet}: no valid VtepMAC in BackendData ${JSON.stringify(a.backendData ?? null)}` };
+    return { ok: false, reason: `error decoding subnet lease JSON of ${subnet}: no valid VtepMAC in BackendData ${JSON.stringify(a.backendData ?? null)}` };
   }
-  return { ok: true, plan: { mode: 'overlay', subnet: lease.subnet, publicIP: a.publicIP, vtepMac: data.vtepMac } };
+  return { ok: true, plan: { mode: 'overlay', subnet, publicIP: a.publicIP, vtepMac: data.vtepMac } };
 }
 
 /**
- * The IPv6 side of a dual-stack peer (spec §5.1: v6 analogous on flannel-v6.<VNI>): null when the lease has no IPv6
- * subnet (a v4-only peer, nothing to do on the v6 device); `direct` as for v4, decided for its PublicIPv6.
+ * The IPv6 side of a dual-stack or IPv6-only peer (spec §5.1: v6 analogous on flannel-v6.<VNI>): null when the lease
+ * has no IPv6 subnet (a v4-only peer, nothing to do on the v6 device); `direct` as for v4, decided for its PublicIPv6.
  */
 export function planPeerV6(lease: Lease, direct: boolean): PlanResult | null {
   const a = lease.attrs;
-  if (!lease.ipv6Subnet || a.backendType !== 'vxlan') return null;
-  if (!a.publicIPv6) return { ok: false, reason: `lease ${lease.subnet} has IPv6 subnet ${lease.ipv6Subnet} but no PublicIPv6` };
+  if (!lease.ipv6Subnet) return null;
+  if (a.backendType !== 'vxlan') {
+    return { ok: false, reason: `ignoring non-vxlan v4Subnet(${lease.subnet ?? '<nil>'}) v6Subnet(${lease.ipv6Subnet}): type=${a.backendType}` };
+  }
+  if (!a.publicIPv6) return { ok: false, reason: `lease ${leaseName(lease)} has IPv6 subnet ${lease.ipv6Subnet} but no PublicIPv6` };
   if (direct) return { ok: true, plan: { mode: 'direct', subnet: lease.ipv6Subnet, publicIP: a.publicIPv6 } };
   const data = parsePeerBackendData(a.backendV6Data);
   if (!data) {
     return {
       ok: false,
-      reason: `error decoding subnet lease JSON of ${lease.subnet}: no valid VtepMAC in BackendV6Data ${JSON.stringify(a.backendV6Data ?? null)}`,
+      reason: `error decoding subnet lease JSON of ${leaseName(lease)}: no valid VtepMAC in BackendV6Data ${JSON.stringify(a.backendV6Data ?? null)}`,
     };
   }
   return { ok: true, plan: { mode: 'overlay', subnet: lease.ipv6Subnet, publicIP: a.publicIPv6, vtepMac: data.vtepMac } };

@@ -8,7 +8,7 @@ import { errorMessage, logger } from '../../log/log.ts';
 import { allocationRange, decideAllocation } from '../allocate.ts';
 import { LeaseJsonError, decodeLeaseValue, parseSubnetKey } from '../lease-json.ts';
 import { LeaseWatcher } from '../lease-watcher.ts';
-import type { Lease, LeaseAttrs, LeaseEvent, SubnetManager } from '../lease.ts';
+import { leaseName, type Lease, type LeaseAttrs, type LeaseEvent, type SubnetManager } from '../lease.ts';
 import { createEtcdClient, type EtcdClientOptions } from './client.ts';
 import { sleep } from '../../util/sleep.ts';
 import { ListWatch, type WatchChange } from './list-watch.ts';
@@ -46,9 +46,9 @@ function abortError(signal: AbortSignal): Error {
   return signal.reason instanceof Error ? signal.reason : new Error('aborted');
 }
 
-/** flannel's "(ip: … ipv6: …)" text; `::/0` when the lease has no v6 subnet. */
+/** flannel's "(ip: … ipv6: …)" text; `0.0.0.0/0` / `::/0` for a family the lease lacks. */
 function describe(l: Pick<Lease, 'subnet' | 'ipv6Subnet'>): string {
-  return `ip: ${l.subnet.toString()} ipv6: ${l.ipv6Subnet?.toString() ?? '::/0'}`;
+  return `ip: ${l.subnet?.toString() ?? '0.0.0.0/0'} ipv6: ${l.ipv6Subnet?.toString() ?? '::/0'}`;
 }
 
 export class EtcdSubnetManager implements SubnetManager {
@@ -101,25 +101,26 @@ export class EtcdSubnetManager implements SubnetManager {
         range,
         leases: listed.leases,
         publicIP: attrs.publicIP,
+        publicIPv6: attrs.publicIPv6,
         previousSubnet: this.opts.previousSubnet,
         previousIPv6Subnet: this.opts.previousIPv6Subnet,
         random: this.opts.random,
       });
       for (const stale of decision.remove) {
-        log.info(`Lease (${describe(stale)}) for current IP (${attrs.publicIP}) does not fit the config, deleting it`);
+        log.info(`Lease (${describe(stale)}) for current IP (${range.ipv4 ? attrs.publicIP : attrs.publicIPv6}) does not fit the config, deleting it`);
         await this.registry.deleteLease(stale);
       }
       if (decision.kind === 'reuse') {
         const old = decision.lease;
         // A key without an etcd lease is a reservation (#1329): keep it TTL-less.
         const lease = await this.registry.updateLease(old, attrs, old.expiration === null);
-        log.info(`Found lease (${describe(lease)}) for current IP (${attrs.publicIP}), reusing`);
+        log.info(`Found lease (${describe(lease)}) for current IP (${range.ipv4 ? attrs.publicIP : attrs.publicIPv6}), reusing`);
         return lease;
       }
       if (decision.source === 'previous') {
-        log.info(`Found previously leased subnet (${decision.subnet.toString()}), reusing`);
-      } else {
-        log.info(`Picking subnet in range ${formatIPv4(range.subnetMin)} ... ${formatIPv4(range.subnetMax)}`);
+        log.info(`Found previously leased subnet (${leaseName(decision)}), reusing`);
+      } else if (range.ipv4) {
+        log.info(`Picking subnet in range ${formatIPv4(range.ipv4.subnetMin)} ... ${formatIPv4(range.ipv4.subnetMax)}`);
       }
       if (range.ipv6) {
         log.info(`Picking IPv6 subnet in range ${formatIPv6(range.ipv6.subnetMin)} ... ${formatIPv6(range.ipv6.subnetMax)}`);
@@ -127,10 +128,10 @@ export class EtcdSubnetManager implements SubnetManager {
       await this.opts.beforeCreate?.(this.registry.subnetKey(decision));
       const lease = await this.registry.createLease(decision, attrs);
       if (lease) {
-        log.info(`Allocated lease (${describe(lease)}) to current node (${attrs.publicIP})`);
+        log.info(`Allocated lease (${describe(lease)}) to current node (${range.ipv4 ? attrs.publicIP : attrs.publicIPv6})`);
         return lease;
       }
-      log.warn(`subnet ${decision.subnet.toString()} was taken by another node meanwhile (attempt ${attempt}); trying another subnet`);
+      log.warn(`subnet ${leaseName(decision)} was taken by another node meanwhile (attempt ${attempt}); trying another subnet`);
     }
     throw new Error('failed to acquire lease: max retries reached trying to acquire a subnet');
   }
@@ -150,7 +151,8 @@ export class EtcdSubnetManager implements SubnetManager {
       } catch {
         // The lease watcher supplies the last known attrs.
       }
-      const lease: Lease = { subnet: parsed.subnet, attrs, expiration: null };
+      const lease: Lease = { attrs, expiration: null };
+      if (parsed.subnet) lease.subnet = parsed.subnet;
       if (parsed.ipv6Subnet) lease.ipv6Subnet = parsed.ipv6Subnet;
       return { type: 'removed', lease };
     }
@@ -165,7 +167,7 @@ export class EtcdSubnetManager implements SubnetManager {
   }
 
   async *watchLeases(own: Lease, signal: AbortSignal): AsyncIterable<LeaseEvent[]> {
-    const watcher = new LeaseWatcher(own.subnet);
+    const watcher = new LeaseWatcher(own);
     const stream = new ListWatch<Lease[]>({
       list: async () => {
         const listed = await this.registry.listLeases();

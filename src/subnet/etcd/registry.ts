@@ -3,12 +3,15 @@ import type { Etcd3, IKeyValue } from 'etcd3';
 import { decodeLeaseValue, encodeLeaseValue, formatSubnetKey, LeaseJsonError, parseSubnetKey } from '../lease-json.ts';
 import type { Lease, LeaseAttrs } from '../lease.ts';
 
-/** What names a lease's key: the v4 subnet, plus the v6 subnet in dual stack. */
+/** What names a lease's key: the v4 subnet, the v6 subnet, or both. */
 export type LeaseSubnets = Pick<Lease, 'subnet' | 'ipv6Subnet'>;
 
-/** A Lease without an `ipv6Subnet: undefined` member for v4-only leases. */
+/** A Lease without `undefined` members for the family it lacks. */
 function makeLease(s: LeaseSubnets, attrs: LeaseAttrs, expiration: Date | null): Lease {
-  return s.ipv6Subnet ? { subnet: s.subnet, ipv6Subnet: s.ipv6Subnet, attrs, expiration } : { subnet: s.subnet, attrs, expiration };
+  const lease: Lease = { attrs, expiration };
+  if (s.subnet) lease.subnet = s.subnet;
+  if (s.ipv6Subnet) lease.ipv6Subnet = s.ipv6Subnet;
+  return lease;
 }
 
 /** flannel's fixed etcd lease TTL: 24 h. */

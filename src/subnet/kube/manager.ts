@@ -5,7 +5,7 @@ import { parseNetworkConfig } from '../../config/parse.ts';
 import type { NetworkConfig } from '../../config/network-config.ts';
 import { errorMessage, logger } from '../../log/log.ts';
 import { sleep } from '../../util/sleep.ts';
-import type { Lease, LeaseAttrs, LeaseEvent, SubnetManager } from '../lease.ts';
+import { leaseName, type Lease, type LeaseAttrs, type LeaseEvent, type SubnetManager } from '../lease.ts';
 import { annotationNames, type AnnotationNames } from './annotations.ts';
 import { createNodeApi, type KubeClientOptions, type NodeApi } from './client.ts';
 import { DEFAULT_EVENT_QUEUE_DEPTH, EventQueue } from './event-queue.ts';
@@ -133,7 +133,16 @@ export class KubeSubnetManager implements SubnetManager {
 
   /** This node's backend-data annotation from before this run (vxlan keeps its VtepMAC with it, spec §5.1). */
   previousBackendData(): unknown {
-    const raw = this.ownAtStart ? annotationsOf(this.ownAtStart)[this.names.backendData] : undefined;
+    return this.previousAnnotationJson(this.names.backendData);
+  }
+
+  /** The same for flannel-v6.<VNI>: the backend-v6-data annotation. */
+  previousBackendV6Data(): unknown {
+    return this.previousAnnotationJson(this.names.backendV6Data);
+  }
+
+  private previousAnnotationJson(name: string): unknown {
+    const raw = this.ownAtStart ? annotationsOf(this.ownAtStart)[name] : undefined;
     if (raw === undefined) return undefined;
     try {
       return JSON.parse(raw);
@@ -184,8 +193,9 @@ export class KubeSubnetManager implements SubnetManager {
       );
       log.info(`Published lease annotations on node ${this.nodeName}: ${Object.keys(patch).join(', ')}`);
     }
-    if (!subnets.v4) throw new Error(`node "${this.nodeName}" has no IPv4 pod CIDR and flannel-ts needs one`);
-    const lease: Lease = { subnet: subnets.v4, attrs: effective, expiration: null };
+    // ownSubnets gave every family the config enables (and the config enables at least one).
+    const lease: Lease = { attrs: effective, expiration: null };
+    if (subnets.v4) lease.subnet = subnets.v4;
     if (subnets.v6) lease.ipv6Subnet = subnets.v6;
     return lease;
   }
@@ -198,7 +208,8 @@ export class KubeSubnetManager implements SubnetManager {
       return;
     }
     const queue = new EventQueue<LeaseEvent>(this.o.eventQueueDepth ?? DEFAULT_EVENT_QUEUE_DEPTH);
-    const isOwn = (ev: LeaseEvent) => ev.lease.subnet.equals(own.subnet);
+    const ownName = leaseName(own);
+    const isOwn = (ev: LeaseEvent) => leaseName(ev.lease) === ownName;
     // Subscribe and snapshot in the same tick: nothing can fall between them.
     const unsubscribe = informer.subscribe((changes) => {
       for (const c of changes) {
@@ -212,7 +223,7 @@ export class KubeSubnetManager implements SubnetManager {
         if (node.metadata.name === this.nodeName) continue;
         const r = nodeToLease(node, this.names);
         if ('lease' in r) {
-          if (!r.lease.subnet.equals(own.subnet)) first.push({ type: 'added', lease: r.lease });
+          if (leaseName(r.lease) !== ownName) first.push({ type: 'added', lease: r.lease });
         } else log.v(1, `node ${node.metadata.name} is not a peer: ${r.skip}`);
       }
       yield first;

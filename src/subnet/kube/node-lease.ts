@@ -48,21 +48,23 @@ function parseJsonAnnotation(text: string | undefined, name: string): { value: u
 }
 
 /**
- * A peer node's lease: v4 subnet = first IPv4 pod CIDR, v6 subnet = first IPv6 pod CIDR (dual stack; backends
- * without IPv6 ignore it), attrs from the annotations (backend data raw JSON).
+ * A peer node's lease: v4 subnet = first IPv4 pod CIDR, v6 subnet = first IPv6 pod CIDR (dual stack and IPv6-only;
+ * backends without IPv6 ignore it), attrs from the annotations (backend data raw JSON). An IPv6-only node (no IPv4
+ * pod CIDR) needs a public-ipv6; its public-ip is "0.0.0.0" or absent.
  * Nodes flannel does not manage, or whose annotations do not parse, are skipped with the reason.
  */
 export function nodeToLease(node: KubeNode, names: AnnotationNames): NodeLease {
   const a = annotationsOf(node);
   if (a[names.subnetKubeManaged] !== 'true') return { skip: `no ${names.subnetKubeManaged}: "true" annotation` };
   const subnet = firstIPv4PodCIDR(node);
-  if (!subnet) return { skip: `no IPv4 pod CIDR (podCIDRs ${JSON.stringify(podCIDRsOf(node))})` };
   const v6subnet = firstIPv6PodCIDR(node);
   if ('bad' in v6subnet) return { skip: `invalid IPv6 pod CIDR ${JSON.stringify(v6subnet.bad)}` };
-  const publicIP = a[names.publicIP];
+  if (!subnet && !v6subnet.net) return { skip: `no pod CIDR (podCIDRs ${JSON.stringify(podCIDRsOf(node))})` };
+  const publicIP = a[names.publicIP] ?? (subnet ? undefined : '0.0.0.0');
   if (publicIP === undefined || !isIPv4(publicIP)) return { skip: `bad ${names.publicIP} ${JSON.stringify(publicIP ?? null)}` };
   const v6 = a[names.publicIPv6];
   if (v6 !== undefined && !isIPv6(v6)) return { skip: `bad ${names.publicIPv6} ${JSON.stringify(v6)}` };
+  if (!subnet && v6 === undefined) return { skip: `IPv6-only node without ${names.publicIPv6}` };
   const attrs: LeaseAttrs = { publicIP, publicIPv6: v6 ?? null, backendType: a[names.backendType] ?? '' };
   const data = parseJsonAnnotation(a[names.backendData], names.backendData);
   if ('error' in data) return { skip: data.error };
@@ -70,7 +72,8 @@ export function nodeToLease(node: KubeNode, names: AnnotationNames): NodeLease {
   const v6data = parseJsonAnnotation(a[names.backendV6Data], names.backendV6Data);
   if ('error' in v6data) return { skip: v6data.error };
   if (v6data.value !== undefined) attrs.backendV6Data = v6data.value;
-  const lease: Lease = { subnet, attrs, expiration: null };
+  const lease: Lease = { attrs, expiration: null };
+  if (subnet) lease.subnet = subnet;
   if (v6subnet.net) lease.ipv6Subnet = v6subnet.net;
   return { lease };
 }
@@ -100,8 +103,8 @@ export function nodeChangeEvents(old: KubeNode | undefined, next: KubeNode | und
   const newLease = after && 'lease' in after ? after.lease : null;
   if (!oldLease) return newLease ? [{ type: 'added', lease: newLease }] : [];
   if (!newLease) return [{ type: 'removed', lease: oldLease }];
-  const sameV6 = oldLease.ipv6Subnet && newLease.ipv6Subnet ? oldLease.ipv6Subnet.equals(newLease.ipv6Subnet) : oldLease.ipv6Subnet === newLease.ipv6Subnet;
-  if (!oldLease.subnet.equals(newLease.subnet) || !sameV6) {
+  const same = (a?: { toString(): string }, b?: { toString(): string }) => a?.toString() === b?.toString();
+  if (!same(oldLease.subnet, newLease.subnet) || !same(oldLease.ipv6Subnet, newLease.ipv6Subnet)) {
     return [{ type: 'removed', lease: oldLease }, { type: 'added', lease: newLease }];
   }
   return peerAnnotationsChanged(old!, next!, names) ? [{ type: 'added', lease: newLease }] : [];
