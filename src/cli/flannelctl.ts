@@ -10,7 +10,7 @@ import { LAB_HEALTHZ_PORT, labDown, labHost, labRestartFlanneld, labStatus, labU
 const LAB_BACKENDS = ['vxlan', 'host-gw', 'udp'];
 
 const USAGE = `Usage:
-  flannelctl lab up [--hosts N] [--pods-per-host M] [--backend ${LAB_BACKENDS.join('|')}] [--kube] [--nftables] [--dual-stack]
+  flannelctl lab up [--hosts N] [--pods-per-host M] [--backend ${LAB_BACKENDS.join('|')}] [--kube] [--nftables] [--dual-stack | --ipv6]
   flannelctl lab status
   flannelctl lab restart <host>     stop and start one host's flanneld (e.g. h2)
   flannelctl lab peers <host>       \`flannelctl peers\` inside that host (host-gw: each peer's route, and why it failed)
@@ -59,15 +59,20 @@ async function main(argv: string[]): Promise<number> {
   const distDir = here.endsWith('dist') ? here : resolve(here, '../../dist');
   switch (cmd) {
     case 'up': {
-      const known = ['--hosts', '--pods-per-host', '--backend', '--kube', '--nftables', '--dual-stack'];
+      const known = ['--hosts', '--pods-per-host', '--backend', '--kube', '--nftables', '--dual-stack', '--ipv6'];
       for (const a of rest) if (a.startsWith('--') && !known.includes(a.split('=')[0]!)) throw new Error(`unknown option ${a}\n${USAGE}`);
       const backend = flagValue(rest, 'backend', 'vxlan');
       if (!LAB_BACKENDS.includes(backend)) throw new Error(`--backend ${backend}: choose one of ${LAB_BACKENDS.join(', ')}`);
       const kube = rest.includes('--kube');
       const nftables = rest.includes('--nftables');
       const dualStack = rest.includes('--dual-stack');
-      if (dualStack && kube) throw new Error('--dual-stack with --kube is not supported by the lab yet: its Nodes get IPv4 podCIDRs only');
-      const ok = await labUp({ hosts: intFlag(rest, 'hosts', 3), podsPerHost: intFlag(rest, 'pods-per-host', 2), backend, distDir, kube, nftables, dualStack });
+      const ipv6Only = rest.includes('--ipv6');
+      if (dualStack && ipv6Only) throw new Error('--dual-stack and --ipv6 exclude each other: --dual-stack runs IPv4 and IPv6 pod networks, --ipv6 only IPv6');
+      // As real flannel: the udp backend encapsulates IPv4 only.
+      if (backend === 'udp' && (dualStack || ipv6Only)) {
+        throw new Error(`--backend udp carries IPv4 only; use --backend vxlan or host-gw with ${dualStack ? '--dual-stack' : '--ipv6'}`);
+      }
+      const ok = await labUp({ hosts: intFlag(rest, 'hosts', 3), podsPerHost: intFlag(rest, 'pods-per-host', 2), backend, distDir, kube, nftables, dualStack, ipv6Only });
       return ok ? 0 : 1;
     }
     case 'status':

@@ -1,11 +1,11 @@
 // The lab's Kubernetes mode: the fake API server in the lab's control-plane namespace instead of etcd, one Node per
-// host with podCIDR 10.244.<i>.0/24, and per-host kubeconfig + net-conf.json for `flanneld --kube-subnet-mgr`.
+// host with the pod CIDRs of labPodCIDRs, and per-host kubeconfig + net-conf.json for `flanneld --kube-subnet-mgr`.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { sleep } from '../util/sleep.ts';
-import { LAB_DIR, labNetworkConfig, type LabHost, type LabTopology } from './topology.ts';
+import { LAB_DIR, labNetworkConfig, labPodCIDRs, type LabHost, type LabTopology } from './topology.ts';
 
 export const KUBE_API_PORT = 6443;
 const tokenFile = join(LAB_DIR, 'kube-token');
@@ -15,9 +15,9 @@ export function kubeApiUrl(t: LabTopology): string {
   return `http://${t.etcdIp}:${KUBE_API_PORT}`;
 }
 
-/** Node h<i> gets 10.244.<i>.0/24. */
-export function labPodCIDR(index: number): string {
-  return `10.244.${index + 1}.0/24`;
+/** `--nodes` of the fake API server: h1=<cidr>[+<cidr>],… (a dual-stack node has two). */
+export function labNodeSpecs(t: LabTopology): string {
+  return t.hosts.map((h, i) => `${h.name}=${labPodCIDRs(t, i).join('+')}`).join(',');
 }
 
 export async function startKubeApiServer(t: LabTopology, distDir: string): Promise<void> {
@@ -27,7 +27,7 @@ export async function startKubeApiServer(t: LabTopology, distDir: string): Promi
   const ready = join(LAB_DIR, 'kube-api.ready');
   rmSync(ready, { force: true });
   const log = openSync(join(LAB_DIR, 'kube-api.log'), 'a');
-  const nodes = t.hosts.map((h, i) => `${h.name}=${labPodCIDR(i)}`).join(',');
+  const nodes = labNodeSpecs(t);
   const p = spawn('ip', ['netns', 'exec', t.etcdNs, process.execPath, join(distDir, 'flannelctl.cjs'), 'lab', 'kube-api-server',
     '--listen', `${t.etcdIp}:${KUBE_API_PORT}`, '--token', token, '--nodes', nodes, '--ready-file', ready], { detached: true, stdio: ['ignore', log, log] });
   p.unref();

@@ -4,9 +4,9 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statS
 import { join } from 'node:path';
 import { sleep } from '../util/sleep.ts';
 import { netnsList, netnsPids, sh, shQuiet } from './exec.ts';
-import { kubeApiUrl, kubeFlanneldArgs, kubeNodesSummary, labPodCIDR, startKubeApiServer } from './kube-lab.ts';
+import { kubeApiUrl, kubeFlanneldArgs, kubeNodesSummary, labNodeSpecs, startKubeApiServer } from './kube-lab.ts';
 import { formatMatrix, lossPercent, pingMatrix, type PingTarget } from './ping-matrix.ts';
-import { LAB_DIR, LAB_PREFIX, labCniConfig, labNetworkConfig, labTopology, type LabHost, type LabTopology } from './topology.ts';
+import { LAB_DIR, LAB_PREFIX, labCniConfig, labHasV4, labHasV6, labNetworkConfig, labStackName, labTopology, type LabHost, type LabTopology } from './topology.ts';
 
 export interface LabUpOptions {
   hosts: number;
@@ -20,12 +20,15 @@ export interface LabUpOptions {
   nftables?: boolean;
   /** IPv4 + IPv6 pod networks. */
   dualStack?: boolean;
+  /** IPv6 pod network only. */
+  ipv6Only?: boolean;
 }
 
 interface LabState {
   topology: LabTopology;
+  /** Each pod's IPv4 address (empty on an IPv6-only lab). */
   pods: Record<string, string>;
-  /** Dual stack: each pod's IPv6 address. */
+  /** Dual stack and IPv6-only: each pod's IPv6 address. */
   podsV6?: Record<string, string>;
   kube?: boolean;
 }
@@ -59,7 +62,7 @@ function makeUnderlay(t: LabTopology): void {
     // flanneld finds eth0 through the default route, as on a real host.
     ipn(h.ns, ['route', 'add', 'default', 'dev', 'eth0']);
     sh('ip', ['netns', 'exec', h.ns, 'sysctl', '-qw', 'net.ipv4.ip_forward=1']);
-    if (t.dualStack) {
+    if (labHasV6(t)) {
       ipn(h.ns, ['-6', 'addr', 'add', `${h.ipv6}/64`, 'dev', 'eth0', 'nodad']);
       ipn(h.ns, ['-6', 'route', 'add', 'default', 'dev', 'eth0']);
       sh('ip', ['netns', 'exec', h.ns, 'sysctl', '-qw', 'net.ipv6.conf.all.forwarding=1']);
@@ -118,7 +121,7 @@ async function waitForFile(path: string, what: string, logFile: string): Promise
   throw new Error(`${what} did not write ${path} within 30 s. Last lines of ${logFile}:\n${tail}`);
 }
 
-function cniAdd(h: LabHost, podNs: string, distDir: string): { v4: string; v6?: string } {
+function cniAdd(t: LabTopology, h: LabHost, podNs: string, distDir: string): { v4?: string; v6?: string } {
   sh('ip', ['netns', 'add', podNs]);
   ipn(podNs, ['link', 'set', 'lo', 'up']);
   const out = sh('ip', ['netns', 'exec', h.ns, process.execPath, join(distDir, 'flannel.cjs')], {
@@ -127,8 +130,10 @@ function cniAdd(h: LabHost, podNs: string, distDir: string): { v4: string; v6?: 
   });
   const ips = ((JSON.parse(out) as { ips?: { address: string }[] }).ips ?? []).map((x) => x.address.split('/')[0]!);
   const v4 = ips.find((a) => !a.includes(':'));
-  if (!v4) throw new Error(`CNI ADD for ${podNs} returned no IPv4 address: ${out}`);
-  return { v4, v6: ips.find((a) => a.includes(':')) };
+  const v6 = ips.find((a) => a.includes(':'));
+  if (labHasV4(t) && !v4) throw new Error(`CNI ADD for ${podNs} returned no IPv4 address: ${out}`);
+  if (labHasV6(t) && !v6) throw new Error(`CNI ADD for ${podNs} returned no IPv6 address in ${labStackName(t)} mode: ${out}`);
+  return { v4, v6 };
 }
 
 export async function labUp(o: LabUpOptions): Promise<boolean> {
@@ -139,7 +144,7 @@ export async function labUp(o: LabUpOptions): Promise<boolean> {
     say('A previous lab is still there; tearing it down first.');
     labDown();
   }
-  const t = labTopology(o.hosts, o.podsPerHost, o.backend, o.nftables, o.dualStack);
+  const t = labTopology(o.hosts, o.podsPerHost, o.backend, o.nftables, o.dualStack, o.ipv6Only);
   const state: LabState = { topology: t, pods: {}, kube: o.kube };
   mkdirSync(LAB_DIR, { recursive: true });
   const save = () => writeFileSync(statePath, JSON.stringify(state, null, 2));
@@ -148,7 +153,7 @@ export async function labUp(o: LabUpOptions): Promise<boolean> {
     say(`Creating ${t.hosts.length} hosts on underlay ${t.etcdIp.replace(/\.2$/, '.0/24')} (switch namespace ${t.switchNs})`);
     makeUnderlay(t);
     if (o.kube) {
-      say(`Starting the fake Kubernetes API server (plain HTTP) in ${t.etcdNs} at ${kubeApiUrl(t)} with nodes ${t.hosts.map((h, i) => `${h.name}=${labPodCIDR(i)}`).join(', ')}`);
+      say(`Starting the fake Kubernetes API server (plain HTTP) in ${t.etcdNs} at ${kubeApiUrl(t)} with nodes ${labNodeSpecs(t)}`);
       await startKubeApiServer(t, o.distDir);
     } else {
       say(`Starting etcd in ${t.etcdNs} at ${t.etcdEndpoint}`);
@@ -164,16 +169,14 @@ export async function labUp(o: LabUpOptions): Promise<boolean> {
     }
     for (const h of t.hosts) {
       for (const p of h.pods) {
-        const ips = cniAdd(h, p.ns, o.distDir);
-        state.pods[p.ns] = ips.v4;
-        if (t.dualStack) {
-          if (!ips.v6) throw new Error(`CNI ADD for ${p.ns} returned no IPv6 address in dual-stack mode`);
-          (state.podsV6 ??= {})[p.ns] = ips.v6;
-        }
+        const ips = cniAdd(t, h, p.ns, o.distDir);
+        if (ips.v4) state.pods[p.ns] = ips.v4;
+        if (ips.v6 && labHasV6(t)) (state.podsV6 ??= {})[p.ns] = ips.v6;
         save();
-        say(`  pod ${p.ns} on ${h.ns}: ${ips.v4}${ips.v6 ? ` ${ips.v6}` : ''}`);
+        say(`  pod ${p.ns} on ${h.ns}: ${[ips.v4, ips.v6].filter(Boolean).join(' ')}`);
       }
     }
+    if (labHasV6(t)) await waitForIPv6Dad([...t.hosts.map((h) => h.ns), ...t.hosts.flatMap((h) => h.pods.map((p) => p.ns))]);
   } catch (e) {
     say(`lab up failed: ${(e as Error).message}`);
     say('Tearing down what was created.');
@@ -185,11 +188,27 @@ export async function labUp(o: LabUpOptions): Promise<boolean> {
   say('Look around:');
   say(`  ip netns list | grep ${LAB_PREFIX}`);
   for (const hint of backendHints(t.backend, t.hosts[0]!.ns)) say(`  ${hint}`);
-  say(`  ip netns exec ${t.hosts[0]!.pods[0]!.ns} ping ${state.pods[t.hosts[1]!.pods[0]!.ns]}`);
+  const peerPod = t.hosts[1]!.pods[0]!.ns;
+  say(`  ip netns exec ${t.hosts[0]!.pods[0]!.ns} ping ${state.pods[peerPod] ?? state.podsV6?.[peerPod]}`);
   say(o.kube ? `  ${kubeNodesSummary(t)} (from inside ${t.hosts[0]!.ns})` : `  ip netns exec ${t.etcdNs} env ETCDCTL_API=3 etcdctl --endpoints=${t.etcdEndpoint} get --prefix /coreos.com/network`);
   say(`  logs: ${LAB_DIR}/<host>/flanneld.log`);
   say('Status: node dist/flannelctl.cjs lab status    Tear down: make lab-down (node dist/flannelctl.cjs lab down)');
   return ok;
+}
+
+/**
+ * New IPv6 addresses (cni0's gateway, the pods') stay "tentative" during duplicate address detection (~1-2 s) and
+ * answer no neighbour solicitations meanwhile; ping once they are usable, as a pod started by kubelet would be.
+ */
+async function waitForIPv6Dad(namespaces: string[]): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    const tentative = (ns: string) => JSON.parse(ipn(ns, ['-6', '-j', 'addr', 'show', 'tentative']) || '[]') as Array<{ addr_info?: unknown[] }>;
+    const waiting = namespaces.filter((ns) => tentative(ns).some((l) => (l.addr_info ?? []).length > 0));
+    if (waiting.length === 0) return;
+    if (Date.now() > deadline) throw new Error(`IPv6 addresses still tentative (duplicate address detection) after 15 s in ${waiting.join(', ')}`);
+    await sleep(200);
+  }
 }
 
 /** Where each backend's kernel state can be seen. */
@@ -205,45 +224,48 @@ function backendHints(backend: string, ns: string): string[] {
   }
 }
 
-/** Ping matrix between all pods plus pod → other host's underlay IP (masqueraded). True when all at 0 % loss. */
+/**
+ * Per pod network family: the ping matrix between all pods, and pod → other hosts' underlay address (leaves the host
+ * masqueraded). True when every pair is at 0 % loss and, in iptables mode, every host's MASQUERADE rule counted packets.
+ */
 export async function labCheck(state: LabState): Promise<boolean> {
   const t = state.topology;
-  const pods = t.hosts.flatMap((h) => h.pods.map((p) => ({ label: p.ns, ns: p.ns, ip: state.pods[p.ns]! })));
-  const results = await pingMatrix(pods, pods as PingTarget[]);
-  say('');
-  say('Pod-to-pod ping matrix (packet loss, 3 pings each):');
-  say(formatMatrix(pods.map((p) => p.label), pods, results));
-  const underlay: PingTarget[] = t.hosts.map((h) => ({ label: h.ns, ip: h.ip }));
-  const toHosts = await pingMatrix(pods.map((p) => ({ label: p.label, ns: p.ns })), underlay);
-  const crossHost = toHosts.filter((r) => !r.from.startsWith(r.to + '-'));
-  say('');
-  say('Pod to other hosts\' underlay IPs (leaves the host masqueraded by FLANNEL-POSTRTG):');
-  say(formatMatrix(pods.map((p) => p.label), underlay, crossHost));
-  // Replies would come back through flannel.1 even without NAT: the rule counters are the proof of masquerading.
-  // flannel's nftables rules carry no counters, so only iptables mode can show it.
-  const unmasked = t.nftables ? [] : t.hosts.filter((h) => masqueradedPackets(h.ns) === 0);
-  say(t.nftables ? 'Masquerade: nftables mode (flannel\'s nft rules have no counters; see `nft list table ip flannel-ipv4`).' : unmasked.length === 0
-    ? 'Masquerade: every host\'s FLANNEL-POSTRTG MASQUERADE rule counted the pod → underlay packets.'
-    : `Masquerade: no packets masqueraded on ${unmasked.map((h) => h.ns).join(', ')}.`);
-  const all = [...results, ...crossHost];
-  if (t.dualStack) {
-    const pods6 = t.hosts.flatMap((h) => h.pods.map((p) => ({ label: p.ns, ns: p.ns, ip: state.podsV6?.[p.ns] ?? '::' })));
-    const results6 = await pingMatrix(pods6, pods6 as PingTarget[]);
+  const families: Array<{ v: 4 | 6; ips: Record<string, string>; underlay: (h: LabHost) => string }> = [];
+  if (labHasV4(t)) families.push({ v: 4, ips: state.pods, underlay: (h) => h.ip });
+  if (labHasV6(t)) families.push({ v: 6, ips: state.podsV6 ?? {}, underlay: (h) => h.ipv6 });
+  const all: Awaited<ReturnType<typeof pingMatrix>> = [];
+  const unmasked: string[] = [];
+  for (const f of families) {
+    const name = f.v === 4 ? 'IPv4' : 'IPv6';
+    const pods = t.hosts.flatMap((h) => h.pods.map((p) => ({ label: p.ns, ns: p.ns, ip: f.ips[p.ns] ?? (f.v === 4 ? '0.0.0.0' : '::') })));
+    const results = await pingMatrix(pods, pods as PingTarget[]);
     say('');
-    say('Pod-to-pod IPv6 ping matrix (packet loss, 3 pings each):');
-    say(formatMatrix(pods6.map((p) => p.label), pods6, results6));
-    all.push(...results6);
+    say(`Pod-to-pod ${name} ping matrix (packet loss, 3 pings each):`);
+    say(formatMatrix(pods.map((p) => p.label), pods, results));
+    const underlay: PingTarget[] = t.hosts.map((h) => ({ label: h.ns, ip: f.underlay(h) }));
+    const toHosts = await pingMatrix(pods.map((p) => ({ label: p.label, ns: p.ns })), underlay);
+    const crossHost = toHosts.filter((r) => !r.from.startsWith(r.to + '-'));
+    say('');
+    say(`Pod to other hosts' ${name} underlay addresses (leaves the host masqueraded by FLANNEL-POSTRTG):`);
+    say(formatMatrix(pods.map((p) => p.label), underlay, crossHost));
+    all.push(...results, ...crossHost);
+    // Replies would come back through the overlay even without NAT: the rule counters are the proof of masquerading.
+    // flannel's nftables rules carry no counters, so only iptables mode can show it.
+    if (!t.nftables) unmasked.push(...t.hosts.filter((h) => masqueradedPackets(h.ns, f.v) === 0).map((h) => `${h.ns} (${name})`));
   }
+  say(t.nftables ? `Masquerade: nftables mode (flannel's nft rules have no counters; see \`nft list table ${labHasV4(t) ? 'ip flannel-ipv4' : 'ip6 flannel-ipv6'}\`).` : unmasked.length === 0
+    ? `Masquerade: every host's FLANNEL-POSTRTG MASQUERADE rule counted the pod → underlay packets (${families.map((f) => (f.v === 4 ? 'iptables' : 'ip6tables')).join(', ')}).`
+    : `Masquerade: no packets masqueraded on ${unmasked.join(', ')}.`);
   const bad = all.filter((r) => lossPercent(r) > 0);
   say('');
   say(bad.length === 0 ? `All ${all.length} pairs at 0 % loss.` : `${bad.length} of ${all.length} pairs lost packets.`);
   return bad.length === 0 && unmasked.length === 0;
 }
 
-/** Packets counted by the MASQUERADE rules of FLANNEL-POSTRTG in a host. */
-function masqueradedPackets(ns: string): number {
+/** Packets counted by the MASQUERADE rules of FLANNEL-POSTRTG in a host (iptables, or ip6tables for family 6). */
+function masqueradedPackets(ns: string, family: 4 | 6): number {
   try {
-    const out = sh('ip', ['netns', 'exec', ns, 'iptables', '-w', '-t', 'nat', '-L', 'FLANNEL-POSTRTG', '-v', '-n', '-x']);
+    const out = sh('ip', ['netns', 'exec', ns, family === 6 ? 'ip6tables' : 'iptables', '-w', '-t', 'nat', '-L', 'FLANNEL-POSTRTG', '-v', '-n', '-x']);
     return out.split('\n').filter((l) => /\bMASQUERADE\b/.test(l)).reduce((n, l) => n + Number(l.trim().split(/\s+/)[0] ?? 0), 0);
   } catch {
     return 0;

@@ -39,9 +39,21 @@ export interface LabTopology {
   nftables: boolean;
   /** IPv4 + IPv6 pod networks (`"EnableIPv6": true`). */
   dualStack: boolean;
+  /** IPv6 pod network only (`"EnableIPv4": false`); the underlay keeps IPv4 too, for etcd / the API server. */
+  ipv6Only?: boolean;
 }
 
-export function labTopology(hosts: number, podsPerHost: number, backend: string, nftables = false, dualStack = false): LabTopology {
+/** The pod network families a lab runs. */
+export const labHasV4 = (t: Pick<LabTopology, 'ipv6Only'>) => !t.ipv6Only;
+export const labHasV6 = (t: Pick<LabTopology, 'dualStack' | 'ipv6Only'>) => t.dualStack || t.ipv6Only === true;
+
+/** The pod network families as the lab's options name them. */
+export function labStackName(t: Pick<LabTopology, 'dualStack' | 'ipv6Only'>): string {
+  return t.ipv6Only ? 'IPv6-only' : t.dualStack ? 'dual-stack' : 'IPv4';
+}
+
+export function labTopology(hosts: number, podsPerHost: number, backend: string, nftables = false, dualStack = false, ipv6Only = false): LabTopology {
+  if (dualStack && ipv6Only) throw new Error('--dual-stack and --ipv6 exclude each other: pick one');
   if (!Number.isInteger(hosts) || hosts < 2 || hosts > 20) throw new Error(`--hosts ${hosts}: use a number from 2 to 20`);
   if (!Number.isInteger(podsPerHost) || podsPerHost < 1 || podsPerHost > 20) {
     throw new Error(`--pods-per-host ${podsPerHost}: use a number from 1 to 20`);
@@ -55,6 +67,7 @@ export function labTopology(hosts: number, podsPerHost: number, backend: string,
     backend,
     nftables,
     dualStack,
+    ...(ipv6Only && { ipv6Only }),
     hosts: Array.from({ length: hosts }, (_, i) => {
       const name = `h${i + 1}`;
       const ns = `${LAB_PREFIX}-${name}`;
@@ -74,13 +87,21 @@ export function labTopology(hosts: number, podsPerHost: number, backend: string,
 }
 
 /** The network config the lab writes to etcd. */
-export function labNetworkConfig(t: Pick<LabTopology, 'backend' | 'nftables' | 'dualStack'>): string {
+export function labNetworkConfig(t: Pick<LabTopology, 'backend' | 'nftables' | 'dualStack' | 'ipv6Only'>): string {
   return JSON.stringify({
-    Network: LAB_NETWORK,
-    ...(t.dualStack ? { EnableIPv6: true, IPv6Network: LAB_NETWORK_V6 } : {}),
+    ...(t.ipv6Only ? { EnableIPv4: false } : { Network: LAB_NETWORK }),
+    ...(labHasV6(t) ? { EnableIPv6: true, IPv6Network: LAB_NETWORK_V6 } : {}),
     ...(t.nftables ? { EnableNFTables: true } : {}),
     Backend: { Type: t.backend },
   });
+}
+
+/** Host h<i>'s pod CIDRs in kube mode: 10.244.<i>.0/24 and/or fd44:244:0:<i>::/64 (hex), as a node-IPAM controller would. */
+export function labPodCIDRs(t: Pick<LabTopology, 'dualStack' | 'ipv6Only'>, index: number): string[] {
+  const out: string[] = [];
+  if (labHasV4(t)) out.push(`10.244.${index + 1}.0/24`);
+  if (labHasV6(t)) out.push(`fd44:244:0:${(index + 1).toString(16)}::/64`);
+  return out;
 }
 
 /** The CNI config each lab host uses: the stock kube-flannel delegate, with per-host state paths. */

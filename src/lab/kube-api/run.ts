@@ -6,17 +6,17 @@ export interface KubeApiServerArgs {
   /** host:port */
   listen: string;
   token: string;
-  /** name=podCIDR pairs */
+  /** name=podCIDR[+podCIDR] entries (two CIDRs: a dual-stack node) */
   nodes: string[];
   /** Written once the server listens, so that the lab knows it can start flanneld. */
   readyFile?: string;
 }
 
-export function parseNodeSpecs(specs: string[]): Array<{ name: string; podCIDR: string }> {
+export function parseNodeSpecs(specs: string[]): Array<{ name: string; podCIDRs: string[] }> {
   return specs.map((s) => {
-    const m = /^([a-z0-9.-]+)=(\S+\/\d+)$/.exec(s);
-    if (!m) throw new Error(`--nodes entry "${s}" must look like h1=10.244.1.0/24`);
-    return { name: m[1]!, podCIDR: m[2]! };
+    const m = /^([a-z0-9.-]+)=(\S+\/\d+(?:\+\S+\/\d+)?)$/.exec(s);
+    if (!m) throw new Error(`--nodes entry "${s}" must look like h1=10.244.1.0/24 or h1=10.244.1.0/24+fd44:244:0:1::/64`);
+    return { name: m[1]!, podCIDRs: m[2]!.split('+') };
   });
 }
 
