@@ -20,8 +20,9 @@ describe('lab --dual-stack', { skip: labSkip }, () => {
   it('vxlan: both matrices at 0 % loss, dual-stack keys and JSON, flannel-v6.1 routes', () => {
     const out = labUpOutput(['--dual-stack']);
     assert.match(out, /Pod-to-pod IPv6 ping matrix/);
-    // 30 v4 pod pairs + 12 pod → underlay + 30 v6 pod pairs.
-    assert.match(out, /All 72 pairs at 0 % loss\./, out);
+    // Per family: 30 pod pairs + 12 pod → other hosts' underlay address.
+    assert.match(out, /All 84 pairs at 0 % loss\./, out);
+    assert.match(out, /counted the pod → underlay packets \(iptables, ip6tables\)/);
     const leases = etcdValues();
     assert.equal(Object.keys(leases).length, 3);
     for (const h of hosts) {
@@ -46,7 +47,7 @@ describe('lab --dual-stack', { skip: labSkip }, () => {
 
   it('host-gw: both matrices at 0 % loss and v6 routes via the peers\' IPv6 underlay addresses', () => {
     const out = labUpOutput(['--dual-stack', '--backend', 'host-gw']);
-    assert.match(out, /All 72 pairs at 0 % loss\./, out);
+    assert.match(out, /All 84 pairs at 0 % loss\./, out);
     for (const h of hosts) {
       for (const peer of hosts.filter((p) => p !== h)) {
         const net6 = subnetEnv(peer).FLANNEL_IPV6_SUBNET!.replace(/::1\/64$/, '::/64');
