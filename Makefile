@@ -6,6 +6,8 @@ APT_PACKAGES := etcd-server etcd-client iptables nftables iproute2 iputils-ping 
 HOSTS ?= 3
 PODS ?= 2
 BACKEND ?= vxlan
+# More `lab up` options, e.g. LAB_ARGS="--ipv6 --nftables" or "--dual-stack --kube".
+LAB_ARGS ?=
 
 .PHONY: deps build lab lab-down test test-unit clean
 
@@ -25,7 +27,7 @@ build: deps
 	npm run build
 
 lab: build
-	node dist/flannelctl.cjs lab up --hosts $(HOSTS) --pods-per-host $(PODS) --backend $(BACKEND)
+	node dist/flannelctl.cjs lab up --hosts $(HOSTS) --pods-per-host $(PODS) --backend $(BACKEND) $(LAB_ARGS)
 
 lab-down:
 	node dist/flannelctl.cjs lab down
