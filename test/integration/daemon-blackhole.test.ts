@@ -1,6 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { IPv4Net } from '../../src/ip/ipv4.ts';
+import { IPv6Net } from '../../src/ip/ipv6.ts';
 import { openNetlink, type Netlink } from '../../src/netlink/index.ts';
 import { BLACKHOLE_METRIC, ensureBlackholeRoute } from '../../src/daemon/blackhole.ts';
 import { ipJson, isRoot, Netns, nsRun } from '../helpers/netns.ts';
@@ -43,5 +44,20 @@ describe('--ip-blackhole-route', { skip: !isRoot && 'needs root' }, () => {
     stop.abort();
     await loop;
     assert.equal(ipJson(ns, ['route', 'show', '10.244.7.0/24']).filter((x) => x.type === 'blackhole').length, 1);
+  });
+
+  it('does the same for the own IPv6 subnet (dual stack and IPv6-only)', async () => {
+    nsRun(ns, 'ip', ['link', 'add', 'cni6', 'type', 'bridge']);
+    nsRun(ns, 'ip', ['-6', 'addr', 'add', 'fd44:244:0:7::1/64', 'dev', 'cni6', 'nodad']);
+    nsRun(ns, 'ip', ['link', 'set', 'cni6', 'up']);
+    const stop = new AbortController();
+    const loop = ensureBlackholeRoute(nl, IPv6Net.parse('fd44:244:0:7::/64'), 1, stop.signal);
+    const blackholes = () => ipJson(ns, ['-6', 'route', 'show', 'fd44:244:0:7::/64']).filter((x) => x.type === 'blackhole');
+    for (let i = 0; i < 30 && blackholes().length === 0; i++) await new Promise((res) => setTimeout(res, 100));
+    assert.deepEqual(blackholes().map((x) => x.metric), [BLACKHOLE_METRIC]);
+    assert.equal(nsRun(ns, 'ip', ['-6', 'route', 'get', 'fd44:244:0:7::9']).includes('dev cni6'), true, 'pods still reach the bridge');
+    stop.abort();
+    await loop;
+    assert.equal(blackholes().length, 1);
   });
 });
