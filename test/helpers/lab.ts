@@ -13,6 +13,14 @@ export const labSkip = !isRoot || !existsSync(CTL) ? 'needs root and `npm run bu
 
 export const LAB_HOSTS = ['flab-h1', 'flab-h2', 'flab-h3'];
 export const LAB_UNDERLAY: Record<string, string> = { 'flab-h1': '192.168.100.11', 'flab-h2': '192.168.100.12', 'flab-h3': '192.168.100.13' };
+/** A lab host's IPv6 underlay address (dual stack and IPv6-only labs): fd00:100::<last v4 octet>. */
+export const labUnderlayV6 = (h: string) => `fd00:100::${LAB_UNDERLAY[h]!.split('.')[3]}`;
+
+/** The user chains of a netfilter table in a lab host (`-N` lines of `iptables -S`). */
+export function iptablesChains(ns: string, bin: 'iptables' | 'ip6tables', table: string): string[] {
+  const out = execFileSync('ip', ['netns', 'exec', ns, bin, '-w', '-t', table, '-S'], { encoding: 'utf8' });
+  return out.split('\n').filter((l) => l.startsWith('-N ')).map((l) => l.slice(3));
+}
 
 /** `flannelctl lab <args>`; its stdout. Throws when it exits non-zero. */
 export function lab(args: string[]): string {

@@ -3,9 +3,8 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ipJson } from '../helpers/netns.ts';
-import { assertNoLabNamespaces, etcdValues, lab, LAB_HOSTS as hosts, LAB_UNDERLAY as underlay, labDownQuietly, labSkip, labUpOutput, subnetEnv } from '../helpers/lab.ts';
+import { assertNoLabNamespaces, etcdValues, lab, LAB_HOSTS as hosts, LAB_UNDERLAY as underlay, labDownQuietly, labUnderlayV6, labSkip, labUpOutput, subnetEnv } from '../helpers/lab.ts';
 
-const v6Underlay = (h: string) => `fd00:100::${underlay[h]!.split('.')[3]}`;
 /** The etcd key of a host: `<v4 net>-<len>&<v6 net>-<len>`, from its subnet.env. */
 function dualKey(h: string): string {
   const env = subnetEnv(h);
@@ -32,7 +31,7 @@ describe('lab --dual-stack', { skip: labSkip }, () => {
       const value = JSON.parse(leases[dualKey(h)]!);
       assert.deepEqual(Object.keys(value), ['PublicIP', 'PublicIPv6', 'BackendType', 'BackendData', 'BackendV6Data']);
       assert.equal(value.PublicIP, underlay[h]);
-      assert.equal(value.PublicIPv6, v6Underlay(h));
+      assert.equal(value.PublicIPv6, labUnderlayV6(h));
       assert.equal(value.BackendV6Data.VtepMAC, ipJson(h, ['link', 'show', 'flannel-v6.1'])[0].address);
       for (const peer of hosts.filter((p) => p !== h)) {
         const net6 = subnetEnv(peer).FLANNEL_IPV6_SUBNET!.replace(/::1\/64$/, '::/64');
@@ -52,7 +51,7 @@ describe('lab --dual-stack', { skip: labSkip }, () => {
       for (const peer of hosts.filter((p) => p !== h)) {
         const net6 = subnetEnv(peer).FLANNEL_IPV6_SUBNET!.replace(/::1\/64$/, '::/64');
         const r = ipJson(h, ['-6', 'route', 'show', net6])[0];
-        assert.equal(r.gateway, v6Underlay(peer));
+        assert.equal(r.gateway, labUnderlayV6(peer));
         assert.equal(r.dev, 'eth0');
       }
     }

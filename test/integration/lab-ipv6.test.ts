@@ -3,20 +3,12 @@
 // IPv6 lines, flannel-v6.1 alone, and no IPv4 rules.
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { ipJson } from '../helpers/netns.ts';
-import { assertNoLabNamespaces, etcdValues, lab, LAB_HOSTS as hosts, LAB_UNDERLAY as underlay, labDownQuietly, labSkip, labUpOutput, subnetEnv, subnetEnvFile } from '../helpers/lab.ts';
+import { assertNoLabNamespaces, etcdValues, iptablesChains, lab, LAB_HOSTS as hosts, labDownQuietly, labSkip, labUnderlayV6, labUpOutput, subnetEnv, subnetEnvFile } from '../helpers/lab.ts';
 
-const v6Underlay = (h: string) => `fd00:100::${underlay[h]!.split('.')[3]}`;
 /** `fd44:244:0:1b::1/64` → `fd44:244:0:1b::` */
 const v6Net = (h: string) => subnetEnv(h).FLANNEL_IPV6_SUBNET!.replace(/::1\/64$/, '::');
-
-/** The chains of a netfilter table in a host, or null when the binary has no such table/chain set up. */
-function chains(ns: string, bin: 'iptables' | 'ip6tables', table: string): string[] {
-  const out = execFileSync('ip', ['netns', 'exec', ns, bin, '-w', '-t', table, '-S'], { encoding: 'utf8' });
-  return out.split('\n').filter((l) => l.startsWith('-N ')).map((l) => l.slice(3));
-}
 
 describe('lab --ipv6 (IPv6-only)', { skip: labSkip }, () => {
   after(labDownQuietly);
@@ -36,7 +28,7 @@ describe('lab --ipv6 (IPv6-only)', { skip: labSkip }, () => {
       const mac = ipJson(h, ['link', 'show', 'flannel-v6.1'])[0].address;
       assert.equal(
         leases[`/coreos.com/network/subnets/0.0.0.0-0&${v6Net(h)}-64`],
-        `{"PublicIP":"0.0.0.0","PublicIPv6":"${v6Underlay(h)}","BackendType":"vxlan","BackendV6Data":{"VNI":1,"VtepMAC":"${mac}"}}`,
+        `{"PublicIP":"0.0.0.0","PublicIPv6":"${labUnderlayV6(h)}","BackendType":"vxlan","BackendV6Data":{"VNI":1,"VtepMAC":"${mac}"}}`,
       );
       assert.deepEqual(ipJson(h, ['link', 'show', 'type', 'vxlan']).map((l: { ifname: string }) => l.ifname), ['flannel-v6.1']);
       const addrs = ipJson(h, ['-6', 'addr', 'show', 'dev', 'flannel-v6.1', 'scope', 'global'])[0].addr_info;
@@ -52,9 +44,9 @@ describe('lab --ipv6 (IPv6-only)', { skip: labSkip }, () => {
         assert.deepEqual(neigh.state, ['PERMANENT']);
       }
       // No IPv4 flannel rules at all; the IPv6 ones in ip6tables.
-      assert.equal(chains(h, 'iptables', 'nat').includes('FLANNEL-POSTRTG'), false);
-      assert.equal(chains(h, 'iptables', 'filter').includes('FLANNEL-FWD'), false);
-      assert.ok(chains(h, 'ip6tables', 'nat').includes('FLANNEL-POSTRTG'));
+      assert.equal(iptablesChains(h, 'iptables', 'nat').includes('FLANNEL-POSTRTG'), false);
+      assert.equal(iptablesChains(h, 'iptables', 'filter').includes('FLANNEL-FWD'), false);
+      assert.ok(iptablesChains(h, 'ip6tables', 'nat').includes('FLANNEL-POSTRTG'));
     }
     lab(['down']);
     assertNoLabNamespaces();
@@ -66,7 +58,7 @@ describe('lab --ipv6 (IPv6-only)', { skip: labSkip }, () => {
     assert.match(out, /All 16 pairs at 0 % loss\./, out);
     const [h1, h2] = [hosts[0]!, hosts[1]!];
     const r = ipJson(h1, ['-6', 'route', 'show', `${v6Net(h2)}/64`])[0];
-    assert.equal(r.gateway, v6Underlay(h2));
+    assert.equal(r.gateway, labUnderlayV6(h2));
     assert.equal(r.dev, 'eth0');
     // Nothing routed for IPv4: the only IPv4 routes are the underlay's own.
     assert.deepEqual(ipJson(h1, ['-4', 'route', 'show']).map((x: { dst: string }) => x.dst).sort(), ['192.168.100.0/24', 'default']);
