@@ -21,14 +21,25 @@ export function backendConfig(type: string, backend: Record<string, unknown> = {
 /** A switch (a bridge in its own namespace) that hosts plug into with `eth0`. */
 export class Underlay {
   readonly sw: string;
-  constructor(readonly netns: Netns) {
-    this.sw = netns.add('fl-sw');
+  /** `swPrefix` names the switch namespace (tests with their own namespace prefix pass it). */
+  constructor(readonly netns: Netns, swPrefix = 'fl-sw') {
+    this.sw = netns.add(swPrefix);
     run('ip', ['-n', this.sw, 'link', 'add', 'br0', 'type', 'bridge']);
     run('ip', ['-n', this.sw, 'link', 'set', 'br0', 'up']);
   }
 
   /** A new host namespace with `eth0` = `addr`/24 on the switch. */
   host(prefix: string, addr: string): string {
+    return this.plug(prefix, ['addr', 'add', `${addr}/24`, 'dev', 'eth0']);
+  }
+
+  /** An IPv6-only host: `eth0` = `addr6`/64 (no DAD wait) and no IPv4 address at all. */
+  hostV6(prefix: string, addr6: string): string {
+    return this.plug(prefix, ['addr', 'add', `${addr6}/64`, 'dev', 'eth0', 'nodad']);
+  }
+
+  /** A new namespace whose `eth0` is a port of the switch; `addrCmd` (an `ip` command) addresses it before it goes up. */
+  private plug(prefix: string, addrCmd: string[]): string {
     const ns = this.netns.add(prefix);
     const port = uniqueName('p');
     const tmp = uniqueName('e');
@@ -36,7 +47,7 @@ export class Underlay {
     run('ip', ['link', 'set', tmp, 'netns', ns]);
     run('ip', ['link', 'set', port, 'netns', this.sw]);
     run('ip', ['-n', ns, 'link', 'set', tmp, 'name', 'eth0']);
-    run('ip', ['-n', ns, 'addr', 'add', `${addr}/24`, 'dev', 'eth0']);
+    run('ip', ['-n', ns, ...addrCmd]);
     run('ip', ['-n', ns, 'link', 'set', 'eth0', 'up']);
     run('ip', ['-n', this.sw, 'link', 'set', port, 'master', 'br0']);
     run('ip', ['-n', this.sw, 'link', 'set', port, 'up']);

@@ -74,6 +74,19 @@ describe('KubeSubnetManager in dual-stack mode', () => {
     await m.acquireLease(dualAttrs(), stop.signal);
   });
 
+  it('remembers both VtepMACs of the previous run: previousBackendData and previousBackendV6Data', async () => {
+    const m = await make();
+    assert.deepEqual(m.previousBackendData(), { VNI: 1, VtepMAC: '0e:00:00:00:00:01' });
+    assert.deepEqual(m.previousBackendV6Data(), { VNI: 1, VtepMAC: '0e:00:00:00:60:01' });
+    const b = await make({ nodeName: 'dual-b' });
+    assert.deepEqual(b.previousBackendV6Data(), { VNI: 1, VtepMAC: '0e:00:00:00:60:02' }, 'dual-b was created with its annotations');
+    // A node that never ran flannel has neither.
+    server.addNode({ name: 'dual-new', podCIDRs: ['10.244.5.0/24', 'fd00:10:244:5::/64'] });
+    const none = await make({ nodeName: 'dual-new' });
+    assert.equal(none.previousBackendData(), undefined);
+    assert.equal(none.previousBackendV6Data(), undefined);
+  });
+
   it('gives peers v6 leases and reports their v6 annotation changes', async () => {
     const m = await make();
     const own = await m.acquireLease(dualAttrs(), stop.signal);

@@ -144,3 +144,91 @@ describe('external interface selection, dual stack (§1.3)', () => {
     assert.equal((await selectExternalInterface({ ...none, ifaceRegex: ['^10\\.0\\.'] }, dualHost())).name, 'eth0', 'v4 only: one v4 match is enough');
   });
 });
+
+describe('external interface selection, IPv6-only (ipv4: false)', () => {
+  const v6 = (index: number, address: string, scope = 'universe', more: Partial<{ permanent: boolean; deprecated: boolean; temporary: boolean }> = {}) =>
+    ({ index, address, scope, permanent: true, deprecated: false, temporary: false, ...more });
+  // No IPv4 default route: an IPv6-only host whose ::/0 route leaves through eth1.
+  const v6Host = (extra: Partial<HostView> = {}) =>
+    host({
+      defaultRouteIndex: undefined,
+      addressesV6: [
+        v6(1, '::1', 'host'),
+        v6(2, 'fe80::2', 'link'),
+        v6(2, 'fc00:2::15'),
+        v6(3, 'fe80::3', 'link'),
+        v6(3, 'fc00:56::11'),
+      ],
+      defaultRouteIndexV6: 3,
+      routeGet: async (dst) => (dst.startsWith('fc00:56:') ? { index: 3, prefsrc: 'fc00:56::11' } : { index: 2, prefsrc: 'fc00:2::15' }),
+      ...extra,
+    });
+  const only6 = { ...none, ipv4: false, ipv6: true };
+
+  it('uses the ::/0 route interface with no IPv4 default route, and leaves the IPv4 addresses empty', async () => {
+    const e = await selectExternalInterface(only6, v6Host());
+    assert.deepEqual(e, { name: 'eth1', index: 3, mtu: 9000, ifaceAddr: '', extAddr: '', ifaceAddrV6: 'fc00:56::11', extAddrV6: 'fc00:56::11' });
+    // The IPv4 default route is not consulted even where there is one.
+    const withV4 = await selectExternalInterface(only6, v6Host({ defaultRouteIndex: 2 }));
+    assert.equal(`${withV4.name} ${withV4.ifaceAddr}|${withV4.extAddrV6}`, 'eth1 |fc00:56::11');
+  });
+
+  it('needs no IPv4 address on the chosen interface', async () => {
+    const e = await selectExternalInterface(only6, v6Host({ addresses: [] }));
+    assert.equal(`${e.name} [${e.ifaceAddr}] [${e.extAddr}] ${e.ifaceAddrV6}`, 'eth1 [] [] fc00:56::11');
+  });
+
+  it('advertises --public-ipv6 in canonical form on the interface that owns it', async () => {
+    const owned = await selectExternalInterface({ ...only6, publicIPv6: 'FC00:2:0:0::15' }, v6Host());
+    assert.deepEqual(owned, { name: 'eth0', index: 2, mtu: 1500, ifaceAddr: '', extAddr: '', ifaceAddrV6: 'fc00:2::15', extAddrV6: 'fc00:2::15' });
+    // Nobody owns it (NAT): the ::/0 interface, advertising the public address.
+    const nat = await selectExternalInterface({ ...only6, publicIPv6: '2001:DB8:0::9' }, v6Host());
+    assert.equal(`${nat.name} ${nat.ifaceAddrV6} ${nat.extAddrV6} [${nat.extAddr}]`, 'eth1 fc00:56::11 2001:db8::9 []');
+    await assert.rejects(selectExternalInterface({ ...only6, publicIPv6: 'nope' }, v6Host()), /invalid public IPv6 address "nope"/);
+  });
+
+  it('ignores --public-ip: it does not pick the interface and is not advertised', async () => {
+    const e = await selectExternalInterface({ ...only6, publicIP: '10.0.2.15' }, v6Host());
+    assert.equal(`${e.name} [${e.ifaceAddr}] [${e.extAddr}] ${e.extAddrV6}`, 'eth1 [] [] fc00:56::11');
+  });
+
+  it('matches --iface-regex against IPv6 addresses, not IPv4 ones', async () => {
+    const byV6 = await selectExternalInterface({ ...only6, ifaceRegex: ['^fc00:2:'] }, v6Host());
+    assert.equal(`${byV6.name} [${byV6.ifaceAddr}] ${byV6.ifaceAddrV6} ${byV6.extAddrV6}`, 'eth0 [] fc00:2::15 fc00:2::15');
+    // 192.168.56.11 is eth1's IPv4 address: on an IPv6-only network that is no match (and no name matches either).
+    await assert.rejects(selectExternalInterface({ ...only6, ifaceRegex: ['^192\\.168\\.56\\.'] }, v6Host()), /Failed to find interface to use/);
+    // The same regex picks eth1 on an IPv4 network, so it is the family that decides.
+    assert.equal((await selectExternalInterface({ ...none, ifaceRegex: ['^192\\.168\\.56\\.'] }, v6Host({ defaultRouteIndex: 2 }))).name, 'eth1');
+    // A name match still works, and then the interface's usable v6 address is taken.
+    const byName = await selectExternalInterface({ ...only6, ifaceRegex: ['^eth0$'] }, v6Host());
+    assert.equal(`${byName.name} ${byName.ifaceAddrV6}`, 'eth0 fc00:2::15');
+  });
+
+  it('finds --iface by IPv6 address or name', async () => {
+    const byAddr = await selectExternalInterface({ ...only6, iface: ['fc00:2:0::15'] }, v6Host());
+    assert.equal(`${byAddr.name} [${byAddr.ifaceAddr}] ${byAddr.ifaceAddrV6}`, 'eth0 [] fc00:2::15');
+    const byName = await selectExternalInterface({ ...only6, iface: ['eth0'] }, v6Host());
+    assert.equal(`${byName.name} ${byName.extAddrV6}`, 'eth0 fc00:2::15');
+  });
+
+  it('follows the route to an IPv6 --iface-can-reach and refuses an IPv4 one naming IPv6-only', async () => {
+    const e = await selectExternalInterface({ ...only6, ifaceCanReach: 'fc00:2::99' }, v6Host());
+    assert.equal(`${e.name} [${e.ifaceAddr}] ${e.ifaceAddrV6}`, 'eth0 [] fc00:2::15');
+    await assert.rejects(
+      selectExternalInterface({ ...only6, ifaceCanReach: '192.168.56.99' }, v6Host()),
+      (err: Error) => err.message === '--iface-can-reach "192.168.56.99" is not an IPv6 address (the network is IPv6-only)',
+    );
+  });
+
+  it('fails without a ::/0 route, or without an IPv6 address on the interface, with the messages', async () => {
+    await assert.rejects(
+      selectExternalInterface(only6, v6Host({ defaultRouteIndexV6: undefined, defaultRouteIndex: 2 })),
+      (err: Error) =>
+        err.message === 'Failed to find any valid interface to use: no IPv6 default route (::/0) found: add one, or pass --iface, --iface-regex or --iface-can-reach',
+    );
+    await assert.rejects(
+      selectExternalInterface(only6, v6Host({ addressesV6: [v6(3, 'fc00:56::11', 'universe', { deprecated: true })] })),
+      /Failed to find any valid interface to use: failed to find IPv6 address for interface eth1/,
+    );
+  });
+});

@@ -105,6 +105,69 @@ describe('node → lease', () => {
   });
 });
 
+describe('node → lease, IPv6-only nodes', () => {
+  const v6data = '{"VNI":1,"VtepMAC":"aa:bb:cc:dd:ee:02"}';
+  // What an IPv6-only vxlan node publishes: backend-data null, public-ip 0.0.0.0, the v6 pair.
+  const v6Peer = (over: Record<string, string | undefined> = {}, cidr = 'fd00:10:244:2::/64'): KubeNode => {
+    const annotations: Record<string, string> = {
+      [`${P}kube-subnet-manager`]: 'true',
+      [`${P}backend-type`]: 'vxlan',
+      [`${P}backend-data`]: 'null',
+      [`${P}public-ip`]: '0.0.0.0',
+      [`${P}public-ipv6`]: 'fc00::12',
+      [`${P}backend-v6-data`]: v6data,
+    };
+    for (const [k, v] of Object.entries(over)) {
+      if (v === undefined) delete annotations[k];
+      else annotations[k] = v;
+    }
+    return node('b6', annotations, [cidr]);
+  };
+
+  it('becomes a lease with only ipv6Subnet, PublicIP 0.0.0.0 and the v6 attrs', () => {
+    const r = nodeToLease(v6Peer(), names);
+    assert.ok('lease' in r, JSON.stringify(r));
+    assert.equal('subnet' in r.lease, false, 'no subnet member at all');
+    assert.equal(r.lease.ipv6Subnet?.toString(), 'fd00:10:244:2::/64');
+    assert.deepEqual(r.lease.attrs, {
+      publicIP: '0.0.0.0', publicIPv6: 'fc00::12', backendType: 'vxlan', backendData: null, backendV6Data: { VNI: 1, VtepMAC: 'aa:bb:cc:dd:ee:02' },
+    });
+    assert.equal(r.lease.expiration, null);
+  });
+
+  it('takes PublicIP 0.0.0.0 when the public-ip annotation is absent', () => {
+    const r = nodeToLease(v6Peer({ [`${P}public-ip`]: undefined }), names);
+    assert.ok('lease' in r, JSON.stringify(r));
+    assert.equal(r.lease.attrs.publicIP, '0.0.0.0');
+    assert.equal(r.lease.attrs.publicIPv6, 'fc00::12');
+    assert.equal(r.lease.subnet, undefined);
+    // A node with an IPv4 pod CIDR still needs its public-ip.
+    const v4Node = peer();
+    delete v4Node.metadata.annotations![`${P}public-ip`];
+    assert.deepEqual(nodeToLease(v4Node, names), { skip: `bad ${P}public-ip null` });
+  });
+
+  it('is skipped without public-ipv6, with the reason', () => {
+    assert.deepEqual(nodeToLease(v6Peer({ [`${P}public-ipv6`]: undefined }), names), { skip: `IPv6-only node without ${P}public-ipv6` });
+    assert.deepEqual(nodeToLease(v6Peer({ [`${P}public-ipv6`]: '10.0.0.1' }), names), { skip: `bad ${P}public-ipv6 "10.0.0.1"` });
+    assert.deepEqual(nodeToLease(node('n', v6Peer().metadata.annotations!, []), names), { skip: 'no pod CIDR (podCIDRs [])' });
+  });
+
+  it('a new v6 pod CIDR removes the old lease and adds the new one; an annotation change is an update', () => {
+    const moved = nodeChangeEvents(v6Peer(), v6Peer({}, 'fd00:10:244:9::/64'), names);
+    assert.deepEqual(
+      moved.map((e) => `${e.type} ${e.lease.subnet ?? '-'} ${e.lease.ipv6Subnet}`),
+      ['removed - fd00:10:244:2::/64', 'added - fd00:10:244:9::/64'],
+    );
+    const mac = nodeChangeEvents(v6Peer(), v6Peer({ [`${P}backend-v6-data`]: '{"VNI":1,"VtepMAC":"aa:bb:cc:dd:ee:22"}' }), names);
+    assert.deepEqual(mac.map((e) => [e.type, (e.lease.attrs.backendV6Data as { VtepMAC: string }).VtepMAC]), [['added', 'aa:bb:cc:dd:ee:22']]);
+    assert.deepEqual(nodeChangeEvents(v6Peer(), v6Peer(), names), []);
+    // Losing public-ipv6 makes it no peer any more.
+    const gone = nodeChangeEvents(v6Peer(), v6Peer({ [`${P}public-ipv6`]: undefined }), names);
+    assert.deepEqual(gone.map((e) => `${e.type} ${e.lease.ipv6Subnet}`), ['removed fd00:10:244:2::/64']);
+  });
+});
+
 describe('publishing', () => {
   const attrs = { publicIP: '192.168.1.11', publicIPv6: null, backendType: 'vxlan', backendData: { VNI: 1, VtepMAC: '12:c6:65:89:b4:e3' } };
   it('wants exactly the spec annotations with backend-data as JSON text', () => {
@@ -183,6 +246,36 @@ describe('own subnet from podCIDR(s)', () => {
     assert.throws(() => ownSubnets(node('a', {}, []), config), /node "a" pod cidr not assigned/);
     assert.throws(() => ownSubnets(node('a', {}, ['10.244.1.0/24', 'fd00::/64', '10.9.0.0/24']), config), /pod cidrs should be IPv4\/IPv6 only or dualstack/);
     assert.throws(() => ownSubnets(node('a', {}, ['10.9.1.0/24']), config), /subnet "10\.244\.0\.0\/16" specified in the flannel net config doesn't contain "10\.9\.1\.0\/24" PodCIDR of the "a" node/);
+  });
+});
+
+describe('own subnet from podCIDR(s), IPv6-only', () => {
+  const only6 = parseNetworkConfig(
+    '{"EnableIPv4":false,"EnableIPv6":true,"IPv6Network":"fd00:10:244::/56","Backend":{"Type":"vxlan"}}',
+    { validate: false },
+  );
+  it('takes only the v6 pod CIDR, also when the node has an IPv4 one', () => {
+    const one = ownSubnets(node('a', {}, ['fd00:10:244:3::/64']), only6);
+    assert.deepEqual(Object.keys(one), ['v6']);
+    assert.equal(one.v6?.toString(), 'fd00:10:244:3::/64');
+    for (const cidrs of [['10.244.4.0/24', 'fd00:10:244:4::/64'], ['fd00:10:244:4::/64', '10.244.4.0/24']]) {
+      const d = ownSubnets(node('a', {}, cidrs), only6);
+      assert.deepEqual([d.v4, d.v6?.toString()], [undefined, 'fd00:10:244:4::/64']);
+    }
+  });
+  it('fails when the node has no IPv6 pod CIDR, or one outside IPv6Network', () => {
+    assert.throws(
+      () => ownSubnets(node('a', {}, ['10.244.4.0/24']), only6),
+      (e: Error) =>
+        e.message ===
+        'node "a" ipv6 pod cidr not assigned (no IPv6 entry in ["10.244.4.0/24"]; an IPv6-only network needs a controller manager ' +
+          'that gives nodes an IPv6 pod CIDR, e.g. --cluster-cidr=fd00:10:244::/56)',
+    );
+    assert.throws(() => ownSubnets(node('a', {}, []), only6), /node "a" pod cidr not assigned/);
+    assert.throws(
+      () => ownSubnets(node('a', {}, ['fd00:99::/64']), only6),
+      (e: Error) => e.message === 'subnet "fd00:10:244::/56" specified in the flannel net config doesn\'t contain "fd00:99::/64" PodCIDR of the "a" node',
+    );
   });
 });
 

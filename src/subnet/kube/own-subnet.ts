@@ -67,10 +67,11 @@ export function ownSubnets(node: KubeNode, config: NetworkConfig): OwnSubnets {
   }
   if (config.enableIPv6) {
     if (!found.v6) {
-      throw new PodCIDRError(
-        `node "${name}" ipv6 pod cidr not assigned (no IPv6 entry in ${JSON.stringify(cidrs)}; EnableIPv6 needs a dual-stack ` +
-          'cluster whose controller manager gives nodes an IPv6 pod CIDR, e.g. --cluster-cidr=10.244.0.0/16,fd00:10:244::/56)',
-      );
+      // The fix differs: an IPv6-only network needs an IPv6 (single-stack or dual-stack) cluster CIDR, not a v4 one.
+      const hint = config.enableIPv4
+        ? 'EnableIPv6 needs a dual-stack cluster whose controller manager gives nodes an IPv6 pod CIDR, e.g. --cluster-cidr=10.244.0.0/16,fd00:10:244::/56'
+        : 'an IPv6-only network needs a controller manager that gives nodes an IPv6 pod CIDR, e.g. --cluster-cidr=fd00:10:244::/56';
+      throw new PodCIDRError(`node "${name}" ipv6 pod cidr not assigned (no IPv6 entry in ${JSON.stringify(cidrs)}; ${hint})`);
     }
     const net6 = config.ipv6Network;
     if (!net6) throw new PodCIDRError('the network config has EnableIPv6 but no IPv6Network: set "IPv6Network" (e.g. "fd00:10:244::/56") in net-conf.json');
