@@ -11,6 +11,15 @@ export function nsRun(ns: string, cmd: string, args: string[], input?: string): 
   return run('ip', ['netns', 'exec', ns, cmd, ...args], input);
 }
 
+/** True when all `count` IPv6 pings from `src` to `dst` inside `ns` got an answer (false on any failure). */
+export function pings6(ns: string, src: string, dst: string, count: number): boolean {
+  try {
+    return new RegExp(`${count} received`).test(nsRun(ns, 'ping', ['-6', '-c', String(count), '-i', '0.2', '-W', '1', '-I', src, dst]));
+  } catch {
+    return false;
+  }
+}
+
 /** `ip -json …` inside a namespace, parsed. */
 export function ipJson(ns: string, args: string[]): any[] {
   const out = run('ip', ['-n', ns, '-json', ...args]);

@@ -2,7 +2,7 @@
 // route at all, traffic, the checker, and removal with the lease.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { ipJson, isRoot, Netns, nsRun, run } from '../helpers/netns.ts';
+import { ipJson, isRoot, Netns, pings6, run } from '../helpers/netns.ts';
 import { MemoryCluster, Underlay, until } from '../helpers/vxlan-nodes.ts';
 import { IPv6OnlyHostGwNode, ipv6OnlyConfig } from '../helpers/ipv6only-nodes.ts';
 
@@ -47,13 +47,7 @@ describe('host-gw backend, IPv6-only network', { skip: !isRoot && 'needs root' }
   it('carries v6 traffic to an address inside the peer subnet', async () => {
     run('ip', ['-n', b.ns, 'addr', 'add', 'fd00:10:244:2::5/128', 'dev', 'lo']);
     run('ip', ['-n', a.ns, 'addr', 'add', 'fd00:10:244:1::5/128', 'dev', 'lo']);
-    await until('a v6 ping from A to B', () => {
-      try {
-        return /2 received/.test(nsRun(a.ns, 'ping', ['-6', '-c', '2', '-i', '0.2', '-W', '1', '-I', 'fd00:10:244:1::5', 'fd00:10:244:2::5']));
-      } catch {
-        return false;
-      }
-    }, 8000, 300);
+    await until('a v6 ping from A to B', () => pings6(a.ns, 'fd00:10:244:1::5', 'fd00:10:244:2::5', 2), 8000, 300);
   });
 
   it('re-adds a deleted v6 route through the checker', async () => {

@@ -1,7 +1,7 @@
 // Two dual-stack hosts running our vxlan backend: flannel-v6.1 next to flannel.1 (spec §5.1), IPv6 peers, traffic.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { bridgeJson, ipJson, isRoot, Netns, nsRun, run } from '../helpers/netns.ts';
+import { bridgeJson, ipJson, isRoot, Netns, nsRun, pings6, run } from '../helpers/netns.ts';
 import { MemoryCluster, Underlay, until } from '../helpers/vxlan-nodes.ts';
 import { DualStackVxlanNode, dualStackConfig, dualStackHost } from '../helpers/dualstack-nodes.ts';
 
@@ -83,13 +83,7 @@ describe('vxlan backend, dual stack', { skip: !isRoot && 'needs root' }, () => {
 
   it('carries IPv6 and IPv4 traffic between the hosts\' subnets', async () => {
     // The /128 addresses go through duplicate address detection first (about a second).
-    await until('a v6 ping from A to B', () => {
-      try {
-        return /3 received/.test(nsRun(a.ns, 'ping', ['-6', '-c', '3', '-i', '0.2', '-W', '1', '-I', 'fd00:10:244:1::', 'fd00:10:244:2::']));
-      } catch {
-        return false;
-      }
-    }, 8000, 300);
+    await until('a v6 ping from A to B', () => pings6(a.ns, 'fd00:10:244:1::', 'fd00:10:244:2::', 3), 8000, 300);
     const v4 = nsRun(b.ns, 'ping', ['-c', '2', '-i', '0.2', '-W', '1', '-I', '10.244.2.0', '10.244.1.0']);
     assert.match(v4, /2 received/);
   });

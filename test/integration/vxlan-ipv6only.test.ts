@@ -2,7 +2,7 @@
 // and with PublicIP 0.0.0.0, IPv6 peers programmed on flannel-v6.1, the MTU of an IPv6 underlay, and traffic.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { bridgeJson, ipJson, isRoot, Netns, nsRun } from '../helpers/netns.ts';
+import { bridgeJson, ipJson, isRoot, Netns, pings6 } from '../helpers/netns.ts';
 import { MemoryCluster, Underlay, until } from '../helpers/vxlan-nodes.ts';
 import { IPv6OnlyVxlanNode, ipv6OnlyConfig } from '../helpers/ipv6only-nodes.ts';
 
@@ -78,13 +78,7 @@ describe('vxlan backend, IPv6-only network', { skip: !isRoot && 'needs root' }, 
   });
 
   it('carries IPv6 traffic between the hosts\' subnets', async () => {
-    await until('a v6 ping from A to B', () => {
-      try {
-        return /3 received/.test(nsRun(a.ns, 'ping', ['-6', '-c', '3', '-i', '0.2', '-W', '1', '-I', 'fd00:10:244:1::', 'fd00:10:244:2::']));
-      } catch {
-        return false;
-      }
-    }, 8000, 300);
+    await until('a v6 ping from A to B', () => pings6(a.ns, 'fd00:10:244:1::', 'fd00:10:244:2::', 3), 8000, 300);
   });
 
   it('adds and removes a third host\'s v6-only lease, and ignores an IPv4-only lease', async () => {
