@@ -53,7 +53,7 @@ describe('host-gw backend between two hosts', { skip: !isRoot && 'needs root' },
     assert.deepEqual(ipJson(a.ns, ['link', 'show']).map((l: any) => l.ifname).sort(), ['cni0', 'eth0', 'lo']);
     assert.equal(a.network.mtu, 1500);
     assert.equal(JSON.stringify(a.sm.published.at(-1)), '{"publicIP":"192.168.210.1","publicIPv6":null,"backendType":"host-gw"}');
-    const [st] = a.network.peerStatus();
+    const [st] = a.network.peers();
     assert.deepEqual({ ...st, since: undefined }, { subnet: '10.244.2.0/24', publicIP: '192.168.210.2', state: 'programmed', since: undefined });
   });
 
@@ -79,7 +79,7 @@ describe('host-gw backend between two hosts', { skip: !isRoot && 'needs root' },
 
     cluster.remove('10.244.7.0/24');
     await until('the route to be deleted', () => !gwRoutes(a.ns).some((r) => r.startsWith('10.244.7.0/24')));
-    assert.deepEqual(a.network.peerStatus().map((s) => s.subnet), ['10.244.2.0/24']);
+    assert.deepEqual(a.network.peers().map((s) => s.subnet), ['10.244.2.0/24']);
   });
 
   it('ignores leases of other backend types', async () => {
@@ -109,7 +109,7 @@ describe('host-gw backend between two hosts', { skip: !isRoot && 'needs root' },
     // 10.99.0.0/16 is reachable only through a router on the underlay: not L2-adjacent.
     ipn(a.ns, 'route', 'add', '10.99.0.0/16', 'via', '192.168.210.254', 'dev', 'eth0');
     cluster.put('10.244.3.0/24', hostGw('10.99.0.3'));
-    const failed = (await until('A to record the failure', () => a.network.peerStatus().find((s) => s.subnet === '10.244.3.0/24' && s.state === 'failed')))!;
+    const failed = (await until('A to record the failure', () => a.network.peers().find((s) => s.subnet === '10.244.3.0/24' && s.state === 'failed')))!;
     assert.equal(failed.publicIP, '10.99.0.3');
     assert.match(failed.reason!, /the kernel refused the route: (network is unreachable \(ENETUNREACH\)|invalid argument \(EINVAL\))/);
     assert.match(failed.reason!, /peer 10\.99\.0\.3 is reached through gateway 192\.168\.210\.254, not directly on eth0/);
@@ -121,13 +121,13 @@ describe('host-gw backend between two hosts', { skip: !isRoot && 'needs root' },
     await until('the checker to add the route', () => gwRoutes(a.ns).includes('10.244.3.0/24 via 10.99.0.3 dev eth0'), 3000);
     // The route is visible in the kernel a moment before the backend logs it.
     await until('the recovery log line', () => logs.find('Route recovered 10.244.3.0/24 via 10.99.0.3 dev eth0').length > 0, 1000);
-    const ok = a.network.peerStatus().find((s) => s.subnet === '10.244.3.0/24')!;
+    const ok = a.network.peers().find((s) => s.subnet === '10.244.3.0/24')!;
     assert.equal(ok.state, 'programmed');
     assert.equal(ok.reason, undefined);
 
     cluster.remove('10.244.3.0/24');
     await until('the route to be deleted', () => !gwRoutes(a.ns).some((r) => r.startsWith('10.244.3.0/24')));
-    assert.ok(!a.network.peerStatus().some((s) => s.subnet === '10.244.3.0/24'));
+    assert.ok(!a.network.peers().some((s) => s.subnet === '10.244.3.0/24'));
   });
 });
 

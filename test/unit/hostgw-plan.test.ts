@@ -102,7 +102,7 @@ describe('host-gw backend', () => {
     assert.deepEqual(acquired, [{ publicIP: '192.168.1.11', publicIPv6: null, backendType: 'host-gw' }]);
     assert.equal(JSON.stringify(acquired[0]), '{"publicIP":"192.168.1.11","publicIPv6":null,"backendType":"host-gw"}');
     assert.equal(net.mtu, 9001);
-    assert.deepEqual(net.peerStatus(), []);
+    assert.deepEqual(net.peers(), []);
   });
 
   it("refuses a PublicIP that differs from the interface IP with upstream's message, before taking a lease", async () => {

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { IPv4Net } from '../../src/ip/ipv4.ts';
 import { IPv6Net } from '../../src/ip/ipv6.ts';
-import { dualStackMasq } from '../../src/traffic/dual-stack.ts';
+import { dualStackMasq } from '../../src/traffic/families.ts';
 import { afterAll } from '../../src/util/after-all.ts';
 import { deletePlan, restorePayload, setupPlan } from '../../src/traffic/iptables/restore.ts';
 import { forwardRuleSet, masqRuleSet, ruleText } from '../../src/traffic/iptables/rules.ts';

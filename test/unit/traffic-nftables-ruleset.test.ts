@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { IPv4Net } from '../../src/ip/ipv4.ts';
-import { chainCleanupPayload } from '../../src/traffic/nftables/iptables-cleanup.ts';
+import { chainCleanupPayload } from '../../src/traffic/iptables/restore.ts';
 import { chainDifferences, parseChainJson } from '../../src/traffic/nftables/listing.ts';
 import { applyScript, chainListing, forwardChain, masqChain, tableScript } from '../../src/traffic/nftables/ruleset.ts';
 

@@ -64,14 +64,9 @@ export class HostGwNetwork implements Network {
     this.mtu = init.extIface.mtu;
   }
 
-  /** Every current host-gw peer and whether its route is in the kernel, sorted by subnet. */
-  peerStatus(): PeerStatus[] {
-    return [...this.status.values()].map((s) => ({ ...s })).sort((a, b) => a.subnet.localeCompare(b.subnet, 'en', { numeric: true }));
-  }
-
-  /** Network.peers(): what flanneld serves on `GET /peers`. */
+  /** Every current host-gw peer and whether its route is in the kernel, sorted by subnet (flanneld's `GET /peers`). */
   peers(): PeerStatus[] {
-    return this.peerStatus();
+    return [...this.status.values()].map((s) => ({ ...s })).sort((a, b) => a.subnet.localeCompare(b.subnet, 'en', { numeric: true }));
   }
 
   async run(signal: AbortSignal): Promise<void> {

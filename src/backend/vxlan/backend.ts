@@ -30,28 +30,25 @@ export class VxlanBackend implements Backend {
       `VXLAN config: VNI=${options.vni} Port=${options.port} GBP=${options.gbp} Learning=${options.learning} DirectRouting=${options.directRouting}`,
     );
     const base = { id: options.vni, link: ctx.extIface.index, port: options.port, learning: options.learning, gbp: options.gbp };
-    // flannel.<VNI> unless the network is IPv6-only. Kube mode remembers the last published VtepMACs: a recreated
-    // device keeps the MAC peers already know.
-    let v4: Omit<VxlanFamilyInit<IPv4Net>, 'subnetLen'> | undefined;
-    if (network) {
-      const spec: VxlanSpec = { ...base, name: deviceName(options.vni), local: ctx.extIface.extAddr, mtu: options.mtu - VXLAN_OVERHEAD };
-      const previousMac = parsePeerBackendData(ctx.subnetManager.previousBackendData?.())?.vtepMac;
+    // Kube mode remembers the last published VtepMACs: a recreated device keeps the MAC peers already know.
+    const device = async <N extends IPv4Net | IPv6Net>(net: N, spec: VxlanSpec, previous: unknown): Promise<Omit<VxlanFamilyInit<N>, 'subnetLen'>> => {
+      const previousMac = parsePeerBackendData(previous)?.vtepMac;
       if (previousMac) spec.mac = previousMac;
-      const device = await ensureVxlanDevice(ctx.netlink, spec);
-      log.info(`Interface ${spec.name} mac address set to: ${device.mac}`);
-      v4 = { network, device, spec: { ...spec, mac: device.mac! } };
-    }
-    // Dual stack and IPv6-only (§5.1): flannel-v6.<VNI> with the same options, local = the public IPv6.
-    let v6: Omit<VxlanFamilyInit<IPv6Net>, 'subnetLen'> | undefined;
-    if (ipv6Network && extV6) {
-      // The kernel caps an IPv6-underlay vxlan at underlay MTU − 70 (40-byte IPv6 header instead of 20).
-      const spec6: VxlanSpec = { ...base, name: deviceNameV6(options.vni), local: extV6, mtu: options.mtu - VXLAN6_OVERHEAD };
-      const previousMac = parsePeerBackendData(ctx.subnetManager.previousBackendV6Data?.())?.vtepMac;
-      if (previousMac) spec6.mac = previousMac;
-      const device6 = await ensureVxlanDevice(ctx.netlink, spec6);
-      log.info(`Interface ${spec6.name} mac address set to: ${device6.mac}`);
-      v6 = { network: ipv6Network, device: device6, spec: { ...spec6, mac: device6.mac! } };
-    }
+      const link = await ensureVxlanDevice(ctx.netlink, spec);
+      log.info(`Interface ${spec.name} mac address set to: ${link.mac}`);
+      return { network: net, device: link, spec: { ...spec, mac: link.mac! } };
+    };
+    // flannel.<VNI> unless the network is IPv6-only.
+    const v4 = network
+      ? await device(network, { ...base, name: deviceName(options.vni), local: ctx.extIface.extAddr, mtu: options.mtu - VXLAN_OVERHEAD },
+          ctx.subnetManager.previousBackendData?.())
+      : undefined;
+    // Dual stack and IPv6-only (§5.1): flannel-v6.<VNI> with the same options, local = the public IPv6. The kernel caps
+    // an IPv6-underlay vxlan at underlay MTU − 70 (40-byte IPv6 header instead of 20).
+    const v6 = ipv6Network && extV6
+      ? await device(ipv6Network, { ...base, name: deviceNameV6(options.vni), local: extV6, mtu: options.mtu - VXLAN6_OVERHEAD },
+          ctx.subnetManager.previousBackendV6Data?.())
+      : undefined;
     // As upstream: an IPv6-only lease has no BackendData and PublicIP 0.0.0.0.
     const attrs: LeaseAttrs = {
       publicIP: v4 ? ctx.extIface.extAddr : '0.0.0.0',

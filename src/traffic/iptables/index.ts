@@ -8,7 +8,7 @@ import { forwardRuleSet, FWD_CHAIN, MASQ_CHAIN, masqRuleSet, type IpFamily, type
 import { Iptables, processExec, type ExecFn } from './runner.ts';
 import { Serial } from '../../util/serial.ts';
 import { keepAllApplied } from '../resync.ts';
-import { forwardFamilies, masqFamilies } from '../dual-stack.ts';
+import { forwardFamilies, masqFamilies } from '../families.ts';
 
 const log = logger('traffic/iptables');
 

@@ -10,7 +10,7 @@ import { Nft } from './nft.ts';
 import { applyScript, forwardChain, masqChain, TABLE_V4, TABLE_V6, tableScript, type NftChain, type NftTable } from './ruleset.ts';
 import { Serial } from '../../util/serial.ts';
 import { keepAllApplied } from '../resync.ts';
-import { forwardFamilies, masqFamilies } from '../dual-stack.ts';
+import { forwardFamilies, masqFamilies } from '../families.ts';
 
 const log = logger('traffic/nftables');
 

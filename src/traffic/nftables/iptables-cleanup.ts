@@ -5,7 +5,6 @@ import { errorMessage, logger } from '../../log/log.ts';
 import { FWD_CHAIN, MASQ_CHAIN, type IpFamily, type Table } from '../iptables/rules.ts';
 import { Iptables, type ExecFn } from '../iptables/runner.ts';
 
-export { chainCleanupPayload } from '../iptables/restore.ts';
 
 const log = logger('traffic/nftables');
 

@@ -4,22 +4,23 @@ import type { IPv4Net } from '../ip/ipv4.ts';
 import type { IPv6Net } from '../ip/ipv6.ts';
 import type { ForwardRulesParams, MasqRulesParams } from './traffic-manager.ts';
 
-/** The v6 network and subnet when dual stack is on; throws when only one of them is given. */
-export function dualStackMasq(p: MasqRulesParams): { network: IPv6Net; subnet: IPv6Net } | undefined {
-  if (!p.ipv6Network && !p.ipv6Subnet) return undefined;
-  if (!p.ipv6Network || !p.ipv6Subnet) {
-    throw new Error(`IPv6 masquerade rules need both ipv6Network and ipv6Subnet (got ${p.ipv6Network ?? 'no network'} / ${p.ipv6Subnet ?? 'no subnet'}); pass both, or neither for IPv4 only`);
+/** One family's network and subnet: both or neither. `need` says what half a pair lacks; `other` is the other family. */
+function pair<N>(network: N | undefined, subnet: N | undefined, need: string, other: 'IPv4' | 'IPv6'): { network: N; subnet: N } | undefined {
+  if (!network && !subnet) return undefined;
+  if (!network || !subnet) {
+    throw new Error(`${need} (got ${network ?? 'no network'} / ${subnet ?? 'no subnet'}); pass both, or neither for ${other} only`);
   }
-  return { network: p.ipv6Network, subnet: p.ipv6Subnet };
+  return { network, subnet };
+}
+
+/** The v6 network and subnet when IPv6 is on; throws when only one of them is given. */
+export function dualStackMasq(p: MasqRulesParams): { network: IPv6Net; subnet: IPv6Net } | undefined {
+  return pair(p.ipv6Network, p.ipv6Subnet, 'IPv6 masquerade rules need both ipv6Network and ipv6Subnet', 'IPv4');
 }
 
 /** The v4 network and subnet, undefined on an IPv6-only network; throws when only one of them is given. */
 export function ipv4Masq(p: MasqRulesParams): { network: IPv4Net; subnet: IPv4Net } | undefined {
-  if (!p.network && !p.subnet) return undefined;
-  if (!p.network || !p.subnet) {
-    throw new Error(`IPv4 masquerade rules need both network and subnet (got ${p.network ?? 'no network'} / ${p.subnet ?? 'no subnet'}); pass both, or neither for IPv6 only`);
-  }
-  return { network: p.network, subnet: p.subnet };
+  return pair(p.network, p.subnet, 'IPv4 masquerade rules need both network and subnet', 'IPv6');
 }
 
 export interface MasqFamilies {
