@@ -92,14 +92,16 @@ describe('flanneld daemon: peers, revocation, shutdown, etcd outage', { skip }, 
   it('logs a malformed lease, keeps running and still converges on a later valid peer', async () => {
     const prefix = u.prefix();
     const a = await host(prefix, '192.168.150.53');
-    const badKey = `${prefix}/subnets/10.244.77.0-24`;
+    // Not A's own (randomly chosen) subnet: the put would overwrite A's lease instead of adding a peer.
+    const bad = lease(prefix, a.ip).subnet === '10.244.77.0/24' ? 78 : 77;
+    const badKey = `${prefix}/subnets/10.244.${bad}.0-24`;
     u.etcdctl(['put', badKey, '{"PublicIP":"192.168.150.99","BackendType":"vxlan","BackendData":']);
-    await a.d.waitLog(/10\.244\.77\.0-24/, 5_000);
+    await a.d.waitLog(new RegExp(`10\\.244\\.${bad}\\.0-24`), 5_000);
     assert.match(a.d.log, /malformed lease/);
     const b = await host(prefix, '192.168.150.54');
     await until('A to program B', 5_000, () => all(stateFor(a, prefix, b.ip)));
     assert.ok(a.d.running && b.d.running, 'neither daemon stopped');
-    assert.deepEqual(ipJson(a.ns, ['route', 'show', '10.244.77.0/24']), [], 'nothing programmed for the malformed lease');
+    assert.deepEqual(ipJson(a.ns, ['route', 'show', `10.244.${bad}.0/24`]), [], 'nothing programmed for the malformed lease');
     assert.ok(u.leases(prefix).has(badKey), 'the malformed key is left alone');
   });
 

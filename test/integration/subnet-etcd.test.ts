@@ -213,8 +213,10 @@ describe('etcd subnet manager', { skip: !etcdAvailable && 'etcd is not installed
     const prefix = await freshPrefix();
     const subnets = `${prefix}/subnets`;
     await admin.put(`${subnets}/10.5.40.0-24`).value(valueOf('192.168.50.40', 'aa:aa:aa:aa:aa:40'));
-    const m = manager(prefix);
+    // Own subnet pinned: a random one could be 10.5.42.0/24, which the test then writes as a peer's.
+    const m = manager(prefix, { previousSubnet: IPv4Net.parse('10.5.41.0/24') });
     const own = await acquire(m, vxlan('192.168.50.41', 'aa:aa:aa:aa:aa:41'));
+    assert.equal(own.subnet!.toString(), '10.5.41.0/24');
     const ac = new AbortController();
     const it = m.watchLeases(own, ac.signal)[Symbol.asyncIterator]();
     try {
@@ -261,7 +263,7 @@ describe('etcd subnet manager', { skip: !etcdAvailable && 'etcd is not installed
   it('keeps watching across an etcd restart', async () => {
     const prefix = await freshPrefix();
     const subnets = `${prefix}/subnets`;
-    const m = manager(prefix);
+    const m = manager(prefix, { previousSubnet: IPv4Net.parse('10.5.50.0/24') });
     const own = await acquire(m, vxlan('192.168.50.50', 'aa:aa:aa:aa:aa:50'));
     const ac = new AbortController();
     const it = m.watchLeases(own, ac.signal)[Symbol.asyncIterator]();
