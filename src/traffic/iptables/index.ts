@@ -151,6 +151,3 @@ export class IptablesTrafficManager implements TrafficManager {
     }
   }
 }
-
-export { forwardRuleSet, masqRuleSet } from './rules.ts';
-export type { ExecFn, ExecResult } from './runner.ts';

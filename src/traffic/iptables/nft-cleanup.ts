@@ -1,13 +1,9 @@
 // iptables mode removes what nftables mode (spec §6.3) leaves behind: the tables `ip flannel-ipv4` / `ip6 flannel-ipv6`.
 import { logger } from '../../log/log.ts';
 import type { ExecFn } from './runner.ts';
+import { TABLE_V4, TABLE_V6 } from '../nftables/ruleset.ts';
 
 const log = logger('traffic/iptables');
-
-export const NFT_TABLES: ReadonlyArray<{ family: 'ip' | 'ip6'; name: string }> = [
-  { family: 'ip', name: 'flannel-ipv4' },
-  { family: 'ip6', name: 'flannel-ipv6' },
-];
 
 /** Deletes flannel's nft tables when present; a host without `nft` has none, so that is not an error. */
 export async function deleteFlannelNftTables(exec: ExecFn): Promise<void> {
@@ -21,7 +17,7 @@ export async function deleteFlannelNftTables(exec: ExecFn): Promise<void> {
     return;
   }
   const present = new Set(list.stdout.split('\n').map((l) => l.trim()));
-  for (const t of NFT_TABLES) {
+  for (const t of [TABLE_V4, TABLE_V6]) {
     if (!present.has(`table ${t.family} ${t.name}`)) continue;
     log.info(`Deleting nftables table ${t.family} ${t.name} left by nftables mode`);
     const res = await exec('nft', ['delete', 'table', t.family, t.name]);

@@ -117,5 +117,3 @@ export class NftablesTrafficManager implements TrafficManager {
     await this.serial.run(() => this.nft.apply(applyScript(chain)));
   }
 }
-
-export { forwardChain, masqChain, chainListing, applyScript } from './ruleset.ts';
