@@ -1,5 +1,4 @@
-// Hosts running our host-gw backend inside this test process (see backend-node.ts), plus a recorder for the
-// daemon's log lines (they go to stderr).
+// Hosts running our host-gw backend inside this test process (see backend-node.ts).
 import type { NetworkConfig } from '../../src/config/network-config.ts';
 import { HostGwBackend } from '../../src/backend/hostgw/backend.ts';
 import type { HostGwNetwork } from '../../src/backend/hostgw/network.ts';
@@ -30,27 +29,5 @@ export class HostGwNode extends BackendNode<HostGwNetwork> {
 
   protected createBackend(ctx: BackendContext): Backend {
     return new HostGwBackend(ctx, { checkIntervalMs: this.checkIntervalMs });
-  }
-}
-
-/** Records what is written to stderr (our logger's output) until stop(); still passes it through. */
-export class LogRecorder {
-  readonly lines: string[] = [];
-  private readonly original = process.stderr.write.bind(process.stderr);
-
-  constructor() {
-    process.stderr.write = ((chunk: unknown, ...rest: unknown[]) => {
-      this.lines.push(...String(chunk).split('\n').filter(Boolean));
-      return (this.original as (...a: unknown[]) => boolean)(chunk, ...rest);
-    }) as typeof process.stderr.write;
-  }
-
-  /** Lines containing every one of `parts`. */
-  find(...parts: string[]): string[] {
-    return this.lines.filter((l) => parts.every((p) => l.includes(p)));
-  }
-
-  stop(): void {
-    process.stderr.write = this.original;
   }
 }

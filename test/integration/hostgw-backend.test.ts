@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import { ipJson, isRoot, Netns, nsRun, run } from '../helpers/netns.ts';
 import { Underlay, underlayPerSuite } from '../helpers/backend-node.ts';
 import { MemoryCluster, until } from '../helpers/vxlan-nodes.ts';
-import { HostGwNode, LogRecorder, hostGwConfig } from '../helpers/hostgw-nodes.ts';
+import { HostGwNode, hostGwConfig } from '../helpers/hostgw-nodes.ts';
+import { LogRecorder } from '../helpers/log.ts';
 
 const ipn = (ns: string, ...args: string[]) => run('ip', ['-n', ns, ...args]);
 /** Gateway routes of the main table as `<dst> via <gw> dev <dev>[ onlink]`. */

@@ -6,7 +6,7 @@ import { Etcd3 } from 'etcd3';
 import type { LeaseAttrs, LeaseEvent } from '../../src/subnet/lease.ts';
 import { etcdAvailable } from '../helpers/etcd.ts';
 import { EtcdSubnetFixture, withinMs } from '../helpers/etcd-subnet.ts';
-import { LogRecorder } from '../helpers/hostgw-nodes.ts';
+import { LogRecorder } from '../helpers/log.ts';
 
 const CONFIG = '{"EnableIPv4":false,"EnableIPv6":true,"IPv6Network":"fc00::/48","Backend":{"Type":"vxlan"}}';
 const mac6 = (n: number) => `0e:00:00:00:06:${String(n).padStart(2, '0')}`;

@@ -11,6 +11,7 @@ import { NftablesTrafficManager } from '../../src/traffic/nftables/index.ts';
 import type { ForwardRulesParams, MasqRulesParams, TrafficManager } from '../../src/traffic/traffic-manager.ts';
 import { Netns, isRoot, nsRun } from '../helpers/netns.ts';
 import { eventually } from '../helpers/wait.ts';
+import { LogRecorder } from '../helpers/log.ts';
 import { filterRules, flannelLines, natRules, specFwd, specMasq, specMasq6 } from '../helpers/iptables.ts';
 import { emptyTable, emptyTable6, nftTable, nftTable6, specTable, specTable6 } from '../helpers/nftables.ts';
 
@@ -50,22 +51,6 @@ function start(mgr: TrafficManager, f: Families) {
 
 const DUAL: Families = { network: OLD_NET, subnet: OLD_POD, ipv6Network: NET6, ipv6Subnet: POD6 };
 
-/** The managers log to stderr; this keeps a copy of every line written until `stop()`. */
-function captureLog() {
-  const lines: string[] = [];
-  const write = process.stderr.write;
-  process.stderr.write = function (this: unknown, chunk: unknown, ...rest: unknown[]) {
-    lines.push(...String(chunk).split('\n').filter(Boolean));
-    return (write as (...a: unknown[]) => boolean).call(process.stderr, chunk, ...rest);
-  } as typeof process.stderr.write;
-  return {
-    matching: (re: RegExp) => lines.filter((l) => re.test(l)),
-    stop: () => {
-      process.stderr.write = write;
-    },
-  };
-}
-
 describe('a disabled IP family leaves no flannel rules (root, netns)', { skip: !isRoot && 'needs root' }, () => {
   const netns = new Netns();
   after(async () => {
@@ -86,7 +71,7 @@ describe('a disabled IP family leaves no flannel rules (root, netns)', { skip: !
     nsRun(ns, 'iptables', ['-w', '-t', 'nat', '-A', 'FLANNEL-POSTRTG', '-s', '10.99.0.0/16', '-j', 'RETURN']);
     nsRun(ns, 'iptables', ['-w', '-t', 'filter', '-I', 'FORWARD', '-j', 'FLANNEL-FWD']);
 
-    const log = captureLog();
+    const log = new LogRecorder();
     // The previous values name yet another network: the removal must not rely on them.
     const mgr = new IptablesTrafficManager({ netns: ns });
     await mgr.init(AbortSignal.timeout(10_000));
@@ -121,7 +106,7 @@ describe('a disabled IP family leaves no flannel rules (root, netns)', { skip: !
     await first.stop();
     nsRun(ns, 'ip6tables', ['-w', '-t', 'nat', '-A', 'FLANNEL-POSTRTG', '-s', '2001:db8:77::/64', '-j', 'RETURN']);
 
-    const log = captureLog();
+    const log = new LogRecorder();
     try {
       const v4only = start(new IptablesTrafficManager({ netns: ns }), { network: NET, subnet: POD, prevNetwork: OLD_NET, prevSubnet: OLD_POD });
       await eventually(() => v4only.firstApplies(), 2);
@@ -155,7 +140,7 @@ describe('a disabled IP family leaves no flannel rules (root, netns)', { skip: !
     await eventually(() => nftTable(ns), specTable('10.244.0.0/16', '10.244.1.0/24'));
     await dual.stop();
 
-    const log = captureLog();
+    const log = new LogRecorder();
     try {
       const mgr = new NftablesTrafficManager({ netns: ns });
       await mgr.init(AbortSignal.timeout(10_000));
@@ -183,7 +168,7 @@ describe('a disabled IP family leaves no flannel rules (root, netns)', { skip: !
     await eventually(() => nftTable(ns), specTable('10.50.0.0/16', '10.50.7.0/24'));
     await dual.stop();
 
-    const log = captureLog();
+    const log = new LogRecorder();
     try {
       const mgr = new NftablesTrafficManager({ netns: ns });
       await mgr.init(AbortSignal.timeout(10_000));
