@@ -127,13 +127,11 @@ export class IptablesTrafficManager implements TrafficManager {
     });
   }
 
-  /** True when both chains and every rule of `set` exist. */
+  /** True when every rule of `set` exists (a missing chain lists no rules): each chain listed once, -C only on a text mismatch. */
   private async isComplete(set: RuleSet): Promise<boolean> {
     const ipt = await this.ipt(set.family);
-    const chains = new Set([set.chain, ...set.rules.map((r) => r.chain)]);
-    for (const c of chains) if (!(await ipt.chainExists(set.table, c))) return false;
-    for (const r of set.rules) if (!(await ipt.exists(r))) return false;
-    return true;
+    const counts = await ipt.countCopies(set.rules);
+    return set.rules.every((r) => (counts.get(r) ?? 0) >= 1);
   }
 
   private async deleteRuleSets(sets: RuleSet[]): Promise<void> {

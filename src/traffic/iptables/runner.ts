@@ -117,10 +117,6 @@ export class Iptables {
     throw new IptablesError(`${this.bin} ${args.join(' ')}`, res);
   }
 
-  async chainExists(table: Table, chain: string): Promise<boolean> {
-    return (await this.iptables(['-t', table, '-S', chain])).code === 0;
-  }
-
   /** `iptables -t <table> -S <chain>` lines; empty when the chain does not exist. */
   async listChain(table: Table, chain: string): Promise<string[]> {
     const res = await this.iptables(['-t', table, '-S', chain]);
