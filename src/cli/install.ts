@@ -1,8 +1,8 @@
 // `flannelctl install`: copy a file into place atomically, so a container runtime scanning /etc/cni/net.d or running
 // /opt/cni/bin/flannel never sees a half-written file (the init containers of deploy/kube-flannel.yml use it).
-import { randomBytes } from 'node:crypto';
-import { closeSync, fchmodSync, fsyncSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
+import { writeFileAtomic } from '../util/atomic-write.ts';
 
 export interface InstallRequest {
   source: string;
@@ -37,18 +37,9 @@ export function parseInstallArgs(args: string[]): InstallRequest {
   return { source: positional[0]!, destination: positional[1]!, mode };
 }
 
-function fsyncDir(dir: string): void {
-  const fd = openSync(dir, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
-
 /**
- * Writes the source's bytes to a temp file in the destination's directory (same filesystem, so the rename is atomic),
- * fsyncs and chmods it, renames it over the destination and fsyncs the directory. The temp file is removed on failure.
+ * Copies the source's bytes over the destination through writeFileAtomic (temp file in the same directory, chmod,
+ * fsync, rename, directory fsync).
  */
 export function installFile(req: InstallRequest): void {
   const { source, destination, mode } = req;
@@ -73,25 +64,9 @@ export function installFile(req: InstallRequest): void {
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
   }
-  // A dot name with a random suffix: libcni only loads *.conf, *.conflist and *.json, so it never picks up the temp file.
-  const tmp = join(dir, `.${basename(destination)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
-  const fd = openSync(tmp, 'wx', 0o600);
   try {
-    try {
-      for (let off = 0; off < data.length; ) off += writeSync(fd, data, off, data.length - off);
-      fchmodSync(fd, mode);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, destination);
+    writeFileAtomic(destination, data, mode);
   } catch (e) {
-    try {
-      unlinkSync(tmp);
-    } catch {
-      // already gone
-    }
     throw new Error(`install: writing ${destination} failed: ${(e as Error).message}`);
   }
-  fsyncDir(dir);
 }

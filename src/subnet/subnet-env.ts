@@ -1,10 +1,10 @@
 // subnet.env: written by flanneld (format + atomic write), read by the CNI plugin and by flanneld at its next start.
-import { chmodSync, closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync, fchmodSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
-import { basename, dirname, join } from 'node:path';
+import { chmodSync, mkdirSync, readFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { IPv4Net, formatIPv4 } from '../ip/ipv4.ts';
 import { IPv6Net, formatIPv6 } from '../ip/ipv6.ts';
 import { errorMessage, logger } from '../log/log.ts';
+import { writeFileAtomic } from '../util/atomic-write.ts';
 
 const log = logger('subnet-env');
 
@@ -43,29 +43,11 @@ function makeDirs(dir: string): void {
 
 /** Atomic replace: readers (the CNI plugin) never see a half-written file. Mode 0644 whatever the umask. */
 export function writeSubnetEnv(path: string, text: string): void {
-  const dir = dirname(path);
-  makeDirs(dir);
-  const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  makeDirs(dirname(path));
   try {
-    const fd = openSync(tmp, 'wx', 0o644);
-    try {
-      writeSync(fd, text);
-      fchmodSync(fd, 0o644);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, path);
+    writeFileAtomic(path, text, 0o644);
   } catch (e) {
-    rmSync(tmp, { force: true });
     throw new Error(`writing ${path}: ${errorMessage(e)}`);
-  }
-  // Make the rename itself durable.
-  const dfd = openSync(dir, 'r');
-  try {
-    fsyncSync(dfd);
-  } finally {
-    closeSync(dfd);
   }
 }
 
