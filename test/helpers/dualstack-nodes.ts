@@ -22,7 +22,7 @@ export function dualStackHost(u: Underlay, prefix: string, addr: string, addr6: 
 }
 
 /** Adds the IPv6 external address to whatever context the node builds. */
-export function withV6(ctx: BackendContext, addr6: string): BackendContext {
+function withV6(ctx: BackendContext, addr6: string): BackendContext {
   return { ...ctx, extIface: { ...ctx.extIface, ifaceAddrV6: addr6, extAddrV6: addr6 } };
 }
 
