@@ -75,9 +75,19 @@ const DEFS: FlagDef[] = [
   { name: 'help', kind: 'bool', key: 'help', def: false, usage: 'print this help and exit' },
 ];
 
+/** A bad command line; `exitCode` 2 also prints the usage (Go's flag package), 1 does not (flanneld's own checks). */
 export class FlagError extends Error {
   readonly code = 'EFLAG';
+  constructor(
+    message: string,
+    readonly exitCode: 1 | 2 = 2,
+  ) {
+    super(message);
+  }
 }
+
+// flanneld rejects a bad renew margin itself (exit 1, no usage), whether out of range or not a number at all.
+const exitCodeOf = (d: FlagDef): 1 | 2 => (d.key === 'subnetLeaseRenewMargin' ? 1 : 2);
 
 function defaults(): Options {
   const o: Record<string, unknown> = {};
@@ -98,7 +108,7 @@ function convert(d: FlagDef, raw: string, source: string, list?: string[]): unkn
       throw new FlagError(`invalid boolean value "${raw}" for ${source} -${d.name}: use true or false`);
     }
     case 'int': {
-      if (!/^-?\d+$/.test(raw.trim())) throw new FlagError(`invalid value "${raw}" for ${source} -${d.name}: expected an integer`);
+      if (!/^-?\d+$/.test(raw.trim())) throw new FlagError(`invalid value "${raw}" for ${source} -${d.name}: expected an integer`, exitCodeOf(d));
       return Number(raw.trim());
     }
   }
@@ -129,7 +139,7 @@ export function parseFlags(argv: string[], env: Record<string, string | undefine
     if (value === undefined) {
       if (d.kind === 'bool') value = 'true';
       else {
-        if (i + 1 >= argv.length) throw new FlagError(`flag needs an argument: -${name}`);
+        if (i + 1 >= argv.length) throw new FlagError(`flag needs an argument: -${name}`, exitCodeOf(d));
         value = argv[++i]!;
       }
     }
@@ -153,7 +163,7 @@ export function parseFlags(argv: string[], env: Record<string, string | undefine
 /** Checks that need more than one value's syntax. */
 export function validateOptions(o: Options): void {
   if (o.subnetLeaseRenewMargin < 1 || o.subnetLeaseRenewMargin > 1439) {
-    throw new FlagError('Invalid subnet-lease-renew-margin option, out of acceptable range');
+    throw new FlagError('Invalid subnet-lease-renew-margin option, out of acceptable range', 1);
   }
   if (o.iptablesResync < 1) throw new FlagError(`--iptables-resync ${o.iptablesResync} is invalid: it must be at least 1 second`);
   if (o.healthzPort < 0 || o.healthzPort > 65535) throw new FlagError(`--healthz-port ${o.healthzPort} is not a valid port (0 disables the server)`);

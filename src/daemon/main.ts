@@ -21,8 +21,8 @@ try {
 } catch (e) {
   if (!(e instanceof FlagError)) throw e;
   process.stderr.write(`${e.message}\n`);
-  if (!/renew-margin/.test(e.message)) process.stderr.write(usage(argv0));
-  process.exit(/renew-margin/.test(e.message) ? 1 : 2);
+  if (e.exitCode === 2) process.stderr.write(usage(argv0));
+  process.exit(e.exitCode);
 }
 setVerbosity(opts.v);
 runFlanneld(opts).then(
