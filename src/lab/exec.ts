@@ -1,5 +1,5 @@
 // Small process helpers for the lab (it drives ip, etcdctl and the built binaries like a user would).
-import { execFile, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 
 export function sh(cmd: string, args: string[], opts: { input?: string; env?: NodeJS.ProcessEnv } = {}): string {
   try {
@@ -17,15 +17,6 @@ export function shQuiet(cmd: string, args: string[]): void {
   } catch {
     /* best effort */
   }
-}
-
-export function shAsync(cmd: string, args: string[], timeoutMs = 30_000): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(cmd, args, { encoding: 'utf8', timeout: timeoutMs }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
-      resolve({ code, stdout, stderr });
-    });
-  });
 }
 
 export function netnsList(): string[] {

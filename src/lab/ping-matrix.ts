@@ -1,5 +1,5 @@
 // Pod-to-pod pings across the lab, printed as a table.
-import { shAsync } from './exec.ts';
+import { processExec } from '../util/exec.ts';
 
 export interface PingTarget {
   label: string;
@@ -20,7 +20,7 @@ export function parsePingSummary(out: string): { sent: number; received: number 
 }
 
 export async function ping(fromNs: string, ip: string, count: number): Promise<{ sent: number; received: number }> {
-  const r = await shAsync('ip', ['netns', 'exec', fromNs, 'ping', '-n', '-q', '-c', String(count), '-i', '0.2', '-W', '1', ip], 5000 + count * 1500);
+  const r = await processExec(fromNs, 5000 + count * 1500)('ping', ['-n', '-q', '-c', String(count), '-i', '0.2', '-W', '1', ip]);
   return parsePingSummary(r.stdout) ?? { sent: count, received: 0 };
 }
 

@@ -5,7 +5,8 @@ import type { ForwardRulesParams, MasqRulesParams, TrafficManager } from '../tra
 import { deleteFlannelNftTables } from './nft-cleanup.ts';
 import { deletePlan, isEmptyPlan, restorePayload, setupPlan, type TablePlan } from './restore.ts';
 import { forwardRuleSet, FWD_CHAIN, MASQ_CHAIN, masqRuleSet, type IpFamily, type RuleSet, type Table } from './rules.ts';
-import { Iptables, processExec, type ExecFn } from './runner.ts';
+import { Iptables } from './runner.ts';
+import { processExec, type ExecFn } from '../../util/exec.ts';
 import { Serial } from '../../util/serial.ts';
 import { keepAllApplied } from '../resync.ts';
 import { forwardFamilies, masqFamilies } from '../families.ts';

@@ -1,36 +1,7 @@
-// Runs iptables / iptables-restore / nft, optionally inside a named netns (tests), and detects binary features.
-import { spawn } from 'node:child_process';
+// Runs iptables / iptables-restore through an ExecFn (optionally inside a named netns: tests) and detects binary features.
+import type { ExecFn, ExecResult } from '../../util/exec.ts';
 import { chainCleanupPayload } from './restore.ts';
 import { ruleText, type IpFamily, type IptRule, type Table } from './rules.ts';
-
-export interface ExecResult {
-  /** Exit code; 127 when the binary could not be started. */
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-export type ExecFn = (cmd: string, args: readonly string[], input?: string) => Promise<ExecResult>;
-
-/** A hung iptables (e.g. a stuck xtables lock) must not stall the resync loop forever. */
-const EXEC_TIMEOUT_MS = 30_000;
-
-/** Spawns `cmd` (inside `ip netns exec <netns>` when given) and collects its output; never rejects. */
-export function processExec(netns?: string): ExecFn {
-  return (cmd, args, input) =>
-    new Promise((resolve) => {
-      const [file, argv] = netns ? ['ip', ['netns', 'exec', netns, cmd, ...args]] : [cmd, [...args]];
-      const child = spawn(file, argv, { stdio: ['pipe', 'pipe', 'pipe'], timeout: EXEC_TIMEOUT_MS });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
-      child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
-      child.on('error', (e) => resolve({ code: 127, stdout, stderr: stderr + e.message }));
-      child.on('close', (code, sig) => resolve({ code: code ?? 128, stdout, stderr: sig ? `${stderr}killed by ${sig}` : stderr }));
-      child.stdin.on('error', () => {}); // EPIPE when the binary is missing or exits early
-      child.stdin.end(input ?? '');
-    });
-}
 
 /** A failed command, with the command line and stderr for the log. */
 export class IptablesError extends Error {

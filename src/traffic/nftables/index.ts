@@ -2,7 +2,7 @@
 // written in one `nft -f -` transaction. Upstream writes them once; we also re-apply a chain whose content drifted,
 // every resync period.
 import { errorMessage, logger } from '../../log/log.ts';
-import { processExec, type ExecFn } from '../iptables/runner.ts';
+import { processExec, type ExecFn } from '../../util/exec.ts';
 import type { ForwardRulesParams, MasqRulesParams, TrafficManager } from '../traffic-manager.ts';
 import { deleteFlannelIptablesChains } from './iptables-cleanup.ts';
 import { chainDifferences } from './listing.ts';

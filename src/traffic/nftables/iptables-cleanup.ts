@@ -3,7 +3,8 @@
 // filter, where iptables mode creates it.
 import { errorMessage, logger } from '../../log/log.ts';
 import { FWD_CHAIN, MASQ_CHAIN, type IpFamily, type Table } from '../iptables/rules.ts';
-import { Iptables, type ExecFn } from '../iptables/runner.ts';
+import { Iptables } from '../iptables/runner.ts';
+import type { ExecFn } from '../../util/exec.ts';
 
 
 const log = logger('traffic/nftables');

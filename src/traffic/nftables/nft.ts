@@ -1,5 +1,5 @@
-// The `nft` commands nftables mode needs, run through the iptables runner's exec (same netns and timeout handling).
-import type { ExecFn, ExecResult } from '../iptables/runner.ts';
+// The `nft` commands nftables mode needs, run through an ExecFn (same netns and timeout handling as iptables).
+import type { ExecFn, ExecResult } from '../../util/exec.ts';
 import { parseChainJson, type ListedChain } from './listing.ts';
 import type { NftTable } from './ruleset.ts';
 
