@@ -57,11 +57,6 @@ export function loadNative(): NativeAddon {
   );
 }
 
-/** setns(2) for the calling thread (the JS main thread). */
-export function setns(fd: number, nstype: number): void {
-  loadNative().setns(fd, nstype);
-}
-
 /** Opens a TUN device (IFF_TUN|IFF_NO_PI), non-blocking and close-on-exec. */
 export function tunOpen(name: string): { fd: number; name: string } {
   return loadNative().tunOpen(name);
@@ -71,6 +66,14 @@ export function tunOpen(name: string): { fd: number; name: string } {
 export function netnsPath(nameOrPath: string): string {
   if (!nameOrPath) throw new Error('network namespace: empty name; pass a name from `ip netns list` or a path');
   return nameOrPath.includes('/') ? nameOrPath : `/var/run/netns/${nameOrPath}`;
+}
+
+/**
+ * Runs `fn` inside the namespace `netns` (a name from `ip netns list` or a path) or, when it is undefined, right here:
+ * how a netlink handle's TUN devices, sockets and /proc/sys writes land in the handle's namespace. See withNetns.
+ */
+export function inNetns<T>(netns: string | undefined, fn: () => T): T {
+  return netns ? withNetns(netnsPath(netns), fn) : fn();
 }
 
 /**

@@ -28,3 +28,8 @@ export function toNetlinkError(op: string, err: unknown): NetlinkError {
 export function isNetlinkCode(err: unknown, ...codes: string[]): boolean {
   return err instanceof NetlinkError && codes.includes(err.code);
 }
+
+/** A delete that failed because the entry (or its device) is already gone: the wanted end state. */
+export function isGone(err: unknown): boolean {
+  return isNetlinkCode(err, 'ENOENT', 'ESRCH', 'ENODEV', 'EADDRNOTAVAIL');
+}

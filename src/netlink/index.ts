@@ -3,8 +3,9 @@ import { Netlink, createSocket, type OpenOptions } from './netlink.ts';
 
 export { Netlink } from './netlink.ts';
 export type { OpenOptions } from './netlink.ts';
-export { NetlinkError, isNetlinkCode } from './errors.ts';
-export { randomLocalMac, parseCidr, bufferToMac } from './codec.ts';
+export { NetlinkError, isGone, isNetlinkCode } from './errors.ts';
+export { familyOf, randomLocalMac } from './codec.ts';
+export { RT_TABLE_MAIN } from './types.ts';
 export type * from './types.ts';
 
 /** Opens a request socket; with `netns` it is created inside that namespace and stays there. */

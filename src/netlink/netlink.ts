@@ -1,21 +1,19 @@
 // Our rtnetlink handle: reads, writes and link events over netlink@0.3.0, with timeouts, errno codes and a window.
 import { AttrStream, createRtNetlink, FlagsNew, ifla, rt, type RtNetlinkSocket } from 'netlink';
 import { logger } from '../log/log.ts';
-import { withNetns, netnsPath } from '../native/index.ts';
+import { inNetns } from '../native/index.ts';
 import { afOf, familyOf, ipToBuffer, macToBuffer, parseCidr, scopeNumber } from './codec.ts';
 import { NetlinkError, toNetlinkError } from './errors.ts';
 import { RequestGate } from './gate.ts';
-import { toAddress, toFdb, toLink, toNeighbour, toRoute } from './parse.ts';
+import { RTNH_F_ONLINK, toAddress, toFdb, toLink, toNeighbour, toRoute } from './parse.ts';
 import { watchLinkEvents } from './watch.ts';
-import type {
-  AddressInfo, Family, FdbEntry, FdbSpec, LinkInfo, LinkWatchEvent, NeighbourInfo, NeighbourSpec, RouteFilter, RouteInfo,
-  RouteLookup, RouteSpec, VxlanSpec,
+import {
+  RT_TABLE_MAIN, type AddressInfo, type Family, type FdbEntry, type FdbSpec, type LinkInfo, type LinkWatchEvent, type NeighbourInfo,
+  type NeighbourSpec, type RouteFilter, type RouteInfo, type RouteLookup, type RouteSpec, type VxlanSpec,
 } from './types.ts';
 
 const log = logger('netlink');
 const AF_BRIDGE = 7;
-const RT_TABLE_MAIN = 254;
-const RTNH_F_ONLINK = 4;
 const CREATE_EXCL = FlagsNew.CREATE | FlagsNew.EXCL;
 const CREATE_REPLACE = FlagsNew.CREATE | FlagsNew.REPLACE;
 const CREATE_APPEND = FlagsNew.CREATE | FlagsNew.APPEND;
@@ -32,7 +30,7 @@ export interface OpenOptions {
 /** Builds a socket in the current thread's namespace, or inside `netns` through setns. */
 export function createSocket(netns: string | undefined, ref: boolean): RtNetlinkSocket {
   const make = () => createRtNetlink({ ref, recvBufferSize: 4 << 20, sendBufferSize: 1 << 20 });
-  return netns ? withNetns(netnsPath(netns), make) : make();
+  return inNetns(netns, make);
 }
 
 export class Netlink {
@@ -70,10 +68,6 @@ export class Netlink {
 
   async linkByName(name: string): Promise<LinkInfo | undefined> {
     return (await this.links()).find((l) => l.name === name);
-  }
-
-  async linkByIndex(index: number): Promise<LinkInfo | undefined> {
-    return (await this.links()).find((l) => l.index === index);
   }
 
   async addresses(family: Family, index?: number): Promise<AddressInfo[]> {

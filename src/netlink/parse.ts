@@ -3,7 +3,8 @@ import { ifla, rt } from 'netlink';
 import { bufferToIp, bufferToMac, enumName, scopeName } from './codec.ts';
 import type { AddressInfo, FdbEntry, LinkInfo, NeighbourInfo, RouteInfo, VxlanInfo } from './types.ts';
 
-const RTNH_F_ONLINK = 4;
+/** rtnexthop flag: the gateway is on the link even if no prefix says so (`ip route … onlink`). */
+export const RTNH_F_ONLINK = 4;
 
 export function toLink(m: rt.LinkMessage): LinkInfo {
   const a = m.attrs;

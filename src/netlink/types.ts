@@ -1,6 +1,9 @@
 // Plain values our netlink facade hands out and accepts: addresses as strings, indexes as numbers.
 
 export type Family = 4 | 6;
+
+/** The kernel's main routing table (`ip route` without `table`). */
+export const RT_TABLE_MAIN = 254;
 export type ScopeName = 'universe' | 'site' | 'link' | 'host' | 'nowhere' | `${number}`;
 
 export interface VxlanInfo {

@@ -3,24 +3,22 @@
 import type { IPv4Net } from '../../ip/ipv4.ts';
 import type { IPv6Net } from '../../ip/ipv6.ts';
 import { errorMessage, logger } from '../../log/log.ts';
-import { isNetlinkCode, type Netlink, type RouteInfo } from '../../netlink/index.ts';
+import { RT_TABLE_MAIN, familyOf, isGone, isNetlinkCode, type Netlink, type RouteInfo } from '../../netlink/index.ts';
 import { leaseName, type Lease, type SubnetManager } from '../../subnet/lease.ts';
 import { sleep } from '../../util/sleep.ts';
-import type { ExternalInterface, Network } from '../backend.ts';
+import type { ExternalInterface, Network, PeerStatus } from '../backend.ts';
 import { Serial } from '../../util/serial.ts';
 import { runLeaseLoop } from '../lease-loop.ts';
 import {
   HOSTGW_TYPE,
   adjacencyReason,
   describeRoute,
-  familyOfDst,
   missingRoutes,
   routeAction,
   routeForLease,
   routeForLeaseV6,
   staleRoutes,
   type DesiredRoute,
-  type PeerStatus,
 } from './plan.ts';
 
 const log = logger('hostgw');
@@ -45,7 +43,6 @@ export interface HostGwNetworkInit {
   tuning?: HostGwTuning;
 }
 
-const GONE = ['ENOENT', 'ESRCH', 'ENODEV', 'EADDRNOTAVAIL'];
 const KERNEL_TEXT: Record<string, string> = { ENETUNREACH: 'network is unreachable', EINVAL: 'invalid argument' };
 
 export class HostGwNetwork implements Network {
@@ -142,7 +139,7 @@ export class HostGwNetwork implements Network {
   /** Makes the kernel hold `d`; `why` picks the log lines (a lease event, or the checker finding it missing). */
   private async ensure(d: DesiredRoute, why: 'lease' | 'check'): Promise<void> {
     const { nl, extIface } = this.init;
-    const act = routeAction(d, await nl.routes(familyOfDst(d.dst), { table: 254, dst: d.dst }));
+    const act = routeAction(d, await nl.routes(familyOf(d.dst), { table: RT_TABLE_MAIN, dst: d.dst }));
     if (act.kind === 'present') {
       if (why === 'lease') log.info(`Route to ${describeRoute(d, extIface.name)} already exists, skipping.`);
       this.setStatus(d, 'programmed');
@@ -193,7 +190,7 @@ export class HostGwNetwork implements Network {
     try {
       await this.init.nl.deleteRoute({ dst: r.dst, gateway: r.gateway, oif: r.oif, priority: r.priority });
     } catch (e) {
-      if (!isNetlinkCode(e, ...GONE)) log.error(`failed to delete route ${describeRoute(r)}: ${errorMessage(e)}`);
+      if (!isGone(e)) log.error(`failed to delete route ${describeRoute(r)}: ${errorMessage(e)}`);
     }
   }
 
@@ -212,8 +209,8 @@ export class HostGwNetwork implements Network {
   }
 
   private async check(): Promise<void> {
-    const kernel = this.init.v4 ? await this.init.nl.routes(4, { table: 254 }) : [];
-    if (this.init.v6) kernel.push(...(await this.init.nl.routes(6, { table: 254 })));
+    const kernel = this.init.v4 ? await this.init.nl.routes(4, { table: RT_TABLE_MAIN }) : [];
+    if (this.init.v6) kernel.push(...(await this.init.nl.routes(6, { table: RT_TABLE_MAIN })));
     for (const d of missingRoutes([...this.desired.values()], kernel)) {
       // A lease removed while we waited for the lock is no longer desired.
       if (this.desired.get(d.dst) === d) await this.ensure(d, 'check');
@@ -224,10 +221,10 @@ export class HostGwNetwork implements Network {
   private async sweep(): Promise<void> {
     const { nl, extIface } = this.init;
     const stale = this.init.v4
-      ? staleRoutes({ ...this.init.v4, extIndex: extIface.index, desired: [...this.desired.values()], routes: await nl.routes(4, { table: 254 }) })
+      ? staleRoutes({ ...this.init.v4, extIndex: extIface.index, desired: [...this.desired.values()], routes: await nl.routes(4, { table: RT_TABLE_MAIN }) })
       : [];
     if (this.init.v6) {
-      const routes6 = await nl.routes(6, { table: 254 });
+      const routes6 = await nl.routes(6, { table: RT_TABLE_MAIN });
       stale.push(...staleRoutes({ ...this.init.v6, extIndex: extIface.index, desired: [...this.desired.values()], routes: routes6 }));
     }
     for (const r of stale) {

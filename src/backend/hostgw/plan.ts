@@ -1,11 +1,10 @@
 // host-gw's desired routes and how they compare with the kernel's main table; no I/O.
 import { IPv4Net } from '../../ip/ipv4.ts';
 import { IPv6Net, maskOf6 } from '../../ip/ipv6.ts';
-import type { RouteInfo, RouteLookup } from '../../netlink/index.ts';
+import { RT_TABLE_MAIN, type RouteInfo, type RouteLookup } from '../../netlink/index.ts';
 import type { Lease } from '../../subnet/lease.ts';
 
 export const HOSTGW_TYPE = 'host-gw';
-const RT_TABLE_MAIN = 254;
 
 /** `<subnet> via <gateway> dev <oif>`: one peer's route on the external interface. */
 export interface DesiredRoute {
@@ -32,11 +31,6 @@ export function routeForLeaseV6(lease: Lease, extIndex: number): DesiredRoute | 
   const a = lease.attrs;
   if (a.backendType !== HOSTGW_TYPE || !lease.ipv6Subnet || !a.publicIPv6) return null;
   return { dst: lease.ipv6Subnet.toString(), gateway: a.publicIPv6, oif: extIndex };
-}
-
-/** 4 or 6, from a route destination or address. */
-export function familyOfDst(dst: string): 4 | 6 {
-  return dst.includes(':') ? 6 : 4;
 }
 
 const isMainUnicast = (r: RouteInfo) => r.table === RT_TABLE_MAIN && r.type === 'unicast';
@@ -114,6 +108,3 @@ export function adjacencyReason(peer: string, extName: string, extIndex: number,
   if (lookup.type !== 'unicast') return `peer ${peer} has no unicast route (${lookup.type})`;
   return null;
 }
-
-/** Where each peer's route stands (one entry per destination: a dual-stack peer has two); see Network.peers(). */
-export type { PeerStatus } from '../backend.ts';

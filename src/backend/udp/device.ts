@@ -1,20 +1,15 @@
 // flannel0: the TUN device (no packet info header) with the lease's network address /32 and a route for Network.
 import type { IPv4Net } from '../../ip/ipv4.ts';
-import { netnsPath, tunOpen, withNetns } from '../../native/index.ts';
+import { inNetns, tunOpen } from '../../native/index.ts';
 import { udpOpen } from '../../native/packet-io.ts';
 import { isNetlinkCode, type Netlink } from '../../netlink/index.ts';
 
 /** The kernel picks the first free flannelN, as real flannel asks it to. */
 const TUN_TEMPLATE = 'flannel%d';
 
-/** Runs `fn` in the namespace of the netlink handle: TUN devices and sockets stay where they were created. */
-function inNamespaceOf<T>(nl: Netlink, fn: () => T): T {
-  return nl.netns ? withNetns(netnsPath(nl.netns), fn) : fn();
-}
-
 export function openTun(nl: Netlink): { fd: number; name: string } {
   try {
-    return inNamespaceOf(nl, () => tunOpen(TUN_TEMPLATE));
+    return inNetns(nl.netns, () => tunOpen(TUN_TEMPLATE));
   } catch (e) {
     throw new Error(`udp backend: cannot create the TUN device: ${(e as Error).message}; is /dev/net/tun present (modprobe tun)?`);
   }
@@ -22,7 +17,7 @@ export function openTun(nl: Netlink): { fd: number; name: string } {
 
 export function openUdpSocket(nl: Netlink, ip: string, port: number): number {
   try {
-    return inNamespaceOf(nl, () => udpOpen(ip, port));
+    return inNetns(nl.netns, () => udpOpen(ip, port));
   } catch (e) {
     const code = (e as { code?: string }).code;
     const hint =

@@ -4,7 +4,7 @@ import { writeFileSync } from 'node:fs';
 import type { IPv4Net } from '../../ip/ipv4.ts';
 import type { IPv6Net } from '../../ip/ipv6.ts';
 import { errorMessage, logger } from '../../log/log.ts';
-import { netnsPath, withNetns } from '../../native/index.ts';
+import { inNetns } from '../../native/index.ts';
 import { isNetlinkCode, randomLocalMac, type LinkInfo, type Netlink, type VxlanSpec } from '../../netlink/index.ts';
 import { vxlanIncompatibility } from './compat.ts';
 import { deviceAddress, foreignAddresses, foreignAddressesV6 } from './plan.ts';
@@ -66,8 +66,7 @@ function disableAcceptRa(nl: Netlink, name: string): void {
   const write = () => writeFileSync(`/proc/sys/net/ipv6/conf/${name}/accept_ra`, '0');
   try {
     // /proc/sys/net shows the namespace of the thread that opens the file.
-    if (nl.netns) withNetns(netnsPath(nl.netns), write);
-    else write();
+    inNetns(nl.netns, write);
   } catch (e) {
     log.v(1, `could not set accept_ra=0 on ${name}: ${errorMessage(e)}`);
   }

@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { IPv4Net } from '../../ip/ipv4.ts';
 import type { IPv6Net } from '../../ip/ipv6.ts';
 import { errorMessage, logger } from '../../log/log.ts';
-import type { LinkInfo, Netlink, VxlanSpec } from '../../netlink/index.ts';
+import { RT_TABLE_MAIN, type LinkInfo, type Netlink, type VxlanSpec } from '../../netlink/index.ts';
 import { leaseName, type Lease, type SubnetManager } from '../../subnet/lease.ts';
 import type { ExternalInterface, Network } from '../backend.ts';
 import { configureDevice, configureDeviceV6, ensureVxlanDevice } from './device.ts';
@@ -215,7 +215,7 @@ export class VxlanNetwork implements Network {
   private async sweep(st: Stack): Promise<void> {
     const nl = this.init.nl;
     const vx = st.device.index;
-    const [routes, neighbours, fdb] = [await nl.routes(st.family, { table: 254 }), await nl.neighbours(vx, st.family), await nl.fdb(vx)];
+    const [routes, neighbours, fdb] = [await nl.routes(st.family, { table: RT_TABLE_MAIN }), await nl.neighbours(vx, st.family), await nl.fdb(vx)];
     const stale = staleEntries({
       network: st.network,
       subnetLen: st.subnetLen,

@@ -1,7 +1,7 @@
 // Programs one peer's entries (neighbour, FDB, route, or one direct route) with retry and rollback.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { errorMessage, logger } from '../../log/log.ts';
-import { isNetlinkCode, type Netlink } from '../../netlink/index.ts';
+import { isGone, isNetlinkCode, type Netlink } from '../../netlink/index.ts';
 import { entriesOf, type Entry, type PeerPlan } from './plan.ts';
 
 const log = logger('vxlan');
@@ -27,8 +27,6 @@ async function retry(fn: () => Promise<void>, policy: RetryPolicy, signal: Abort
     }
   }
 }
-
-const GONE = ['ENOENT', 'ESRCH', 'ENODEV', 'EADDRNOTAVAIL'];
 
 export class PeerProgrammer {
   constructor(
@@ -74,7 +72,7 @@ export class PeerProgrammer {
           return await this.nl.deleteRoute(e.onVxlan ? { dst: e.dst, gateway: e.gateway, oif: vx } : { dst: e.dst, gateway: e.gateway });
       }
     } catch (err) {
-      if (!isNetlinkCode(err, ...GONE)) log.error(`failed to delete ${describe(e)}: ${errorMessage(err)}`);
+      if (!isGone(err)) log.error(`failed to delete ${describe(e)}: ${errorMessage(err)}`);
     }
   }
 

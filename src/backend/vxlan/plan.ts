@@ -1,7 +1,7 @@
 // What the kernel should hold for each peer lease, and which existing entries are stale; no I/O.
 import { IPv4Net, formatIPv4, parseIPv4 } from '../../ip/ipv4.ts';
 import { IPv6Net, formatIPv6, maskOf6, parseIPv6 } from '../../ip/ipv6.ts';
-import type { FdbEntry, NeighbourInfo, RouteInfo } from '../../netlink/index.ts';
+import { RT_TABLE_MAIN, type FdbEntry, type NeighbourInfo, type RouteInfo } from '../../netlink/index.ts';
 import { leaseName, type Lease } from '../../subnet/lease.ts';
 import { parsePeerBackendData } from './options.ts';
 
@@ -110,8 +110,6 @@ export interface Stale {
   neighbours: NeighbourInfo[];
   fdb: FdbEntry[];
 }
-
-const RT_TABLE_MAIN = 254;
 
 function inside(network: IPv4Net | IPv6Net, dst: string | null): IPv4Net | IPv6Net | null {
   if (!dst) return null;
