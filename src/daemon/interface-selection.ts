@@ -4,7 +4,7 @@
 import type { ExternalInterface } from '../backend/backend.ts';
 import { isIPv4 } from '../ip/ipv4.ts';
 import { formatIPv6, isIPv6, parseIPv6 } from '../ip/ipv6.ts';
-import { logger } from '../log/log.ts';
+import { errorMessage, logger } from '../log/log.ts';
 
 const log = logger('interface-selection');
 
@@ -50,7 +50,7 @@ export interface SelectionOptions {
   publicIPv6?: string;
 }
 
-export class InterfaceSelectionError extends Error {}
+class InterfaceSelectionError extends Error {}
 
 /** Usable address of a link: global before link-local, permanent before dynamic, stable before temporary. */
 export function interfaceAddress(host: HostView, index: number, family: 4 | 6 = 4): string | undefined {
@@ -135,7 +135,7 @@ function byRegex(host: HostView, pattern: string, ipv6: boolean, ipv4: boolean):
   try {
     re = new RegExp(pattern);
   } catch (e) {
-    throw new InterfaceSelectionError(`--iface-regex "${pattern}" is not a valid regular expression: ${(e as Error).message}`);
+    throw new InterfaceSelectionError(`--iface-regex "${pattern}" is not a valid regular expression: ${errorMessage(e)}`);
   }
   // First every address, then every name: an address match wins over a name match.
   if (!ipv4) {
@@ -213,14 +213,14 @@ export async function selectExternalInterface(o: SelectionOptions, host: HostVie
     try {
       return byPublicIPOrDefaultRoute(o, host);
     } catch (e) {
-      throw new InterfaceSelectionError(`Failed to find any valid interface to use: ${(e as Error).message}`);
+      throw new InterfaceSelectionError(`Failed to find any valid interface to use: ${errorMessage(e)}`);
     }
   }
   for (const value of o.iface) {
     try {
       return finish(host, o, byIpOrName(host, value, o.ipv6 === true));
     } catch (e) {
-      log.error(`Could not find valid interface matching ${value}: ${(e as Error).message}`);
+      log.error(`Could not find valid interface matching ${value}: ${errorMessage(e)}`);
     }
   }
   for (const pattern of o.ifaceRegex) {
@@ -229,7 +229,7 @@ export async function selectExternalInterface(o: SelectionOptions, host: HostVie
       try {
         return finish(host, o, m);
       } catch (e) {
-        log.error(`Interface matching regex ${pattern} is not usable: ${(e as Error).message}`);
+        log.error(`Interface matching regex ${pattern} is not usable: ${errorMessage(e)}`);
       }
     } else {
       log.error(`Could not match regex ${pattern} against any address or name of: ${describeInterfaces(host)}`);
@@ -248,7 +248,7 @@ export async function selectExternalInterface(o: SelectionOptions, host: HostVie
       const link = linkByIndex(host, r.index);
       return finish(host, o, v6 ? { link, addrV6: r.prefsrc } : { link, addr: r.prefsrc });
     } catch (e) {
-      log.error(`No route to ${o.ifaceCanReach}: ${(e as Error).message}`);
+      log.error(`No route to ${o.ifaceCanReach}: ${errorMessage(e)}`);
     }
   }
   throw new InterfaceSelectionError('Failed to find interface to use that matches the interfaces and/or regexes provided');
