@@ -36,6 +36,14 @@ export function leaseName(l: Pick<Lease, 'subnet' | 'ipv6Subnet'>): string {
   return name;
 }
 
+/** A Lease without `undefined` members for the family it lacks. */
+export function makeLease(s: Pick<Lease, 'subnet' | 'ipv6Subnet'>, attrs: LeaseAttrs, expiration: Date | null): Lease {
+  const lease: Lease = { attrs, expiration };
+  if (s.subnet) lease.subnet = s.subnet;
+  if (s.ipv6Subnet) lease.ipv6Subnet = s.ipv6Subnet;
+  return lease;
+}
+
 export type LeaseEvent = { type: 'added'; lease: Lease } | { type: 'removed'; lease: Lease };
 
 /** Where a host gets its subnet and learns about its peers (etcd or the Kubernetes API). */

@@ -8,7 +8,7 @@ import { errorMessage, logger } from '../../log/log.ts';
 import { allocationRange, decideAllocation } from '../allocate.ts';
 import { LeaseJsonError, decodeLeaseValue, parseSubnetKey } from '../lease-json.ts';
 import { LeaseWatcher } from '../lease-watcher.ts';
-import { leaseName, type Lease, type LeaseAttrs, type LeaseEvent, type SubnetManager } from '../lease.ts';
+import { leaseName, makeLease, type Lease, type LeaseAttrs, type LeaseEvent, type SubnetManager } from '../lease.ts';
 import { createEtcdClient, type EtcdClientOptions } from './client.ts';
 import { sleep } from '../../util/sleep.ts';
 import { ListWatch, type WatchChange } from './list-watch.ts';
@@ -151,10 +151,7 @@ export class EtcdSubnetManager implements SubnetManager {
       } catch {
         // The lease watcher supplies the last known attrs.
       }
-      const lease: Lease = { attrs, expiration: null };
-      if (parsed.subnet) lease.subnet = parsed.subnet;
-      if (parsed.ipv6Subnet) lease.ipv6Subnet = parsed.ipv6Subnet;
-      return { type: 'removed', lease };
+      return { type: 'removed', lease: makeLease(parsed, attrs, null) };
     }
     try {
       const lease = await this.registry.leaseFromKv(ch.kv);

@@ -1,18 +1,10 @@
 // Flannel's etcd v3 keyspace (spec §3.1-3.3): config, subnet keys with 24 h etcd leases, reservations.
 import type { Etcd3, IKeyValue } from 'etcd3';
 import { decodeLeaseValue, encodeLeaseValue, formatSubnetKey, LeaseJsonError, parseSubnetKey } from '../lease-json.ts';
-import type { Lease, LeaseAttrs } from '../lease.ts';
+import { makeLease, type Lease, type LeaseAttrs } from '../lease.ts';
 
 /** What names a lease's key: the v4 subnet, the v6 subnet, or both. */
 export type LeaseSubnets = Pick<Lease, 'subnet' | 'ipv6Subnet'>;
-
-/** A Lease without `undefined` members for the family it lacks. */
-function makeLease(s: LeaseSubnets, attrs: LeaseAttrs, expiration: Date | null): Lease {
-  const lease: Lease = { attrs, expiration };
-  if (s.subnet) lease.subnet = s.subnet;
-  if (s.ipv6Subnet) lease.ipv6Subnet = s.ipv6Subnet;
-  return lease;
-}
 
 /** flannel's fixed etcd lease TTL: 24 h. */
 export const LEASE_TTL_SECONDS = 86400;
@@ -110,8 +102,7 @@ export class EtcdRegistry {
    */
   async createLease(subnets: LeaseSubnets, attrs: LeaseAttrs): Promise<Lease | null> {
     const key = this.subnetKey(subnets);
-    const grant = await this.client.leaseClient.leaseGrant({ TTL: this.ttlSeconds, ID: 0 });
-    const expiration = new Date(Date.now() + Number(grant.TTL) * 1000);
+    const { grant, expiration } = await this.grant();
     let succeeded = false;
     try {
       const res = await this.client
@@ -133,8 +124,7 @@ export class EtcdRegistry {
       await this.client.put(key).value(value).exec();
       return makeLease(subnets, attrs, null);
     }
-    const grant = await this.client.leaseClient.leaseGrant({ TTL: this.ttlSeconds, ID: 0 });
-    const expiration = new Date(Date.now() + Number(grant.TTL) * 1000);
+    const { grant, expiration } = await this.grant();
     try {
       await this.client.put(key).value(value).lease(grant.ID).exec();
     } catch (e) {
@@ -146,6 +136,12 @@ export class EtcdRegistry {
 
   async deleteLease(subnets: LeaseSubnets): Promise<void> {
     await this.client.delete().key(this.subnetKey(subnets)).exec();
+  }
+
+  /** A fresh etcd lease of the configured TTL and when it runs out. */
+  private async grant(): Promise<{ grant: { ID: string }; expiration: Date }> {
+    const grant = await this.client.leaseClient.leaseGrant({ TTL: this.ttlSeconds, ID: 0 });
+    return { grant, expiration: new Date(Date.now() + Number(grant.TTL) * 1000) };
   }
 
   private async revoke(id: string): Promise<void> {

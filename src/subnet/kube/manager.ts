@@ -5,7 +5,7 @@ import { parseNetworkConfig } from '../../config/parse.ts';
 import type { NetworkConfig } from '../../config/network-config.ts';
 import { errorMessage, logger } from '../../log/log.ts';
 import { sleep } from '../../util/sleep.ts';
-import { leaseName, type Lease, type LeaseAttrs, type LeaseEvent, type SubnetManager } from '../lease.ts';
+import { leaseName, makeLease, type Lease, type LeaseAttrs, type LeaseEvent, type SubnetManager } from '../lease.ts';
 import { annotationNames, type AnnotationNames } from './annotations.ts';
 import { createNodeApi, type KubeClientOptions, type NodeApi } from './client.ts';
 import { DEFAULT_EVENT_QUEUE_DEPTH, EventQueue } from './event-queue.ts';
@@ -194,10 +194,7 @@ export class KubeSubnetManager implements SubnetManager {
       log.info(`Published lease annotations on node ${this.nodeName}: ${Object.keys(patch).join(', ')}`);
     }
     // ownSubnets gave every family the config enables (and the config enables at least one).
-    const lease: Lease = { attrs: effective, expiration: null };
-    if (subnets.v4) lease.subnet = subnets.v4;
-    if (subnets.v6) lease.ipv6Subnet = subnets.v6;
-    return lease;
+    return makeLease({ subnet: subnets.v4, ipv6Subnet: subnets.v6 }, effective, null);
   }
 
   async *watchLeases(own: Lease, signal: AbortSignal): AsyncIterable<LeaseEvent[]> {

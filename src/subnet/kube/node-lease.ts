@@ -1,7 +1,7 @@
 // Nodes as leases (spec §4.5): which nodes are peers, their lease, and which updates peers must hear about; pure.
 import { IPv4Net, isIPv4 } from '../../ip/ipv4.ts';
 import { IPv6Net, isIPv6 } from '../../ip/ipv6.ts';
-import type { Lease, LeaseAttrs, LeaseEvent } from '../lease.ts';
+import { makeLease, type Lease, type LeaseAttrs, type LeaseEvent } from '../lease.ts';
 import type { AnnotationNames } from './annotations.ts';
 import { annotationsOf, type KubeNode } from './node.ts';
 
@@ -72,10 +72,7 @@ export function nodeToLease(node: KubeNode, names: AnnotationNames): NodeLease {
   const v6data = parseJsonAnnotation(a[names.backendV6Data], names.backendV6Data);
   if ('error' in v6data) return { skip: v6data.error };
   if (v6data.value !== undefined) attrs.backendV6Data = v6data.value;
-  const lease: Lease = { attrs, expiration: null };
-  if (subnet) lease.subnet = subnet;
-  if (v6subnet.net) lease.ipv6Subnet = v6subnet.net;
-  return { lease };
+  return { lease: makeLease({ subnet: subnet ?? undefined, ipv6Subnet: v6subnet.net }, attrs, null) };
 }
 
 /**
