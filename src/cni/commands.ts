@@ -1,10 +1,11 @@
 // The CNI commands of the flannel plugin. Each returns what goes to stdout, or throws a CniError.
+import { isObject } from '../util/json.ts';
 import { buildDelegate } from './delegate.ts';
 import { goMarshal } from './go-json.ts';
 import type { CniArgs } from './env.ts';
 import { CniCode, CniError } from './errors.ts';
 import { execPlugin, findPlugin } from './invoke.ts';
-import { isObject, type FlannelNetConf } from './netconf.ts';
+import type { FlannelNetConf } from './netconf.ts';
 import { readScratch, removeScratch, saveScratch, scratchPath } from './scratch.ts';
 import { loadSubnetEnv } from './subnet-file.ts';
 import { versionAtLeast } from './versions.ts';

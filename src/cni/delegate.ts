@@ -2,9 +2,10 @@
 import { formatIPv4, parseIPv4 } from '../ip/ipv4.ts';
 import { formatIPv6, parseIPv6 } from '../ip/ipv6.ts';
 import type { SubnetEnv } from '../subnet/subnet-env.ts';
+import { isObject } from '../util/json.ts';
 import { CniCode, CniError } from './errors.ts';
 import { GoStruct, goMarshal } from './go-json.ts';
-import { isObject, type FlannelNetConf, type JsonObject } from './netconf.ts';
+import type { FlannelNetConf, JsonObject } from './netconf.ts';
 
 /** An address in Go's net.IP text form, or throws. */
 function canonicalIP(text: string): { text: string; bits: number } {

@@ -1,4 +1,5 @@
 // The flannel plugin's network configuration (stdin): decoding, the checks libcni's skeleton applies, defaults.
+import { isObject } from '../util/json.ts';
 import { CniCode, CniError } from './errors.ts';
 import { SUPPORTED_VERSIONS, parseVersion } from './versions.ts';
 
@@ -19,10 +20,6 @@ export interface FlannelNetConf {
 }
 
 const NETWORK_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
-
-export function isObject(v: unknown): v is JsonObject {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 function invalid(msg: string): CniError {
   return new CniError(CniCode.InvalidNetworkConfig, msg);
