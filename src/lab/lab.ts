@@ -94,7 +94,7 @@ async function startEtcd(t: LabTopology): Promise<void> {
   throw new Error(`etcd did not become healthy in 20 s; see ${LAB_DIR}/etcd.log`);
 }
 
-export function etcdctl(t: LabTopology, args: string[]): string {
+function etcdctl(t: LabTopology, args: string[]): string {
   return sh('ip', ['netns', 'exec', t.etcdNs, 'etcdctl', `--endpoints=${t.etcdEndpoint}`, ...args], { env: { ...process.env, ETCDCTL_API: '3' } });
 }
 
@@ -228,7 +228,7 @@ function backendHints(backend: string, ns: string): string[] {
  * Per pod network family: the ping matrix between all pods, and pod → other hosts' underlay address (leaves the host
  * masqueraded). True when every pair is at 0 % loss and, in iptables mode, every host's MASQUERADE rule counted packets.
  */
-export async function labCheck(state: LabState): Promise<boolean> {
+async function labCheck(state: LabState): Promise<boolean> {
   const t = state.topology;
   const families: Array<{ v: 4 | 6; ips: Record<string, string>; underlay: (h: LabHost) => string }> = [];
   if (labHasV4(t)) families.push({ v: 4, ips: state.pods, underlay: (h) => h.ip });

@@ -19,7 +19,7 @@ export function dualStackMasq(p: MasqRulesParams): { network: IPv6Net; subnet: I
 }
 
 /** The v4 network and subnet, undefined on an IPv6-only network; throws when only one of them is given. */
-export function ipv4Masq(p: MasqRulesParams): { network: IPv4Net; subnet: IPv4Net } | undefined {
+function ipv4Masq(p: MasqRulesParams): { network: IPv4Net; subnet: IPv4Net } | undefined {
   return pair(p.network, p.subnet, 'IPv4 masquerade rules need both network and subnet', 'IPv6');
 }
 

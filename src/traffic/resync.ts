@@ -14,7 +14,7 @@ export interface RuleSetKeeper {
   missingMessage: string;
 }
 
-export async function keepApplied(k: RuleSetKeeper, resyncSeconds: number, signal: AbortSignal, log: Logger, onFirstApply?: () => void): Promise<void> {
+async function keepApplied(k: RuleSetKeeper, resyncSeconds: number, signal: AbortSignal, log: Logger, onFirstApply?: () => void): Promise<void> {
   if (signal.aborted) return;
   const applyLogged = async () => {
     try {

@@ -25,8 +25,8 @@ export interface RuleSet {
 
 export const MASQ_CHAIN = 'FLANNEL-POSTRTG';
 export const FWD_CHAIN = 'FLANNEL-FWD';
-export const MASQ_COMMENT = 'flanneld masq';
-export const FWD_COMMENT = 'flanneld forward';
+const MASQ_COMMENT = 'flanneld masq';
+const FWD_COMMENT = 'flanneld forward';
 /** kube-proxy's masquerade mark: packets it already handles are left alone. */
 const KUBE_PROXY_MARK = '0x4000/0x4000';
 const MULTICAST: Record<IpFamily, string> = { ipv4: '224.0.0.0/4', ipv6: 'ff00::/8' };
@@ -84,7 +84,7 @@ function quote(word: string): string {
 }
 
 /** The rule spec as a line of text, e.g. `-s 10.244.0.0/16 -m comment --comment "flanneld forward" -j ACCEPT`. */
-export function specText(spec: readonly string[]): string {
+function specText(spec: readonly string[]): string {
   return spec.map(quote).join(' ');
 }
 
