@@ -2,6 +2,7 @@
 // updates; pure. Mirrors the checks of the real server that matter to flannel: names, string maps, pod CIDRs.
 import { isIPv4 } from '../../ip/ipv4.ts';
 import { isIPv6 } from '../../ip/ipv6.ts';
+import { isObject } from '../../util/json.ts';
 import type { ApiNode } from './server.ts';
 
 /** A refused body: `code` is the HTTP status the real server answers with (400 undecodable, 422 invalid). */
@@ -12,10 +13,6 @@ export class NodeCreateError extends Error {
 }
 
 const NAME_RE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 function isCIDR(text: unknown): boolean {
   if (typeof text !== 'string') return false;
@@ -52,10 +49,12 @@ export function podCIDRChange(before: Record<string, unknown>, after: Record<str
   return 'spec.podCIDRs: Forbidden: node updates may not change podCIDR except from "" to valid';
 }
 
-function checkStringMap(v: unknown, what: string): void {
-  if (v === undefined) return;
-  if (!isObject(v)) throw new NodeCreateError(422, `${what}: Invalid value: must be a map of strings`);
-  for (const [k, x] of Object.entries(v)) if (typeof x !== 'string') throw new NodeCreateError(422, `${what}.${k}: Invalid value: must be a string, got ${JSON.stringify(x)}`);
+/** Where and why `v` (metadata.annotations or .labels, when given) is not a map of strings; undefined when it is. */
+export function stringMapProblem(v: unknown, what: string): { at: string; problem: string } | undefined {
+  if (v === undefined) return undefined;
+  if (!isObject(v)) return { at: what, problem: 'must be a map of strings' };
+  for (const [k, x] of Object.entries(v)) if (typeof x !== 'string') return { at: `${what}.${k}`, problem: `must be a string, got ${JSON.stringify(x)}` };
+  return undefined;
 }
 
 /** The node to store for a POST body (uid, creationTimestamp and resourceVersion are the server's to set). */
@@ -75,11 +74,9 @@ export function validateNewNode(body: unknown): ApiNode {
   if (meta.resourceVersion !== undefined && meta.resourceVersion !== '') {
     throw new NodeCreateError(500, 'resourceVersion should not be set on objects to be created');
   }
-  try {
-    checkStringMap(meta.annotations, 'metadata.annotations');
-    checkStringMap(meta.labels, 'metadata.labels');
-  } catch (e) {
-    throw invalid((e as Error).message);
+  for (const [v, what] of [[meta.annotations, 'metadata.annotations'], [meta.labels, 'metadata.labels']] as const) {
+    const bad = stringMapProblem(v, what);
+    if (bad) throw invalid(`${bad.at}: Invalid value: ${bad.problem}`);
   }
   const spec = isObject(body.spec) ? structuredClone(body.spec) : {};
   const bad = normalizePodCIDRs(spec);

@@ -1,15 +1,13 @@
 // JSON merge patch (RFC 7386) and the strategic-merge subset flannel uses (status.conditions merged by `type`),
 // plus what the nodes and nodes/status endpoints let a patch change; pure.
+import { isObject } from '../../util/json.ts';
+import { stringMapProblem } from './node-create.ts';
 
 export type PatchType = 'merge' | 'strategic';
 
 export class PatchError extends Error {}
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
-
-function isObject(v: unknown): v is Record<string, Json> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 /** Lists that strategic merge combines by a key instead of replacing (Node's patchMergeKey tags). */
 const MERGE_KEYS: Record<string, string> = {
@@ -20,8 +18,8 @@ const MERGE_KEYS: Record<string, string> = {
 function mergeList(cur: Json[], patch: Json[], key: string, path: string): Json[] {
   const out = cur.map((x) => structuredClone(x));
   for (const item of patch) {
-    if (!isObject(item) || typeof item[key] !== 'string') throw new PatchError(`${path}: every element needs a string "${key}"`);
-    const i = out.findIndex((x) => isObject(x) && x[key] === item[key]);
+    if (!isObject<Json>(item) || typeof item[key] !== 'string') throw new PatchError(`${path}: every element needs a string "${key}"`);
+    const i = out.findIndex((x) => isObject<Json>(x) && x[key] === item[key]);
     if (item.$patch === 'delete') {
       if (i >= 0) out.splice(i, 1);
     } else if (i >= 0) out[i] = merge(out[i]!, item, 'strategic', `${path}[${key}=${item[key]}]`);
@@ -31,8 +29,8 @@ function mergeList(cur: Json[], patch: Json[], key: string, path: string): Json[
 }
 
 function merge(cur: Json, patch: Json, type: PatchType, path: string): Json {
-  if (!isObject(patch)) return structuredClone(patch);
-  const out: Record<string, Json> = isObject(cur) ? structuredClone(cur) : {};
+  if (!isObject<Json>(patch)) return structuredClone(patch);
+  const out: Record<string, Json> = isObject<Json>(cur) ? structuredClone(cur) : {};
   for (const [k, v] of Object.entries(patch)) {
     const p = path ? `${path}.${k}` : k;
     if (v === null) delete out[k];
@@ -43,9 +41,8 @@ function merge(cur: Json, patch: Json, type: PatchType, path: string): Json {
 }
 
 function checkStringMap(v: unknown, what: string): void {
-  if (v === undefined) return;
-  if (!isObject(v)) throw new PatchError(`${what} must be a map of strings`);
-  for (const [k, x] of Object.entries(v)) if (typeof x !== 'string') throw new PatchError(`${what}.${k}: must be a string, got ${JSON.stringify(x)}`);
+  const bad = stringMapProblem(v, what);
+  if (bad) throw new PatchError(bad.at === what ? `${what} ${bad.problem}` : `${bad.at}: ${bad.problem}`);
 }
 
 /**
@@ -58,9 +55,9 @@ export function applyPatch<T extends { metadata: { name: string; uid?: string };
   type: PatchType,
   subresource: 'status' | '',
 ): T {
-  if (!isObject(patch)) throw new PatchError('a patch must be a JSON object');
+  if (!isObject<Json>(patch)) throw new PatchError('a patch must be a JSON object');
   const next = merge(node as unknown as Json, patch, type, '') as unknown as T;
-  if (!isObject(next.metadata) || next.metadata.name !== node.metadata.name || next.metadata.uid !== node.metadata.uid) {
+  if (!isObject<Json>(next.metadata) || next.metadata.name !== node.metadata.name || next.metadata.uid !== node.metadata.uid) {
     throw new PatchError('metadata.name and metadata.uid cannot be changed');
   }
   const meta = next.metadata as unknown as Record<string, unknown>;

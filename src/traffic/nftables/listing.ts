@@ -1,4 +1,5 @@
 // Reads `nft -j list chain …` back into the text form of ruleset.ts, so the resync compares like with like.
+import { isObject } from '../../util/json.ts';
 import type { NftChain } from './ruleset.ts';
 
 /** A chain as the kernel holds it: base-chain settings and rules rendered as `nft list` would print them. */
@@ -12,31 +13,27 @@ export interface ListedChain {
 
 type Json = unknown;
 
-function isObj(v: Json): v is Record<string, Json> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
 /** Anything outside the handful of expressions flannel writes renders as `?{json}`, which never matches a wanted rule. */
 function unknown(v: Json): string {
   return `?${JSON.stringify(v)}`;
 }
 
 function renderLeft(left: Json): string {
-  if (isObj(left) && isObj(left.payload)) return `${String(left.payload.protocol)} ${String(left.payload.field)}`;
-  if (isObj(left) && isObj(left.meta)) return `meta ${String(left.meta.key)}`;
+  if (isObject(left) && isObject(left.payload)) return `${String(left.payload.protocol)} ${String(left.payload.field)}`;
+  if (isObject(left) && isObject(left.meta)) return `meta ${String(left.meta.key)}`;
   return unknown(left);
 }
 
 function renderRight(right: Json, left: string): string {
   if (typeof right === 'string') return right;
   if (typeof right === 'number') return left === 'meta mark' ? `0x${right.toString(16).padStart(8, '0')}` : String(right);
-  if (isObj(right) && isObj(right.prefix)) return `${String(right.prefix.addr)}/${String(right.prefix.len)}`;
+  if (isObject(right) && isObject(right.prefix)) return `${String(right.prefix.addr)}/${String(right.prefix.len)}`;
   return unknown(right);
 }
 
 function renderStatement(st: Json): string {
-  if (!isObj(st)) return unknown(st);
-  if (isObj(st.match)) {
+  if (!isObject(st)) return unknown(st);
+  if (isObject(st.match)) {
     const { op, left, right } = st.match;
     const l = renderLeft(left);
     // `nft list` leaves out the implicit `==`.
@@ -48,7 +45,7 @@ function renderStatement(st: Json): string {
     const m = st.masquerade;
     if (m === null) return 'masquerade';
     // Newer nft versions list flags as an array, older ones as a single string.
-    if (isObj(m) && Object.keys(m).length === 1 && m.flags !== undefined) {
+    if (isObject(m) && Object.keys(m).length === 1 && m.flags !== undefined) {
       const flags = Array.isArray(m.flags) ? m.flags : [m.flags];
       return ['masquerade', ...flags.map(String)].join(' ');
     }
@@ -59,11 +56,11 @@ function renderStatement(st: Json): string {
 /** The chain from `nft -j list chain <family> <table> <name>` output; undefined when the output holds no chain. */
 export function parseChainJson(text: string, chainName: string): ListedChain | undefined {
   const doc: Json = JSON.parse(text);
-  if (!isObj(doc) || !Array.isArray(doc.nftables)) throw new Error('nft -j output has no "nftables" array');
+  if (!isObject(doc) || !Array.isArray(doc.nftables)) throw new Error('nft -j output has no "nftables" array');
   let chain: ListedChain | undefined;
   for (const entry of doc.nftables as Json[]) {
-    if (!isObj(entry)) continue;
-    if (isObj(entry.chain) && entry.chain.name === chainName) {
+    if (!isObject(entry)) continue;
+    if (isObject(entry.chain) && entry.chain.name === chainName) {
       const c = entry.chain;
       chain = {
         type: typeof c.type === 'string' ? c.type : undefined,
@@ -73,7 +70,7 @@ export function parseChainJson(text: string, chainName: string): ListedChain | u
         rules: chain?.rules ?? [],
       };
     }
-    if (isObj(entry.rule) && entry.rule.chain === chainName) {
+    if (isObject(entry.rule) && entry.rule.chain === chainName) {
       const exprs = Array.isArray(entry.rule.expr) ? entry.rule.expr : [];
       chain ??= { rules: [] };
       chain.rules.push(exprs.map(renderStatement).join(' '));
