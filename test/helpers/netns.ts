@@ -11,19 +11,39 @@ export function nsRun(ns: string, cmd: string, args: string[], input?: string): 
   return run('ip', ['netns', 'exec', ns, cmd, ...args], input);
 }
 
-/** True when all `count` IPv6 pings from `src` to `dst` inside `ns` got an answer (false on any failure). */
-export function pings6(ns: string, src: string, dst: string, count: number): boolean {
+/** `ip -n <ns> …`, stdout. */
+export function ipn(ns: string, ...args: string[]): string {
+  return run('ip', ['-n', ns, ...args]);
+}
+
+/**
+ * True when all `count` pings (default 1) from `ns` to `dst` got an answer (false on any failure); `family` 6 adds -6,
+ * `src` sets the source address (-I).
+ */
+export function pings(ns: string, dst: string, opts: { family?: 4 | 6; src?: string; count?: number } = {}): boolean {
+  const { family = 4, src, count = 1 } = opts;
+  const args = [...(family === 6 ? ['-6'] : []), '-c', String(count), '-i', '0.2', '-W', '1', ...(src ? ['-I', src] : []), dst];
   try {
-    return new RegExp(`${count} received`).test(nsRun(ns, 'ping', ['-6', '-c', String(count), '-i', '0.2', '-W', '1', '-I', src, dst]));
+    return new RegExp(`${count} received`).test(nsRun(ns, 'ping', args));
   } catch {
     return false;
   }
+}
+
+/** True when all `count` IPv6 pings from `src` to `dst` inside `ns` got an answer (false on any failure). */
+export function pings6(ns: string, src: string, dst: string, count: number): boolean {
+  return pings(ns, dst, { family: 6, src, count });
 }
 
 /** `ip -json …` inside a namespace, parsed. */
 export function ipJson(ns: string, args: string[]): any[] {
   const out = run('ip', ['-n', ns, '-json', ...args]);
   return out.trim() ? JSON.parse(out) : [];
+}
+
+/** The MAC address of link `dev` inside `ns`. */
+export function linkMac(ns: string, dev: string): string {
+  return ipJson(ns, ['link', 'show', dev])[0].address;
 }
 
 export function bridgeJson(ns: string, args: string[]): any[] {

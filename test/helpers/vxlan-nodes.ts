@@ -6,6 +6,7 @@ import type { VxlanNetwork } from '../../src/backend/vxlan/network.ts';
 import type { Backend, BackendContext, Network } from '../../src/backend/backend.ts';
 import { MemoryCluster } from './memory-subnet-manager.ts';
 import { BackendNode, backendConfig, Underlay } from './backend-node.ts';
+import { bridgeJson, ipJson } from './netns.ts';
 
 export function vxlanConfig(backend: Record<string, unknown> = {}): NetworkConfig {
   return backendConfig('vxlan', backend);
@@ -21,6 +22,13 @@ export class VxlanNode extends BackendNode<Network> {
     return this.network as VxlanNetwork;
   }
 }
+
+/** The IPv6 vxlan device of VNI 1. */
+export const VXLAN_V6 = 'flannel-v6.1';
+/** Peers programmed on flannel-v6.1: its gateway (onlink) routes, PERMANENT neighbours and FDB entries with a dst. */
+export const routes6 = (ns: string) => ipJson(ns, ['-6', 'route', 'show', 'dev', VXLAN_V6]).filter((r: any) => r.gateway);
+export const neigh6 = (ns: string) => ipJson(ns, ['-6', 'neigh', 'show', 'dev', VXLAN_V6]).filter((n: any) => n.state.includes('PERMANENT'));
+export const fdb6 = (ns: string) => bridgeJson(ns, ['fdb', 'show', 'dev', VXLAN_V6]).filter((f: any) => f.dst);
 
 /** Polls `check` until it returns a truthy value; fails after `timeoutMs`. */
 export async function until<T>(what: string, check: () => T | Promise<T>, timeoutMs = 1000, everyMs = 25): Promise<T> {

@@ -4,20 +4,11 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { etcdAvailable } from '../helpers/etcd.ts';
 import { all, ETCD_ENDPOINT, ETCD_IP, FLANNELD, flanneldBuilt, leaseOf, peerState, readSubnetEnv, Underlay, until } from '../helpers/flanneld-hosts.ts';
-import { isRoot, nsRun, run, uniqueName } from '../helpers/netns.ts';
+import { isRoot, nsRun, pings, run, uniqueName } from '../helpers/netns.ts';
 import { nftTable, specTable } from '../helpers/nftables.ts';
 
 const skip = !isRoot ? 'needs root' : !etcdAvailable ? 'etcd is not installed' : !flanneldBuilt ? `${FLANNELD} is missing: run \`npm run build\`` : false;
 const NFT_CONFIG = '{"Network":"10.244.0.0/16","EnableNFTables":true,"Backend":{"Type":"vxlan"}}';
-
-const pings = (ns: string, to: string) => {
-  try {
-    nsRun(ns, 'ping', ['-c', '1', '-W', '1', to]);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 describe('flanneld daemon: nftables mode', { skip }, () => {
   const u = new Underlay();

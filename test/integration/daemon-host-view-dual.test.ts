@@ -2,13 +2,12 @@
 // kernel holds them in a namespace this test creates.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { isRoot, run } from '../helpers/netns.ts';
+import { ipn, isRoot } from '../helpers/netns.ts';
 import { NetlinkNs } from '../helpers/netlink-ns.ts';
 import type { Netlink } from '../../src/netlink/index.ts';
 import { hostView } from '../../src/daemon/host-view.ts';
 import { selectExternalInterface } from '../../src/daemon/interface-selection.ts';
 
-const ipn = (ns: string, ...args: string[]) => run('ip', ['-n', ns, ...args]);
 const none = { iface: [], ifaceRegex: [], ifaceCanReach: '', publicIP: '', ipv6: true };
 
 describe('host view, dual stack', { skip: !isRoot && 'needs root' }, () => {

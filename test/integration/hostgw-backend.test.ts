@@ -2,13 +2,12 @@
 // the route checker, non-adjacent peers, removal, the startup sweep and the NAT refusal.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { ipJson, isRoot, Netns, nsRun, run } from '../helpers/netns.ts';
+import { ipJson, ipn, isRoot, Netns, nsRun } from '../helpers/netns.ts';
 import { Underlay, underlayPerSuite } from '../helpers/backend-node.ts';
 import { MemoryCluster, until } from '../helpers/vxlan-nodes.ts';
 import { HostGwNode, hostGwConfig } from '../helpers/hostgw-nodes.ts';
 import { LogRecorder } from '../helpers/log.ts';
 
-const ipn = (ns: string, ...args: string[]) => run('ip', ['-n', ns, ...args]);
 /** Gateway routes of the main table as `<dst> via <gw> dev <dev>[ onlink]`. */
 const gwRoutes = (ns: string) =>
   ipJson(ns, ['-4', 'route', 'show', 'table', 'main'])

@@ -1,10 +1,9 @@
 // Our netlink facade against a real kernel, in namespaces this test creates; checked with iproute2.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { bridgeJson, ipJson, isRoot, Netns, nsRun, run } from '../helpers/netns.ts';
+import { bridgeJson, ipJson, ipn, isRoot, Netns, nsRun } from '../helpers/netns.ts';
 import { NetlinkError, openNetlink, type LinkWatchEvent, type Netlink } from '../../src/netlink/index.ts';
 
-const ipn = (ns: string, ...args: string[]) => run('ip', ['-n', ns, ...args]);
 
 describe('netlink facade', { skip: !isRoot && 'needs root' }, () => {
   const netns = new Netns();

@@ -1,13 +1,12 @@
 // Two hosts on one underlay running our vxlan backend: Appendix A's state, traffic, peer churn, restart, recreation.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { bridgeJson, ipJson, isRoot, Netns, nsRun, run } from '../helpers/netns.ts';
+import { bridgeJson, ipJson, isRoot, linkMac, Netns, nsRun, run } from '../helpers/netns.ts';
 import { MemoryCluster, Underlay, until, VxlanNode, vxlanConfig } from '../helpers/vxlan-nodes.ts';
 
 const routesOn = (ns: string, dev: string) => ipJson(ns, ['route', 'show', 'dev', dev]);
 const neighOn = (ns: string, dev: string) => ipJson(ns, ['neigh', 'show', 'dev', dev]);
 const fdbOn = (ns: string, dev: string) => bridgeJson(ns, ['fdb', 'show', 'dev', dev]);
-const macOf = (ns: string, dev: string): string => ipJson(ns, ['link', 'show', dev])[0].address;
 
 function ping(ns: string, from: string, to: string): string {
   return nsRun(ns, 'ping', ['-c', '3', '-i', '0.2', '-W', '1', '-I', from, to]);
@@ -62,11 +61,11 @@ describe('vxlan backend between two hosts', { skip: !isRoot && 'needs root' }, (
     assert.equal(attrs.backendType, 'vxlan');
     assert.equal(attrs.publicIP, '192.168.200.1');
     assert.equal(attrs.publicIPv6, null);
-    assert.equal(JSON.stringify(attrs.backendData), `{"VNI":1,"VtepMAC":"${macOf(a.ns, 'flannel.1')}"}`);
+    assert.equal(JSON.stringify(attrs.backendData), `{"VNI":1,"VtepMAC":"${linkMac(a.ns, 'flannel.1')}"}`);
   });
 
   it('programs the peer: onlink route, PERMANENT neighbour, FDB entry to its PublicIP', async () => {
-    const bMac = macOf(b.ns, 'flannel.1');
+    const bMac = linkMac(b.ns, 'flannel.1');
     await until('A to learn about B', () => routesOn(a.ns, 'flannel.1').length > 0);
     assert.deepEqual(
       routesOn(a.ns, 'flannel.1').map((r: any) => `${r.dst} via ${r.gateway} ${r.flags.join(',')}`),
@@ -120,7 +119,7 @@ describe('vxlan backend between two hosts', { skip: !isRoot && 'needs root' }, (
   });
 
   it('recreates flannel.1 with its MAC, address and peers when it is deleted', async () => {
-    const mac = macOf(a.ns, 'flannel.1');
+    const mac = linkMac(a.ns, 'flannel.1');
     const oldIndex = ipJson(a.ns, ['link', 'show', 'flannel.1'])[0].ifindex;
     run('ip', ['-n', a.ns, 'link', 'del', 'flannel.1']);
     await until('flannel.1 back with B programmed', () => {
@@ -130,17 +129,17 @@ describe('vxlan backend between two hosts', { skip: !isRoot && 'needs root' }, (
         fdbOn(a.ns, 'flannel.1').some((f: any) => f.dst === '192.168.200.2') &&
         neighOn(a.ns, 'flannel.1').some((n: any) => n.dst === '10.244.2.0');
     }, 5000);
-    assert.equal(macOf(a.ns, 'flannel.1'), mac);
+    assert.equal(linkMac(a.ns, 'flannel.1'), mac);
     assert.deepEqual(ipJson(a.ns, ['-4', 'addr', 'show', 'flannel.1'])[0].addr_info.map((i: any) => `${i.local}/${i.prefixlen}`), ['10.244.1.0/32']);
     assert.match(ping(a.ns, '10.244.1.0', '10.244.2.0'), /3 received/);
   });
 
   it('keeps the VTEP MAC across a backend restart (reusing the compatible device)', async () => {
-    const mac = macOf(b.ns, 'flannel.1');
+    const mac = linkMac(b.ns, 'flannel.1');
     const index = ipJson(b.ns, ['link', 'show', 'flannel.1'])[0].ifindex;
     await b.stop();
     await b.start();
-    assert.equal(macOf(b.ns, 'flannel.1'), mac);
+    assert.equal(linkMac(b.ns, 'flannel.1'), mac);
     assert.equal(ipJson(b.ns, ['link', 'show', 'flannel.1'])[0].ifindex, index, 'the device was reused, not recreated');
     assert.deepEqual(b.sm.published.at(-1)!.backendData, { VNI: 1, VtepMAC: mac });
     await until('B to program A again', () => routesOn(b.ns, 'flannel.1').some((r: any) => r.dst === '10.244.1.0/24'));

@@ -1,17 +1,12 @@
 // Two dual-stack hosts running our vxlan backend: flannel-v6.1 next to flannel.1 (spec §5.1), IPv6 peers, traffic.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { bridgeJson, ipJson, isRoot, Netns, nsRun, pings6, run } from '../helpers/netns.ts';
-import { MemoryCluster, Underlay, until } from '../helpers/vxlan-nodes.ts';
+import { ipJson, isRoot, linkMac, Netns, nsRun, pings6, run } from '../helpers/netns.ts';
+import { fdb6, MemoryCluster, neigh6, routes6, Underlay, until, VXLAN_V6 as V6 } from '../helpers/vxlan-nodes.ts';
 import { DualStackVxlanNode, dualStackConfig, dualStackHost } from '../helpers/dualstack-nodes.ts';
 
-const V6 = 'flannel-v6.1';
-const routes6 = (ns: string) => ipJson(ns, ['-6', 'route', 'show', 'dev', V6]).filter((r: any) => r.gateway);
-const neigh6 = (ns: string) => ipJson(ns, ['-6', 'neigh', 'show', 'dev', V6]).filter((n: any) => n.state.includes('PERMANENT'));
-const fdb6 = (ns: string) => bridgeJson(ns, ['fdb', 'show', 'dev', V6]).filter((f: any) => f.dst);
 const globalV6 = (ns: string): string[] =>
   ipJson(ns, ['-6', 'addr', 'show', 'dev', V6])[0].addr_info.filter((i: any) => i.local && i.scope === 'global').map((i: any) => `${i.local}/${i.prefixlen}`);
-const macOf = (ns: string, dev: string): string => ipJson(ns, ['link', 'show', dev])[0].address;
 
 describe('vxlan backend, dual stack', { skip: !isRoot && 'needs root' }, () => {
   const netns = new Netns();
@@ -65,13 +60,13 @@ describe('vxlan backend, dual stack', { skip: !isRoot && 'needs root' }, () => {
     const attrs = a.sm.published.at(-1)!;
     assert.equal(attrs.publicIP, '192.168.203.1');
     assert.equal(attrs.publicIPv6, 'fd12:203::1');
-    assert.equal(JSON.stringify(attrs.backendData), `{"VNI":1,"VtepMAC":"${macOf(a.ns, 'flannel.1')}"}`);
-    assert.equal(JSON.stringify(attrs.backendV6Data), `{"VNI":1,"VtepMAC":"${macOf(a.ns, V6)}"}`);
+    assert.equal(JSON.stringify(attrs.backendData), `{"VNI":1,"VtepMAC":"${linkMac(a.ns, 'flannel.1')}"}`);
+    assert.equal(JSON.stringify(attrs.backendV6Data), `{"VNI":1,"VtepMAC":"${linkMac(a.ns, V6)}"}`);
     assert.equal(cluster.leases.get('10.244.1.0/24')!.ipv6Subnet!.toString(), 'fd00:10:244:1::/64');
   });
 
   it('programs the IPv6 peer on flannel-v6.1: onlink route, PERMANENT neighbour, FDB dst <peer PublicIPv6>', async () => {
-    const bMac6 = macOf(b.ns, V6);
+    const bMac6 = linkMac(b.ns, V6);
     await until('A to program B on flannel-v6.1', () => routes6(a.ns).length > 0 && fdb6(a.ns).length > 0, 3000);
     assert.deepEqual(routes6(a.ns).map((r: any) => `${r.dst} via ${r.gateway} ${r.flags.join(',')}`), ['fd00:10:244:2::/64 via fd00:10:244:2:: onlink']);
     assert.deepEqual(neigh6(a.ns).map((n: any) => `${n.dst} ${n.lladdr}`), [`fd00:10:244:2:: ${bMac6}`]);

@@ -2,15 +2,10 @@
 // and with PublicIP 0.0.0.0, IPv6 peers programmed on flannel-v6.1, the MTU of an IPv6 underlay, and traffic.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { bridgeJson, ipJson, isRoot, Netns, pings6 } from '../helpers/netns.ts';
-import { MemoryCluster, Underlay, until } from '../helpers/vxlan-nodes.ts';
+import { ipJson, isRoot, linkMac, Netns, pings6 } from '../helpers/netns.ts';
+import { fdb6, MemoryCluster, neigh6, routes6, Underlay, until, VXLAN_V6 as V6 } from '../helpers/vxlan-nodes.ts';
 import { IPv6OnlyVxlanNode, ipv6OnlyConfig } from '../helpers/ipv6only-nodes.ts';
 
-const V6 = 'flannel-v6.1';
-const routes6 = (ns: string) => ipJson(ns, ['-6', 'route', 'show', 'dev', V6]).filter((r: any) => r.gateway);
-const neigh6 = (ns: string) => ipJson(ns, ['-6', 'neigh', 'show', 'dev', V6]).filter((n: any) => n.state.includes('PERMANENT'));
-const fdb6 = (ns: string) => bridgeJson(ns, ['fdb', 'show', 'dev', V6]).filter((f: any) => f.dst);
-const macOf = (ns: string, dev: string): string => ipJson(ns, ['link', 'show', dev])[0].address;
 const vxlanDevices = (ns: string): string[] => ipJson(ns, ['-d', 'link', 'show', 'type', 'vxlan']).map((l: any) => l.ifname).sort();
 const showRoutes = (rs: any[]) => rs.map((r: any) => `${r.dst} via ${r.gateway} ${(r.flags ?? []).join(',')}`.trim());
 
@@ -59,7 +54,7 @@ describe('vxlan backend, IPv6-only network', { skip: !isRoot && 'needs root' }, 
   it('publishes PublicIP 0.0.0.0, PublicIPv6 and BackendV6Data, and no BackendData', () => {
     const attrs = a.sm.published.at(-1)!;
     assert.deepEqual(attrs, {
-      publicIP: '0.0.0.0', publicIPv6: 'fd12:205::1', backendType: 'vxlan', backendV6Data: { VNI: 1, VtepMAC: macOf(a.ns, V6) },
+      publicIP: '0.0.0.0', publicIPv6: 'fd12:205::1', backendType: 'vxlan', backendV6Data: { VNI: 1, VtepMAC: linkMac(a.ns, V6) },
     });
     assert.equal('backendData' in attrs, false);
     const lease = cluster.leases.get('fd00:10:244:1::/64')!;
@@ -68,7 +63,7 @@ describe('vxlan backend, IPv6-only network', { skip: !isRoot && 'needs root' }, 
   });
 
   it('programs the peer\'s v6-only lease on flannel-v6.1: onlink route, PERMANENT neighbour, FDB dst <peer PublicIPv6>', async () => {
-    const bMac = macOf(b.ns, V6);
+    const bMac = linkMac(b.ns, V6);
     await until('A to program B on flannel-v6.1', () => routes6(a.ns).length > 0 && fdb6(a.ns).length > 0 && neigh6(a.ns).length > 0, 3000);
     assert.deepEqual(showRoutes(routes6(a.ns)), ['fd00:10:244:2::/64 via fd00:10:244:2:: onlink']);
     assert.deepEqual(neigh6(a.ns).map((n: any) => `${n.dst} ${n.lladdr}`), [`fd00:10:244:2:: ${bMac}`]);
@@ -86,7 +81,7 @@ describe('vxlan backend, IPv6-only network', { skip: !isRoot && 'needs root' }, 
     cluster.put('10.244.9.0/24', { publicIP: '192.168.205.9', publicIPv6: null, backendType: 'vxlan', backendData: { VNI: 1, VtepMAC: '0e:00:00:00:09:09' } });
     await until('A to program the third host', () => routes6(a.ns).length === 2, 3000);
     assert.deepEqual(showRoutes(routes6(a.ns)).sort(), ['fd00:10:244:2::/64 via fd00:10:244:2:: onlink', 'fd00:10:244:3::/64 via fd00:10:244:3:: onlink']);
-    assert.deepEqual(fdb6(a.ns).map((f: any) => `${f.mac} ${f.dst}`).sort(), [`${macOf(b.ns, V6)} fd12:205::2`, '0e:00:00:00:63:03 fd12:205::3'].sort());
+    assert.deepEqual(fdb6(a.ns).map((f: any) => `${f.mac} ${f.dst}`).sort(), [`${linkMac(b.ns, V6)} fd12:205::2`, '0e:00:00:00:63:03 fd12:205::3'].sort());
     cluster.remove('fd00:10:244:3::/64');
     await until('the third host\'s entries to go', () => routes6(a.ns).length === 1 && neigh6(a.ns).length === 1 && fdb6(a.ns).length === 1, 3000);
     assert.deepEqual(neigh6(a.ns).map((n: any) => n.dst), ['fd00:10:244:2::']);

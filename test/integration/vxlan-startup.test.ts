@@ -1,11 +1,10 @@
 // What the vxlan backend finds at startup: stale entries to sweep, an incompatible device, and DirectRouting.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { bridgeJson, ipJson, isRoot, nsRun, run } from '../helpers/netns.ts';
+import { bridgeJson, ipJson, ipn, isRoot, nsRun } from '../helpers/netns.ts';
 import { underlayPerSuite } from '../helpers/backend-node.ts';
 import { MemoryCluster, until, VxlanNode, vxlanConfig } from '../helpers/vxlan-nodes.ts';
 
-const ipn = (ns: string, ...args: string[]) => run('ip', ['-n', ns, ...args]);
 const routeLines = (ns: string) =>
   ipJson(ns, ['-4', 'route', 'show', 'table', 'main']).map((r: any) => `${r.dst} via ${r.gateway ?? '-'} dev ${r.dev}`);
 const peerAttrs = (ip: string, mac: string) => ({ publicIP: ip, publicIPv6: null, backendType: 'vxlan', backendData: { VNI: 1, VtepMAC: mac } });
