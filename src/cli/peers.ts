@@ -2,6 +2,7 @@
 // failed, so scripts and probes can use it.
 import { spawnSync } from 'node:child_process';
 import type { PeerStatus } from '../backend/backend.ts';
+import { isObject } from '../util/json.ts';
 
 /** Where flanneld's health server listens when run like deploy/kube-flannel.yml (`--healthz-port=8081`). */
 export const DEFAULT_PEERS_URL = 'http://127.0.0.1:8081';
@@ -35,14 +36,13 @@ export function parsePeersReport(body: string, from: string): PeersReport {
   } catch {
     throw bad('not JSON');
   }
-  const r = v as { backend?: unknown; peers?: unknown };
-  if (typeof r !== 'object' || r === null || typeof r.backend !== 'string' || !Array.isArray(r.peers)) throw bad('no backend and peers');
-  for (const p of r.peers as Record<string, unknown>[]) {
-    const ok = typeof p === 'object' && p !== null && typeof p.subnet === 'string' && typeof p.publicIP === 'string' &&
+  if (!isObject(v) || typeof v.backend !== 'string' || !Array.isArray(v.peers)) throw bad('no backend and peers');
+  for (const p of v.peers as unknown[]) {
+    const ok = isObject(p) && typeof p.subnet === 'string' && typeof p.publicIP === 'string' &&
       (p.state === 'programmed' || p.state === 'failed') && typeof p.since === 'string' && (p.reason === undefined || typeof p.reason === 'string');
     if (!ok) throw bad(`peer ${JSON.stringify(p)}`);
   }
-  return r as PeersReport;
+  return v as unknown as PeersReport;
 }
 
 /** SUBNET, PUBLIC IP, STATE, SINCE, REASON; columns padded to their widest cell, REASON last and unpadded. */
