@@ -5,7 +5,6 @@ import { Etcd3 } from 'etcd3';
 import { EtcdSubnetManager, type EtcdSubnetManagerOptions } from '../../src/subnet/etcd/manager.ts';
 import type { Lease, LeaseAttrs } from '../../src/subnet/lease.ts';
 import { startEtcd, type EtcdHandle } from './etcd.ts';
-import { within } from './wait.ts';
 
 export class EtcdSubnetFixture {
   etcd!: EtcdHandle;
@@ -47,9 +46,10 @@ export class EtcdSubnetFixture {
     return m.acquireLease(attrs, this.stop.signal);
   };
 
+  /** The keys under `<prefix>/subnets/`, without that part, sorted. */
+  keys = async (prefix: string): Promise<string[]> =>
+    (await this.admin.getAll().prefix(`${prefix}/subnets/`).keys()).map((k) => k.slice(`${prefix}/subnets/`.length)).sort();
+
   etcdctl = (...args: string[]): string =>
     execFileSync('etcdctl', ['--endpoints', this.etcd.endpoint, ...args], { env: { ...process.env, ETCDCTL_API: '3' }, timeout: 10_000 }).toString();
 }
-
-/** `p`, or an error naming `what` when it takes longer than `ms`. */
-export const withinMs = <T>(ms: number, p: Promise<T>, what: string): Promise<T> => within(ms, what, p);

@@ -6,7 +6,8 @@ import { IPv4Net } from '../../src/ip/ipv4.ts';
 import { IPv6Net } from '../../src/ip/ipv6.ts';
 import type { LeaseAttrs, LeaseEvent } from '../../src/subnet/lease.ts';
 import { etcdAvailable } from '../helpers/etcd.ts';
-import { EtcdSubnetFixture, withinMs } from '../helpers/etcd-subnet.ts';
+import { EtcdSubnetFixture } from '../helpers/etcd-subnet.ts';
+import { within } from '../helpers/wait.ts';
 
 const CONFIG = '{"Network":"10.5.0.0/16","EnableIPv6":true,"IPv6Network":"fc00::/48","Backend":{"Type":"vxlan"}}';
 const attrs = (n: number): LeaseAttrs => ({
@@ -22,12 +23,8 @@ const valueOf = (n: number) =>
   `"BackendV6Data":{"VNI":1,"VtepMAC":"0e:00:00:00:06:${String(n).padStart(2, '0')}"}}`;
 
 const fx = new EtcdSubnetFixture(CONFIG, 'flannel-dual');
-const { freshPrefix, manager, acquire, etcdctl } = fx;
+const { freshPrefix, manager, acquire, etcdctl, keys } = fx;
 let admin: Etcd3;
-
-async function keys(prefix: string): Promise<string[]> {
-  return (await admin.getAll().prefix(`${prefix}/subnets/`).keys()).map((k) => k.slice(`${prefix}/subnets/`.length)).sort();
-}
 
 const summary = (evs: LeaseEvent[]) => evs.map((e) => `${e.type} ${e.lease.subnet} ${e.lease.ipv6Subnet ?? '-'} ${e.lease.attrs.publicIPv6}`).sort();
 
@@ -83,17 +80,17 @@ describe('etcd subnet manager, dual stack', { skip: !etcdAvailable && 'etcd is n
     const it = m.watchLeases(own, ac.signal)[Symbol.asyncIterator]();
     const revoked = m.completeLease(own, ac.signal);
     try {
-      const first = await withinMs(3000, it.next(), 'the snapshot');
+      const first = await within(3000, 'the snapshot', it.next());
       assert.deepEqual(summary(first.value), ['added 10.5.20.0/24 fc00:0:0:20::/64 fc00:1::20']);
       await admin.put(`${subnets}/10.5.21.0-24&fc00:0:0:21::-64`).value(valueOf(21));
-      const put = await withinMs(3000, it.next(), 'the put');
+      const put = await within(3000, 'the put', it.next());
       assert.deepEqual(summary(put.value), ['added 10.5.21.0/24 fc00:0:0:21::/64 fc00:1::21']);
       assert.deepEqual(put.value[0].lease.attrs.backendV6Data, { VNI: 1, VtepMAC: '0e:00:00:00:06:21' });
       await admin.delete().key(`${subnets}/10.5.20.0-24&fc00:0:0:20::-64`);
-      const del = await withinMs(3000, it.next(), 'the delete');
+      const del = await within(3000, 'the delete', it.next());
       assert.deepEqual(summary(del.value), ['removed 10.5.20.0/24 fc00:0:0:20::/64 fc00:1::20']);
       await admin.delete().key(`${subnets}/${own.subnet!.toString().replace('/', '-')}&${own.ipv6Subnet!.toString().replace('/', '-')}`);
-      assert.equal(await withinMs(3000, revoked, 'revocation'), 'revoked');
+      assert.equal(await within(3000, 'revocation', revoked), 'revoked');
     } finally {
       ac.abort();
       await it.return?.(undefined);

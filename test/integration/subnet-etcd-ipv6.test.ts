@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import { Etcd3 } from 'etcd3';
 import type { LeaseAttrs, LeaseEvent } from '../../src/subnet/lease.ts';
 import { etcdAvailable } from '../helpers/etcd.ts';
-import { EtcdSubnetFixture, withinMs } from '../helpers/etcd-subnet.ts';
+import { EtcdSubnetFixture } from '../helpers/etcd-subnet.ts';
+import { within } from '../helpers/wait.ts';
 import { LogRecorder } from '../helpers/log.ts';
 
 const CONFIG = '{"EnableIPv4":false,"EnableIPv6":true,"IPv6Network":"fc00::/48","Backend":{"Type":"vxlan"}}';
@@ -21,12 +22,8 @@ const valueOf = (n: number, mac = mac6(n)) =>
   `{"PublicIP":"0.0.0.0","PublicIPv6":"fc00:1::${n}","BackendType":"vxlan","BackendV6Data":{"VNI":1,"VtepMAC":"${mac}"}}`;
 
 const fx = new EtcdSubnetFixture(CONFIG, 'flannel-v6only');
-const { freshPrefix, manager, acquire, etcdctl } = fx;
+const { freshPrefix, manager, acquire, etcdctl, keys } = fx;
 let admin: Etcd3;
-
-async function keys(prefix: string): Promise<string[]> {
-  return (await admin.getAll().prefix(`${prefix}/subnets/`).keys()).map((k) => k.slice(`${prefix}/subnets/`.length)).sort();
-}
 
 const summary = (evs: LeaseEvent[]) =>
   evs.map((e) => `${e.type} ${e.lease.subnet ?? '-'} ${e.lease.ipv6Subnet ?? '-'} ${e.lease.attrs.publicIP} ${e.lease.attrs.publicIPv6}`).sort();
@@ -95,18 +92,18 @@ describe('etcd subnet manager, IPv6-only', { skip: !etcdAvailable && 'etcd is no
     const it = m.watchLeases(own, ac.signal)[Symbol.asyncIterator]();
     const revoked = m.completeLease(own, ac.signal);
     try {
-      const first = await withinMs(3000, it.next(), 'the snapshot');
+      const first = await within(3000, 'the snapshot', it.next());
       assert.deepEqual(summary(first.value), [], 'the own lease is not a peer');
       const other = await acquire(manager(prefix, { random: () => 0 }), attrs(2));
       assert.equal(other.ipv6Subnet?.toString(), 'fc00:0:0:2::/64');
-      const put = await withinMs(3000, it.next(), 'the other host\'s lease');
+      const put = await within(3000, 'the other host\'s lease', it.next());
       assert.deepEqual(summary(put.value), ['added - fc00:0:0:2::/64 0.0.0.0 fc00:1::2']);
       assert.deepEqual(put.value[0].lease.attrs, attrs(2));
       await admin.delete().key(`${subnets}/0.0.0.0-0&fc00:0:0:2::-64`);
-      const del = await withinMs(3000, it.next(), 'the delete');
+      const del = await within(3000, 'the delete', it.next());
       assert.deepEqual(summary(del.value), ['removed - fc00:0:0:2::/64 0.0.0.0 fc00:1::2']);
       await admin.delete().key(`${subnets}/0.0.0.0-0&fc00:0:0:1::-64`);
-      assert.equal(await withinMs(3000, revoked, 'revocation'), 'revoked');
+      assert.equal(await within(3000, 'revocation', revoked), 'revoked');
     } finally {
       ac.abort();
       await it.return?.(undefined);

@@ -5,7 +5,8 @@ import { Etcd3 } from 'etcd3';
 import { IPv4Net } from '../../src/ip/ipv4.ts';
 import type { LeaseAttrs, LeaseEvent } from '../../src/subnet/lease.ts';
 import { etcdAvailable, type EtcdHandle } from '../helpers/etcd.ts';
-import { EtcdSubnetFixture, withinMs } from '../helpers/etcd-subnet.ts';
+import { EtcdSubnetFixture } from '../helpers/etcd-subnet.ts';
+import { within } from '../helpers/wait.ts';
 
 const CONFIG = '{"Network":"10.5.0.0/16","Backend":{"Type":"vxlan"}}';
 const vxlan = (ip: string, mac: string): LeaseAttrs => ({ publicIP: ip, publicIPv6: null, backendType: 'vxlan', backendData: { VNI: 1, VtepMAC: mac } });
@@ -43,7 +44,7 @@ describe('etcd subnet manager', { skip: !etcdAvailable && 'etcd is not installed
     const pending = m.getNetworkConfig(stop.signal);
     await new Promise((r) => setTimeout(r, 1200));
     await admin.put(`${prefix}/config`).value('{"Network":"10.7.0.0/16"}');
-    const config = await withinMs(5000, pending, 'the config');
+    const config = await within(5000, 'the config', pending);
     assert.equal(config.network?.toString(), '10.7.0.0/16');
     assert.equal(config.subnetLen, 24);
     assert.equal(config.backendType, 'udp');
@@ -53,7 +54,7 @@ describe('etcd subnet manager', { skip: !etcdAvailable && 'etcd is not installed
     const m = manager(await freshPrefix(false));
     const ac = new AbortController();
     setTimeout(() => ac.abort(), 300);
-    await assert.rejects(withinMs(3000, m.getNetworkConfig(ac.signal), 'abort'));
+    await assert.rejects(within(3000, 'abort', m.getNetworkConfig(ac.signal)));
   });
 
   it('creates the exact key and JSON with a 24 h etcd lease', async () => {
@@ -162,7 +163,7 @@ describe('etcd subnet manager', { skip: !etcdAvailable && 'etcd is not installed
     await new Promise((r) => setTimeout(r, 5000));
     assert.notEqual(await admin.get(key).string(), null);
     ac.abort();
-    assert.equal(await withinMs(3000, done, 'completeLease to end'), 'aborted');
+    assert.equal(await within(3000, 'completeLease to end', done), 'aborted');
   });
 
   it('reports revocation when the own key is deleted', async () => {
@@ -172,7 +173,7 @@ describe('etcd subnet manager', { skip: !etcdAvailable && 'etcd is not installed
     const done = m.completeLease(lease, stop.signal);
     await new Promise((r) => setTimeout(r, 300));
     await admin.delete().key(`${prefix}/subnets/${lease.subnet!.toString().replace('/', '-')}`);
-    assert.equal(await withinMs(2000, done, 'revocation'), 'revoked');
+    assert.equal(await within(2000, 'revocation', done), 'revoked');
   });
 
   it('watches other leases: snapshot, puts, deletes with old attrs, malformed keys skipped', async () => {
@@ -186,22 +187,22 @@ describe('etcd subnet manager', { skip: !etcdAvailable && 'etcd is not installed
     const ac = new AbortController();
     const it = m.watchLeases(own, ac.signal)[Symbol.asyncIterator]();
     try {
-      const first = await withinMs(3000, it.next(), 'the snapshot');
+      const first = await within(3000, 'the snapshot', it.next());
       assert.deepEqual(summary(first.value), ['added 10.5.20.0/24 192.168.50.20']);
 
       await admin.put(`${subnets}/10.5.22.0-24`).value(valueOf('192.168.50.22', 'aa:aa:aa:aa:aa:22'));
-      const added = await withinMs(1000, it.next(), 'a put');
+      const added = await within(1000, 'a put', it.next());
       assert.deepEqual(summary(added.value), ['added 10.5.22.0/24 192.168.50.22']);
       assert.ok(added.value[0].lease.expiration === null, 'a put without etcd lease has no expiration');
 
       await admin.delete().key(`${subnets}/10.5.20.0-24`);
-      const removed = await withinMs(1000, it.next(), 'a delete');
+      const removed = await within(1000, 'a delete', it.next());
       assert.deepEqual(summary(removed.value), ['removed 10.5.20.0/24 192.168.50.20']);
       assert.deepEqual(removed.value[0].lease.attrs.backendData, { VNI: 1, VtepMAC: 'aa:aa:aa:aa:aa:20' });
 
       await admin.put(`${subnets}/10.5.23.0-24`).value('garbage');
       await admin.put(`${subnets}/10.5.24.0-24`).value(valueOf('192.168.50.24', 'aa:aa:aa:aa:aa:24'));
-      const after = await withinMs(1000, it.next(), 'a put after a malformed one');
+      const after = await within(1000, 'a put after a malformed one', it.next());
       assert.deepEqual(summary(after.value), ['added 10.5.24.0/24 192.168.50.24']);
     } finally {
       ac.abort();
@@ -220,18 +221,18 @@ describe('etcd subnet manager', { skip: !etcdAvailable && 'etcd is not installed
     const ac = new AbortController();
     const it = m.watchLeases(own, ac.signal)[Symbol.asyncIterator]();
     try {
-      const first = await withinMs(3000, it.next(), 'the snapshot');
+      const first = await within(3000, 'the snapshot', it.next());
       assert.deepEqual(summary(first.value), ['added 10.5.40.0/24 192.168.50.40']);
       // The watch starts only when we ask for more, so these changes get compacted away before it does.
       await admin.put(`${subnets}/10.5.42.0-24`).value(valueOf('192.168.50.42', 'aa:aa:aa:aa:aa:42'));
       await admin.delete().key(`${subnets}/10.5.40.0-24`);
       const head = await admin.put(`${prefix}/marker`).value('x');
       await admin.kv.compact({ revision: head.header.revision, physical: true });
-      const next = await withinMs(5000, it.next(), 'the re-listing');
+      const next = await within(5000, 'the re-listing', it.next());
       assert.deepEqual(summary(next.value), ['added 10.5.42.0/24 192.168.50.42', 'removed 10.5.40.0/24 192.168.50.40']);
       await admin.put(`${subnets}/10.5.43.0-24`).value(valueOf('192.168.50.43', 'aa:aa:aa:aa:aa:43'));
       // A liveness bound, not a speed target: etcd3 may still be re-opening its watch stream after the cancel.
-      const later = await withinMs(10_000, it.next(), 'a put after recovery');
+      const later = await within(10_000, 'a put after recovery', it.next());
       assert.deepEqual(summary(later.value), ['added 10.5.43.0/24 192.168.50.43']);
     } finally {
       ac.abort();
@@ -252,7 +253,7 @@ describe('etcd subnet manager', { skip: !etcdAvailable && 'etcd is not installed
       const early = await Promise.race([pending.then(() => 'yielded', () => 'threw'), new Promise((r) => setTimeout(() => r('waiting'), 2000))]);
       assert.equal(early, 'waiting');
       await etcd.restart();
-      const first = await withinMs(15_000, pending, 'the snapshot once etcd is back');
+      const first = await within(15_000, 'the snapshot once etcd is back', pending);
       assert.deepEqual(summary(first.value), ['added 10.5.60.0/24 192.168.50.60']);
     } finally {
       ac.abort();
@@ -269,17 +270,17 @@ describe('etcd subnet manager', { skip: !etcdAvailable && 'etcd is not installed
     const it = m.watchLeases(own, ac.signal)[Symbol.asyncIterator]();
     const revoked = m.completeLease(own, ac.signal);
     try {
-      const first = await withinMs(3000, it.next(), 'the snapshot');
+      const first = await within(3000, 'the snapshot', it.next());
       assert.deepEqual(first.value, []);
       const pending = it.next();
       await etcd.restart();
       await admin.put(`${subnets}/10.5.51.0-24`).value(valueOf('192.168.50.51', 'aa:aa:aa:aa:aa:51'));
-      const got = await withinMs(15_000, pending, 'a put after the restart');
+      const got = await within(15_000, 'a put after the restart', pending);
       assert.deepEqual(summary(got.value), ['added 10.5.51.0/24 192.168.50.51']);
     } finally {
       ac.abort();
       await it.return?.(undefined);
     }
-    assert.equal(await withinMs(3000, revoked, 'completeLease to end'), 'aborted');
+    assert.equal(await within(3000, 'completeLease to end', revoked), 'aborted');
   });
 });
