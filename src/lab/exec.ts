@@ -1,5 +1,6 @@
 // Small process helpers for the lab (it drives ip, etcdctl and the built binaries like a user would).
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
 
 export function sh(cmd: string, args: string[], opts: { input?: string; env?: NodeJS.ProcessEnv } = {}): string {
   try {
@@ -16,6 +17,16 @@ export function shQuiet(cmd: string, args: string[]): void {
     execFileSync(cmd, args, { stdio: 'ignore' });
   } catch {
     /* best effort */
+  }
+}
+
+/** Starts `argv` inside `ns` in the background (it outlives this process), stdout and stderr appended to `logFile`. */
+export function spawnDetachedInNetns(ns: string, argv: string[], logFile: string, env?: NodeJS.ProcessEnv): void {
+  const log = openSync(logFile, 'a');
+  try {
+    spawn('ip', ['netns', 'exec', ns, ...argv], { detached: true, stdio: ['ignore', log, log], env }).unref();
+  } finally {
+    closeSync(log);
   }
 }
 

@@ -1,10 +1,10 @@
 // The lab's Kubernetes mode: the fake API server in the lab's control-plane namespace instead of etcd, one Node per
 // host with the pod CIDRs of labPodCIDRs, and per-host kubeconfig + net-conf.json for `flanneld --kube-subnet-mgr`.
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { sleep } from '../util/sleep.ts';
+import { waitUntil } from '../util/wait.ts';
+import { spawnDetachedInNetns } from './exec.ts';
 import { LAB_DIR, labNetworkConfig, labPodCIDRs, type LabHost, type LabTopology } from './topology.ts';
 
 export const KUBE_API_PORT = 6443;
@@ -26,17 +26,10 @@ export async function startKubeApiServer(t: LabTopology, distDir: string): Promi
   writeFileSync(netConfFile, labNetworkConfig(t));
   const ready = join(LAB_DIR, 'kube-api.ready');
   rmSync(ready, { force: true });
-  const log = openSync(join(LAB_DIR, 'kube-api.log'), 'a');
   const nodes = labNodeSpecs(t);
-  const p = spawn('ip', ['netns', 'exec', t.etcdNs, process.execPath, join(distDir, 'flannelctl.cjs'), 'lab', 'kube-api-server',
-    '--listen', `${t.etcdIp}:${KUBE_API_PORT}`, '--token', token, '--nodes', nodes, '--ready-file', ready], { detached: true, stdio: ['ignore', log, log] });
-  p.unref();
-  closeSync(log);
-  const deadline = Date.now() + 20_000;
-  while (!existsSync(ready)) {
-    if (Date.now() > deadline) throw new Error(`the fake API server did not start in 20 s; see ${LAB_DIR}/kube-api.log`);
-    await sleep(100);
-  }
+  spawnDetachedInNetns(t.etcdNs, [process.execPath, join(distDir, 'flannelctl.cjs'), 'lab', 'kube-api-server',
+    '--listen', `${t.etcdIp}:${KUBE_API_PORT}`, '--token', token, '--nodes', nodes, '--ready-file', ready], join(LAB_DIR, 'kube-api.log'));
+  await waitUntil(() => existsSync(ready), 20_000, `the fake API server did not start in 20 s; see ${LAB_DIR}/kube-api.log`, 100);
 }
 
 /** Writes the host's kubeconfig (bearer token; plain HTTP on the lab underlay) and returns flanneld's extra args. */

@@ -1,9 +1,8 @@
 // `flannelctl lab`: a multi-host flannel cluster in network namespaces (etcd + one flanneld per host + pods).
-import { spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { sleep } from '../util/sleep.ts';
-import { netnsList, netnsPids, sh, shQuiet } from './exec.ts';
+import { waitUntil } from '../util/wait.ts';
+import { netnsList, netnsPids, sh, shQuiet, spawnDetachedInNetns } from './exec.ts';
 import { kubeApiUrl, kubeFlanneldArgs, kubeNodesSummary, labNodeSpecs, startKubeApiServer } from './kube-lab.ts';
 import { formatMatrix, lossPercent, pingMatrix, type PingTarget } from './ping-matrix.ts';
 import { LAB_DIR, LAB_PREFIX, labCniConfig, labHasV4, labHasV6, labNetworkConfig, labStackName, labTopology, type LabHost, type LabTopology } from './topology.ts';
@@ -74,24 +73,20 @@ function makeUnderlay(t: LabTopology): void {
 async function startEtcd(t: LabTopology): Promise<void> {
   const dir = join(LAB_DIR, 'etcd');
   mkdirSync(dir, { recursive: true });
-  const log = openSync(join(LAB_DIR, 'etcd.log'), 'a');
   const url = t.etcdEndpoint;
   const peer = `http://${t.etcdIp}:2380`;
-  const p = spawn('ip', ['netns', 'exec', t.etcdNs, 'etcd', '--name', 'lab', '--data-dir', join(dir, 'data'),
+  spawnDetachedInNetns(t.etcdNs, ['etcd', '--name', 'lab', '--data-dir', join(dir, 'data'),
     '--listen-client-urls', url, '--advertise-client-urls', url, '--listen-peer-urls', peer,
-    '--initial-advertise-peer-urls', peer, '--initial-cluster', `lab=${peer}`], { detached: true, stdio: ['ignore', log, log] });
-  p.unref();
-  closeSync(log);
-  const deadline = Date.now() + 20_000;
-  while (Date.now() < deadline) {
+    '--initial-advertise-peer-urls', peer, '--initial-cluster', `lab=${peer}`], join(LAB_DIR, 'etcd.log'));
+  const healthy = () => {
     try {
       etcdctl(t, ['endpoint', 'health']);
-      return;
+      return true;
     } catch {
-      await sleep(200);
+      return false;
     }
-  }
-  throw new Error(`etcd did not become healthy in 20 s; see ${LAB_DIR}/etcd.log`);
+  };
+  await waitUntil(healthy, 20_000, `etcd did not become healthy in 20 s; see ${LAB_DIR}/etcd.log`);
 }
 
 function etcdctl(t: LabTopology, args: string[]): string {
@@ -102,23 +97,22 @@ function etcdctl(t: LabTopology, args: string[]): string {
 export const LAB_HEALTHZ_PORT = 8081;
 
 function startFlanneld(t: LabTopology, h: LabHost, distDir: string, kube = false): void {
-  const log = openSync(join(h.dir, 'flanneld.log'), 'a');
   const source = kube ? kubeFlanneldArgs(t, h) : [`--etcd-endpoints=${t.etcdEndpoint}`];
-  const p = spawn('ip', ['netns', 'exec', h.ns, process.execPath, join(distDir, 'flanneld.cjs'),
+  spawnDetachedInNetns(h.ns, [process.execPath, join(distDir, 'flanneld.cjs'),
     ...source, `--subnet-file=${h.subnetFile}`, '--ip-masq', '--iptables-resync=5', '--healthz-ip=127.0.0.1', `--healthz-port=${LAB_HEALTHZ_PORT}`],
-    { detached: true, stdio: ['ignore', log, log], env: kube ? { ...process.env, NODE_NAME: h.name } : process.env });
-  p.unref();
-  closeSync(log);
+    join(h.dir, 'flanneld.log'), kube ? { ...process.env, NODE_NAME: h.name } : undefined);
 }
 
 async function waitForFile(path: string, what: string, logFile: string): Promise<void> {
-  const deadline = Date.now() + 30_000;
-  while (Date.now() < deadline) {
-    if (existsSync(path)) return;
-    await sleep(200);
-  }
-  const tail = existsSync(logFile) ? readFileSync(logFile, 'utf8').split('\n').slice(-15).join('\n') : '(no log)';
-  throw new Error(`${what} did not write ${path} within 30 s. Last lines of ${logFile}:\n${tail}`);
+  await waitUntil(() => existsSync(path), 30_000, () => {
+    const tail = existsSync(logFile) ? readFileSync(logFile, 'utf8').split('\n').slice(-15).join('\n') : '(no log)';
+    return `${what} did not write ${path} within 30 s. Last lines of ${logFile}:\n${tail}`;
+  });
+}
+
+/** A host's subnet.env on one line, for the lab's printouts. */
+function subnetEnvLine(h: LabHost): string {
+  return readFileSync(h.subnetFile, 'utf8').trim().replace(/\n/g, ' ');
 }
 
 function cniAdd(t: LabTopology, h: LabHost, podNs: string, distDir: string): { v4?: string; v6?: string } {
@@ -163,10 +157,7 @@ export async function labUp(o: LabUpOptions): Promise<boolean> {
     say(`Network config: ${labNetworkConfig(t)}`);
     for (const h of t.hosts) startFlanneld(t, h, o.distDir, o.kube);
     for (const h of t.hosts) await waitForFile(h.subnetFile, `flanneld on ${h.ns}`, join(h.dir, 'flanneld.log'));
-    for (const h of t.hosts) {
-      const env = readFileSync(h.subnetFile, 'utf8').trim().replace(/\n/g, ' ');
-      say(`  ${h.ns}  eth0 ${h.ip}  ${env}`);
-    }
+    for (const h of t.hosts) say(`  ${h.ns}  eth0 ${h.ip}  ${subnetEnvLine(h)}`);
     for (const h of t.hosts) {
       for (const p of h.pods) {
         const ips = cniAdd(t, h, p.ns, o.distDir);
@@ -201,14 +192,13 @@ export async function labUp(o: LabUpOptions): Promise<boolean> {
  * answer no neighbour solicitations meanwhile; ping once they are usable, as a pod started by kubelet would be.
  */
 async function waitForIPv6Dad(namespaces: string[]): Promise<void> {
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    const tentative = (ns: string) => JSON.parse(ipn(ns, ['-6', '-j', 'addr', 'show', 'tentative']) || '[]') as Array<{ addr_info?: unknown[] }>;
-    const waiting = namespaces.filter((ns) => tentative(ns).some((l) => (l.addr_info ?? []).length > 0));
-    if (waiting.length === 0) return;
-    if (Date.now() > deadline) throw new Error(`IPv6 addresses still tentative (duplicate address detection) after 15 s in ${waiting.join(', ')}`);
-    await sleep(200);
-  }
+  const tentative = (ns: string) => JSON.parse(ipn(ns, ['-6', '-j', 'addr', 'show', 'tentative']) || '[]') as Array<{ addr_info?: unknown[] }>;
+  let waiting: string[] = [];
+  const settled = () => {
+    waiting = namespaces.filter((ns) => tentative(ns).some((l) => (l.addr_info ?? []).length > 0));
+    return waiting.length === 0;
+  };
+  await waitUntil(settled, 15_000, () => `IPv6 addresses still tentative (duplicate address detection) after 15 s in ${waiting.join(', ')}`);
 }
 
 /** Where each backend's kernel state can be seen. */
@@ -277,11 +267,11 @@ export async function labStatus(): Promise<boolean> {
     say('No lab is running (start one with `make lab`).');
     return false;
   }
-  const state = JSON.parse(readFileSync(statePath, 'utf8')) as LabState;
+  const state = readState();
   const t = state.topology;
   for (const h of t.hosts) {
     const pids = netnsPids(h.ns);
-    const env = existsSync(h.subnetFile) ? readFileSync(h.subnetFile, 'utf8').trim().replace(/\n/g, ' ') : 'no subnet.env';
+    const env = existsSync(h.subnetFile) ? subnetEnvLine(h) : 'no subnet.env';
     say(`${h.ns}  eth0 ${h.ip}  processes ${pids.length ? pids.join(',') : 'none'}  ${env}`);
   }
   try {
@@ -341,18 +331,10 @@ export async function labRestartFlanneld(hostName: string, distDir: string): Pro
   const state = readState();
   const h = labHost(hostName, state);
   for (const pid of flanneldPids(h.ns)) process.kill(pid, 'SIGTERM');
-  const deadline = Date.now() + 10_000;
-  while (flanneldPids(h.ns).length > 0) {
-    if (Date.now() > deadline) throw new Error(`flanneld on ${h.ns} did not exit within 10 s of SIGTERM`);
-    await sleep(100);
-  }
+  await waitUntil(() => flanneldPids(h.ns).length === 0, 10_000, `flanneld on ${h.ns} did not exit within 10 s of SIGTERM`, 100);
   // subnet.env is rewritten (atomically: a new inode) once the new flanneld is up.
   const ino = statSync(h.subnetFile).ino;
   startFlanneld(state.topology, h, distDir, state.kube);
-  const until = Date.now() + 30_000;
-  while (statSync(h.subnetFile).ino === ino) {
-    if (Date.now() > until) throw new Error(`flanneld on ${h.ns} did not rewrite ${h.subnetFile} within 30 s; see ${h.dir}/flanneld.log`);
-    await sleep(100);
-  }
-  say(`flanneld on ${h.ns} restarted: ${readFileSync(h.subnetFile, 'utf8').trim().replace(/\n/g, ' ')}`);
+  await waitUntil(() => statSync(h.subnetFile).ino !== ino, 30_000, `flanneld on ${h.ns} did not rewrite ${h.subnetFile} within 30 s; see ${h.dir}/flanneld.log`, 100);
+  say(`flanneld on ${h.ns} restarted: ${subnetEnvLine(h)}`);
 }
