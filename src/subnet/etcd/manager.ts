@@ -42,10 +42,6 @@ export interface EtcdSubnetManagerOptions extends EtcdClientOptions {
   client?: Etcd3;
 }
 
-function abortError(signal: AbortSignal): Error {
-  return signal.reason instanceof Error ? signal.reason : new Error('aborted');
-}
-
 /** flannel's "(ip: … ipv6: …)" text; `0.0.0.0/0` / `::/0` for a family the lease lacks. */
 function describe(l: Pick<Lease, 'subnet' | 'ipv6Subnet'>): string {
   return `ip: ${l.subnet?.toString() ?? '0.0.0.0/0'} ipv6: ${l.ipv6Subnet?.toString() ?? '::/0'}`;
@@ -73,13 +69,13 @@ export class EtcdSubnetManager implements SubnetManager {
   /** Reads and validates `<prefix>/config`, retrying every second until found; rejects only on abort. */
   async getNetworkConfig(signal: AbortSignal): Promise<NetworkConfig> {
     for (;;) {
-      if (signal.aborted) throw abortError(signal);
+      signal.throwIfAborted();
       try {
         const config = parseNetworkConfig(await this.registry.getConfigText(), { validate: true });
         this.config = config;
         return config;
       } catch (e) {
-        if (signal.aborted) throw abortError(signal);
+        signal.throwIfAborted();
         log.error(`Couldn't fetch network config: ${errorMessage(e)}`);
       }
       await sleep(1000, signal);
@@ -94,7 +90,7 @@ export class EtcdSubnetManager implements SubnetManager {
     const config = this.config ?? (await this.getNetworkConfig(signal));
     const range = allocationRange(config);
     for (let attempt = 1; attempt <= MAX_ACQUIRE_ATTEMPTS; attempt++) {
-      if (signal.aborted) throw abortError(signal);
+      signal.throwIfAborted();
       const listed = await this.registry.listLeases();
       this.logMalformed(listed.malformed);
       const decision = decideAllocation({

@@ -78,7 +78,7 @@ export class EventQueue<T> {
   /** Everything buffered (at most `depth` items) once there is something; rejects when `signal` aborts. */
   async take(signal: AbortSignal): Promise<T[]> {
     while (this.buffer.length === 0) {
-      if (signal.aborted) throw signal.reason instanceof Error ? signal.reason : new Error('aborted');
+      signal.throwIfAborted();
       await new Promise<void>((resolve) => {
         const done = () => {
           signal.removeEventListener('abort', done);

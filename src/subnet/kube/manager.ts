@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { parseNetworkConfig } from '../../config/parse.ts';
 import type { NetworkConfig } from '../../config/network-config.ts';
 import { errorMessage, logger } from '../../log/log.ts';
-import { sleep } from '../../util/sleep.ts';
+import { sleep, untilAborted } from '../../util/sleep.ts';
 import { leaseName, makeLease, type Lease, type LeaseAttrs, type LeaseEvent, type SubnetManager } from '../lease.ts';
 import { annotationNames, type AnnotationNames } from './annotations.ts';
 import { createNodeApi, type KubeClientOptions, type NodeApi } from './client.ts';
@@ -39,10 +39,6 @@ export interface KubeSubnetManagerOptions extends KubeClientOptions {
   retryIntervalMs?: number;
   retryTimeoutMs?: number;
   watchTimeoutSeconds?: number;
-}
-
-function abortError(signal: AbortSignal): Error {
-  return signal.reason instanceof Error ? signal.reason : new Error('aborted');
 }
 
 async function resolveNodeName(api: NodeApi, o: KubeSubnetManagerOptions): Promise<string> {
@@ -160,7 +156,7 @@ export class KubeSubnetManager implements SubnetManager {
     const interval = this.o.retryIntervalMs ?? 3000;
     const deadline = Date.now() + (this.o.retryTimeoutMs ?? 30_000);
     for (;;) {
-      if (signal.aborted) throw abortError(signal);
+      signal.throwIfAborted();
       try {
         return await fn();
       } catch (e) {
@@ -201,27 +197,30 @@ export class KubeSubnetManager implements SubnetManager {
     const informer = this.informer;
     if (!informer) {
       yield [];
-      await new Promise((r) => signal.addEventListener('abort', r, { once: true }));
+      await untilAborted(signal);
       return;
     }
     const queue = new EventQueue<LeaseEvent>(this.o.eventQueueDepth ?? DEFAULT_EVENT_QUEUE_DEPTH);
     const ownName = leaseName(own);
-    const isOwn = (ev: LeaseEvent) => leaseName(ev.lease) === ownName;
+    // Peers are the other nodes, minus any lease naming our own subnet; `events` is not run for this node.
+    const peerEvents = (node: KubeNode | undefined, events: () => LeaseEvent[]): LeaseEvent[] =>
+      node?.metadata.name === this.nodeName ? [] : events().filter((ev) => leaseName(ev.lease) !== ownName);
     // Subscribe and snapshot in the same tick: nothing can fall between them.
     const unsubscribe = informer.subscribe((changes) => {
       for (const c of changes) {
-        if ((c.node ?? c.old)?.metadata.name === this.nodeName) continue;
-        for (const ev of nodeChangeEvents(c.old, c.node, this.names)) if (!isOwn(ev)) queue.push(ev);
+        for (const ev of peerEvents(c.node ?? c.old, () => nodeChangeEvents(c.old, c.node, this.names))) queue.push(ev);
       }
     });
     try {
       const first: LeaseEvent[] = [];
       for (const node of informer.cache.values()) {
-        if (node.metadata.name === this.nodeName) continue;
-        const r = nodeToLease(node, this.names);
-        if ('lease' in r) {
-          if (leaseName(r.lease) !== ownName) first.push({ type: 'added', lease: r.lease });
-        } else log.v(1, `node ${node.metadata.name} is not a peer: ${r.skip}`);
+        const added = peerEvents(node, (): LeaseEvent[] => {
+          const r = nodeToLease(node, this.names);
+          if ('lease' in r) return [{ type: 'added', lease: r.lease }];
+          log.v(1, `node ${node.metadata.name} is not a peer: ${r.skip}`);
+          return [];
+        });
+        first.push(...added);
       }
       yield first;
       for (;;) {
@@ -251,7 +250,7 @@ export class KubeSubnetManager implements SubnetManager {
         if (!signal.aborted) log.error(errorMessage(e));
       }
     }
-    if (!signal.aborted) await new Promise((r) => signal.addEventListener('abort', r, { once: true }));
+    await untilAborted(signal);
     return 'aborted';
   }
 
