@@ -124,7 +124,7 @@ export class NodeInformer {
       } catch (e) {
         if (signal.aborted) return;
         log.error(`failed to list nodes: ${errorMessage(e)}; retrying in ${delay} ms`);
-        await sleep(delay, signal).catch(() => {});
+        await sleep(delay, signal);
         delay = Math.min(delay * 2, 30_000);
         continue;
       }
@@ -135,11 +135,11 @@ export class NodeInformer {
         const outcome = await this.watchOnce(rv, signal, (next) => (rv = next));
         if (outcome === 'relist') break;
         if (outcome === 'failed') {
-          await sleep(200, signal).catch(() => {});
+          await sleep(200, signal);
           break;
         }
         // A server that keeps closing watches at once must not make us spin.
-        if (Date.now() - started < 1000) await sleep(200, signal).catch(() => {});
+        if (Date.now() - started < 1000) await sleep(200, signal);
       }
     }
   }
