@@ -1,22 +1,16 @@
 // The delegate config saved per container in dataDir (the file DEL replays), byte-compatible with the real plugin.
-import { closeSync, fchmodSync, fsyncSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { writeFileAtomic } from '../util/atomic-write.ts';
 
 export function scratchPath(dataDir: string, containerId: string): string {
   return join(dataDir, containerId);
 }
 
-/** Dir 0700, file 0600 whatever the umask, fsync'd before the delegate runs. */
+/** Dir 0700, file 0600 whatever the umask, replaced whole and fsync'd before the delegate runs. */
 export function saveScratch(dataDir: string, containerId: string, bytes: string): void {
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-  const fd = openSync(scratchPath(dataDir, containerId), 'w', 0o600);
-  try {
-    fchmodSync(fd, 0o600);
-    writeSync(fd, bytes);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
+  writeFileAtomic(scratchPath(dataDir, containerId), bytes, 0o600);
 }
 
 /** The saved bytes, or undefined when nothing was saved for this container. */
