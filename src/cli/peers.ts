@@ -73,7 +73,8 @@ export async function fetchPeers(base: string): Promise<PeersReport> {
   if (res.status === 200) return parsePeersReport(body, url.toString());
   let said = '';
   try {
-    said = String((JSON.parse(body) as { error?: unknown }).error ?? '');
+    const answer: unknown = JSON.parse(body);
+    if (isObject(answer)) said = String(answer.error ?? '');
   } catch {
     /* not ours: described by the status below */
   }

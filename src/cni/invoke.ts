@@ -2,6 +2,7 @@
 import { spawnSync } from 'node:child_process';
 import { accessSync, constants, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { isObject } from '../util/json.ts';
 import { CniCode, CniError } from './errors.ts';
 
 /** The first executable file named `type` in the CNI_PATH directories. */
@@ -42,8 +43,8 @@ export function execPlugin(plugin: string, command: string, stdin: string | Buff
   if (r.status === 0) return { ok: true, stdout };
   // A well-formed CNI error from the delegate is passed through as is.
   try {
-    const e = JSON.parse(stdout.toString()) as { code?: unknown; msg?: unknown; details?: unknown };
-    if (typeof e.code === 'number') {
+    const e: unknown = JSON.parse(stdout.toString());
+    if (isObject(e) && typeof e.code === 'number') {
       return { ok: false, stdout, error: new CniError(e.code, String(e.msg ?? ''), typeof e.details === 'string' ? e.details : '') };
     }
   } catch {
