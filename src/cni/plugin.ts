@@ -15,7 +15,7 @@ export interface PluginIO {
 
 const GO_ARCH: Record<string, string> = { x64: 'amd64', ia32: '386', arm64: 'arm64', arm: 'arm', ppc64: 'ppc64le', s390x: 's390x' };
 
-export function aboutText(): string {
+function aboutText(): string {
   const arch = GO_ARCH[process.arch] ?? process.arch;
   return `CNI Plugin flannel version ${VERSION} (${process.platform}/${arch}) commit unknown\nCNI protocol versions supported: ${SUPPORTED_VERSIONS.join(', ')}\n`;
 }
