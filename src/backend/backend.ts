@@ -1,7 +1,9 @@
 // A Backend turns leases into kernel state; the registry maps a config's Backend.Type to one.
 import type { NetworkConfig } from '../config/network-config.ts';
+import type { IPv4Net } from '../ip/ipv4.ts';
+import type { IPv6Net } from '../ip/ipv6.ts';
 import type { Netlink } from '../netlink/index.ts';
-import type { Lease, LeaseAttrs, SubnetManager } from '../subnet/lease.ts';
+import { leaseName, type Lease, type LeaseAttrs, type SubnetManager } from '../subnet/lease.ts';
 
 /** The interface flanneld talks to peers through (see daemon/interface-selection.ts). */
 export interface ExternalInterface {
@@ -55,7 +57,46 @@ export interface Backend {
 
 export type BackendFactory = (ctx: BackendContext) => Backend;
 
-/** Attributes every backend starts from. */
-export function baseAttrs(ext: ExternalInterface, backendType: string): LeaseAttrs {
-  return { publicIP: ext.extAddr, publicIPv6: null, backendType };
+/** Before taking a lease: the config names at least one family, and an IPv6Network has an IPv6 address to publish. */
+export function requireFamilies(ctx: BackendContext, backendType: string): void {
+  const { network, ipv6Network } = ctx.config;
+  if (!network && !ipv6Network) throw new Error(`the ${backendType} backend needs a Network and/or an IPv6Network in the network config`);
+  if (ipv6Network && !ctx.extIface.extAddrV6) {
+    throw new Error('the network config has an IPv6Network but the external interface has no IPv6 address; give it one or set --public-ipv6');
+  }
+}
+
+/** The lease's public addresses, as upstream: PublicIP 0.0.0.0 on an IPv6-only network, PublicIPv6 null without IPv6. */
+export function leaseAttrs(ctx: BackendContext, backendType: string): LeaseAttrs {
+  const { config, extIface } = ctx;
+  return { publicIP: config.network ? extIface.extAddr : '0.0.0.0', publicIPv6: config.ipv6Network ? extIface.extAddrV6! : null, backendType };
+}
+
+/** One family's Network with this lease's subnet in it. */
+export interface LeaseNetwork<N extends IPv4Net | IPv6Net> {
+  network: N;
+  subnet: N;
+  subnetLen: number;
+}
+
+/**
+ * The families the config runs, each with the acquired lease's subnet (which must be there). Kube mode does not
+ * default SubnetLen (spec §4.2): the pod CIDR's length is the subnet length.
+ */
+export function leaseNetworks(config: NetworkConfig, lease: Lease): { v4?: LeaseNetwork<IPv4Net>; v6?: LeaseNetwork<IPv6Net> } {
+  const out: { v4?: LeaseNetwork<IPv4Net>; v6?: LeaseNetwork<IPv6Net> } = {};
+  if (config.network) {
+    if (!lease.subnet) throw new Error(`the lease ${leaseName(lease)} has no IPv4 subnet although the network config has a Network`);
+    out.v4 = { network: config.network, subnet: lease.subnet, subnetLen: config.subnetLen || lease.subnet.prefix };
+  }
+  if (config.ipv6Network) {
+    if (!lease.ipv6Subnet) throw new Error(`the lease ${leaseName(lease)} has no IPv6 subnet although the network config has an IPv6Network`);
+    out.v6 = { network: config.ipv6Network, subnet: lease.ipv6Subnet, subnetLen: config.ipv6SubnetLen || lease.ipv6Subnet.prefix };
+  }
+  return out;
+}
+
+/** What a backend logs for a peer lease of another backend type (upstream's wording). */
+export function otherBackendReason(lease: Lease, backendType: string): string {
+  return `ignoring non-${backendType} v4Subnet(${lease.subnet ?? '<nil>'}) v6Subnet(${lease.ipv6Subnet ?? '<nil>'}): type=${lease.attrs.backendType}`;
 }

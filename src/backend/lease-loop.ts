@@ -1,7 +1,7 @@
 // The loop every kernel-programming backend runs: lease batches in, one at a time with its other kernel work,
 // and a sweep of stale entries once the first batch (the complete current set) has been applied.
 import { errorMessage, type Logger } from '../log/log.ts';
-import type { Lease, LeaseEvent, SubnetManager } from '../subnet/lease.ts';
+import { leaseName, type Lease, type LeaseEvent, type SubnetManager } from '../subnet/lease.ts';
 import type { Serial } from '../util/serial.ts';
 
 export interface LeaseHandler {
@@ -52,7 +52,7 @@ async function handleBatch(l: LeaseLoop, batch: LeaseEvent[], signal: AbortSigna
       if (ev.type === 'added') await l.handler.added(ev.lease, signal);
       else await l.handler.removed(ev.lease);
     } catch (e) {
-      l.log.error(`error handling ${ev.type} lease ${ev.lease.subnet}: ${errorMessage(e)}`);
+      l.log.error(`error handling ${ev.type} lease ${leaseName(ev.lease)}: ${errorMessage(e)}`);
     }
   }
 }

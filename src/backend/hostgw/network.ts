@@ -6,7 +6,7 @@ import { errorMessage, logger } from '../../log/log.ts';
 import { RT_TABLE_MAIN, familyOf, isGone, isNetlinkCode, type Netlink, type RouteInfo } from '../../netlink/index.ts';
 import { leaseName, type Lease, type SubnetManager } from '../../subnet/lease.ts';
 import { sleep } from '../../util/sleep.ts';
-import type { ExternalInterface, Network, PeerStatus } from '../backend.ts';
+import { otherBackendReason, type ExternalInterface, type Network, type PeerStatus } from '../backend.ts';
 import { Serial } from '../../util/serial.ts';
 import { runLeaseLoop } from '../lease-loop.ts';
 import {
@@ -116,7 +116,7 @@ export class HostGwNetwork implements Network {
     const key = leaseName(lease);
     const known = this.desired.get(key);
     if (!known && lease.attrs.backendType !== HOSTGW_TYPE) {
-      log.info(`ignoring non-host-gw v4Subnet(${lease.subnet ?? '<nil>'}) v6Subnet(${lease.ipv6Subnet ?? '<nil>'}): type=${lease.attrs.backendType}`);
+      log.info(otherBackendReason(lease, HOSTGW_TYPE));
       return;
     }
     log.info(`Subnet removed: ${key}`);
@@ -136,10 +136,13 @@ export class HostGwNetwork implements Network {
     await this.deleteRoute(route);
   }
 
-  /** Makes the kernel hold `d`; `why` picks the log lines (a lease event, or the checker finding it missing). */
-  private async ensure(d: DesiredRoute, why: 'lease' | 'check'): Promise<void> {
+  /**
+   * Makes the kernel hold `d`; `why` picks the log lines (a lease event, or the checker finding it missing).
+   * `kernel`: the main table as just listed (the checker passes its list instead of listing again per route).
+   */
+  private async ensure(d: DesiredRoute, why: 'lease' | 'check', kernel?: RouteInfo[]): Promise<void> {
     const { nl, extIface } = this.init;
-    const act = routeAction(d, await nl.routes(familyOf(d.dst), { table: RT_TABLE_MAIN, dst: d.dst }));
+    const act = routeAction(d, kernel ?? (await nl.routes(familyOf(d.dst), { table: RT_TABLE_MAIN, dst: d.dst })));
     if (act.kind === 'present') {
       if (why === 'lease') log.info(`Route to ${describeRoute(d, extIface.name)} already exists, skipping.`);
       this.setStatus(d, 'programmed');
@@ -213,7 +216,7 @@ export class HostGwNetwork implements Network {
     if (this.init.v6) kernel.push(...(await this.init.nl.routes(6, { table: RT_TABLE_MAIN })));
     for (const d of missingRoutes([...this.desired.values()], kernel)) {
       // A lease removed while we waited for the lock is no longer desired.
-      if (this.desired.get(d.dst) === d) await this.ensure(d, 'check');
+      if (this.desired.get(d.dst) === d) await this.ensure(d, 'check', kernel);
     }
   }
 

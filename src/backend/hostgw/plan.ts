@@ -1,8 +1,9 @@
 // host-gw's desired routes and how they compare with the kernel's main table; no I/O.
 import { IPv4Net } from '../../ip/ipv4.ts';
-import { IPv6Net, maskOf6 } from '../../ip/ipv6.ts';
+import { IPv6Net } from '../../ip/ipv6.ts';
 import { RT_TABLE_MAIN, type RouteInfo, type RouteLookup } from '../../netlink/index.ts';
 import type { Lease } from '../../subnet/lease.ts';
+import { otherBackendReason } from '../backend.ts';
 
 export const HOSTGW_TYPE = 'host-gw';
 
@@ -19,9 +20,7 @@ export type RouteResult = { ok: true; route: DesiredRoute | null } | { ok: false
 /** The IPv4 route a peer lease asks for; leases of other backends are not ours (spec §10 item 4). */
 export function routeForLease(lease: Lease, extIndex: number): RouteResult {
   const a = lease.attrs;
-  if (a.backendType !== HOSTGW_TYPE) {
-    return { ok: false, reason: `ignoring non-host-gw v4Subnet(${lease.subnet ?? '<nil>'}) v6Subnet(${lease.ipv6Subnet ?? '<nil>'}): type=${a.backendType}` };
-  }
+  if (a.backendType !== HOSTGW_TYPE) return { ok: false, reason: otherBackendReason(lease, HOSTGW_TYPE) };
   if (!lease.subnet) return { ok: true, route: null };
   return { ok: true, route: { dst: lease.subnet.toString(), gateway: a.publicIP, oif: extIndex } };
 }
@@ -81,7 +80,7 @@ export function staleRoutes(s: SweepInput): RouteInfo[] {
     try {
       if (net instanceof IPv6Net) {
         const dst = IPv6Net.parse(r.dst);
-        if (dst.prefix !== s.subnetLen || (dst.ip & maskOf6(net.prefix)) !== net.ip) return false;
+        if (dst.prefix !== s.subnetLen || !net.containsNet(dst)) return false;
       } else {
         const dst = IPv4Net.parse(r.dst);
         if (dst.prefix !== s.subnetLen || !net.containsNet(dst)) return false;

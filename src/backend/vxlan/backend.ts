@@ -3,8 +3,7 @@ import { logger } from '../../log/log.ts';
 import type { VxlanSpec } from '../../netlink/index.ts';
 import type { IPv4Net } from '../../ip/ipv4.ts';
 import type { IPv6Net } from '../../ip/ipv6.ts';
-import { leaseName, type LeaseAttrs } from '../../subnet/lease.ts';
-import type { Backend, BackendContext, BackendFactory, Network } from '../backend.ts';
+import { leaseAttrs, leaseNetworks, requireFamilies, type Backend, type BackendContext, type BackendFactory, type Network } from '../backend.ts';
 import { configureDevice, configureDeviceV6, ensureVxlanDevice } from './device.ts';
 import { VxlanNetwork, type VxlanFamilyInit, type VxlanTuning } from './network.ts';
 import { VXLAN_OVERHEAD, VXLAN6_OVERHEAD, deviceName, deviceNameV6, parsePeerBackendData, parseVxlanOptions, vxlanBackendData } from './options.ts';
@@ -21,10 +20,7 @@ export class VxlanBackend implements Backend {
     const { ctx } = this;
     const { network, ipv6Network } = ctx.config;
     const extV6 = ctx.extIface.extAddrV6;
-    if (!network && !ipv6Network) throw new Error('the vxlan backend needs a Network and/or an IPv6Network in the network config');
-    if (ipv6Network && !extV6) {
-      throw new Error('the network config has an IPv6Network but the external interface has no IPv6 address; give it one or set --public-ipv6');
-    }
+    requireFamilies(ctx, 'vxlan');
     const options = parseVxlanOptions(ctx.config.backend, ctx.extIface.mtu);
     log.info(
       `VXLAN config: VNI=${options.vni} Port=${options.port} GBP=${options.gbp} Learning=${options.learning} DirectRouting=${options.directRouting}`,
@@ -50,22 +46,13 @@ export class VxlanBackend implements Backend {
           ctx.subnetManager.previousBackendV6Data?.())
       : undefined;
     // As upstream: an IPv6-only lease has no BackendData and PublicIP 0.0.0.0.
-    const attrs: LeaseAttrs = {
-      publicIP: v4 ? ctx.extIface.extAddr : '0.0.0.0',
-      publicIPv6: v6 ? extV6! : null,
-      backendType: 'vxlan',
-    };
+    const attrs = leaseAttrs(ctx, 'vxlan');
     if (v4) attrs.backendData = vxlanBackendData(options.vni, v4.device.mac!);
     if (v6) attrs.backendV6Data = vxlanBackendData(options.vni, v6.device.mac!);
     const lease = await ctx.subnetManager.acquireLease(attrs, signal);
-    if (v4) {
-      if (!lease.subnet) throw new Error(`the lease ${leaseName(lease)} has no IPv4 subnet although the network config has a Network`);
-      await configureDevice(ctx.netlink, v4.device.index, lease.subnet, v4.network);
-    }
-    if (v6) {
-      if (!lease.ipv6Subnet) throw new Error(`the lease ${leaseName(lease)} has no IPv6 subnet although the network config has an IPv6Network`);
-      await configureDeviceV6(ctx.netlink, v6.device.index, lease.ipv6Subnet);
-    }
+    const nets = leaseNetworks(ctx.config, lease);
+    if (v4 && nets.v4) await configureDevice(ctx.netlink, v4.device.index, nets.v4.subnet, v4.network);
+    if (v6 && nets.v6) await configureDeviceV6(ctx.netlink, v6.device.index, nets.v6.subnet);
     return new VxlanNetwork({
       nl: ctx.netlink,
       subnetManager: ctx.subnetManager,
@@ -73,9 +60,8 @@ export class VxlanBackend implements Backend {
       options,
       extIface: ctx.extIface,
       tuning: this.tuning,
-      // Kube mode does not default SubnetLen (spec §4.2): the pod CIDR's length is the subnet length.
-      ...(v4 && { v4: { ...v4, subnetLen: ctx.config.subnetLen || lease.subnet!.prefix } }),
-      ...(v6 && { v6: { ...v6, subnetLen: ctx.config.ipv6SubnetLen || lease.ipv6Subnet!.prefix } }),
+      ...(v4 && nets.v4 && { v4: { ...v4, subnetLen: nets.v4.subnetLen } }),
+      ...(v6 && nets.v6 && { v6: { ...v6, subnetLen: nets.v6.subnetLen } }),
     });
   }
 }

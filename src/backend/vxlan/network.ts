@@ -1,17 +1,17 @@
 // The running vxlan network: turns lease events into kernel entries, sweeps stale ones, recreates a deleted device.
 // Dual stack: the same work once per family, v4 on flannel.<VNI> and v6 on flannel-v6.<VNI>.
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { IPv4Net } from '../../ip/ipv4.ts';
 import type { IPv6Net } from '../../ip/ipv6.ts';
 import { errorMessage, logger } from '../../log/log.ts';
 import { RT_TABLE_MAIN, type LinkInfo, type Netlink, type VxlanSpec } from '../../netlink/index.ts';
 import { leaseName, type Lease, type SubnetManager } from '../../subnet/lease.ts';
-import type { ExternalInterface, Network } from '../backend.ts';
+import { otherBackendReason, type ExternalInterface, type Network } from '../backend.ts';
 import { configureDevice, configureDeviceV6, ensureVxlanDevice } from './device.ts';
 import { VXLAN_OVERHEAD, VXLAN6_OVERHEAD, type VxlanOptions } from './options.ts';
 import { DEFAULT_RETRY, PeerProgrammer, describe, type RetryPolicy } from './peers.ts';
 import { obsoleteEntries, planPeer, planPeerV6, staleEntries, type PeerPlan, type PlanResult } from './plan.ts';
 import { Serial } from '../../util/serial.ts';
+import { sleep } from '../../util/sleep.ts';
 import { runLeaseLoop } from '../lease-loop.ts';
 
 const log = logger('vxlan');
@@ -68,8 +68,6 @@ export class VxlanNetwork implements Network {
 
   constructor(private readonly init: VxlanNetworkInit) {
     this.lease = init.lease;
-    // subnet.env's MTU: flannel.<VNI>'s, or flannel-v6.<VNI>'s on an IPv6-only network.
-    this.mtu = init.v4 ? init.options.mtu - VXLAN_OVERHEAD : init.options.mtu - VXLAN6_OVERHEAD;
     const retry = init.tuning?.retry ?? DEFAULT_RETRY;
     const own4 = init.lease.subnet;
     if (init.v4 && own4) {
@@ -106,6 +104,8 @@ export class VxlanNetwork implements Network {
       this.stacks.push(s6);
     }
     if (this.stacks.length === 0) throw new Error(`the lease ${leaseName(init.lease)} has no subnet of a family this vxlan network runs`);
+    // subnet.env's MTU: flannel.<VNI>'s, or flannel-v6.<VNI>'s on an IPv6-only network.
+    this.mtu = this.stacks[0]!.spec.mtu!;
   }
 
   /** flannel.<VNI> as last configured (its index changes when it is recreated); undefined on IPv6-only networks. */
@@ -192,9 +192,7 @@ export class VxlanNetwork implements Network {
     const known = st.peers.get(key);
     st.peers.delete(key);
     if (!known && lease.attrs.backendType !== 'vxlan') {
-      if (this.isFirst(st)) {
-        log.info(`ignoring non-vxlan v4Subnet(${lease.subnet ?? '<nil>'}) v6Subnet(${lease.ipv6Subnet ?? '<nil>'}): type=${lease.attrs.backendType}`);
-      }
+      if (this.isFirst(st)) log.info(otherBackendReason(lease, 'vxlan'));
       return;
     }
     if (this.isFirst(st)) log.info(`Subnet removed: ${[lease.subnet, lease.ipv6Subnet].filter(Boolean).join(' ')}`);
@@ -276,7 +274,7 @@ export class VxlanNetwork implements Network {
         return;
       } catch (e) {
         log.error(`failed to recreate ${spec.name}: ${errorMessage(e)}; retrying in ${delay} ms`);
-        await sleep(delay, undefined, { signal }).catch(() => undefined);
+        await sleep(delay, signal);
         delay = Math.min(delay * 2, backoff.maxMs);
       }
     }

@@ -1,7 +1,7 @@
 // Programs one peer's entries (neighbour, FDB, route, or one direct route) with retry and rollback.
-import { setTimeout as sleep } from 'node:timers/promises';
 import { errorMessage, logger } from '../../log/log.ts';
 import { isGone, isNetlinkCode, type Netlink } from '../../netlink/index.ts';
+import { sleep } from '../../util/sleep.ts';
 import { entriesOf, type Entry, type PeerPlan } from './plan.ts';
 
 const log = logger('vxlan');
@@ -23,7 +23,7 @@ async function retry(fn: () => Promise<void>, policy: RetryPolicy, signal: Abort
       // ENODEV: the device is gone; its recreation re-adds every peer, so waiting here only delays that.
       if (attempt >= policy.attempts || signal.aborted || isNetlinkCode(e, 'ENODEV')) throw e;
       const delay = Math.min(policy.baseDelayMs * 2 ** (attempt - 1), policy.maxDelayMs) + Math.random() * policy.baseDelayMs;
-      await sleep(delay, undefined, { signal }).catch(() => undefined);
+      await sleep(delay, signal);
     }
   }
 }

@@ -1,8 +1,9 @@
 // What the kernel should hold for each peer lease, and which existing entries are stale; no I/O.
 import { IPv4Net, formatIPv4, parseIPv4 } from '../../ip/ipv4.ts';
-import { IPv6Net, formatIPv6, maskOf6, parseIPv6 } from '../../ip/ipv6.ts';
+import { IPv6Net, formatIPv6, parseIPv6 } from '../../ip/ipv6.ts';
 import { RT_TABLE_MAIN, type FdbEntry, type NeighbourInfo, type RouteInfo } from '../../netlink/index.ts';
 import { leaseName, type Lease } from '../../subnet/lease.ts';
+import { otherBackendReason } from '../backend.ts';
 import { parsePeerBackendData } from './options.ts';
 
 /** How one peer is reached: straight over the underlay, or through the vxlan device. */
@@ -24,9 +25,7 @@ export type PlanResult = { ok: true; plan: PeerPlan } | { ok: false; reason: str
 export function planPeer(lease: Lease, direct: boolean): PlanResult | null {
   const a = lease.attrs;
   const subnet = lease.subnet;
-  if (a.backendType !== 'vxlan') {
-    return { ok: false, reason: `ignoring non-vxlan v4Subnet(${subnet ?? '<nil>'}) v6Subnet(${lease.ipv6Subnet ?? '<nil>'}): type=${a.backendType}` };
-  }
+  if (a.backendType !== 'vxlan') return { ok: false, reason: otherBackendReason(lease, 'vxlan') };
   if (!subnet) return null;
   if (direct) return { ok: true, plan: { mode: 'direct', subnet, publicIP: a.publicIP } };
   const data = parsePeerBackendData(a.backendData);
@@ -43,9 +42,7 @@ export function planPeer(lease: Lease, direct: boolean): PlanResult | null {
 export function planPeerV6(lease: Lease, direct: boolean): PlanResult | null {
   const a = lease.attrs;
   if (!lease.ipv6Subnet) return null;
-  if (a.backendType !== 'vxlan') {
-    return { ok: false, reason: `ignoring non-vxlan v4Subnet(${lease.subnet ?? '<nil>'}) v6Subnet(${lease.ipv6Subnet}): type=${a.backendType}` };
-  }
+  if (a.backendType !== 'vxlan') return { ok: false, reason: otherBackendReason(lease, 'vxlan') };
   if (!a.publicIPv6) return { ok: false, reason: `lease ${leaseName(lease)} has IPv6 subnet ${lease.ipv6Subnet} but no PublicIPv6` };
   if (direct) return { ok: true, plan: { mode: 'direct', subnet: lease.ipv6Subnet, publicIP: a.publicIPv6 } };
   const data = parsePeerBackendData(a.backendV6Data);
@@ -116,7 +113,7 @@ function inside(network: IPv4Net | IPv6Net, dst: string | null): IPv4Net | IPv6N
   try {
     if (network instanceof IPv6Net) {
       const n = IPv6Net.parse(dst);
-      return n.prefix >= network.prefix && (n.ip & maskOf6(network.prefix)) === network.ip ? n : null;
+      return network.containsNet(n) ? n : null;
     }
     const n = IPv4Net.parse(dst);
     return network.containsNet(n) ? n : null;
@@ -176,6 +173,6 @@ export function foreignAddresses(addresses: Array<{ address: string; prefixLen: 
 export function foreignAddressesV6(addresses: Array<{ address: string; prefixLen: number }>, own: string): string[] {
   const linkLocal = IPv6Net.parse('fe80::/10');
   return addresses
-    .filter((a) => (parseIPv6(a.address) & maskOf6(10)) !== linkLocal.ip && `${a.address}/${a.prefixLen}` !== own)
+    .filter((a) => !linkLocal.contains(parseIPv6(a.address)) && `${a.address}/${a.prefixLen}` !== own)
     .map((a) => `${a.address}/${a.prefixLen}`);
 }
