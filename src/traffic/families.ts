@@ -38,6 +38,11 @@ export function masqFamilies(p: MasqRulesParams): MasqFamilies {
   return { v4, v6 };
 }
 
+/** Why a family gets no flannel rules, for the managers' log lines about removing what an earlier run left. */
+export function unusedFamilyReason(v6: boolean): string {
+  return v6 ? 'IPv6 is not enabled' : 'the network has no IPv4 part';
+}
+
 /** The forward rules' networks; throws when neither family is given (a caller's bug). */
 export function forwardFamilies(p: ForwardRulesParams): { v4?: IPv4Net; v6?: IPv6Net } {
   if (!p.network && !p.ipv6Network) {

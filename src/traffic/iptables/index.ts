@@ -9,7 +9,7 @@ import { Iptables } from './runner.ts';
 import { processExec, type ExecFn } from '../../util/exec.ts';
 import { Serial } from '../../util/serial.ts';
 import { keepAllApplied } from '../resync.ts';
-import { forwardFamilies, masqFamilies } from '../families.ts';
+import { forwardFamilies, masqFamilies, unusedFamilyReason } from '../families.ts';
 
 const log = logger('traffic/iptables');
 
@@ -99,7 +99,7 @@ export class IptablesTrafficManager implements TrafficManager {
    */
   private async deleteUnusedFamily(family: IpFamily, table: Table, chain: string): Promise<void> {
     const ipt = await this.ipt(family);
-    const why = family === 'ipv4' ? 'the network has no IPv4 part' : 'IPv6 is not enabled';
+    const why = unusedFamilyReason(family === 'ipv6');
     try {
       const result = await this.serial.run(() => ipt.deleteChain(table, chain));
       if (result === 'deleted') log.info(`Deleted the ${ipt.bin} ${table} chain ${chain} and the jumps to it: ${why}`);

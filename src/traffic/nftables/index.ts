@@ -10,7 +10,7 @@ import { Nft } from './nft.ts';
 import { applyScript, forwardChain, masqChain, TABLE_V4, TABLE_V6, tableScript, type NftChain, type NftTable } from './ruleset.ts';
 import { Serial } from '../../util/serial.ts';
 import { keepAllApplied } from '../resync.ts';
-import { forwardFamilies, masqFamilies } from '../families.ts';
+import { forwardFamilies, masqFamilies, unusedFamilyReason } from '../families.ts';
 
 const log = logger('traffic/nftables');
 
@@ -93,7 +93,7 @@ export class NftablesTrafficManager implements TrafficManager {
    * as init() creates both (§6.3). Queued at once, so it runs before this call's first apply; never rejects.
    */
   private deleteUnusedChain(table: NftTable, name: NftChain['name']): Promise<void> {
-    const why = table === TABLE_V4 ? 'the network has no IPv4 part' : 'IPv6 is not enabled';
+    const why = unusedFamilyReason(table === TABLE_V6);
     return this.serial.run(() => this.nft.deleteChain(table, name)).then(
       (deleted) => {
         if (deleted) log.info(`Deleted chain ${name} of nftables table ${table.family} ${table.name}: ${why}`);
