@@ -4,11 +4,13 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startEtcd, type EtcdHandle } from './etcd.ts';
-import { bridgeJson, ipJson, Netns, nsRun, run, uniqueName } from './netns.ts';
+import { etcdAvailable, startEtcd, type EtcdHandle } from './etcd.ts';
+import { bridgeJson, ipJson, isRoot, Netns, nsRun, run, uniqueName } from './netns.ts';
 
 export const FLANNELD = join(import.meta.dirname, '../../dist/flanneld.cjs');
 export const flanneldBuilt = existsSync(FLANNELD);
+/** Why the flanneld-on-etcd tests cannot run here (root, etcd, the built daemon), or false. */
+export const flanneldSkip = !isRoot ? 'needs root' : !etcdAvailable ? 'etcd is not installed' : !flanneldBuilt ? `${FLANNELD} is missing: run \`npm run build\`` : false;
 export const ETCD_IP = '192.168.150.1';
 export const ETCD_ENDPOINT = `http://${ETCD_IP}:2379`;
 export const NETWORK_CONFIG = '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}';
@@ -91,6 +93,11 @@ export class Underlay {
     return join(this.tmp, `subnet-${++this.seq}.env`);
   }
 
+  /** The flags naming the test's etcd, `prefix` and the subnet file (a fresh one unless given). */
+  etcdFlags(prefix: string, file = this.subnetFile()): string[] {
+    return [`--etcd-endpoints=${ETCD_ENDPOINT}`, `--etcd-prefix=${prefix}`, `--subnet-file=${file}`];
+  }
+
   etcdctl(args: string[]): string {
     return execFileSync('ip', ['netns', 'exec', this.sw, 'etcdctl', `--endpoints=${ETCD_ENDPOINT}`, '--command-timeout=3s', ...args], {
       encoding: 'utf8',
@@ -160,6 +167,11 @@ export class Flanneld {
       }
       await new Promise((r) => setTimeout(r, 50));
     }
+  }
+
+  /** Waits until it wrote its subnet file. */
+  ready(ms = 20_000): Promise<void> {
+    return this.waitLog(/Wrote subnet file to /, ms);
   }
 
   /** Exit code once it exited (null when killed by a signal); rejects after `ms`. */

@@ -3,7 +3,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { isRoot, nsRun } from '../helpers/netns.ts';
-import { ETCD_ENDPOINT, flanneldBuilt, readSubnetEnv, Underlay, until } from '../helpers/flanneld-hosts.ts';
+import { flanneldBuilt, readSubnetEnv, Underlay, until } from '../helpers/flanneld-hosts.ts';
 
 describe('flanneld when its backend fails', { skip: !isRoot || !flanneldBuilt ? 'needs root and `npm run build`' : false }, () => {
   const u = new Underlay();
@@ -15,7 +15,7 @@ describe('flanneld when its backend fails', { skip: !isRoot || !flanneldBuilt ? 
     const prefix = u.prefix(false);
     u.etcdctl(['put', `${prefix}/config`, '{"Network":"10.244.0.0/16","Backend":{"Type":"udp"}}']);
     const file = u.subnetFile();
-    const d = u.flanneld(ns, [`--etcd-endpoints=${ETCD_ENDPOINT}`, `--etcd-prefix=${prefix}`, `--subnet-file=${file}`]);
+    const d = u.flanneld(ns, u.etcdFlags(prefix, file));
     await until('subnet.env', 20_000, () => readSubnetEnv(file));
     nsRun(ns, 'ip', ['link', 'del', 'flannel0']);
     const code = await d.exited(15_000);

@@ -2,13 +2,11 @@
 // the config's IPv6Network and the host's v6 lease subnet, next to the v4 ones. Every process runs in a namespace.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { etcdAvailable } from '../helpers/etcd.ts';
-import { ETCD_ENDPOINT, FLANNELD, flanneldBuilt, readSubnetEnv, Underlay, until } from '../helpers/flanneld-hosts.ts';
-import { isRoot, nsRun, run } from '../helpers/netns.ts';
+import { flanneldSkip, readSubnetEnv, Underlay, until } from '../helpers/flanneld-hosts.ts';
+import { nsRun, run } from '../helpers/netns.ts';
 import { specFwd, specMasq6 } from '../helpers/iptables.ts';
 import { specTable6 } from '../helpers/nftables.ts';
 
-const skip = !isRoot ? 'needs root' : !etcdAvailable ? 'etcd is not installed' : !flanneldBuilt ? `${FLANNELD} is missing: run \`npm run build\`` : false;
 const NET6 = '2001:db8:42::/56';
 const config = (nft: boolean) => JSON.stringify({ Network: '10.244.0.0/16', EnableIPv6: true, IPv6Network: NET6, EnableNFTables: nft, Backend: { Type: 'vxlan' } });
 
@@ -22,7 +20,7 @@ function subnet6(file: string): string {
   return `${addr!.replace(/::1$/, '::')}/${len}`;
 }
 
-describe('flanneld daemon: dual stack rules', { skip }, () => {
+describe('flanneld daemon: dual stack rules', { skip: flanneldSkip }, () => {
   const u = new Underlay();
   before(async () => {
     await u.start();
@@ -39,8 +37,8 @@ describe('flanneld daemon: dual stack rules', { skip }, () => {
     run('ip', ['-n', ns, '-6', 'addr', 'add', `${ip6}/64`, 'dev', 'eth0', 'nodad']);
     run('ip', ['-n', ns, '-6', 'route', 'add', 'default', 'via', 'fd00:150::1', 'dev', 'eth0']);
     const file = u.subnetFile();
-    const d = u.flanneld(ns, [`--etcd-endpoints=${ETCD_ENDPOINT}`, `--etcd-prefix=${prefix}`, `--subnet-file=${file}`, '--ip-masq', '--iptables-resync=1']);
-    await d.waitLog(/Wrote subnet file to /, 20_000);
+    const d = u.flanneld(ns, [...u.etcdFlags(prefix, file), '--ip-masq', '--iptables-resync=1']);
+    await d.ready();
     return { ns, file, d };
   }
 

@@ -4,12 +4,10 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { etcdAvailable } from '../helpers/etcd.ts';
-import { ETCD_ENDPOINT, FLANNELD, flanneldBuilt, Underlay, until } from '../helpers/flanneld-hosts.ts';
-import { ipJson, isRoot } from '../helpers/netns.ts';
+import { flanneldSkip, Underlay, until } from '../helpers/flanneld-hosts.ts';
+import { ipJson } from '../helpers/netns.ts';
 import { runPeersInNetns } from '../../src/cli/peers.ts';
 
-const skip = !isRoot ? 'needs root' : !etcdAvailable ? 'etcd is not installed' : !flanneldBuilt ? `${FLANNELD} is missing: run \`npm run build\`` : false;
 const ROOT = join(import.meta.dirname, '../..');
 const FLANNELCTL = join(ROOT, 'src/cli/flannelctl.ts');
 const PORT = 8491;
@@ -41,7 +39,7 @@ function parseTable(stdout: string): Record<string, string>[] {
 
 const gwRoute = (ns: string, subnet: string) => ipJson(ns, ['-4', 'route', 'show', subnet]).find((r: any) => r.dst === subnet && r.gateway);
 
-describe('flannelctl peers against a host-gw flanneld', { skip }, () => {
+describe('flannelctl peers against a host-gw flanneld', { skip: flanneldSkip }, () => {
   const u = new Underlay();
   before(() => u.start());
   after(() => u.cleanup());
@@ -56,9 +54,8 @@ describe('flannelctl peers against a host-gw flanneld', { skip }, () => {
     u.etcdctl(['put', `${prefix}/subnets/10.244.13.0-24`, lease('10.99.0.3')]);
 
     const ns = u.addHost('fps-a', { eth0: '192.168.150.71' });
-    const d = u.flanneld(ns, [`--etcd-endpoints=${ETCD_ENDPOINT}`, `--etcd-prefix=${prefix}`, `--subnet-file=${u.subnetFile()}`,
-      '--healthz-ip=127.0.0.1', `--healthz-port=${PORT}`]);
-    await d.waitLog(/Wrote subnet file to /, 20_000);
+    const d = u.flanneld(ns, [...u.etcdFlags(prefix), '--healthz-ip=127.0.0.1', `--healthz-port=${PORT}`]);
+    await d.ready();
     // The log line names the peer and why.
     await d.waitLog(/Error adding route to 10\.244\.13\.0\/24 via 10\.99\.0\.3 dev eth0: the kernel refused the route: .*peer 10\.99\.0\.3 is reached through gateway 192\.168\.150\.1, not directly on eth0/, 10_000);
     await until('the route to the adjacent peer', 10_000, () => gwRoute(ns, '10.244.12.0/24'));

@@ -2,15 +2,13 @@
 // pod traffic across hosts (kept source) and out of the overlay (masqueraded). Every process runs in a namespace.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { etcdAvailable } from '../helpers/etcd.ts';
-import { all, ETCD_ENDPOINT, ETCD_IP, FLANNELD, flanneldBuilt, leaseOf, peerState, readSubnetEnv, Underlay, until } from '../helpers/flanneld-hosts.ts';
-import { isRoot, nsRun, pings, run, uniqueName } from '../helpers/netns.ts';
+import { all, ETCD_IP, flanneldSkip, leaseOf, peerState, readSubnetEnv, Underlay, until } from '../helpers/flanneld-hosts.ts';
+import { nsRun, pings, run, uniqueName } from '../helpers/netns.ts';
 import { nftTable, specTable } from '../helpers/nftables.ts';
 
-const skip = !isRoot ? 'needs root' : !etcdAvailable ? 'etcd is not installed' : !flanneldBuilt ? `${FLANNELD} is missing: run \`npm run build\`` : false;
 const NFT_CONFIG = '{"Network":"10.244.0.0/16","EnableNFTables":true,"Backend":{"Type":"vxlan"}}';
 
-describe('flanneld daemon: nftables mode', { skip }, () => {
+describe('flanneld daemon: nftables mode', { skip: flanneldSkip }, () => {
   const u = new Underlay();
   before(async () => {
     await u.start();
@@ -49,8 +47,8 @@ describe('flanneld daemon: nftables mode', { skip }, () => {
     nsRun(a.ns, 'iptables', ['-w', '-t', 'filter', '-N', 'FLANNEL-FWD']);
     nsRun(a.ns, 'iptables', ['-w', '-t', 'filter', '-A', 'FORWARD', '-m', 'comment', '--comment', 'flanneld forward', '-j', 'FLANNEL-FWD']);
 
-    const daemons = hosts.map((h) => u.flanneld(h.ns, [`--etcd-endpoints=${ETCD_ENDPOINT}`, `--etcd-prefix=${prefix}`, `--subnet-file=${h.file}`, '--ip-masq', '--iptables-resync=1']));
-    await Promise.all(daemons.map((d) => d.waitLog(/Wrote subnet file to /, 20_000)));
+    const daemons = hosts.map((h) => u.flanneld(h.ns, [...u.etcdFlags(prefix, h.file), '--ip-masq', '--iptables-resync=1']));
+    await Promise.all(daemons.map((d) => d.ready()));
     const [da] = daemons as [typeof daemons[0]];
 
     const subnetOf = (h: typeof a) => {

@@ -3,13 +3,11 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { etcdAvailable } from '../helpers/etcd.ts';
-import { all, ETCD_ENDPOINT, FLANNELD, Flanneld, flanneldBuilt, leaseOf, none, peerState, readSubnetEnv, Underlay, until } from '../helpers/flanneld-hosts.ts';
-import { ipJson, isRoot, nsRun } from '../helpers/netns.ts';
+import { all, ETCD_ENDPOINT, Flanneld, flanneldSkip, leaseOf, none, peerState, readSubnetEnv, Underlay, until } from '../helpers/flanneld-hosts.ts';
+import { ipJson, nsRun } from '../helpers/netns.ts';
 
-const skip = !isRoot ? 'needs root' : !etcdAvailable ? 'etcd is not installed' : !flanneldBuilt ? `${FLANNELD} is missing: run \`npm run build\`` : false;
 
-describe('flanneld daemon: peers, revocation, shutdown, etcd outage', { skip }, () => {
+describe('flanneld daemon: peers, revocation, shutdown, etcd outage', { skip: flanneldSkip }, () => {
   const u = new Underlay();
   const watchers: ChildProcess[] = [];
   before(async () => {
@@ -26,13 +24,12 @@ describe('flanneld daemon: peers, revocation, shutdown, etcd outage', { skip }, 
     file: string;
     d: Flanneld;
   }
-  const flags = (prefix: string, file: string) => [`--etcd-endpoints=${ETCD_ENDPOINT}`, `--etcd-prefix=${prefix}`, `--subnet-file=${file}`];
   /** A new host running flanneld; resolves once it wrote subnet.env. */
   async function host(prefix: string, ip: string, extra: string[] = []): Promise<Host> {
     const ns = u.addHost('fdpeer', { eth0: ip });
     const file = u.subnetFile();
-    const d = u.flanneld(ns, [...flags(prefix, file), ...extra]);
-    await d.waitLog(/Wrote subnet file to /, 20_000);
+    const d = u.flanneld(ns, [...u.etcdFlags(prefix, file), ...extra]);
+    await d.ready();
     return { ns, ip, file, d };
   }
   function lease(prefix: string, ip: string) {
@@ -136,8 +133,8 @@ describe('flanneld daemon: peers, revocation, shutdown, etcd outage', { skip }, 
     assert.match(nsRun(a.ns, 'iptables', ['-S']), /-A FLANNEL-FWD /, 'forward rules stay');
     assert.equal(u.leases(prefix).size, 2, 'the lease is not deleted on shutdown');
 
-    const again = u.flanneld(a.ns, flags(prefix, a.file));
-    await again.waitLog(/Wrote subnet file to /, 20_000);
+    const again = u.flanneld(a.ns, u.etcdFlags(prefix, a.file));
+    await again.ready();
     assert.match(again.log, /Etcd Local Manager with Previous Subnet: 10\.244\.\d+\.0\/24/);
     assert.match(again.log, new RegExp(`Found lease \\(ip: ${al.subnet.replace(/\./g, '\\.')} .*\\) for current IP \\(192\\.168\\.150\\.57\\), reusing`));
     assert.equal(readSubnetEnv(a.file)!.FLANNEL_SUBNET, before.FLANNEL_SUBNET);
@@ -150,8 +147,8 @@ describe('flanneld daemon: peers, revocation, shutdown, etcd outage', { skip }, 
     again.signal('SIGTERM');
     assert.equal(await again.exited(10_000), 0, again.log);
     u.etcdctl(['del', al.key]);
-    const third = u.flanneld(a.ns, flags(prefix, a.file));
-    await third.waitLog(/Wrote subnet file to /, 20_000);
+    const third = u.flanneld(a.ns, u.etcdFlags(prefix, a.file));
+    await third.ready();
     assert.match(third.log, new RegExp(`Found previously leased subnet \\(${al.subnet.replace(/\./g, '\\.')}\\), reusing`));
     assert.equal(readSubnetEnv(a.file)!.FLANNEL_SUBNET, before.FLANNEL_SUBNET);
     assert.equal(lease(prefix, a.ip).key, al.key);
@@ -162,7 +159,7 @@ describe('flanneld daemon: peers, revocation, shutdown, etcd outage', { skip }, 
     const prefix = u.prefix(false);
     u.etcdctl(['put', `${prefix}/config`, '{"Network":"10.244.0.0/16","Backend":{"Type":"nosuch"}}']);
     const ns = u.addHost('fdpeer', { eth0: '192.168.150.59' });
-    const d = u.flanneld(ns, flags(prefix, u.subnetFile()));
+    const d = u.flanneld(ns, u.etcdFlags(prefix));
     assert.equal(await d.exited(20_000), 1, d.log);
     assert.match(d.log, /Error registering network: unknown backend type: nosuch/);
     assert.equal(u.leases(prefix).size, 0);

@@ -3,14 +3,12 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { etcdAvailable } from '../helpers/etcd.ts';
-import { ETCD_ENDPOINT, FLANNELD, flanneldBuilt, httpGet, leaseOf, readSubnetEnv, Underlay, until } from '../helpers/flanneld-hosts.ts';
-import { ipJson, isRoot, nsRun } from '../helpers/netns.ts';
+import { ETCD_ENDPOINT, FLANNELD, flanneldSkip, httpGet, leaseOf, readSubnetEnv, Underlay, until } from '../helpers/flanneld-hosts.ts';
+import { ipJson, nsRun } from '../helpers/netns.ts';
 import { VERSION } from '../../src/version.ts';
 
-const skip = !isRoot ? 'needs root' : !etcdAvailable ? 'etcd is not installed' : !flanneldBuilt ? `${FLANNELD} is missing: run \`npm run build\`` : false;
 
-describe('flanneld daemon: flags, env, config wait, health, interface selection', { skip }, () => {
+describe('flanneld daemon: flags, env, config wait, health, interface selection', { skip: flanneldSkip }, () => {
   const u = new Underlay();
   before(async () => {
     await u.start();
@@ -19,7 +17,6 @@ describe('flanneld daemon: flags, env, config wait, health, interface selection'
     await u.cleanup();
   });
 
-  const flags = (prefix: string, file: string) => [`--etcd-endpoints=${ETCD_ENDPOINT}`, `--etcd-prefix=${prefix}`, `--subnet-file=${file}`];
   const vxlanInfo = (ns: string) => ipJson(ns, ['-d', 'link', 'show', 'flannel.1'])[0]?.linkinfo?.info_data;
   const iptablesS = (ns: string, table: string) => nsRun(ns, 'iptables', ['-t', table, '-S']);
 
@@ -55,7 +52,7 @@ describe('flanneld daemon: flags, env, config wait, health, interface selection'
       FLANNELD_IFACE: 'eth1',
       FLANNELD_SUBNET_FILE: file,
     });
-    await d.waitLog(/Wrote subnet file to /, 20_000);
+    await d.ready();
     const env = readSubnetEnv(file)!;
     const leases = u.leases(prefix);
     assert.equal(leases.size, 1, [...leases.keys()].join(' '));
@@ -74,7 +71,7 @@ describe('flanneld daemon: flags, env, config wait, health, interface selection'
     const ns = u.addHost('fdcfg', { eth0: '192.168.150.12' });
     const prefix = u.prefix(false);
     const file = u.subnetFile();
-    const d = u.flanneld(ns, [...flags(prefix, file), '--healthz-ip=127.0.0.1', '--healthz-port=8471']);
+    const d = u.flanneld(ns, [...u.etcdFlags(prefix, file), '--healthz-ip=127.0.0.1', '--healthz-port=8471']);
     // Two attempts logged: it keeps retrying rather than giving up.
     await until(`two "Couldn't fetch network config" lines; log:\n${d.log}`, 15_000, () => d.running && (d.log.match(/Couldn't fetch network config: /g) ?? []).length >= 2);
     assert.match(d.log, /flannel config not found in etcd store/);
@@ -104,9 +101,9 @@ describe('flanneld daemon: flags, env, config wait, health, interface selection'
 
   it('exits 1 with a clear error when the healthz port is taken', async () => {
     const ns = u.addHost('fdhz', { eth0: '192.168.150.14' });
-    const first = u.flanneld(ns, [...flags(u.prefix(false), u.subnetFile()), '--healthz-ip=127.0.0.1', '--healthz-port=8473']);
+    const first = u.flanneld(ns, [...u.etcdFlags(u.prefix(false)), '--healthz-ip=127.0.0.1', '--healthz-port=8473']);
     await first.waitLog(/Start healthz server on 127\.0\.0\.1:8473/, 15_000);
-    const second = u.flanneld(ns, [...flags(u.prefix(false), u.subnetFile()), '--healthz-ip=127.0.0.1', '--healthz-port=8473']);
+    const second = u.flanneld(ns, [...u.etcdFlags(u.prefix(false)), '--healthz-ip=127.0.0.1', '--healthz-port=8473']);
     assert.equal(await second.exited(15_000), 1, second.log);
     assert.match(second.log, /Start healthz server error: listen EADDRINUSE[^\n]*--healthz-port/);
     assert.doesNotMatch(second.log, /\n\s+at /, 'no stack trace');
@@ -118,7 +115,7 @@ describe('flanneld daemon: flags, env, config wait, health, interface selection'
   it('SIGTERM while waiting for the config exits 0 without a subnet.env', async () => {
     const ns = u.addHost('fdterm', { eth0: '192.168.150.13' });
     const file = u.subnetFile();
-    const d = u.flanneld(ns, flags(u.prefix(false), file));
+    const d = u.flanneld(ns, u.etcdFlags(u.prefix(false), file));
     await d.waitLog(/Couldn't fetch network config: /, 15_000);
     d.signal('SIGTERM');
     assert.equal(await d.exited(5_000), 0, d.log);
@@ -146,8 +143,8 @@ describe('flanneld daemon: flags, env, config wait, health, interface selection'
       const ns = u.addHost('fdif', { eth0, eth1 });
       const prefix = u.prefix();
       const args = c.flags(eth0, eth1);
-      const d = u.flanneld(ns, [...flags(prefix, u.subnetFile()), ...args]);
-      await d.waitLog(/Wrote subnet file to /, 20_000);
+      const d = u.flanneld(ns, [...u.etcdFlags(prefix), ...args]);
+      await d.ready();
       const ifaceAddr = c.dev === 'eth0' ? eth0 : eth1;
       const publicIP = c.publicIP ?? ifaceAddr;
       const leases = u.leases(prefix);
@@ -165,10 +162,10 @@ describe('flanneld daemon: flags, env, config wait, health, interface selection'
   it('exits 1 when no interface can be found', async () => {
     const ns = u.addHost('fdnoif', { eth0: '192.168.150.40', eth1: '192.168.151.40', defaultRoute: false });
     const prefix = u.prefix();
-    const noDefault = u.flanneld(ns, flags(prefix, u.subnetFile()));
+    const noDefault = u.flanneld(ns, u.etcdFlags(prefix));
     assert.equal(await noDefault.exited(20_000), 1, noDefault.log);
     assert.match(noDefault.log, /Failed to find any valid interface to use: /);
-    const noMatch = u.flanneld(ns, [...flags(prefix, u.subnetFile()), '--iface=nosuch0', '--iface-regex=^10\\.']);
+    const noMatch = u.flanneld(ns, [...u.etcdFlags(prefix), '--iface=nosuch0', '--iface-regex=^10\\.']);
     assert.equal(await noMatch.exited(20_000), 1, noMatch.log);
     assert.match(noMatch.log, /Failed to find interface to use that matches the interfaces and\/or regexes provided/);
     assert.equal(u.leases(prefix).size, 0, 'no lease without an interface');
@@ -179,10 +176,10 @@ describe('flanneld daemon: flags, env, config wait, health, interface selection'
     const plain = u.addHost('fdipt', { eth0: '192.168.150.41' });
     const masqNoFwd = u.addHost('fdipt', { eth0: '192.168.150.42' });
     const prefix = u.prefix();
-    const a = u.flanneld(plain, flags(prefix, u.subnetFile()));
-    const b = u.flanneld(masqNoFwd, [...flags(prefix, u.subnetFile()), '--ip-masq', '--iptables-forward-rules=false']);
-    await a.waitLog(/Wrote subnet file to /, 20_000);
-    await b.waitLog(/Wrote subnet file to /, 20_000);
+    const a = u.flanneld(plain, u.etcdFlags(prefix));
+    const b = u.flanneld(masqNoFwd, [...u.etcdFlags(prefix), '--ip-masq', '--iptables-forward-rules=false']);
+    await a.ready();
+    await b.ready();
     assert.doesNotMatch(iptablesS(plain, 'nat'), /FLANNEL-POSTRTG/, 'no masquerading by default');
     assert.match(iptablesS(plain, 'filter'), /-A FLANNEL-FWD -s 10\.244\.0\.0\/16 -m comment --comment "flanneld forward" -j ACCEPT/);
     assert.match(iptablesS(masqNoFwd, 'nat'), /-A FLANNEL-POSTRTG .*-j MASQUERADE/);

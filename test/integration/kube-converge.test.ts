@@ -96,7 +96,7 @@ describe('kube mode: node add / VtepMAC change / public-ip change / delete conve
         `--subnet-file=${join(tmp, `subnet-${h.name}.env`)}`, '--iface=eth0'], { NODE_NAME: h.name }));
       hostNs.push(ns);
     }
-    await Promise.all(daemons.map((d) => d.waitLog(/Wrote subnet file to /, 30_000)));
+    await Promise.all(daemons.map((d) => d.ready(30_000)));
     // Each host has programmed the others: the informers are past their first list.
     const macs = hostNs.map((ns) => (ipJson(ns, ['link', 'show', 'flannel.1'])[0] as { address: string }).address);
     for (const [i, ns] of hostNs.entries()) {
