@@ -56,16 +56,7 @@ static void errno_code(int e, char *code, size_t size) {
   else snprintf(code, size, "errno %d", e);
 }
 
-// Throws an Error whose message names the call and errno, with `.code` set to the errno name.
-static void throw_errno(napi_env env, const char *what, int e) {
-  char code[32];
-  errno_code(e, code, sizeof(code));
-  char msg[256];
-  snprintf(msg, sizeof(msg), "%s: %s (%s)", what, code, strerror(e));
-  napi_throw_error(env, code, msg);
-}
-
-// The same Error as a value (for callbacks).
+// An Error whose message names the call and errno, with `.code` set to the errno name (callbacks get it as a value).
 static napi_value errno_value(napi_env env, const char *what, int e) {
   char code[32], msg[256];
   errno_code(e, code, sizeof(code));
@@ -75,6 +66,10 @@ static napi_value errno_value(napi_env env, const char *what, int e) {
   napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &jmsg);
   napi_create_error(env, jcode, jmsg, &err);
   return err;
+}
+
+static void throw_errno(napi_env env, const char *what, int e) {
+  napi_throw(env, errno_value(env, what, e));
 }
 
 static int get_int_arg(napi_env env, napi_value v, const char *name, int32_t *out) {

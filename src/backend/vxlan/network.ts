@@ -7,7 +7,7 @@ import { RT_TABLE_MAIN, type LinkInfo, type Netlink, type VxlanSpec } from '../.
 import { leaseName, type Lease, type SubnetManager } from '../../subnet/lease.ts';
 import { otherBackendReason, type ExternalInterface, type Network } from '../backend.ts';
 import { configureDevice, configureDeviceV6, ensureVxlanDevice } from './device.ts';
-import { VXLAN_OVERHEAD, VXLAN6_OVERHEAD, type VxlanOptions } from './options.ts';
+import type { VxlanOptions } from './options.ts';
 import { DEFAULT_RETRY, PeerProgrammer, describe, type RetryPolicy } from './peers.ts';
 import { obsoleteEntries, planPeer, planPeerV6, staleEntries, type PeerPlan, type PlanResult } from './plan.ts';
 import { Serial } from '../../util/serial.ts';
