@@ -2,6 +2,7 @@
 import { IPv4Net, formatIPv4, maskOf, parseIPv4, type IPv4 } from '../ip/ipv4.ts';
 import { IPv6Net, formatIPv6, maskOf6, parseIPv6, type IPv6 } from '../ip/ipv6.ts';
 import type { NetworkConfig } from './network-config.ts';
+import { isObject } from '../util/json.ts';
 
 const EXAMPLE = '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}';
 
@@ -16,10 +17,6 @@ export class NetworkConfigError extends Error {
 
 function fail(msg: string): never {
   throw new NetworkConfigError(`network config: ${msg}`);
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 /**

@@ -88,9 +88,3 @@ export class IPv4Net {
     return this.toString();
   }
 }
-
-/** `10.1.2.3/24` with its host part kept (subnet.env's FLANNEL_SUBNET form). */
-export function parseIPv4WithPrefix(text: string): { ip: IPv4; net: IPv4Net } {
-  const net = IPv4Net.parse(text);
-  return { ip: parseIPv4(text.split('/')[0]!), net };
-}

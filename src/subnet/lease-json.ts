@@ -1,6 +1,7 @@
 // The etcd wire format of leases: subnet keys (`10.5.52.0-24`) and lease values (flannel's LeaseAttrs JSON).
 import { IPv4Net, isIPv4 } from '../ip/ipv4.ts';
 import { IPv6Net, formatIPv6, isIPv6, parseIPv6 } from '../ip/ipv6.ts';
+import { isObject } from '../util/json.ts';
 import type { LeaseAttrs } from './lease.ts';
 
 export interface SubnetKey {
@@ -28,7 +29,7 @@ export function parseSubnetKey(key: string): SubnetKey | null {
   const m = KEY_RE.exec(name);
   if (!m) return null;
   const prefix = Number(m[2]);
-  if (!isIPv4(m[1]!) || prefix > 32) return null;
+  // The constructors reject a bad address or prefix length (such keys are skipped).
   let subnet: IPv4Net;
   try {
     subnet = IPv4Net.parse(`${m[1]}/${prefix}`);
@@ -38,7 +39,6 @@ export function parseSubnetKey(key: string): SubnetKey | null {
   // A /0 would make every host route the whole IPv4 space to one peer: only valid as the IPv6-only marker.
   if (m[3] === undefined) return prefix === 0 ? null : { subnet };
   const v6prefix = Number(m[4]);
-  if (v6prefix > 128) return null;
   let ipv6Subnet: IPv6Net;
   try {
     ipv6Subnet = new IPv6Net(parseIPv6(m[3]), v6prefix);
@@ -110,26 +110,25 @@ export function decodeLeaseValue(text: string, key = 'lease'): LeaseAttrs {
   } catch (e) {
     throw new LeaseJsonError(`${key}: lease value is not valid JSON (${(e as Error).message}): ${JSON.stringify(text.slice(0, 200))}`);
   }
-  if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) {
+  if (!isObject(obj)) {
     throw new LeaseJsonError(`${key}: lease value must be a JSON object like {"PublicIP":"192.168.1.2",...}, got ${JSON.stringify(text.slice(0, 200))}`);
   }
-  const o = obj as Record<string, unknown>;
-  const publicIP = field(o, 'PublicIP') ?? '0.0.0.0';
+  const publicIP = field(obj, 'PublicIP') ?? '0.0.0.0';
   if (typeof publicIP !== 'string' || !isIPv4(publicIP)) {
     throw new LeaseJsonError(`${key}: PublicIP must be a dotted IPv4 string, got ${JSON.stringify(publicIP)}`);
   }
-  const publicIPv6 = field(o, 'PublicIPv6') ?? null;
+  const publicIPv6 = field(obj, 'PublicIPv6') ?? null;
   if (publicIPv6 !== null && (typeof publicIPv6 !== 'string' || !isIPv6(publicIPv6))) {
     throw new LeaseJsonError(`${key}: PublicIPv6 must be an IPv6 string or null, got ${JSON.stringify(publicIPv6)}`);
   }
-  const backendType = field(o, 'BackendType') ?? '';
+  const backendType = field(obj, 'BackendType') ?? '';
   if (typeof backendType !== 'string') {
     throw new LeaseJsonError(`${key}: BackendType must be a string, got ${JSON.stringify(backendType)}`);
   }
   const attrs: LeaseAttrs = { publicIP, publicIPv6, backendType };
-  const data = field(o, 'BackendData');
+  const data = field(obj, 'BackendData');
   if (data !== undefined) attrs.backendData = data;
-  const v6data = field(o, 'BackendV6Data');
+  const v6data = field(obj, 'BackendV6Data');
   if (v6data !== undefined) attrs.backendV6Data = v6data;
   return attrs;
 }

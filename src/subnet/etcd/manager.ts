@@ -19,7 +19,7 @@ import { ThrottledLog } from './throttle.ts';
 const log = logger('etcd');
 
 /** Attempts before giving up when other nodes keep winning the create race for our chosen subnet. */
-export const MAX_ACQUIRE_ATTEMPTS = 10;
+const MAX_ACQUIRE_ATTEMPTS = 10;
 
 export interface EtcdSubnetManagerOptions extends EtcdClientOptions {
   /** `--etcd-prefix`, e.g. `/coreos.com/network`. */
@@ -89,6 +89,8 @@ export class EtcdSubnetManager implements SubnetManager {
   async acquireLease(attrs: LeaseAttrs, signal: AbortSignal): Promise<Lease> {
     const config = this.config ?? (await this.getNetworkConfig(signal));
     const range = allocationRange(config);
+    // The address leases are matched by: PublicIP, or PublicIPv6 on an IPv6-only network.
+    const ownIP = range.ipv4 ? attrs.publicIP : attrs.publicIPv6;
     for (let attempt = 1; attempt <= MAX_ACQUIRE_ATTEMPTS; attempt++) {
       signal.throwIfAborted();
       const listed = await this.registry.listLeases();
@@ -103,14 +105,14 @@ export class EtcdSubnetManager implements SubnetManager {
         random: this.opts.random,
       });
       for (const stale of decision.remove) {
-        log.info(`Lease (${describe(stale)}) for current IP (${range.ipv4 ? attrs.publicIP : attrs.publicIPv6}) does not fit the config, deleting it`);
+        log.info(`Lease (${describe(stale)}) for current IP (${ownIP}) does not fit the config, deleting it`);
         await this.registry.deleteLease(stale);
       }
       if (decision.kind === 'reuse') {
         const old = decision.lease;
         // A key without an etcd lease is a reservation (#1329): keep it TTL-less.
         const lease = await this.registry.updateLease(old, attrs, old.expiration === null);
-        log.info(`Found lease (${describe(lease)}) for current IP (${range.ipv4 ? attrs.publicIP : attrs.publicIPv6}), reusing`);
+        log.info(`Found lease (${describe(lease)}) for current IP (${ownIP}), reusing`);
         return lease;
       }
       if (decision.source === 'previous') {
@@ -124,7 +126,7 @@ export class EtcdSubnetManager implements SubnetManager {
       await this.opts.beforeCreate?.(this.registry.subnetKey(decision));
       const lease = await this.registry.createLease(decision, attrs);
       if (lease) {
-        log.info(`Allocated lease (${describe(lease)}) to current node (${range.ipv4 ? attrs.publicIP : attrs.publicIPv6})`);
+        log.info(`Allocated lease (${describe(lease)}) to current node (${ownIP})`);
         return lease;
       }
       log.warn(`subnet ${leaseName(decision)} was taken by another node meanwhile (attempt ${attempt}); trying another subnet`);

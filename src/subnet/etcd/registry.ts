@@ -11,7 +11,7 @@ export const LEASE_TTL_SECONDS = 86400;
 
 const LIST_CONCURRENCY = 64;
 
-export const CONFIG_NOT_FOUND = 'flannel config not found in etcd store. Did you create your config using etcdv3 API?';
+const CONFIG_NOT_FOUND = 'flannel config not found in etcd store. Did you create your config using etcdv3 API?';
 
 /** A subnet key whose value could not be read; callers log and skip it. */
 export interface MalformedKey {

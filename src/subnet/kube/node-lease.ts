@@ -15,7 +15,7 @@ export function podCIDRsOf(node: KubeNode): string[] {
 }
 
 /** The first IPv4 pod CIDR, or null. */
-export function firstIPv4PodCIDR(node: KubeNode): IPv4Net | null {
+function firstIPv4PodCIDR(node: KubeNode): IPv4Net | null {
   for (const c of podCIDRsOf(node)) {
     if (c.includes(':')) continue;
     try {
