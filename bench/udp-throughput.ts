@@ -1,46 +1,27 @@
 // TCP throughput between two pod-like namespaces over the udp backend (userspace: flannel0 + UDP in our addon, one
 // process per host) and over kernel vxlan set up the flannel way, in the same run on the same topology.
 // Run as root: `npm run bench` (not part of `make test`). Prints both rates and the ratio udp / vxlan.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
+import { Netns, ipn as ip, nsRun } from '../test/helpers/netns.ts';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
-const tag = randomBytes(2).toString('hex');
-const ns = { hA: `flb-ha-${tag}`, hB: `flb-hb-${tag}`, pA: `flb-pa-${tag}`, pB: `flb-pb-${tag}` };
+const namespaces = new Netns();
+/** Host A and B, and a pod-like namespace behind each; named (uniquely) in setup(). */
+const ns = { hA: '', hB: '', pA: '', pB: '' };
 const U = { a: '192.168.77.1', b: '192.168.77.2' };
 const children: ChildProcess[] = [];
 
-const sh = (cmd: string, args: string[]) => execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-const ip = (n: string, ...args: string[]) => sh('ip', ['-n', n, ...args]);
-
-function veth(nsA: string, ifA: string, nsB: string, ifB: string): void {
-  const t = randomBytes(3).toString('hex');
-  sh('ip', ['link', 'add', `ba${t}`, 'type', 'veth', 'peer', 'name', `bb${t}`]);
-  sh('ip', ['link', 'set', `ba${t}`, 'netns', nsA]);
-  sh('ip', ['link', 'set', `bb${t}`, 'netns', nsB]);
-  ip(nsA, 'link', 'set', `ba${t}`, 'name', ifA);
-  ip(nsB, 'link', 'set', `bb${t}`, 'name', ifB);
-}
-
 function setup(): void {
-  for (const n of Object.values(ns)) {
-    sh('ip', ['netns', 'add', n]);
-    ip(n, 'link', 'set', 'lo', 'up');
-  }
-  veth(ns.hA, 'eth0', ns.hB, 'eth0');
-  ip(ns.hA, 'addr', 'add', `${U.a}/24`, 'dev', 'eth0');
-  ip(ns.hB, 'addr', 'add', `${U.b}/24`, 'dev', 'eth0');
+  for (const k of ['hA', 'hB', 'pA', 'pB'] as const) ns[k] = namespaces.add(`flb-${k.toLowerCase()}`);
+  namespaces.link(ns.hA, 'eth0', `${U.a}/24`, ns.hB, 'eth0', `${U.b}/24`);
   // Pods: 10.244.1.2 behind host A (gateway 10.244.1.1), 10.244.2.2 behind host B, like the CNI bridge would.
   for (const [h, p, n] of [[ns.hA, ns.pA, 1], [ns.hB, ns.pB, 2]] as const) {
-    veth(h, 'vpod', p, 'eth0');
-    ip(h, 'addr', 'add', `10.244.${n}.1/24`, 'dev', 'vpod');
-    ip(p, 'addr', 'add', `10.244.${n}.2/24`, 'dev', 'eth0');
-    for (const [x, d] of [[h, 'eth0'], [h, 'vpod'], [p, 'eth0']]) ip(x, 'link', 'set', d, 'up');
+    namespaces.link(h, 'vpod', `10.244.${n}.1/24`, p, 'eth0', `10.244.${n}.2/24`);
     ip(p, 'route', 'add', 'default', 'via', `10.244.${n}.1`);
-    sh('ip', ['netns', 'exec', h, 'sysctl', '-qw', 'net.ipv4.ip_forward=1']);
+    nsRun(h, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
   }
 }
 
@@ -81,7 +62,7 @@ function vxlanUp(): void {
     ip(h, 'addr', 'add', `10.244.${n}.0/32`, 'dev', 'flannel.1');
     ip(h, 'link', 'set', 'flannel.1', 'up');
     ip(h, 'neigh', 'replace', `10.244.${peerN}.0`, 'lladdr', peerMac, 'dev', 'flannel.1', 'nud', 'permanent');
-    sh('ip', ['netns', 'exec', h, 'bridge', 'fdb', 'append', peerMac, 'dev', 'flannel.1', 'dst', peer, 'self', 'permanent']);
+    nsRun(h, 'bridge', ['fdb', 'append', peerMac, 'dev', 'flannel.1', 'dst', peer, 'self', 'permanent']);
     ip(h, 'route', 'replace', `10.244.${peerN}.0/24`, 'via', `10.244.${peerN}.0`, 'dev', 'flannel.1', 'onlink');
   }
 }
@@ -104,20 +85,7 @@ async function iperf(): Promise<number> {
 
 function cleanup(): void {
   for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
-  for (const n of Object.values(ns)) {
-    for (const pid of sh('ip', ['netns', 'pids', n]).split(/\s+/).filter(Boolean)) {
-      try {
-        process.kill(Number(pid), 'SIGKILL');
-      } catch {
-        /* gone */
-      }
-    }
-    try {
-      sh('ip', ['netns', 'del', n]);
-    } catch {
-      /* never created */
-    }
-  }
+  namespaces.cleanup();
 }
 
 try {
@@ -126,13 +94,13 @@ try {
   podMtu(1472);
   const a = await startUdpHost(ns.hA, U.a, '10.244.1.0/24', `10.244.2.0/24=${U.b}`);
   const b = await startUdpHost(ns.hB, U.b, '10.244.2.0/24', `10.244.1.0/24=${U.a}`);
-  sh('ip', ['netns', 'exec', ns.pA, 'ping', '-c', '1', '-W', '2', '10.244.2.2']);
+  nsRun(ns.pA, 'ping', ['-c', '1', '-W', '2', '10.244.2.2']);
   const udp = await iperf();
   await stop(a);
   await stop(b);
   podMtu(1450);
   vxlanUp();
-  sh('ip', ['netns', 'exec', ns.pA, 'ping', '-c', '1', '-W', '2', '10.244.2.2']);
+  nsRun(ns.pA, 'ping', ['-c', '1', '-W', '2', '10.244.2.2']);
   const vxlan = await iperf();
   console.log(`udp backend (userspace):  ${udp.toFixed(0)} Mbit/s`);
   console.log(`kernel vxlan:             ${vxlan.toFixed(0)} Mbit/s`);
