@@ -7,16 +7,21 @@ import type { Lease } from './lease.ts';
 /** Upstream picks at random among at most this many free subnets (the lowest ones). */
 export const MAX_CANDIDATES = 100;
 
-export interface IPv6AllocationRange {
+/** One family's leasable subnets: every /subnetLen from subnetMin to subnetMax. */
+interface FamilyRange<A extends IPv4 | IPv6> {
   subnetLen: number;
-  subnetMin: IPv6;
-  subnetMax: IPv6;
+  subnetMin: A;
+  subnetMax: A;
 }
 
-export interface IPv4AllocationRange {
-  subnetLen: number;
-  subnetMin: IPv4;
-  subnetMax: IPv4;
+export type IPv4AllocationRange = FamilyRange<IPv4>;
+export type IPv6AllocationRange = FamilyRange<IPv6>;
+
+/** What the family-independent steps need of IPv4Net and IPv6Net. */
+interface Cidr<N> {
+  readonly ip: IPv4 | IPv6;
+  readonly prefix: number;
+  overlaps(other: N): boolean;
 }
 
 /** The families a config leases: IPv4, IPv6 or both (at least one). */
@@ -46,18 +51,20 @@ export function allocationRange(config: NetworkConfig): AllocationRange {
   return range;
 }
 
-/** The v4 half fits: SubnetLen and within [SubnetMin, SubnetMax], or absent when IPv4 is disabled. */
-export function isCompatible(subnet: IPv4Net | undefined, range: AllocationRange): boolean {
-  const r = range.ipv4;
+/** One family's half fits: SubnetLen and within [SubnetMin, SubnetMax], or absent when the family is disabled. */
+function fits<A extends IPv4 | IPv6>(subnet: { ip: A; prefix: number } | undefined, r: FamilyRange<A> | undefined): boolean {
   if (!r) return subnet === undefined;
   return subnet !== undefined && subnet.prefix === r.subnetLen && subnet.ip >= r.subnetMin && subnet.ip <= r.subnetMax;
 }
 
+/** The v4 half fits (see fits). */
+export function isCompatible(subnet: IPv4Net | undefined, range: AllocationRange): boolean {
+  return fits(subnet, range.ipv4);
+}
+
 /** The v6 half fits: inside the IPv6 limits with IPv6SubnetLen, or absent when IPv6 is disabled. */
 export function isCompatibleV6(ipv6Subnet: IPv6Net | undefined, range: AllocationRange): boolean {
-  const r = range.ipv6;
-  if (!r) return ipv6Subnet === undefined;
-  return ipv6Subnet !== undefined && ipv6Subnet.prefix === r.subnetLen && ipv6Subnet.ip >= r.subnetMin && ipv6Subnet.ip <= r.subnetMax;
+  return fits(ipv6Subnet, range.ipv6);
 }
 
 /** Both halves of a lease fit the config. */
@@ -81,9 +88,9 @@ export class OutOfSubnetsError extends Error {
 }
 
 /** Occupancy test: same-size leases by address, anything else by overlap. */
-function occupancy(taken: IPv4Net[], subnetLen: number): (s: IPv4Net) => boolean {
-  const same = new Set<number>();
-  const other: IPv4Net[] = [];
+function occupancy<N extends Cidr<N>>(taken: N[], subnetLen: number): (s: N) => boolean {
+  const same = new Set<IPv4 | IPv6>();
+  const other: N[] = [];
   for (const t of taken) {
     if (t.prefix === subnetLen) same.add(t.ip);
     else other.push(t);
@@ -105,23 +112,39 @@ export function freeCandidates(range: IPv4AllocationRange, taken: IPv4Net[], max
 
 /** The v6 counterpart of freeCandidates: same walk, bigint steps. */
 export function freeCandidatesV6(range: IPv6AllocationRange, taken: IPv6Net[], max = MAX_CANDIDATES): IPv6Net[] {
-  const same = new Set<bigint>();
-  const other: IPv6Net[] = [];
-  for (const t of taken) {
-    if (t.prefix === range.subnetLen) same.add(t.ip);
-    else other.push(t);
-  }
+  const isTaken = occupancy(taken, range.subnetLen);
   const step = 1n << BigInt(128 - range.subnetLen);
   const out: IPv6Net[] = [];
   for (let ip = range.subnetMin; ip <= range.subnetMax && out.length < max; ip += step) {
     const s = new IPv6Net(ip, range.subnetLen);
-    if (!same.has(s.ip) && !other.some((o) => o.overlaps(s))) out.push(s);
+    if (!isTaken(s)) out.push(s);
   }
   return out;
 }
 
 function pick<T>(candidates: T[], random: () => number): T {
   return candidates[Math.min(candidates.length - 1, Math.floor(random() * candidates.length))]!;
+}
+
+interface FamilyChoice<N> {
+  subnet: N;
+  source: 'previous' | 'random';
+  candidates: number;
+}
+
+/** One family's pick: the previous subnet when it fits and nobody holds it, else one of the lowest free ones. */
+function chooseSubnet<N extends Cidr<N>>(
+  prev: N | undefined,
+  taken: N[],
+  fitsRange: (s: N) => boolean,
+  free: (taken: N[]) => N[],
+  random: () => number,
+  outOfSubnets: () => Error,
+): FamilyChoice<N> {
+  if (prev && fitsRange(prev) && !taken.some((t) => t.overlaps(prev))) return { subnet: prev, source: 'previous', candidates: 1 };
+  const candidates = free(taken);
+  if (candidates.length === 0) throw outOfSubnets();
+  return { subnet: pick(candidates, random), source: 'random', candidates: candidates.length };
 }
 
 export type AllocationDecision =
@@ -169,33 +192,17 @@ export function decideAllocation(input: AllocationInput): AllocationDecision {
   if (range.ipv4) {
     const r4 = range.ipv4;
     const taken = kept.flatMap((l) => (l.subnet ? [l.subnet] : []));
-    const prev = input.previousSubnet;
-    if (prev && isCompatible(prev, range) && !taken.some((t) => t.overlaps(prev))) {
-      Object.assign(decision, { subnet: prev, source: 'previous', candidates: 1 });
-    } else {
-      const candidates = freeCandidates(r4, taken);
-      if (candidates.length === 0) throw new OutOfSubnetsError(range);
-      Object.assign(decision, { subnet: pick(candidates, random), candidates: candidates.length });
-    }
+    const fit = (s: IPv4Net) => isCompatible(s, range);
+    Object.assign(decision, chooseSubnet(input.previousSubnet, taken, fit, (t) => freeCandidates(r4, t), random, () => new OutOfSubnetsError(range)));
   }
   if (range.ipv6) {
-    const v6 = decideIPv6(range, kept, input.previousIPv6Subnet, random);
+    const r6 = range.ipv6;
+    const taken = kept.flatMap((l) => (l.ipv6Subnet ? [l.ipv6Subnet] : []));
+    const fit = (s: IPv6Net) => isCompatibleV6(s, range);
+    const v6 = chooseSubnet(input.previousIPv6Subnet, taken, fit, (t) => freeCandidatesV6(r6, t), random, () => new OutOfSubnetsError(range, 6));
     decision.ipv6Subnet = v6.subnet;
     // IPv6-only: the v6 choice is the decision's source.
     if (!range.ipv4) Object.assign(decision, { source: v6.source, candidates: v6.candidates });
   }
   return decision;
-}
-
-function decideIPv6(
-  range: AllocationRange,
-  kept: Lease[],
-  prev: IPv6Net | undefined,
-  random: () => number,
-): { subnet: IPv6Net; source: 'previous' | 'random'; candidates: number } {
-  const taken = kept.flatMap((l) => (l.ipv6Subnet ? [l.ipv6Subnet] : []));
-  if (prev && isCompatibleV6(prev, range) && !taken.some((t) => t.overlaps(prev))) return { subnet: prev, source: 'previous', candidates: 1 };
-  const candidates = freeCandidatesV6(range.ipv6!, taken);
-  if (candidates.length === 0) throw new OutOfSubnetsError(range, 6);
-  return { subnet: pick(candidates, random), source: 'random', candidates: candidates.length };
 }
