@@ -15,22 +15,6 @@ export const ETCD_IP = '192.168.150.1';
 export const ETCD_ENDPOINT = `http://${ETCD_IP}:2379`;
 export const NETWORK_CONFIG = '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}';
 
-/** Polls `fn` every `everyMs` until it returns something other than undefined/false; throws after `ms`. */
-export async function until<T>(what: string, ms: number, fn: () => T | undefined | false | Promise<T | undefined | false>, everyMs = 50): Promise<T> {
-  const deadline = Date.now() + ms;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined && v !== false) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() >= deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}${last ? ` (last error: ${(last as Error).message})` : ''}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}
-
 export interface HostOptions {
   /** Address on eth0 (192.168.150.0/24 underlay). */
   eth0: string;

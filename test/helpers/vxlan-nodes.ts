@@ -1,11 +1,10 @@
-// Hosts running our vxlan backend inside this test process (see backend-node.ts), and `until` for polling.
-import { setTimeout as sleep } from 'node:timers/promises';
+// Hosts running our vxlan backend inside this test process (see backend-node.ts), and the peer state they program
+// on flannel-v6.1.
 import type { NetworkConfig } from '../../src/config/network-config.ts';
 import { VxlanBackend } from '../../src/backend/vxlan/backend.ts';
 import type { VxlanNetwork } from '../../src/backend/vxlan/network.ts';
 import type { Backend, BackendContext, Network } from '../../src/backend/backend.ts';
-import { MemoryCluster } from './memory-subnet-manager.ts';
-import { BackendNode, backendConfig, Underlay } from './backend-node.ts';
+import { BackendNode, backendConfig } from './backend-node.ts';
 import { bridgeJson, ipJson } from './netns.ts';
 
 export function vxlanConfig(backend: Record<string, unknown> = {}): NetworkConfig {
@@ -29,22 +28,3 @@ export const VXLAN_V6 = 'flannel-v6.1';
 export const routes6 = (ns: string) => ipJson(ns, ['-6', 'route', 'show', 'dev', VXLAN_V6]).filter((r: any) => r.gateway);
 export const neigh6 = (ns: string) => ipJson(ns, ['-6', 'neigh', 'show', 'dev', VXLAN_V6]).filter((n: any) => n.state.includes('PERMANENT'));
 export const fdb6 = (ns: string) => bridgeJson(ns, ['fdb', 'show', 'dev', VXLAN_V6]).filter((f: any) => f.dst);
-
-/** Polls `check` until it returns a truthy value; fails after `timeoutMs`. */
-export async function until<T>(what: string, check: () => T | Promise<T>, timeoutMs = 1000, everyMs = 25): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  let last: unknown;
-  for (let i = 0; i < 10_000; i++) {
-    try {
-      const v = await check();
-      if (v) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > end) break;
-    await sleep(everyMs);
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-}
-
-export { MemoryCluster, Underlay };

@@ -1,4 +1,4 @@
-// Bounded waits for tests: a promise with a deadline, and polling until a value settles.
+// Bounded waits for tests: a promise with a deadline, polling until a check holds, and polling until a value settles.
 import assert from 'node:assert/strict';
 import { setTimeout as delay } from 'node:timers/promises';
 
@@ -10,6 +10,30 @@ export async function within<T>(ms: number, what: string, p: Promise<T>): Promis
     return await Promise.race([p, t]);
   } finally {
     clearTimeout(timer);
+  }
+}
+
+/**
+ * Polls `check` every `everyMs` until it returns something other than undefined or false (a thrown error counts as
+ * not yet), and returns that; throws after `timeoutMs`.
+ */
+export async function until<T>(
+  what: string,
+  check: () => T | undefined | false | Promise<T | undefined | false>,
+  timeoutMs: number,
+  everyMs: number,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await check();
+      if (v !== undefined && v !== false) return v;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() >= deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last error: ${(last as Error).message})` : ''}`);
+    await delay(everyMs);
   }
 }
 

@@ -3,7 +3,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { isRoot, nsRun } from '../helpers/netns.ts';
-import { flanneldBuilt, readSubnetEnv, Underlay, until } from '../helpers/flanneld-hosts.ts';
+import { until } from '../helpers/wait.ts';
+import { flanneldBuilt, readSubnetEnv, Underlay } from '../helpers/flanneld-hosts.ts';
 
 describe('flanneld when its backend fails', { skip: !isRoot || !flanneldBuilt ? 'needs root and `npm run build`' : false }, () => {
   const u = new Underlay();
@@ -16,7 +17,7 @@ describe('flanneld when its backend fails', { skip: !isRoot || !flanneldBuilt ? 
     u.etcdctl(['put', `${prefix}/config`, '{"Network":"10.244.0.0/16","Backend":{"Type":"udp"}}']);
     const file = u.subnetFile();
     const d = u.flanneld(ns, u.etcdFlags(prefix, file));
-    await until('subnet.env', 20_000, () => readSubnetEnv(file));
+    await until('subnet.env', () => readSubnetEnv(file), 20_000, 50);
     nsRun(ns, 'ip', ['link', 'del', 'flannel0']);
     const code = await d.exited(15_000);
     assert.equal(code, 1, d.log);

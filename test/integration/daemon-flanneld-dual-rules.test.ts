@@ -2,8 +2,9 @@
 // the config's IPv6Network and the host's v6 lease subnet, next to the v4 ones. Every process runs in a namespace.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { flanneldSkip, readSubnetEnv, Underlay, until } from '../helpers/flanneld-hosts.ts';
+import { flanneldSkip, readSubnetEnv, Underlay } from '../helpers/flanneld-hosts.ts';
 import { nsRun, run } from '../helpers/netns.ts';
+import { until } from '../helpers/wait.ts';
 import { specFwd, specMasq6 } from '../helpers/iptables.ts';
 import { specTable6 } from '../helpers/nftables.ts';
 
@@ -59,7 +60,7 @@ describe('flanneld daemon: dual stack rules', { skip: flanneldSkip }, () => {
     nsRun(ns, 'ip6tables', ['-w', '-t', 'nat', '-D', 'FLANNEL-POSTRTG', '5']);
     assert.notEqual(nat(), wantNat);
     await d.waitLog(/Some iptables rules are missing; deleting and recreating rules/, 10_000);
-    await until('the v6 masquerade chain to be restored', 5_000, () => nat() === wantNat);
+    await until('the v6 masquerade chain to be restored', () => nat() === wantNat, 5_000, 50);
   });
 
   it('nftables mode: the exact ip6 flannel-ipv6 table', async () => {

@@ -4,8 +4,9 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { flanneldSkip, Underlay, until } from '../helpers/flanneld-hosts.ts';
+import { flanneldSkip, Underlay } from '../helpers/flanneld-hosts.ts';
 import { ipJson } from '../helpers/netns.ts';
+import { until } from '../helpers/wait.ts';
 import { runPeersInNetns } from '../../src/cli/peers.ts';
 
 const ROOT = join(import.meta.dirname, '../..');
@@ -58,7 +59,7 @@ describe('flannelctl peers against a host-gw flanneld', { skip: flanneldSkip }, 
     await d.ready();
     // The log line names the peer and why.
     await d.waitLog(/Error adding route to 10\.244\.13\.0\/24 via 10\.99\.0\.3 dev eth0: the kernel refused the route: .*peer 10\.99\.0\.3 is reached through gateway 192\.168\.150\.1, not directly on eth0/, 10_000);
-    await until('the route to the adjacent peer', 10_000, () => gwRoute(ns, '10.244.12.0/24'));
+    await until('the route to the adjacent peer', () => gwRoute(ns, '10.244.12.0/24'), 10_000, 50);
     assert.equal(gwRoute(ns, '10.244.12.0/24').gateway, '192.168.150.72');
     assert.equal(gwRoute(ns, '10.244.13.0/24'), undefined, 'no route to the non-adjacent peer');
 
@@ -80,7 +81,7 @@ describe('flannelctl peers against a host-gw flanneld', { skip: flanneldSkip }, 
 
     // The peer's network moves onto eth0; the lease's next event retries the route, which now succeeds.
     u.etcdctl(['put', `${prefix}/subnets/10.244.13.0-24`, lease('192.168.150.73')]);
-    await until('the route to the moved peer', 10_000, () => gwRoute(ns, '10.244.13.0/24')?.gateway === '192.168.150.73');
+    await until('the route to the moved peer', () => gwRoute(ns, '10.244.13.0/24')?.gateway === '192.168.150.73', 10_000, 50);
     const fixed = flannelctlPeers(ns);
     assert.equal(fixed.code, 0, `${fixed.stdout}\n${fixed.stderr}`);
     assert.deepEqual(parseTable(fixed.stdout).map((x) => [x.subnet, x.publicIP, x.state, x.reason]), [

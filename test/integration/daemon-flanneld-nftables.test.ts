@@ -2,8 +2,9 @@
 // pod traffic across hosts (kept source) and out of the overlay (masqueraded). Every process runs in a namespace.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { all, ETCD_IP, flanneldSkip, leaseOf, peerState, readSubnetEnv, Underlay, until } from '../helpers/flanneld-hosts.ts';
+import { all, ETCD_IP, flanneldSkip, leaseOf, peerState, readSubnetEnv, Underlay } from '../helpers/flanneld-hosts.ts';
 import { nsRun, pings, run, uniqueName } from '../helpers/netns.ts';
+import { until } from '../helpers/wait.ts';
 import { nftTable, specTable } from '../helpers/nftables.ts';
 
 const NFT_CONFIG = '{"Network":"10.244.0.0/16","EnableNFTables":true,"Backend":{"Type":"vxlan"}}';
@@ -65,18 +66,18 @@ describe('flanneld daemon: nftables mode', { skip: flanneldSkip }, () => {
     const { ns: podAns, ip: podA } = addPod(a.ns, subnetOf(a));
     const { ns: podBns, ip: podB } = addPod(b.ns, subnetOf(b));
     const bl = leaseOf(u.leases(prefix), b.ip)!;
-    await until('A to program B', 10_000, () => all(peerState(a.ns, bl.subnet, bl.mac, b.ip)));
+    await until('A to program B', () => all(peerState(a.ns, bl.subnet, bl.mac, b.ip)), 10_000, 50);
     nsRun(podBns, 'nft', ['-f', '-'], `table ip seen {\n chain input {\n  type filter hook input priority 0;\n  ip saddr ${podA} icmp type echo-request counter\n }\n}\n`);
-    await until(`pod ${podA} to ping pod ${podB}`, 10_000, () => pings(podAns, podB), 200);
+    await until(`pod ${podA} to ping pod ${podB}`, () => pings(podAns, podB), 10_000, 200);
     assert.match(nsRun(podBns, 'nft', ['list', 'table', 'ip', 'seen']), /counter packets [1-9]/);
 
     // Pod A → the switch, which has no route back to 10.244.0.0/16: only a masqueraded packet gets a reply.
     assert.throws(() => nsRun(u.sw, 'ip', ['route', 'get', podA]));
-    await until(`pod ${podA} to ping ${ETCD_IP} (masqueraded)`, 10_000, () => pings(podAns, ETCD_IP), 200);
+    await until(`pod ${podA} to ping ${ETCD_IP} (masqueraded)`, () => pings(podAns, ETCD_IP), 10_000, 200);
 
     // A flushed chain comes back on the next resync.
     nsRun(a.ns, 'nft', ['flush', 'chain', 'ip', 'flannel-ipv4', 'postrtg']);
     await da.waitLog(/Some nftables rules are missing; recreating rules/, 10_000);
-    await until('the postrtg chain to be restored', 5_000, () => nftTable(a.ns) === specTable('10.244.0.0/16', subnetOf(a)));
+    await until('the postrtg chain to be restored', () => nftTable(a.ns) === specTable('10.244.0.0/16', subnetOf(a)), 5_000, 50);
   });
 });

@@ -3,8 +3,9 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { all, ETCD_ENDPOINT, Flanneld, flanneldSkip, leaseOf, none, peerState, readSubnetEnv, Underlay, until } from '../helpers/flanneld-hosts.ts';
+import { all, ETCD_ENDPOINT, Flanneld, flanneldSkip, leaseOf, none, peerState, readSubnetEnv, Underlay } from '../helpers/flanneld-hosts.ts';
 import { ipJson, nsRun } from '../helpers/netns.ts';
+import { until } from '../helpers/wait.ts';
 
 
 describe('flanneld daemon: peers, revocation, shutdown, etcd outage', { skip: flanneldSkip }, () => {
@@ -66,8 +67,8 @@ describe('flanneld daemon: peers, revocation, shutdown, etcd outage', { skip: fl
     const puts = await watchPuts(prefix);
     const b = await host(prefix, '192.168.150.52');
     const bl = lease(prefix, b.ip);
-    const appeared = await until('the watch to see B\'s lease', 5_000, () => puts.get(bl.key));
-    await until('A to program B', 5_000, () => all(peerState(a.ns, bl.subnet, bl.mac, b.ip)), 20);
+    const appeared = await until('the watch to see B\'s lease', () => puts.get(bl.key), 5_000, 50);
+    await until('A to program B', () => all(peerState(a.ns, bl.subnet, bl.mac, b.ip)), 5_000, 20);
     const addMs = Date.now() - appeared;
     assert.ok(addMs <= 1000, `A programmed B ${addMs} ms after B's lease appeared`);
     // The reverse direction too: B knows A from its first listing.
@@ -79,7 +80,7 @@ describe('flanneld daemon: peers, revocation, shutdown, etcd outage', { skip: fl
     assert.ok(all(peerState(a.ns, bl.subnet, bl.mac, b.ip)), 'a stopped peer keeps its lease and A keeps its state');
     const deleted = Date.now();
     u.etcdctl(['del', bl.key]);
-    await until('A to remove B', 5_000, () => none(peerState(a.ns, bl.subnet, bl.mac, b.ip)), 20);
+    await until('A to remove B', () => none(peerState(a.ns, bl.subnet, bl.mac, b.ip)), 5_000, 20);
     const delMs = Date.now() - deleted;
     assert.ok(delMs <= 1000, `A removed B ${delMs} ms after the delete`);
     t.diagnostic(`added in ${addMs} ms, removed in ${delMs} ms`);
@@ -96,7 +97,7 @@ describe('flanneld daemon: peers, revocation, shutdown, etcd outage', { skip: fl
     await a.d.waitLog(new RegExp(`10\\.244\\.${bad}\\.0-24`), 5_000);
     assert.match(a.d.log, /malformed lease/);
     const b = await host(prefix, '192.168.150.54');
-    await until('A to program B', 5_000, () => all(stateFor(a, prefix, b.ip)));
+    await until('A to program B', () => all(stateFor(a, prefix, b.ip)), 5_000, 50);
     assert.ok(a.d.running && b.d.running, 'neither daemon stopped');
     assert.deepEqual(ipJson(a.ns, ['route', 'show', `10.244.${bad}.0/24`]), [], 'nothing programmed for the malformed lease');
     assert.ok(u.leases(prefix).has(badKey), 'the malformed key is left alone');
@@ -106,7 +107,7 @@ describe('flanneld daemon: peers, revocation, shutdown, etcd outage', { skip: fl
     const prefix = u.prefix();
     const a = await host(prefix, '192.168.150.55');
     const b = await host(prefix, '192.168.150.56');
-    await until('A to program B', 5_000, () => all(stateFor(a, prefix, b.ip)));
+    await until('A to program B', () => all(stateFor(a, prefix, b.ip)), 5_000, 50);
     const bl = lease(prefix, b.ip);
     u.etcdctl(['del', lease(prefix, a.ip).key]);
     assert.equal(await a.d.exited(10_000), 0, a.d.log);
@@ -121,7 +122,7 @@ describe('flanneld daemon: peers, revocation, shutdown, etcd outage', { skip: fl
     const prefix = u.prefix();
     const a = await host(prefix, '192.168.150.57');
     const b = await host(prefix, '192.168.150.58');
-    await until('A to program B', 5_000, () => all(stateFor(a, prefix, b.ip)));
+    await until('A to program B', () => all(stateFor(a, prefix, b.ip)), 5_000, 50);
     const before = readSubnetEnv(a.file)!;
     const al = lease(prefix, a.ip);
     const bl = lease(prefix, b.ip);
@@ -141,7 +142,7 @@ describe('flanneld daemon: peers, revocation, shutdown, etcd outage', { skip: fl
     const leases = u.leases(prefix);
     assert.equal(leases.size, 2, `no new key: ${[...leases.keys()]}`);
     assert.equal(lease(prefix, a.ip).key, al.key);
-    await until('A to program B again', 5_000, () => all(stateFor(a, prefix, b.ip)));
+    await until('A to program B again', () => all(stateFor(a, prefix, b.ip)), 5_000, 50);
 
     // Lease gone while the daemon was down (expired, deleted): the subnet file brings the same subnet back.
     again.signal('SIGTERM');
@@ -170,7 +171,7 @@ describe('flanneld daemon: peers, revocation, shutdown, etcd outage', { skip: fl
     const prefix = u.prefix();
     const a = await host(prefix, '192.168.150.61');
     const b = await host(prefix, '192.168.150.62');
-    await until('A to program B', 5_000, () => all(stateFor(a, prefix, b.ip)));
+    await until('A to program B', () => all(stateFor(a, prefix, b.ip)), 5_000, 50);
     const bl = lease(prefix, b.ip);
     await u.etcd!.stop();
     // About 4 s of outage: long enough for several failed reconnects (backoff 100 ms → 5 s).
@@ -186,7 +187,7 @@ describe('flanneld daemon: peers, revocation, shutdown, etcd outage', { skip: fl
     assert.match(b.d.log, /Exiting cleanly\.\.\./);
     await u.etcd!.restart();
     const c = await host(prefix, '192.168.150.63');
-    await until('A to program C after the outage', 15_000, () => all(stateFor(a, prefix, c.ip)), 100);
+    await until('A to program C after the outage', () => all(stateFor(a, prefix, c.ip)), 15_000, 100);
     assert.ok(all(peerState(a.ns, bl.subnet, bl.mac, b.ip)), 'B (stopped, lease kept) is still programmed');
     assert.ok(a.d.running);
     assert.doesNotMatch(a.d.log, /Lease has been revoked/);

@@ -3,8 +3,9 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { ETCD_ENDPOINT, FLANNELD, flanneldSkip, httpGet, leaseOf, readSubnetEnv, Underlay, until } from '../helpers/flanneld-hosts.ts';
+import { ETCD_ENDPOINT, FLANNELD, flanneldSkip, httpGet, leaseOf, readSubnetEnv, Underlay } from '../helpers/flanneld-hosts.ts';
 import { ipJson, nsRun } from '../helpers/netns.ts';
+import { until } from '../helpers/wait.ts';
 import { VERSION } from '../../src/version.ts';
 
 
@@ -73,7 +74,7 @@ describe('flanneld daemon: flags, env, config wait, health, interface selection'
     const file = u.subnetFile();
     const d = u.flanneld(ns, [...u.etcdFlags(prefix, file), '--healthz-ip=127.0.0.1', '--healthz-port=8471']);
     // Two attempts logged: it keeps retrying rather than giving up.
-    await until(`two "Couldn't fetch network config" lines; log:\n${d.log}`, 15_000, () => d.running && (d.log.match(/Couldn't fetch network config: /g) ?? []).length >= 2);
+    await until(`two "Couldn't fetch network config" lines; log:\n${d.log}`, () => d.running && (d.log.match(/Couldn't fetch network config: /g) ?? []).length >= 2, 15_000, 50);
     assert.match(d.log, /flannel config not found in etcd store/);
     assert.ok(d.running);
     assert.deepEqual(httpGet(ns, 'http://127.0.0.1:8471/healthz'), { status: 200, body: 'flanneld is running' });
@@ -82,7 +83,7 @@ describe('flanneld daemon: flags, env, config wait, health, interface selection'
     assert.equal(u.leases(prefix).size, 0);
 
     u.etcdctl(['put', `${prefix}/config`, '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}']);
-    const env = await until('subnet.env', 10_000, () => readSubnetEnv(file));
+    const env = await until('subnet.env', () => readSubnetEnv(file), 10_000, 50);
     assert.equal(env.FLANNEL_NETWORK, '10.244.0.0/16');
     assert.match(env.FLANNEL_SUBNET!, /^10\.244\.\d+\.1\/24$/);
     assert.equal(env.FLANNEL_MTU, '1450');
@@ -91,7 +92,7 @@ describe('flanneld daemon: flags, env, config wait, health, interface selection'
     const lease = leaseOf(u.leases(prefix), '192.168.150.12');
     assert.ok(lease);
     assert.equal(`${lease.subnet.replace(/0\/24$/, '1/24')}`, env.FLANNEL_SUBNET);
-    await until('/readyz 200', 5_000, () => httpGet(ns, 'http://127.0.0.1:8471/readyz').status === 200);
+    await until('/readyz 200', () => httpGet(ns, 'http://127.0.0.1:8471/readyz').status === 200, 5_000, 50);
     assert.deepEqual(httpGet(ns, 'http://127.0.0.1:8471/readyz'), { status: 200, body: 'flanneld is ready' });
     assert.deepEqual(httpGet(ns, 'http://127.0.0.1:8471/healthz'), { status: 200, body: 'flanneld is running' });
     assert.equal(httpGet(ns, 'http://127.0.0.1:8471/other').status, 404);

@@ -3,8 +3,9 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { ipJson, ipn, isRoot, Netns, nsRun } from '../helpers/netns.ts';
+import { until } from '../helpers/wait.ts';
+import { MemoryCluster } from '../helpers/memory-subnet-manager.ts';
 import { Underlay, underlayPerSuite } from '../helpers/backend-node.ts';
-import { MemoryCluster, until } from '../helpers/vxlan-nodes.ts';
 import { HostGwNode, hostGwConfig } from '../helpers/hostgw-nodes.ts';
 import { LogRecorder } from '../helpers/log.ts';
 
@@ -47,9 +48,9 @@ describe('host-gw backend between two hosts', { skip: !isRoot && 'needs root' },
   });
 
   it('routes the peer subnet via its PublicIP on eth0 as in Appendix A, with no device and the eth0 MTU', async () => {
-    await until('A to route to B', () => gwRoutes(a.ns).includes('10.244.2.0/24 via 192.168.210.2 dev eth0'));
+    await until('A to route to B', () => gwRoutes(a.ns).includes('10.244.2.0/24 via 192.168.210.2 dev eth0'), 1000, 25);
     assert.deepEqual(gwRoutes(a.ns), ['10.244.2.0/24 via 192.168.210.2 dev eth0']);
-    await until('B to route to A', () => gwRoutes(b.ns).includes('10.244.1.0/24 via 192.168.210.1 dev eth0'));
+    await until('B to route to A', () => gwRoutes(b.ns).includes('10.244.1.0/24 via 192.168.210.1 dev eth0'), 1000, 25);
     assert.deepEqual(ipJson(a.ns, ['link', 'show']).map((l: any) => l.ifname).sort(), ['cni0', 'eth0', 'lo']);
     assert.equal(a.network.mtu, 1500);
     assert.equal(JSON.stringify(a.sm.published.at(-1)), '{"publicIP":"192.168.210.1","publicIPv6":null,"backendType":"host-gw"}');
@@ -65,20 +66,20 @@ describe('host-gw backend between two hosts', { skip: !isRoot && 'needs root' },
   it('replaces a route to the subnet via another gateway, skips an identical one, and deletes it on removal', async () => {
     ipn(a.ns, 'route', 'add', '10.244.7.0/24', 'via', '192.168.210.99', 'dev', 'eth0');
     cluster.put('10.244.7.0/24', hostGw('192.168.210.7'));
-    await until('A to route 10.244.7.0/24 via its PublicIP', () => gwRoutes(a.ns).includes('10.244.7.0/24 via 192.168.210.7 dev eth0'));
+    await until('A to route 10.244.7.0/24 via its PublicIP', () => gwRoutes(a.ns).includes('10.244.7.0/24 via 192.168.210.7 dev eth0'), 1000, 25);
     assert.ok(!gwRoutes(a.ns).some((r) => r.includes('192.168.210.99')), 'the conflicting route is gone');
     assert.equal(logs.find('Replacing existing route to 10.244.7.0/24 via 192.168.210.99 dev eth0').length >= 1, true);
 
     cluster.put('10.244.7.0/24', hostGw('192.168.210.7'));
-    await until('the identical route to be skipped', () => logs.find('Route to 10.244.7.0/24 via 192.168.210.7 dev eth0 already exists, skipping.').length > 0);
+    await until('the identical route to be skipped', () => logs.find('Route to 10.244.7.0/24 via 192.168.210.7 dev eth0 already exists, skipping.').length > 0, 1000, 25);
 
     // A peer whose PublicIP changes gets its route moved.
     cluster.put('10.244.7.0/24', hostGw('192.168.210.17'));
-    await until('the route to follow the new PublicIP', () => gwRoutes(a.ns).includes('10.244.7.0/24 via 192.168.210.17 dev eth0'));
+    await until('the route to follow the new PublicIP', () => gwRoutes(a.ns).includes('10.244.7.0/24 via 192.168.210.17 dev eth0'), 1000, 25);
     assert.equal(gwRoutes(a.ns).filter((r) => r.startsWith('10.244.7.0/24')).length, 1);
 
     cluster.remove('10.244.7.0/24');
-    await until('the route to be deleted', () => !gwRoutes(a.ns).some((r) => r.startsWith('10.244.7.0/24')));
+    await until('the route to be deleted', () => !gwRoutes(a.ns).some((r) => r.startsWith('10.244.7.0/24')), 1000, 25);
     assert.deepEqual(a.network.peers().map((s) => s.subnet), ['10.244.2.0/24']);
   });
 
@@ -86,22 +87,22 @@ describe('host-gw backend between two hosts', { skip: !isRoot && 'needs root' },
     cluster.put('10.244.8.0/24', { publicIP: '192.168.210.8', publicIPv6: null, backendType: 'vxlan', backendData: { VNI: 1, VtepMAC: '0e:00:00:00:08:08' } });
     // The host-gw lease put after it shows the vxlan one was handled (and ignored) already.
     cluster.put('10.244.9.0/24', hostGw('192.168.210.9'));
-    await until('10.244.9.0/24 on A', () => gwRoutes(a.ns).includes('10.244.9.0/24 via 192.168.210.9 dev eth0'));
+    await until('10.244.9.0/24 on A', () => gwRoutes(a.ns).includes('10.244.9.0/24 via 192.168.210.9 dev eth0'), 1000, 25);
     assert.ok(!ipJson(a.ns, ['route']).some((r: any) => r.dst === '10.244.8.0/24'));
     assert.ok(logs.find('ignoring non-host-gw v4Subnet(10.244.8.0/24)', 'type=vxlan').length > 0);
     cluster.remove('10.244.8.0/24');
     cluster.remove('10.244.9.0/24');
-    await until('10.244.9.0/24 gone', () => !gwRoutes(a.ns).some((r) => r.startsWith('10.244.9.0/24')));
+    await until('10.244.9.0/24 gone', () => !gwRoutes(a.ns).some((r) => r.startsWith('10.244.9.0/24')), 1000, 25);
   });
 
   it('re-adds a deleted route and undoes a hand-changed gateway within the check period', async () => {
     ipn(a.ns, 'route', 'del', '10.244.2.0/24');
-    await until('the checker to recover the route', () => gwRoutes(a.ns).includes('10.244.2.0/24 via 192.168.210.2 dev eth0'), 3000);
+    await until('the checker to recover the route', () => gwRoutes(a.ns).includes('10.244.2.0/24 via 192.168.210.2 dev eth0'), 3000, 25);
     // The route is visible in the kernel a moment before the backend logs it.
-    await until('the recovery log line', () => logs.find('Route recovered 10.244.2.0/24 via 192.168.210.2 dev eth0').length > 0, 1000);
+    await until('the recovery log line', () => logs.find('Route recovered 10.244.2.0/24 via 192.168.210.2 dev eth0').length > 0, 1000, 25);
 
     ipn(a.ns, 'route', 'replace', '10.244.2.0/24', 'via', '192.168.210.66', 'dev', 'eth0');
-    await until('the checker to restore the gateway', () => gwRoutes(a.ns).includes('10.244.2.0/24 via 192.168.210.2 dev eth0'), 3000);
+    await until('the checker to restore the gateway', () => gwRoutes(a.ns).includes('10.244.2.0/24 via 192.168.210.2 dev eth0'), 3000, 25);
     assert.deepEqual(gwRoutes(a.ns).filter((r) => r.startsWith('10.244.2.0/24')), ['10.244.2.0/24 via 192.168.210.2 dev eth0']);
   });
 
@@ -109,7 +110,7 @@ describe('host-gw backend between two hosts', { skip: !isRoot && 'needs root' },
     // 10.99.0.0/16 is reachable only through a router on the underlay: not L2-adjacent.
     ipn(a.ns, 'route', 'add', '10.99.0.0/16', 'via', '192.168.210.254', 'dev', 'eth0');
     cluster.put('10.244.3.0/24', hostGw('10.99.0.3'));
-    const failed = (await until('A to record the failure', () => a.network.peers().find((s) => s.subnet === '10.244.3.0/24' && s.state === 'failed')))!;
+    const failed = (await until('A to record the failure', () => a.network.peers().find((s) => s.subnet === '10.244.3.0/24' && s.state === 'failed'), 1000, 25))!;
     assert.equal(failed.publicIP, '10.99.0.3');
     assert.match(failed.reason!, /the kernel refused the route: (network is unreachable \(ENETUNREACH\)|invalid argument \(EINVAL\))/);
     assert.match(failed.reason!, /peer 10\.99\.0\.3 is reached through gateway 192\.168\.210\.254, not directly on eth0/);
@@ -118,15 +119,15 @@ describe('host-gw backend between two hosts', { skip: !isRoot && 'needs root' },
 
     // The peer's network moves onto eth0: the checker retries the desired route and succeeds.
     ipn(a.ns, 'addr', 'add', '10.99.0.1/24', 'dev', 'eth0');
-    await until('the checker to add the route', () => gwRoutes(a.ns).includes('10.244.3.0/24 via 10.99.0.3 dev eth0'), 3000);
+    await until('the checker to add the route', () => gwRoutes(a.ns).includes('10.244.3.0/24 via 10.99.0.3 dev eth0'), 3000, 25);
     // The route is visible in the kernel a moment before the backend logs it.
-    await until('the recovery log line', () => logs.find('Route recovered 10.244.3.0/24 via 10.99.0.3 dev eth0').length > 0, 1000);
+    await until('the recovery log line', () => logs.find('Route recovered 10.244.3.0/24 via 10.99.0.3 dev eth0').length > 0, 1000, 25);
     const ok = a.network.peers().find((s) => s.subnet === '10.244.3.0/24')!;
     assert.equal(ok.state, 'programmed');
     assert.equal(ok.reason, undefined);
 
     cluster.remove('10.244.3.0/24');
-    await until('the route to be deleted', () => !gwRoutes(a.ns).some((r) => r.startsWith('10.244.3.0/24')));
+    await until('the route to be deleted', () => !gwRoutes(a.ns).some((r) => r.startsWith('10.244.3.0/24')), 1000, 25);
     assert.ok(!a.network.peers().some((s) => s.subnet === '10.244.3.0/24'));
   });
 });
@@ -148,7 +149,7 @@ describe('host-gw backend at startup', { skip: !isRoot && 'needs root' }, () => 
     cluster.put('10.244.4.0/24', hostGw('192.168.211.4'));
     u.nodes.push(await new HostGwNode(ns, '192.168.211.3', '10.244.3.0/24', cluster).start());
 
-    await until('the stale route to be swept', () => !gwRoutes(ns).some((r) => r.startsWith('10.244.9.0/24')));
+    await until('the stale route to be swept', () => !gwRoutes(ns).some((r) => r.startsWith('10.244.9.0/24')), 1000, 25);
     assert.deepEqual(gwRoutes(ns).sort(), [
       '10.244.16.0/20 via 192.168.211.9 dev eth0',
       '10.244.4.0/24 via 192.168.211.4 dev eth0',

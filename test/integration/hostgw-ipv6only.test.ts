@@ -3,7 +3,9 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { ipJson, isRoot, Netns, pings6, run } from '../helpers/netns.ts';
-import { MemoryCluster, Underlay, until } from '../helpers/vxlan-nodes.ts';
+import { until } from '../helpers/wait.ts';
+import { Underlay } from '../helpers/backend-node.ts';
+import { MemoryCluster } from '../helpers/memory-subnet-manager.ts';
 import { IPv6OnlyHostGwNode, ipv6OnlyConfig } from '../helpers/ipv6only-nodes.ts';
 
 const gwRoutes6 = (ns: string) =>
@@ -37,7 +39,7 @@ describe('host-gw backend, IPv6-only network', { skip: !isRoot && 'needs root' }
   });
 
   it('routes the peer v6 subnet via its PublicIPv6 on eth0, and adds no IPv4 route', async () => {
-    await until('A to route B over v6', () => gwRoutes6(a.ns).length > 0, 3000);
+    await until('A to route B over v6', () => gwRoutes6(a.ns).length > 0, 3000, 25);
     assert.deepEqual(gwRoutes6(a.ns), ['fd00:10:244:2::/64 via fd12:206::2']);
     assert.deepEqual(gwRoutes6(b.ns), ['fd00:10:244:1::/64 via fd12:206::1']);
     assert.deepEqual(routes4(a.ns), []);
@@ -52,7 +54,7 @@ describe('host-gw backend, IPv6-only network', { skip: !isRoot && 'needs root' }
 
   it('re-adds a deleted v6 route through the checker', async () => {
     run('ip', ['-n', a.ns, '-6', 'route', 'del', 'fd00:10:244:2::/64']);
-    await until('the checker to restore the v6 route', () => gwRoutes6(a.ns).length === 1, 3000);
+    await until('the checker to restore the v6 route', () => gwRoutes6(a.ns).length === 1, 3000, 25);
     assert.deepEqual(gwRoutes6(a.ns), ['fd00:10:244:2::/64 via fd12:206::2']);
   });
 
@@ -61,7 +63,7 @@ describe('host-gw backend, IPv6-only network', { skip: !isRoot && 'needs root' }
     run('ip', ['-n', a.ns, '-6', 'route', 'add', 'fd00:10:244:9::/64', 'via', 'fd12:206::9', 'dev', 'eth0']);
     run('ip', ['-n', a.ns, '-6', 'route', 'add', 'fd00:99::/64', 'via', 'fd12:206::9', 'dev', 'eth0']);
     await a.start();
-    await until('the stale v6 route to go', () => !gwRoutes6(a.ns).includes('fd00:10:244:9::/64 via fd12:206::9'), 3000);
+    await until('the stale v6 route to go', () => !gwRoutes6(a.ns).includes('fd00:10:244:9::/64 via fd12:206::9'), 3000, 25);
     assert.deepEqual(gwRoutes6(a.ns).sort(), ['fd00:10:244:2::/64 via fd12:206::2', 'fd00:99::/64 via fd12:206::9']);
     run('ip', ['-n', a.ns, '-6', 'route', 'del', 'fd00:99::/64']);
     assert.deepEqual(routes4(a.ns), []);
@@ -69,10 +71,10 @@ describe('host-gw backend, IPv6-only network', { skip: !isRoot && 'needs root' }
 
   it('routes a third host\'s v6-only lease and removes the route with the lease', async () => {
     cluster.put('fd00:10:244:3::/64', { publicIP: '0.0.0.0', publicIPv6: 'fd12:206::3', backendType: 'host-gw' });
-    await until('the route to the third host', () => gwRoutes6(a.ns).length === 2, 3000);
+    await until('the route to the third host', () => gwRoutes6(a.ns).length === 2, 3000, 25);
     assert.deepEqual(gwRoutes6(a.ns).sort(), ['fd00:10:244:2::/64 via fd12:206::2', 'fd00:10:244:3::/64 via fd12:206::3']);
     cluster.remove('fd00:10:244:3::/64');
-    await until('the third host\'s route to go', () => gwRoutes6(a.ns).length === 1, 3000);
+    await until('the third host\'s route to go', () => gwRoutes6(a.ns).length === 1, 3000, 25);
     assert.deepEqual(gwRoutes6(a.ns), ['fd00:10:244:2::/64 via fd12:206::2']);
     assert.deepEqual(routes4(a.ns), []);
   });

@@ -8,8 +8,9 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FLANNELD, Flanneld, flanneldBuilt, peerState, until } from '../helpers/flanneld-hosts.ts';
+import { FLANNELD, Flanneld, flanneldBuilt, peerState } from '../helpers/flanneld-hosts.ts';
 import { bridgeJson, ipJson, isRoot, Netns, nsRun, run, uniqueName } from '../helpers/netns.ts';
+import { until } from '../helpers/wait.ts';
 
 const FLANNELCTL = join(import.meta.dirname, '../../dist/flannelctl.cjs');
 const skip = !isRoot ? 'needs root' : !flanneldBuilt || !existsSync(FLANNELCTL) ? `${FLANNELD} or ${FLANNELCTL} is missing: run \`npm run build\`` : false;
@@ -46,7 +47,7 @@ describe('kube mode: node add / VtepMAC change / public-ip change / delete conve
 
   /** Polls every host every 25 ms until `ok` holds on all of them; returns ms from `t0` per host. */
   async function converge(step: string, t0: number, ok: (ns: string) => boolean): Promise<number[]> {
-    const ms = await Promise.all(hostNs.map((ns) => until(`${step} on ${ns}`, BOUND_MS, () => ok(ns) && Date.now() - t0, POLL_MS)));
+    const ms = await Promise.all(hostNs.map((ns) => until(`${step} on ${ns}`, () => ok(ns) && Date.now() - t0, BOUND_MS, POLL_MS)));
     times[step] = ms;
     return ms;
   }
@@ -67,7 +68,7 @@ describe('kube mode: node add / VtepMAC change / public-ip change / delete conve
     let apiLog = '';
     api.stdout!.on('data', (b) => (apiLog += b));
     api.stderr!.on('data', (b) => (apiLog += b));
-    await until(`the API server to start (log: ${apiLog})`, 15_000, () => existsSync(ready), 50);
+    await until(`the API server to start (log: ${apiLog})`, () => existsSync(ready), 15_000, 50);
 
     const netConf = join(tmp, 'net-conf.json');
     writeFileSync(netConf, '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}');
@@ -102,10 +103,10 @@ describe('kube mode: node add / VtepMAC change / public-ip change / delete conve
     for (const [i, ns] of hostNs.entries()) {
       for (const [j, other] of HOSTS.entries()) {
         if (i === j) continue;
-        await until(`${ns} to program ${other.name}`, 10_000, () => {
+        await until(`${ns} to program ${other.name}`, () => {
           const s = peerState(ns, other.podCIDR, macs[j]!, other.ip);
           return s.route && s.neigh && s.fdb;
-        });
+        }, 10_000, 50);
       }
     }
   });

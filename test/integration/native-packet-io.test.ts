@@ -8,7 +8,7 @@ import { netnsPath, tunOpen, withNetns, type NativeIoError } from '../../src/nat
 import { PacketReader, udpOpen, writeBatch, type PacketBatch } from '../../src/native/packet-io.ts';
 import { parseIPv4 } from '../../src/ip/ipv4.ts';
 import { isRoot, Netns, run } from '../helpers/netns.ts';
-import { until } from '../helpers/vxlan-nodes.ts';
+import { until } from '../helpers/wait.ts';
 
 const LO = parseIPv4('127.0.0.1');
 
@@ -63,7 +63,7 @@ describe('native packet I/O', { skip: !isRoot && 'needs root' }, () => {
         desc.set([i * 100, text.length, LO, 40010], 4 * i);
       }
       assert.equal(writeBatch(tx, 'udp', data, desc, n), n);
-      await until('20 datagrams read', () => got.length === n, 3000);
+      await until('20 datagrams read', () => got.length === n, 3000, 25);
       assert.deepEqual(got, Array.from({ length: n }, (_, i) => `packet-${i}-`.padEnd(30 + i, 'x')));
       assert.ok(batches <= n && batches >= Math.ceil(n / 8), `${batches} wakeups for ${n} packets in slots of 8`);
     } finally {
@@ -78,7 +78,7 @@ describe('native packet I/O', { skip: !isRoot && 'needs root' }, () => {
     const reader = new PacketReader(rx, 'udp', { slotSize: 64, slots: 4, onBatch: (b) => lengths.push(...b.lengths.subarray(0, b.count)), onError: (e) => assert.fail(e) });
     try {
       writeBatch(tx, 'udp', new Uint8Array(200), Uint32Array.from([0, 200, LO, 40020, 0, 10, LO, 40020]), 2);
-      await until('two datagrams', () => lengths.length === 2, 3000);
+      await until('two datagrams', () => lengths.length === 2, 3000, 25);
       assert.deepEqual(lengths, [-1, 10]);
     } finally {
       reader.stop();
@@ -101,7 +101,7 @@ describe('native packet I/O', { skip: !isRoot && 'needs root' }, () => {
     const reader = new PacketReader(rx, 'udp', { slotSize: 256, slots: 4, onBatch: (b) => (seen += b.count), onError: (e) => assert.fail(e) });
     const one = () => writeBatch(tx, 'udp', new Uint8Array(4), Uint32Array.from([0, 4, LO, 40040]), 1);
     one();
-    await until('first datagram', () => seen === 1, 3000);
+    await until('first datagram', () => seen === 1, 3000, 25);
     reader.stop();
     reader.stop();
     assert.equal(reader.running, false);
@@ -118,7 +118,7 @@ describe('native packet I/O', { skip: !isRoot && 'needs root' }, () => {
     const reader = new PacketReader(tun.fd, 'tun', { slotSize: 2048, slots: 4, onBatch: () => {}, onError: (e) => errors.push(e) });
     try {
       run('ip', ['-n', ns, 'link', 'del', tun.name]);
-      await until('a read error', () => errors.length > 0, 3000);
+      await until('a read error', () => errors.length > 0, 3000, 25);
       assert.equal(errors[0]!.stopped, true);
       assert.match(errors[0]!.message, /^read tun: /);
       assert.equal(reader.running, false);

@@ -10,8 +10,8 @@ import { parseIPv4 } from '../../src/ip/ipv4.ts';
 import { internetChecksum, readU32 } from '../../src/backend/udp/packet.ts';
 import { MemoryCluster } from '../helpers/memory-subnet-manager.ts';
 import { ipJson, isRoot, Netns } from '../helpers/netns.ts';
+import { until } from '../helpers/wait.ts';
 import { Underlay } from '../helpers/backend-node.ts';
-import { until } from '../helpers/vxlan-nodes.ts';
 import { UdpNode, WirePeer, udpConfig } from '../helpers/udp-nodes.ts';
 
 const A = { addr: '192.168.61.11', subnet: '10.244.1.0/24' };
@@ -125,7 +125,7 @@ describe('udp backend', { skip: !isRoot && 'needs root' }, () => {
   });
 
   it('pings across the overlay', async () => {
-    await until('both peers known', () => a.network.dataPlane.routes.size >= 1 && b.network.dataPlane.routes.size >= 1, 3000);
+    await until('both peers known', () => a.network.dataPlane.routes.size >= 1 && b.network.dataPlane.routes.size >= 1, 3000, 25);
     const r = await ping(a.ns, '10.244.2.0');
     assert.ok(r.ok, r.out);
     assert.match(r.out, /2 received/);
@@ -162,13 +162,13 @@ describe('udp backend', { skip: !isRoot && 'needs root' }, () => {
 
   it('sends the inner packet as the UDP payload, byte-identical but for TTL − 1 and the header checksum', async () => {
     cluster.put(C.subnet, { publicIP: C.addr, publicIPv6: null, backendType: '' });
-    await until('C known on A', () => a.network.dataPlane.routes.size >= 2, 3000);
+    await until('C known on A', () => a.network.dataPlane.routes.size >= 2, 3000, 25);
     const pcap = join(tmp, 'flannel0.pcap');
     const dump = spawn('ip', ['netns', 'exec', a.ns, 'tcpdump', '-i', 'flannel0', '-n', '-U', '-c', '1', '-w', pcap, 'icmp and dst host 10.244.3.5']);
     const exited = new Promise<void>((r) => dump.on('exit', () => r()));
     let err = '';
     dump.stderr.on('data', (d) => (err += d));
-    await until('tcpdump listening', () => /listening on/.test(err), 5000);
+    await until('tcpdump listening', () => /listening on/.test(err), 5000, 25);
     try {
       await runAsync('ip', ['netns', 'exec', a.ns, 'ping', '-n', '-c', '1', '-W', '1', '-p', 'c0ffee', '10.244.3.5']);
       const got = await peer.next((p) => p.length >= 20 && readU32(p, 16) === parseIPv4('10.244.3.5'));
@@ -208,14 +208,14 @@ describe('udp backend', { skip: !isRoot && 'needs root' }, () => {
     const before = a.network.dataPlane.stats.malformed;
     peer.send(A.addr, 8285, Uint8Array.from([1, 2, 3]));
     peer.send(A.addr, 8285, new Uint8Array(40).fill(0x60));
-    await until('garbage counted', () => a.network.dataPlane.stats.malformed >= before + 2, 3000);
+    await until('garbage counted', () => a.network.dataPlane.stats.malformed >= before + 2, 3000, 25);
     assert.ok((await ping(a.ns, '10.244.2.0')).ok);
   });
 
   it('ignores leases of other backends and forgets removed ones', async () => {
     cluster.put('10.244.4.0/24', { publicIP: '192.168.61.14', publicIPv6: null, backendType: 'vxlan', backendData: { VNI: 1, VtepMAC: '0e:00:00:00:00:04' } });
     cluster.remove(C.subnet);
-    await until('C forgotten', () => a.network.dataPlane.routes.size === 1, 3000);
+    await until('C forgotten', () => a.network.dataPlane.routes.size === 1, 3000, 25);
     for (const dst of ['10.244.4.1', '10.244.3.5']) {
       const r = await runAsync('ip', ['netns', 'exec', a.ns, process.execPath, '-e', CONNECT_SCRIPT, dst, '80']);
       assert.equal(r.stdout.trim(), 'ENETUNREACH', `${dst}: ${r.stdout}${r.stderr}`);
@@ -225,7 +225,7 @@ describe('udp backend', { skip: !isRoot && 'needs root' }, () => {
 
   it('removes flannel0 when the network stops (its TUN fd closes)', async () => {
     await b.stop();
-    await until('flannel0 gone on B', () => ipJson(b.ns, ['link']).every((l: any) => l.ifname !== 'flannel0'), 3000);
+    await until('flannel0 gone on B', () => ipJson(b.ns, ['link']).every((l: any) => l.ifname !== 'flannel0'), 3000, 25);
     assert.equal(spawnSync('ip', ['netns', 'exec', b.ns, 'ss', '-Hnlu'], { encoding: 'utf8' }).stdout.includes(':8285'), false);
   });
 });

@@ -2,7 +2,10 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { bridgeJson, ipJson, isRoot, linkMac, Netns, nsRun, run } from '../helpers/netns.ts';
-import { MemoryCluster, Underlay, until, VxlanNode, vxlanConfig } from '../helpers/vxlan-nodes.ts';
+import { until } from '../helpers/wait.ts';
+import { Underlay } from '../helpers/backend-node.ts';
+import { MemoryCluster } from '../helpers/memory-subnet-manager.ts';
+import { VxlanNode, vxlanConfig } from '../helpers/vxlan-nodes.ts';
 
 const routesOn = (ns: string, dev: string) => ipJson(ns, ['route', 'show', 'dev', dev]);
 const neighOn = (ns: string, dev: string) => ipJson(ns, ['neigh', 'show', 'dev', dev]);
@@ -66,7 +69,7 @@ describe('vxlan backend between two hosts', { skip: !isRoot && 'needs root' }, (
 
   it('programs the peer: onlink route, PERMANENT neighbour, FDB entry to its PublicIP', async () => {
     const bMac = linkMac(b.ns, 'flannel.1');
-    await until('A to learn about B', () => routesOn(a.ns, 'flannel.1').length > 0);
+    await until('A to learn about B', () => routesOn(a.ns, 'flannel.1').length > 0, 1000, 25);
     assert.deepEqual(
       routesOn(a.ns, 'flannel.1').map((r: any) => `${r.dst} via ${r.gateway} ${r.flags.join(',')}`),
       ['10.244.2.0/24 via 10.244.2.0 onlink'],
@@ -78,7 +81,7 @@ describe('vxlan backend between two hosts', { skip: !isRoot && 'needs root' }, (
   });
 
   it('carries traffic across flannel.1 both ways', async () => {
-    await until('B to learn about A', () => routesOn(b.ns, 'flannel.1').length > 0);
+    await until('B to learn about A', () => routesOn(b.ns, 'flannel.1').length > 0, 1000, 25);
     assert.match(ping(a.ns, '10.244.1.0', '10.244.2.0'), /3 received/);
     assert.match(ping(b.ns, '10.244.2.0', '10.244.1.0'), /3 received/);
   });
@@ -89,20 +92,20 @@ describe('vxlan backend between two hosts', { skip: !isRoot && 'needs root' }, (
     await until('peer 10.244.7.0/24 on A', () =>
       routesOn(a.ns, 'flannel.1').some((r: any) => r.dst === '10.244.7.0/24') &&
       neighOn(a.ns, 'flannel.1').some((n: any) => n.dst === '10.244.7.0' && n.lladdr === '0e:00:00:00:07:01') &&
-      fdbOn(a.ns, 'flannel.1').some((f: any) => f.mac === '0e:00:00:00:07:01' && f.dst === '192.168.200.7'));
+      fdbOn(a.ns, 'flannel.1').some((f: any) => f.mac === '0e:00:00:00:07:01' && f.dst === '192.168.200.7'), 1000, 25);
 
     cluster.put('10.244.7.0/24', attrs('0e:00:00:00:07:02'));
     await until('the new MAC to replace the old one', () => {
       const fdb = fdbOn(a.ns, 'flannel.1');
       return fdb.some((f: any) => f.mac === '0e:00:00:00:07:02') && !fdb.some((f: any) => f.mac === '0e:00:00:00:07:01') &&
         neighOn(a.ns, 'flannel.1').some((n: any) => n.dst === '10.244.7.0' && n.lladdr === '0e:00:00:00:07:02');
-    });
+    }, 1000, 25);
 
     cluster.remove('10.244.7.0/24');
     await until('peer 10.244.7.0/24 gone from A', () =>
       !routesOn(a.ns, 'flannel.1').some((r: any) => r.dst === '10.244.7.0/24') &&
       !neighOn(a.ns, 'flannel.1').some((n: any) => n.dst === '10.244.7.0') &&
-      !fdbOn(a.ns, 'flannel.1').some((f: any) => f.dst === '192.168.200.7'));
+      !fdbOn(a.ns, 'flannel.1').some((f: any) => f.dst === '192.168.200.7'), 1000, 25);
     // B's entries are untouched by the churn.
     assert.equal(routesOn(a.ns, 'flannel.1').length, 1);
   });
@@ -111,11 +114,11 @@ describe('vxlan backend between two hosts', { skip: !isRoot && 'needs root' }, (
     cluster.put('10.244.8.0/24', { publicIP: '192.168.200.8', publicIPv6: null, backendType: 'host-gw' });
     cluster.put('10.244.9.0/24', { publicIP: '192.168.200.9', publicIPv6: null, backendType: 'vxlan', backendData: { VNI: 1, VtepMAC: '0e:00:00:00:09:01' } });
     // The vxlan lease put after the host-gw one shows the host-gw one was processed (and ignored) already.
-    await until('10.244.9.0/24 on A', () => routesOn(a.ns, 'flannel.1').some((r: any) => r.dst === '10.244.9.0/24'));
+    await until('10.244.9.0/24 on A', () => routesOn(a.ns, 'flannel.1').some((r: any) => r.dst === '10.244.9.0/24'), 1000, 25);
     assert.ok(!ipJson(a.ns, ['route']).some((r: any) => r.dst === '10.244.8.0/24'));
     cluster.remove('10.244.8.0/24');
     cluster.remove('10.244.9.0/24');
-    await until('10.244.9.0/24 gone', () => !routesOn(a.ns, 'flannel.1').some((r: any) => r.dst === '10.244.9.0/24'));
+    await until('10.244.9.0/24 gone', () => !routesOn(a.ns, 'flannel.1').some((r: any) => r.dst === '10.244.9.0/24'), 1000, 25);
   });
 
   it('recreates flannel.1 with its MAC, address and peers when it is deleted', async () => {
@@ -128,7 +131,7 @@ describe('vxlan backend between two hosts', { skip: !isRoot && 'needs root' }, (
         routesOn(a.ns, 'flannel.1').some((r: any) => r.dst === '10.244.2.0/24') &&
         fdbOn(a.ns, 'flannel.1').some((f: any) => f.dst === '192.168.200.2') &&
         neighOn(a.ns, 'flannel.1').some((n: any) => n.dst === '10.244.2.0');
-    }, 5000);
+    }, 5000, 25);
     assert.equal(linkMac(a.ns, 'flannel.1'), mac);
     assert.deepEqual(ipJson(a.ns, ['-4', 'addr', 'show', 'flannel.1'])[0].addr_info.map((i: any) => `${i.local}/${i.prefixlen}`), ['10.244.1.0/32']);
     assert.match(ping(a.ns, '10.244.1.0', '10.244.2.0'), /3 received/);
@@ -142,7 +145,7 @@ describe('vxlan backend between two hosts', { skip: !isRoot && 'needs root' }, (
     assert.equal(linkMac(b.ns, 'flannel.1'), mac);
     assert.equal(ipJson(b.ns, ['link', 'show', 'flannel.1'])[0].ifindex, index, 'the device was reused, not recreated');
     assert.deepEqual(b.sm.published.at(-1)!.backendData, { VNI: 1, VtepMAC: mac });
-    await until('B to program A again', () => routesOn(b.ns, 'flannel.1').some((r: any) => r.dst === '10.244.1.0/24'));
+    await until('B to program A again', () => routesOn(b.ns, 'flannel.1').some((r: any) => r.dst === '10.244.1.0/24'), 1000, 25);
     assert.match(ping(b.ns, '10.244.2.0', '10.244.1.0'), /3 received/);
   });
 });

@@ -2,7 +2,10 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { ipJson, isRoot, linkMac, Netns, nsRun, pings6, run } from '../helpers/netns.ts';
-import { fdb6, MemoryCluster, neigh6, routes6, Underlay, until, VXLAN_V6 as V6 } from '../helpers/vxlan-nodes.ts';
+import { until } from '../helpers/wait.ts';
+import { Underlay } from '../helpers/backend-node.ts';
+import { MemoryCluster } from '../helpers/memory-subnet-manager.ts';
+import { fdb6, neigh6, routes6, VXLAN_V6 as V6 } from '../helpers/vxlan-nodes.ts';
 import { DualStackVxlanNode, dualStackConfig, dualStackHost } from '../helpers/dualstack-nodes.ts';
 
 const globalV6 = (ns: string): string[] =>
@@ -67,7 +70,7 @@ describe('vxlan backend, dual stack', { skip: !isRoot && 'needs root' }, () => {
 
   it('programs the IPv6 peer on flannel-v6.1: onlink route, PERMANENT neighbour, FDB dst <peer PublicIPv6>', async () => {
     const bMac6 = linkMac(b.ns, V6);
-    await until('A to program B on flannel-v6.1', () => routes6(a.ns).length > 0 && fdb6(a.ns).length > 0, 3000);
+    await until('A to program B on flannel-v6.1', () => routes6(a.ns).length > 0 && fdb6(a.ns).length > 0, 3000, 25);
     assert.deepEqual(routes6(a.ns).map((r: any) => `${r.dst} via ${r.gateway} ${r.flags.join(',')}`), ['fd00:10:244:2::/64 via fd00:10:244:2:: onlink']);
     assert.deepEqual(neigh6(a.ns).map((n: any) => `${n.dst} ${n.lladdr}`), [`fd00:10:244:2:: ${bMac6}`]);
     assert.deepEqual(fdb6(a.ns).map((f: any) => `${f.mac} ${f.dst} ${f.flags.join(',')} ${f.state}`), [`${bMac6} fd12:203::2 self permanent`]);
@@ -93,7 +96,7 @@ describe('vxlan backend, dual stack', { skip: !isRoot && 'needs root' }, () => {
     // An address inside nothing of ours is removed too (spec: other non-link-local v6 addresses).
     run('ip', ['-n', a.ns, '-6', 'addr', 'add', 'fd99::1/128', 'dev', V6, 'nodad']);
     await a.start();
-    await until('the stale v6 route to go', () => routes6(a.ns).every((r: any) => r.dst !== 'fd00:10:244:9::/64'), 3000);
+    await until('the stale v6 route to go', () => routes6(a.ns).every((r: any) => r.dst !== 'fd00:10:244:9::/64'), 3000, 25);
     assert.deepEqual(routes6(a.ns).map((r: any) => r.dst), ['fd00:10:244:2::/64']);
     assert.deepEqual(neigh6(a.ns).map((n: any) => n.dst), ['fd00:10:244:2::']);
     assert.deepEqual(fdb6(a.ns).map((f: any) => f.dst), ['fd12:203::2']);
@@ -103,10 +106,10 @@ describe('vxlan backend, dual stack', { skip: !isRoot && 'needs root' }, () => {
 
   it('removes the IPv6 peer entries when the lease goes, leaving a v4-only peer alone on flannel-v6.1', async () => {
     cluster.put('10.244.3.0/24', { publicIP: '192.168.203.3', publicIPv6: null, backendType: 'vxlan', backendData: { VNI: 1, VtepMAC: '0e:00:00:00:03:03' } });
-    await until('A to program the v4-only peer', () => ipJson(a.ns, ['route', 'show', 'dev', 'flannel.1']).length === 2, 3000);
+    await until('A to program the v4-only peer', () => ipJson(a.ns, ['route', 'show', 'dev', 'flannel.1']).length === 2, 3000, 25);
     assert.deepEqual(routes6(a.ns).map((r: any) => r.dst), ['fd00:10:244:2::/64']);
     cluster.remove('10.244.2.0/24');
-    await until('the v6 entries of B to go', () => routes6(a.ns).length === 0 && neigh6(a.ns).length === 0 && fdb6(a.ns).length === 0, 3000);
+    await until('the v6 entries of B to go', () => routes6(a.ns).length === 0 && neigh6(a.ns).length === 0 && fdb6(a.ns).length === 0, 3000, 25);
     assert.deepEqual(ipJson(a.ns, ['route', 'show', 'dev', 'flannel.1']).map((r: any) => r.dst), ['10.244.3.0/24']);
   });
 });

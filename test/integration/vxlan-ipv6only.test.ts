@@ -3,7 +3,10 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { ipJson, isRoot, linkMac, Netns, pings6 } from '../helpers/netns.ts';
-import { fdb6, MemoryCluster, neigh6, routes6, Underlay, until, VXLAN_V6 as V6 } from '../helpers/vxlan-nodes.ts';
+import { until } from '../helpers/wait.ts';
+import { Underlay } from '../helpers/backend-node.ts';
+import { MemoryCluster } from '../helpers/memory-subnet-manager.ts';
+import { fdb6, neigh6, routes6, VXLAN_V6 as V6 } from '../helpers/vxlan-nodes.ts';
 import { IPv6OnlyVxlanNode, ipv6OnlyConfig } from '../helpers/ipv6only-nodes.ts';
 
 const vxlanDevices = (ns: string): string[] => ipJson(ns, ['-d', 'link', 'show', 'type', 'vxlan']).map((l: any) => l.ifname).sort();
@@ -64,7 +67,7 @@ describe('vxlan backend, IPv6-only network', { skip: !isRoot && 'needs root' }, 
 
   it('programs the peer\'s v6-only lease on flannel-v6.1: onlink route, PERMANENT neighbour, FDB dst <peer PublicIPv6>', async () => {
     const bMac = linkMac(b.ns, V6);
-    await until('A to program B on flannel-v6.1', () => routes6(a.ns).length > 0 && fdb6(a.ns).length > 0 && neigh6(a.ns).length > 0, 3000);
+    await until('A to program B on flannel-v6.1', () => routes6(a.ns).length > 0 && fdb6(a.ns).length > 0 && neigh6(a.ns).length > 0, 3000, 25);
     assert.deepEqual(showRoutes(routes6(a.ns)), ['fd00:10:244:2::/64 via fd00:10:244:2:: onlink']);
     assert.deepEqual(neigh6(a.ns).map((n: any) => `${n.dst} ${n.lladdr}`), [`fd00:10:244:2:: ${bMac}`]);
     assert.deepEqual(fdb6(a.ns).map((f: any) => `${f.mac} ${f.dst} ${f.flags.join(',')} ${f.state}`), [`${bMac} fd12:205::2 self permanent`]);
@@ -79,11 +82,11 @@ describe('vxlan backend, IPv6-only network', { skip: !isRoot && 'needs root' }, 
   it('adds and removes a third host\'s v6-only lease, and ignores an IPv4-only lease', async () => {
     cluster.put('fd00:10:244:3::/64', { publicIP: '0.0.0.0', publicIPv6: 'fd12:205::3', backendType: 'vxlan', backendV6Data: { VNI: 1, VtepMAC: '0e:00:00:00:63:03' } });
     cluster.put('10.244.9.0/24', { publicIP: '192.168.205.9', publicIPv6: null, backendType: 'vxlan', backendData: { VNI: 1, VtepMAC: '0e:00:00:00:09:09' } });
-    await until('A to program the third host', () => routes6(a.ns).length === 2, 3000);
+    await until('A to program the third host', () => routes6(a.ns).length === 2, 3000, 25);
     assert.deepEqual(showRoutes(routes6(a.ns)).sort(), ['fd00:10:244:2::/64 via fd00:10:244:2:: onlink', 'fd00:10:244:3::/64 via fd00:10:244:3:: onlink']);
     assert.deepEqual(fdb6(a.ns).map((f: any) => `${f.mac} ${f.dst}`).sort(), [`${linkMac(b.ns, V6)} fd12:205::2`, '0e:00:00:00:63:03 fd12:205::3'].sort());
     cluster.remove('fd00:10:244:3::/64');
-    await until('the third host\'s entries to go', () => routes6(a.ns).length === 1 && neigh6(a.ns).length === 1 && fdb6(a.ns).length === 1, 3000);
+    await until('the third host\'s entries to go', () => routes6(a.ns).length === 1 && neigh6(a.ns).length === 1 && fdb6(a.ns).length === 1, 3000, 25);
     assert.deepEqual(neigh6(a.ns).map((n: any) => n.dst), ['fd00:10:244:2::']);
     // The IPv4-only lease got nothing, and no flannel.1 appeared for it.
     assert.deepEqual(vxlanDevices(a.ns), [V6]);

@@ -2,8 +2,10 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { bridgeJson, ipJson, ipn, isRoot, nsRun } from '../helpers/netns.ts';
+import { until } from '../helpers/wait.ts';
+import { MemoryCluster } from '../helpers/memory-subnet-manager.ts';
 import { underlayPerSuite } from '../helpers/backend-node.ts';
-import { MemoryCluster, until, VxlanNode, vxlanConfig } from '../helpers/vxlan-nodes.ts';
+import { VxlanNode, vxlanConfig } from '../helpers/vxlan-nodes.ts';
 
 const routeLines = (ns: string) =>
   ipJson(ns, ['-4', 'route', 'show', 'table', 'main']).map((r: any) => `${r.dst} via ${r.gateway ?? '-'} dev ${r.dev}`);
@@ -34,7 +36,7 @@ describe('vxlan backend at startup', { skip: !isRoot && 'needs root' }, () => {
     await until('the stale peer to be swept', () =>
       !routeLines(ns).includes('10.244.9.0/24 via 10.244.9.0 dev flannel.1') &&
       !ipJson(ns, ['neigh', 'show', 'dev', 'flannel.1']).some((n: any) => n.dst === '10.244.9.0') &&
-      !bridgeJson(ns, ['fdb', 'show', 'dev', 'flannel.1']).some((f: any) => f.dst === '192.168.201.9'));
+      !bridgeJson(ns, ['fdb', 'show', 'dev', 'flannel.1']).some((f: any) => f.dst === '192.168.201.9'), 1000, 25);
     const routes = routeLines(ns);
     assert.ok(routes.includes('10.244.4.0/24 via 10.244.4.0 dev flannel.1'), routes.join('\n'));
     assert.ok(routes.includes('172.16.5.0/24 via 172.16.5.0 dev flannel.1'), 'route outside Network kept');
@@ -90,18 +92,18 @@ describe('vxlan backend at startup', { skip: !isRoot && 'needs root' }, () => {
     await until('E to route to F directly and drop the stale route', () => {
       const r = routeLines(nsE);
       return r.includes('10.244.2.0/24 via 192.168.201.7 dev eth0') && !r.some((l) => l.startsWith('10.244.8.0/24'));
-    });
+    }, 1000, 25);
     const routes = routeLines(nsE).filter((r) => r.startsWith('10.244.'));
     assert.deepEqual(routes.sort(), ['10.244.16.0/20 via 192.168.201.8 dev eth0', '10.244.2.0/24 via 192.168.201.7 dev eth0']);
     assert.deepEqual(ipJson(nsE, ['neigh', 'show', 'dev', 'flannel.1']), []);
     assert.deepEqual(bridgeJson(nsE, ['fdb', 'show', 'dev', 'flannel.1']), []);
-    await until('F to route to E', () => routeLines(nsF).includes('10.244.1.0/24 via 192.168.201.6 dev eth0'));
+    await until('F to route to E', () => routeLines(nsF).includes('10.244.1.0/24 via 192.168.201.6 dev eth0'), 1000, 25);
     assert.match(nsRun(nsE, 'ping', ['-c', '3', '-i', '0.2', '-W', '1', '-I', '10.244.1.0', '10.244.2.0']), /3 received/);
 
     // A peer behind a router is not directly reachable: it gets the vxlan treatment.
     ipn(nsE, 'route', 'add', '10.99.0.0/16', 'via', '192.168.201.254', 'dev', 'eth0', 'onlink');
     cluster.put('10.244.3.0/24', peerAttrs('10.99.0.3', '0e:00:00:00:03:04'));
-    await until('E to use flannel.1 for the routed peer', () => routeLines(nsE).includes('10.244.3.0/24 via 10.244.3.0 dev flannel.1'));
+    await until('E to use flannel.1 for the routed peer', () => routeLines(nsE).includes('10.244.3.0/24 via 10.244.3.0 dev flannel.1'), 1000, 25);
     assert.deepEqual(bridgeJson(nsE, ['fdb', 'show', 'dev', 'flannel.1']).map((x: any) => `${x.mac} ${x.dst}`), ['0e:00:00:00:03:04 10.99.0.3']);
   });
 });
