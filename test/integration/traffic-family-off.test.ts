@@ -8,10 +8,11 @@ import { IPv4Net } from '../../src/ip/ipv4.ts';
 import { IPv6Net } from '../../src/ip/ipv6.ts';
 import { IptablesTrafficManager } from '../../src/traffic/iptables/index.ts';
 import { NftablesTrafficManager } from '../../src/traffic/nftables/index.ts';
-import type { ForwardRulesParams, MasqRulesParams, TrafficManager } from '../../src/traffic/traffic-manager.ts';
+import type { MasqRulesParams, TrafficManager } from '../../src/traffic/traffic-manager.ts';
 import { Netns, isRoot, nsRun } from '../helpers/netns.ts';
 import { eventually } from '../helpers/wait.ts';
 import { LogRecorder } from '../helpers/log.ts';
+import { RuleLoops } from '../helpers/rule-loops.ts';
 import { filterRules, flannelLines, natRules, specFwd, specMasq, specMasq6 } from '../helpers/iptables.ts';
 import { emptyTable, emptyTable6, nftTable, nftTable6, specTable, specTable6 } from '../helpers/nftables.ts';
 
@@ -29,32 +30,16 @@ const PLANTED_NAT6 = '-A POSTROUTING -s 2001:db8:99::/64 -j RETURN';
 
 type Families = Partial<Pick<MasqRulesParams, 'network' | 'subnet' | 'ipv6Network' | 'ipv6Subnet' | 'prevNetwork' | 'prevSubnet' | 'prevIpv6Network' | 'prevIpv6Subnet'>>;
 
-/** Stops of every loop started, so `after` ends them even when a test fails half-way. */
-const running: Array<() => Promise<void>> = [];
-
+const ruleLoops = new RuleLoops();
 /** Runs both setup loops of `mgr` for the given families until `stop()`; counts the first-apply callbacks. */
-function start(mgr: TrafficManager, f: Families) {
-  const ac = new AbortController();
-  let firstApplies = 0;
-  const fwd: ForwardRulesParams = { network: f.network, ipv6Network: f.ipv6Network, resyncSeconds: 1, signal: ac.signal, onFirstApply: () => firstApplies++ };
-  const done = Promise.all([
-    mgr.setupAndEnsureMasqRules({ ...f, resyncSeconds: 1, randomFully: true, signal: ac.signal, onFirstApply: () => firstApplies++ }),
-    mgr.setupAndEnsureForwardRules(fwd),
-  ]);
-  const stop = async () => {
-    ac.abort();
-    await done;
-  };
-  running.push(stop);
-  return { stop, firstApplies: () => firstApplies };
-}
+const start = (mgr: TrafficManager, f: Families) => ruleLoops.start(mgr, f);
 
 const DUAL: Families = { network: OLD_NET, subnet: OLD_POD, ipv6Network: NET6, ipv6Subnet: POD6 };
 
 describe('a disabled IP family leaves no flannel rules (root, netns)', { skip: !isRoot && 'needs root' }, () => {
   const netns = new Netns();
   after(async () => {
-    await Promise.allSettled(running.splice(0).map((s) => s()));
+    await ruleLoops.stopAll();
     netns.cleanup();
   });
 

@@ -7,9 +7,9 @@ import { IPv4Net } from '../../src/ip/ipv4.ts';
 import { IPv6Net } from '../../src/ip/ipv6.ts';
 import { IptablesTrafficManager } from '../../src/traffic/iptables/index.ts';
 import { NftablesTrafficManager } from '../../src/traffic/nftables/index.ts';
-import type { MasqRulesParams } from '../../src/traffic/traffic-manager.ts';
 import { Netns, isRoot, nsRun } from '../helpers/netns.ts';
 import { eventually } from '../helpers/wait.ts';
+import { RuleLoops, type LoopParams } from '../helpers/rule-loops.ts';
 import { filterRules, natRules, specFwd, specMasq6 } from '../helpers/iptables.ts';
 import { emptyTable6, nftTable, nftTable6, specTable, specTable6 } from '../helpers/nftables.ts';
 
@@ -24,30 +24,16 @@ const nat6 = (ns: string) => natRules(ns, 'ip6tables');
 const filter6 = (ns: string) => filterRules(ns, 'ip6tables');
 const nat4 = (ns: string) => natRules(ns, 'iptables');
 
-/** Stops of every loop started, so `after` ends them even when a test fails half-way. */
-const running: Array<() => Promise<void>> = [];
+const ruleLoops = new RuleLoops();
 
 /** Runs both dual stack setup loops of `mgr` until the returned stop is awaited. */
-function startDual(mgr: IptablesTrafficManager | NftablesTrafficManager, masq: Partial<MasqRulesParams> = {}) {
-  const ac = new AbortController();
-  const p = { network: NET, subnet: POD, ipv6Network: NET6, ipv6Subnet: POD6, resyncSeconds: 1, randomFully: true, signal: ac.signal, ...masq };
-  let firstApplies = 0;
-  const done = Promise.all([
-    mgr.setupAndEnsureMasqRules({ ...p, onFirstApply: () => firstApplies++ }),
-    mgr.setupAndEnsureForwardRules({ network: p.network, ipv6Network: p.ipv6Network, resyncSeconds: 1, signal: ac.signal, onFirstApply: () => firstApplies++ }),
-  ]);
-  const stop = async () => {
-    ac.abort();
-    await done;
-  };
-  running.push(stop);
-  return { stop, firstApplies: () => firstApplies };
-}
+const startDual = (mgr: IptablesTrafficManager | NftablesTrafficManager, masq: LoopParams = {}) =>
+  ruleLoops.start(mgr, { network: NET, subnet: POD, ipv6Network: NET6, ipv6Subnet: POD6, ...masq });
 
 describe('dual stack traffic rules (root, netns)', { skip: !isRoot && 'needs root' }, () => {
   const netns = new Netns();
   after(async () => {
-    await Promise.allSettled(running.splice(0).map((s) => s()));
+    await ruleLoops.stopAll();
     netns.cleanup();
   });
 
@@ -91,7 +77,7 @@ describe('dual stack traffic rules (root, netns)', { skip: !isRoot && 'needs roo
     const third = new IptablesTrafficManager({ netns: ns });
     const ac = new AbortController();
     const masq = third.setupAndEnsureMasqRules({ network: NET, subnet: POD, prevNetwork: NET, prevSubnet: POD, prevIpv6Network: NET6, prevIpv6Subnet: pod6b, resyncSeconds: 1, randomFully: false, signal: ac.signal });
-    running.push(async () => {
+    ruleLoops.add(async () => {
       ac.abort();
       await masq;
     });

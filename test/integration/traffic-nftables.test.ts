@@ -8,6 +8,7 @@ import { NftablesTrafficManager } from '../../src/traffic/nftables/index.ts';
 import { Netns, isRoot, nsRun } from '../helpers/netns.ts';
 import { emptyTable, nftTable as table, specTable } from '../helpers/nftables.ts';
 import { eventually } from '../helpers/wait.ts';
+import { RuleLoops } from '../helpers/rule-loops.ts';
 
 const NET = IPv4Net.parse('10.244.0.0/16');
 const POD = IPv4Net.parse('10.244.1.0/24');
@@ -29,23 +30,11 @@ function nftTables(ns: string): string[] {
     .sort();
 }
 
-/** Stops of every loop started, so `after` ends them even when a test fails half-way. */
-const running: Array<() => Promise<void>> = [];
+const ruleLoops = new RuleLoops();
 
 /** Runs both setup loops of `mgr` until `stop()`; nothing is removed when they end. */
-function startLoops(mgr: NftablesTrafficManager | IptablesTrafficManager, net = NET, pod = POD, opts: { prevNetwork?: IPv4Net; prevSubnet?: IPv4Net } = {}) {
-  const ac = new AbortController();
-  const done = Promise.all([
-    mgr.setupAndEnsureMasqRules({ network: net, subnet: pod, resyncSeconds: 1, randomFully: true, signal: ac.signal, ...opts }),
-    mgr.setupAndEnsureForwardRules({ network: net, resyncSeconds: 1, signal: ac.signal }),
-  ]);
-  const stop = async () => {
-    ac.abort();
-    await done;
-  };
-  running.push(stop);
-  return stop;
-}
+const startLoops = (mgr: NftablesTrafficManager | IptablesTrafficManager, net = NET, pod = POD, opts: { prevNetwork?: IPv4Net; prevSubnet?: IPv4Net } = {}) =>
+  ruleLoops.start(mgr, { network: net, subnet: pod, ...opts }).stop;
 
 const prefix = (field: string, addr: string, len: number, op = '==') => ({
   match: { op, left: { payload: { protocol: 'ip', field } }, right: { prefix: { addr, len } } },
@@ -54,7 +43,7 @@ const prefix = (field: string, addr: string, len: number, op = '==') => ({
 describe('nftables traffic manager (root, netns)', { skip: !isRoot && 'needs root' }, () => {
   const netns = new Netns();
   after(async () => {
-    await Promise.allSettled(running.splice(0).map((s) => s()));
+    await ruleLoops.stopAll();
     netns.cleanup();
   });
 
@@ -109,7 +98,7 @@ describe('nftables traffic manager (root, netns)', { skip: !isRoot && 'needs roo
       resyncSeconds: 1, randomFully: false, signal: ac.signal,
     });
     const fwd = second.setupAndEnsureForwardRules({ network: net, resyncSeconds: 1, signal: ac.signal });
-    running.push(async () => {
+    ruleLoops.add(async () => {
       ac.abort();
       await Promise.all([masq, fwd]);
     });
