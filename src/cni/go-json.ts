@@ -1,5 +1,6 @@
 // JSON bytes as Go's encoding/json writes them: map keys sorted, compact, <>& and U+2028/9 escaped.
 // The delegate config must match the real plugin byte for byte (it is saved and replayed on DEL).
+import { goEscape } from '../util/go-escape.ts';
 
 /** A value marshalled like a Go struct: fields in declaration order, not sorted. */
 export class GoStruct {
@@ -7,7 +8,7 @@ export class GoStruct {
 }
 
 function goString(s: string): string {
-  return JSON.stringify(s).replace(/[<>&\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return goEscape(JSON.stringify(s));
 }
 
 export function goMarshal(v: unknown): string {

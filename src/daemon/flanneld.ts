@@ -17,6 +17,7 @@ import { HealthServer } from './health.ts';
 import { hostView } from './host-view.ts';
 import { selectExternalInterface } from './interface-selection.ts';
 import { afterAll } from '../util/after-all.ts';
+import { untilAborted } from '../util/sleep.ts';
 
 const log = logger('flanneld');
 
@@ -209,7 +210,7 @@ export async function runFlanneld(opts: Options): Promise<number> {
       const own = [subnet, ipv6Subnet].filter((s) => s !== undefined);
       background('Blackhole route', Promise.all(own.map((s) => ensureBlackholeRoute(netlink!, s, opts.iptablesResync, signal))));
     }
-    await Promise.race([applied, new Promise((r) => signal.addEventListener('abort', r, { once: true }))]);
+    await Promise.race([applied, untilAborted(signal)]);
     if (signal.aborted) {
       await Promise.allSettled(tasks);
       return failed ? 1 : 0;

@@ -1,6 +1,7 @@
 // The etcd wire format of leases: subnet keys (`10.5.52.0-24`) and lease values (flannel's LeaseAttrs JSON).
 import { IPv4Net, isIPv4 } from '../ip/ipv4.ts';
 import { IPv6Net, formatIPv6, isIPv6, parseIPv6 } from '../ip/ipv6.ts';
+import { goEscape } from '../util/go-escape.ts';
 import { isObject } from '../util/json.ts';
 import type { LeaseAttrs } from './lease.ts';
 
@@ -63,10 +64,6 @@ export function formatSubnetKey(subnet: IPv4Net | undefined, ipv6Subnet?: IPv6Ne
 }
 
 // Go's encoding/json escapes these even inside RawMessage; they can only occur inside JSON strings.
-function goEscape(json: string): string {
-  return json.replace(/[<>&\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
-}
-
 function rawJson(value: unknown, field: string): string {
   const text = JSON.stringify(value);
   if (text === undefined) throw new Error(`lease ${field} is not JSON-serialisable`);

@@ -17,8 +17,6 @@ import { annotationPatch, applyPublicIPOverwrite, desiredAnnotations, networkUna
 
 const log = logger('kube');
 
-export const DEFAULT_NET_CONFIG_PATH = '/etc/kube-flannel/net-conf.json';
-
 export interface KubeSubnetManagerOptions extends KubeClientOptions {
   /** NODE_NAME; when empty the node is found through POD_NAME/POD_NAMESPACE. */
   nodeName?: string;
