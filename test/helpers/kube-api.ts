@@ -1,8 +1,10 @@
 // Fixtures for KubeSubnetManager tests against the in-process fake API server: a temp dir with net-conf.json and
-// kubeconfig files, a bounded wait, and a manager factory that closes everything it made.
+// kubeconfig files, a manager factory that closes everything it made, and a describe block's server with both.
+import { after, before } from 'node:test';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { KubeApiServer, type NodeInit } from '../../src/lab/kube-api/server.ts';
 import { KubeSubnetManager, type KubeSubnetManagerOptions } from '../../src/subnet/kube/manager.ts';
 
 /** A temp dir holding `net-conf.json` (the given JSON) and kubeconfig files written on demand. */
@@ -28,12 +30,11 @@ export function kubeDir(prefix: string, netConfJson: string) {
   };
 }
 
-
 /**
  * Creates managers from `base()` (read at each call, so it may name a kubeconfig written in `before`) plus
  * per-call overrides; `close` aborts `stop` and closes all still open.
  */
-export function kubeManagers(base: () => KubeSubnetManagerOptions) {
+function kubeManagers(base: () => KubeSubnetManagerOptions) {
   const managers: KubeSubnetManager[] = [];
   const stop = new AbortController();
   return {
@@ -52,4 +53,32 @@ export function kubeManagers(base: () => KubeSubnetManagerOptions) {
       for (const m of managers.splice(0)) await m.close();
     },
   };
+}
+
+/**
+ * For the describe block it is called in: a fake API server (bookmarks every 500 ms) that listens and holds `nodes`
+ * from `before` on, and kubeManagers for `nodeName` with `kd`'s net-conf.json and a kubeconfig with `token`; `after`
+ * closes the managers, then the server.
+ */
+export function kubeSuite(
+  kd: ReturnType<typeof kubeDir>,
+  o: { token: string; nodeName: string; nodes: NodeInit[]; setNodeNetworkUnavailable: boolean },
+) {
+  const server = new KubeApiServer({ token: o.token, bookmarkIntervalMs: 500 });
+  let url = '';
+  let cfg = '';
+  const managers = kubeManagers(() => ({
+    kubeconfigFile: cfg, nodeName: o.nodeName, netConfigPath: kd.netConf, annotationPrefix: 'flannel.alpha.coreos.com',
+    setNodeNetworkUnavailable: o.setNodeNetworkUnavailable,
+  }));
+  before(async () => {
+    url = await server.listen(0, '127.0.0.1');
+    cfg = kd.kubeconfig(url, o.token);
+    for (const n of o.nodes) server.addNode(n);
+  });
+  after(async () => {
+    await managers.close();
+    await server.close();
+  });
+  return { server, url: () => url, ...managers };
 }

@@ -1,10 +1,9 @@
 // Dual stack in the Kubernetes subnet manager against the in-process fake API server: the v6 subnet from the
 // node's IPv6 pod CIDR, the v6 annotations it publishes, and peers' v6 leases and updates. HTTP on loopback only.
-import { after, before, describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { KubeApiServer } from '../../src/lab/kube-api/server.ts';
 import type { LeaseAttrs, LeaseEvent } from '../../src/subnet/lease.ts';
-import { kubeDir, kubeManagers } from '../helpers/kube-api.ts';
+import { kubeDir, kubeSuite } from '../helpers/kube-api.ts';
 import { within } from '../helpers/wait.ts';
 
 const TOKEN = 'dual-token-456';
@@ -34,22 +33,13 @@ const show = (evs: LeaseEvent[]) =>
   });
 
 describe('KubeSubnetManager in dual-stack mode', () => {
-  const server = new KubeApiServer({ token: TOKEN, bookmarkIntervalMs: 500 });
-  let cfg = '';
-  const { stop, make, close } = kubeManagers(() => ({
-    kubeconfigFile: cfg, nodeName: 'dual-a', netConfigPath: kd.netConf, annotationPrefix: 'flannel.alpha.coreos.com',
-    setNodeNetworkUnavailable: false,
-  }));
-  before(async () => {
-    cfg = kd.kubeconfig(await server.listen(0, '127.0.0.1'), TOKEN);
-    server.addNode({ name: 'dual-a', podCIDRs: ['10.244.1.0/24', 'fd00:10:244:1::/64'] });
-    server.addNode({ name: 'dual-b', podCIDRs: ['fd00:10:244:2::/64', '10.244.2.0/24'], annotations: peerAnnotations });
+  const { server, stop, make } = kubeSuite(kd, {
+    token: TOKEN, nodeName: 'dual-a', setNodeNetworkUnavailable: false, nodes: [
+      { name: 'dual-a', podCIDRs: ['10.244.1.0/24', 'fd00:10:244:1::/64'] },
+      { name: 'dual-b', podCIDRs: ['fd00:10:244:2::/64', '10.244.2.0/24'], annotations: peerAnnotations },
+    ],
   });
-  after(async () => {
-    await close();
-    await server.close();
-    kd.remove();
-  });
+  after(() => kd.remove());
 
   it('acquires both subnets and publishes the v6 annotations in the status patch', async () => {
     const m = await make();

@@ -1,10 +1,9 @@
 // IPv6-only networks in the Kubernetes subnet manager against the in-process fake API server: the lease has only the
 // v6 subnet, what the node publishes, previousBackendV6Data, and v6-only peers in the watch. HTTP on loopback only.
-import { after, before, describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { KubeApiServer } from '../../src/lab/kube-api/server.ts';
 import type { LeaseAttrs, LeaseEvent } from '../../src/subnet/lease.ts';
-import { kubeDir, kubeManagers } from '../helpers/kube-api.ts';
+import { kubeDir, kubeSuite } from '../helpers/kube-api.ts';
 import { within } from '../helpers/wait.ts';
 
 const TOKEN = 'v6only-token-789';
@@ -35,22 +34,13 @@ const show = (evs: LeaseEvent[]) =>
   });
 
 describe('KubeSubnetManager on an IPv6-only network', () => {
-  const server = new KubeApiServer({ token: TOKEN, bookmarkIntervalMs: 500 });
-  let cfg = '';
-  const { stop, make, close } = kubeManagers(() => ({
-    kubeconfigFile: cfg, nodeName: 'v6-a', netConfigPath: kd.netConf, annotationPrefix: 'flannel.alpha.coreos.com',
-    setNodeNetworkUnavailable: false,
-  }));
-  before(async () => {
-    cfg = kd.kubeconfig(await server.listen(0, '127.0.0.1'), TOKEN);
-    server.addNode({ name: 'v6-a', podCIDRs: ['fd00:10:244:1::/64'] });
-    server.addNode({ name: 'v6-b', podCIDRs: ['fd00:10:244:2::/64'], annotations: peerAnnotations });
+  const { server, stop, make } = kubeSuite(kd, {
+    token: TOKEN, nodeName: 'v6-a', setNodeNetworkUnavailable: false, nodes: [
+      { name: 'v6-a', podCIDRs: ['fd00:10:244:1::/64'] },
+      { name: 'v6-b', podCIDRs: ['fd00:10:244:2::/64'], annotations: peerAnnotations },
+    ],
   });
-  after(async () => {
-    await close();
-    await server.close();
-    kd.remove();
-  });
+  after(() => kd.remove());
 
   it('acquires a lease with only the v6 subnet and publishes public-ip 0.0.0.0, backend-data null and the v6 pair', async () => {
     const m = await make();

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { KubeApiServer } from '../../src/lab/kube-api/server.ts';
 import { KubeSubnetManager } from '../../src/subnet/kube/manager.ts';
 import type { Lease, LeaseEvent } from '../../src/subnet/lease.ts';
-import { kubeDir, kubeManagers } from '../helpers/kube-api.ts';
+import { kubeDir, kubeSuite } from '../helpers/kube-api.ts';
 import { within } from '../helpers/wait.ts';
 
 const TOKEN = 'test-token-123';
@@ -120,23 +120,12 @@ describe('fake Kubernetes API server semantics', () => {
 });
 
 describe('KubeSubnetManager against the fake API server', () => {
-  const server = new KubeApiServer({ token: TOKEN, bookmarkIntervalMs: 500 });
-  let url = '';
-  let cfg = '';
-  const { stop, make, closeMade, close } = kubeManagers(() => ({
-    kubeconfigFile: cfg, nodeName: 'node-a', netConfigPath: netConf, annotationPrefix: 'flannel.alpha.coreos.com',
-    setNodeNetworkUnavailable: true,
-  }));
-  before(async () => {
-    url = await server.listen(0, '127.0.0.1');
-    cfg = kubeconfig(url);
-    server.addNode({ name: 'node-a', podCIDR: '10.244.1.0/24' });
-    server.addNode({ name: 'node-b', podCIDR: '10.244.2.0/24', annotations: peerAnnotations('192.168.1.12', '0e:00:00:00:00:02') });
-    server.addNode({ name: 'not-flannel', podCIDR: '10.244.3.0/24' });
-  });
-  after(async () => {
-    await close();
-    await server.close();
+  const { server, url, stop, make, closeMade } = kubeSuite(kd, {
+    token: TOKEN, nodeName: 'node-a', setNodeNetworkUnavailable: true, nodes: [
+      { name: 'node-a', podCIDR: '10.244.1.0/24' },
+      { name: 'node-b', podCIDR: '10.244.2.0/24', annotations: peerAnnotations('192.168.1.12', '0e:00:00:00:00:02') },
+      { name: 'not-flannel', podCIDR: '10.244.3.0/24' },
+    ],
   });
 
   it('publishes exactly the spec annotations with one strategic-merge patch on nodes/status, and none when unchanged', async () => {
@@ -297,7 +286,7 @@ describe('KubeSubnetManager against the fake API server', () => {
     const m = await make({ nodeName: 'outside' });
     await assert.rejects(m.acquireLease(vxlanAttrs('192.168.1.20'), stop.signal), /subnet "10\.244\.0\.0\/16" specified in the flannel net config doesn't contain "10\.9\.0\.0\/24" PodCIDR of the "outside" node/);
     server.deleteNode('outside');
-    await assert.rejects(make({ kubeconfigFile: kubeconfig(url, 'wrong'), syncTimeoutMs: 500 }), /error waiting for nodeController to sync state/);
+    await assert.rejects(make({ kubeconfigFile: kubeconfig(url(), 'wrong'), syncTimeoutMs: 500 }), /error waiting for nodeController to sync state/);
   });
 });
 
