@@ -12,16 +12,14 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY package.json package-lock.json ./
-# --ignore-scripts: our "install" script builds the addon against Debian's /usr/include/node; in this image the
-# headers live under node's own prefix (/usr/local), so the addon is built explicitly below.
+# --ignore-scripts: the addon's sources are not copied yet; it is built below, once they are.
 RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY binding.gyp tsconfig.json ./
 COPY scripts ./scripts
 COPY src ./src
-# Built after every source is in place, so it is newer than them and build.mjs does not rebuild it (with Debian's
-# --nodedir=/usr); it bundles and copies the addon into dist/.
-RUN node node_modules/node-gyp/bin/node-gyp.js rebuild --loglevel=warn \
-      --nodedir="$(node -p 'require("node:path").resolve(process.execPath, "../..")')" \
+# Built after every source is in place, so it is newer than them and build.mjs does not rebuild it; build-native.mjs
+# takes the headers from the running node's own prefix (/usr/local here), as it does everywhere.
+RUN node scripts/build-native.mjs \
  && npm run build \
  && npm prune --omit=dev --ignore-scripts --no-audit --no-fund
 

@@ -1,10 +1,10 @@
 #!/usr/bin/env node
-// Builds the native addon (node-gyp, Node headers from /usr, no download) and the three bundles in dist/.
+// Builds the native addon (node-gyp against the running node's headers, no download) and the three bundles in dist/.
 import { build } from 'esbuild';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, statSync } from 'node:fs';
-import { execFileSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { buildNative } from './build-native.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 process.chdir(root);
@@ -13,10 +13,7 @@ mkdirSync('dist', { recursive: true });
 // `npm ci` already built the addon (package.json "install"); rebuild only when its source is newer.
 const addon = 'build/Release/flannel_native.node';
 const stale = !existsSync(addon) || ['binding.gyp', 'src/native/flannel_native.c'].some((f) => statSync(f).mtimeMs > statSync(addon).mtimeMs);
-if (stale) {
-  const gyp = join(root, 'node_modules/node-gyp/bin/node-gyp.js');
-  execFileSync(process.execPath, [gyp, 'rebuild', '--nodedir=/usr', '--loglevel=warn'], { stdio: 'inherit' });
-}
+if (stale) buildNative(root);
 copyFileSync(addon, 'dist/flannel_native.node');
 
 const common = {

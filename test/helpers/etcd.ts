@@ -1,9 +1,10 @@
 // A real etcd for tests: loopback, random ports, temp data dir, always stopped.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { findTool, missingToolMessage, requireTool } from './tools.ts';
 
 export async function freePort(host = '127.0.0.1'): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -26,10 +27,13 @@ export interface EtcdHandle {
   destroy(): Promise<void>;
 }
 
-export const etcdAvailable = existsSync('/usr/bin/etcd');
+export const etcdAvailable = findTool('etcd') !== undefined;
+/** The skip reason of suites that need etcd (a full run fails on any skip). */
+export const etcdMissing = etcdAvailable ? false : missingToolMessage('etcd');
 
 /** Starts etcd; with `netns`, inside that namespace listening on `host`. */
 export async function startEtcd(opts: { host?: string; netns?: string } = {}): Promise<EtcdHandle> {
+  requireTool('etcd');
   const host = opts.host ?? '127.0.0.1';
   const clientPort = opts.netns ? 2379 : await freePort();
   const peerPort = opts.netns ? 2380 : await freePort();

@@ -4,13 +4,13 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { etcdAvailable, startEtcd, type EtcdHandle } from './etcd.ts';
+import { etcdMissing, startEtcd, type EtcdHandle } from './etcd.ts';
 import { bridgeJson, ipJson, isRoot, Netns, nsRun, run, uniqueName } from './netns.ts';
 
 export const FLANNELD = join(import.meta.dirname, '../../dist/flanneld.cjs');
 export const flanneldBuilt = existsSync(FLANNELD);
 /** Why the flanneld-on-etcd tests cannot run here (root, etcd, the built daemon), or false. */
-export const flanneldSkip = !isRoot ? 'needs root' : !etcdAvailable ? 'etcd is not installed' : !flanneldBuilt ? `${FLANNELD} is missing: run \`npm run build\`` : false;
+export const flanneldSkip = !isRoot ? 'needs root' : etcdMissing ? etcdMissing : !flanneldBuilt ? `${FLANNELD} is missing: run \`npm run build\`` : false;
 export const ETCD_IP = '192.168.150.1';
 export const ETCD_ENDPOINT = `http://${ETCD_IP}:2379`;
 export const NETWORK_CONFIG = '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}';

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { netnsList, netnsPids } from '../../src/lab/exec.ts';
 import { ipJson, isRoot } from './netns.ts';
 
 const CTL = join(import.meta.dirname, '../../dist/flannelctl.cjs');
@@ -81,9 +82,35 @@ export function assertNoLabNamespaces(): void {
   assert.doesNotMatch(execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' }), /flab-/);
 }
 
-/** After `lab down`: no flab-* namespace, no state directory and, with `processes`, no lab daemon left running. */
-export function assertLabGone(opts: { processes?: boolean } = {}): void {
+/** The pids running in the lab's namespaces now: what `lab down` must stop (taken before it runs). */
+export function labPids(): number[] {
+  return netnsList().filter((n) => n.startsWith('flab-')).flatMap(netnsPids);
+}
+
+/** True once `pid` has exited within `timeoutMs` (a zombie its parent has not reaped yet counts as gone). */
+export function processGone(pid: number, timeoutMs = 2500): boolean {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    let state: string;
+    try {
+      state = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    } catch {
+      return true;
+    }
+    // Field 3, after the parenthesised command name.
+    if (state.slice(state.lastIndexOf(')') + 2).startsWith('Z')) return true;
+    if (Date.now() > deadline) return false;
+    execFileSync('sleep', ['0.05']);
+  }
+}
+
+/**
+ * After `lab down`: no flab-* namespace, no state directory and none of `pids` (the lab's own processes, from
+ * labPids() before the down) left running. Other flanneld or etcd processes on the machine are not the lab's.
+ */
+export function assertLabGone(opts: { pids?: number[] } = {}): void {
   assertNoLabNamespaces();
   assert.equal(existsSync(STATE_DIR), false);
-  if (opts.processes) assert.doesNotMatch(execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' }), /flanneld\.cjs|etcd --name lab/);
+  const left = (opts.pids ?? []).filter((pid) => !processGone(pid));
+  assert.deepEqual(left, [], 'lab processes still running after lab down');
 }

@@ -1,9 +1,18 @@
 // Throwaway network namespaces for integration tests: unique names, always removed.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { requireTool } from './tools.ts';
 
+/** Runs a command and returns stdout; a command that is not installed fails naming it and its package. */
 export function run(cmd: string, args: string[], input?: string): string {
-  return execFileSync(cmd, args, { encoding: 'utf8', input, stdio: ['pipe', 'pipe', 'pipe'] });
+  try {
+    return execFileSync(cmd, args, { encoding: 'utf8', input, stdio: ['pipe', 'pipe', 'pipe'] });
+  } catch (e) {
+    // `ip netns exec <ns> <tool>` fails with ip's own exit code when the tool is missing.
+    const tool = cmd === 'ip' && args[0] === 'netns' && args[1] === 'exec' ? args[3] : cmd;
+    if (tool) requireTool(tool);
+    throw e;
+  }
 }
 
 /** Runs a command inside a namespace and returns stdout. */

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { readFileSync, statSync } from 'node:fs';
 import { bridgeJson, ipJson, nsRun } from '../helpers/netns.ts';
-import { assertLabGone, etcdctl, etcdLeases, lab, LAB_HOSTS as hosts, LAB_UNDERLAY as underlay, labDownQuietly, labSkip, subnetEnv, subnetEnvFile, vtepMac } from '../helpers/lab.ts';
+import { assertLabGone, etcdctl, etcdLeases, lab, LAB_HOSTS as hosts, LAB_UNDERLAY as underlay, labDownQuietly, labPids, labSkip, subnetEnv, subnetEnvFile, vtepMac } from '../helpers/lab.ts';
 
 describe('lab: 3 hosts × 2 pods over vxlan', { skip: labSkip }, () => {
   let upOutput = '';
@@ -118,7 +118,9 @@ describe('lab: 3 hosts × 2 pods over vxlan', { skip: labSkip }, () => {
   });
 
   it('lab down leaves no namespace, process or file behind', () => {
+    const pids = labPids();
+    assert.ok(pids.length >= 4, `etcd and three flanneld run in the lab: ${pids}`);
     lab(['down']);
-    assertLabGone({ processes: true });
+    assertLabGone({ pids });
   });
 });

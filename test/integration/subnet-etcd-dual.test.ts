@@ -5,7 +5,7 @@ import { Etcd3 } from 'etcd3';
 import { IPv4Net } from '../../src/ip/ipv4.ts';
 import { IPv6Net } from '../../src/ip/ipv6.ts';
 import type { LeaseAttrs, LeaseEvent } from '../../src/subnet/lease.ts';
-import { etcdAvailable } from '../helpers/etcd.ts';
+import { etcdMissing } from '../helpers/etcd.ts';
 import { EtcdSubnetFixture } from '../helpers/etcd-subnet.ts';
 import { within } from '../helpers/wait.ts';
 
@@ -28,7 +28,7 @@ let admin: Etcd3;
 
 const summary = (evs: LeaseEvent[]) => evs.map((e) => `${e.type} ${e.lease.subnet} ${e.lease.ipv6Subnet ?? '-'} ${e.lease.attrs.publicIPv6}`).sort();
 
-describe('etcd subnet manager, dual stack', { skip: !etcdAvailable && 'etcd is not installed' }, () => {
+describe('etcd subnet manager, dual stack', { skip: etcdMissing }, () => {
   before(async () => {
     await fx.start();
     ({ admin } = fx);

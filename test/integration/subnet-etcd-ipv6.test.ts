@@ -4,7 +4,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Etcd3 } from 'etcd3';
 import type { LeaseAttrs, LeaseEvent } from '../../src/subnet/lease.ts';
-import { etcdAvailable } from '../helpers/etcd.ts';
+import { etcdMissing } from '../helpers/etcd.ts';
 import { EtcdSubnetFixture } from '../helpers/etcd-subnet.ts';
 import { within } from '../helpers/wait.ts';
 import { LogRecorder } from '../helpers/log.ts';
@@ -28,7 +28,7 @@ let admin: Etcd3;
 const summary = (evs: LeaseEvent[]) =>
   evs.map((e) => `${e.type} ${e.lease.subnet ?? '-'} ${e.lease.ipv6Subnet ?? '-'} ${e.lease.attrs.publicIP} ${e.lease.attrs.publicIPv6}`).sort();
 
-describe('etcd subnet manager, IPv6-only', { skip: !etcdAvailable && 'etcd is not installed' }, () => {
+describe('etcd subnet manager, IPv6-only', { skip: etcdMissing }, () => {
   before(async () => {
     await fx.start();
     ({ admin } = fx);

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { Etcd3 } from 'etcd3';
 import { IPv4Net } from '../../src/ip/ipv4.ts';
 import type { LeaseAttrs, LeaseEvent } from '../../src/subnet/lease.ts';
-import { etcdAvailable, type EtcdHandle } from '../helpers/etcd.ts';
+import { etcdMissing, type EtcdHandle } from '../helpers/etcd.ts';
 import { EtcdSubnetFixture } from '../helpers/etcd-subnet.ts';
 import { within } from '../helpers/wait.ts';
 
@@ -25,7 +25,7 @@ async function leaseIdOf(key: string): Promise<string> {
 
 const summary = (evs: LeaseEvent[]) => evs.map((e) => `${e.type} ${e.lease.subnet} ${e.lease.attrs.publicIP}`).sort();
 
-describe('etcd subnet manager', { skip: !etcdAvailable && 'etcd is not installed' }, () => {
+describe('etcd subnet manager', { skip: etcdMissing }, () => {
   before(async () => {
     await fx.start();
     ({ etcd, admin } = fx);

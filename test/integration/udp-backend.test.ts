@@ -13,6 +13,7 @@ import { ipJson, isRoot, Netns } from '../helpers/netns.ts';
 import { until } from '../helpers/wait.ts';
 import { Underlay } from '../helpers/backend-node.ts';
 import { UdpNode, WirePeer, udpConfig } from '../helpers/udp-nodes.ts';
+import { requireTool } from '../helpers/tools.ts';
 
 const A = { addr: '192.168.61.11', subnet: '10.244.1.0/24' };
 const B = { addr: '192.168.61.12', subnet: '10.244.2.0/24' };
@@ -163,6 +164,7 @@ describe('udp backend', { skip: !isRoot && 'needs root' }, () => {
   it('sends the inner packet as the UDP payload, byte-identical but for TTL − 1 and the header checksum', async () => {
     cluster.put(C.subnet, { publicIP: C.addr, publicIPv6: null, backendType: '' });
     await until('C known on A', () => a.network.dataPlane.routes.size >= 2, 3000, 25);
+    requireTool('tcpdump');
     const pcap = join(tmp, 'flannel0.pcap');
     const dump = spawn('ip', ['netns', 'exec', a.ns, 'tcpdump', '-i', 'flannel0', '-n', '-U', '-c', '1', '-w', pcap, 'icmp and dst host 10.244.3.5']);
     const exited = new Promise<void>((r) => dump.on('exit', () => r()));

@@ -211,8 +211,8 @@ describe('Dockerfile', () => {
     assert.match(read('Dockerfile'), /^ARG NODE_IMAGE=node:20-bookworm-slim$/m);
     for (const s of stages) assert.match(s.from, /^FROM \$\{NODE_IMAGE\}/);
     const run = build.lines.filter((l) => l.startsWith('RUN ')).join('\n');
-    for (const step of ['npm ci', 'node-gyp.js rebuild', 'npm run build', 'npm prune --omit=dev']) assert.ok(run.includes(step), `build stage lacks ${step}`);
-    assert.ok(run.indexOf('node-gyp.js rebuild') < run.indexOf('npm run build'), 'the addon must be built before build.mjs checks it');
+    for (const step of ['npm ci', 'build-native.mjs', 'npm run build', 'npm prune --omit=dev']) assert.ok(run.includes(step), `build stage lacks ${step}`);
+    assert.ok(run.indexOf('build-native.mjs') < run.indexOf('npm run build'), 'the addon must be built before build.mjs checks it');
     const apt = runtime.lines.find((l) => l.includes('apt-get install'))!;
     for (const pkg of ['iptables', 'nftables', 'iproute2']) assert.match(apt, new RegExp(`\\s${pkg}\\s`), `runtime lacks ${pkg}`);
   });
