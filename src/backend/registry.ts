@@ -6,15 +6,21 @@ import { vxlanBackend } from './vxlan/backend.ts';
 
 export const backendFactories: Record<string, BackendFactory> = {
   vxlan: vxlanBackend,
+  'host-gw': hostGwBackend,
   // Also what a config without Backend gets (config/parse.ts).
   udp: udpBackend,
-  'host-gw': hostGwBackend,
 };
+
+/** The Backend.Type values flanneld accepts, in registry order. */
+export const backendTypes: readonly string[] = Object.keys(backendFactories);
 
 /** The backend for `ctx.config.backendType` (matched case-insensitively). */
 export function createBackend(ctx: BackendContext): Backend {
   const type = ctx.config.backendType.toLowerCase();
   const factory = Object.hasOwn(backendFactories, type) ? backendFactories[type] : undefined;
-  if (!factory) throw new Error(`unknown backend type: ${ctx.config.backendType}`);
+  // Real flannel's text first (spec §1.4 step 6), then the fix.
+  if (!factory) {
+    throw new Error(`unknown backend type: ${ctx.config.backendType}; set Backend.Type in the network config to one of: ${backendTypes.join(', ')}`);
+  }
   return factory(ctx);
 }

@@ -138,8 +138,24 @@ function parseBackend(obj: Record<string, unknown>): { backendType: string; back
   return { backendType: (type ?? '').toLowerCase(), backend: raw };
 }
 
+export interface ParseNetworkConfigOptions {
+  /** Etcd mode: apply the §2.1 defaults and checks. */
+  validate: boolean;
+  /** Where the text was read from (a file path, an etcd key); every error message then starts with `<source>: `. */
+  source?: string;
+}
+
 /** Parses the config JSON; with `validate` (etcd mode) applies the §2.1 defaults and checks. */
-export function parseNetworkConfig(text: string, opts: { validate: boolean }): NetworkConfig {
+export function parseNetworkConfig(text: string, opts: ParseNetworkConfigOptions): NetworkConfig {
+  try {
+    return parseAndValidate(text, opts.validate);
+  } catch (e) {
+    if (opts.source !== undefined && e instanceof NetworkConfigError) throw new NetworkConfigError(`${opts.source}: ${e.message}`);
+    throw e;
+  }
+}
+
+function parseAndValidate(text: string, validate: boolean): NetworkConfig {
   let doc: unknown;
   try {
     doc = JSON.parse(text);
@@ -172,9 +188,28 @@ export function parseNetworkConfig(text: string, opts: { validate: boolean }): N
     config.ipv6SubnetMin = optIPv6(doc, 'IPv6SubnetMin');
     config.ipv6SubnetMax = optIPv6(doc, 'IPv6SubnetMax');
   }
-  if (opts.validate && config.enableIPv4) validateIPv4(config);
-  if (opts.validate && config.enableIPv6) validateIPv6(config);
+  if (validate && config.enableIPv4) validateIPv4(config);
+  if (validate && config.enableIPv6) validateIPv6(config);
   return config;
+}
+
+/**
+ * Flannel's "at least four subnets" message, then the values and the fix: a longer SubnetLen (at least prefix + 2, at
+ * most `maxLen`), or a Network at least two bits shorter than SubnetLen. `family` is the key prefix: '' or 'IPv6'.
+ */
+function tooFewSubnets(family: '' | 'IPv6', network: string, prefix: number, len: number, maxLen: number, defaultLen: number): NetworkConfigError {
+  const net = `${family}Network`;
+  const subnetLen = `${family}SubnetLen`;
+  const fixes: string[] = [];
+  if (prefix + 2 <= maxLen) {
+    fixes.push(`set ${subnetLen} to ${prefix + 2} or more (leave it out to get ${defaultLen}, the default for a /${prefix})`);
+  }
+  if (len >= 2) fixes.push(`make ${net} larger (/${len - 2} or shorter)`);
+  // A Network too small for any SubnetLen, and a SubnetLen too short for any Network: both must change.
+  if (fixes.length === 0) fixes.push(`make ${net} larger (/${maxLen - 2} or shorter) and set ${subnetLen} to at least its prefix + 2`);
+  return new NetworkConfigError(
+    `network must be able to accommodate at least four subnets: ${net} ${network} is too small for ${subnetLen} ${len}; ${fixes.join(', or ')}`,
+  );
 }
 
 /** Spec §2.1 for IPv6: the IPv4 rules with /127, /124 and /64, filling ipv6SubnetLen/Min/Max. */
@@ -184,7 +219,7 @@ function validateIPv6(config: NetworkConfig): void {
   let len = config.ipv6SubnetLen ?? 0;
   if (len > 0) {
     if (len > 126) throw new NetworkConfigError('SubnetLen must be less than /127');
-    if (len < network.prefix + 2) throw new NetworkConfigError('network must be able to accommodate at least four subnets');
+    if (len < network.prefix + 2) throw tooFewSubnets('IPv6', network.toString(), network.prefix, len, 126, network.prefix <= 62 ? 64 : network.prefix + 2);
   } else {
     if (network.prefix > 124) throw new NetworkConfigError('IPv6Network is too small. Minimum useful network prefix is /124');
     len = network.prefix <= 62 ? 64 : network.prefix + 2;
@@ -212,7 +247,7 @@ function validateIPv4(config: NetworkConfig): void {
   if (config.subnetLen > 0) {
     if (config.subnetLen > 30) throw new NetworkConfigError('SubnetLen must be less than /31');
     if (config.subnetLen < network.prefix + 2) {
-      throw new NetworkConfigError('network must be able to accommodate at least four subnets');
+      throw tooFewSubnets('', network.toString(), network.prefix, config.subnetLen, 30, network.prefix <= 22 ? 24 : network.prefix + 2);
     }
   } else {
     if (network.prefix > 28) throw new NetworkConfigError('network is too small. Minimum useful network prefix is /28');

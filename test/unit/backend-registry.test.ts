@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { backendFactories, createBackend } from '../../src/backend/registry.ts';
+import { backendFactories, backendTypes, createBackend } from '../../src/backend/registry.ts';
 import { VxlanBackend } from '../../src/backend/vxlan/backend.ts';
 import type { BackendContext } from '../../src/backend/backend.ts';
 
@@ -18,9 +18,20 @@ describe('backend registry', () => {
     assert.ok(createBackend(ctx('VXLAN')) instanceof VxlanBackend);
   });
 
-  it('refuses unknown types with real flannel\'s message', () => {
-    assert.throws(() => createBackend(ctx('carrier-pigeon')), /^Error: unknown backend type: carrier-pigeon$/);
-    assert.throws(() => createBackend(ctx('')), /^Error: unknown backend type: $/);
-    assert.throws(() => createBackend(ctx('toString')), /unknown backend type: toString/);
+  it('lists the registered types', () => {
+    assert.deepEqual(backendTypes, ['vxlan', 'host-gw', 'udp']);
+  });
+
+  it('refuses unknown types with real flannel\'s message, then where to set the type and the valid ones', () => {
+    const fix = '; set Backend.Type in the network config to one of: vxlan, host-gw, udp';
+    const refuses = (type: string, message: string) =>
+      assert.throws(() => createBackend(ctx(type)), (e: Error) => {
+        assert.equal(e.message, message);
+        return true;
+      });
+    refuses('carrier-pigeon', `unknown backend type: carrier-pigeon${fix}`);
+    refuses('', `unknown backend type: ${fix}`);
+    refuses('toString', `unknown backend type: toString${fix}`);
+    refuses('Carrier-Pigeon', `unknown backend type: Carrier-Pigeon${fix}`);
   });
 });

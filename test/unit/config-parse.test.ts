@@ -204,12 +204,39 @@ describe('parseNetworkConfig: etcd-mode validation (§2.1)', () => {
 
   it('checks a given SubnetLen', () => {
     throwsExactly(() => etcdConfig({ Network: '10.5.0.0/16', SubnetLen: 31 }), 'SubnetLen must be less than /31');
-    throwsExactly(() => etcdConfig({ Network: '10.5.0.0/16', SubnetLen: 17 }), 'network must be able to accommodate at least four subnets');
+    throwsExactly(
+      () => etcdConfig({ Network: '10.5.0.0/16', SubnetLen: 17 }),
+      'network must be able to accommodate at least four subnets: Network 10.5.0.0/16 is too small for SubnetLen 17; ' +
+        'set SubnetLen to 18 or more (leave it out to get 24, the default for a /16), or make Network larger (/15 or shorter)',
+    );
     const c = etcdConfig({ Network: '10.5.0.0/16', SubnetLen: 18 });
     assert.equal(c.subnetLen, 18);
     assert.equal(formatIPv4(c.subnetMin!), '10.5.64.0');
     assert.equal(formatIPv4(c.subnetMax!), '10.5.192.0');
     assert.equal(etcdConfig({ Network: '10.5.0.0/16', SubnetLen: 30 }).subnetLen, 30);
+  });
+
+  it('offers only the fix that exists when Network or SubnetLen is at its limit', () => {
+    throwsExactly(
+      () => etcdConfig({ Network: '10.5.0.0/26', SubnetLen: 27 }),
+      'network must be able to accommodate at least four subnets: Network 10.5.0.0/26 is too small for SubnetLen 27; ' +
+        'set SubnetLen to 28 or more (leave it out to get 28, the default for a /26), or make Network larger (/25 or shorter)',
+    );
+    throwsExactly(
+      () => etcdConfig({ Network: '10.5.0.0/29', SubnetLen: 30 }),
+      'network must be able to accommodate at least four subnets: Network 10.5.0.0/29 is too small for SubnetLen 30; ' +
+        'make Network larger (/28 or shorter)',
+    );
+    throwsExactly(
+      () => etcdConfig({ Network: '10.5.0.0/16', SubnetLen: 1 }),
+      'network must be able to accommodate at least four subnets: Network 10.5.0.0/16 is too small for SubnetLen 1; ' +
+        'set SubnetLen to 18 or more (leave it out to get 24, the default for a /16)',
+    );
+    throwsExactly(
+      () => etcdConfig({ Network: '10.5.0.8/30', SubnetLen: 1 }),
+      'network must be able to accommodate at least four subnets: Network 10.5.0.8/30 is too small for SubnetLen 1; ' +
+        'make Network larger (/28 or shorter) and set SubnetLen to at least its prefix + 2',
+    );
   });
 
   it('treats SubnetLen 0 as not given', () => {
@@ -286,7 +313,16 @@ describe('parseNetworkConfig: etcd-mode IPv6 validation (§2.1)', () => {
 
   it('checks a given IPv6SubnetLen', () => {
     throwsExactly(() => dual({ IPv6Network: 'fc00::/48', IPv6SubnetLen: 127 }), 'SubnetLen must be less than /127');
-    throwsExactly(() => dual({ IPv6Network: 'fc00::/48', IPv6SubnetLen: 49 }), 'network must be able to accommodate at least four subnets');
+    throwsExactly(
+      () => dual({ IPv6Network: 'fc00::/48', IPv6SubnetLen: 49 }),
+      'network must be able to accommodate at least four subnets: IPv6Network fc00::/48 is too small for IPv6SubnetLen 49; ' +
+        'set IPv6SubnetLen to 50 or more (leave it out to get 64, the default for a /48), or make IPv6Network larger (/47 or shorter)',
+    );
+    throwsExactly(
+      () => dual({ IPv6Network: 'fc00::/125', IPv6SubnetLen: 126 }),
+      'network must be able to accommodate at least four subnets: IPv6Network fc00::/125 is too small for IPv6SubnetLen 126; ' +
+        'make IPv6Network larger (/124 or shorter)',
+    );
     assert.equal(dual({ IPv6Network: 'fc00::/48', IPv6SubnetLen: 50 }).ipv6SubnetLen, 50);
     assert.equal(dual({ IPv6Network: 'fc00::/48', IPv6SubnetLen: 126 }).ipv6SubnetLen, 126);
     assert.equal(dual({ IPv6Network: 'fc00::/48', IPv6SubnetLen: 0 }).ipv6SubnetLen, 64, '0 counts as not given');
@@ -304,5 +340,39 @@ describe('parseNetworkConfig: etcd-mode IPv6 validation (§2.1)', () => {
   it('requires IPv6SubnetMin/IPv6SubnetMax on a SubnetLen boundary', () => {
     throwsExactly(() => dual({ IPv6Network: 'fc00::/48', IPv6SubnetMin: 'fc00:0:0:10::1' }), 'IPv6SubnetMin is not on a SubnetLen boundary: fc00:0:0:10::1');
     throwsExactly(() => dual({ IPv6Network: 'fc00::/48', IPv6SubnetMax: 'fc00:0:0:20:8000::' }), 'IPv6SubnetMax is not on a SubnetLen boundary: fc00:0:0:20:8000::');
+  });
+});
+
+describe('parseNetworkConfig: the source option names where the config came from', () => {
+  const source = '/etc/kube-flannel/net-conf.json';
+
+  it('prefixes parse errors with the source', () => {
+    throwsExactly(
+      () => parseNetworkConfig('{"EnableIPv4":false}', { validate: false, source }),
+      '/etc/kube-flannel/net-conf.json: network config: none defined stack: EnableIPv4 and EnableIPv6 are both false; ' +
+        'enable at least one (with Network / IPv6Network)',
+    );
+    throwsExactly(() => parseNetworkConfig('{"Network":"fd00::/64"}', { validate: false, source }), '/etc/kube-flannel/net-conf.json: invalid IPv4 CIDR format');
+  });
+
+  it('prefixes validation errors with the source, keeping flannel\'s text after it', () => {
+    const text = JSON.stringify({ Network: '10.5.0.0/16', SubnetLen: 31 });
+    throwsExactly(() => parseNetworkConfig(text, { validate: true, source: '/coreos.com/network/config' }), '/coreos.com/network/config: SubnetLen must be less than /31');
+    throwsExactly(
+      () => parseNetworkConfig('{}', { validate: true, source: '/coreos.com/network/config' }),
+      '/coreos.com/network/config: please define a correct Network parameter in the flannel config',
+    );
+  });
+
+  it('keeps the error a NetworkConfigError with its code', () => {
+    assert.throws(
+      () => parseNetworkConfig('[1]', { validate: false, source }),
+      (e: Error & { code?: string }) => e.name === 'NetworkConfigError' && e.code === 'EBADNETCONF' && e.message.startsWith(`${source}: network config: expected a JSON object`),
+    );
+  });
+
+  it('leaves the message as it was without a source', () => {
+    throwsExactly(() => parseNetworkConfig('{"Network":"fd00::/64"}', kube), 'invalid IPv4 CIDR format');
+    throwsExactly(() => etcdConfig({}), 'please define a correct Network parameter in the flannel config');
   });
 });

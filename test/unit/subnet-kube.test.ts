@@ -1,13 +1,17 @@
 // Pure parts of the Kubernetes subnet manager: annotation names, node → lease, the update rule, what gets
 // published, pod CIDR checks, the event queue and the fake API server's patch semantics.
-import { describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parseNetworkConfig } from '../../src/config/parse.ts';
 import { annotationNames, normalizeAnnotationPrefix } from '../../src/subnet/kube/annotations.ts';
 import { EventQueue, parseEventQueueDepth } from '../../src/subnet/kube/event-queue.ts';
 import { nodeChangeEvents, nodeToLease, peerAnnotationsChanged } from '../../src/subnet/kube/node-lease.ts';
 import type { KubeNode } from '../../src/subnet/kube/node.ts';
 import { ownSubnets } from '../../src/subnet/kube/own-subnet.ts';
+import { readNetConfig } from '../../src/subnet/kube/manager.ts';
 import { annotationPatch, applyPublicIPOverwrite, desiredAnnotations, networkUnavailableCondition } from '../../src/subnet/kube/publish.ts';
 import { applyPatch, PatchError } from '../../src/lab/kube-api/patch.ts';
 
@@ -326,5 +330,53 @@ describe('fake API server patch semantics', () => {
   it('rejects non-string annotations and renames', () => {
     assert.throws(() => applyPatch(base, { metadata: { annotations: { a: 1 } } }, 'merge', ''), PatchError);
     assert.throws(() => applyPatch(base, { metadata: { name: 'other' } }, 'merge', ''), PatchError);
+  });
+});
+
+describe('reading net-conf.json (--net-config-path)', () => {
+  let dir = '';
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'kube-netconf-'));
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  const write = (text: string) => {
+    const path = join(dir, 'net-conf.json');
+    writeFileSync(path, text);
+    return path;
+  };
+
+  it('parses the file without the etcd defaults', async () => {
+    const c = await readNetConfig(write('{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}'));
+    assert.equal(c.network?.toString(), '10.244.0.0/16');
+    assert.equal(c.subnetLen, 0);
+  });
+
+  it('names the file in a parse error, after flannel\'s "error parsing subnet config"', async () => {
+    const path = write('{"Network":"fd00::/64"}');
+    await assert.rejects(readNetConfig(path), (e: Error) => {
+      assert.equal(e.message, `error parsing subnet config: ${path}: invalid IPv4 CIDR format`);
+      return true;
+    });
+    const none = write('{"EnableIPv4":false}');
+    await assert.rejects(readNetConfig(none), (e: Error) => {
+      assert.equal(
+        e.message,
+        `error parsing subnet config: ${none}: network config: none defined stack: EnableIPv4 and EnableIPv6 are both false; ` +
+          'enable at least one (with Network / IPv6Network)',
+      );
+      return true;
+    });
+  });
+
+  it('names the file and the flag when it cannot be read', async () => {
+    const path = join(dir, 'nope.json');
+    await assert.rejects(readNetConfig(path), (e: Error) => {
+      assert.equal(
+        e.message,
+        `failed to read net conf: ENOENT: no such file or directory, open '${path}' (--net-config-path ${path}; the DaemonSet mounts ConfigMap kube-flannel-cfg there)`,
+      );
+      return true;
+    });
   });
 });

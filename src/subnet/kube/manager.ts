@@ -49,7 +49,8 @@ async function resolveNodeName(api: NodeApi, o: KubeSubnetManagerOptions): Promi
   return name;
 }
 
-async function readNetConfig(path: string): Promise<NetworkConfig> {
+/** Reads and parses `--net-config-path`; every error names the file. */
+export async function readNetConfig(path: string): Promise<NetworkConfig> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
@@ -58,7 +59,7 @@ async function readNetConfig(path: string): Promise<NetworkConfig> {
   }
   try {
     // Kube mode does not run the etcd defaults and checks (spec §4.2): the pod CIDRs come from Kubernetes.
-    return parseNetworkConfig(text, { validate: false });
+    return parseNetworkConfig(text, { validate: false, source: path });
   } catch (e) {
     throw new Error(`error parsing subnet config: ${errorMessage(e)}`);
   }
