@@ -3,6 +3,8 @@
 import { readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { writeFileAtomic } from '../util/atomic-write.ts';
+import { UsageError, type Invocation } from './command-line.ts';
+import { parseFlannelctl } from './commands.ts';
 
 export interface InstallRequest {
   source: string;
@@ -11,30 +13,16 @@ export interface InstallRequest {
   mode: number;
 }
 
-export const INSTALL_USAGE = 'flannelctl install [--mode=0644] <source> <destination>';
+/** The request of a parsed `flannelctl install` (commands.ts checked --mode and the two arguments). */
+export function installRequest(inv: Invocation): InstallRequest {
+  return { source: inv.args[0]!, destination: inv.args[1]!, mode: parseInt(inv.strings.mode!, 8) };
+}
 
-/** `[--mode=0755|--mode 0755] <source> <destination>` → request; errors name the argument and the fix. */
+/** `[--mode=0755|--mode 0755] <source> <destination>` → request; bad usage throws UsageError naming the argument. */
 export function parseInstallArgs(args: string[]): InstallRequest {
-  let mode = 0o644;
-  const positional: string[] = [];
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i]!;
-    if (a === '--mode' || a.startsWith('--mode=')) {
-      const v = a === '--mode' ? args[++i] : a.slice('--mode='.length);
-      if (v === undefined || !/^0?[0-7]{3}$/.test(v)) {
-        throw new Error(`install: --mode ${v ?? '(missing)'} is not an octal permission like 0755 or 0644\nusage: ${INSTALL_USAGE}`);
-      }
-      mode = parseInt(v, 8);
-    } else if (a.startsWith('-') && a.length > 1) {
-      throw new Error(`install: unknown option ${a}\nusage: ${INSTALL_USAGE}`);
-    } else {
-      positional.push(a);
-    }
-  }
-  if (positional.length !== 2) {
-    throw new Error(`install: expected a source and a destination, got ${positional.length} argument(s)\nusage: ${INSTALL_USAGE}`);
-  }
-  return { source: positional[0]!, destination: positional[1]!, mode };
+  const parsed = parseFlannelctl(['install', ...args]);
+  if (parsed.type === 'help') throw new UsageError('install: --help asks for the usage, not for an install', parsed.usage);
+  return installRequest(parsed);
 }
 
 /**

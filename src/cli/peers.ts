@@ -6,7 +6,6 @@ import { isObject } from '../util/json.ts';
 
 /** Where flanneld's health server listens when run like deploy/kube-flannel.yml (`--healthz-port=8081`). */
 export const DEFAULT_PEERS_URL = 'http://127.0.0.1:8081';
-export const PEERS_USAGE = `flannelctl peers [--url ${DEFAULT_PEERS_URL}]   per-peer status of the local flanneld (needs --healthz-port)`;
 const TIMEOUT_MS = 5000;
 
 export interface PeersReport {

@@ -22,10 +22,12 @@ describe('flannelctl install', () => {
   });
 
   it('refuses bad arguments with a message naming them', () => {
-    assert.throws(() => parseInstallArgs(['--mode=0999', 'a', 'b']), /--mode 0999 is not an octal permission/);
-    assert.throws(() => parseInstallArgs(['--mode']), /--mode \(missing\)/);
-    assert.throws(() => parseInstallArgs(['a']), /expected a source and a destination, got 1/);
-    assert.throws(() => parseInstallArgs(['-f', 'a', 'b']), /unknown option -f/);
+    assert.throws(() => parseInstallArgs(['--mode=0999', 'a', 'b']), { message: 'install: --mode 0999: not an octal permission like 0755 or 0644' });
+    assert.throws(() => parseInstallArgs(['--mode']), { message: 'install: --mode needs a value' });
+    assert.throws(() => parseInstallArgs(['a']), { message: 'install: missing <destination>' });
+    assert.throws(() => parseInstallArgs([]), { message: 'install: missing <source> <destination>' });
+    assert.throws(() => parseInstallArgs(['a', 'b', 'c']), { message: 'install: unexpected argument c' });
+    assert.throws(() => parseInstallArgs(['-f', 'a', 'b']), { message: 'install: unknown option -f' });
   });
 
   it('installs with the requested mode, replaces the old file by rename and leaves no temp file', () => {
@@ -64,7 +66,7 @@ describe('flannelctl install', () => {
     assert.deepEqual(readdirSync(join(dir, 'adir')), []);
   });
 
-  it('runs as a flannelctl subcommand and exits 1 with the message on error', () => {
+  it('runs as a flannelctl subcommand; exits 2 with the message and the usage on bad usage', () => {
     const src = join(dir, 'cni-conf.json');
     writeFileSync(src, '{"name":"cbr0"}');
     const netd = join(dir, 'net.d');
@@ -74,8 +76,9 @@ describe('flannelctl install', () => {
     assert.equal(readFileSync(join(netd, '10-flannel.conflist'), 'utf8'), '{"name":"cbr0"}');
     assert.equal(statSync(join(netd, '10-flannel.conflist')).mode & 0o7777, 0o644);
     const bad = spawnSync(process.execPath, ['--import', 'tsx', FLANNELCTL, 'install', src], { encoding: 'utf8', timeout: 30_000 });
-    assert.equal(bad.status, 1);
-    assert.match(bad.stderr, /^flannelctl: install: expected a source and a destination/);
+    assert.equal(bad.status, 2);
+    assert.match(bad.stderr, /^flannelctl: install: missing <destination>\nUsage: flannelctl install \[--mode MODE\] <source> <destination>\n/);
+    assert.equal(bad.stdout, '');
   });
 
   it('a concurrent reader sees either the old or the new file whole, never a partial one', async () => {

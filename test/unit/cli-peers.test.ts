@@ -124,7 +124,7 @@ describe("flanneld's GET /peers and flannelctl peers against it", () => {
     }
   });
 
-  it('the flannelctl process: table on stdout, exit 1 for a failed peer; a clear error when flanneld is not there', async () => {
+  it('the flannelctl process: table on stdout, exit 1 for a failed peer; a clear error when flanneld is not there; exit 2 for a stray argument', async () => {
     peers = [ok, bad];
     // Async, not spawnSync: the health server answering the child runs in this process.
     const run = (args: string[]) =>
@@ -150,7 +150,7 @@ describe("flanneld's GET /peers and flannelctl peers against it", () => {
     );
 
     const stray = spawnSync(process.execPath, ['--import', 'tsx', FLANNELCTL, 'peers', 'h1'], { encoding: 'utf8', timeout: 20_000 });
-    assert.equal(stray.status, 1);
-    assert.match(stray.stderr, /^flannelctl: peers: unexpected argument h1\nUsage:/);
+    assert.equal(stray.status, 2);
+    assert.match(stray.stderr, /^flannelctl: peers: unexpected argument h1\nUsage: flannelctl peers \[--url URL\]\n/);
   });
 });

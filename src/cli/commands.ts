@@ -1,0 +1,84 @@
+// flannelctl's command table: every command, its options and arguments, with the one-line descriptions the usage
+// shows. Both the parser and `--help` read it (command-line.ts); the handlers are in run.ts.
+import { parseCommandLine, type CommandSpec, type Invocation, type ParseResult } from './command-line.ts';
+import { DEFAULT_PEERS_URL } from './peers.ts';
+
+// The backends flanneld has (src/backend/registry.ts); the lab runs any of them.
+export const LAB_BACKENDS = ['vxlan', 'host-gw', 'udp'] as const;
+
+const wholeNumber = (v: string) => (/^\d+$/.test(v) ? undefined : 'expected a whole number');
+const octalMode = (v: string) => (/^0?[0-7]{3}$/.test(v) ? undefined : 'not an octal permission like 0755 or 0644');
+
+function labUpProblem({ strings, flags }: Invocation): string | undefined {
+  if (flags['dual-stack'] && flags.ipv6) {
+    return '--dual-stack and --ipv6 exclude each other: --dual-stack runs IPv4 and IPv6 pod networks, --ipv6 only IPv6';
+  }
+  // As real flannel: the udp backend encapsulates IPv4 only.
+  if (strings.backend === 'udp' && (flags['dual-stack'] || flags.ipv6)) {
+    return `--backend udp carries IPv4 only; use --backend vxlan or host-gw with ${flags['dual-stack'] ? '--dual-stack' : '--ipv6'}`;
+  }
+  return undefined;
+}
+
+const labHost = { name: 'host', description: 'a lab host, e.g. h2 (or its namespace, flab-h2)' };
+
+export const FLANNELCTL: CommandSpec = {
+  name: 'flannelctl',
+  summary: "flannel-ts's operator tool: a local lab cluster, atomic installs for the DaemonSet, flanneld's per-peer status.",
+  commands: [
+    {
+      name: 'lab',
+      summary: 'a local multi-host flannel cluster in network namespaces (run it as root)',
+      commands: [
+        {
+          name: 'up',
+          summary: 'start etcd (or a fake Kubernetes API), one flanneld per host and its pods; ping across them',
+          options: {
+            hosts: { type: 'string', placeholder: 'N', default: '3', check: wholeNumber, description: 'number of hosts' },
+            'pods-per-host': { type: 'string', placeholder: 'M', default: '2', check: wholeNumber, description: 'pods on each host' },
+            backend: { type: 'string', choices: LAB_BACKENDS, default: 'vxlan', description: "flanneld's backend" },
+            kube: { type: 'boolean', description: 'a fake Kubernetes API server instead of etcd; flanneld runs with --kube-subnet-mgr' },
+            nftables: { type: 'boolean', description: 'masquerade and forward rules in nftables instead of iptables' },
+            'dual-stack': { type: 'boolean', description: 'an IPv6 pod network beside the IPv4 one (not with udp)' },
+            ipv6: { type: 'boolean', description: 'an IPv6-only pod network (not with udp or --dual-stack)' },
+          },
+          check: labUpProblem,
+        },
+        { name: 'status', summary: "each host's processes and subnet.env, and the ping matrix again" },
+        { name: 'restart', summary: "stop and start one host's flanneld", args: [labHost] },
+        { name: 'peers', summary: "`flannelctl peers` inside that host (host-gw: each peer's route, and why it failed)", args: [labHost] },
+        { name: 'down', summary: 'remove every namespace, device, process and file the lab made' },
+        {
+          name: 'kube-api-server',
+          hidden: true,
+          summary: "the fake Kubernetes API server that `lab up --kube` runs in its control-plane namespace, until killed",
+          options: {
+            listen: { type: 'string', placeholder: 'HOST:PORT', default: '127.0.0.1:6443', description: 'address to listen on' },
+            token: { type: 'string', placeholder: 'TOKEN', description: 'the bearer token clients must send' },
+            nodes: { type: 'string', placeholder: 'NAME=CIDR[+CIDR],…', description: 'the nodes and their podCIDRs' },
+            'ready-file': { type: 'string', placeholder: 'FILE', description: 'written once the server listens' },
+          },
+        },
+      ],
+    },
+    {
+      name: 'install',
+      summary: "copy a file into place atomically (the DaemonSet's init containers)",
+      options: { mode: { type: 'string', placeholder: 'MODE', default: '0644', check: octalMode, description: 'permission bits of the installed file' } },
+      args: [
+        { name: 'source', description: 'the file to copy' },
+        { name: 'destination', description: 'the full file name to install it as; its directory must exist' },
+      ],
+    },
+    {
+      name: 'peers',
+      summary: 'per-peer status of the local flanneld (needs --healthz-port); exits 1 when a peer failed',
+      options: { url: { type: 'string', placeholder: 'URL', default: DEFAULT_PEERS_URL, description: "flanneld's health server" } },
+    },
+  ],
+};
+
+/** flannelctl's arguments (without node and the script) → help or an invocation; bad usage throws UsageError. */
+export function parseFlannelctl(argv: readonly string[]): ParseResult {
+  return parseCommandLine(FLANNELCTL, argv);
+}

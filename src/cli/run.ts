@@ -1,0 +1,100 @@
+// flannelctl's commands, run: the command table (commands.ts) parses, then the command's handler runs. Help goes to
+// stdout with exit 0; bad usage to stderr, the error naming the input and then the command's usage, with exit 2; a
+// command that fails prints `flannelctl: <why>` and exits 1.
+import { dirname, resolve } from 'node:path';
+import { UsageError, type Invocation } from './command-line.ts';
+import { parseFlannelctl } from './commands.ts';
+import { installFile, installRequest } from './install.ts';
+import { runPeers, runPeersInNetns, type PeersOutput } from './peers.ts';
+import { runKubeApiServer } from '../lab/kube-api/run.ts';
+import { LAB_HEALTHZ_PORT, labDown, labHost, labRestartFlanneld, labStatus, labUp } from '../lab/lab.ts';
+
+export type CliOutput = PeersOutput;
+type Handler = (inv: Invocation, io: CliOutput) => Promise<number>;
+
+const stdio: CliOutput = { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t) };
+
+function requireRoot(): void {
+  if (process.getuid?.() !== 0) throw new Error('the lab creates network namespaces: run it as root');
+}
+
+/** The built binaries live next to this script (dist/); under tsx, use the repo's dist/. */
+function distDir(): string {
+  const here = dirname(process.argv[1] ?? '.');
+  return here.endsWith('dist') ? here : resolve(here, '../../dist');
+}
+
+/** One handler per command of the table, named as Invocation.command names it (a unit test checks the two match). */
+export const HANDLERS: Readonly<Record<string, Handler>> = {
+  'lab up': async ({ strings, flags }) => {
+    requireRoot();
+    const ok = await labUp({
+      hosts: Number(strings.hosts),
+      podsPerHost: Number(strings['pods-per-host']),
+      backend: strings.backend!,
+      distDir: distDir(),
+      kube: flags.kube,
+      nftables: flags.nftables,
+      dualStack: flags['dual-stack'],
+      ipv6Only: flags.ipv6,
+    });
+    return ok ? 0 : 1;
+  },
+  'lab status': async () => {
+    requireRoot();
+    return (await labStatus()) ? 0 : 1;
+  },
+  'lab restart': async ({ args }) => {
+    requireRoot();
+    await labRestartFlanneld(args[0]!, distDir());
+    return 0;
+  },
+  'lab peers': async ({ args }) => {
+    requireRoot();
+    // execArgv keeps tsx's loader when run from source; argv[1] is this script (dist/flannelctl.cjs or the .ts).
+    return runPeersInNetns(labHost(args[0]!).ns, LAB_HEALTHZ_PORT, [...process.execArgv, process.argv[1]!]);
+  },
+  'lab down': async () => {
+    requireRoot();
+    labDown();
+    return 0;
+  },
+  'lab kube-api-server': async ({ strings }) => {
+    requireRoot();
+    await runKubeApiServer({
+      listen: strings.listen!,
+      token: strings.token!,
+      nodes: strings.nodes!.split(',').filter(Boolean),
+      readyFile: strings['ready-file'] || undefined,
+    });
+    return 0;
+  },
+  install: async (inv, io) => {
+    const req = installRequest(inv);
+    installFile(req);
+    io.err(`flannelctl: installed ${req.source} as ${req.destination} (mode ${req.mode.toString(8).padStart(4, '0')})\n`);
+    return 0;
+  },
+  peers: ({ strings }, io) => runPeers(strings.url!, io),
+};
+
+/** `flannelctl <argv>`: its exit code; everything it prints goes through `io`, except what the lab itself says. */
+export async function runCli(argv: readonly string[], io: CliOutput = stdio, handlers = HANDLERS): Promise<number> {
+  try {
+    const parsed = parseFlannelctl(argv);
+    if (parsed.type === 'help') {
+      io.out(parsed.usage);
+      return 0;
+    }
+    const handler = handlers[parsed.command];
+    if (!handler) throw new Error(`${parsed.command} has no handler in src/cli/run.ts`);
+    return await handler(parsed, io);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      io.err(`flannelctl: ${e.message}\n${e.usage}`);
+      return 2;
+    }
+    io.err(`flannelctl: ${(e as Error).message}\n`);
+    return 1;
+  }
+}
