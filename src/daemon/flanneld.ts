@@ -236,10 +236,10 @@ export async function runFlanneld(opts: Options): Promise<number> {
     background('Backend', network.run(signal));
     health.servePeers(config.backendType, network);
     const outcome = await subnetManager.completeLease(lease, signal);
-    // The manager has logged "Lease has been revoked. Shutting down daemon."; stop everything else too.
-    if (outcome === 'revoked') stop.abort();
+    // The manager has logged "Lease has been revoked. Shutting down daemon." or the conflict; stop everything else too.
+    if (outcome !== 'aborted') stop.abort();
     await Promise.allSettled(tasks);
-    if (failed) return 1;
+    if (failed || outcome === 'conflict') return 1;
     log.info('Exiting cleanly...');
     return 0;
   } finally {

@@ -167,6 +167,8 @@ export interface AllocationInput {
   previousIPv6Subnet?: IPv6Net;
   /** Uniform in [0, 1); injectable for tests. */
   random?: () => number;
+  /** Subnets that count as taken although no lease holds them: lost create races, keys holding no valid lease. */
+  exclude?: Array<Pick<Lease, 'subnet' | 'ipv6Subnet'>>;
 }
 
 /**
@@ -187,7 +189,7 @@ export function decideAllocation(input: AllocationInput): AllocationDecision {
     if (isLeaseCompatible(l, range)) return { kind: 'reuse', lease: l, remove };
     remove.push(l);
   }
-  const kept = input.leases.filter((l) => !remove.includes(l));
+  const kept = [...input.leases.filter((l) => !remove.includes(l)), ...(input.exclude ?? [])];
   const decision: AllocationDecision = { kind: 'create', source: 'random', remove, candidates: 0 };
   if (range.ipv4) {
     const r4 = range.ipv4;

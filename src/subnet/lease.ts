@@ -60,9 +60,10 @@ export interface SubnetManager {
   watchLeases(own: Lease, signal: AbortSignal): AsyncIterable<LeaseEvent[]>;
   /**
    * Keeps the own lease alive until `signal` aborts. Resolves with 'revoked' when someone deleted the lease
-   * (the daemon then shuts down), 'aborted' otherwise.
+   * (the daemon then shuts down), 'conflict' when another writer keeps taking it (the daemon stops with an error,
+   * already logged), 'aborted' otherwise.
    */
-  completeLease(lease: Lease, signal: AbortSignal): Promise<'revoked' | 'aborted'>;
+  completeLease(lease: Lease, signal: AbortSignal): Promise<'revoked' | 'aborted' | 'conflict'>;
   /**
    * The backend data this host published before this run, when the manager keeps it (kube mode: the node's
    * backend-data annotation); vxlan reuses its VtepMAC so that peers' ARP/FDB entries stay valid.

@@ -12,8 +12,9 @@ import { leaseName, makeLease, type Lease, type LeaseAttrs, type LeaseEvent, typ
 import { createEtcdClient, type EtcdClientOptions } from './client.ts';
 import { sleep } from '../../util/sleep.ts';
 import { ListWatch, type WatchChange } from './list-watch.ts';
-import { EtcdRegistry, LEASE_TTL_SECONDS, type MalformedKey } from './registry.ts';
-import { monitorOwnLease } from './renew.ts';
+import { classifyOwnKey, duplicatePublicIPMessage, sameBackend, type HeldLease } from './ownership.ts';
+import { EtcdRegistry, LEASE_TTL_SECONDS, type LeaseList, type MalformedKey, type WrittenLease } from './registry.ts';
+import { monitorOwnLease, type MonitorOutcome } from './renew.ts';
 import { ThrottledLog } from './throttle.ts';
 
 const log = logger('etcd');
@@ -38,8 +39,18 @@ export interface EtcdSubnetManagerOptions extends EtcdClientOptions {
   random?: () => number;
   /** Called right before the transactional create; tests use it to play a node that wins the race. */
   beforeCreate?: (key: string) => Promise<void>;
+  /**
+   * How long to watch a lease this node takes over from what may be another live node (another VtepMAC, not the
+   * previous subnet) for that node writing it back, before keeping it. Default 2000 ms.
+   */
+  takeoverProbeMs?: number;
   /** Use this client instead of building one from the options (it is still closed by close()). */
   client?: Etcd3;
+}
+
+/** Another live node holds the lease for this node's public IP: not ours to take. */
+export class DuplicatePublicIPError extends Error {
+  readonly code = 'EDUPLICATEPUBLICIP';
 }
 
 /** flannel's "(ip: … ipv6: …)" text; `0.0.0.0/0` / `::/0` for a family the lease lacks. */
@@ -52,6 +63,10 @@ export class EtcdSubnetManager implements SubnetManager {
   readonly registry: EtcdRegistry;
   private config: NetworkConfig | undefined;
   private readonly throttle = new ThrottledLog(log);
+  /** What acquireLease wrote; completeLease keeps it. */
+  private held: HeldLease | undefined;
+  /** Keys under subnets/ that name no subnet, warned about once each. */
+  private readonly warnedKeys = new Set<string>();
 
   constructor(private readonly opts: EtcdSubnetManagerOptions) {
     if (!opts.prefix.startsWith('/')) {
@@ -86,23 +101,73 @@ export class EtcdSubnetManager implements SubnetManager {
     for (const m of keys) this.throttle.error(`malformed ${m.key}`, `skipping malformed lease: ${m.error}`);
   }
 
+  private warnNotSubnet(key: string): void {
+    if (this.warnedKeys.has(key)) return;
+    this.warnedKeys.add(key);
+    log.warn(`${key}: not a subnet key (flannel's are ${this.registry.subnetsPrefix}<ip>-<len>, or <ip>-<len>&<ipv6>-<len>); ignoring it`);
+  }
+
+  /** Logs what a listing skipped: malformed values, and keys that are no subnet. */
+  private logSkipped(listed: LeaseList): void {
+    this.logMalformed(listed.malformed);
+    for (const k of listed.ignored) this.warnNotSubnet(k);
+  }
+
+  /** Remembers what we wrote, for completeLease. */
+  private hold(w: WrittenLease): Lease {
+    this.held = { attrs: w.lease.attrs, leaseId: w.leaseId, revision: w.revision };
+    return w.lease;
+  }
+
+  /**
+   * After taking over a lease that may be another live node's (another VtepMAC, not our previous subnet): a
+   * flannel-ts owner writes its lease back within a moment. Throws DuplicatePublicIPError when it did.
+   */
+  private async probeTakeover(w: WrittenLease, signal: AbortSignal): Promise<void> {
+    const key = this.registry.subnetKey(w.lease);
+    const ms = this.opts.takeoverProbeMs ?? 2000;
+    log.info(`Lease ${key} carries this node's public IP but another node's data; watching it for ${ms} ms before keeping it`);
+    await sleep(ms, signal);
+    const now = await this.registry.readKey(key);
+    if (!now) return;
+    const state = classifyOwnKey(key, now, { attrs: w.lease.attrs, leaseId: w.leaseId, revision: w.revision });
+    if (state.kind !== 'foreign') return;
+    await this.registry.revoke(w.leaseId);
+    throw new DuplicatePublicIPError(`${duplicatePublicIPMessage(key, w.lease.attrs, state.attrs)}. Not taking it over`);
+  }
+
   async acquireLease(attrs: LeaseAttrs, signal: AbortSignal): Promise<Lease> {
     const config = this.config ?? (await this.getNetworkConfig(signal));
     const range = allocationRange(config);
     // The address leases are matched by: PublicIP, or PublicIPv6 on an IPv6-only network.
     const ownIP = range.ipv4 ? attrs.publicIP : attrs.publicIPv6;
+    const prev = { subnet: this.opts.previousSubnet, ipv6Subnet: this.opts.previousIPv6Subnet };
+    const isPrevious = (l: Pick<Lease, 'subnet' | 'ipv6Subnet'>) =>
+      range.ipv4 ? !!prev.subnet && l.subnet?.toString() === prev.subnet.toString() : !!prev.ipv6Subnet && l.ipv6Subnet?.toString() === prev.ipv6Subnet.toString();
+    // Subnets lost to another node's create in an earlier attempt: each retry tries another one.
+    const lost: Lease[] = [];
     for (let attempt = 1; attempt <= MAX_ACQUIRE_ATTEMPTS; attempt++) {
       signal.throwIfAborted();
       const listed = await this.registry.listLeases();
-      this.logMalformed(listed.malformed);
+      this.logSkipped(listed);
+      // A key holding no valid lease is nobody's: only our own previous subnet is reclaimed from it.
+      const malformed = new Map<string, MalformedKey>();
+      const blocked = [...lost];
+      for (const m of listed.malformed) {
+        const parsed = parseSubnetKey(m.key);
+        if (!parsed) continue;
+        malformed.set(m.key, m);
+        if (!isPrevious(parsed)) blocked.push(makeLease(parsed, attrs, null));
+      }
       const decision = decideAllocation({
         range,
         leases: listed.leases,
         publicIP: attrs.publicIP,
         publicIPv6: attrs.publicIPv6,
-        previousSubnet: this.opts.previousSubnet,
-        previousIPv6Subnet: this.opts.previousIPv6Subnet,
+        previousSubnet: prev.subnet,
+        previousIPv6Subnet: prev.ipv6Subnet,
         random: this.opts.random,
+        exclude: blocked,
       });
       for (const stale of decision.remove) {
         log.info(`Lease (${describe(stale)}) for current IP (${ownIP}) does not fit the config, deleting it`);
@@ -110,10 +175,15 @@ export class EtcdSubnetManager implements SubnetManager {
       }
       if (decision.kind === 'reuse') {
         const old = decision.lease;
+        const key = this.registry.subnetKey(old);
+        const oldLeaseId = listed.meta.get(key)?.leaseId ?? '0';
         // A key without an etcd lease is a reservation (#1329): keep it TTL-less.
-        const lease = await this.registry.updateLease(old, attrs, old.expiration === null);
-        log.info(`Found lease (${describe(lease)}) for current IP (${ownIP}), reusing`);
-        return lease;
+        const written = await this.registry.updateLease(old, attrs, old.expiration === null);
+        if (!sameBackend(old.attrs, attrs) && !isPrevious(old)) await this.probeTakeover(written, signal);
+        // The etcd lease of our previous run holds no key any more: one etcd lease per node, not one per restart.
+        if (oldLeaseId !== written.leaseId) await this.registry.revoke(oldLeaseId);
+        log.info(`Found lease (${describe(written.lease)}) for current IP (${ownIP}), reusing`);
+        return this.hold(written);
       }
       if (decision.source === 'previous') {
         log.info(`Found previously leased subnet (${leaseName(decision)}), reusing`);
@@ -123,12 +193,16 @@ export class EtcdSubnetManager implements SubnetManager {
       if (range.ipv6) {
         log.info(`Picking IPv6 subnet in range ${formatIPv6(range.ipv6.subnetMin)} ... ${formatIPv6(range.ipv6.subnetMax)}`);
       }
-      await this.opts.beforeCreate?.(this.registry.subnetKey(decision));
-      const lease = await this.registry.createLease(decision, attrs);
-      if (lease) {
-        log.info(`Allocated lease (${describe(lease)}) to current node (${ownIP})`);
-        return lease;
+      const key = this.registry.subnetKey(decision);
+      const garbage = malformed.get(key);
+      if (garbage) log.warn(`${key} holds no valid lease (${garbage.error}); reclaiming it as this node's previous subnet`);
+      await this.opts.beforeCreate?.(key);
+      const written = await this.registry.createLease(decision, attrs, garbage?.modRevision);
+      if (written) {
+        log.info(`Allocated lease (${describe(written.lease)}) to current node (${ownIP})`);
+        return this.hold(written);
       }
+      lost.push(makeLease(decision, attrs, null));
       log.warn(`subnet ${leaseName(decision)} was taken by another node meanwhile (attempt ${attempt}); trying another subnet`);
     }
     throw new Error('failed to acquire lease: max retries reached trying to acquire a subnet');
@@ -139,7 +213,7 @@ export class EtcdSubnetManager implements SubnetManager {
     const key = ch.kv.key.toString();
     const parsed = parseSubnetKey(key);
     if (!parsed) {
-      log.v(1, `${key}: not a subnet, skipping`);
+      this.warnNotSubnet(key);
       return null;
     }
     if (ch.type === 'delete') {
@@ -166,7 +240,7 @@ export class EtcdSubnetManager implements SubnetManager {
     const stream = new ListWatch<Lease[]>({
       list: async () => {
         const listed = await this.registry.listLeases();
-        this.logMalformed(listed.malformed);
+        this.logSkipped(listed);
         return { revision: listed.revision, snapshot: listed.leases };
       },
       watch: () => this.client.watch().prefix(this.registry.subnetsPrefix),
@@ -199,11 +273,13 @@ export class EtcdSubnetManager implements SubnetManager {
     }
   }
 
-  completeLease(lease: Lease, signal: AbortSignal): Promise<'revoked' | 'aborted'> {
+  completeLease(lease: Lease, signal: AbortSignal): Promise<MonitorOutcome> {
     const marginSeconds = this.opts.renewMarginSeconds ?? this.opts.renewMarginMinutes * 60;
     return monitorOwnLease({
       registry: this.registry,
       lease,
+      // A lease this manager did not write (tests): held as it is, on no known etcd lease and revision.
+      held: this.held ?? { attrs: lease.attrs, leaseId: '0', revision: '' },
       signal,
       renewMarginMs: marginSeconds * 1000,
       retryMs: (this.opts.renewRetrySeconds ?? 60) * 1000,

@@ -17,12 +17,31 @@ const CONFIG_NOT_FOUND = 'flannel config not found in etcd store. Did you create
 export interface MalformedKey {
   key: string;
   error: string;
+  /** Its mod revision: a node reclaims its own previous subnet from such a key only if nobody wrote it meanwhile. */
+  modRevision: string;
+}
+
+/** What etcd holds beside a lease's value: the etcd lease the key is attached to ('0': none) and its mod revision. */
+export interface KeyMeta {
+  leaseId: string;
+  modRevision: string;
 }
 
 export interface LeaseList {
   leases: Lease[];
   malformed: MalformedKey[];
+  /** Keys under subnets/ that do not name a subnet at all. */
+  ignored: string[];
+  /** Per subnet key of `leases`. */
+  meta: Map<string, KeyMeta>;
   /** The store revision of the listing; watch from revision + 1. */
+  revision: string;
+}
+
+/** A lease this node wrote: the etcd lease it holds ('0' for a reservation) and the revision of the write. */
+export interface WrittenLease {
+  lease: Lease;
+  leaseId: string;
   revision: string;
 }
 
@@ -76,20 +95,32 @@ export class EtcdRegistry {
     return makeLease(parsed, attrs, await this.expirationOf(String(kv.lease ?? '0')));
   }
 
+  /** One key's value and meta; null when absent. */
+  async readKey(key: string): Promise<(KeyMeta & { value: string }) | null> {
+    const kv = (await this.client.get(key).exec()).kvs[0];
+    return kv ? { value: kv.value.toString(), leaseId: String(kv.lease ?? '0'), modRevision: kv.mod_revision } : null;
+  }
+
   async listLeases(): Promise<LeaseList> {
     const res = await this.client.getAll().prefix(this.subnetsPrefix).exec();
-    const out: LeaseList = { leases: [], malformed: [], revision: res.header.revision };
+    const out: LeaseList = { leases: [], malformed: [], ignored: [], meta: new Map(), revision: res.header.revision };
     // One LeaseTimeToLive per key: ask in parallel, a bounded number at a time.
     for (let i = 0; i < res.kvs.length; i += LIST_CONCURRENCY) {
       const chunk = res.kvs.slice(i, i + LIST_CONCURRENCY);
       const read = await Promise.all(
-        chunk.map((kv) =>
-          this.leaseFromKv(kv).catch((e: unknown) => {
+        chunk.map(async (kv) => {
+          const key = kv.key.toString();
+          try {
+            const lease = await this.leaseFromKv(kv);
+            if (lease) out.meta.set(key, { leaseId: String(kv.lease ?? '0'), modRevision: kv.mod_revision });
+            else out.ignored.push(key);
+            return lease;
+          } catch (e) {
             if (!(e instanceof LeaseJsonError)) throw e;
-            out.malformed.push({ key: kv.key.toString(), error: e.message });
+            out.malformed.push({ key, error: e.message, modRevision: kv.mod_revision });
             return null;
-          }),
-        ),
+          }
+        }),
       );
       for (const l of read) if (l) out.leases.push(l);
     }
@@ -97,41 +128,48 @@ export class EtcdRegistry {
   }
 
   /**
-   * Transactional create-if-absent with a fresh 24 h etcd lease. Returns null (after revoking the granted
-   * lease) when the key already exists.
+   * Transactional create-if-absent with a fresh 24 h etcd lease. With `overModRevision`, replaces the key instead,
+   * if it still has that mod revision (a malformed value, which is nobody's lease). Returns null (after revoking the
+   * granted lease) when the key exists or changed meanwhile.
    */
-  async createLease(subnets: LeaseSubnets, attrs: LeaseAttrs): Promise<Lease | null> {
+  async createLease(subnets: LeaseSubnets, attrs: LeaseAttrs, overModRevision?: string): Promise<WrittenLease | null> {
     const key = this.subnetKey(subnets);
     const { grant, expiration } = await this.grant();
     let succeeded = false;
+    let revision = '';
     try {
-      const res = await this.client
-        .if(key, 'Version', '==', 0)
-        .then(this.client.put(key).value(encodeLeaseValue(attrs)).lease(grant.ID))
-        .commit();
+      const guard = overModRevision === undefined ? this.client.if(key, 'Version', '==', 0) : this.client.if(key, 'Mod', '==', overModRevision);
+      const res = await guard.then(this.client.put(key).value(encodeLeaseValue(attrs)).lease(grant.ID)).commit();
       succeeded = res.succeeded;
+      revision = res.header.revision;
     } finally {
       if (!succeeded) await this.revoke(grant.ID);
     }
-    return succeeded ? makeLease(subnets, attrs, expiration) : null;
+    return succeeded ? { lease: makeLease(subnets, attrs, expiration), leaseId: grant.ID, revision } : null;
   }
 
-  /** Rewrites a lease: a new 24 h etcd lease and a plain put; `reservation` keeps the key lease-less. */
-  async updateLease(subnets: LeaseSubnets, attrs: LeaseAttrs, reservation: boolean): Promise<Lease> {
+  /**
+   * Rewrites a lease: a new 24 h etcd lease and a plain put; `reservation` keeps the key lease-less. `replaces`, the
+   * etcd lease the key held before and that this node owns, is revoked after the write: one etcd lease per node.
+   */
+  async updateLease(subnets: LeaseSubnets, attrs: LeaseAttrs, reservation: boolean, replaces?: string): Promise<WrittenLease> {
     const key = this.subnetKey(subnets);
     const value = encodeLeaseValue(attrs);
     if (reservation) {
-      await this.client.put(key).value(value).exec();
-      return makeLease(subnets, attrs, null);
+      const res = await this.client.put(key).value(value).exec();
+      if (replaces) await this.revoke(replaces);
+      return { lease: makeLease(subnets, attrs, null), leaseId: '0', revision: res.header.revision };
     }
     const { grant, expiration } = await this.grant();
+    let revision: string;
     try {
-      await this.client.put(key).value(value).lease(grant.ID).exec();
+      revision = (await this.client.put(key).value(value).lease(grant.ID).exec()).header.revision;
     } catch (e) {
       await this.revoke(grant.ID);
       throw e;
     }
-    return makeLease(subnets, attrs, expiration);
+    if (replaces && replaces !== grant.ID) await this.revoke(replaces);
+    return { lease: makeLease(subnets, attrs, expiration), leaseId: grant.ID, revision };
   }
 
   async deleteLease(subnets: LeaseSubnets): Promise<void> {
@@ -144,7 +182,9 @@ export class EtcdRegistry {
     return { grant, expiration: new Date(Date.now() + Number(grant.TTL) * 1000) };
   }
 
-  private async revoke(id: string): Promise<void> {
+  /** Revokes an etcd lease this node holds; '0' (none) and failures are ignored: it expires by itself. */
+  async revoke(id: string): Promise<void> {
+    if (id === '0' || id === '') return;
     try {
       await this.client.leaseClient.leaseRevoke({ ID: id });
     } catch {

@@ -1,16 +1,25 @@
-// Keeps the own lease alive (spec §3.6): renew before it runs out, and notice when someone deletes it.
+// Keeps the own lease alive (spec §3.6): renew before it runs out, notice when someone deletes it, and heal the key
+// when someone else overwrote it (garbage, a plain put that detached it from its etcd lease, another node's lease).
 import { errorMessage, logger } from '../../log/log.ts';
 import type { Lease } from '../lease.ts';
 import { sleep } from '../../util/sleep.ts';
+import { Serial } from '../../util/serial.ts';
 import { ListWatch } from './list-watch.ts';
-import type { EtcdRegistry } from './registry.ts';
+import { classifyOwnKey, duplicatePublicIPMessage, type HeldLease, type OwnKeyState } from './ownership.ts';
+import type { EtcdRegistry, KeyMeta } from './registry.ts';
 import type { ThrottledLog } from './throttle.ts';
 
 const log = logger('etcd');
 
+/** Foreign rewrites of the own key healed within FIGHT_WINDOW_MS before the node gives up and stops. */
+export const MAX_FOREIGN_REWRITES = 3;
+const FIGHT_WINDOW_MS = 60_000;
+
 export interface MonitorOptions {
   registry: EtcdRegistry;
   lease: Lease;
+  /** What this node last wrote; kept current across renewals and repairs. */
+  held: HeldLease;
   signal: AbortSignal;
   /** Renew this long before expiration. */
   renewMarginMs: number;
@@ -19,15 +28,27 @@ export interface MonitorOptions {
   throttle?: ThrottledLog;
 }
 
-/** Resolves 'revoked' when the own key disappears, 'aborted' when `signal` aborts. Never rejects. */
-export async function monitorOwnLease(o: MonitorOptions): Promise<'revoked' | 'aborted'> {
-  const { registry, lease } = o;
+/** 'conflict': another writer keeps rewriting the key (logged); the daemon stops rather than fight it. */
+export type MonitorOutcome = 'revoked' | 'aborted' | 'conflict';
+
+/**
+ * Resolves 'revoked' when the own key disappears, 'conflict' when another writer keeps taking it, 'aborted' when
+ * `signal` aborts. Never rejects.
+ */
+export async function monitorOwnLease(o: MonitorOptions): Promise<MonitorOutcome> {
+  const { registry, lease, held } = o;
   const key = registry.subnetKey(lease);
+  const reservation = lease.expiration === null;
   const stop = new AbortController();
   const onAbort = () => stop.abort();
   o.signal.addEventListener('abort', onAbort);
-  let outcome: 'revoked' | 'aborted' = 'aborted';
+  let outcome: MonitorOutcome = 'aborted';
   let expiration = lease.expiration;
+  // Writes and the watch's reading of them take turns, so our own write is never mistaken for another writer's.
+  const turns = new Serial();
+  const foreignRewrites: number[] = [];
+  // The revisions of our own recent writes: a late event of an earlier write of ours is still ours.
+  const written = [held.revision];
   // Wakes the renewal loop when the watch learned a new expiration.
   let reschedule = new AbortController();
   const setExpiration = (e: Date | null) => {
@@ -37,10 +58,24 @@ export async function monitorOwnLease(o: MonitorOptions): Promise<'revoked' | 'a
     expiration = e;
     reschedule.abort();
   };
+  const finish = (why: MonitorOutcome) => {
+    outcome = why;
+    stop.abort();
+  };
   const revoked = () => {
     log.info('Lease has been revoked. Shutting down daemon.');
-    outcome = 'revoked';
-    stop.abort();
+    finish('revoked');
+  };
+
+  /** Writes our lease again on a fresh etcd lease, revoking the one we held. */
+  const write = async () => {
+    const w = await registry.updateLease(lease, held.attrs, reservation, held.leaseId);
+    held.leaseId = w.leaseId;
+    held.revision = w.revision;
+    written.push(w.revision);
+    if (written.length > 8) written.shift();
+    expiration = w.lease.expiration;
+    return w;
   };
 
   const renewLoop = async () => {
@@ -58,9 +93,8 @@ export async function monitorOwnLease(o: MonitorOptions): Promise<'revoked' | 'a
         continue;
       }
       try {
-        const renewed = await registry.updateLease(lease, lease.attrs, false);
+        await turns.run(write);
         if (stop.signal.aborted) return;
-        expiration = renewed.expiration;
         log.info(`Lease renewed, new expiration: ${expiration!.toISOString()}`);
       } catch (e) {
         log.error(`Error renewing lease (trying again in ${Math.round(o.retryMs / 1000)}s): ${errorMessage(e)}`);
@@ -69,12 +103,44 @@ export async function monitorOwnLease(o: MonitorOptions): Promise<'revoked' | 'a
     }
   };
 
+  /** Acts on what the key holds now. */
+  const check = async (kv: KeyMeta & { value: string }) => {
+    const state: OwnKeyState = written.includes(kv.modRevision) ? { kind: 'ours' } : classifyOwnKey(key, kv, held);
+    if (state.kind === 'ours') {
+      setExpiration(await registry.expirationOf(kv.leaseId));
+      return;
+    }
+    if (state.kind === 'malformed') {
+      log.warn(`${key}: this node's own lease was overwritten with a value that is no lease (${state.error}); writing it again`);
+    } else if (state.kind === 'detached') {
+      log.warn(`${key}: this node's own lease was detached from its etcd lease (written without one, it would never expire); writing it again`);
+    } else {
+      const now = Date.now();
+      foreignRewrites.push(now);
+      while (foreignRewrites[0]! < now - FIGHT_WINDOW_MS) foreignRewrites.shift();
+      const conflict = duplicatePublicIPMessage(key, held.attrs, state.attrs);
+      if (foreignRewrites.length > MAX_FOREIGN_REWRITES) {
+        log.error(`${conflict}. It was rewritten ${foreignRewrites.length} times within ${FIGHT_WINDOW_MS / 1000}s: stopping instead of fighting over it`);
+        finish('conflict');
+        return;
+      }
+      log.error(`${conflict}. Writing this node's lease back`);
+    }
+    try {
+      await write();
+      log.info(`Rewrote own lease ${key}`);
+    } catch (e) {
+      // The next renewal or watch event tries again.
+      log.error(`Error rewriting own lease ${key}: ${errorMessage(e)}`);
+    }
+  };
+
   const watchLoop = async () => {
-    const stream = new ListWatch<{ expiration: Date | null } | null>({
+    const stream = new ListWatch<(KeyMeta & { value: string }) | null>({
       list: async () => {
         const res = await registry.client.get(key).exec();
         const kv = res.kvs[0];
-        const snapshot = kv ? { expiration: await registry.expirationOf(String(kv.lease ?? '0')) } : null;
+        const snapshot = kv ? { value: kv.value.toString(), leaseId: String(kv.lease ?? '0'), modRevision: kv.mod_revision } : null;
         return { revision: res.header.revision, snapshot };
       },
       watch: () => registry.client.watch().key(key),
@@ -85,17 +151,22 @@ export async function monitorOwnLease(o: MonitorOptions): Promise<'revoked' | 'a
     for await (const item of stream) {
       if (item.type === 'snapshot') {
         if (item.snapshot === null) return revoked();
-        setExpiration(item.snapshot.expiration);
+        try {
+          await turns.run(() => check(item.snapshot!));
+        } catch {
+          stream.resync();
+        }
         continue;
       }
       for (const ch of item.changes) {
         if (ch.type === 'delete') return revoked();
         try {
-          setExpiration(await registry.expirationOf(String(ch.kv.lease ?? '0')));
+          await turns.run(() => check({ value: ch.kv.value.toString(), leaseId: String(ch.kv.lease ?? '0'), modRevision: ch.kv.mod_revision }));
         } catch {
           stream.resync();
           break;
         }
+        if (stop.signal.aborted) return;
       }
     }
   };
