@@ -166,6 +166,25 @@ describe('flanneld daemon: peers, revocation, shutdown, etcd outage', { skip: fl
     assert.equal(u.leases(prefix).size, 0);
   });
 
+  it('refuses to start a second node with the same public IP instead of sharing its subnet', async () => {
+    const prefix = u.prefix();
+    const a = await host(prefix, '192.168.150.64');
+    const before = lease(prefix, a.ip);
+    // Vagrant's NAT address on every VM: B's flannel interface has another address, its public IP is A's.
+    const ns = u.addHost('fdpeer', { eth0: '192.168.150.65' });
+    const file = u.subnetFile();
+    const b = u.flanneld(ns, [...u.etcdFlags(prefix, file), `--public-ip=${a.ip}`]);
+    assert.equal(await b.exited(20_000), 1, b.log);
+    const mac = (ipJson(ns, ['link', 'show', 'flannel.1'])[0] as { address: string }).address;
+    assert.match(b.log, new RegExp(`same public IP 192\\.168\\.150\\.64: its VtepMAC is ${before.mac}, this node's is ${mac}`));
+    assert.match(b.log, /--iface, --iface-regex, --iface-can-reach or --public-ip/);
+    assert.equal(readSubnetEnv(file), undefined, 'B wrote no subnet.env');
+    assert.match(a.d.log, /same public IP 192\.168\.150\.64.*Writing this node's lease back/);
+    await until("A's lease back with its VtepMAC", () => lease(prefix, a.ip).mac === before.mac, 5_000, 50);
+    assert.equal(u.leases(prefix).size, 1, 'one subnet, held by A');
+    assert.ok(a.d.running);
+  });
+
   // Last: it stops the shared etcd.
   it('keeps running and keeps the data plane while etcd is down; converges on a new peer once it is back', async () => {
     const prefix = u.prefix();

@@ -4,7 +4,8 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { readFileSync, statSync } from 'node:fs';
-import { bridgeJson, ipJson, nsRun } from '../helpers/netns.ts';
+import { bridgeJson, ipJson, nsRun, pings } from '../helpers/netns.ts';
+import { until } from '../helpers/wait.ts';
 import { assertLabGone, etcdctl, etcdLeases, lab, LAB_HOSTS as hosts, LAB_UNDERLAY as underlay, labDownQuietly, labPids, labSkip, subnetEnv, subnetEnvFile, vtepMac } from '../helpers/lab.ts';
 
 describe('lab: 3 hosts × 2 pods over vxlan', { skip: labSkip }, () => {
@@ -111,6 +112,28 @@ describe('lab: 3 hosts × 2 pods over vxlan', { skip: labSkip }, () => {
     assert.equal(Number(m[1]) - Number(m[2]), 0, `lost pings during the restart: ${out}`);
     assert.equal(subnetEnv('flab-h2').FLANNEL_SUBNET, before);
     assert.equal(Object.keys(etcdLeases()).length, 3, 'no second lease for the restarted host');
+  });
+
+  it("heals h2's key after someone overwrote it: peers keep their route to h2 across restarts, h2 restarts on its subnet", async () => {
+    const subnet = subnetEnv('flab-h2').FLANNEL_SUBNET!;
+    const key = `/coreos.com/network/subnets/${subnet.replace('.1/24', '.0-24')}`;
+    const value = `{"PublicIP":"${underlay['flab-h2']}","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"${vtepMac('flab-h2')}"}}`;
+    const healed = () => {
+      const l = etcdLeases()[key];
+      return l !== undefined && l.value === value && l.lease !== '0';
+    };
+    // A plain put: garbage, and the key detached from its etcd lease.
+    etcdctl(['put', key, 'garbage']);
+    await until('h2 to write its key back', healed, 10_000, 100);
+    assert.match(readFileSync('/run/flannel-lab/h2/flanneld.log', 'utf8'), /own lease was overwritten with a value that is no lease/);
+    const target = JSON.parse(readFileSync('/run/flannel-lab/state.json', 'utf8')).pods['flab-h2-p1'] as string;
+    lab(['restart', 'h3']);
+    await until('h3 to route to h2 again', () => ipJson('flab-h3', ['route', 'show', subnet.replace('.1/24', '.0/24')]).length === 1, 10_000, 100);
+    assert.ok(pings('flab-h3-p1', target, { count: 3 }), `h3's pod reaches h2's pod ${target}`);
+    lab(['restart', 'h2']);
+    assert.equal(subnetEnv('flab-h2').FLANNEL_SUBNET, subnet, 'h2 keeps its subnet');
+    assert.ok(healed());
+    assert.equal(Object.keys(etcdLeases()).length, 3);
   });
 
   it('lab status reports the matrix again at 0 % loss', () => {
