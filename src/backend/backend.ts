@@ -36,6 +36,15 @@ export interface Network {
   run(signal: AbortSignal): Promise<void>;
   /** Where each peer stands, for operators (flanneld's `GET /peers`); backends without per-peer state omit it. */
   peers?(): PeerStatus[];
+  /** How many peer entries the backend put back after someone removed them; backends that do not count omit it. */
+  repairs?(): RepairCounts;
+}
+
+/** Restored kernel entries by kind, since the network started. */
+export interface RepairCounts {
+  route: number;
+  neigh: number;
+  fdb: number;
 }
 
 /** One peer as a backend sees it: whether its kernel state is in place, and why not. */

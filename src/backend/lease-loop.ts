@@ -1,5 +1,6 @@
 // The loop every kernel-programming backend runs: lease batches in, one at a time with its other kernel work,
-// and a sweep of stale entries once the first batch (the complete current set) has been applied.
+// and a sweep of stale entries once the first batch (the complete current set) has been applied; and the periodic
+// check that puts back what someone removed from the kernel.
 import { errorMessage, type Logger } from '../log/log.ts';
 import { leaseName, type Lease, type LeaseEvent, type SubnetManager } from '../subnet/lease.ts';
 import type { Serial } from '../util/serial.ts';
@@ -10,7 +11,6 @@ export interface LeaseHandler {
   /** Runs once, after the first batch. */
   sweep(): Promise<void>;
 }
-
 
 export interface LeaseLoop {
   subnetManager: SubnetManager;
@@ -54,5 +54,66 @@ async function handleBatch(l: LeaseLoop, batch: LeaseEvent[], signal: AbortSigna
     } catch (e) {
       l.log.error(`error handling ${ev.type} lease ${leaseName(ev.lease)}: ${errorMessage(e)}`);
     }
+  }
+}
+
+export interface CheckerOptions {
+  /** Names the check in its error log ('route check'). */
+  what: string;
+  periodMs: number;
+  /** The check runs inside it, so it never overlaps lease handling. */
+  serial: Serial;
+  log: Logger;
+  check: () => Promise<void>;
+  /** After poke(): the check runs this much later (so a burst of events is one check) … */
+  pokeDelayMs?: number;
+  /** … but no sooner than this after the previous check ended, so a fight with another writer cannot spin. */
+  minGapMs?: number;
+}
+
+/** Runs a check every `periodMs` (counted from the end of the last one), and soon after each poke(). */
+export class Checker {
+  private pokedAt: number | undefined;
+  private wake: (() => void) | undefined;
+
+  constructor(private readonly o: CheckerOptions) {}
+
+  /** Asks for a check soon (an event says the kernel changed). */
+  poke(): void {
+    this.pokedAt ??= Date.now();
+    this.wake?.();
+  }
+
+  async run(signal: AbortSignal): Promise<void> {
+    const { periodMs, pokeDelayMs = 0, minGapMs = 0 } = this.o;
+    let last = Date.now();
+    while (!signal.aborted) {
+      const periodic = last + periodMs;
+      const due = this.pokedAt === undefined ? periodic : Math.min(periodic, Math.max(this.pokedAt + pokeDelayMs, last + minGapMs));
+      const now = Date.now();
+      if (now < due) {
+        await this.nap(due - now, signal);
+        continue;
+      }
+      // A poke from here on asks for another check: this one may have read the kernel before that change.
+      this.pokedAt = undefined;
+      await this.o.serial.run(this.o.check).catch((e) => this.o.log.error(`${this.o.what} failed: ${errorMessage(e)}`));
+      last = Date.now();
+    }
+  }
+
+  /** Sleeps `ms`, or less when poked or aborted. */
+  private nap(ms: number, signal: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', done);
+        this.wake = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      signal.addEventListener('abort', done, { once: true });
+      this.wake = done;
+    });
   }
 }

@@ -1,4 +1,4 @@
-// Our rtnetlink handle: reads, writes and link events over netlink@0.3.0, with timeouts, errno codes and a window.
+// Our rtnetlink handle: reads, writes and events over netlink@0.3.0, with timeouts, errno codes and a window.
 import { AttrStream, createRtNetlink, FlagsNew, ifla, rt, type RtNetlinkSocket } from 'netlink';
 import { logger } from '../log/log.ts';
 import { inNetns } from '../native/index.ts';
@@ -6,9 +6,9 @@ import { afOf, familyOf, ipToBuffer, macToBuffer, parseCidr, scopeNumber } from 
 import { NetlinkError, toNetlinkError } from './errors.ts';
 import { RequestGate } from './gate.ts';
 import { RTNH_F_ONLINK, toAddress, toFdb, toLink, toNeighbour, toRoute } from './parse.ts';
-import { watchLinkEvents } from './watch.ts';
+import { watchEntryEvents, watchLinkEvents } from './watch.ts';
 import {
-  RT_TABLE_MAIN, type AddressInfo, type Family, type FdbEntry, type FdbSpec, type LinkInfo, type LinkWatchEvent, type NeighbourInfo,
+  RT_TABLE_MAIN, type AddressInfo, type EntryWatchEvent, type Family, type FdbEntry, type FdbSpec, type LinkInfo, type LinkWatchEvent, type NeighbourInfo,
   type NeighbourSpec, type RouteFilter, type RouteInfo, type RouteLookup, type RouteSpec, type VxlanSpec,
 } from './types.ts';
 
@@ -263,6 +263,14 @@ export class Netlink {
   /** Link add/change/delete notifications until `signal` aborts; 'overrun' means events were lost (re-check state). */
   watchLinks(signal: AbortSignal): AsyncIterable<LinkWatchEvent> {
     return watchLinkEvents(() => createSocket(this.opts.netns, true), signal);
+  }
+
+  /**
+   * Route (IPv4 and IPv6), neighbour and FDB add/change/delete notifications of every device until `signal` aborts;
+   * 'overrun' means events were lost (re-check state).
+   */
+  watchEntries(signal: AbortSignal): AsyncIterable<EntryWatchEvent> {
+    return watchEntryEvents(() => createSocket(this.opts.netns, true), signal);
   }
 
   close(): void {

@@ -145,3 +145,12 @@ export type LinkEvent = { type: 'new'; link: LinkInfo } | { type: 'del'; link: L
 
 /** What a link watch yields: 'overrun' means the kernel dropped notifications, so re-check the state. */
 export type LinkWatchEvent = LinkEvent | { type: 'overrun' };
+
+/** A route, neighbour or FDB entry that the kernel added/changed ('new') or deleted ('del'), on any device. */
+export type EntryEvent =
+  | { type: 'new' | 'del'; kind: 'route'; route: RouteInfo }
+  | { type: 'new' | 'del'; kind: 'neighbour'; neighbour: NeighbourInfo }
+  | { type: 'new' | 'del'; kind: 'fdb'; fdb: FdbEntry };
+
+/** What an entry watch yields: 'overrun' means the kernel dropped notifications, so re-check the state. */
+export type EntryWatchEvent = EntryEvent | { type: 'overrun' };

@@ -1,25 +1,70 @@
-// Link notifications (RTNLGRP_LINK) as an async iterable that ends when the signal aborts.
-import { rt, type RtNetlinkSocket } from 'netlink';
-import { toLink } from './parse.ts';
-import type { LinkWatchEvent } from './types.ts';
+// Kernel notifications as async iterables that end when the signal aborts: links (RTNLGRP_LINK), and routes,
+// neighbours and FDB entries (RTNLGRP_IPV4_ROUTE, RTNLGRP_IPV6_ROUTE, RTNLGRP_NEIGH).
+import { rt, type NetlinkMessage, type RtNetlinkSocket } from 'netlink';
+import { toFdb, toLink, toNeighbour, toRoute } from './parse.ts';
+import type { EntryEvent, EntryWatchEvent, LinkWatchEvent } from './types.ts';
 
 const RTM_NEWLINK = 16;
 const RTM_DELLINK = 17;
+const RTM_NEWROUTE = 24;
+const RTM_DELROUTE = 25;
+const RTM_NEWNEIGH = 28;
+const RTM_DELNEIGH = 29;
+const AF_BRIDGE = 7;
 
-export async function* watchLinkEvents(makeSocket: () => RtNetlinkSocket, signal: AbortSignal): AsyncGenerator<LinkWatchEvent> {
+type Group = keyof typeof rt.MulticastGroups;
+/** One message → its event; undefined for messages the watch does not report; a throw counts as lost events. */
+type Decode<E> = (m: NetlinkMessage) => E | undefined;
+
+export function watchLinkEvents(makeSocket: () => RtNetlinkSocket, signal: AbortSignal): AsyncGenerator<LinkWatchEvent> {
+  return watchGroups<LinkWatchEvent>(makeSocket, ['LINK'], decodeLink, signal);
+}
+
+/** Route (IPv4 and IPv6), neighbour and FDB notifications of every device. */
+export function watchEntryEvents(makeSocket: () => RtNetlinkSocket, signal: AbortSignal): AsyncGenerator<EntryWatchEvent> {
+  return watchGroups<EntryWatchEvent>(makeSocket, ['IPV4_ROUTE', 'IPV6_ROUTE', 'NEIGH'], decodeEntry, signal);
+}
+
+function decodeLink(m: NetlinkMessage): LinkWatchEvent | undefined {
+  if (m.type !== RTM_NEWLINK && m.type !== RTM_DELLINK) return undefined;
+  return { type: m.type === RTM_NEWLINK ? 'new' : 'del', link: toLink(rt.parseLinkMessage(m.data)) };
+}
+
+function decodeEntry(m: NetlinkMessage): EntryEvent | undefined {
+  if (m.type === RTM_NEWROUTE || m.type === RTM_DELROUTE) {
+    return { type: m.type === RTM_NEWROUTE ? 'new' : 'del', kind: 'route', route: toRoute(rt.parseRouteMessage(m.data)) };
+  }
+  if (m.type !== RTM_NEWNEIGH && m.type !== RTM_DELNEIGH) return undefined;
+  const type = m.type === RTM_NEWNEIGH ? 'new' : 'del';
+  const msg = rt.parseNeighborMessage(m.data);
+  // The bridge family carries FDB entries (vxlan devices report theirs there too).
+  if (msg.data.family === AF_BRIDGE) {
+    const fdb = toFdb(msg);
+    return fdb && { type, kind: 'fdb', fdb };
+  }
+  const neighbour = toNeighbour(msg);
+  return neighbour && { type, kind: 'neighbour', neighbour };
+}
+
+async function* watchGroups<E>(
+  makeSocket: () => RtNetlinkSocket,
+  groups: Group[],
+  decode: Decode<E>,
+  signal: AbortSignal,
+): AsyncGenerator<E | { type: 'overrun' }> {
   if (signal.aborted) return;
   const sock = makeSocket();
-  const queue: LinkWatchEvent[] = [];
+  const queue: Array<E | { type: 'overrun' }> = [];
   let wake: (() => void) | undefined;
-  const push = (e: LinkWatchEvent) => {
+  const push = (e: E | { type: 'overrun' }) => {
     queue.push(e);
     wake?.();
   };
   sock.socket.on('message', (msgs) => {
     for (const m of msgs) {
-      if (m.type !== RTM_NEWLINK && m.type !== RTM_DELLINK) continue;
       try {
-        push({ type: m.type === RTM_NEWLINK ? 'new' : 'del', link: toLink(rt.parseLinkMessage(m.data)) });
+        const ev = decode(m);
+        if (ev !== undefined) push(ev);
       } catch {
         push({ type: 'overrun' });
       }
@@ -30,7 +75,7 @@ export async function* watchLinkEvents(makeSocket: () => RtNetlinkSocket, signal
   const onAbort = () => wake?.();
   signal.addEventListener('abort', onAbort);
   try {
-    sock.addMembership('LINK');
+    for (const g of groups) sock.addMembership(g);
     while (!signal.aborted) {
       const next = queue.shift();
       if (next) {

@@ -5,10 +5,9 @@ import type { IPv6Net } from '../../ip/ipv6.ts';
 import { errorMessage, logger } from '../../log/log.ts';
 import { RT_TABLE_MAIN, familyOf, isGone, isNetlinkCode, type Netlink, type RouteInfo } from '../../netlink/index.ts';
 import { leaseName, type Lease, type SubnetManager } from '../../subnet/lease.ts';
-import { sleep } from '../../util/sleep.ts';
 import { otherBackendReason, type ExternalInterface, type Network, type PeerStatus } from '../backend.ts';
 import { Serial } from '../../util/serial.ts';
-import { runLeaseLoop } from '../lease-loop.ts';
+import { Checker, runLeaseLoop } from '../lease-loop.ts';
 import {
   HOSTGW_TYPE,
   adjacencyReason,
@@ -202,13 +201,9 @@ export class HostGwNetwork implements Network {
   }
 
   /** Every period: re-add desired routes that are not in the kernel (deleted by hand, a link flap …). */
-  private async checkLoop(signal: AbortSignal): Promise<void> {
-    const period = this.init.tuning?.checkIntervalMs ?? ROUTE_CHECK_INTERVAL_MS;
-    while (!signal.aborted) {
-      await sleep(period, signal);
-      if (signal.aborted) return;
-      await this.serial.run(() => this.check()).catch((e) => log.error(`route check failed: ${errorMessage(e)}`));
-    }
+  private checkLoop(signal: AbortSignal): Promise<void> {
+    const periodMs = this.init.tuning?.checkIntervalMs ?? ROUTE_CHECK_INTERVAL_MS;
+    return new Checker({ what: 'route check', periodMs, serial: this.serial, log, check: () => this.check() }).run(signal);
   }
 
   private async check(): Promise<void> {

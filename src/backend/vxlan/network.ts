@@ -1,22 +1,25 @@
-// The running vxlan network: turns lease events into kernel entries, sweeps stale ones, recreates a deleted device.
+// The running vxlan network: turns lease events into kernel entries, sweeps stale ones, recreates a deleted device and
+// restores peer entries someone deleted (every 10 s, and soon after the kernel reports a deletion on the device).
 // Dual stack: the same work once per family, v4 on flannel.<VNI> and v6 on flannel-v6.<VNI>.
 import type { IPv4Net } from '../../ip/ipv4.ts';
 import type { IPv6Net } from '../../ip/ipv6.ts';
 import { errorMessage, logger } from '../../log/log.ts';
 import { RT_TABLE_MAIN, type LinkInfo, type Netlink, type VxlanSpec } from '../../netlink/index.ts';
 import { leaseName, type Lease, type SubnetManager } from '../../subnet/lease.ts';
-import { otherBackendReason, type ExternalInterface, type Network } from '../backend.ts';
+import { otherBackendReason, type ExternalInterface, type Network, type RepairCounts } from '../backend.ts';
 import { configureDevice, configureDeviceV6, ensureVxlanDevice } from './device.ts';
 import type { VxlanOptions } from './options.ts';
 import { DEFAULT_RETRY, PeerProgrammer, describe, type RetryPolicy } from './peers.ts';
 import { obsoleteEntries, planPeer, planPeerV6, staleEntries, type PeerPlan, type PlanResult } from './plan.ts';
+import { PeerRepair, type RepairTuning } from './repair.ts';
 import { Serial } from '../../util/serial.ts';
 import { sleep } from '../../util/sleep.ts';
 import { runLeaseLoop } from '../lease-loop.ts';
 
 const log = logger('vxlan');
 
-export interface VxlanTuning {
+/** Knobs tests turn: the repair check's timing (RepairTuning), peer retries, device recreation. */
+export interface VxlanTuning extends RepairTuning {
   retry?: RetryPolicy;
   /** Waits between attempts to recreate a deleted device: doubling from `initialMs` up to `maxMs`. */
   recreateBackoff?: { initialMs: number; maxMs: number };
@@ -65,9 +68,11 @@ export class VxlanNetwork implements Network {
   private readonly stacks: Stack[] = [];
   /** Lease handling and the other kernel work here touch the same entries: one at a time. */
   private readonly serial = new Serial();
+  private readonly repair: PeerRepair;
 
   constructor(private readonly init: VxlanNetworkInit) {
     this.lease = init.lease;
+    this.repair = new PeerRepair({ nl: init.nl, serial: this.serial, targets: this.stacks, tuning: init.tuning });
     const retry = init.tuning?.retry ?? DEFAULT_RETRY;
     const own4 = init.lease.subnet;
     if (init.v4 && own4) {
@@ -118,6 +123,11 @@ export class VxlanNetwork implements Network {
     return this.stacks.find((s) => s.family === 6)?.device.index;
   }
 
+  /** Peer entries restored after someone removed them, by kind (the same counters for both families). */
+  repairs(): RepairCounts {
+    return this.repair.repairs();
+  }
+
   /** Lease-level log lines come once per lease, from the first family's stack. */
   private isFirst(st: Stack): boolean {
     return st === this.stacks[0];
@@ -141,7 +151,9 @@ export class VxlanNetwork implements Network {
             for (const st of this.stacks) await this.sweep(st);
           },
         },
-        alongside: (s) => this.watchDevices(s),
+        alongside: async (s) => {
+          await Promise.all([this.watchDevices(s), this.repair.run(s)]);
+        },
       },
       signal,
     );

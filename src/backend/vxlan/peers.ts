@@ -76,7 +76,8 @@ export class PeerProgrammer {
     }
   }
 
-  private async apply(e: Entry): Promise<void> {
+  /** One attempt at one entry, with no retry and no rollback (the repair check tries again at its next round). */
+  async apply(e: Entry): Promise<void> {
     const vx = this.vxlanIndex();
     switch (e.kind) {
       case 'neighbour':
@@ -107,7 +108,7 @@ export function describe(e: Entry): string {
     case 'neighbour':
       return `neighbour ${e.ip} lladdr ${e.mac}`;
     case 'fdb':
-      return `fdb ${e.mac} dst ${e.dst}`;
+      return `FDB entry ${e.mac} dst ${e.dst}`;
     case 'route':
       return `route ${e.dst} via ${e.gateway}${e.onVxlan ? ' onlink' : ''}`;
   }

@@ -1,4 +1,4 @@
-// What the kernel should hold for each peer lease, and which existing entries are stale; no I/O.
+// What the kernel should hold for each peer lease, what of it is missing, and which existing entries are stale; no I/O.
 import { IPv4Net, formatIPv4, parseIPv4 } from '../../ip/ipv4.ts';
 import { IPv6Net, formatIPv6, parseIPv6 } from '../../ip/ipv6.ts';
 import { RT_TABLE_MAIN, type FdbEntry, type NeighbourInfo, type RouteInfo } from '../../netlink/index.ts';
@@ -88,6 +88,36 @@ export function entriesOf(plan: PeerPlan): Entry[] {
 export function obsoleteEntries(old: PeerPlan, next: PeerPlan): Entry[] {
   const keep = new Set(entriesOf(next).map(entryKey));
   return entriesOf(old).filter((e) => !keep.has(entryKey(e)));
+}
+
+/** What the kernel holds for one vxlan device, as listed for a check: its family's main table, its neighbours and FDB. */
+export interface KernelEntries {
+  routes: RouteInfo[];
+  neighbours: NeighbourInfo[];
+  fdb: FdbEntry[];
+}
+
+/**
+ * The entries of `plan` the kernel lacks (deleted by hand, overwritten …), in the order they are added. An entry is
+ * there only as we make it: a PERMANENT neighbour with the peer's MAC on the vxlan device, an FDB entry with the MAC
+ * and dst on it, a main-table unicast route with the destination and gateway (on the device, or off it for a direct
+ * route). What else the lists hold (other MACs, other dsts for the MAC, other devices) plays no part.
+ */
+export function missingEntries(plan: PeerPlan, kernel: KernelEntries, vxlanIndex: number): Entry[] {
+  return entriesOf(plan).filter((e) => {
+    switch (e.kind) {
+      case 'neighbour':
+        return !kernel.neighbours.some((n) => n.index === vxlanIndex && n.ip === e.ip && n.mac === e.mac && n.permanent);
+      case 'fdb':
+        return !kernel.fdb.some((f) => f.index === vxlanIndex && f.mac === e.mac && f.dst === e.dst);
+      case 'route':
+        return !kernel.routes.some(
+          (r) =>
+            r.table === RT_TABLE_MAIN && r.type === 'unicast' && r.dst === e.dst && r.gateway === e.gateway &&
+            (e.onVxlan ? r.oif === vxlanIndex : r.oif !== vxlanIndex),
+        );
+    }
+  });
 }
 
 export interface SweepInput {
