@@ -9,7 +9,8 @@ import { allocationRange, decideAllocation } from '../allocate.ts';
 import { LeaseJsonError, decodeLeaseValue, parseSubnetKey } from '../lease-json.ts';
 import { LeaseWatcher } from '../lease-watcher.ts';
 import { leaseName, makeLease, type Lease, type LeaseAttrs, type LeaseEvent, type SubnetManager } from '../lease.ts';
-import { createEtcdClient, type EtcdClientOptions } from './client.ts';
+import { createEtcdClient, etcdErrorContext, type EtcdClientOptions } from './client.ts';
+import { describeEtcdError, isEtcdError } from './errors.ts';
 import { sleep } from '../../util/sleep.ts';
 import { ListWatch, type WatchChange } from './list-watch.ts';
 import { classifyOwnKey, duplicatePublicIPMessage, sameBackend, type HeldLease } from './ownership.ts';
@@ -81,19 +82,32 @@ export class EtcdSubnetManager implements SubnetManager {
     return this.registry.client;
   }
 
-  /** Reads and validates `<prefix>/config`, retrying every second until found; rejects only on abort. */
+  /**
+   * Reads and validates `<prefix>/config` until found: every second while it is missing or invalid, backing off from
+   * 1 s to 10 s while etcd fails; rejects only on abort.
+   */
   async getNetworkConfig(signal: AbortSignal): Promise<NetworkConfig> {
+    const context = etcdErrorContext(this.opts);
+    let etcdBackoffMs = 1000;
     for (;;) {
       signal.throwIfAborted();
+      let retryMs = 1000;
       try {
-        const config = parseNetworkConfig(await this.registry.getConfigText(), { validate: true });
+        const text = await this.registry.getConfigText();
+        const config = parseNetworkConfig(text, { validate: true, source: this.registry.configKey });
         this.config = config;
         return config;
       } catch (e) {
         signal.throwIfAborted();
-        log.error(`Couldn't fetch network config: ${errorMessage(e)}`);
+        if (isEtcdError(e)) {
+          retryMs = etcdBackoffMs;
+          etcdBackoffMs = Math.min(10_000, etcdBackoffMs * 2);
+        } else {
+          etcdBackoffMs = 1000;
+        }
+        log.error(`Couldn't fetch network config: ${describeEtcdError(e, context)}; retrying in ${retryMs / 1000}s`);
       }
-      await sleep(1000, signal);
+      await sleep(retryMs, signal);
     }
   }
 

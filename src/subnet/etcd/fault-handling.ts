@@ -1,0 +1,157 @@
+// etcd3's fault handling, but telling: the per-endpoint circuit breaker keeps the failure that opened it (etcd3's
+// own only says "Execution prevented because the circuit breaker is open"), and the call retry notices when etcd
+// stops answering (a frozen etcd accepts connections but never replies, calls run into their deadline) and says so
+// every interval.
+import { GRPCDeadlineExceededError, isRecoverableError, type IOptions } from 'etcd3';
+import { EtcdEndpointDownError } from './errors.ts';
+
+type FaultHandling = NonNullable<IOptions['faultHandling']>;
+/** The cockatiel policy shape etcd3 expects (structurally; cockatiel is etcd3's dependency, not ours). */
+export type Policy = NonNullable<FaultHandling['global']>;
+type Context = Parameters<Parameters<Policy['execute']>[0]>[0];
+
+const noEvent = (() => ({ dispose: () => {} })) as unknown as Policy['onSuccess'];
+
+function policy(execute: <T>(fn: (c: Context) => PromiseLike<T> | T, signal?: AbortSignal) => Promise<T>): Policy {
+  return { execute, onSuccess: noEvent, onFailure: noEvent } as unknown as Policy;
+}
+
+function contextOf(signal: AbortSignal | undefined): Context {
+  return { signal: signal ?? new AbortController().signal } as Context;
+}
+
+export interface BreakerOptions {
+  endpoint: string;
+  /** The failure in words (describeEtcdError with the client's flags). */
+  describe: (e: unknown) => string;
+  /** Consecutive recoverable failures that make the endpoint rest (etcd3's default: 3). */
+  failures?: number;
+  /** How long it rests before one trial call (etcd3's default: 5 s). */
+  restMs?: number;
+  now?: () => number;
+}
+
+/**
+ * etcd3's default host policy (rest an endpoint for 5 s after 3 consecutive recoverable failures, then let one trial
+ * call through), throwing EtcdEndpointDownError with the last real failure while it rests.
+ */
+export function endpointBreaker(o: BreakerOptions): Policy {
+  const now = o.now ?? Date.now;
+  const max = o.failures ?? 3;
+  const restMs = o.restMs ?? 5000;
+  let failures = 0;
+  let restUntil: number | undefined;
+  let trialRunning = false;
+  let last: unknown;
+  return policy(async (fn, signal) => {
+    let trial = false;
+    if (restUntil !== undefined) {
+      if (now() < restUntil || trialRunning) throw new EtcdEndpointDownError(o.endpoint, last, o.describe(last));
+      trial = trialRunning = true;
+    }
+    try {
+      const result = await fn(contextOf(signal));
+      failures = 0;
+      restUntil = undefined;
+      return result;
+    } catch (e) {
+      if (e instanceof Error && isRecoverableError(e)) {
+        last = e;
+        failures++;
+        if (trial || failures >= max) restUntil = now() + restMs;
+      } else {
+        // etcd answered (e.g. permission denied): the endpoint works.
+        failures = 0;
+        restUntil = undefined;
+      }
+      throw e;
+    } finally {
+      if (trial) trialRunning = false;
+    }
+  });
+}
+
+export interface SilenceWatchOptions {
+  /** Report at this interval while calls wait without any answer. */
+  intervalMs: number;
+  onSilence: (silentMs: number) => void;
+  now?: () => number;
+}
+
+/**
+ * Tracks the calls to etcd; reports while etcd has answered none for an interval or more and calls still wait or
+ * keep being made (retries that fail at once while an endpoint rests keep the reports coming).
+ */
+export class SilenceWatch {
+  private pending = 0;
+  /** Since when calls have gone without any answer; undefined right after an answer. */
+  private silentSince: number | undefined;
+  private lastBegin = -Infinity;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly now: () => number;
+
+  constructor(private readonly o: SilenceWatchOptions) {
+    this.now = o.now ?? Date.now;
+  }
+
+  begin(): void {
+    this.pending++;
+    this.lastBegin = this.now();
+    this.silentSince ??= this.lastBegin;
+    this.timer ??= setInterval(() => this.check(), this.o.intervalMs).unref();
+  }
+
+  /** `answered`: the call got a reply or failed at once, as opposed to running into its deadline. */
+  end(answered: boolean): void {
+    this.pending--;
+    if (answered) this.silentSince = this.pending > 0 ? this.now() : undefined;
+    if (this.pending === 0 && this.silentSince === undefined) this.stop();
+  }
+
+  /** Called by the timer; reports the silence when it is long enough and someone still waits for etcd. */
+  check(): void {
+    const now = this.now();
+    const waiting = this.pending > 0 || now - this.lastBegin < this.o.intervalMs;
+    if (this.silentSince === undefined || !waiting) return this.stop();
+    const silent = now - this.silentSince;
+    if (silent >= this.o.intervalMs) this.o.onSilence(silent);
+  }
+
+  /** Stops the timer until the next call (the client closes). */
+  stop(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+  }
+}
+
+/**
+ * Whether a failed call got no answer in time: etcd accepted the connection (or the packets vanish) but did not reply.
+ * A refused connection or a TLS failure is an answer of sorts: it fails at once, and the caller logs the cause.
+ */
+function unanswered(e: unknown): boolean {
+  if (e instanceof EtcdEndpointDownError) return unanswered(e.cause);
+  return e instanceof GRPCDeadlineExceededError;
+}
+
+/** etcd3's default global policy (retry a recoverable failure up to 3 times at once), reporting silences to `watch`. */
+export function retryPolicy(watch: SilenceWatch, retries = 3): Policy {
+  return policy(async (fn, signal) => {
+    watch.begin();
+    let answered = false;
+    try {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          const result = await fn(contextOf(signal));
+          answered = true;
+          return result;
+        } catch (e) {
+          answered = !unanswered(e);
+          const recoverable = e instanceof Error && isRecoverableError(e);
+          if (!recoverable || attempt >= retries || signal?.aborted) throw e;
+        }
+      }
+    } finally {
+      watch.end(answered);
+    }
+  });
+}
