@@ -38,7 +38,8 @@ WORKDIR /opt/flannel-ts
 COPY --from=build /src/package.json ./package.json
 # Production dependencies only (etcd3, netlink with its prebuilds, @kubernetes/client-node); the bundles require them.
 COPY --from=build /src/node_modules ./node_modules
-# flanneld.cjs, flannelctl.cjs, flannel.cjs (the CNI plugin, self-contained) and flannel_native.node beside them.
+# flanneld.cjs, flannelctl.cjs, flannel.cjs, flannel_native.node beside them, and bin/flannel (the CNI plugin that the
+# init container installs on the host) and bin/flannelctl as single executables.
 COPY --from=build /src/dist ./dist
 COPY --from=build /src/build/Release/flannel_native.node ./build/Release/flannel_native.node
 ENTRYPOINT ["/opt/flannel-ts/dist/flanneld.cjs"]

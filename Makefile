@@ -3,7 +3,7 @@
 # Both install what they need first (Debian packages, npm ci, the build).
 
 APT_PACKAGES := etcd-server etcd-client iptables nftables iproute2 iputils-ping containernetworking-plugins iperf3 \
-  tcpdump curl openssl procps make g++ python3
+  tcpdump curl openssl procps make g++ python3 containerd runc busybox-static mount
 HOSTS ?= 3
 PODS ?= 2
 BACKEND ?= vxlan

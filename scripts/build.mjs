@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Builds the native addon (node-gyp against the running node's headers, no download) and the three bundles in dist/.
 import { build } from 'esbuild';
+import { execFileSync } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -41,4 +42,27 @@ for (const e of entries) {
   await build({ ...common, entryPoints: [e.in], outfile: e.out, packages: e.packages });
   chmodSync(e.out, 0o755);
 }
-console.log(`build: ${entries.map((e) => e.out).join(', ')}`);
+
+// The CNI plugin and flannelctl also as single executables: the container runtime runs the plugin on the host,
+// where no node need be installed, and operators run flannelctl there. `bun build --compile` (the npm package's
+// own binary, no download) embeds the bundle in bun's runtime; docs/single-executable.md has the measurements.
+const BUN_ARCH = { x64: 'x64', arm64: 'aarch64' }[process.arch];
+// The platform package ships the binary; bun's own postinstall, where npm runs it, moves it into bun/bin/bun.exe.
+const bunCandidates = [`node_modules/@oven/bun-linux-${BUN_ARCH}/bin/bun`, 'node_modules/bun/bin/bun.exe'].map((p) => join(root, p));
+const bun = bunCandidates.find((p) => existsSync(p) && statSync(p).size > 1e6);
+if (!bun) {
+  console.error(`build: no bun binary at ${bunCandidates.join(' or ')}: run \`npm ci\` (devDependency bun, with @oven/bun-linux-${BUN_ARCH ?? process.arch})`);
+  process.exit(1);
+}
+mkdirSync('dist/bin', { recursive: true });
+// From the TypeScript entry points (bun bundles them itself): precompiled bytecode, and no .env or bunfig.toml read
+// from whatever directory the runtime starts the plugin in. Each flag is worth milliseconds per pod event.
+const executables = [
+  { in: 'src/cni/main.ts', out: 'dist/bin/flannel' },
+  { in: 'src/cli/flannelctl.ts', out: 'dist/bin/flannelctl' },
+];
+const compileFlags = ['--compile', '--minify', '--bytecode', '--no-compile-autoload-dotenv', '--no-compile-autoload-bunfig'];
+for (const e of executables) {
+  execFileSync(bun, ['build', ...compileFlags, e.in, '--outfile', e.out], { stdio: ['ignore', 'ignore', 'inherit'] });
+}
+console.log(`build: ${[...entries, ...executables].map((e) => e.out).join(', ')}`);

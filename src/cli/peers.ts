@@ -104,11 +104,11 @@ export async function runPeers(url: string, io: PeersOutput = stdio): Promise<nu
 
 /**
  * `flannelctl lab peers <host>`: the same command, run by this very flannelctl inside the host's namespace, where
- * flanneld's health server listens on loopback. `self` is node's arguments that start flannelctl. Returns its exit code.
+ * flanneld's health server listens on loopback. `self` is the argv that starts flannelctl. Returns its exit code.
  */
 export function runPeersInNetns(ns: string, port: number, self: string[]): number {
   const args = [...self, 'peers', '--url', `http://127.0.0.1:${port}`];
-  const r = spawnSync('ip', ['netns', 'exec', ns, process.execPath, ...args], { stdio: 'inherit', timeout: 3 * TIMEOUT_MS });
+  const r = spawnSync('ip', ['netns', 'exec', ns, ...args], { stdio: 'inherit', timeout: 3 * TIMEOUT_MS });
   if (r.error) throw new Error(`running flannelctl peers in ${ns} failed: ${r.error.message}`);
   return r.status ?? 1;
 }

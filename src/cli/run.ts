@@ -1,12 +1,12 @@
 // flannelctl's commands, run: the command table (commands.ts) parses, then the command's handler runs. Help goes to
 // stdout with exit 0; bad usage to stderr, the error naming the input and then the command's usage, with exit 2; a
 // command that fails prints `flannelctl: <why>` and exits 1.
-import { dirname, resolve } from 'node:path';
 import { UsageError, type Invocation } from './command-line.ts';
 import { parseFlannelctl } from './commands.ts';
 import { installFile, installRequest } from './install.ts';
 import { runPeers, runPeersInNetns, type PeersOutput } from './peers.ts';
 import { runKubeApiServer } from '../lab/kube-api/run.ts';
+import { distDir, selfArgv } from '../util/self.ts';
 import { LAB_HEALTHZ_PORT, labDown, labHost, labRestartFlanneld, labStatus, labUp } from '../lab/lab.ts';
 
 export type CliOutput = PeersOutput;
@@ -16,12 +16,6 @@ const stdio: CliOutput = { out: (t) => process.stdout.write(t), err: (t) => proc
 
 function requireRoot(): void {
   if (process.getuid?.() !== 0) throw new Error('the lab creates network namespaces: run it as root');
-}
-
-/** The built binaries live next to this script (dist/); under tsx, use the repo's dist/. */
-function distDir(): string {
-  const here = dirname(process.argv[1] ?? '.');
-  return here.endsWith('dist') ? here : resolve(here, '../../dist');
 }
 
 /** One handler per command of the table, named as Invocation.command names it (a unit test checks the two match). */
@@ -51,8 +45,7 @@ export const HANDLERS: Readonly<Record<string, Handler>> = {
   },
   'lab peers': async ({ args }) => {
     requireRoot();
-    // execArgv keeps tsx's loader when run from source; argv[1] is this script (dist/flannelctl.cjs or the .ts).
-    return runPeersInNetns(labHost(args[0]!).ns, LAB_HEALTHZ_PORT, [...process.execArgv, process.argv[1]!]);
+    return runPeersInNetns(labHost(args[0]!).ns, LAB_HEALTHZ_PORT, selfArgv());
   },
   'lab down': async () => {
     requireRoot();

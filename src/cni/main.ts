@@ -8,9 +8,11 @@ function writeAll(fd: number, data: Buffer | string): void {
   while (off < buf.length) off += writeSync(fd, buf, off);
 }
 
-process.exitCode = runPlugin({
+const status = runPlugin({
   env: process.env,
   readStdin: () => readFileSync(0),
   stdout: (d) => writeAll(1, d),
   stderr: (t) => writeAll(2, t),
 });
+// Everything was written synchronously: leave now rather than tear the runtime down (a few ms per pod event).
+process.exit(status);

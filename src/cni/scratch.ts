@@ -7,10 +7,13 @@ export function scratchPath(dataDir: string, containerId: string): string {
   return join(dataDir, containerId);
 }
 
-/** Dir 0700, file 0600 whatever the umask, replaced whole and fsync'd before the delegate runs. */
+/**
+ * Dir 0700, file 0600 whatever the umask, replaced whole before the delegate runs. Not fsync'd (the Go plugin does not
+ * either): it runs on every pod start, and a power loss that could lose it also ends the pod whose DEL needs it.
+ */
 export function saveScratch(dataDir: string, containerId: string, bytes: string): void {
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-  writeFileAtomic(scratchPath(dataDir, containerId), bytes, 0o600);
+  writeFileAtomic(scratchPath(dataDir, containerId), bytes, 0o600, { durable: false });
 }
 
 /** The saved bytes, or undefined when nothing was saved for this container. */

@@ -3,6 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { selfArgv } from '../util/self.ts';
 import { waitUntil } from '../util/wait.ts';
 import { spawnDetachedInNetns } from './exec.ts';
 import { LAB_DIR, labNetworkConfig, labPodCIDRs, type LabHost, type LabTopology } from './topology.ts';
@@ -20,14 +21,14 @@ export function labNodeSpecs(t: LabTopology): string {
   return t.hosts.map((h, i) => `${h.name}=${labPodCIDRs(t, i).join('+')}`).join(',');
 }
 
-export async function startKubeApiServer(t: LabTopology, distDir: string): Promise<void> {
+export async function startKubeApiServer(t: LabTopology): Promise<void> {
   const token = randomBytes(16).toString('hex');
   writeFileSync(tokenFile, token, { mode: 0o600 });
   writeFileSync(netConfFile, labNetworkConfig(t));
   const ready = join(LAB_DIR, 'kube-api.ready');
   rmSync(ready, { force: true });
   const nodes = labNodeSpecs(t);
-  spawnDetachedInNetns(t.etcdNs, [process.execPath, join(distDir, 'flannelctl.cjs'), 'lab', 'kube-api-server',
+  spawnDetachedInNetns(t.etcdNs, [...selfArgv(), 'lab', 'kube-api-server',
     '--listen', `${t.etcdIp}:${KUBE_API_PORT}`, '--token', token, '--nodes', nodes, '--ready-file', ready], join(LAB_DIR, 'kube-api.log'));
   await waitUntil(() => existsSync(ready), 20_000, `the fake API server did not start in 20 s; see ${LAB_DIR}/kube-api.log`, 100);
 }

@@ -1,6 +1,7 @@
 // `flannelctl lab`: a multi-host flannel cluster in network namespaces (etcd + one flanneld per host + pods).
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { nodeExecutable } from '../util/self.ts';
 import { waitUntil } from '../util/wait.ts';
 import { netnsList, netnsPids, sh, shQuiet, spawnDetachedInNetns } from './exec.ts';
 import { kubeApiUrl, kubeFlanneldArgs, kubeNodesSummary, labNodeSpecs, startKubeApiServer } from './kube-lab.ts';
@@ -98,7 +99,7 @@ export const LAB_HEALTHZ_PORT = 8081;
 
 function startFlanneld(t: LabTopology, h: LabHost, distDir: string, kube = false): void {
   const source = kube ? kubeFlanneldArgs(t, h) : [`--etcd-endpoints=${t.etcdEndpoint}`];
-  spawnDetachedInNetns(h.ns, [process.execPath, join(distDir, 'flanneld.cjs'),
+  spawnDetachedInNetns(h.ns, [nodeExecutable(), join(distDir, 'flanneld.cjs'),
     ...source, `--subnet-file=${h.subnetFile}`, '--ip-masq', '--iptables-resync=5', '--healthz-ip=127.0.0.1', `--healthz-port=${LAB_HEALTHZ_PORT}`],
     join(h.dir, 'flanneld.log'), kube ? { ...process.env, NODE_NAME: h.name } : undefined);
 }
@@ -118,9 +119,10 @@ function subnetEnvLine(h: LabHost): string {
 function cniAdd(t: LabTopology, h: LabHost, podNs: string, distDir: string): { v4?: string; v6?: string } {
   sh('ip', ['netns', 'add', podNs]);
   ipn(podNs, ['link', 'set', 'lo', 'up']);
-  const out = sh('ip', ['netns', 'exec', h.ns, process.execPath, join(distDir, 'flannel.cjs')], {
+  // The plugin users install: the single executable, run with no node on its PATH as a container runtime would.
+  const out = sh('ip', ['netns', 'exec', h.ns, join(distDir, 'bin', 'flannel')], {
     input: labCniConfig(h),
-    env: { ...process.env, CNI_COMMAND: 'ADD', CNI_CONTAINERID: podNs, CNI_NETNS: `/var/run/netns/${podNs}`, CNI_IFNAME: 'eth0', CNI_PATH: '/usr/lib/cni' },
+    env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', CNI_COMMAND: 'ADD', CNI_CONTAINERID: podNs, CNI_NETNS: `/var/run/netns/${podNs}`, CNI_IFNAME: 'eth0', CNI_PATH: '/usr/lib/cni' },
   });
   const ips = ((JSON.parse(out) as { ips?: { address: string }[] }).ips ?? []).map((x) => x.address.split('/')[0]!);
   const v4 = ips.find((a) => !a.includes(':'));
@@ -148,7 +150,7 @@ export async function labUp(o: LabUpOptions): Promise<boolean> {
     makeUnderlay(t);
     if (o.kube) {
       say(`Starting the fake Kubernetes API server (plain HTTP) in ${t.etcdNs} at ${kubeApiUrl(t)} with nodes ${labNodeSpecs(t)}`);
-      await startKubeApiServer(t, o.distDir);
+      await startKubeApiServer(t);
     } else {
       say(`Starting etcd in ${t.etcdNs} at ${t.etcdEndpoint}`);
       await startEtcd(t);

@@ -25,7 +25,19 @@ export const COMMAND_PACKAGES: Readonly<Record<string, string>> = {
   sysctl: 'procps',
   sleep: 'coreutils',
   cat: 'coreutils',
+  mkdir: 'coreutils',
+  mktemp: 'coreutils',
   bash: 'bash',
+  // The containerd CNI test (test/helpers/containerd.ts): a private containerd, ctr, runc, the busybox image.
+  containerd: 'containerd',
+  'containerd-shim-runc-v2': 'containerd',
+  ctr: 'containerd',
+  runc: 'runc',
+  busybox: 'busybox-static',
+  nsenter: 'util-linux',
+  unshare: 'util-linux',
+  mount: 'mount',
+  sh: 'dash',
   // node-gyp, for the native addon (npm ci runs scripts/build-native.mjs).
   make: 'make',
   'g++': 'g++',
@@ -33,7 +45,7 @@ export const COMMAND_PACKAGES: Readonly<Record<string, string>> = {
 };
 
 /** Part of every Debian system: never missing, so not in APT_PACKAGES. */
-export const ESSENTIAL_PACKAGES = new Set(['coreutils', 'bash']);
+export const ESSENTIAL_PACKAGES = new Set(['coreutils', 'bash', 'util-linux', 'dash']);
 
 const PATH_DIRS = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
 

@@ -7,15 +7,18 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, wri
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Netns, bridgeJson, ipJson, isRoot, nsRun } from '../helpers/netns.ts';
+import { findTool } from '../helpers/tools.ts';
 
 const root = join(import.meta.dirname, '../..');
-// FLANNEL_CNI_BUNDLE tests a bundle built elsewhere.
-const bundle = process.env.FLANNEL_CNI_BUNDLE ?? join(root, 'dist/flannel.cjs');
+// FLANNEL_CNI_PLUGIN tests an executable built elsewhere.
+const executable = process.env.FLANNEL_CNI_PLUGIN ?? join(root, 'dist/bin/flannel');
 const CNI_BIN = '/usr/lib/cni';
+const IP = findTool('ip')!;
 
-const runners: { name: string; argv: string[] }[] = [
-  { name: 'source (tsx)', argv: [process.execPath, '--import', 'tsx', join(root, 'src/cni/main.ts')] },
-  ...(existsSync(bundle) ? [{ name: `bundle (${bundle})`, argv: [process.execPath, bundle] }] : []),
+// The executable users install runs with a PATH that reaches no node, as under a container runtime.
+const runners: { name: string; argv: string[]; path: string }[] = [
+  { name: 'source (tsx)', argv: [process.execPath, '--import', 'tsx', join(root, 'src/cni/main.ts')], path: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin' },
+  { name: `executable (${executable}, PATH without node)`, argv: [executable], path: '/nonexistent' },
 ];
 
 interface Run {
@@ -36,12 +39,12 @@ for (const runner of runners) {
 
     /** The plugin inside the host namespace, as the kubelet's runtime would run it there. */
     function plugin(env: Record<string, string>, stdin: string, hostNs = host, argv = runner.argv): Run {
-      const r = spawnSync('ip', ['netns', 'exec', hostNs, ...argv], {
+      const r = spawnSync(IP, ['netns', 'exec', hostNs, ...argv], {
         cwd: root,
         input: stdin,
         encoding: 'utf8',
         timeout: 30_000,
-        env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', CNI_PATH: CNI_BIN, CNI_IFNAME: 'eth0', ...env },
+        env: { PATH: runner.path, CNI_PATH: CNI_BIN, CNI_IFNAME: 'eth0', ...env },
       });
       return { status: r.status, stdout: r.stdout, stderr: r.stderr };
     }

@@ -144,6 +144,8 @@ describe('deploy/kube-flannel.yml', () => {
 
     const plugin = parseInstallArgs((INIT('install-cni-plugin').command as string[]).slice(2));
     assert.equal(plugin.mode, 0o755);
+    // The runtime runs the plugin on the host, outside the image: the single executable, not a node script.
+    assert.equal(plugin.source, '/opt/flannel-ts/dist/bin/flannel');
     assert.deepEqual(resolveMount(INIT('install-cni-plugin'), plugin.destination), { volume: { name: 'cni-plugin', hostPath: { path: '/opt/cni/bin' } }, rest: 'flannel' });
     const conf = parseInstallArgs((INIT('install-cni').command as string[]).slice(2));
     assert.equal(conf.mode, 0o644);
