@@ -2,8 +2,7 @@
 # make test — every unit and integration test (needs root: namespaces, etcd, iptables)
 # Both install what they need first (Debian packages, npm ci, the build).
 
-APT_PACKAGES := etcd-server etcd-client iptables nftables iproute2 iputils-ping containernetworking-plugins iperf3 \
-  tcpdump curl openssl procps make g++ python3 containerd runc busybox-static mount
+APT_PACKAGES := etcd-server etcd-client iptables nftables iproute2 iputils-ping containernetworking-plugins iperf3 tcpdump curl openssl procps make g++ python3 containerd runc busybox-static mount
 HOSTS ?= 3
 PODS ?= 2
 BACKEND ?= vxlan
