@@ -1,0 +1,20 @@
+// Every check doctor runs over a node snapshot, by layer, and the verdict.
+import type { Check, Finding, FindingId } from './findings.ts';
+import type { NodeSnapshot } from './snapshot.ts';
+import { clusterCheck } from './checks/cluster.ts';
+import { forwardingCheck } from './checks/host.ts';
+import { cniBridgeCheck, subnetEnvCheck } from './checks/subnet.ts';
+import { vxlanDeviceCheck, vxlanPeersCheck } from './checks/vxlan.ts';
+
+export const CHECKS: readonly Check[] = [forwardingCheck, vxlanDeviceCheck, vxlanPeersCheck, cniBridgeCheck, subnetEnvCheck, clusterCheck];
+
+export interface Diagnosis {
+  ok: boolean;
+  findings: Finding[];
+  checked: FindingId[];
+}
+
+export function diagnose(s: NodeSnapshot, checks: readonly Check[] = CHECKS): Diagnosis {
+  const findings = checks.flatMap((c) => c.run(s));
+  return { ok: !findings.some((f) => f.severity === 'error'), findings, checked: checks.flatMap((c) => c.ids) };
+}

@@ -1,0 +1,30 @@
+// A read-only picture of one node as the checks see it: plain values, read elsewhere (kernel, files, the cluster,
+// flanneld's health server), so every check is a pure function testable on fixtures.
+import type { AddressInfo, FdbEntry, LinkInfo, NeighbourInfo, RouteInfo } from '../netlink/index.ts';
+import type { Lease } from '../subnet/lease.ts';
+import type { SubnetEnv } from '../subnet/subnet-env.ts';
+
+/** Something that could not be read, and why (a missing file, an unreachable etcd). */
+export interface Unreadable {
+  error: string;
+}
+
+export interface NodeSnapshot {
+  /** subnet.env as flanneld wrote it, with its path. */
+  subnetEnv: { path: string; env?: SubnetEnv; error?: string };
+  /** The backend of the network config, with the vxlan settings that the device must carry. */
+  backend?: { type: string; vni: number; port: number; directRouting: boolean };
+  /** This node's public IP, when known (flags); otherwise the own lease is found by subnet.env's subnet. */
+  publicIP?: string;
+  /** The rules live in nftables ("EnableNFTables"): br_netfilter does not matter then. */
+  nftables?: boolean;
+  /** Every lease of the cluster, this node's included; Unreadable when etcd / the API server did not answer. */
+  leases: Lease[] | Unreadable;
+  links: LinkInfo[];
+  addresses: AddressInfo[];
+  routes: RouteInfo[];
+  neighbours: NeighbourInfo[];
+  fdb: FdbEntry[];
+  /** /proc/sys values by dotted name (net.ipv4.ip_forward …); absent when the file does not exist. */
+  sysctls: Record<string, string | undefined>;
+}

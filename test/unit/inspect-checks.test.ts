@@ -1,0 +1,138 @@
+// doctor's checks on snapshot fixtures: a healthy vxlan node reports nothing; each fault reports its id, and only it.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { IPv4Net } from '../../src/ip/ipv4.ts';
+import { diagnose } from '../../src/inspect/checks.ts';
+import type { NodeSnapshot } from '../../src/inspect/snapshot.ts';
+import { makeLease, type Lease } from '../../src/subnet/lease.ts';
+
+const MAC_A = '0e:00:00:00:00:0a';
+const MAC_B = '0e:00:00:00:00:0b';
+const lease = (subnet: string, ip: string, mac: string): Lease =>
+  makeLease({ subnet: IPv4Net.parse(subnet) }, { publicIP: ip, publicIPv6: null, backendType: 'vxlan', backendData: { VNI: 1, VtepMAC: mac } }, null);
+
+/** Node A (10.244.1.0/24 on 192.168.1.11) with one peer B (10.244.2.0/24 on 192.168.1.12), all as flanneld leaves it. */
+function healthy(): NodeSnapshot {
+  return {
+    subnetEnv: {
+      path: '/run/flannel/subnet.env',
+      env: { networks: [IPv4Net.parse('10.244.0.0/16')], ipv6Networks: [], subnet: IPv4Net.parse('10.244.1.0/24'), mtu: 1450, ipMasq: true },
+    },
+    backend: { type: 'vxlan', vni: 1, port: 8472, directRouting: false },
+    leases: [lease('10.244.1.0/24', '192.168.1.11', MAC_A), lease('10.244.2.0/24', '192.168.1.12', MAC_B)],
+    links: [
+      { index: 1, name: 'lo', mtu: 65536, mac: null, up: true },
+      { index: 2, name: 'eth0', mtu: 1500, mac: '52:54:00:00:00:01', up: true },
+      { index: 3, name: 'flannel.1', mtu: 1450, mac: MAC_A, up: true, kind: 'vxlan', vxlan: { id: 1, local: '192.168.1.11', link: 2, port: 8472, learning: false, gbp: false, group: null, l2miss: false, l3miss: false } },
+      { index: 4, name: 'cni0', mtu: 1450, mac: '0e:00:00:00:01:01', up: true, kind: 'bridge' },
+      { index: 5, name: 'veth1', mtu: 1450, mac: '0e:00:00:00:01:02', up: true, kind: 'veth', master: 4 },
+    ],
+    addresses: [
+      { index: 2, family: 4, address: '192.168.1.11', prefixLen: 24, scope: 'universe', permanent: true, deprecated: false, temporary: false },
+      { index: 3, family: 4, address: '10.244.1.0', prefixLen: 32, scope: 'universe', permanent: true, deprecated: false, temporary: false },
+      { index: 4, family: 4, address: '10.244.1.1', prefixLen: 24, scope: 'universe', permanent: true, deprecated: false, temporary: false },
+    ],
+    routes: [
+      { dst: '10.244.2.0/24', gateway: '10.244.2.0', oif: 3, scope: 'universe', protocol: 'boot', onlink: true, table: 254, type: 'unicast' },
+      { dst: '10.244.1.0/24', oif: 4, scope: 'link', protocol: 'kernel', onlink: false, table: 254, type: 'unicast', prefsrc: '10.244.1.1' },
+    ],
+    neighbours: [{ index: 3, ip: '10.244.2.0', mac: MAC_B, permanent: true, state: ['permanent'] }],
+    fdb: [{ index: 3, mac: MAC_B, dst: '192.168.1.12', self: true, permanent: true }],
+    sysctls: { 'net.ipv4.ip_forward': '1', 'net.bridge.bridge-nf-call-iptables': '1' },
+  };
+}
+
+const ids = (s: NodeSnapshot) => diagnose(s).findings.map((f) => f.id);
+
+describe('doctor checks', () => {
+  it('find nothing on a healthy vxlan node, and list what they checked', () => {
+    const d = diagnose(healthy());
+    assert.deepEqual(d.findings, []);
+    assert.equal(d.ok, true);
+    assert.ok(d.checked.includes('peer-unprogrammed') && d.checked.includes('public-ip-duplicate'));
+  });
+
+  it('ip-forward-disabled and bridge-nf-call', () => {
+    const s = healthy();
+    s.sysctls = { 'net.ipv4.ip_forward': '0' };
+    const d = diagnose(s);
+    assert.deepEqual(d.findings.map((f) => [f.id, f.severity]), [['ip-forward-disabled', 'error'], ['bridge-nf-call', 'warning']]);
+    assert.match(d.findings[0]!.fix, /sysctl -w net\.ipv4\.ip_forward=1/);
+    s.nftables = true;
+    assert.deepEqual(ids(s), ['ip-forward-disabled'], 'br_netfilter does not matter for nftables rules');
+  });
+
+  it('cni-bridge-mismatch: cni0 still holds an old subnet', () => {
+    const s = healthy();
+    s.addresses[2] = { ...s.addresses[2]!, address: '10.244.9.1' };
+    const d = diagnose(s);
+    assert.deepEqual(d.findings.map((f) => f.id), ['cni-bridge-mismatch']);
+    assert.deepEqual(d.findings[0]!.evidence, ['cni0: 10.244.9.1/24', 'FLANNEL_SUBNET=10.244.1.1/24']);
+    assert.match(d.findings[0]!.fix, /ip link delete cni0/);
+  });
+
+  it('subnet-env-mismatch: subnet.env missing, or naming a subnet no lease holds', () => {
+    const s = healthy();
+    s.subnetEnv = { path: '/run/flannel/subnet.env', error: 'open /run/flannel/subnet.env: no such file or directory' };
+    assert.deepEqual(ids(s), ['subnet-env-mismatch']);
+    const t = healthy();
+    t.leases = (t.leases as Lease[]).slice(1);
+    assert.deepEqual(ids(t), ['subnet-env-mismatch']);
+  });
+
+  it('vtep-mismatch: a public IP the device never took, another port, a missing device', () => {
+    const s = healthy();
+    s.addresses.push({ index: 2, family: 4, address: '192.168.1.99', prefixLen: 24, scope: 'universe', permanent: true, deprecated: false, temporary: false });
+    (s.leases as Lease[])[0] = lease('10.244.1.0/24', '192.168.1.99', MAC_A);
+    const d = diagnose(s);
+    assert.deepEqual(d.findings.map((f) => f.id), ['vtep-mismatch']);
+    assert.match(d.findings[0]!.summary, /flannel\.1 sends from 192\.168\.1\.11, but this node's lease says its public IP is 192\.168\.1\.99/);
+    const t = healthy();
+    t.links[2]!.vxlan!.port = 4789;
+    assert.deepEqual(ids(t), ['vtep-mismatch']);
+    const u = healthy();
+    u.links.splice(2, 1);
+    assert.deepEqual(ids(u), ['vtep-mismatch']);
+  });
+
+  it('mtu-mismatch: the device too large for its parent, pods larger than the device', () => {
+    const s = healthy();
+    s.links[2]!.mtu = 1500;
+    assert.deepEqual(ids(s), ['mtu-mismatch']);
+    const t = healthy();
+    t.links[4]!.mtu = 1500;
+    const d = diagnose(t);
+    assert.deepEqual(d.findings.map((f) => f.id), ['mtu-mismatch']);
+    assert.deepEqual(d.findings[0]!.evidence, ['veth1 mtu 1500']);
+  });
+
+  it('peer-unprogrammed, peer-mac-mismatch and peer-stale', () => {
+    const s = healthy();
+    s.fdb = [];
+    const d = diagnose(s);
+    assert.deepEqual(d.findings.map((f) => f.id), ['peer-unprogrammed']);
+    assert.ok(d.findings[0]!.evidence.includes(`missing: fdb ${MAC_B} dev flannel.1 dst 192.168.1.12`));
+    const t = healthy();
+    t.neighbours = [{ index: 3, ip: '10.244.2.0', mac: '0e:00:00:00:00:ff', permanent: true, state: ['permanent'] }];
+    assert.deepEqual(ids(t), ['peer-mac-mismatch', 'peer-stale'], 'the wrong-MAC neighbour is also no current lease\'s');
+    const u = healthy();
+    u.leases = (u.leases as Lease[]).slice(0, 1);
+    const e = diagnose(u);
+    assert.deepEqual(e.findings.map((f) => [f.id, f.severity]), [['peer-stale', 'warning']]);
+    assert.equal(e.ok, true, 'a warning alone is no error');
+    assert.deepEqual(e.findings[0]!.evidence, ['route 10.244.2.0/24 via 10.244.2.0 dev flannel.1', `neighbour 10.244.2.0 lladdr ${MAC_B} dev flannel.1`, `fdb ${MAC_B} dev flannel.1 dst 192.168.1.12`]);
+  });
+
+  it('public-ip-duplicate names both leases; cluster-unreachable replaces the cluster checks', () => {
+    const s = healthy();
+    (s.leases as Lease[]).push(lease('10.244.3.0/24', '192.168.1.12', '0e:00:00:00:00:0c'));
+    const d = diagnose(s);
+    const dup = d.findings.filter((f) => f.id === 'public-ip-duplicate');
+    assert.equal(dup.length, 1);
+    assert.deepEqual(dup[0]!.evidence, ['lease 10.244.2.0/24: PublicIP 192.168.1.12, VtepMAC 0e:00:00:00:00:0b', 'lease 10.244.3.0/24: PublicIP 192.168.1.12, VtepMAC 0e:00:00:00:00:0c']);
+    assert.match(dup[0]!.fix, /--iface/);
+    const t = healthy();
+    t.leases = { error: 'etcd at http://127.0.0.1:2379 is unreachable: connect ECONNREFUSED' };
+    assert.deepEqual(ids(t), ['cluster-unreachable']);
+  });
+});
