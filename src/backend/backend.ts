@@ -49,7 +49,10 @@ export interface RepairCounts {
 
 /** One peer as a backend sees it: whether its kernel state is in place, and why not. */
 export interface PeerStatus {
-  /** The destination programmed for the peer (its lease's subnet, or the IPv6 subnet of a dual-stack lease). */
+  /**
+   * host-gw: the destination of one route (a dual-stack lease has two rows, its IPv4 and its IPv6 subnet); vxlan and
+   * udp: the peer lease's subnet (vxlan: its IPv6 subnet when it has no IPv4 one or the network is IPv6-only).
+   */
   subnet: string;
   publicIP: string;
   state: 'programmed' | 'failed';

@@ -1,10 +1,11 @@
 // A real host-gw flanneld with --healthz-port, two peer leases in etcd (one on its L2 segment, one behind a router),
-// and `flannelctl peers` run inside its namespace: the table matches the daemon's log and the kernel's routes.
+// and `flannelctl peers` run inside its namespace: the table matches the daemon's log and the kernel's routes. Then the
+// same for a vxlan flanneld with a real vxlan peer and a lease whose VtepMAC is malformed.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { flanneldSkip, Underlay } from '../helpers/flanneld-hosts.ts';
+import { all, flanneldSkip, leaseOf, peerState, Underlay } from '../helpers/flanneld-hosts.ts';
 import { ipJson } from '../helpers/netns.ts';
 import { until } from '../helpers/wait.ts';
 import { runPeersInNetns } from '../../src/cli/peers.ts';
@@ -77,7 +78,7 @@ describe('flannelctl peers against a host-gw flanneld', { skip: flanneldSkip }, 
     for (const x of rows) assert.match(x.since, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
     assert.equal(r.stderr, 'flannelctl: 1 of 2 host-gw peers failed; see REASON\n');
     // What `flannelctl lab peers <host>` runs: the same command entering the namespace itself (its output goes to ours).
-    assert.equal(runPeersInNetns(ns, PORT, ['--import', 'tsx', FLANNELCTL]), 1);
+    assert.equal(runPeersInNetns(ns, PORT, [process.execPath, '--import', 'tsx', FLANNELCTL]), 1);
 
     // The peer's network moves onto eth0; the lease's next event retries the route, which now succeeds.
     u.etcdctl(['put', `${prefix}/subnets/10.244.13.0-24`, lease('192.168.150.73')]);
@@ -90,5 +91,52 @@ describe('flannelctl peers against a host-gw flanneld', { skip: flanneldSkip }, 
     ]);
     assert.equal(fixed.stderr, '');
     assert.ok(d.running, d.log);
+  });
+});
+
+describe('flannelctl peers against a vxlan flanneld', { skip: flanneldSkip }, () => {
+  const u = new Underlay();
+  before(() => u.start());
+  after(() => u.cleanup());
+
+  it('shows the other flanneld programmed and a lease with a malformed VtepMAC failed with why, exit 1; 0 once it is fixed', async () => {
+    const prefix = u.prefix();
+    const lease89 = (mac: string) => `{"PublicIP":"192.168.150.89","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"${mac}"}}`;
+    u.etcdctl(['put', `${prefix}/subnets/10.244.77.0-24`, lease89('not-a-mac')]);
+
+    const nsA = u.addHost('fpv-a', { eth0: '192.168.150.81' });
+    const nsB = u.addHost('fpv-b', { eth0: '192.168.150.82' });
+    const a = u.flanneld(nsA, [...u.etcdFlags(prefix), '--healthz-ip=127.0.0.1', `--healthz-port=${PORT}`]);
+    const b = u.flanneld(nsB, u.etcdFlags(prefix));
+    await Promise.all([a.ready(), b.ready()]);
+    const leaseB = leaseOf(u.leases(prefix), '192.168.150.82')!;
+    assert.ok(leaseB, 'B holds a lease');
+    await until('A to program B', () => all(peerState(nsA, leaseB.subnet, leaseB.mac, '192.168.150.82')), 10_000, 50);
+    const reason = 'error decoding subnet lease JSON of 10.244.77.0/24: no valid VtepMAC in BackendData {"VNI":1,"VtepMAC":"not-a-mac"}';
+    await until('A to log why it cannot use the lease', () => a.log.includes(reason), 10_000, 50);
+
+    const bySubnet = (x: string[], y: string[]) => x[0]!.localeCompare(y[0]!, 'en', { numeric: true });
+    const r = flannelctlPeers(nsA);
+    assert.equal(r.code, 1, `${r.stdout}\n${r.stderr}`);
+    const rows = parseTable(r.stdout);
+    assert.deepEqual(rows.map((x) => [x.subnet, x.publicIP, x.state, x.reason]), [
+      [leaseB.subnet, '192.168.150.82', 'programmed', ''],
+      ['10.244.77.0/24', '192.168.150.89', 'failed', reason],
+    ].sort(bySubnet));
+    for (const x of rows) assert.match(x.since, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+    assert.equal(r.stderr, 'flannelctl: 1 of 2 vxlan peers failed; see REASON\n');
+    assert.equal(runPeersInNetns(nsA, PORT, [process.execPath, '--import', 'tsx', FLANNELCTL]), 1);
+
+    // The lease gets a valid VtepMAC: its next event programs it.
+    u.etcdctl(['put', `${prefix}/subnets/10.244.77.0-24`, lease89('0e:00:00:00:77:77')]);
+    await until('A to program the fixed lease', () => all(peerState(nsA, '10.244.77.0/24', '0e:00:00:00:77:77', '192.168.150.89')), 10_000, 50);
+    const fixed = flannelctlPeers(nsA);
+    assert.equal(fixed.code, 0, `${fixed.stdout}\n${fixed.stderr}`);
+    assert.deepEqual(parseTable(fixed.stdout).map((x) => [x.subnet, x.publicIP, x.state, x.reason]), [
+      [leaseB.subnet, '192.168.150.82', 'programmed', ''],
+      ['10.244.77.0/24', '192.168.150.89', 'programmed', ''],
+    ].sort(bySubnet));
+    assert.equal(fixed.stderr, '');
+    assert.ok(a.running && b.running, a.log);
   });
 });

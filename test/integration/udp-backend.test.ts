@@ -6,7 +6,7 @@ import { execFile, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseIPv4 } from '../../src/ip/ipv4.ts';
+import { IPv4Net, parseIPv4 } from '../../src/ip/ipv4.ts';
 import { internetChecksum, readU32 } from '../../src/backend/udp/packet.ts';
 import { MemoryCluster } from '../helpers/memory-subnet-manager.ts';
 import { ipJson, isRoot, Netns } from '../helpers/netns.ts';
@@ -133,6 +133,15 @@ describe('udp backend', { skip: !isRoot && 'needs root' }, () => {
     assert.ok(a.network.dataPlane.stats.toPeers >= 2 && b.network.dataPlane.stats.fromPeers >= 2);
   });
 
+  it('reports each peer programmed once the data plane routes to it, with its subnet, public IP and since', async () => {
+    const p = await until('B programmed on A', () => a.network.peers().find((x) => x.subnet === B.subnet && x.state === 'programmed'), 3000, 25);
+    assert.deepEqual(a.network.peers(), [{ subnet: B.subnet, publicIP: B.addr, state: 'programmed', since: p.since }]);
+    assert.match(p.since, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+    assert.ok(Date.parse(p.since) <= Date.now());
+    assert.equal(a.network.dataPlane.routes.get(IPv4Net.parse(B.subnet)), parseIPv4(B.addr), 'in the routing table');
+    assert.deepEqual(b.network.peers().map((x) => [x.subnet, x.publicIP, x.state]), [[A.subnet, A.addr, 'programmed']]);
+  });
+
   it('answers an unknown destination with ICMP net unreachable (TCP connect fails with ENETUNREACH)', async () => {
     const before = a.network.dataPlane.stats.noRoute;
     const r = await runAsync('ip', ['netns', 'exec', a.ns, process.execPath, '-e', CONNECT_SCRIPT, '10.244.99.1', '80']);
@@ -223,6 +232,25 @@ describe('udp backend', { skip: !isRoot && 'needs root' }, () => {
       assert.equal(r.stdout.trim(), 'ENETUNREACH', `${dst}: ${r.stdout}${r.stderr}`);
     }
     assert.ok((await ping(a.ns, '10.244.2.0')).ok, 'B still reachable');
+    assert.deepEqual(a.network.peers().map((x) => [x.subnet, x.state]), [[B.subnet, 'programmed']], 'no other backend, nor the removed peer');
+  });
+
+  it('reports a peer whose PublicIP it cannot route to failed with why, and programmed once its lease is fixed', async () => {
+    cluster.put('10.244.5.0/24', { publicIP: 'not-an-ip', publicIPv6: null, backendType: '' });
+    const failed = await until('the bad peer failed', () => a.network.peers().find((x) => x.subnet === '10.244.5.0/24'), 3000, 25);
+    assert.deepEqual(failed, {
+      subnet: '10.244.5.0/24', publicIP: 'not-an-ip', state: 'failed',
+      reason: 'not in the routing table: its PublicIP cannot be used (invalid IPv4 address "not-an-ip")', since: failed.since,
+    });
+    assert.equal(a.network.dataPlane.routes.get(IPv4Net.parse('10.244.5.0/24')), undefined);
+    await new Promise((r) => setTimeout(r, 5));
+    cluster.put('10.244.5.0/24', { publicIP: '192.168.61.15', publicIPv6: null, backendType: '' });
+    const ok = await until('the fixed peer programmed', () => a.network.peers().find((x) => x.subnet === '10.244.5.0/24' && x.state === 'programmed'), 3000, 25);
+    assert.equal(ok.reason, undefined);
+    assert.ok(Date.parse(ok.since) > Date.parse(failed.since), `${ok.since} after ${failed.since}`);
+    assert.deepEqual(a.network.peers().map((x) => x.subnet), [B.subnet, '10.244.5.0/24'], 'sorted by subnet');
+    cluster.remove('10.244.5.0/24');
+    await until('it gone', () => a.network.peers().length === 1 && a.network.dataPlane.routes.size === 1, 3000, 25);
   });
 
   it('removes flannel0 when the network stops (its TUN fd closes)', async () => {

@@ -117,7 +117,7 @@ describe("flanneld's GET /peers and flannelctl peers against it", () => {
       const res = await fetch(`http://127.0.0.1:${port}/peers`);
       assert.equal(res.status, 501);
       await assert.rejects(fetchPeers(`http://127.0.0.1:${port}`), {
-        message: `flanneld at http://127.0.0.1:${port}/peers answered 501: the vxlan backend does not report per-peer status (host-gw does)`,
+        message: `flanneld at http://127.0.0.1:${port}/peers answered 501: the vxlan backend does not report per-peer status`,
       });
     } finally {
       await other.stop();

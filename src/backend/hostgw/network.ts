@@ -6,6 +6,7 @@ import { errorMessage, logger } from '../../log/log.ts';
 import { RT_TABLE_MAIN, familyOf, isGone, isNetlinkCode, type Netlink, type RouteInfo } from '../../netlink/index.ts';
 import { leaseName, type Lease, type SubnetManager } from '../../subnet/lease.ts';
 import { otherBackendReason, type ExternalInterface, type Network, type PeerStatus } from '../backend.ts';
+import { PeerStatusBook } from '../peer-status.ts';
 import { Serial } from '../../util/serial.ts';
 import { Checker, runLeaseLoop } from '../lease-loop.ts';
 import {
@@ -49,7 +50,8 @@ export class HostGwNetwork implements Network {
   readonly mtu: number;
   /** Routes flannel wants, by destination subnet; a route the kernel refused stays here (the checker retries). */
   private readonly desired = new Map<string, DesiredRoute>();
-  private readonly status = new Map<string, PeerStatus>();
+  /** One record per desired route, by its destination. */
+  private readonly status = new PeerStatusBook();
   /** A lease's name (leaseName: v4 subnet, else v6) → the v6 destination we route for it (also a key of `desired`). */
   private readonly v6Keys = new Map<string, string>();
   /** Lease handling and the other kernel work here touch the same entries: one at a time. */
@@ -62,7 +64,7 @@ export class HostGwNetwork implements Network {
 
   /** Every current host-gw peer and whether its route is in the kernel, sorted by subnet (flanneld's `GET /peers`). */
   peers(): PeerStatus[] {
-    return [...this.status.values()].map((s) => ({ ...s })).sort((a, b) => a.subnet.localeCompare(b.subnet, 'en', { numeric: true }));
+    return this.status.list();
   }
 
   async run(signal: AbortSignal): Promise<void> {
@@ -179,12 +181,7 @@ export class HostGwNetwork implements Network {
   }
 
   private setStatus(d: DesiredRoute, state: PeerStatus['state'], reason?: string): void {
-    const prev = this.status.get(d.dst);
-    const same = prev && prev.state === state && prev.reason === reason && prev.publicIP === d.gateway;
-    if (same) return;
-    const s: PeerStatus = { subnet: d.dst, publicIP: d.gateway, state, since: new Date().toISOString() };
-    if (reason !== undefined) s.reason = reason;
-    this.status.set(d.dst, s);
+    this.status.set(d.dst, { subnet: d.dst, publicIP: d.gateway, state, reason });
   }
 
   private async deleteRoute(r: { dst: string | null; gateway?: string; oif?: number; priority?: number }): Promise<void> {

@@ -1,17 +1,19 @@
 // The running vxlan network: turns lease events into kernel entries, sweeps stale ones, recreates a deleted device and
 // restores peer entries someone deleted (every 10 s, and soon after the kernel reports a deletion on the device).
-// Dual stack: the same work once per family, v4 on flannel.<VNI> and v6 on flannel-v6.<VNI>.
+// Dual stack: the same work once per family, v4 on flannel.<VNI> and v6 on flannel-v6.<VNI>; `GET /peers` lists a
+// peer once, programmed only when both families' entries are in.
 import type { IPv4Net } from '../../ip/ipv4.ts';
 import type { IPv6Net } from '../../ip/ipv6.ts';
 import { errorMessage, logger } from '../../log/log.ts';
 import { RT_TABLE_MAIN, type LinkInfo, type Netlink, type VxlanSpec } from '../../netlink/index.ts';
 import { leaseName, type Lease, type SubnetManager } from '../../subnet/lease.ts';
-import { otherBackendReason, type ExternalInterface, type Network, type RepairCounts } from '../backend.ts';
+import { otherBackendReason, type ExternalInterface, type Network, type PeerStatus, type RepairCounts } from '../backend.ts';
 import { configureDevice, configureDeviceV6, ensureVxlanDevice } from './device.ts';
 import type { VxlanOptions } from './options.ts';
 import { DEFAULT_RETRY, PeerProgrammer, describe, type RetryPolicy } from './peers.ts';
 import { obsoleteEntries, planPeer, planPeerV6, staleEntries, type PeerPlan, type PlanResult } from './plan.ts';
 import { PeerRepair, type RepairTuning } from './repair.ts';
+import { VxlanPeerStatus, outcomeOf } from './status.ts';
 import { Serial } from '../../util/serial.ts';
 import { sleep } from '../../util/sleep.ts';
 import { runLeaseLoop } from '../lease-loop.ts';
@@ -69,10 +71,21 @@ export class VxlanNetwork implements Network {
   /** Lease handling and the other kernel work here touch the same entries: one at a time. */
   private readonly serial = new Serial();
   private readonly repair: PeerRepair;
+  /** Per peer lease, by its name: how its entries came out; set once the stacks are known. */
+  private readonly status: VxlanPeerStatus;
 
   constructor(private readonly init: VxlanNetworkInit) {
     this.lease = init.lease;
-    this.repair = new PeerRepair({ nl: init.nl, serial: this.serial, targets: this.stacks, tuning: init.tuning });
+    this.repair = new PeerRepair({
+      nl: init.nl,
+      serial: this.serial,
+      targets: this.stacks,
+      tuning: init.tuning,
+      settled: (family, key, plan, refusal) => {
+        this.status.record(family, key, outcomeOf(plan, refusal));
+        this.status.publish(key);
+      },
+    });
     const retry = init.tuning?.retry ?? DEFAULT_RETRY;
     const own4 = init.lease.subnet;
     if (init.v4 && own4) {
@@ -109,6 +122,7 @@ export class VxlanNetwork implements Network {
       this.stacks.push(s6);
     }
     if (this.stacks.length === 0) throw new Error(`the lease ${leaseName(init.lease)} has no subnet of a family this vxlan network runs`);
+    this.status = new VxlanPeerStatus(this.stacks.map((s) => s.family));
     // subnet.env's MTU: flannel.<VNI>'s, or flannel-v6.<VNI>'s on an IPv6-only network.
     this.mtu = this.stacks[0]!.spec.mtu!;
   }
@@ -128,6 +142,15 @@ export class VxlanNetwork implements Network {
     return this.repair.repairs();
   }
 
+  /**
+   * Every current vxlan peer, sorted by subnet (flanneld's `GET /peers`): listed once by its first family's subnet
+   * and public IP (IPv4, or IPv6 for an IPv6-only peer or network), programmed when every family's route, neighbour
+   * and FDB entry (or direct route) is in the kernel, failed with why not.
+   */
+  peers(): PeerStatus[] {
+    return this.status.list();
+  }
+
   /** Lease-level log lines come once per lease, from the first family's stack. */
   private isFirst(st: Stack): boolean {
     return st === this.stacks[0];
@@ -143,9 +166,12 @@ export class VxlanNetwork implements Network {
         handler: {
           added: async (l, s) => {
             for (const st of this.stacks) await this.added(st, l, s);
+            // Once every family had its go: not programmed while the second one is still being tried.
+            this.status.publish(leaseName(l));
           },
           removed: async (l) => {
             for (const st of this.stacks) await this.removed(st, l);
+            this.status.publish(leaseName(l));
           },
           sweep: async () => {
             for (const st of this.stacks) await this.sweep(st);
@@ -185,10 +211,15 @@ export class VxlanNetwork implements Network {
         await st.programmer.remove(old);
         st.peers.delete(key);
       }
+      // A vxlan lease we cannot use is a failed peer; another backend's lease (or one without this family) is none.
+      const subnet = st.family === 4 ? lease.subnet : lease.ipv6Subnet;
+      const unusable = res && subnet && lease.attrs.backendType === 'vxlan';
+      this.status.record(st.family, key, unusable ? { subnet: subnet.toString(), publicIP: st.publicIP(lease) ?? '', refusal: res.reason } : undefined);
       return;
     }
     st.peers.set(key, res.plan);
-    await st.programmer.add(res.plan, signal);
+    const refusal = await st.programmer.add(res.plan, signal);
+    this.status.record(st.family, key, outcomeOf(res.plan, refusal));
     // A changed VtepMAC or a switch to/from direct routing leaves entries the new plan does not overwrite.
     if (old) {
       const inUse = new Set([...st.peers.values()].flatMap((p) => (p.mode === 'overlay' ? [p.vtepMac] : [])));
@@ -203,6 +234,7 @@ export class VxlanNetwork implements Network {
     const key = leaseName(lease);
     const known = st.peers.get(key);
     st.peers.delete(key);
+    this.status.record(st.family, key, undefined);
     if (!known && lease.attrs.backendType !== 'vxlan') {
       if (this.isFirst(st)) log.info(otherBackendReason(lease, 'vxlan'));
       return;
@@ -274,13 +306,22 @@ export class VxlanNetwork implements Network {
     const spec = st.spec;
     const backoff = this.init.tuning?.recreateBackoff ?? { initialMs: 1000, maxMs: 30_000 };
     log.warn(`${spec.name} was deleted; recreating it`);
+    // Its peers' entries went with it until the recreation puts them back.
+    for (const [key, plan] of st.peers) {
+      this.status.record(st.family, key, outcomeOf(plan, `${spec.name} was deleted; recreating it`));
+      this.status.publish(key);
+    }
     let delay = backoff.initialMs;
     while (!signal.aborted) {
       try {
         await this.serial.run(async () => {
           st.device = await ensureVxlanDevice(nl, { ...spec, mac: st.device.mac ?? spec.mac });
           await st.configure();
-          for (const plan of st.peers.values()) await st.programmer.add(plan, signal);
+          for (const [key, plan] of st.peers) {
+            const refusal = await st.programmer.add(plan, signal);
+            this.status.record(st.family, key, outcomeOf(plan, refusal));
+            this.status.publish(key);
+          }
         });
         log.info(`recreated ${spec.name} (index ${st.device.index}) with ${st.peers.size} peers`);
         return;

@@ -1,6 +1,6 @@
 // Programs one peer's entries (neighbour, FDB, route, or one direct route) with retry and rollback.
 import { errorMessage, logger } from '../../log/log.ts';
-import { isGone, isNetlinkCode, type Netlink } from '../../netlink/index.ts';
+import { NetlinkError, isGone, isNetlinkCode, type Netlink } from '../../netlink/index.ts';
 import { sleep } from '../../util/sleep.ts';
 import { entriesOf, type Entry, type PeerPlan } from './plan.ts';
 
@@ -36,8 +36,11 @@ export class PeerProgrammer {
     private readonly policy: RetryPolicy = DEFAULT_RETRY,
   ) {}
 
-  /** Adds every entry of the plan in order; on a failure removes what it added. Returns whether all went in. */
-  async add(plan: PeerPlan, signal: AbortSignal): Promise<boolean> {
+  /**
+   * Adds every entry of the plan in order; on a failure removes what it added. Returns null when all went in, else
+   * why not (see refusal).
+   */
+  async add(plan: PeerPlan, signal: AbortSignal): Promise<string | null> {
     if (plan.mode === 'direct') log.info(`Adding direct route to subnet: ${plan.subnet} PublicIP: ${plan.publicIP}`);
     else log.v(2, `adding subnet: ${plan.subnet} PublicIP: ${plan.publicIP} VtepMAC: ${plan.vtepMac}`);
     const done: Entry[] = [];
@@ -48,10 +51,10 @@ export class PeerProgrammer {
       } catch (err) {
         log.error(`${failureText(e)}: ${errorMessage(err)}`);
         for (const d of done.reverse()) await this.delete(d);
-        return false;
+        return refusal(e, err);
       }
     }
-    return true;
+    return null;
   }
 
   /** Deletes every entry of the plan; each independently, missing entries count as deleted. */
@@ -101,6 +104,16 @@ function failureText(e: Entry): string {
     case 'route':
       return e.onVxlan ? `failed to add vxlanRoute (${e.dst} -> ${e.gateway})` : `Error adding route to ${e.dst}`;
   }
+}
+
+/**
+ * A peer's failure as `GET /peers` reports it, the same words whether its first programming or a later repair failed
+ * (so a refusal that persists keeps its `since`): `the kernel refused the route … onlink: ENETDOWN`.
+ */
+export function refusal(e: Entry, err: unknown): string {
+  // A netlink error names the request again (`netlink newRoute …: ENETDOWN`); the entry already says what it was.
+  const why = err instanceof NetlinkError ? err.message.slice(`netlink ${err.op}: `.length) : errorMessage(err);
+  return `the kernel refused the ${describe(e)}: ${why}`;
 }
 
 export function describe(e: Entry): string {

@@ -1,12 +1,12 @@
 // Puts back what someone removed of a live peer's kernel state (a route, neighbour or FDB entry deleted by hand) and
 // counts it: checked every 10 s, and soon after the kernel reports a deletion on a flannel device. Entries that
-// belong to no peer are never touched.
+// belong to no peer are never touched. Each check tells the network how every peer came out (its `GET /peers`).
 import { errorMessage, logger } from '../../log/log.ts';
 import { RT_TABLE_MAIN, isNetlinkCode, type EntryWatchEvent, type Netlink } from '../../netlink/index.ts';
 import type { Serial } from '../../util/serial.ts';
 import type { RepairCounts } from '../backend.ts';
 import { Checker } from '../lease-loop.ts';
-import { describe, type PeerProgrammer } from './peers.ts';
+import { describe, refusal, type PeerProgrammer } from './peers.ts';
 import { entryKey, missingEntries, type Entry, type PeerPlan } from './plan.ts';
 
 const log = logger('vxlan');
@@ -38,6 +38,8 @@ export interface PeerRepairInit {
   serial: Serial;
   /** The network's stacks, read at every check (devices get new indexes when recreated). */
   targets: readonly RepairTarget[];
+  /** How a check left each peer it looked at: null when all its entries are in the kernel, else why one is not. */
+  settled(family: 4 | 6, key: string, plan: PeerPlan, refusal: string | null): void;
   tuning?: RepairTuning;
 }
 
@@ -111,7 +113,8 @@ export class PeerRepair {
     const before = this.failures.get(t.family) ?? new Map<string, string>();
     const failing = new Map<string, string>();
     try {
-      for (const plan of t.peers.values()) {
+      for (const [peer, plan] of t.peers) {
+        let refused: string | null = null;
         for (const e of missingEntries(plan, kernel, vx)) {
           const key = `${plan.subnet} ${entryKey(e)}`;
           try {
@@ -122,11 +125,13 @@ export class PeerRepair {
             const reason = errorMessage(err);
             if (before.get(key) !== reason) log.error(`failed to restore missing ${describe(e)} for peer ${plan.subnet}: ${reason}; retrying at the next check`);
             failing.set(key, reason);
+            refused = refusal(e, err);
             break;
           }
           this.counts[COUNTER[e.kind]]++;
           log.info(`restored missing ${describe(e)} for peer ${plan.subnet}`);
         }
+        this.init.settled(t.family, peer, plan, refused);
       }
     } finally {
       this.failures.set(t.family, failing);
