@@ -4,6 +4,7 @@ import type { ExternalInterface } from '../backend/backend.ts';
 import { createBackend } from '../backend/registry.ts';
 import { errorMessage, logger } from '../log/log.ts';
 import { openNetlink, type Netlink } from '../netlink/index.ts';
+import { observeListWatches } from '../subnet/etcd/list-watch.ts';
 import { EtcdSubnetManager } from '../subnet/etcd/manager.ts';
 import { parseEventQueueDepth } from '../subnet/kube/event-queue.ts';
 import { KubeSubnetManager } from '../subnet/kube/manager.ts';
@@ -16,6 +17,7 @@ import { ensureBlackholeRoute } from './blackhole.ts';
 import { HealthServer } from './health.ts';
 import { hostView } from './host-view.ts';
 import { selectExternalInterface } from './interface-selection.ts';
+import { DaemonMetrics } from './metrics.ts';
 import { afterAll } from '../util/after-all.ts';
 import { untilAborted } from '../util/sleep.ts';
 
@@ -25,6 +27,8 @@ const log = logger('flanneld');
 export async function runFlanneld(opts: Options): Promise<number> {
   log.info(`CLI flags config: ${describeOptions(opts)}`);
   const previous = readPreviousSubnet(opts.subnetFile);
+  // Counted even without --healthz-port (cheap); the process metrics only when /metrics is served.
+  const metrics = new DaemonMetrics({ processMetrics: opts.healthzPort > 0 });
   let subnetManager: EtcdSubnetManager | KubeSubnetManager;
   let publicIP = opts.publicIP;
   let publicIPv6 = opts.publicIPv6;
@@ -41,6 +45,7 @@ export async function runFlanneld(opts: Options): Promise<number> {
         setNodeNetworkUnavailable: opts.setNodeNetworkUnavailable,
         eventQueueDepth: parseEventQueueDepth(process.env.EVENT_QUEUE_DEPTH),
         contWhenCacheNotReady: process.env.CONT_WHEN_CACHE_NOT_READY === 'true',
+        watchObserver: metrics.subnetWatch('kube'),
       });
     } catch (e) {
       log.error(`Failed to create SubnetManager: ${errorMessage(e)}`);
@@ -57,6 +62,7 @@ export async function runFlanneld(opts: Options): Promise<number> {
       publicIPv6 = annotated.v6;
     }
   } else {
+    observeListWatches(metrics.subnetWatch('etcd'));
     subnetManager = new EtcdSubnetManager({
       endpoints: opts.etcdEndpoints,
       prefix: opts.etcdPrefix,
@@ -68,6 +74,7 @@ export async function runFlanneld(opts: Options): Promise<number> {
       previousSubnet: previous?.subnet,
       previousIPv6Subnet: previous?.ipv6Subnet,
       renewMarginMinutes: opts.subnetLeaseRenewMargin,
+      onLeaseExpiration: (e) => metrics.setLeaseExpiry(e),
     });
   }
   log.info(`Created subnet manager: ${subnetManager.name}`);
@@ -80,7 +87,7 @@ export async function runFlanneld(opts: Options): Promise<number> {
       stop.abort();
     });
   }
-  const health = new HealthServer();
+  const health = new HealthServer(metrics);
   if (opts.healthzPort > 0) {
     try {
       await health.start(opts.healthzIP, opts.healthzPort);
@@ -152,16 +159,19 @@ export async function runFlanneld(opts: Options): Promise<number> {
 
     let network;
     try {
-      const backend = createBackend({ subnetManager, extIface, config, netlink });
+      // The backend reads its lease batches through the metrics, which count and time them.
+      const backend = createBackend({ subnetManager: metrics.observeLeases(subnetManager), extIface, config, netlink });
       network = await backend.registerNetwork(signal);
     } catch (e) {
       log.error(`Error registering network: ${errorMessage(e)}`);
       return 1;
     }
     const lease = network.lease;
+    metrics.serveNetwork(config.backendType, network);
 
     // Step 7: the chosen manager's init also removes the other mode's rules.
     const traffic = config.enableNFTables ? new NftablesTrafficManager() : new IptablesTrafficManager();
+    const ruleMode = config.enableNFTables ? 'nftables' : 'iptables';
     try {
       await traffic.init(signal);
     } catch (e) {
@@ -195,6 +205,7 @@ export async function runFlanneld(opts: Options): Promise<number> {
         randomFully: !opts.ipMasqFullyRandomDisable,
         signal,
         onFirstApply: masqApplied,
+        onRepair: metrics.ruleRepair(ruleMode, 'masquerade'),
       }));
     }
     if (opts.iptablesForwardRules) {
@@ -204,6 +215,7 @@ export async function runFlanneld(opts: Options): Promise<number> {
         resyncSeconds: opts.iptablesResync,
         signal,
         onFirstApply: forwardApplied,
+        onRepair: metrics.ruleRepair(ruleMode, 'forward'),
       }));
     }
     if (opts.ipBlackholeRoute) {
@@ -246,6 +258,7 @@ export async function runFlanneld(opts: Options): Promise<number> {
     stop.abort();
     await Promise.allSettled(tasks);
     await health.stop();
+    observeListWatches(undefined);
     netlink?.close();
     await subnetManager.close();
   }

@@ -12,15 +12,22 @@ export interface RuleSetKeeper {
   differences(): Promise<string[]>;
   /** Logged before a re-apply. */
   missingMessage: string;
+  /** The IP family of the rules (repairs are counted per family). */
+  family: 'ipv4' | 'ipv6';
 }
 
-async function keepApplied(k: RuleSetKeeper, resyncSeconds: number, signal: AbortSignal, log: Logger, onFirstApply?: () => void): Promise<void> {
+/** Told of each rule set that a resync found missing or changed and applied again (flanneld's /metrics). */
+export type OnRuleRepair = (family: 'ipv4' | 'ipv6') => void;
+
+async function keepApplied(k: RuleSetKeeper, resyncSeconds: number, signal: AbortSignal, log: Logger, onFirstApply?: () => void, onRepair?: OnRuleRepair): Promise<void> {
   if (signal.aborted) return;
-  const applyLogged = async () => {
+  const applyLogged = async (): Promise<boolean> => {
     try {
       await k.apply();
+      return true;
     } catch (e) {
       log.error(`Failed to apply ${k.name} rules: ${errorMessage(e)}`);
+      return false;
     }
   };
   await applyLogged();
@@ -31,23 +38,33 @@ async function keepApplied(k: RuleSetKeeper, resyncSeconds: number, signal: Abor
     await sleep(periodMs, signal);
     if (signal.aborted) break;
     let diffs: string[];
+    let unreadable = false;
     try {
       diffs = await k.differences();
     } catch (e) {
       log.error(`Failed to check ${k.name} rules: ${errorMessage(e)}`);
       diffs = ['unreadable'];
+      unreadable = true;
     }
     if (diffs.length > 0) {
       log.info(k.missingMessage);
       log.v(1, `${k.name}: ${diffs.join('; ')}`);
-      await applyLogged();
+      // A repair is a difference seen and put right; a re-apply after a failed check is not one.
+      if ((await applyLogged()) && !unreadable) onRepair?.(k.family);
     }
   }
   // Nothing is removed on shutdown (spec §9): traffic keeps flowing across a restart.
 }
 
 /** Keeps every rule set applied side by side (one per IP family); `onFirstApply` once each had its first apply. */
-export async function keepAllApplied(keepers: RuleSetKeeper[], resyncSeconds: number, signal: AbortSignal, log: Logger, onFirstApply?: () => void): Promise<void> {
+export async function keepAllApplied(
+  keepers: RuleSetKeeper[],
+  resyncSeconds: number,
+  signal: AbortSignal,
+  log: Logger,
+  onFirstApply?: () => void,
+  onRepair?: OnRuleRepair,
+): Promise<void> {
   const firsts = afterAll(keepers.length, onFirstApply);
-  await Promise.all(keepers.map((k, i) => keepApplied(k, resyncSeconds, signal, log, firsts[i])));
+  await Promise.all(keepers.map((k, i) => keepApplied(k, resyncSeconds, signal, log, firsts[i], onRepair)));
 }

@@ -1,6 +1,7 @@
 // Masquerade and forward rules behind one interface, so iptables and nftables modes can sit side by side (spec §6).
 import type { IPv4Net } from '../ip/ipv4.ts';
 import type { IPv6Net } from '../ip/ipv6.ts';
+import type { OnRuleRepair } from './resync.ts';
 
 export interface MasqRulesParams {
   /** With `subnet`: the IPv4 rules. Both absent on an IPv6-only network (the IPv4 rules are then removed). */
@@ -24,6 +25,8 @@ export interface MasqRulesParams {
   signal: AbortSignal;
   /** Called once the first apply of every family has been attempted (readiness waits for it). */
   onFirstApply?: () => void;
+  /** Called after a resync found a family's rules missing or changed and applied them again. */
+  onRepair?: OnRuleRepair;
 }
 
 export interface ForwardRulesParams {
@@ -34,6 +37,7 @@ export interface ForwardRulesParams {
   resyncSeconds: number;
   signal: AbortSignal;
   onFirstApply?: () => void;
+  onRepair?: OnRuleRepair;
 }
 
 export interface TrafficManager {

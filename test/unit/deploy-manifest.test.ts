@@ -121,6 +121,19 @@ describe('deploy/kube-flannel.yml', () => {
     assert.equal(opts.healthzIP, '0.0.0.0', 'hostNetwork probes reach the node address');
   });
 
+  it('exposes /metrics on the healthz port the way Prometheus discovers exporters: pod annotations and a named port', () => {
+    const opts = parseFlags([...(MAIN.command as string[]).slice(1), ...(MAIN.args as string[])], {});
+    assert.deepEqual(DS.spec.template.metadata.annotations, {
+      'prometheus.io/scrape': 'true',
+      'prometheus.io/port': String(opts.healthzPort),
+      'prometheus.io/path': '/metrics',
+    });
+    assert.deepEqual(MAIN.ports, [{ name: 'metrics', containerPort: opts.healthzPort, protocol: 'TCP' }]);
+    // hostNetwork: a hostPort, when given, must equal the containerPort; none is given.
+    assert.ok(POD.hostNetwork);
+    assert.match(read('src/daemon/health.ts'), /path === '\/metrics'/, 'the health server serves /metrics');
+  });
+
   it('sets the kube-mode environment: POD_NAME/POD_NAMESPACE from the pod, queue depth, cache wait', () => {
     const env = Object.fromEntries((MAIN.env as Obj[]).map((e) => [e.name, e.value ?? e.valueFrom?.fieldRef?.fieldPath]));
     assert.deepEqual(env, {
@@ -234,6 +247,11 @@ describe('Dockerfile', () => {
     assert.match(read('scripts/build.mjs'), /banner: \{ js: '#!\/usr\/bin\/env node' \}/);
     assert.match(read('scripts/build.mjs'), /chmodSync\(e\.out, 0o755\)/);
     assert.equal(repoPathOf(posix.join(workdir, 'node_modules/netlink')), 'node_modules/netlink');
+    // flanneld.cjs keeps packages external: /metrics needs prom-client in the image, so a production dependency.
+    assert.equal(repoPathOf(posix.join(workdir, 'node_modules/prom-client')), 'node_modules/prom-client');
+    const pkg = JSON.parse(read('package.json')) as { dependencies: Record<string, string>; devDependencies: Record<string, string> };
+    assert.match(pkg.dependencies['prom-client'] ?? '', /^\d+\.\d+\.\d+$/, 'prom-client is a production dependency, pinned exactly');
+    assert.equal(pkg.devDependencies['prom-client'], undefined);
     assert.equal(repoPathOf(posix.join(workdir, 'build/Release/flannel_native.node')), 'build/Release/flannel_native.node');
   });
 

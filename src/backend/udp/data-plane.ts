@@ -14,6 +14,11 @@ const UDP_SLOT = 65536;
 export interface DataPlaneStats {
   toPeers: number;
   fromPeers: number;
+  /** IP bytes of the packets counted in toPeers / fromPeers (the UDP payloads, without UDP/IP headers). */
+  toPeersBytes: number;
+  fromPeersBytes: number;
+  /** Packets dropped because the socket's or flannel0's queue was full (EAGAIN). */
+  queueFull: number;
   noRoute: number;
   ttlExpired: number;
   malformed: number;
@@ -22,7 +27,7 @@ export interface DataPlaneStats {
 
 export class UdpDataPlane {
   readonly routes = new PeerRoutes();
-  readonly stats: DataPlaneStats = { toPeers: 0, fromPeers: 0, noRoute: 0, ttlExpired: 0, malformed: 0, writeErrors: 0 };
+  readonly stats: DataPlaneStats = { toPeers: 0, fromPeers: 0, toPeersBytes: 0, fromPeersBytes: 0, queueFull: 0, noRoute: 0, ttlExpired: 0, malformed: 0, writeErrors: 0 };
   private readers: PacketReader[] = [];
   private readonly desc = new Uint32Array(4 * SLOTS);
   private readonly one = new Uint32Array(4);
@@ -80,7 +85,11 @@ export class UdpDataPlane {
       desc[4 * n + 3] = this.port;
       n++;
     }
-    if (n) this.stats.toPeers += this.write(this.fds.udp, 'udp', data, desc, n);
+    if (n) {
+      const sent = this.write(this.fds.udp, 'udp', data, desc, n);
+      this.stats.toPeers += sent;
+      this.stats.toPeersBytes += sentBytes(desc, sent);
+    }
   }
 
   /** Incoming: the payload is an IP packet; decrement TTL and hand it to the kernel. */
@@ -103,7 +112,11 @@ export class UdpDataPlane {
       desc[4 * n + 1] = len;
       n++;
     }
-    if (n) this.stats.fromPeers += this.write(this.fds.tun, 'tun', data, desc, n);
+    if (n) {
+      const sent = this.write(this.fds.tun, 'tun', data, desc, n);
+      this.stats.fromPeers += sent;
+      this.stats.fromPeersBytes += sentBytes(desc, sent);
+    }
   }
 
   private toTun(packet: Uint8Array): void {
@@ -114,7 +127,10 @@ export class UdpDataPlane {
 
   private write(fd: number, mode: 'tun' | 'udp', data: Uint8Array, desc: Uint32Array, n: number): number {
     try {
-      return writeBatch(fd, mode, data, desc, n);
+      const sent = writeBatch(fd, mode, data, desc, n);
+      // writeBatch stops at EAGAIN: the packets it did not get to are dropped.
+      this.stats.queueFull += n - sent;
+      return sent;
     } catch (e) {
       this.stats.writeErrors++;
       this.rateLimited(errorMessage(e));
@@ -129,4 +145,11 @@ export class UdpDataPlane {
     this.lastErrorLog = now;
     log.warn(msg);
   }
+}
+
+/** The lengths of the first `sent` packets of a batch: writeBatch sends in order and stops at the first EAGAIN. */
+function sentBytes(desc: Uint32Array, sent: number): number {
+  let bytes = 0;
+  for (let i = 0; i < sent; i++) bytes += desc[4 * i + 1]!;
+  return bytes;
 }

@@ -29,6 +29,18 @@ export interface ListWatchOptions<S> {
   maxBackoffMs?: number;
 }
 
+/** What every ListWatch reports (flanneld's /metrics): failed lists and watches, and each listing after the first. */
+export interface ListWatchObserver {
+  failed(op: 'list' | 'watch'): void;
+  relisted(): void;
+}
+
+let observer: ListWatchObserver | undefined;
+
+/** Every ListWatch reports to `o` from now on (flanneld sets it once); undefined stops the reporting. */
+export function observeListWatches(o: ListWatchObserver | undefined): void {
+  observer = o;
+}
 
 function dropWatcher(w: Watcher): void {
   w.removeAllListeners();
@@ -55,7 +67,9 @@ export class ListWatch<S> implements AsyncIterable<ListWatchItem<S>> {
     const initial = this.opts.initialBackoffMs ?? 100;
     const max = this.opts.maxBackoffMs ?? 5000;
     let backoff = initial;
-    const fail = async (msg: string) => {
+    let listings = 0;
+    const fail = async (op: 'list' | 'watch', msg: string) => {
+      observer?.failed(op);
       throttle.error(`watch ${what}`, msg);
       await sleep(backoff, signal);
       backoff = Math.min(max, backoff * 2);
@@ -67,9 +81,10 @@ export class ListWatch<S> implements AsyncIterable<ListWatchItem<S>> {
       try {
         listed = await this.opts.list();
       } catch (e) {
-        await fail(`failed to list ${what}: ${errorMessage(e)}; retrying`);
+        await fail('list', `failed to list ${what}: ${errorMessage(e)}; retrying`);
         continue;
       }
+      if (listings++ > 0) observer?.relisted();
       if (signal.aborted) return;
       yield { type: 'snapshot', snapshot: listed.snapshot };
       if (signal.aborted) return;
@@ -120,7 +135,7 @@ export class ListWatch<S> implements AsyncIterable<ListWatchItem<S>> {
         this.wake = () => {};
         dropWatcher(watcher);
       }
-      if (failure !== undefined) await fail(failure);
+      if (failure !== undefined) await fail('watch', failure);
     }
   }
 }

@@ -45,6 +45,8 @@ export interface EtcdSubnetManagerOptions extends EtcdClientOptions {
    * previous subnet) for that node writing it back, before keeping it. Default 2000 ms.
    */
   takeoverProbeMs?: number;
+  /** Told of each new expiration of the own lease after acquireLease (flanneld's /metrics). */
+  onLeaseExpiration?: (expiration: Date | null) => void;
   /** Use this client instead of building one from the options (it is still closed by close()). */
   client?: Etcd3;
 }
@@ -298,6 +300,7 @@ export class EtcdSubnetManager implements SubnetManager {
       renewMarginMs: marginSeconds * 1000,
       retryMs: (this.opts.renewRetrySeconds ?? 60) * 1000,
       throttle: this.throttle,
+      onExpiration: this.opts.onLeaseExpiration,
     });
   }
 

@@ -26,6 +26,8 @@ export interface MonitorOptions {
   /** After a failed renewal, try again this much later. */
   retryMs: number;
   throttle?: ThrottledLog;
+  /** Told of each new expiration of the own lease (a renewal, a rewrite, one learned from etcd). */
+  onExpiration?: (expiration: Date | null) => void;
 }
 
 /** 'conflict': another writer keeps rewriting the key (logged); the daemon stops rather than fight it. */
@@ -56,6 +58,7 @@ export async function monitorOwnLease(o: MonitorOptions): Promise<MonitorOutcome
     if (e && expiration && Math.abs(e.getTime() - expiration.getTime()) < 2000) return;
     if (e === null && expiration === null) return;
     expiration = e;
+    o.onExpiration?.(e);
     reschedule.abort();
   };
   const finish = (why: MonitorOutcome) => {
@@ -75,6 +78,7 @@ export async function monitorOwnLease(o: MonitorOptions): Promise<MonitorOutcome
     written.push(w.revision);
     if (written.length > 8) written.shift();
     expiration = w.lease.expiration;
+    o.onExpiration?.(expiration);
     return w;
   };
 

@@ -10,7 +10,7 @@ import { annotationNames, type AnnotationNames } from './annotations.ts';
 import { createNodeApi, type KubeClientOptions, type NodeApi } from './client.ts';
 import { DEFAULT_EVENT_QUEUE_DEPTH, EventQueue } from './event-queue.ts';
 import { nodeChangeEvents, nodeToLease } from './node-lease.ts';
-import { NodeInformer } from './node-informer.ts';
+import { NodeInformer, type NodeWatchObserver } from './node-informer.ts';
 import { annotationsOf, type KubeNode } from './node.ts';
 import { ownSubnets } from './own-subnet.ts';
 import { annotationPatch, applyPublicIPOverwrite, desiredAnnotations, networkUnavailableCondition } from './publish.ts';
@@ -37,6 +37,8 @@ export interface KubeSubnetManagerOptions extends KubeClientOptions {
   retryIntervalMs?: number;
   retryTimeoutMs?: number;
   watchTimeoutSeconds?: number;
+  /** Told of the node watch's failures and re-lists (flanneld's /metrics). */
+  watchObserver?: NodeWatchObserver;
 }
 
 async function resolveNodeName(api: NodeApi, o: KubeSubnetManagerOptions): Promise<string> {
@@ -80,7 +82,7 @@ export class KubeSubnetManager implements SubnetManager {
   ) {
     this.name = `Kubernetes Subnet Manager - ${nodeName}`;
     // The alloc backend only wants its own subnet: no peers, no watch (spec §4.5).
-    this.informer = config.backendType === 'alloc' ? null : new NodeInformer(api, { watchTimeoutSeconds: o.watchTimeoutSeconds });
+    this.informer = config.backendType === 'alloc' ? null : new NodeInformer(api, { watchTimeoutSeconds: o.watchTimeoutSeconds, observer: o.watchObserver });
   }
 
   /** Builds the client, finds this node, reads net-conf.json and waits for the node cache (spec §1.4 step 2). */

@@ -16,6 +16,13 @@ export interface NodeInformerOptions {
   /** The server ends each watch after this long (jittered); we then list again (upstream resyncs every 5 min). */
   watchTimeoutSeconds?: number;
   retryMs?: number;
+  /** Told of failed lists and watches, and of each list after the first (flanneld's /metrics). */
+  observer?: NodeWatchObserver;
+}
+
+export interface NodeWatchObserver {
+  failed(op: 'list' | 'watch'): void;
+  relisted(): void;
 }
 
 export class NodeInformer {
@@ -113,7 +120,7 @@ export class NodeInformer {
       let rv: string;
       try {
         const listed = await this.api.listNodes();
-        this.lists++;
+        if (this.lists++ > 0) this.opts.observer?.relisted();
         rv = listed.resourceVersion;
         this.replace(listed.items);
         delay = this.opts.retryMs ?? 1000;
@@ -123,6 +130,7 @@ export class NodeInformer {
         }
       } catch (e) {
         if (signal.aborted) return;
+        this.opts.observer?.failed('list');
         log.error(`failed to list nodes: ${errorMessage(e)}; retrying in ${delay} ms`);
         await sleep(delay, signal);
         delay = Math.min(delay * 2, 30_000);
@@ -170,6 +178,7 @@ export class NodeInformer {
       return relist || (stop.signal.aborted && !signal.aborted) ? 'relist' : 'ended';
     } catch (e) {
       if (signal.aborted) return 'ended';
+      this.opts.observer?.failed('watch');
       log.warn(`node watch failed: ${errorMessage(e)}; listing again`);
       return 'failed';
     } finally {

@@ -8,7 +8,7 @@ import { forwardRuleSet, FWD_CHAIN, MASQ_CHAIN, masqRuleSet, type IpFamily, type
 import { Iptables } from './runner.ts';
 import { processExec, type ExecFn } from '../../util/exec.ts';
 import { Serial } from '../../util/serial.ts';
-import { keepAllApplied } from '../resync.ts';
+import { keepAllApplied, type OnRuleRepair } from '../resync.ts';
 import { forwardFamilies, masqFamilies, unusedFamilyReason } from '../families.ts';
 
 const log = logger('traffic/iptables');
@@ -72,7 +72,7 @@ export class IptablesTrafficManager implements TrafficManager {
       // Not only the set built from prevIpv6*: whatever an earlier run left in the chain goes with it.
       await this.deleteUnusedFamily('ipv6', 'nat', MASQ_CHAIN);
     }
-    await this.keepAll(sets, p.resyncSeconds, p.signal, p.onFirstApply);
+    await this.keepAll(sets, p.resyncSeconds, p.signal, p.onFirstApply, p.onRepair);
   }
 
   async setupAndEnsureForwardRules(p: ForwardRulesParams): Promise<void> {
@@ -90,7 +90,7 @@ export class IptablesTrafficManager implements TrafficManager {
     } else {
       await this.deleteUnusedFamily('ipv6', 'filter', FWD_CHAIN);
     }
-    await this.keepAll(sets, p.resyncSeconds, p.signal, p.onFirstApply);
+    await this.keepAll(sets, p.resyncSeconds, p.signal, p.onFirstApply, p.onRepair);
   }
 
   /**
@@ -109,14 +109,15 @@ export class IptablesTrafficManager implements TrafficManager {
     }
   }
 
-  private keepAll(sets: RuleSet[], resyncSeconds: number, signal: AbortSignal, onFirstApply?: () => void): Promise<void> {
+  private keepAll(sets: RuleSet[], resyncSeconds: number, signal: AbortSignal, onFirstApply?: () => void, onRepair?: OnRuleRepair): Promise<void> {
     const keepers = sets.map((set) => ({
       name: `${set.family === 'ipv6' ? 'ip6tables ' : ''}${set.table} ${set.chain}`,
       apply: () => this.apply(set),
       differences: async () => ((await this.serial.run(() => this.isComplete(set))) ? [] : ['rules or chain missing']),
       missingMessage: 'Some iptables rules are missing; deleting and recreating rules',
+      family: set.family,
     }));
-    return keepAllApplied(keepers, resyncSeconds, signal, log, onFirstApply);
+    return keepAllApplied(keepers, resyncSeconds, signal, log, onFirstApply, onRepair);
   }
 
   /** One iptables-restore transaction: flush/create the chain, drop present copies of the jump, append everything. */

@@ -9,7 +9,7 @@ import { chainDifferences } from './listing.ts';
 import { Nft } from './nft.ts';
 import { applyScript, forwardChain, masqChain, TABLE_V4, TABLE_V6, tableScript, type NftChain, type NftTable } from './ruleset.ts';
 import { Serial } from '../../util/serial.ts';
-import { keepAllApplied } from '../resync.ts';
+import { keepAllApplied, type OnRuleRepair } from '../resync.ts';
 import { forwardFamilies, masqFamilies, unusedFamilyReason } from '../families.ts';
 
 const log = logger('traffic/nftables');
@@ -70,7 +70,7 @@ export class NftablesTrafficManager implements TrafficManager {
       log.info(`Setting up IPv6 masking rules for network ${v6.network}, subnet ${v6.subnet}`);
       chains.push(masqChain(v6.network, v6.subnet, randomFully));
     }
-    await Promise.all([...removed, this.keepAll(chains, p.resyncSeconds, p.signal, p.onFirstApply)]);
+    await Promise.all([...removed, this.keepAll(chains, p.resyncSeconds, p.signal, p.onFirstApply, p.onRepair)]);
   }
 
   async setupAndEnsureForwardRules(p: ForwardRulesParams): Promise<void> {
@@ -85,7 +85,7 @@ export class NftablesTrafficManager implements TrafficManager {
       log.info(`Setting up IPv6 forward rules for network ${v6}`);
       chains.push(forwardChain(v6));
     }
-    await Promise.all([...removed, this.keepAll(chains, p.resyncSeconds, p.signal, p.onFirstApply)]);
+    await Promise.all([...removed, this.keepAll(chains, p.resyncSeconds, p.signal, p.onFirstApply, p.onRepair)]);
   }
 
   /**
@@ -102,14 +102,15 @@ export class NftablesTrafficManager implements TrafficManager {
     );
   }
 
-  private keepAll(chains: NftChain[], resyncSeconds: number, signal: AbortSignal, onFirstApply?: () => void): Promise<void> {
+  private keepAll(chains: NftChain[], resyncSeconds: number, signal: AbortSignal, onFirstApply?: () => void, onRepair?: OnRuleRepair): Promise<void> {
     const keepers = chains.map((chain) => ({
       name: `nftables ${chain.table.family} ${chain.table.name} ${chain.name}`,
       apply: () => this.apply(chain),
       differences: async () => chainDifferences(chain, await this.serial.run(() => this.nft.listChain(chain.table, chain.name))),
       missingMessage: 'Some nftables rules are missing; recreating rules',
+      family: chain.table.family === 'ip6' ? ('ipv6' as const) : ('ipv4' as const),
     }));
-    return keepAllApplied(keepers, resyncSeconds, signal, log, onFirstApply);
+    return keepAllApplied(keepers, resyncSeconds, signal, log, onFirstApply, onRepair);
   }
 
   /** One transaction: table and chain created when absent, chain flushed, rules added. */
