@@ -4,7 +4,6 @@ import type { ExternalInterface } from '../backend/backend.ts';
 import { createBackend } from '../backend/registry.ts';
 import { errorMessage, logger } from '../log/log.ts';
 import { openNetlink, type Netlink } from '../netlink/index.ts';
-import { observeListWatches } from '../subnet/etcd/list-watch.ts';
 import { EtcdSubnetManager } from '../subnet/etcd/manager.ts';
 import { parseEventQueueDepth } from '../subnet/kube/event-queue.ts';
 import { KubeSubnetManager } from '../subnet/kube/manager.ts';
@@ -62,7 +61,6 @@ export async function runFlanneld(opts: Options): Promise<number> {
       publicIPv6 = annotated.v6;
     }
   } else {
-    observeListWatches(metrics.subnetWatch('etcd'));
     subnetManager = new EtcdSubnetManager({
       endpoints: opts.etcdEndpoints,
       prefix: opts.etcdPrefix,
@@ -75,6 +73,7 @@ export async function runFlanneld(opts: Options): Promise<number> {
       previousIPv6Subnet: previous?.ipv6Subnet,
       renewMarginMinutes: opts.subnetLeaseRenewMargin,
       onLeaseExpiration: (e) => metrics.setLeaseExpiry(e),
+      watchObserver: metrics.subnetWatch('etcd'),
     });
   }
   log.info(`Created subnet manager: ${subnetManager.name}`);
@@ -258,7 +257,6 @@ export async function runFlanneld(opts: Options): Promise<number> {
     stop.abort();
     await Promise.allSettled(tasks);
     await health.stop();
-    observeListWatches(undefined);
     netlink?.close();
     await subnetManager.close();
   }

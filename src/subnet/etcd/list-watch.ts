@@ -27,19 +27,13 @@ export interface ListWatchOptions<S> {
   throttle?: ThrottledLog;
   initialBackoffMs?: number;
   maxBackoffMs?: number;
+  /** Told of failed lists and watches, and of each listing after the first (flanneld's /metrics). */
+  observer?: ListWatchObserver;
 }
 
-/** What every ListWatch reports (flanneld's /metrics): failed lists and watches, and each listing after the first. */
 export interface ListWatchObserver {
   failed(op: 'list' | 'watch'): void;
   relisted(): void;
-}
-
-let observer: ListWatchObserver | undefined;
-
-/** Every ListWatch reports to `o` from now on (flanneld sets it once); undefined stops the reporting. */
-export function observeListWatches(o: ListWatchObserver | undefined): void {
-  observer = o;
 }
 
 function dropWatcher(w: Watcher): void {
@@ -69,7 +63,7 @@ export class ListWatch<S> implements AsyncIterable<ListWatchItem<S>> {
     let backoff = initial;
     let listings = 0;
     const fail = async (op: 'list' | 'watch', msg: string) => {
-      observer?.failed(op);
+      this.opts.observer?.failed(op);
       throttle.error(`watch ${what}`, msg);
       await sleep(backoff, signal);
       backoff = Math.min(max, backoff * 2);
@@ -84,7 +78,7 @@ export class ListWatch<S> implements AsyncIterable<ListWatchItem<S>> {
         await fail('list', `failed to list ${what}: ${errorMessage(e)}; retrying`);
         continue;
       }
-      if (listings++ > 0) observer?.relisted();
+      if (listings++ > 0) this.opts.observer?.relisted();
       if (signal.aborted) return;
       yield { type: 'snapshot', snapshot: listed.snapshot };
       if (signal.aborted) return;

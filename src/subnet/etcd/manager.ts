@@ -12,7 +12,7 @@ import { leaseName, makeLease, type Lease, type LeaseAttrs, type LeaseEvent, typ
 import { createEtcdClient, etcdErrorContext, type EtcdClientOptions } from './client.ts';
 import { describeEtcdError, isEtcdError } from './errors.ts';
 import { sleep } from '../../util/sleep.ts';
-import { ListWatch, type WatchChange } from './list-watch.ts';
+import { ListWatch, type ListWatchObserver, type WatchChange } from './list-watch.ts';
 import { classifyOwnKey, duplicatePublicIPMessage, sameBackend, type HeldLease } from './ownership.ts';
 import { EtcdRegistry, LEASE_TTL_SECONDS, type LeaseList, type MalformedKey, type WrittenLease } from './registry.ts';
 import { monitorOwnLease, type MonitorOutcome } from './renew.ts';
@@ -47,6 +47,8 @@ export interface EtcdSubnetManagerOptions extends EtcdClientOptions {
   takeoverProbeMs?: number;
   /** Told of each new expiration of the own lease after acquireLease (flanneld's /metrics). */
   onLeaseExpiration?: (expiration: Date | null) => void;
+  /** Told of the lease watches' failures and relistings (flanneld's /metrics). */
+  watchObserver?: ListWatchObserver;
   /** Use this client instead of building one from the options (it is still closed by close()). */
   client?: Etcd3;
 }
@@ -263,6 +265,7 @@ export class EtcdSubnetManager implements SubnetManager {
       signal,
       what: 'subnet leases',
       throttle: this.throttle,
+      observer: this.opts.watchObserver,
     });
     let first = true;
     for await (const item of stream) {
@@ -301,6 +304,7 @@ export class EtcdSubnetManager implements SubnetManager {
       retryMs: (this.opts.renewRetrySeconds ?? 60) * 1000,
       throttle: this.throttle,
       onExpiration: this.opts.onLeaseExpiration,
+      watchObserver: this.opts.watchObserver,
     });
   }
 

@@ -4,7 +4,7 @@ import { errorMessage, logger } from '../../log/log.ts';
 import type { Lease } from '../lease.ts';
 import { sleep } from '../../util/sleep.ts';
 import { Serial } from '../../util/serial.ts';
-import { ListWatch } from './list-watch.ts';
+import { ListWatch, type ListWatchObserver } from './list-watch.ts';
 import { classifyOwnKey, duplicatePublicIPMessage, type HeldLease, type OwnKeyState } from './ownership.ts';
 import type { EtcdRegistry, KeyMeta } from './registry.ts';
 import type { ThrottledLog } from './throttle.ts';
@@ -28,6 +28,7 @@ export interface MonitorOptions {
   throttle?: ThrottledLog;
   /** Told of each new expiration of the own lease (a renewal, a rewrite, one learned from etcd). */
   onExpiration?: (expiration: Date | null) => void;
+  watchObserver?: ListWatchObserver;
 }
 
 /** 'conflict': another writer keeps rewriting the key (logged); the daemon stops rather than fight it. */
@@ -151,6 +152,7 @@ export async function monitorOwnLease(o: MonitorOptions): Promise<MonitorOutcome
       signal: stop.signal,
       what: `own lease ${key}`,
       throttle: o.throttle,
+      observer: o.watchObserver,
     });
     for await (const item of stream) {
       if (item.type === 'snapshot') {
