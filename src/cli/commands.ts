@@ -1,6 +1,6 @@
 // flannelctl's command table: every command, its options and arguments, with the one-line descriptions the usage
 // shows. Both the parser and `--help` read it (command-line.ts); the handlers are in run.ts.
-import { parseCommandLine, type CommandSpec, type Invocation, type ParseResult } from './command-line.ts';
+import { parseCommandLine, type CommandSpec, type Invocation, type OptionSpec, type ParseResult } from './command-line.ts';
 import { DEFAULT_PEERS_URL } from './peers.ts';
 
 // The backends flanneld has (src/backend/registry.ts); the lab runs any of them.
@@ -21,6 +21,20 @@ function labUpProblem({ strings, flags }: Invocation): string | undefined {
 }
 
 const labHost = { name: 'host', description: 'a lab host, e.g. h2 (or its namespace, flab-h2)' };
+
+// flanneld's flags for what doctor reads (each also FLANNELD_<NAME>, as for flanneld); '' means flanneld's default.
+const DOCTOR_OPTIONS: Record<string, OptionSpec> = {
+  'etcd-endpoints': { type: 'string', placeholder: 'URLS', description: 'etcd endpoints, comma-separated (default http://127.0.0.1:4001,http://127.0.0.1:2379)' },
+  'etcd-prefix': { type: 'string', placeholder: 'PREFIX', description: 'etcd prefix (default /coreos.com/network)' },
+  'etcd-cafile': { type: 'string', placeholder: 'FILE', description: 'CA that signed etcd\'s certificate' },
+  'etcd-certfile': { type: 'string', placeholder: 'FILE', description: 'client certificate for etcd' },
+  'etcd-keyfile': { type: 'string', placeholder: 'FILE', description: 'client key for etcd' },
+  'etcd-username': { type: 'string', placeholder: 'USER', description: 'etcd user' },
+  'etcd-password': { type: 'string', placeholder: 'PASSWORD', description: 'etcd password' },
+  'subnet-file': { type: 'string', placeholder: 'FILE', description: 'subnet.env flanneld writes (default /run/flannel/subnet.env)' },
+  'public-ip': { type: 'string', placeholder: 'IP', description: "this node's public IP, when flanneld runs with --public-ip" },
+  json: { type: 'boolean', description: 'print {"ok","findings":[{"id","severity","summary","evidence","fix"}],"checked"}' },
+};
 
 export const FLANNELCTL: CommandSpec = {
   name: 'flannelctl',
@@ -47,6 +61,7 @@ export const FLANNELCTL: CommandSpec = {
         { name: 'status', summary: "each host's processes and subnet.env, and the ping matrix again" },
         { name: 'restart', summary: "stop and start one host's flanneld", args: [labHost] },
         { name: 'peers', summary: "`flannelctl peers` inside that host (host-gw: each peer's route, and why it failed)", args: [labHost] },
+        { name: 'doctor', summary: '`flannelctl doctor` inside that host, against the lab\'s etcd', options: { json: DOCTOR_OPTIONS.json! }, args: [labHost] },
         { name: 'down', summary: 'remove every namespace, device, process and file the lab made' },
         {
           name: 'kube-api-server',
@@ -69,6 +84,11 @@ export const FLANNELCTL: CommandSpec = {
         { name: 'source', description: 'the file to copy' },
         { name: 'destination', description: 'the full file name to install it as; its directory must exist' },
       ],
+    },
+    {
+      name: 'doctor',
+      summary: 'inspect this node read-only and name what keeps pods from reaching each other, with the fix; exits 1 on an error',
+      options: DOCTOR_OPTIONS,
     },
     {
       name: 'peers',

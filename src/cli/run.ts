@@ -7,7 +7,8 @@ import { installFile, installRequest } from './install.ts';
 import { runPeers, runPeersInNetns, type PeersOutput } from './peers.ts';
 import { runKubeApiServer } from '../lab/kube-api/run.ts';
 import { distDir, selfArgv } from '../util/self.ts';
-import { LAB_HEALTHZ_PORT, labDown, labHost, labRestartFlanneld, labStatus, labUp } from '../lab/lab.ts';
+import { LAB_HEALTHZ_PORT, labDown, labHost, labRestartFlanneld, labStatus, labUp, readState } from '../lab/lab.ts';
+import { runDoctor, runDoctorInNetns } from './doctor.ts';
 
 export type CliOutput = PeersOutput;
 type Handler = (inv: Invocation, io: CliOutput) => Promise<number>;
@@ -47,6 +48,14 @@ export const HANDLERS: Readonly<Record<string, Handler>> = {
     requireRoot();
     return runPeersInNetns(labHost(args[0]!).ns, LAB_HEALTHZ_PORT, selfArgv());
   },
+  'lab doctor': async ({ args, flags }) => {
+    requireRoot();
+    const state = readState();
+    if (state.kube) throw new Error('doctor reads the leases from etcd; it does not inspect a --kube lab yet');
+    const h = labHost(args[0]!, state);
+    const doctorArgs = [`--etcd-endpoints=${state.topology.etcdEndpoint}`, `--subnet-file=${h.subnetFile}`, ...(flags.json ? ['--json'] : [])];
+    return runDoctorInNetns(h.ns, selfArgv(), doctorArgs);
+  },
   'lab down': async () => {
     requireRoot();
     labDown();
@@ -69,6 +78,7 @@ export const HANDLERS: Readonly<Record<string, Handler>> = {
     return 0;
   },
   peers: ({ strings }, io) => runPeers(strings.url!, io),
+  doctor: ({ strings, flags }, io) => runDoctor(strings, flags.json ?? false, io),
 };
 
 /** `flannelctl <argv>`: its exit code; everything it prints goes through `io`, except what the lab itself says. */

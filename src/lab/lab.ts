@@ -306,7 +306,7 @@ export function labDown(): void {
   if (names.length) say(`Removed ${names.length} namespaces and ${LAB_DIR}.`);
 }
 
-function readState(): LabState {
+export function readState(): LabState {
   if (!existsSync(statePath)) throw new Error('no lab is running (start one with `make lab`)');
   return JSON.parse(readFileSync(statePath, 'utf8')) as LabState;
 }

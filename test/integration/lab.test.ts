@@ -2,8 +2,9 @@
 // reference state, a flanneld restart without packet loss, and `lab down` leaving nothing behind.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { bridgeJson, ipJson, nsRun, pings } from '../helpers/netns.ts';
 import { until } from '../helpers/wait.ts';
 import { assertLabGone, etcdctl, etcdLeases, lab, LAB_HOSTS as hosts, LAB_UNDERLAY as underlay, labDownQuietly, labPids, labSkip, subnetEnv, subnetEnvFile, vtepMac } from '../helpers/lab.ts';
@@ -134,6 +135,26 @@ describe('lab: 3 hosts × 2 pods over vxlan', { skip: labSkip }, () => {
     assert.equal(subnetEnv('flab-h2').FLANNEL_SUBNET, subnet, 'h2 keeps its subnet');
     assert.ok(healed());
     assert.equal(Object.keys(etcdLeases()).length, 3);
+  });
+
+  it('lab doctor finds nothing on a healthy host, and names a disabled ip_forward and a stale cni0 address with their fixes', () => {
+    for (const h of ['h1', 'h2', 'h3']) assert.match(lab(['doctor', h]), /^All is well: \d+ checks found nothing wrong\.\n$/);
+    nsRun('flab-h2', 'sysctl', ['-qw', 'net.ipv4.ip_forward=0']);
+    nsRun('flab-h2', 'ip', ['addr', 'add', '10.244.250.1/24', 'dev', 'cni0']);
+    try {
+      const r = spawnSync(process.execPath, [join(import.meta.dirname, '../../dist/flannelctl.cjs'), 'lab', 'doctor', 'h2', '--json'], { encoding: 'utf8' });
+      assert.equal(r.status, 1, r.stderr);
+      const d = JSON.parse(r.stdout) as { ok: boolean; findings: { id: string; evidence: string[]; fix: string }[]; checked: string[] };
+      assert.equal(d.ok, false);
+      assert.deepEqual(d.findings.map((f) => f.id), ['ip-forward-disabled', 'cni-bridge-mismatch']);
+      assert.deepEqual(d.findings[0]!.evidence, ['net.ipv4.ip_forward = 0']);
+      assert.match(d.findings[1]!.fix, /ip link delete cni0/);
+      assert.ok(d.checked.includes('peer-unprogrammed'));
+    } finally {
+      nsRun('flab-h2', 'sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
+      nsRun('flab-h2', 'ip', ['addr', 'del', '10.244.250.1/24', 'dev', 'cni0']);
+    }
+    assert.match(lab(['doctor', 'h2']), /^All is well/);
   });
 
   it('lab status reports the matrix again at 0 % loss', () => {

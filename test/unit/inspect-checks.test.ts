@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { IPv4Net } from '../../src/ip/ipv4.ts';
 import { diagnose } from '../../src/inspect/checks.ts';
+import { diagnosisJson, formatDiagnosis } from '../../src/inspect/report.ts';
 import type { NodeSnapshot } from '../../src/inspect/snapshot.ts';
 import { makeLease, type Lease } from '../../src/subnet/lease.ts';
 
@@ -134,5 +135,22 @@ describe('doctor checks', () => {
     const t = healthy();
     t.leases = { error: 'etcd at http://127.0.0.1:2379 is unreachable: connect ECONNREFUSED' };
     assert.deepEqual(ids(t), ['cluster-unreachable']);
+  });
+});
+
+describe('doctor report', () => {
+  it('groups findings by layer with evidence and fix, and prints the JSON contract', () => {
+    const s = healthy();
+    s.sysctls = { 'net.ipv4.ip_forward': '0', 'net.bridge.bridge-nf-call-iptables': '1' };
+    s.fdb = [];
+    const d = diagnose(s);
+    const text = formatDiagnosis(d);
+    assert.match(text, /^host and underlay:\n  ERROR \[ip-forward-disabled\] .*\n      net\.ipv4\.ip_forward = 0\n    fix: sysctl -w net\.ipv4\.ip_forward=1/);
+    assert.ok(text.indexOf('host and underlay:') < text.indexOf('peers:'));
+    assert.match(text, /2 error\(s\), 0 warning\(s\)\.\n$/);
+    const json = JSON.parse(diagnosisJson(d));
+    assert.deepEqual(Object.keys(json), ['ok', 'findings', 'checked']);
+    assert.deepEqual(Object.keys(json.findings[0]), ['id', 'severity', 'summary', 'evidence', 'fix']);
+    assert.equal(formatDiagnosis(diagnose(healthy())), `All is well: ${d.checked.length} checks found nothing wrong.\n`);
   });
 });

@@ -3,14 +3,13 @@
 // "programmed" means.
 import { leaseName } from '../../subnet/lease.ts';
 import { vtepMacOf } from '../../subnet/etcd/ownership.ts';
+import { VXLAN_OVERHEAD } from '../../backend/vxlan/options.ts';
 import { missingEntries, planPeer, staleEntries, type Entry, type PeerPlan } from '../../backend/vxlan/plan.ts';
 import type { LinkInfo } from '../../netlink/index.ts';
 import type { Check, Finding } from '../findings.ts';
 import type { NodeSnapshot } from '../snapshot.ts';
 import { ownLease } from './subnet.ts';
 
-/** IPv4 vxlan encapsulation: outer IPv4 20 + UDP 8 + VXLAN 8 + inner Ethernet 14. */
-const VXLAN_OVERHEAD = 50;
 
 function vxlanDevice(s: NodeSnapshot): LinkInfo | undefined {
   return s.backend?.type === 'vxlan' ? s.links.find((l) => l.name === `flannel.${s.backend!.vni}`) : undefined;

@@ -1,0 +1,53 @@
+// `flannelctl doctor`: read this node (src/inspect), run every check, print the findings; `lab doctor <host>` runs it
+// inside a lab host. Exit 0: no error finding; 1: an error finding; 2: the node could not be inspected.
+import { spawnSync } from 'node:child_process';
+import { parseFlags } from '../daemon/flags.ts';
+import { diagnose } from '../inspect/checks.ts';
+import { readNode } from '../inspect/read.ts';
+import { diagnosisJson, formatDiagnosis } from '../inspect/report.ts';
+import { errorMessage } from '../log/log.ts';
+import type { PeersOutput } from './peers.ts';
+
+/**
+ * `strings` are doctor's flanneld flags as given ('' when not): flanneld's own flag parser supplies the defaults and
+ * the FLANNELD_<NAME> variables, so doctor reads exactly what flanneld would.
+ */
+export async function runDoctor(strings: Record<string, string>, json: boolean, io: PeersOutput): Promise<number> {
+  const argv = Object.entries(strings).filter(([, v]) => v !== '').map(([k, v]) => `--${k}=${v}`);
+  let o;
+  try {
+    o = parseFlags(argv, process.env);
+  } catch (e) {
+    io.err(`flannelctl doctor: ${errorMessage(e)}\n`);
+    return 2;
+  }
+  let snapshot;
+  try {
+    snapshot = await readNode({
+      subnetFile: o.subnetFile,
+      publicIP: o.publicIP || undefined,
+      etcd: {
+        endpoints: o.etcdEndpoints,
+        prefix: o.etcdPrefix,
+        caFile: o.etcdCafile || undefined,
+        certFile: o.etcdCertfile || undefined,
+        keyFile: o.etcdKeyfile || undefined,
+        username: o.etcdUsername || undefined,
+        password: o.etcdPassword || undefined,
+      },
+    });
+  } catch (e) {
+    io.err(`flannelctl doctor: cannot inspect this node: ${errorMessage(e)}\n`);
+    return 2;
+  }
+  const d = diagnose(snapshot);
+  io.out(json ? diagnosisJson(d) : formatDiagnosis(d));
+  return d.ok ? 0 : 1;
+}
+
+/** `flannelctl doctor` run by `self` inside `ns` (a lab host) with `args`; its exit code. */
+export function runDoctorInNetns(ns: string, self: string[], args: string[]): number {
+  const r = spawnSync('ip', ['netns', 'exec', ns, ...self, 'doctor', ...args], { stdio: 'inherit', timeout: 60_000 });
+  if (r.error) throw new Error(`running flannelctl doctor in ${ns} failed: ${r.error.message}`);
+  return r.status ?? 2;
+}
