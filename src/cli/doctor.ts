@@ -6,6 +6,7 @@ import { diagnose } from '../inspect/checks.ts';
 import { readNode } from '../inspect/read.ts';
 import { diagnosisJson, formatDiagnosis } from '../inspect/report.ts';
 import { errorMessage } from '../log/log.ts';
+import { isCompiled } from '../util/self.ts';
 import type { PeersOutput } from './peers.ts';
 
 /**
@@ -13,6 +14,15 @@ import type { PeersOutput } from './peers.ts';
  * the FLANNELD_<NAME> variables, so doctor reads exactly what flanneld would.
  */
 export async function runDoctor(strings: Record<string, string>, json: boolean, io: PeersOutput): Promise<number> {
+  // bun cannot run the netlink package's addon (docs/single-executable.md): say so instead of crashing.
+  if (isCompiled) {
+    io.err(
+      'flannelctl doctor: this single executable cannot read the kernel (the netlink module needs Node.js); run ' +
+        '`node <flannel-ts>/dist/flannelctl.cjs doctor`, e.g. in the flannel pod: ' +
+        'kubectl -n kube-flannel exec <pod> -c kube-flannel -- /opt/flannel-ts/dist/flannelctl.cjs doctor\n',
+    );
+    return 2;
+  }
   const argv = Object.entries(strings).filter(([, v]) => v !== '').map(([k, v]) => `--${k}=${v}`);
   let o;
   try {

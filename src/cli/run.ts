@@ -6,7 +6,8 @@ import { parseFlannelctl } from './commands.ts';
 import { installFile, installRequest } from './install.ts';
 import { runPeers, runPeersInNetns, type PeersOutput } from './peers.ts';
 import { runKubeApiServer } from '../lab/kube-api/run.ts';
-import { distDir, selfArgv } from '../util/self.ts';
+import { join } from 'node:path';
+import { distDir, isCompiled, nodeExecutable, selfArgv } from '../util/self.ts';
 import { LAB_HEALTHZ_PORT, labDown, labHost, labRestartFlanneld, labStatus, labUp, readState } from '../lab/lab.ts';
 import { runDoctor, runDoctorInNetns } from './doctor.ts';
 
@@ -54,7 +55,9 @@ export const HANDLERS: Readonly<Record<string, Handler>> = {
     if (state.kube) throw new Error('doctor reads the leases from etcd; it does not inspect a --kube lab yet');
     const h = labHost(args[0]!, state);
     const doctorArgs = [`--etcd-endpoints=${state.topology.etcdEndpoint}`, `--subnet-file=${h.subnetFile}`, ...(flags.json ? ['--json'] : [])];
-    return runDoctorInNetns(h.ns, selfArgv(), doctorArgs);
+    // Under node: the single executable cannot read the kernel (see runDoctor).
+    const self = isCompiled ? [nodeExecutable(), join(distDir(), 'flannelctl.cjs')] : selfArgv();
+    return runDoctorInNetns(h.ns, self, doctorArgs);
   },
   'lab down': async () => {
     requireRoot();
