@@ -1,7 +1,7 @@
 // `flannelctl doctor`: read this node (src/inspect), run every check, print the findings; `lab doctor <host>` runs it
 // inside a lab host. Exit 0: no error finding; 1: an error finding; 2: the node could not be inspected.
 import { spawnSync } from 'node:child_process';
-import { parseFlags } from '../daemon/flags.ts';
+import { etcdOptionsOf, parseFlags } from '../daemon/flags.ts';
 import { diagnose } from '../inspect/checks.ts';
 import { readNode } from '../inspect/read.ts';
 import { diagnosisJson, formatDiagnosis } from '../inspect/report.ts';
@@ -36,15 +36,7 @@ export async function runDoctor(strings: Record<string, string>, json: boolean, 
     snapshot = await readNode({
       subnetFile: o.subnetFile,
       publicIP: o.publicIP || undefined,
-      etcd: {
-        endpoints: o.etcdEndpoints,
-        prefix: o.etcdPrefix,
-        caFile: o.etcdCafile || undefined,
-        certFile: o.etcdCertfile || undefined,
-        keyFile: o.etcdKeyfile || undefined,
-        username: o.etcdUsername || undefined,
-        password: o.etcdPassword || undefined,
-      },
+      etcd: etcdOptionsOf(o),
     });
   } catch (e) {
     io.err(`flannelctl doctor: cannot inspect this node: ${errorMessage(e)}\n`);

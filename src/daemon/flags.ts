@@ -183,3 +183,16 @@ export function usage(argv0: string): string {
 export function describeOptions(o: Options): string {
   return JSON.stringify({ ...o, etcdPassword: o.etcdPassword ? '****' : '' });
 }
+
+/** The --etcd-* flags as the etcd client takes them (unset ones left out), for flanneld and doctor alike. */
+export function etcdOptionsOf(o: Options): { endpoints: string[]; prefix: string; keyFile?: string; certFile?: string; caFile?: string; username?: string; password?: string } {
+  return {
+    endpoints: o.etcdEndpoints,
+    prefix: o.etcdPrefix,
+    keyFile: o.etcdKeyfile || undefined,
+    certFile: o.etcdCertfile || undefined,
+    caFile: o.etcdCafile || undefined,
+    username: o.etcdUsername || undefined,
+    password: o.etcdPassword || undefined,
+  };
+}

@@ -11,7 +11,7 @@ import { formatSubnetEnv, readPreviousSubnet, writeSubnetEnv } from '../subnet/s
 import { IptablesTrafficManager } from '../traffic/iptables/index.ts';
 import { NftablesTrafficManager } from '../traffic/nftables/index.ts';
 import type { Options } from './flags.ts';
-import { describeOptions } from './flags.ts';
+import { describeOptions, etcdOptionsOf } from './flags.ts';
 import { ensureBlackholeRoute } from './blackhole.ts';
 import { HealthServer } from './health.ts';
 import { hostView } from './host-view.ts';
@@ -62,13 +62,7 @@ export async function runFlanneld(opts: Options): Promise<number> {
     }
   } else {
     subnetManager = new EtcdSubnetManager({
-      endpoints: opts.etcdEndpoints,
-      prefix: opts.etcdPrefix,
-      keyFile: opts.etcdKeyfile || undefined,
-      certFile: opts.etcdCertfile || undefined,
-      caFile: opts.etcdCafile || undefined,
-      username: opts.etcdUsername || undefined,
-      password: opts.etcdPassword || undefined,
+      ...etcdOptionsOf(opts),
       previousSubnet: previous?.subnet,
       previousIPv6Subnet: previous?.ipv6Subnet,
       renewMarginMinutes: opts.subnetLeaseRenewMargin,
