@@ -33,6 +33,7 @@ const DOCTOR_OPTIONS: Record<string, OptionSpec> = {
   'etcd-password': { type: 'string', placeholder: 'PASSWORD', description: 'etcd password' },
   'subnet-file': { type: 'string', placeholder: 'FILE', description: 'subnet.env flanneld writes (default /run/flannel/subnet.env)' },
   'public-ip': { type: 'string', placeholder: 'IP', description: "this node's public IP, when flanneld runs with --public-ip" },
+  'health-url': { type: 'string', placeholder: 'URL', description: "flanneld's health server, when it runs one (e.g. http://127.0.0.1:8081)" },
   json: { type: 'boolean', description: 'print {"ok","findings":[{"id","severity","summary","evidence","fix"}],"checked"}' },
 };
 

@@ -23,7 +23,9 @@ export async function runDoctor(strings: Record<string, string>, json: boolean, 
     );
     return 2;
   }
-  const argv = Object.entries(strings).filter(([, v]) => v !== '').map(([k, v]) => `--${k}=${v}`);
+  // --health-url is doctor's own; the rest are flanneld's flags.
+  const { 'health-url': healthUrl, ...flanneldFlags } = strings;
+  const argv = Object.entries(flanneldFlags).filter(([, v]) => v !== '').map(([k, v]) => `--${k}=${v}`);
   let o;
   try {
     o = parseFlags(argv, process.env);
@@ -35,6 +37,7 @@ export async function runDoctor(strings: Record<string, string>, json: boolean, 
   try {
     snapshot = await readNode({
       subnetFile: o.subnetFile,
+      healthUrl: healthUrl || undefined,
       publicIP: o.publicIP || undefined,
       etcd: etcdOptionsOf(o),
     });

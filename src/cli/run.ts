@@ -54,7 +54,12 @@ export const HANDLERS: Readonly<Record<string, Handler>> = {
     const state = readState();
     if (state.kube) throw new Error('doctor reads the leases from etcd; it does not inspect a --kube lab yet');
     const h = labHost(args[0]!, state);
-    const doctorArgs = [`--etcd-endpoints=${state.topology.etcdEndpoint}`, `--subnet-file=${h.subnetFile}`, ...(flags.json ? ['--json'] : [])];
+    const doctorArgs = [
+      `--etcd-endpoints=${state.topology.etcdEndpoint}`,
+      `--subnet-file=${h.subnetFile}`,
+      `--health-url=http://127.0.0.1:${LAB_HEALTHZ_PORT}`,
+      ...(flags.json ? ['--json'] : []),
+    ];
     // Under node: the single executable cannot read the kernel (see runDoctor).
     const self = isCompiled ? [nodeExecutable(), join(distDir(), 'flannelctl.cjs')] : selfArgv();
     return runDoctorInNetns(h.ns, self, doctorArgs);

@@ -2,11 +2,12 @@
 import type { Check, Finding, FindingId } from './findings.ts';
 import type { NodeSnapshot } from './snapshot.ts';
 import { clusterCheck } from './checks/cluster.ts';
+import { flanneldCheck } from './checks/flanneld.ts';
 import { forwardingCheck } from './checks/host.ts';
 import { cniBridgeCheck, subnetEnvCheck } from './checks/subnet.ts';
 import { vxlanDeviceCheck, vxlanPeersCheck } from './checks/vxlan.ts';
 
-export const CHECKS: readonly Check[] = [forwardingCheck, vxlanDeviceCheck, vxlanPeersCheck, cniBridgeCheck, subnetEnvCheck, clusterCheck];
+export const CHECKS: readonly Check[] = [flanneldCheck, forwardingCheck, vxlanDeviceCheck, vxlanPeersCheck, cniBridgeCheck, subnetEnvCheck, clusterCheck];
 
 export interface Diagnosis {
   ok: boolean;

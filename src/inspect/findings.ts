@@ -12,7 +12,8 @@ export type FindingId =
   | 'peer-mac-mismatch'
   | 'peer-stale'
   | 'public-ip-duplicate'
-  | 'cluster-unreachable';
+  | 'cluster-unreachable'
+  | 'flanneld-not-running';
 
 export interface Finding {
   id: FindingId;

@@ -17,6 +17,8 @@ const SYSCTLS = ['net.ipv4.ip_forward', 'net.ipv6.conf.all.forwarding', 'net.bri
 
 export interface ReadOptions {
   subnetFile: string;
+  /** flanneld's health server (http://127.0.0.1:8081), when it runs one. */
+  healthUrl?: string;
   etcd: EtcdClientOptions & { prefix: string };
   publicIP?: string;
 }
@@ -27,6 +29,24 @@ function readSysctl(name: string): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** "200 flanneld is ready", "503 …", or why nothing answered; bounded to 2 s. */
+async function httpAnswer(url: string): Promise<string> {
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
+    return `${res.status} ${(await res.text()).trim().slice(0, 200)}`;
+  } catch (e) {
+    const cause = (e as { cause?: unknown }).cause;
+    return `no answer (${errorMessage(cause ?? e)})`;
+  }
+}
+
+async function readFlanneld(url: string | undefined): Promise<NodeSnapshot['flanneld']> {
+  if (!url) return undefined;
+  const base = url.replace(/\/+$/, '');
+  const [healthz, readyz] = await Promise.all([httpAnswer(`${base}/healthz`), httpAnswer(`${base}/readyz`)]);
+  return { url: base, healthz, readyz };
 }
 
 function readSubnetEnv(path: string): NodeSnapshot['subnetEnv'] {
@@ -61,6 +81,7 @@ async function readCluster(o: ReadOptions['etcd']): Promise<Pick<NodeSnapshot, '
 
 export async function readNode(o: ReadOptions): Promise<NodeSnapshot> {
   const cluster = readCluster(o.etcd);
+  const flanneld = readFlanneld(o.healthUrl);
   const nl = await openNetlink();
   try {
     const links = await nl.links();
@@ -69,7 +90,10 @@ export async function readNode(o: ReadOptions): Promise<NodeSnapshot> {
     const neighbours = [...(await nl.neighbours(undefined, 4)), ...(await nl.neighbours(undefined, 6))];
     const fdb = (await Promise.all(links.filter((l) => l.kind === 'vxlan').map((l) => nl.fdb(l.index)))).flat();
     const sysctls = Object.fromEntries(SYSCTLS.map((k) => [k, readSysctl(k)]));
-    return { subnetEnv: readSubnetEnv(o.subnetFile), publicIP: o.publicIP, links, addresses, routes, neighbours, fdb, sysctls, ...(await cluster) };
+    const snapshot: NodeSnapshot = { subnetEnv: readSubnetEnv(o.subnetFile), publicIP: o.publicIP, links, addresses, routes, neighbours, fdb, sysctls, ...(await cluster) };
+    const health = await flanneld;
+    if (health) snapshot.flanneld = health;
+    return snapshot;
   } finally {
     nl.close();
   }

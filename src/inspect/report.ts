@@ -3,7 +3,7 @@ import type { Diagnosis } from './checks.ts';
 import type { Finding, FindingId } from './findings.ts';
 
 const LAYERS: ReadonlyArray<[string, readonly FindingId[]]> = [
-  ['host and underlay', ['ip-forward-disabled', 'bridge-nf-call']],
+  ['host and underlay', ['flanneld-not-running', 'ip-forward-disabled', 'bridge-nf-call']],
   ['flannel device', ['vtep-mismatch', 'mtu-mismatch']],
   ['peers', ['peer-unprogrammed', 'peer-mac-mismatch', 'peer-stale']],
   ['CNI bridge', ['cni-bridge-mismatch', 'subnet-env-mismatch']],

@@ -25,6 +25,8 @@ export interface NodeSnapshot {
   routes: RouteInfo[];
   neighbours: NeighbourInfo[];
   fdb: FdbEntry[];
+  /** flanneld's health server, when doctor was given its URL: /healthz and /readyz answers, or why there was none. */
+  flanneld?: { url: string; healthz: string; readyz: string };
   /** /proc/sys values by dotted name (net.ipv4.ip_forward …); absent when the file does not exist. */
   sysctls: Record<string, string | undefined>;
 }

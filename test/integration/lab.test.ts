@@ -2,7 +2,7 @@
 // reference state, a flanneld restart without packet loss, and `lab down` leaving nothing behind.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { bridgeJson, ipJson, nsRun, pings } from '../helpers/netns.ts';
@@ -155,6 +155,16 @@ describe('lab: 3 hosts × 2 pods over vxlan', { skip: labSkip }, () => {
       nsRun('flab-h2', 'ip', ['addr', 'del', '10.244.250.1/24', 'dev', 'cni0']);
     }
     assert.match(lab(['doctor', 'h2']), /^All is well/);
+  });
+
+  it('lab doctor names a host whose flanneld is gone', () => {
+    for (const pid of execFileSync('ip', ['netns', 'pids', 'flab-h3'], { encoding: 'utf8' }).split(/\s+/).filter(Boolean)) process.kill(Number(pid), 'SIGKILL');
+    const r = spawnSync(process.execPath, [join(import.meta.dirname, '../../dist/flannelctl.cjs'), 'lab', 'doctor', 'h3'], { encoding: 'utf8' });
+    assert.equal(r.status, 1, r.stdout + r.stderr);
+    assert.match(r.stdout, /ERROR \[flanneld-not-running\] flanneld does not answer/);
+    assert.match(r.stdout, /GET http:\/\/127\.0\.0\.1:8081\/healthz: no answer/);
+    lab(['restart', 'h3']);
+    assert.match(lab(['doctor', 'h3']), /^All is well/);
   });
 
   it('lab status reports the matrix again at 0 % loss', () => {

@@ -138,6 +138,22 @@ describe('doctor checks', () => {
   });
 });
 
+describe('doctor checks: flanneld', () => {
+  it('flanneld-not-running: no answer, or alive but not ready; nothing when both answer 200 or no URL was given', () => {
+    const s = healthy();
+    assert.deepEqual(ids(s), [], 'without --health-url flanneld is not checked');
+    s.flanneld = { url: 'http://127.0.0.1:8081', healthz: '200 flanneld is running', readyz: '200 flanneld is ready' };
+    assert.deepEqual(ids(s), []);
+    s.flanneld = { url: 'http://127.0.0.1:8081', healthz: 'no answer (connect ECONNREFUSED 127.0.0.1:8081)', readyz: 'no answer (connect ECONNREFUSED 127.0.0.1:8081)' };
+    const d = diagnose(s);
+    assert.deepEqual(d.findings.map((f) => f.id), ['flanneld-not-running']);
+    assert.match(d.findings[0]!.summary, /does not answer/);
+    assert.deepEqual(d.findings[0]!.evidence, ['GET http://127.0.0.1:8081/healthz: no answer (connect ECONNREFUSED 127.0.0.1:8081)', 'GET http://127.0.0.1:8081/readyz: no answer (connect ECONNREFUSED 127.0.0.1:8081)']);
+    s.flanneld = { url: 'http://127.0.0.1:8081', healthz: '200 flanneld is running', readyz: '503 flanneld is not ready yet' };
+    assert.match(diagnose(s).findings[0]!.summary, /runs but is not ready/);
+  });
+});
+
 describe('doctor report', () => {
   it('groups findings by layer with evidence and fix, and prints the JSON contract', () => {
     const s = healthy();
