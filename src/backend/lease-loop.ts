@@ -4,6 +4,7 @@
 import { errorMessage, type Logger } from '../log/log.ts';
 import { leaseName, type Lease, type LeaseEvent, type SubnetManager } from '../subnet/lease.ts';
 import type { Serial } from '../util/serial.ts';
+import { sleep } from '../util/sleep.ts';
 
 export interface LeaseHandler {
   added(lease: Lease, signal: AbortSignal): Promise<void>;
@@ -103,17 +104,10 @@ export class Checker {
   }
 
   /** Sleeps `ms`, or less when poked or aborted. */
-  private nap(ms: number, signal: AbortSignal): Promise<void> {
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        signal.removeEventListener('abort', done);
-        this.wake = undefined;
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      signal.addEventListener('abort', done, { once: true });
-      this.wake = done;
-    });
+  private async nap(ms: number, signal: AbortSignal): Promise<void> {
+    const poked = new AbortController();
+    this.wake = () => poked.abort();
+    await sleep(ms, AbortSignal.any([signal, poked.signal]));
+    this.wake = undefined;
   }
 }

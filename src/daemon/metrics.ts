@@ -7,7 +7,7 @@ import type { Network, PeerStatus } from '../backend/backend.ts';
 import type { DataPlaneStats } from '../backend/udp/data-plane.ts';
 import { UdpNetwork } from '../backend/udp/network.ts';
 import { errorMessage, logger } from '../log/log.ts';
-import type { LeaseEvent, SubnetManager } from '../subnet/lease.ts';
+import type { LeaseEvent, SubnetManager, SubnetWatchObserver } from '../subnet/lease.ts';
 
 const log = logger('metrics');
 
@@ -16,11 +16,6 @@ export type RuleMode = 'iptables' | 'nftables';
 export type RuleKind = 'masquerade' | 'forward';
 type Family = 'ipv4' | 'ipv6';
 
-/** The shape both subnet managers' list+watch loops report to (etcd/list-watch.ts, kube/node-informer.ts). */
-export interface WatchObserver {
-  failed(op: 'list' | 'watch'): void;
-  relisted(): void;
-}
 
 /** A counter that shows counts kept elsewhere (read at scrape time): exactly `values`, or no series without them. */
 function mirror<L extends string>(c: Counter<L>, values: [Partial<Record<L, string>>, number][] | undefined): void {
@@ -43,6 +38,8 @@ export class DaemonMetrics {
   private running?: Running;
   /** Per peer subnet: the `since` of the failure last counted, so each failure is counted once. */
   private readonly countedFailures = new Map<string, string>();
+  /** The peers read once per scrape (render), for the collects that need them. */
+  private scraped: PeerStatus[] | undefined;
 
   private readonly leaseExpiry: Gauge;
   private readonly leaseEvents: Counter<'type'>;
@@ -88,19 +85,17 @@ export class DaemonMetrics {
       registers,
       collect() {
         this.reset();
-        const peers = metrics.peers();
+        const peers = metrics.scraped;
         if (!peers) return;
-        this.set({ state: 'programmed' }, peers.filter((p) => p.state === 'programmed').length);
-        this.set({ state: 'failed' }, peers.filter((p) => p.state === 'failed').length);
+        const failed = peers.filter((p) => p.state === 'failed').length;
+        this.set({ state: 'programmed' }, peers.length - failed);
+        this.set({ state: 'failed' }, failed);
       },
     });
     this.peerErrors = new Counter({
       name: 'flannel_peer_programming_errors_total',
       help: 'Peers that went into state failed (one per failure, seen after each lease batch and at each scrape); absent when the backend keeps no per-peer status',
       registers,
-      collect() {
-        metrics.peers();
-      },
     });
     this.peerErrors.remove();
     this.leaseEvents = new Counter({
@@ -198,6 +193,8 @@ export class DaemonMetrics {
 
   /** The text a scrape gets. */
   render(): Promise<string> {
+    // Once per scrape: counts new failures into peerErrors before it is rendered, and feeds flannel_peers.
+    this.scraped = this.peers();
     return this.registry.metrics();
   }
 
@@ -215,7 +212,7 @@ export class DaemonMetrics {
   }
 
   /** What `manager`'s lease watch reports to. */
-  subnetWatch(manager: SubnetManagerKind): WatchObserver {
+  subnetWatch(manager: SubnetManagerKind): SubnetWatchObserver {
     for (const op of ['list', 'watch']) this.watchErrors.inc({ manager, op }, 0);
     this.watchRelists.inc({ manager }, 0);
     return {

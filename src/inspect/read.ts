@@ -1,7 +1,6 @@
 // Reads a NodeSnapshot: the kernel through our netlink facade, /proc/sys, subnet.env, and the cluster's leases and
 // network config from etcd. Read-only: nothing here writes to the kernel, the files or etcd.
 import { readFileSync } from 'node:fs';
-import { parseNetworkConfig } from '../config/parse.ts';
 import { parseVxlanOptions } from '../backend/vxlan/options.ts';
 import { errorMessage } from '../log/log.ts';
 import { RT_TABLE_MAIN, openNetlink } from '../netlink/index.ts';
@@ -62,7 +61,7 @@ async function readCluster(o: ReadOptions['etcd']): Promise<Pick<NodeSnapshot, '
   const client = createEtcdClient({ ...o, callTimeoutMs: o.callTimeoutMs ?? 3000 });
   const registry = new EtcdRegistry(client, o.prefix);
   try {
-    const config = parseNetworkConfig(await registry.getConfigText(), { validate: true, source: registry.configKey });
+    const config = await registry.readConfig();
     const leases = (await registry.listLeases()).leases;
     let backend: NodeSnapshot['backend'];
     if (config.backendType === 'vxlan') {

@@ -44,6 +44,12 @@ export function makeLease(s: Pick<Lease, 'subnet' | 'ipv6Subnet'>, attrs: LeaseA
   return lease;
 }
 
+/** What a subnet manager's list+watch loop reports (flanneld's /metrics): failed lists and watches, relistings. */
+export interface SubnetWatchObserver {
+  failed(op: 'list' | 'watch'): void;
+  relisted(): void;
+}
+
 export type LeaseEvent = { type: 'added'; lease: Lease } | { type: 'removed'; lease: Lease };
 
 /** Where a host gets its subnet and learns about its peers (etcd or the Kubernetes API). */

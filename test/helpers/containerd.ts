@@ -10,6 +10,7 @@ import {
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { gzipSync } from 'node:zlib';
+import { processGone } from './netns.ts';
 import { findTool, requireTool } from './tools.ts';
 import { until } from './wait.ts';
 
@@ -327,7 +328,7 @@ export class Containerd {
       clearTimeout(timer);
     }
     for (const pid of leftovers) killPid(pid);
-    await until('the shims and containers to exit', () => !leftovers.some(alive), 10_000, 50).catch(() => undefined);
+    await until('the shims and containers to exit', () => leftovers.every((p) => processGone(p, 0)), 10_000, 50).catch(() => undefined);
     this.removeCgroups();
     rmSync(this.dir, { recursive: true, force: true });
     live.delete(this);
@@ -343,7 +344,7 @@ export class Containerd {
     const pids = [...ctrs, daemon, ...this.shimPids(), ...this.taskPids()].filter((p) => p !== undefined);
     for (const pid of pids) killPid(pid);
     const deadline = Date.now() + 3000;
-    while (pids.some(alive) && Date.now() < deadline) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
+    for (const pid of pids) processGone(pid, Math.max(0, deadline - Date.now()));
     this.removeCgroups();
     rmSync(this.dir, { recursive: true, force: true });
   }
@@ -464,15 +465,6 @@ function killPid(pid: number): void {
     process.kill(pid, 'SIGKILL');
   } catch {
     /* already gone */
-  }
-}
-
-/** True while `pid` exists and is not a zombie. */
-function alive(pid: number): boolean {
-  try {
-    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-  } catch {
-    return false;
   }
 }
 

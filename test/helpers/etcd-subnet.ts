@@ -1,10 +1,13 @@
 // Fixture for EtcdSubnetManager tests against a real etcd: one etcd and admin client per suite, a fresh key prefix
 // per test (with the network config written), managers closed at the end, and etcdctl for reading what etcd holds.
-import { execFileSync } from 'node:child_process';
 import { Etcd3 } from 'etcd3';
 import { EtcdSubnetManager, type EtcdSubnetManagerOptions } from '../../src/subnet/etcd/manager.ts';
 import type { Lease, LeaseAttrs } from '../../src/subnet/lease.ts';
 import { startEtcd, type EtcdHandle } from './etcd.ts';
+
+/** A vxlan lease's attrs and the exact JSON flannel stores for them. */
+export const vxlanAttrs = (ip: string, mac: string): LeaseAttrs => ({ publicIP: ip, publicIPv6: null, backendType: 'vxlan', backendData: { VNI: 1, VtepMAC: mac } });
+export const vxlanValue = (ip: string, mac: string) => `{"PublicIP":"${ip}","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"${mac}"}}`;
 
 export class EtcdSubnetFixture {
   etcd!: EtcdHandle;
@@ -50,6 +53,5 @@ export class EtcdSubnetFixture {
   keys = async (prefix: string): Promise<string[]> =>
     (await this.admin.getAll().prefix(`${prefix}/subnets/`).keys()).map((k) => k.slice(`${prefix}/subnets/`.length)).sort();
 
-  etcdctl = (...args: string[]): string =>
-    execFileSync('etcdctl', ['--endpoints', this.etcd.endpoint, ...args], { env: { ...process.env, ETCDCTL_API: '3' }, timeout: 10_000 }).toString();
+  etcdctl = (...args: string[]): string => this.etcd.etcdctl(...args);
 }

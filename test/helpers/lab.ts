@@ -5,7 +5,9 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { netnsList, netnsPids } from '../../src/lab/exec.ts';
-import { ipJson, isRoot } from './netns.ts';
+import { ipJson, isRoot, processGone } from './netns.ts';
+
+export { processGone };
 
 const CTL = join(import.meta.dirname, '../../dist/flannelctl.cjs');
 const STATE_DIR = '/run/flannel-lab';
@@ -85,23 +87,6 @@ export function assertNoLabNamespaces(): void {
 /** The pids running in the lab's namespaces now: what `lab down` must stop (taken before it runs). */
 export function labPids(): number[] {
   return netnsList().filter((n) => n.startsWith('flab-')).flatMap(netnsPids);
-}
-
-/** True once `pid` has exited within `timeoutMs` (a zombie its parent has not reaped yet counts as gone). */
-export function processGone(pid: number, timeoutMs = 2500): boolean {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    let state: string;
-    try {
-      state = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    } catch {
-      return true;
-    }
-    // Field 3, after the parenthesised command name.
-    if (state.slice(state.lastIndexOf(')') + 2).startsWith('Z')) return true;
-    if (Date.now() > deadline) return false;
-    execFileSync('sleep', ['0.05']);
-  }
 }
 
 /**

@@ -1,5 +1,6 @@
 // Throwaway network namespaces for integration tests: unique names, always removed.
 import { execFileSync, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { requireTool } from './tools.ts';
 
@@ -108,3 +109,20 @@ export class Netns {
 }
 
 export const isRoot = process.getuid?.() === 0;
+
+/** True once `pid` has exited within `timeoutMs` (a zombie its parent has not reaped yet counts as gone). */
+export function processGone(pid: number, timeoutMs = 2500): boolean {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    let state: string;
+    try {
+      state = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    } catch {
+      return true;
+    }
+    // Field 3, after the parenthesised command name.
+    if (state.slice(state.lastIndexOf(')') + 2).startsWith('Z')) return true;
+    if (Date.now() > deadline) return false;
+    execFileSync('sleep', ['0.05']);
+  }
+}

@@ -7,13 +7,11 @@ import type { Etcd3 } from 'etcd3';
 import { IPv4Net } from '../../src/ip/ipv4.ts';
 import type { LeaseAttrs } from '../../src/subnet/lease.ts';
 import { etcdMissing } from '../helpers/etcd.ts';
-import { EtcdSubnetFixture } from '../helpers/etcd-subnet.ts';
+import { EtcdSubnetFixture, vxlanAttrs as vxlan, vxlanValue as valueOf } from '../helpers/etcd-subnet.ts';
 import { LogRecorder } from '../helpers/log.ts';
 import { until, within } from '../helpers/wait.ts';
 
 const CONFIG = '{"Network":"10.5.0.0/16","Backend":{"Type":"vxlan"}}';
-const vxlan = (ip: string, mac: string): LeaseAttrs => ({ publicIP: ip, publicIPv6: null, backendType: 'vxlan', backendData: { VNI: 1, VtepMAC: mac } });
-const valueOf = (ip: string, mac: string) => `{"PublicIP":"${ip}","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"${mac}"}}`;
 
 const fx = new EtcdSubnetFixture(CONFIG, 'flannel-own');
 const { stop, freshPrefix, manager, acquire } = fx;
@@ -45,7 +43,7 @@ describe('etcd subnet manager: ownership of the own key', { skip: etcdMissing },
     const prefix = await freshPrefix();
     const m = manager(prefix, { random: () => 0 });
     const lease = await acquire(m, vxlan(ip, mac));
-    const key = `${prefix}/subnets/${lease.subnet!.toString().replace('/', '-')}`;
+    const key = m.registry.subnetKey(lease);
     const ac = new AbortController();
     const outcome = m.completeLease(lease, ac.signal);
     // The renewal watch has read the key once it is listed: give it a moment.
@@ -121,8 +119,9 @@ describe('etcd subnet manager: ownership of the own key', { skip: etcdMissing },
 
   it('takes its own lease back after a reboot (new device MAC, nobody renewing it)', async () => {
     const prefix = await freshPrefix();
-    const before = await acquire(manager(prefix, { random: () => 0 }), vxlan('192.168.60.5', 'aa:00:00:00:00:05'));
-    const key = `${prefix}/subnets/${before.subnet!.toString().replace('/', '-')}`;
+    const first = manager(prefix, { random: () => 0 });
+    const before = await acquire(first, vxlan('192.168.60.5', 'aa:00:00:00:00:05'));
+    const key = first.registry.subnetKey(before);
     const oldEtcdLease = (await keyState(key))!.lease;
     const after = await acquire(manager(prefix, { takeoverProbeMs: 500 }), vxlan('192.168.60.5', 'bb:00:00:00:00:05'));
     assert.equal(after.subnet!.toString(), before.subnet!.toString());
@@ -133,8 +132,9 @@ describe('etcd subnet manager: ownership of the own key', { skip: etcdMissing },
 
   it('holds one etcd lease however often it restarts', async () => {
     const prefix = await freshPrefix();
-    const first = await acquire(manager(prefix, { random: () => 0 }), vxlan('192.168.60.6', 'aa:00:00:00:00:06'));
-    const key = `${prefix}/subnets/${first.subnet!.toString().replace('/', '-')}`;
+    const owner = manager(prefix, { random: () => 0 });
+    const first = await acquire(owner, vxlan('192.168.60.6', 'aa:00:00:00:00:06'));
+    const key = owner.registry.subnetKey(first);
     const leases = new Set<string>();
     for (let restart = 0; restart < 3; restart++) {
       const m = manager(prefix, { previousSubnet: first.subnet });

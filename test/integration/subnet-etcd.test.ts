@@ -5,12 +5,10 @@ import { Etcd3 } from 'etcd3';
 import { IPv4Net } from '../../src/ip/ipv4.ts';
 import type { LeaseAttrs, LeaseEvent } from '../../src/subnet/lease.ts';
 import { etcdMissing, type EtcdHandle } from '../helpers/etcd.ts';
-import { EtcdSubnetFixture } from '../helpers/etcd-subnet.ts';
+import { EtcdSubnetFixture, vxlanAttrs as vxlan, vxlanValue as valueOf } from '../helpers/etcd-subnet.ts';
 import { within } from '../helpers/wait.ts';
 
 const CONFIG = '{"Network":"10.5.0.0/16","Backend":{"Type":"vxlan"}}';
-const vxlan = (ip: string, mac: string): LeaseAttrs => ({ publicIP: ip, publicIPv6: null, backendType: 'vxlan', backendData: { VNI: 1, VtepMAC: mac } });
-const valueOf = (ip: string, mac: string) => `{"PublicIP":"${ip}","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"${mac}"}}`;
 
 const fx = new EtcdSubnetFixture(CONFIG, 'flannel-test');
 const { stop, freshPrefix, manager, acquire, etcdctl } = fx;

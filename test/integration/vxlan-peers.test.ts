@@ -25,7 +25,6 @@ const rows = (n: VxlanNode) => n.vxlan.peers().map((p) => [p.subnet, p.publicIP,
 const vxlanLease = (publicIP: string, mac: string): LeaseAttrs => ({ publicIP, publicIPv6: null, backendType: 'vxlan', backendData: { VNI: 1, VtepMAC: mac } });
 /** Lets the clock move on, so a `since` recorded after this is later than one recorded before. */
 const tick = () => new Promise((r) => setTimeout(r, 5));
-/** The kernel's refusal as the status words it, for an entry of `peer` (the errno name at the end). */
 /** What the status says when a device that is down refuses the onlink route to `subnet` (via its network address). */
 const refusedRoute = (subnet: string) => `the kernel refused the route ${subnet} via ${subnet.split('/')[0]} onlink: ENETDOWN`;
 

@@ -1,17 +1,16 @@
 // subnet.env against the cluster's leases, and cni0 against subnet.env: the CNI plugin hands out addresses from
 // FLANNEL_SUBNET on cni0, so all three must name one subnet.
 import { formatIPv4 } from '../../ip/ipv4.ts';
-import type { Lease } from '../../subnet/lease.ts';
+import { leaseName, type Lease } from '../../subnet/lease.ts';
 import type { Check, Finding } from '../findings.ts';
 import type { NodeSnapshot } from '../snapshot.ts';
 
 /** This node's lease: the one holding subnet.env's subnet (or its IPv6 subnet on an IPv6-only network). */
 export function ownLease(s: NodeSnapshot): Lease | undefined {
   const env = s.subnetEnv.env;
-  if (!env || !Array.isArray(s.leases)) return undefined;
-  return s.leases.find((l) =>
-    env.subnet ? l.subnet?.toString() === env.subnet.toString() : !!env.ipv6Subnet && l.ipv6Subnet?.toString() === env.ipv6Subnet.toString(),
-  );
+  if (!env || (!env.subnet && !env.ipv6Subnet) || !Array.isArray(s.leases)) return undefined;
+  const own = leaseName(env);
+  return s.leases.find((l) => leaseName(l) === own);
 }
 
 export const subnetEnvCheck: Check = {

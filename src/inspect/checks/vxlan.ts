@@ -3,7 +3,7 @@
 // "programmed" means.
 import { leaseName } from '../../subnet/lease.ts';
 import { vtepMacOf } from '../../subnet/etcd/ownership.ts';
-import { VXLAN_OVERHEAD } from '../../backend/vxlan/options.ts';
+import { VXLAN_OVERHEAD, deviceName } from '../../backend/vxlan/options.ts';
 import { missingEntries, planPeer, staleEntries, type Entry, type PeerPlan } from '../../backend/vxlan/plan.ts';
 import type { LinkInfo } from '../../netlink/index.ts';
 import type { Check, Finding } from '../findings.ts';
@@ -12,7 +12,7 @@ import { ownLease } from './subnet.ts';
 
 
 function vxlanDevice(s: NodeSnapshot): LinkInfo | undefined {
-  return s.backend?.type === 'vxlan' ? s.links.find((l) => l.name === `flannel.${s.backend!.vni}`) : undefined;
+  return s.backend?.type === 'vxlan' ? s.links.find((l) => l.name === deviceName(s.backend!.vni)) : undefined;
 }
 
 function entryText(e: Entry, dev: string): string {
@@ -27,7 +27,7 @@ export const vxlanDeviceCheck: Check = {
     const b = s.backend;
     const env = s.subnetEnv.env;
     if (b?.type !== 'vxlan' || !env?.subnet) return [];
-    const name = `flannel.${b.vni}`;
+    const name = deviceName(b.vni);
     const dev = vxlanDevice(s);
     const own = ownLease(s);
     const vtep = (summary: string, evidence: string[], fix: string): Finding => ({ id: 'vtep-mismatch', severity: 'error', summary, evidence, fix });

@@ -5,6 +5,7 @@ import type { IKeyValue, WatchBuilder, Watcher } from 'etcd3';
 import { errorMessage, logger } from '../../log/log.ts';
 import { ThrottledLog } from './throttle.ts';
 import { sleep } from '../../util/sleep.ts';
+import type { SubnetWatchObserver } from '../lease.ts';
 
 const log = logger('etcd');
 
@@ -28,12 +29,7 @@ export interface ListWatchOptions<S> {
   initialBackoffMs?: number;
   maxBackoffMs?: number;
   /** Told of failed lists and watches, and of each listing after the first (flanneld's /metrics). */
-  observer?: ListWatchObserver;
-}
-
-export interface ListWatchObserver {
-  failed(op: 'list' | 'watch'): void;
-  relisted(): void;
+  observer?: SubnetWatchObserver;
 }
 
 function dropWatcher(w: Watcher): void {

@@ -1,6 +1,5 @@
 // The etcd v3 subnet manager (spec §3): config, lease acquisition, the watch of all leases, renewal.
 import type { Etcd3 } from 'etcd3';
-import { parseNetworkConfig } from '../../config/parse.ts';
 import type { NetworkConfig } from '../../config/network-config.ts';
 import { formatIPv4, type IPv4Net } from '../../ip/ipv4.ts';
 import { formatIPv6, type IPv6Net } from '../../ip/ipv6.ts';
@@ -8,11 +7,11 @@ import { errorMessage, logger } from '../../log/log.ts';
 import { allocationRange, decideAllocation } from '../allocate.ts';
 import { LeaseJsonError, decodeLeaseValue, parseSubnetKey } from '../lease-json.ts';
 import { LeaseWatcher } from '../lease-watcher.ts';
-import { leaseName, makeLease, type Lease, type LeaseAttrs, type LeaseEvent, type SubnetManager } from '../lease.ts';
+import { leaseName, makeLease, type Lease, type LeaseAttrs, type LeaseEvent, type SubnetManager, type SubnetWatchObserver } from '../lease.ts';
 import { createEtcdClient, etcdErrorContext, type EtcdClientOptions } from './client.ts';
 import { describeEtcdError, isEtcdError } from './errors.ts';
 import { sleep } from '../../util/sleep.ts';
-import { ListWatch, type ListWatchObserver, type WatchChange } from './list-watch.ts';
+import { ListWatch, type WatchChange } from './list-watch.ts';
 import { classifyOwnKey, duplicatePublicIPMessage, sameBackend, type HeldLease } from './ownership.ts';
 import { EtcdRegistry, LEASE_TTL_SECONDS, type LeaseList, type MalformedKey, type WrittenLease } from './registry.ts';
 import { monitorOwnLease, type MonitorOutcome } from './renew.ts';
@@ -48,7 +47,7 @@ export interface EtcdSubnetManagerOptions extends EtcdClientOptions {
   /** Told of each new expiration of the own lease after acquireLease (flanneld's /metrics). */
   onLeaseExpiration?: (expiration: Date | null) => void;
   /** Told of the lease watches' failures and relistings (flanneld's /metrics). */
-  watchObserver?: ListWatchObserver;
+  watchObserver?: SubnetWatchObserver;
   /** Use this client instead of building one from the options (it is still closed by close()). */
   client?: Etcd3;
 }
@@ -97,8 +96,7 @@ export class EtcdSubnetManager implements SubnetManager {
       signal.throwIfAborted();
       let retryMs = 1000;
       try {
-        const text = await this.registry.getConfigText();
-        const config = parseNetworkConfig(text, { validate: true, source: this.registry.configKey });
+        const config = await this.registry.readConfig();
         this.config = config;
         return config;
       } catch (e) {

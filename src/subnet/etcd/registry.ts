@@ -2,6 +2,8 @@
 import type { Etcd3, IKeyValue } from 'etcd3';
 import { decodeLeaseValue, encodeLeaseValue, formatSubnetKey, LeaseJsonError, parseSubnetKey } from '../lease-json.ts';
 import { makeLease, type Lease, type LeaseAttrs } from '../lease.ts';
+import { parseNetworkConfig } from '../../config/parse.ts';
+import type { NetworkConfig } from '../../config/network-config.ts';
 
 /** What names a lease's key: the v4 subnet, the v6 subnet, or both. */
 export type LeaseSubnets = Pick<Lease, 'subnet' | 'ipv6Subnet'>;
@@ -36,6 +38,11 @@ export interface LeaseList {
   meta: Map<string, KeyMeta>;
   /** The store revision of the listing; watch from revision + 1. */
   revision: string;
+}
+
+/** A key's value and meta as etcd reports them. */
+export function keyStateOf(kv: IKeyValue): KeyMeta & { value: string } {
+  return { value: kv.value.toString(), leaseId: String(kv.lease ?? '0'), modRevision: kv.mod_revision };
 }
 
 /** A lease this node wrote: the etcd lease it holds ('0' for a reservation) and the revision of the write. */
@@ -75,6 +82,11 @@ export class EtcdRegistry {
     return text;
   }
 
+  /** `<prefix>/config`, parsed and validated; its errors name the key. */
+  async readConfig(): Promise<NetworkConfig> {
+    return parseNetworkConfig(await this.getConfigText(), { validate: true, source: this.configKey });
+  }
+
   /** When the etcd lease behind `leaseId` runs out; null for "0" (no lease: a reservation). */
   async expirationOf(leaseId: string): Promise<Date | null> {
     if (leaseId === '0' || leaseId === '') return null;
@@ -98,7 +110,7 @@ export class EtcdRegistry {
   /** One key's value and meta; null when absent. */
   async readKey(key: string): Promise<(KeyMeta & { value: string }) | null> {
     const kv = (await this.client.get(key).exec()).kvs[0];
-    return kv ? { value: kv.value.toString(), leaseId: String(kv.lease ?? '0'), modRevision: kv.mod_revision } : null;
+    return kv ? keyStateOf(kv) : null;
   }
 
   async listLeases(): Promise<LeaseList> {

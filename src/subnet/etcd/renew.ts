@@ -1,18 +1,18 @@
 // Keeps the own lease alive (spec §3.6): renew before it runs out, notice when someone deletes it, and heal the key
 // when someone else overwrote it (garbage, a plain put that detached it from its etcd lease, another node's lease).
 import { errorMessage, logger } from '../../log/log.ts';
-import type { Lease } from '../lease.ts';
+import type { Lease, SubnetWatchObserver } from '../lease.ts';
 import { sleep } from '../../util/sleep.ts';
 import { Serial } from '../../util/serial.ts';
-import { ListWatch, type ListWatchObserver } from './list-watch.ts';
+import { ListWatch } from './list-watch.ts';
 import { classifyOwnKey, duplicatePublicIPMessage, type HeldLease, type OwnKeyState } from './ownership.ts';
-import type { EtcdRegistry, KeyMeta } from './registry.ts';
+import { keyStateOf, type EtcdRegistry, type KeyMeta } from './registry.ts';
 import type { ThrottledLog } from './throttle.ts';
 
 const log = logger('etcd');
 
 /** Foreign rewrites of the own key healed within FIGHT_WINDOW_MS before the node gives up and stops. */
-export const MAX_FOREIGN_REWRITES = 3;
+const MAX_FOREIGN_REWRITES = 3;
 const FIGHT_WINDOW_MS = 60_000;
 
 export interface MonitorOptions {
@@ -28,7 +28,7 @@ export interface MonitorOptions {
   throttle?: ThrottledLog;
   /** Told of each new expiration of the own lease (a renewal, a rewrite, one learned from etcd). */
   onExpiration?: (expiration: Date | null) => void;
-  watchObserver?: ListWatchObserver;
+  watchObserver?: SubnetWatchObserver;
 }
 
 /** 'conflict': another writer keeps rewriting the key (logged); the daemon stops rather than fight it. */
@@ -110,7 +110,9 @@ export async function monitorOwnLease(o: MonitorOptions): Promise<MonitorOutcome
 
   /** Acts on what the key holds now. */
   const check = async (kv: KeyMeta & { value: string }) => {
-    const state: OwnKeyState = written.includes(kv.modRevision) ? { kind: 'ours' } : classifyOwnKey(key, kv, held);
+    // One of our own writes: write() already knows its expiration.
+    if (written.includes(kv.modRevision)) return;
+    const state: OwnKeyState = classifyOwnKey(key, kv, held);
     if (state.kind === 'ours') {
       setExpiration(await registry.expirationOf(kv.leaseId));
       return;
@@ -145,8 +147,7 @@ export async function monitorOwnLease(o: MonitorOptions): Promise<MonitorOutcome
       list: async () => {
         const res = await registry.client.get(key).exec();
         const kv = res.kvs[0];
-        const snapshot = kv ? { value: kv.value.toString(), leaseId: String(kv.lease ?? '0'), modRevision: kv.mod_revision } : null;
-        return { revision: res.header.revision, snapshot };
+        return { revision: res.header.revision, snapshot: kv ? keyStateOf(kv) : null };
       },
       watch: () => registry.client.watch().key(key),
       signal: stop.signal,
@@ -167,7 +168,7 @@ export async function monitorOwnLease(o: MonitorOptions): Promise<MonitorOutcome
       for (const ch of item.changes) {
         if (ch.type === 'delete') return revoked();
         try {
-          await turns.run(() => check({ value: ch.kv.value.toString(), leaseId: String(ch.kv.lease ?? '0'), modRevision: ch.kv.mod_revision }));
+          await turns.run(() => check(keyStateOf(ch.kv)));
         } catch {
           stream.resync();
           break;

@@ -5,12 +5,12 @@ import { parseNetworkConfig } from '../../config/parse.ts';
 import type { NetworkConfig } from '../../config/network-config.ts';
 import { errorMessage, logger } from '../../log/log.ts';
 import { sleep, untilAborted } from '../../util/sleep.ts';
-import { leaseName, makeLease, type Lease, type LeaseAttrs, type LeaseEvent, type SubnetManager } from '../lease.ts';
+import { leaseName, makeLease, type Lease, type LeaseAttrs, type LeaseEvent, type SubnetManager, type SubnetWatchObserver } from '../lease.ts';
 import { annotationNames, type AnnotationNames } from './annotations.ts';
 import { createNodeApi, type KubeClientOptions, type NodeApi } from './client.ts';
 import { DEFAULT_EVENT_QUEUE_DEPTH, EventQueue } from './event-queue.ts';
 import { nodeChangeEvents, nodeToLease } from './node-lease.ts';
-import { NodeInformer, type NodeWatchObserver } from './node-informer.ts';
+import { NodeInformer } from './node-informer.ts';
 import { annotationsOf, type KubeNode } from './node.ts';
 import { ownSubnets } from './own-subnet.ts';
 import { annotationPatch, applyPublicIPOverwrite, desiredAnnotations, networkUnavailableCondition } from './publish.ts';
@@ -38,7 +38,7 @@ export interface KubeSubnetManagerOptions extends KubeClientOptions {
   retryTimeoutMs?: number;
   watchTimeoutSeconds?: number;
   /** Told of the node watch's failures and re-lists (flanneld's /metrics). */
-  watchObserver?: NodeWatchObserver;
+  watchObserver?: SubnetWatchObserver;
 }
 
 async function resolveNodeName(api: NodeApi, o: KubeSubnetManagerOptions): Promise<string> {

@@ -4,6 +4,7 @@ import { errorMessage, logger } from '../../log/log.ts';
 import { sleep } from '../../util/sleep.ts';
 import { plainNode, type NodeApi, type WatchEvent } from './client.ts';
 import type { KubeNode } from './node.ts';
+import type { SubnetWatchObserver } from '../lease.ts';
 
 const log = logger('kube');
 
@@ -17,13 +18,10 @@ export interface NodeInformerOptions {
   watchTimeoutSeconds?: number;
   retryMs?: number;
   /** Told of failed lists and watches, and of each list after the first (flanneld's /metrics). */
-  observer?: NodeWatchObserver;
+  observer?: SubnetWatchObserver;
 }
 
-export interface NodeWatchObserver {
-  failed(op: 'list' | 'watch'): void;
-  relisted(): void;
-}
+
 
 export class NodeInformer {
   readonly cache = new Map<string, KubeNode>();
