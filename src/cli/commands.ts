@@ -31,9 +31,15 @@ const DOCTOR_OPTIONS: Record<string, OptionSpec> = {
   'etcd-keyfile': { type: 'string', placeholder: 'FILE', description: 'client key for etcd' },
   'etcd-username': { type: 'string', placeholder: 'USER', description: 'etcd user' },
   'etcd-password': { type: 'string', placeholder: 'PASSWORD', description: 'etcd password' },
+  'kube-subnet-mgr': { type: 'boolean', description: 'read the leases from the Kubernetes API (Nodes) instead of etcd' },
+  'kube-api-url': { type: 'string', placeholder: 'URL', description: 'Kubernetes API server URL (default: the kubeconfig\'s, or in-cluster)' },
+  'kubeconfig-file': { type: 'string', placeholder: 'FILE', description: 'kubeconfig file (default: the in-cluster service account)' },
+  'kube-annotation-prefix': { type: 'string', placeholder: 'PREFIX', description: 'Node annotation prefix (default flannel.alpha.coreos.com)' },
+  'net-config-path': { type: 'string', placeholder: 'FILE', description: 'net-conf.json in kube mode (default /etc/kube-flannel/net-conf.json)' },
   'subnet-file': { type: 'string', placeholder: 'FILE', description: 'subnet.env flanneld writes (default /run/flannel/subnet.env)' },
   'public-ip': { type: 'string', placeholder: 'IP', description: "this node's public IP, when flanneld runs with --public-ip" },
   'health-url': { type: 'string', placeholder: 'URL', description: "flanneld's health server, when it runs one (e.g. http://127.0.0.1:8081)" },
+  probe: { type: 'boolean', description: "also ping each peer's public IP and flannel address (3 echoes each, at most 32 peers)" },
   json: { type: 'boolean', description: 'print {"ok","findings":[{"id","severity","summary","evidence","fix"}],"checked"}' },
 };
 
@@ -62,7 +68,7 @@ export const FLANNELCTL: CommandSpec = {
         { name: 'status', summary: "each host's processes and subnet.env, and the ping matrix again" },
         { name: 'restart', summary: "stop and start one host's flanneld", args: [labHost] },
         { name: 'peers', summary: "`flannelctl peers` inside that host (host-gw: each peer's route, and why it failed)", args: [labHost] },
-        { name: 'doctor', summary: '`flannelctl doctor` inside that host, against the lab\'s etcd', options: { json: DOCTOR_OPTIONS.json! }, args: [labHost] },
+        { name: 'doctor', summary: '`flannelctl doctor` inside that host, against the lab\'s etcd or API server', options: { json: DOCTOR_OPTIONS.json!, probe: DOCTOR_OPTIONS.probe! }, args: [labHost] },
         { name: 'down', summary: 'remove every namespace, device, process and file the lab made' },
         {
           name: 'kube-api-server',

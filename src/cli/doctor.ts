@@ -13,7 +13,7 @@ import type { PeersOutput } from './peers.ts';
  * `strings` are doctor's flanneld flags as given ('' when not): flanneld's own flag parser supplies the defaults and
  * the FLANNELD_<NAME> variables, so doctor reads exactly what flanneld would.
  */
-export async function runDoctor(strings: Record<string, string>, json: boolean, io: PeersOutput): Promise<number> {
+export async function runDoctor(strings: Record<string, string>, flags: Record<string, boolean>, io: PeersOutput): Promise<number> {
   // bun cannot run the netlink package's addon (docs/single-executable.md): say so instead of crashing.
   if (isCompiled) {
     io.err(
@@ -26,6 +26,7 @@ export async function runDoctor(strings: Record<string, string>, json: boolean, 
   // --health-url is doctor's own; the rest are flanneld's flags.
   const { 'health-url': healthUrl, ...flanneldFlags } = strings;
   const argv = Object.entries(flanneldFlags).filter(([, v]) => v !== '').map(([k, v]) => `--${k}=${v}`);
+  if (flags['kube-subnet-mgr']) argv.push('--kube-subnet-mgr');
   let o;
   try {
     o = parseFlags(argv, process.env);
@@ -39,14 +40,17 @@ export async function runDoctor(strings: Record<string, string>, json: boolean, 
       subnetFile: o.subnetFile,
       healthUrl: healthUrl || undefined,
       publicIP: o.publicIP || undefined,
-      etcd: etcdOptionsOf(o),
+      probe: flags.probe ?? false,
+      cluster: o.kubeSubnetMgr
+        ? { kind: 'kube', apiUrl: o.kubeApiUrl || undefined, kubeconfigFile: o.kubeconfigFile || undefined, netConfigPath: o.netConfigPath, annotationPrefix: o.kubeAnnotationPrefix }
+        : { kind: 'etcd', etcd: etcdOptionsOf(o) },
     });
   } catch (e) {
     io.err(`flannelctl doctor: cannot inspect this node: ${errorMessage(e)}\n`);
     return 2;
   }
   const d = diagnose(snapshot);
-  io.out(json ? diagnosisJson(d) : formatDiagnosis(d));
+  io.out(flags.json ? diagnosisJson(d) : formatDiagnosis(d));
   return d.ok ? 0 : 1;
 }
 

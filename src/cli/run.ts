@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { distDir, isCompiled, nodeExecutable, selfArgv } from '../util/self.ts';
 import { LAB_HEALTHZ_PORT, labDown, labHost, labRestartFlanneld, labStatus, labUp, readState } from '../lab/lab.ts';
 import { runDoctor, runDoctorInNetns } from './doctor.ts';
+import { kubeDoctorArgs } from '../lab/kube-lab.ts';
 
 export type CliOutput = PeersOutput;
 type Handler = (inv: Invocation, io: CliOutput) => Promise<number>;
@@ -52,13 +53,13 @@ export const HANDLERS: Readonly<Record<string, Handler>> = {
   'lab doctor': async ({ args, flags }) => {
     requireRoot();
     const state = readState();
-    if (state.kube) throw new Error('doctor reads the leases from etcd; it does not inspect a --kube lab yet');
     const h = labHost(args[0]!, state);
     const doctorArgs = [
-      `--etcd-endpoints=${state.topology.etcdEndpoint}`,
+      ...(state.kube ? kubeDoctorArgs(h) : [`--etcd-endpoints=${state.topology.etcdEndpoint}`]),
       `--subnet-file=${h.subnetFile}`,
       `--health-url=http://127.0.0.1:${LAB_HEALTHZ_PORT}`,
       ...(flags.json ? ['--json'] : []),
+      ...(flags.probe ? ['--probe'] : []),
     ];
     // Under node: the single executable cannot read the kernel (see runDoctor).
     const self = isCompiled ? [nodeExecutable(), join(distDir(), 'flannelctl.cjs')] : selfArgv();
@@ -86,7 +87,7 @@ export const HANDLERS: Readonly<Record<string, Handler>> = {
     return 0;
   },
   peers: ({ strings }, io) => runPeers(strings.url!, io),
-  doctor: ({ strings, flags }, io) => runDoctor(strings, flags.json ?? false, io),
+  doctor: ({ strings, flags }, io) => runDoctor(strings, flags, io),
 };
 
 /** `flannelctl <argv>`: its exit code; everything it prints goes through `io`, except what the lab itself says. */

@@ -5,9 +5,22 @@ import { clusterCheck } from './checks/cluster.ts';
 import { flanneldCheck } from './checks/flanneld.ts';
 import { forwardingCheck } from './checks/host.ts';
 import { cniBridgeCheck, subnetEnvCheck } from './checks/subnet.ts';
+import { hostgwPeersCheck } from './checks/hostgw.ts';
+import { overlayProbeCheck, underlayRouteCheck } from './checks/underlay.ts';
 import { vxlanDeviceCheck, vxlanPeersCheck } from './checks/vxlan.ts';
 
-export const CHECKS: readonly Check[] = [flanneldCheck, forwardingCheck, vxlanDeviceCheck, vxlanPeersCheck, cniBridgeCheck, subnetEnvCheck, clusterCheck];
+export const CHECKS: readonly Check[] = [
+  flanneldCheck,
+  forwardingCheck,
+  underlayRouteCheck,
+  vxlanDeviceCheck,
+  vxlanPeersCheck,
+  hostgwPeersCheck,
+  overlayProbeCheck,
+  cniBridgeCheck,
+  subnetEnvCheck,
+  clusterCheck,
+];
 
 export interface Diagnosis {
   ok: boolean;
@@ -16,6 +29,7 @@ export interface Diagnosis {
 }
 
 export function diagnose(s: NodeSnapshot, checks: readonly Check[] = CHECKS): Diagnosis {
-  const findings = checks.flatMap((c) => c.run(s));
-  return { ok: !findings.some((f) => f.severity === 'error'), findings, checked: checks.flatMap((c) => c.ids) };
+  const run = checks.filter((c) => c.when?.(s) ?? true);
+  const findings = run.flatMap((c) => c.run(s));
+  return { ok: !findings.some((f) => f.severity === 'error'), findings, checked: [...new Set(run.flatMap((c) => c.ids))] };
 }

@@ -13,7 +13,13 @@ export type FindingId =
   | 'peer-stale'
   | 'public-ip-duplicate'
   | 'cluster-unreachable'
-  | 'flanneld-not-running';
+  | 'flanneld-not-running'
+  | 'underlay-route'
+  | 'hostgw-not-adjacent'
+  | 'overlay-unreachable'
+  | 'forward-blocked'
+  | 'masquerade-missing'
+  | 'overlay-port-blocked';
 
 export interface Finding {
   id: FindingId;
@@ -29,5 +35,7 @@ export interface Finding {
 export interface Check {
   /** The ids this check can report (doctor lists them under "checked"). */
   ids: FindingId[];
+  /** Whether the snapshot holds what this check reads (e.g. --probe's pings); absent means always. */
+  when?(s: import('./snapshot.ts').NodeSnapshot): boolean;
   run(s: import('./snapshot.ts').NodeSnapshot): Finding[];
 }

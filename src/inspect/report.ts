@@ -3,9 +3,10 @@ import type { Diagnosis } from './checks.ts';
 import type { Finding, FindingId } from './findings.ts';
 
 const LAYERS: ReadonlyArray<[string, readonly FindingId[]]> = [
-  ['host and underlay', ['flanneld-not-running', 'ip-forward-disabled', 'bridge-nf-call']],
+  ['host and underlay', ['flanneld-not-running', 'ip-forward-disabled', 'bridge-nf-call', 'underlay-route', 'hostgw-not-adjacent']],
   ['flannel device', ['vtep-mismatch', 'mtu-mismatch']],
-  ['peers', ['peer-unprogrammed', 'peer-mac-mismatch', 'peer-stale']],
+  ['peers', ['peer-unprogrammed', 'peer-mac-mismatch', 'peer-stale', 'overlay-unreachable']],
+  ['rules', ['forward-blocked', 'masquerade-missing', 'overlay-port-blocked']],
   ['CNI bridge', ['cni-bridge-mismatch', 'subnet-env-mismatch']],
   ['cluster', ['public-ip-duplicate', 'cluster-unreachable']],
 ];

@@ -1,6 +1,6 @@
 // A read-only picture of one node as the checks see it: plain values, read elsewhere (kernel, files, the cluster,
 // flanneld's health server), so every check is a pure function testable on fixtures.
-import type { AddressInfo, FdbEntry, LinkInfo, NeighbourInfo, RouteInfo } from '../netlink/index.ts';
+import type { AddressInfo, FdbEntry, LinkInfo, NeighbourInfo, RouteInfo, RouteLookup } from '../netlink/index.ts';
 import type { Lease } from '../subnet/lease.ts';
 import type { SubnetEnv } from '../subnet/subnet-env.ts';
 
@@ -27,6 +27,20 @@ export interface NodeSnapshot {
   fdb: FdbEntry[];
   /** flanneld's health server, when doctor was given its URL: /healthz and /readyz answers, or why there was none. */
   flanneld?: { url: string; healthz: string; readyz: string };
+  /** The kernel's answer to `ip route get <ip>` for each peer's public IP (each family), or why there was none. */
+  underlay: Array<{ lease: string; ip: string; lookup?: RouteLookup; error?: string }>;
+  /** The rules as their listers print them: `iptables-save -c`, `ip6tables-save -c`, `nft -j list ruleset`. */
+  netfilter: { iptables?: string; ip6tables?: string; nft?: string; errors: string[] };
+  /** --probe only: echoes sent to each peer's public IP (underlay) and flannel address (overlay), and answered. */
+  probes?: Probe[];
   /** /proc/sys values by dotted name (net.ipv4.ip_forward …); absent when the file does not exist. */
   sysctls: Record<string, string | undefined>;
+}
+
+export interface Probe {
+  lease: string;
+  kind: 'underlay' | 'overlay';
+  target: string;
+  sent: number;
+  received: number;
 }

@@ -43,7 +43,12 @@ export function kubeFlanneldArgs(t: LabTopology, h: LabHost): string[] {
     'users:', `- name: ${h.name}`, '  user:', `    token: ${token}`,
     'contexts:', '- name: lab', '  context:', '    cluster: lab', `    user: ${h.name}`, '',
   ].join('\n'), { mode: 0o600 });
-  return ['--kube-subnet-mgr', `--kubeconfig-file=${kubeconfig}`, `--net-config-path=${netConfFile}`];
+  return kubeDoctorArgs(h);
+}
+
+/** The kube-mode flags of a host's flanneld (its kubeconfig is written by kubeFlanneldArgs): doctor reads with them. */
+export function kubeDoctorArgs(h: LabHost): string[] {
+  return ['--kube-subnet-mgr', `--kubeconfig-file=${join(h.dir, 'kubeconfig')}`, `--net-config-path=${netConfFile}`];
 }
 
 /** `GET /api/v1/nodes` from inside a host namespace (the API server is only reachable on the underlay). */

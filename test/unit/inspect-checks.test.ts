@@ -40,6 +40,8 @@ function healthy(): NodeSnapshot {
     neighbours: [{ index: 3, ip: '10.244.2.0', mac: MAC_B, permanent: true, state: ['permanent'] }],
     fdb: [{ index: 3, mac: MAC_B, dst: '192.168.1.12', self: true, permanent: true }],
     sysctls: { 'net.ipv4.ip_forward': '1', 'net.bridge.bridge-nf-call-iptables': '1' },
+    underlay: [{ lease: '10.244.2.0/24', ip: '192.168.1.12', lookup: { type: 'unicast', oif: 2, prefsrc: '192.168.1.11' } }],
+    netfilter: { errors: [] },
   };
 }
 
