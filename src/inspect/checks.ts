@@ -6,6 +6,7 @@ import { flanneldCheck } from './checks/flanneld.ts';
 import { forwardingCheck } from './checks/host.ts';
 import { cniBridgeCheck, subnetEnvCheck } from './checks/subnet.ts';
 import { hostgwPeersCheck } from './checks/hostgw.ts';
+import { forwardCheck, masqueradeCheck, overlayPortCheck } from './checks/rules.ts';
 import { overlayProbeCheck, underlayRouteCheck } from './checks/underlay.ts';
 import { vxlanDeviceCheck, vxlanPeersCheck } from './checks/vxlan.ts';
 
@@ -17,6 +18,9 @@ export const CHECKS: readonly Check[] = [
   vxlanPeersCheck,
   hostgwPeersCheck,
   overlayProbeCheck,
+  forwardCheck,
+  masqueradeCheck,
+  overlayPortCheck,
   cniBridgeCheck,
   subnetEnvCheck,
   clusterCheck,

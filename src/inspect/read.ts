@@ -1,6 +1,7 @@
 // Reads a NodeSnapshot: the kernel through our netlink facade, /proc/sys, subnet.env, and the cluster's leases and
 // network config from etcd. Read-only: nothing here writes to the kernel, the files or etcd.
 import { readFileSync } from 'node:fs';
+import { parseUdpOptions } from '../backend/udp/options.ts';
 import { parseVxlanOptions } from '../backend/vxlan/options.ts';
 import type { NetworkConfig } from '../config/network-config.ts';
 import { errorMessage } from '../log/log.ts';
@@ -78,6 +79,7 @@ type ClusterPart = Pick<NodeSnapshot, 'leases' | 'backend' | 'nftables'>;
 
 /** The backend settings doctor compares the kernel with, from the network config. */
 function backendOf(config: NetworkConfig): NodeSnapshot['backend'] {
+  if (config.backendType === 'udp') return { type: 'udp', vni: 0, port: parseUdpOptions(config.backend).port, directRouting: false };
   if (config.backendType !== 'vxlan') return { type: config.backendType, vni: 0, port: 0, directRouting: false };
   const v = parseVxlanOptions(config.backend, 1500);
   return { type: 'vxlan', vni: v.vni, port: v.port || VXLAN_DEFAULT_PORT, directRouting: v.directRouting };

@@ -12,7 +12,7 @@ export interface Unreadable {
 export interface NodeSnapshot {
   /** subnet.env as flanneld wrote it, with its path. */
   subnetEnv: { path: string; env?: SubnetEnv; error?: string };
-  /** The backend of the network config, with the vxlan settings that the device must carry. */
+  /** The backend of the network config, with the vxlan settings that the device must carry (udp: its Port). */
   backend?: { type: string; vni: number; port: number; directRouting: boolean };
   /** This node's public IP, when known (flags); otherwise the own lease is found by subnet.env's subnet. */
   publicIP?: string;
