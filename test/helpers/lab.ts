@@ -1,7 +1,7 @@
 // The lab as its tests see it: `flannelctl lab …` from dist/, the files it writes under /run/flannel-lab, the
 // leases in its etcd, and what `lab down` must leave behind (nothing). The lab owns the global flab-* namespaces.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { netnsList, netnsPids } from '../../src/lab/exec.ts';
@@ -36,6 +36,47 @@ export function labUpOutput(args: string[]): string {
     return lab(['up', ...args]);
   } catch (e) {
     return String((e as { stdout?: string }).stdout ?? e);
+  }
+}
+
+export interface DoctorRun {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+  /** --json's findings by id, in order. */
+  ids: string[];
+  findings: Array<{ id: string; severity: string; summary: string; evidence: string[]; fix: string }>;
+  checked: string[];
+}
+
+function doctorRun(argv: string[]): DoctorRun {
+  const r = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8', timeout: 60_000 });
+  let d = { findings: [] as DoctorRun['findings'], checked: [] as string[] };
+  try {
+    d = JSON.parse(r.stdout);
+  } catch {
+    /* asserted by the caller through ids/status */
+  }
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr, ids: d.findings.map((f) => f.id), findings: d.findings, checked: d.checked };
+}
+
+/** `flannelctl lab doctor <host> --json [args]`: with the lab's etcd or API server and the host's health server. */
+export function labDoctor(host: string, args: string[] = []): DoctorRun {
+  return doctorRun([process.execPath, CTL, 'lab', 'doctor', host, '--json', ...args]);
+}
+
+/** `flannelctl doctor --json <args>` run inside a lab host's namespace directly (e.g. without --health-url). */
+export function doctorIn(ns: string, args: string[]): DoctorRun {
+  return doctorRun(['ip', 'netns', 'exec', ns, process.execPath, CTL, 'doctor', '--json', ...args]);
+}
+
+/** Every host's `lab doctor --probe` finds nothing and exits 0. */
+export function assertDoctorHealthy(hosts: readonly string[]): void {
+  for (const h of hosts) {
+    const d = labDoctor(h, ['--probe']);
+    assert.deepEqual(d.findings, [], `${h}: ${d.stdout}${d.stderr}`);
+    assert.equal(d.status, 0, d.stderr);
+    assert.ok(d.checked.includes('overlay-unreachable') && d.checked.includes('forward-blocked'), d.stdout);
   }
 }
 

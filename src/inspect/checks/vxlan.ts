@@ -4,7 +4,7 @@
 import { leaseName, type Lease } from '../../subnet/lease.ts';
 import { vtepMacOf } from '../../subnet/etcd/ownership.ts';
 import { VXLAN6_OVERHEAD, VXLAN_OVERHEAD, deviceName, deviceNameV6 } from '../../backend/vxlan/options.ts';
-import { missingEntries, planPeer, planPeerV6, staleEntries, type Entry, type PeerPlan, type PlanResult } from '../../backend/vxlan/plan.ts';
+import { entriesOf, missingEntries, planPeer, planPeerV6, staleEntries, type Entry, type PeerPlan, type PlanResult } from '../../backend/vxlan/plan.ts';
 import type { IPv4Net } from '../../ip/ipv4.ts';
 import type { IPv6Net } from '../../ip/ipv6.ts';
 import type { LinkInfo } from '../../netlink/index.ts';
@@ -91,8 +91,10 @@ export const vxlanDeviceCheck: Check = {
   ids: ['vtep-mismatch', 'mtu-mismatch'],
   run(s) {
     const st = stacks(s);
-    const devs = st.map((x) => s.links.find((l) => l.name === x.device)).filter((l): l is LinkInfo => !!l?.vxlan);
-    return [...st.flatMap((x) => deviceFindings(s, x)), ...podMtuFindings(s, devs)];
+    // FLANNEL_MTU (the pods' MTU) follows the IPv4 device in dual stack, as upstream's does; IPv6 flows above the
+    // smaller flannel-v6 MTU get "packet too big" and path MTU discovery, so only the first device bounds the pods.
+    const first = st[0] && s.links.find((l) => l.name === st[0]!.device && l.vxlan);
+    return [...st.flatMap((x) => deviceFindings(s, x)), ...podMtuFindings(s, first ? [first] : [])];
   },
 };
 
@@ -132,9 +134,11 @@ function peerFindings(s: NodeSnapshot, st: Stack): Finding[] {
   }
   const ext = s.links.find((l) => l.index === dev.vxlan?.link);
   const stale = staleEntries({ network: st.networks[0]!, subnetLen: st.subnet.prefix, vxlanIndex: dev.index, extIndex: ext?.index ?? -1, directRouting: !!s.backend?.directRouting, peers: plans, ...kernel });
+  const plannedIPs = new Set(plans.flatMap((p) => entriesOf(p)).flatMap((e) => (e.kind === 'neighbour' ? [e.ip] : [])));
   const lines = [
     ...stale.routes.map((r) => `route ${r.dst} via ${r.gateway ?? '-'} dev ${s.links.find((l) => l.index === r.oif)?.name ?? r.oif}`),
-    ...stale.neighbours.map((n) => `neighbour ${n.ip} lladdr ${n.mac} dev ${dev.name}`),
+    // A peer's neighbour with the wrong MAC is peer-mac-mismatch's: not counted again as left over.
+    ...stale.neighbours.filter((n) => !plannedIPs.has(n.ip)).map((n) => `neighbour ${n.ip} lladdr ${n.mac} dev ${dev.name}`),
     ...stale.fdb.map((f) => `fdb ${f.mac} dev ${dev.name} dst ${f.dst}`),
   ];
   if (lines.length > 0) {
