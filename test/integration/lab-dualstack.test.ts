@@ -3,7 +3,7 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ipJson } from '../helpers/netns.ts';
-import { assertNoLabNamespaces, etcdValues, lab, LAB_HOSTS as hosts, LAB_UNDERLAY as underlay, labDownQuietly, labUnderlayV6, labSkip, labUpOutput, subnetEnv } from '../helpers/lab.ts';
+import { assertDoctorHealthy, assertNoLabNamespaces, etcdValues, lab, LAB_HOSTS as hosts, LAB_UNDERLAY as underlay, labDownQuietly, labUnderlayV6, labSkip, labUpOutput, subnetEnv } from '../helpers/lab.ts';
 
 /** The etcd key of a host: `<v4 net>-<len>&<v6 net>-<len>`, from its subnet.env. */
 function dualKey(h: string): string {
@@ -40,6 +40,7 @@ describe('lab --dual-stack', { skip: labSkip }, () => {
         assert.ok(r.flags.includes('onlink'));
       }
     }
+    assertDoctorHealthy(hosts);
     lab(['down']);
     assertNoLabNamespaces();
   });
@@ -55,5 +56,6 @@ describe('lab --dual-stack', { skip: labSkip }, () => {
         assert.equal(r.dev, 'eth0');
       }
     }
+    assertDoctorHealthy(hosts);
   });
 });

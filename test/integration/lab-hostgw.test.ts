@@ -2,8 +2,8 @@
 // overlay device; checked against Appendix A's host-gw state, then `lab down`.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { ipJson } from '../helpers/netns.ts';
-import { assertLabGone, etcdValues, lab, LAB_HOSTS as hosts, LAB_UNDERLAY as underlay, labDownQuietly, labSkip, labUpOutput, subnetEnv } from '../helpers/lab.ts';
+import { ipJson, nsRun } from '../helpers/netns.ts';
+import { assertDoctorHealthy, assertLabGone, etcdValues, lab, labDoctor, LAB_HOSTS as hosts, LAB_UNDERLAY as underlay, labDownQuietly, labSkip, labUpOutput, subnetEnv } from '../helpers/lab.ts';
 
 describe('lab: 3 hosts × 2 pods over host-gw', { skip: labSkip }, () => {
   let upOutput = '';
@@ -39,6 +39,21 @@ describe('lab: 3 hosts × 2 pods over host-gw', { skip: labSkip }, () => {
         .map((p) => `${subnetEnv(p).FLANNEL_SUBNET!.replace('.1/24', '.0/24')} via ${underlay[p]} dev eth0`)
         .sort();
       assert.deepEqual(routes, want, h);
+    }
+  });
+
+  it('lab doctor finds nothing, and names a peer behind a gateway hostgw-not-adjacent', () => {
+    assertDoctorHealthy(hosts);
+    // h2 reached through h3 as a router: not on one L2 segment as far as h1's routing goes.
+    nsRun('flab-h1', 'ip', ['route', 'add', `${underlay['flab-h2']}/32`, 'via', underlay['flab-h3']!, 'dev', 'eth0']);
+    try {
+      const d = labDoctor('flab-h1');
+      assert.deepEqual(d.ids, ['hostgw-not-adjacent'], d.stdout);
+      assert.equal(d.status, 1);
+      assert.match(d.findings[0]!.summary, new RegExp(`is reached through gateway ${underlay['flab-h3']!.replace(/\./g, '\\.')}`));
+      assert.match(d.findings[0]!.fix, /vxlan backend/);
+    } finally {
+      nsRun('flab-h1', 'ip', ['route', 'del', `${underlay['flab-h2']}/32`]);
     }
   });
 

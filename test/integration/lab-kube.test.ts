@@ -5,7 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { lab, labDownQuietly, labSkip, subnetEnvFile, vtepMac } from '../helpers/lab.ts';
+import { assertDoctorHealthy, lab, LAB_HOSTS, labDownQuietly, labSkip, subnetEnvFile, vtepMac } from '../helpers/lab.ts';
 
 const P = 'flannel.alpha.coreos.com/';
 
@@ -40,6 +40,10 @@ describe('lab --kube: 3 hosts × 2 pods with the Kubernetes subnet manager', { s
       const [c] = node.status.conditions;
       assert.deepEqual([c.type, c.status, c.reason, c.message], ['NetworkUnavailable', 'False', 'FlannelIsUp', 'Flannel is running on this node']);
     }
+  });
+
+  it('lab doctor reads the Nodes and net-conf.json and finds nothing on any host, with --probe', () => {
+    assertDoctorHealthy(LAB_HOSTS);
   });
 
   it('recreates a lost vxlan device with the VtepMAC from the node annotation after a restart', () => {

@@ -2,7 +2,7 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { nsRun } from '../helpers/netns.ts';
-import { assertNoLabNamespaces, lab, LAB_HOSTS, labDownQuietly, labSkip } from '../helpers/lab.ts';
+import { assertDoctorHealthy, assertNoLabNamespaces, lab, LAB_HOSTS, labDoctor, labDownQuietly, labSkip } from '../helpers/lab.ts';
 
 describe('lab with nftables rules', { skip: labSkip }, () => {
   after(labDownQuietly);
@@ -18,6 +18,17 @@ describe('lab with nftables rules', { skip: labSkip }, () => {
       assert.match(chain, /ip saddr 10\.244\.0\.0\/16 ip daddr != 224\.0\.0\.0\/4 masquerade/);
       assert.doesNotMatch(nsRun(h, 'iptables', ['-t', 'nat', '-S']), /FLANNEL-POSTRTG/);
     }
+    assertDoctorHealthy(LAB_HOSTS);
+    // Another table's forward chain with policy drop drops pod traffic whatever flannel's own chain accepts.
+    nsRun('flab-h2', 'nft', ['-f', '-'], 'table inet fw {\n chain forward {\n  type filter hook forward priority 10; policy drop;\n }\n}\n');
+    try {
+      const d = labDoctor('flab-h2');
+      assert.deepEqual(d.ids, ['forward-blocked'], d.stdout);
+      assert.ok(d.findings[0]!.evidence.includes('nft inet fw forward: policy DROP'), d.stdout);
+    } finally {
+      nsRun('flab-h2', 'nft', ['delete', 'table', 'inet', 'fw']);
+    }
+    assert.equal(labDoctor('flab-h2').status, 0);
     lab(['down']);
     assertNoLabNamespaces();
   });

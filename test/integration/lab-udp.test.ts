@@ -3,7 +3,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ipJson, nsRun } from '../helpers/netns.ts';
-import { assertLabGone, etcdValues, lab, LAB_HOSTS as hosts, LAB_UNDERLAY as underlay, labDownQuietly, labSkip, labUpOutput, subnetEnv } from '../helpers/lab.ts';
+import { assertDoctorHealthy, assertLabGone, etcdValues, lab, LAB_HOSTS as hosts, LAB_UNDERLAY as underlay, labDownQuietly, labSkip, labUpOutput, subnetEnv } from '../helpers/lab.ts';
 
 describe('lab: 3 hosts × 2 pods over udp', { skip: labSkip }, () => {
   let upOutput = '';
@@ -39,6 +39,10 @@ describe('lab: 3 hosts × 2 pods over udp', { skip: labSkip }, () => {
       assert.deepEqual(ipJson(h, ['route', 'show', 'dev', 'flannel0']).map((r: any) => r.dst), ['10.244.0.0/16'], h);
       assert.match(nsRun(h, 'ss', ['-Hnlu']), new RegExp(`${underlay[h]!.replace(/\./g, '\\.')}:8285\\b`), h);
     }
+  });
+
+  it('lab doctor finds nothing on any host, with --probe', () => {
+    assertDoctorHealthy(hosts);
   });
 
   it('lab down leaves no namespace or file behind', () => {
