@@ -1,6 +1,8 @@
 // `flannelctl lab`: a multi-host flannel cluster in network namespaces (etcd + one flanneld per host + pods).
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { masqueradeCount } from '../inspect/counters.ts';
+import { parseIptablesSave } from '../inspect/netfilter-iptables.ts';
 import { nodeExecutable } from '../util/self.ts';
 import { waitUntil } from '../util/wait.ts';
 import { netnsList, netnsPids, sh, shQuiet, spawnDetachedInNetns } from './exec.ts';
@@ -203,16 +205,17 @@ async function waitForIPv6Dad(namespaces: string[]): Promise<void> {
   await waitUntil(settled, 15_000, () => `IPv6 addresses still tentative (duplicate address detection) after 15 s in ${waiting.join(', ')}`);
 }
 
-/** Where each backend's kernel state can be seen. */
+/** Where each backend's kernel state can be seen, and the command that checks all of it. */
 function backendHints(backend: string, ns: string): string[] {
   const x = `ip netns exec ${ns}`;
+  const doctor = `node dist/flannelctl.cjs lab doctor ${ns} [--probe]    # every check of the node, with the fix for what is wrong`;
   switch (backend) {
     case 'vxlan':
-      return [`${x} ip -d link show flannel.1`, `${x} ip route; ${x} ip neigh show dev flannel.1; ${x} bridge fdb show dev flannel.1`];
+      return [`${x} ip -d link show flannel.1`, `${x} ip route; ${x} ip neigh show dev flannel.1; ${x} bridge fdb show dev flannel.1`, doctor];
     case 'udp':
-      return [`${x} ip -d link show flannel0`, `${x} ip route`];
+      return [`${x} ip -d link show flannel0`, `${x} ip route`, doctor];
     default:
-      return [`${x} ip route    # ${backend}: one route per peer via its underlay IP`, `node dist/flannelctl.cjs lab peers ${ns}    # each peer's route: programmed, or failed and why`];
+      return [`${x} ip route    # ${backend}: one route per peer via its underlay IP`, `node dist/flannelctl.cjs lab peers ${ns}    # each peer's route: programmed, or failed and why`, doctor];
   }
 }
 
@@ -257,8 +260,8 @@ async function labCheck(state: LabState): Promise<boolean> {
 /** Packets counted by the MASQUERADE rules of FLANNEL-POSTRTG in a host (iptables, or ip6tables for family 6). */
 function masqueradedPackets(ns: string, family: 4 | 6): number {
   try {
-    const out = sh('ip', ['netns', 'exec', ns, family === 6 ? 'ip6tables' : 'iptables', '-w', '-t', 'nat', '-L', 'FLANNEL-POSTRTG', '-v', '-n', '-x']);
-    return out.split('\n').filter((l) => /\bMASQUERADE\b/.test(l)).reduce((n, l) => n + Number(l.trim().split(/\s+/)[0] ?? 0), 0);
+    const save = sh('ip', ['netns', 'exec', ns, family === 6 ? 'ip6tables-save' : 'iptables-save', '-c', '-t', 'nat']);
+    return masqueradeCount(parseIptablesSave(save, family === 6 ? 'ip6' : 'ip'));
   } catch {
     return 0;
   }
