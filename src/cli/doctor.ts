@@ -23,6 +23,11 @@ export async function runDoctor(strings: Record<string, string>, flags: Record<s
     );
     return 2;
   }
+  // The rule listers need root, and a partial picture would report healthy rules as missing.
+  if (process.getuid?.() !== 0) {
+    io.err('flannelctl doctor: run it as root (it reads iptables, nftables and the kernel tables like flanneld does)\n');
+    return 2;
+  }
   // --health-url is doctor's own; the rest are flanneld's flags.
   const { 'health-url': healthUrl, ...flanneldFlags } = strings;
   const argv = Object.entries(flanneldFlags).filter(([, v]) => v !== '').map(([k, v]) => `--${k}=${v}`);
