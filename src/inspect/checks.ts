@@ -7,6 +7,7 @@ import { forwardingCheck } from './checks/host.ts';
 import { cniBridgeCheck, subnetEnvCheck } from './checks/subnet.ts';
 import { hostgwPeersCheck } from './checks/hostgw.ts';
 import { forwardCheck, masqueradeCheck, overlayPortCheck } from './checks/rules.ts';
+import { udpDeviceCheck } from './checks/udp.ts';
 import { overlayProbeCheck, underlayRouteCheck } from './checks/underlay.ts';
 import { vxlanDeviceCheck, vxlanPeersCheck } from './checks/vxlan.ts';
 
@@ -17,6 +18,7 @@ export const CHECKS: readonly Check[] = [
   vxlanDeviceCheck,
   vxlanPeersCheck,
   hostgwPeersCheck,
+  udpDeviceCheck,
   overlayProbeCheck,
   forwardCheck,
   masqueradeCheck,
