@@ -6,6 +6,7 @@ import {
   baseChains, NetfilterParseError, verdictAt,
   type NfChain, type NfMatch, type NfPacket, type NfRuleVerdict, type NfVerdict,
 } from '../../src/inspect/netfilter.ts';
+import { masqueradeCount } from '../../src/inspect/counters.ts';
 import { parseIptablesSave } from '../../src/inspect/netfilter-iptables.ts';
 import { parseNftRuleset } from '../../src/inspect/netfilter-nft.ts';
 
@@ -615,5 +616,23 @@ describe('nft -j list ruleset', () => {
     throwsParse(one({ rule: { ...rule, expr: [3] } }), /^nft -j entry 1: expression is not an object$/);
     throwsParse(one({ chain: { family: 'inet', table: 't' } }), /^nft -j entry 1: needs string .*"name"$/);
     assert.deepEqual(parseNftRuleset('{"nftables": []}'), []);
+  });
+});
+
+describe('masqueradeCount', () => {
+  it("sums the packets of FLANNEL-POSTRTG's MASQUERADE rules only", () => {
+    const save = [
+      '*nat',
+      ':POSTROUTING ACCEPT [0:0]',
+      ':FLANNEL-POSTRTG - [0:0]',
+      '[9:540] -A POSTROUTING -m comment --comment "flanneld masq" -j FLANNEL-POSTRTG',
+      '[4:240] -A FLANNEL-POSTRTG -s 10.244.1.0/24 -d 10.244.0.0/16 -m comment --comment "flanneld masq" -j RETURN',
+      '[3:180] -A FLANNEL-POSTRTG -s 10.244.0.0/16 ! -d 224.0.0.0/4 -m comment --comment "flanneld masq" -j MASQUERADE --random-fully',
+      '[2:120] -A FLANNEL-POSTRTG ! -s 10.244.0.0/16 -d 10.244.0.0/16 -m comment --comment "flanneld masq" -j MASQUERADE --random-fully',
+      'COMMIT',
+      '',
+    ].join('\n');
+    assert.equal(masqueradeCount(parseIptablesSave(save, 'ip')), 5);
+    assert.equal(masqueradeCount(parseIptablesSave('*nat\n:POSTROUTING ACCEPT [0:0]\nCOMMIT\n', 'ip')), 0);
   });
 });

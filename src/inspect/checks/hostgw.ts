@@ -1,6 +1,6 @@
 // host-gw: each peer lease against its `<subnet> via <public IP> dev <ext>` route (the backend's own plan), and
 // gateway routes into Network that no lease asks for.
-import { describeRoute, missingRoutes, routeForLease, routeForLeaseV6, staleRoutes, type DesiredRoute } from '../../backend/hostgw/plan.ts';
+import { adjacencyReason, describeRoute, missingRoutes, routeForLease, routeForLeaseV6, staleRoutes, type DesiredRoute } from '../../backend/hostgw/plan.ts';
 import { leaseName } from '../../subnet/lease.ts';
 import type { Check, Finding } from '../findings.ts';
 import type { NodeSnapshot } from '../snapshot.ts';
@@ -8,9 +8,9 @@ import { ownLease } from './subnet.ts';
 import { ownInterface } from './underlay.ts';
 
 /** Peers host-gw cannot reach directly are underlay findings (hostgw-not-adjacent), not missing routes. */
-function adjacent(s: NodeSnapshot, gateway: string): boolean {
+function adjacent(s: NodeSnapshot, gateway: string, ext: { index: number; name: string }): boolean {
   const u = s.underlay.find((x) => x.ip === gateway)?.lookup;
-  return !u || (u.type === 'unicast' && u.gateway === undefined);
+  return adjacencyReason(gateway, ext.name, ext.index, u) === null;
 }
 
 export const hostgwPeersCheck: Check = {
@@ -37,7 +37,7 @@ export const hostgwPeersCheck: Check = {
         const d = f.route(lease, f.me.link.index);
         if (!d) continue;
         desired.push(d);
-        if (!adjacent(s, d.gateway) || missingRoutes([d], s.routes).length === 0) continue;
+        if (!adjacent(s, d.gateway, f.me.link) || missingRoutes([d], s.routes).length === 0) continue;
         out.push({ id: 'peer-unprogrammed', severity: 'error', summary: `peer ${leaseName(lease)} (${d.gateway}) has a lease but no route: pods there are unreachable`,
           evidence: [`lease ${leaseName(lease)}: public IP ${d.gateway}`, `missing: route ${describeRoute(d, dev)}`],
           fix: `check flanneld's log on this node for ${d.dst}; flanneld restores the route within 10 s while it runs (by hand: ip route replace ${describeRoute(d, dev)})` });

@@ -38,6 +38,11 @@ function sides(s: NodeSnapshot): Side[] {
   return out;
 }
 
+/** Whether the lister of the rules flanneld writes in this mode gave its text (it fails without root, for one). */
+function listed(s: NodeSnapshot, side: Side): boolean {
+  return s.nftables ? s.netfilter.nft !== undefined : side.saveText !== undefined;
+}
+
 /** Every chain the listers printed (iptables of the family, and nft's own tables); unreadable text is noted. */
 function chainsOf(s: NodeSnapshot, side: Side, notes: string[]): NfChain[] {
   const out: NfChain[] = [];
@@ -137,7 +142,9 @@ export const forwardCheck: Check = {
         break;
       }
       // flanneld's accepts gone (a firewalld reload flushes them): pods pass only while the policy happens to accept.
-      const missing = s.nftables ? nftDifferences(s, forwardChain(side.network)) : missingRules(forwardRuleSet(side.network).rules, chains, 'filter');
+      // Without the lister's text (it failed: netfilter.errors says why) nothing can be called missing.
+      const missing = !listed(s, side) ? []
+        : s.nftables ? nftDifferences(s, forwardChain(side.network)) : missingRules(forwardRuleSet(side.network).rules, chains, 'filter');
       if (missing.length > 0 && !out.some((f) => f.id === 'forward-blocked')) {
         out.push({ id: 'forward-blocked', severity: 'warning', summary: `flanneld's forward rules for ${side.network} are missing: pod traffic passes only while nothing else in FORWARD drops it`,
           evidence: missing.map((m) => (s.nftables ? m : `missing: ${m}`)), fix: 'restart flanneld (it restores its rules within 5 s while it runs: check its log if they stay missing)' });
@@ -153,6 +160,7 @@ export const masqueradeCheck: Check = {
     if (!s.subnetEnv.env?.ipMasq) return [];
     const out: Finding[] = [];
     for (const side of sides(s)) {
+      if (!listed(s, side)) continue;
       const missing = s.nftables
         ? nftDifferences(s, side.family === 4 ? masqChain(side.network as IPv4Net, side.subnet as IPv4Net, false) : masqChain(side.network as IPv6Net, side.subnet as IPv6Net, false))
             .filter((d) => !/fully-random/.test(d))

@@ -54,7 +54,8 @@ export const underlayRouteCheck: Check = {
       }
       if (!me) continue;
       if (hostgw) {
-        const reason = adjacencyReason(u.ip, me.link.name, me.link.index, u.lookup);
+        // The backend's reason names the other interface by index; a person reads its name.
+        const reason = adjacencyReason(u.ip, me.link.name, me.link.index, u.lookup)?.replace(/\(index (\d+)\)/, () => `(${linkName(s, u.lookup!.oif)})`);
         if (reason) {
           out.push({ id: 'hostgw-not-adjacent', severity: 'error', summary: reason, evidence,
             fix: 'put every node on one L2 network, or use the vxlan backend (with "DirectRouting": true it routes directly where it can)' });
@@ -82,7 +83,7 @@ export const overlayProbeCheck: Check = {
     for (const o of s.probes.filter((p) => p.kind === 'overlay' && p.received === 0)) {
       const under = s.probes.find((p) => p.kind === 'underlay' && p.lease === o.lease && familyOf(p.target) === familyOf(o.target));
       if (!under || under.received === 0) continue;
-      const port = s.backend?.type === 'vxlan' ? `UDP ${s.backend.port}` : 'UDP 8285';
+      const port = `UDP ${s.backend?.port || '(the backend port)'}`;
       out.push({ id: 'overlay-unreachable', severity: 'error', summary: `peer ${o.lease} (${under.target}) answers on the underlay (${under.target}) but not through the overlay (${o.target}): ${port} between the hosts is dropped`,
         evidence: [`ping ${under.target}: ${under.received}/${under.sent} answered`, `ping ${o.target}: ${o.received}/${o.sent} answered`],
         fix: `allow ${port} between the nodes (firewalls of both hosts, security groups, the hypervisor's network); run doctor on the node ${under.target} too (overlay-port-blocked names a rule there)` });
