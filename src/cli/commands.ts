@@ -43,6 +43,20 @@ const DOCTOR_OPTIONS: Record<string, OptionSpec> = {
   json: { type: 'boolean', description: 'print {"ok","findings":[{"id","severity","summary","evidence","fix"}],"checked"}' },
 };
 
+const { 'health-url': _health, probe: _probe, ...TRACE_FLAGS } = DOCTOR_OPTIONS;
+const TRACE_OPTIONS: Record<string, OptionSpec> = {
+  ...TRACE_FLAGS,
+  probe: { type: 'boolean', description: 'send 3 pings from src to dst and count them at every hop (with a temporary nft trace)' },
+  'peer-netns': { type: 'string', placeholder: 'IP=NETNS:FILE,…', description: "nodes readable in a namespace of this host (the node's public IP, its namespace and subnet.env)" },
+  'probe-netns': { type: 'string', placeholder: 'NETNS', description: "with --probe: ping from this namespace (the src pod's); default: from this host with src as source" },
+  'node-name': { type: 'string', placeholder: 'NAME', description: 'what to call this node in the hops (default "this node")' },
+  json: { type: 'boolean', description: 'print {"hops":[{"where","what","entry","ok","count"?}],"stoppedAt"?,"reason"?,"id"?,"fix"?}' },
+};
+const podArgs = [
+  { name: 'src', description: 'the source pod IP (IPv4 or IPv6)' },
+  { name: 'dst', description: 'the destination pod IP' },
+];
+
 export const FLANNELCTL: CommandSpec = {
   name: 'flannelctl',
   summary: "flannel-ts's operator tool: a local lab cluster, atomic installs for the DaemonSet, flanneld's per-peer status.",
@@ -69,6 +83,19 @@ export const FLANNELCTL: CommandSpec = {
         { name: 'restart', summary: "stop and start one host's flanneld", args: [labHost] },
         { name: 'peers', summary: "`flannelctl peers` inside that host (host-gw: each peer's route, and why it failed)", args: [labHost] },
         { name: 'doctor', summary: '`flannelctl doctor` inside that host, against the lab\'s etcd or API server', options: { json: DOCTOR_OPTIONS.json!, probe: DOCTOR_OPTIONS.probe! }, args: [labHost] },
+        {
+          name: 'trace',
+          summary: '`flannelctl trace` from the host of src, reading every lab host on the way; src and dst may be pod names (h1-p1)',
+          options: {
+            json: TRACE_OPTIONS.json!,
+            probe: TRACE_OPTIONS.probe!,
+            ipv6: { type: 'boolean', description: "trace the pods' IPv6 addresses (dual stack)" },
+          },
+          args: [
+            { name: 'src', description: 'a pod name (h1-p1, flab-h1-p1) or pod IP' },
+            { name: 'dst', description: 'a pod name or pod IP' },
+          ],
+        },
         { name: 'down', summary: 'remove every namespace, device, process and file the lab made' },
         {
           name: 'kube-api-server',
@@ -96,6 +123,12 @@ export const FLANNELCTL: CommandSpec = {
       name: 'doctor',
       summary: 'inspect this node read-only and name what keeps pods from reaching each other, with the fix; exits 1 on an error',
       options: DOCTOR_OPTIONS,
+    },
+    {
+      name: 'trace',
+      summary: "a pod packet's path from src to dst, hop by hop from live state, and where and why it stops; exits 1 when it stops",
+      options: TRACE_OPTIONS,
+      args: podArgs,
     },
     {
       name: 'peers',

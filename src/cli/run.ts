@@ -8,8 +8,8 @@ import { runPeers, runPeersInNetns, type PeersOutput } from './peers.ts';
 import { runKubeApiServer } from '../lab/kube-api/run.ts';
 import { join } from 'node:path';
 import { distDir, isCompiled, nodeExecutable, selfArgv } from '../util/self.ts';
-import { LAB_HEALTHZ_PORT, labDown, labHost, labRestartFlanneld, labStatus, labUp, readState } from '../lab/lab.ts';
-import { runDoctor, runDoctorInNetns } from './doctor.ts';
+import { LAB_HEALTHZ_PORT, labDown, labHost, labRestartFlanneld, labStatus, labTraceTarget, labUp, readState } from '../lab/lab.ts';
+import { runDoctor, runInNetns, runTrace } from './doctor.ts';
 import { kubeDoctorArgs } from '../lab/kube-lab.ts';
 
 export type CliOutput = PeersOutput;
@@ -63,7 +63,25 @@ export const HANDLERS: Readonly<Record<string, Handler>> = {
     ];
     // Under node: the single executable cannot read the kernel (see runDoctor).
     const self = isCompiled ? [nodeExecutable(), join(distDir(), 'flannelctl.cjs')] : selfArgv();
-    return runDoctorInNetns(h.ns, self, doctorArgs);
+    return runInNetns(h.ns, self, 'doctor', doctorArgs);
+  },
+  'lab trace': async ({ args, flags }) => {
+    requireRoot();
+    const state = readState();
+    const t = labTraceTarget(state, args[0]!, args[1]!, flags.ipv6 ?? false);
+    const h = t.srcHost;
+    const traceArgs = [
+      t.src,
+      t.dst,
+      ...(state.kube ? kubeDoctorArgs(h) : [`--etcd-endpoints=${state.topology.etcdEndpoint}`]),
+      `--subnet-file=${h.subnetFile}`,
+      `--node-name=${h.ns}`,
+      `--peer-netns=${state.topology.hosts.flatMap((x) => [x.ip, x.ipv6].filter(Boolean).map((ip) => `${ip}=${x.ns}:${x.subnetFile}`)).join(',')}`,
+      ...(flags.json ? ['--json'] : []),
+      ...(flags.probe ? ['--probe', `--probe-netns=${t.srcPodNs}`] : []),
+    ];
+    const self = isCompiled ? [nodeExecutable(), join(distDir(), 'flannelctl.cjs')] : selfArgv();
+    return runInNetns(h.ns, self, 'trace', traceArgs);
   },
   'lab down': async () => {
     requireRoot();
@@ -88,6 +106,7 @@ export const HANDLERS: Readonly<Record<string, Handler>> = {
   },
   peers: ({ strings }, io) => runPeers(strings.url!, io),
   doctor: ({ strings, flags }, io) => runDoctor(strings, flags, io),
+  trace: ({ args, strings, flags }, io) => runTrace(args, strings, flags, io),
 };
 
 /** `flannelctl <argv>`: its exit code; everything it prints goes through `io`, except what the lab itself says. */

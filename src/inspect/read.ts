@@ -39,6 +39,8 @@ export interface ReadOptions {
   probe?: boolean;
   /** Runs the rule listers and ping; processExec() unless a test gives another. */
   exec?: ExecFn;
+  /** Read another network namespace than our own (a lab host, for trace's far end); default: this process's. */
+  netns?: string;
 }
 
 function readSysctl(name: string): string | undefined {
@@ -164,19 +166,34 @@ async function readUnderlay(nl: Netlink, s: Pick<NodeSnapshot, 'leases' | 'subne
   return out;
 }
 
+/** /proc/sys shows the reader's own namespace: another one's values come from sysctl run inside it. */
+async function readSysctls(exec: ExecFn, netns: string | undefined): Promise<NodeSnapshot['sysctls']> {
+  if (!netns) return Object.fromEntries(SYSCTLS.map((k) => [k, readSysctl(k)]));
+  const values = await Promise.all(SYSCTLS.map(async (k) => {
+    const r = await exec('sysctl', ['-n', k]);
+    return r.code === 0 ? r.stdout.trim() : undefined;
+  }));
+  return Object.fromEntries(SYSCTLS.map((k, i) => [k, values[i]]));
+}
+
 export async function readNode(o: ReadOptions): Promise<NodeSnapshot> {
-  const exec = o.exec ?? processExec(undefined, 10_000);
+  const exec = o.exec ?? processExec(o.netns, 10_000);
   const cluster = readCluster(o.cluster);
   const flanneld = readFlanneld(o.healthUrl);
   const netfilter = readNetfilter(exec);
-  const nl = await openNetlink();
+  const nl = await openNetlink({ netns: o.netns });
   try {
     const links = await nl.links();
     const addresses = [...(await nl.addresses(4)), ...(await nl.addresses(6))];
     const routes = [...(await nl.routes(4, { table: RT_TABLE_MAIN })), ...(await nl.routes(6, { table: RT_TABLE_MAIN }))];
     const neighbours = [...(await nl.neighbours(undefined, 4)), ...(await nl.neighbours(undefined, 6))];
-    const fdb = (await Promise.all(links.filter((l) => l.kind === 'vxlan').map((l) => nl.fdb(l.index)))).flat();
-    const sysctls = Object.fromEntries(SYSCTLS.map((k) => [k, readSysctl(k)]));
+    // The vxlan devices' entries (peers) and those of cni0's ports (which pod sits behind which veth).
+    const bridge = links.find((l) => l.name === 'cni0');
+    const fdb = [
+      ...(await Promise.all(links.filter((l) => l.kind === 'vxlan').map((l) => nl.fdb(l.index)))).flat(),
+      ...(bridge ? await nl.fdbOfBridge(bridge.index) : []),
+    ];
+    const sysctls = await readSysctls(exec, o.netns);
     const subnetEnv = readSubnetEnv(o.subnetFile);
     const part = await cluster;
     const underlay = await readUnderlay(nl, { ...part, subnetEnv });

@@ -331,6 +331,24 @@ export function labHost(hostName: string, state = readState()): LabHost {
   return h;
 }
 
+/** `lab trace <src> <dst>`: pod names (h1-p1, flab-h1-p1) or IPs, resolved to addresses, with the host of src. */
+export function labTraceTarget(state: LabState, src: string, dst: string, ipv6: boolean): { src: string; dst: string; srcHost: LabHost; srcPodNs?: string } {
+  const v6 = ipv6 || !labHasV4(state.topology);
+  const ips = v6 ? state.podsV6 ?? {} : state.pods;
+  const pod = (x: string) => (ips[x] ? x : ips[`${LAB_PREFIX}-${x}`] ? `${LAB_PREFIX}-${x}` : undefined);
+  const address = (x: string) => {
+    const p = pod(x);
+    if (p) return ips[p]!;
+    if (/^[0-9a-f.:]+$/i.test(x)) return x;
+    throw new Error(`no lab pod "${x}"; pods are ${Object.keys(ips).map((k) => k.replace(`${LAB_PREFIX}-`, '')).join(', ')}`);
+  };
+  const [s, d] = [address(src), address(dst)];
+  const srcPodNs = Object.keys(ips).find((k) => ips[k] === s);
+  const srcHost = state.topology.hosts.find((h) => h.pods.some((p) => p.ns === srcPodNs));
+  if (!srcHost) throw new Error(`${src} is no lab pod's address: give a pod name, or an address of a lab pod`);
+  return { src: s, dst: d, srcHost, srcPodNs };
+}
+
 /** Stops one host's flanneld (SIGTERM, as a supervisor would) and starts it again; waits for its new subnet.env. */
 export async function labRestartFlanneld(hostName: string, distDir: string): Promise<void> {
   const state = readState();

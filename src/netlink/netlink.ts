@@ -91,14 +91,20 @@ export class Netlink {
       );
   }
 
-  /** `ip route get <dst>`. */
-  async routeGet(dst: string): Promise<RouteLookup> {
+  /**
+   * `ip route get <dst>`; with `from` and `iif`, `ip route get <dst> from <from> iif <dev>`: the kernel's decision for a
+   * packet arriving on that device (forwarded), as a pod's packet entering from cni0 meets it.
+   */
+  async routeGet(dst: string, as: { from?: string; iif?: number } = {}): Promise<RouteLookup> {
     const family = familyOf(dst);
-    const msgs = await this.req(`getRoute ${dst}`, false, (o) =>
-      this.sock.getRoute({ family: afOf(family), dstLen: family === 4 ? 32 : 128 }, { dst: ipToBuffer(dst) }, o),
+    const bits = family === 4 ? 32 : 128;
+    const what = `getRoute ${dst}${as.from ? ` from ${as.from}` : ''}${as.iif !== undefined ? ` iif ${as.iif}` : ''}`;
+    const attrs = { dst: ipToBuffer(dst), ...(as.from ? { src: ipToBuffer(as.from) } : {}), ...(as.iif !== undefined ? { iif: as.iif } : {}) };
+    const msgs = await this.req(what, false, (o) =>
+      this.sock.getRoute({ family: afOf(family), dstLen: bits, srcLen: as.from ? bits : 0 }, attrs, o),
     );
     const m = msgs[0];
-    if (!m) throw new NetlinkError(`getRoute ${dst}`, 'ENOENT', 'no route in the answer');
+    if (!m) throw new NetlinkError(what, 'ENOENT', 'no route in the answer');
     const r = toRoute(m);
     const out: RouteLookup = { type: r.type };
     if (r.oif !== undefined) out.oif = r.oif;
@@ -117,11 +123,20 @@ export class Netlink {
 
   /** Bridge forwarding database entries (family AF_BRIDGE) of one device. */
   async fdb(index: number): Promise<FdbEntry[]> {
+    return (await this.fdbAll()).filter((e) => e.index === index);
+  }
+
+  /** The entries learnt on the ports of a bridge (`bridge fdb show br <bridge>`): which MAC sits behind which port. */
+  async fdbOfBridge(bridgeIndex: number): Promise<FdbEntry[]> {
+    return (await this.fdbAll()).filter((e) => e.master === bridgeIndex);
+  }
+
+  private async fdbAll(): Promise<FdbEntry[]> {
     const msgs = await this.req('getNeighbors bridge', true, (o) => this.sock.getNeighbors({ family: AF_BRIDGE }, undefined, o));
     return msgs
       .filter((m) => m.data.family === AF_BRIDGE)
       .map(toFdb)
-      .filter((e): e is FdbEntry => e !== undefined && e.index === index);
+      .filter((e): e is FdbEntry => e !== undefined);
   }
 
   // ---- links -------------------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ import { ownInterface } from './underlay.ts';
 type Net = IPv4Net | IPv6Net;
 
 /** One IP family's view: its pod networks, the flannel device pod packets cross, and the rule lister's text. */
-interface Side {
+export interface Side {
   family: 4 | 6;
   network: Net;
   subnet: Net;
@@ -29,7 +29,7 @@ interface Side {
   save: 'iptables' | 'ip6tables';
 }
 
-function sides(s: NodeSnapshot): Side[] {
+export function sides(s: NodeSnapshot): Side[] {
   const env = s.subnetEnv.env;
   if (!env) return [];
   const out: Side[] = [];
@@ -44,7 +44,7 @@ function listed(s: NodeSnapshot, side: Side): boolean {
 }
 
 /** Every chain the listers printed (iptables of the family, and nft's own tables); unreadable text is noted. */
-function chainsOf(s: NodeSnapshot, side: Side, notes: string[]): NfChain[] {
+export function chainsOf(s: NodeSnapshot, side: Side, notes: string[]): NfChain[] {
   const out: NfChain[] = [];
   try {
     if (side.saveText !== undefined) out.push(...parseIptablesSave(side.saveText, side.family === 4 ? 'ip' : 'ip6'));
@@ -65,7 +65,7 @@ function host(net: Net, n: number | bigint): string {
 }
 
 /** The device pod packets to and from other nodes cross: the overlay device, or flannel's interface for host-gw. */
-function overlayDevice(s: NodeSnapshot, family: 4 | 6): string | undefined {
+export function overlayDevice(s: NodeSnapshot, family: 4 | 6): string | undefined {
   const b = s.backend;
   if (b?.type === 'vxlan') return family === 4 ? deviceName(b.vni) : deviceNameV6(b.vni);
   if (b?.type === 'udp') return 'flannel0';
@@ -83,13 +83,15 @@ function remotePod(s: NodeSnapshot, side: Side): string {
   return side.subnet.ip === side.network.ip ? host(side.network, size + 2n) : host(side.network, 2);
 }
 
-function where(v: NfVerdict): string {
+/** Where a verdict was decided, as evidence: the table, chain and rule, or the policy. */
+export function where(v: NfVerdict): string {
   const by = v.by!;
   const place = by.source === 'iptables' ? `${by.family === 'ip6' ? 'ip6tables' : 'iptables'} -t ${by.table} ${by.chain}` : `nft ${by.family} ${by.table} ${by.chain}`;
   return v.policy ? `${place}: policy ${v.verdict.toUpperCase()}` : `${place} rule ${by.index}: ${by.rule}`;
 }
 
-function removal(v: NfVerdict, side: Side): string {
+/** The command that takes a dropping rule or policy out of the way. */
+export function removal(v: NfVerdict, side: Side): string {
   const by = v.by!;
   if (by.source === 'iptables') {
     const cmd = by.family === 'ip6' ? 'ip6tables' : 'iptables';
