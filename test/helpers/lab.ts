@@ -80,6 +80,66 @@ export function assertDoctorHealthy(hosts: readonly string[]): void {
   }
 }
 
+export interface TraceRun {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+  hops: Array<{ where: string; what: string; entry: string; ok: boolean; count?: number }>;
+  stoppedAt?: string;
+  reason?: string;
+  id?: string;
+  fix?: string;
+  probe?: { sent: number; received: number; stoppedAt?: string; droppedBy?: string[] };
+}
+
+/** `flannelctl lab trace <src> <dst> --json [args]`, its output parsed. */
+export function labTrace(src: string, dst: string, args: string[] = []): TraceRun {
+  const r = spawnSync(process.execPath, [CTL, 'lab', 'trace', src, dst, '--json', ...args], { encoding: 'utf8', timeout: 60_000 });
+  let t: Partial<TraceRun> = { hops: [] };
+  try {
+    t = JSON.parse(r.stdout);
+  } catch {
+    /* asserted by the caller through status/hops */
+  }
+  return { ...t, hops: t.hops ?? [], status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Every hop ok, in order, exit 0; with --probe every counted hop saw every echo and all were answered. */
+export function assertTraceHealthy(src: string, dst: string, whats: RegExp[], probe = true): TraceRun {
+  const t = labTrace(src, dst, probe ? ['--probe'] : []);
+  assert.equal(t.status, 0, t.stdout + t.stderr);
+  assert.equal(t.stoppedAt, undefined, t.stdout);
+  assert.equal(t.hops.length, whats.length, t.hops.map((h) => h.what).join(' | '));
+  t.hops.forEach((h, i) => {
+    assert.ok(h.ok, `${h.where}: ${h.what}: ${h.entry}`);
+    assert.match(h.what, whats[i]!);
+  });
+  if (probe) {
+    assert.deepEqual([t.probe?.sent, t.probe?.received], [3, 3], t.stdout);
+    for (const h of t.hops.filter((x) => x.count !== undefined)) assert.ok(h.count! >= 3, `${h.where}: ${h.what} counted ${h.count}`);
+    assert.ok(t.hops.filter((x) => x.count !== undefined).length >= 3, t.stdout);
+  }
+  return t;
+}
+
+/** The hops of a pod → pod trace across two nodes, per backend (what trace calls each). */
+export const TRACE_HOPS: Record<'vxlan' | 'host-gw' | 'udp', RegExp[]> = {
+  vxlan: [/^source pod/, /^route lookup$/, /^netfilter FORWARD/, /^vxlan encapsulation$/, /^neighbour for the next hop/, /^FDB entry/,
+    /^underlay route/, /^node of lease/, /^netfilter INPUT for UDP 8472/, /^decapsulation$/, /^netfilter FORWARD/, /^route to cni0$/, /^bridge port/],
+  'host-gw': [/^source pod/, /^route lookup$/, /^netfilter FORWARD/, /^next hop/, /^underlay route/, /^node of lease/, /^arrival$/,
+    /^netfilter FORWARD/, /^route to cni0$/, /^bridge port/],
+  udp: [/^source pod/, /^route lookup$/, /^netfilter FORWARD/, /^udp encapsulation/, /^underlay route/, /^node of lease/,
+    /^netfilter INPUT for UDP 8285/, /^udp decapsulation/, /^netfilter FORWARD/, /^route to cni0$/, /^bridge port/],
+};
+
+/** No probe table is left in any lab host. */
+export function assertNoProbeTables(hosts: readonly string[]): void {
+  for (const h of hosts) {
+    const out = execFileSync('ip', ['netns', 'exec', h, 'nft', 'list', 'tables'], { encoding: 'utf8' });
+    assert.doesNotMatch(out, /flannel-trace/, `${h}: ${out}`);
+  }
+}
+
 /** For `after`: takes the lab down; a failure here is left to the test that checks `lab down` itself. */
 export function labDownQuietly(): void {
   try {
