@@ -105,8 +105,8 @@ export function labTrace(src: string, dst: string, args: string[] = []): TraceRu
 }
 
 /** Every hop ok, in order, exit 0; with --probe every counted hop saw every echo and all were answered. */
-export function assertTraceHealthy(src: string, dst: string, whats: RegExp[], probe = true): TraceRun {
-  const t = labTrace(src, dst, probe ? ['--probe'] : []);
+export function assertTraceHealthy(src: string, dst: string, whats: RegExp[], probe = true, args: string[] = []): TraceRun {
+  const t = labTrace(src, dst, [...(probe ? ['--probe'] : []), ...args]);
   assert.equal(t.status, 0, t.stdout + t.stderr);
   assert.equal(t.stoppedAt, undefined, t.stdout);
   assert.equal(t.hops.length, whats.length, t.hops.map((h) => h.what).join(' | '));

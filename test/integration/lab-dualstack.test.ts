@@ -3,7 +3,7 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ipJson } from '../helpers/netns.ts';
-import { assertDoctorHealthy, assertNoLabNamespaces, etcdValues, lab, LAB_HOSTS as hosts, LAB_UNDERLAY as underlay, labDownQuietly, labUnderlayV6, labSkip, labUpOutput, subnetEnv } from '../helpers/lab.ts';
+import { assertDoctorHealthy, assertTraceHealthy, TRACE_HOPS, assertNoLabNamespaces, etcdValues, lab, LAB_HOSTS as hosts, LAB_UNDERLAY as underlay, labDownQuietly, labUnderlayV6, labSkip, labUpOutput, subnetEnv } from '../helpers/lab.ts';
 
 /** The etcd key of a host: `<v4 net>-<len>&<v6 net>-<len>`, from its subnet.env. */
 function dualKey(h: string): string {
@@ -41,6 +41,8 @@ describe('lab --dual-stack', { skip: labSkip }, () => {
       }
     }
     assertDoctorHealthy(hosts);
+    assertTraceHealthy('h1-p1', 'h2-p1', TRACE_HOPS.vxlan);
+    assertTraceHealthy('h1-p1', 'h2-p1', TRACE_HOPS.vxlan, true, ['--ipv6']);
     lab(['down']);
     assertNoLabNamespaces();
   });
@@ -57,5 +59,6 @@ describe('lab --dual-stack', { skip: labSkip }, () => {
       }
     }
     assertDoctorHealthy(hosts);
+    assertTraceHealthy('h1-p1', 'h2-p1', TRACE_HOPS['host-gw'], true, ['--ipv6']);
   });
 });

@@ -3,7 +3,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ipJson, nsRun } from '../helpers/netns.ts';
-import { assertDoctorHealthy, assertLabGone, etcdValues, lab, labDoctor, LAB_HOSTS as hosts, LAB_UNDERLAY as underlay, labDownQuietly, labSkip, labUpOutput, subnetEnv } from '../helpers/lab.ts';
+import { assertDoctorHealthy, assertTraceHealthy, TRACE_HOPS, assertLabGone, etcdValues, lab, labDoctor, LAB_HOSTS as hosts, LAB_UNDERLAY as underlay, labDownQuietly, labSkip, labUpOutput, subnetEnv } from '../helpers/lab.ts';
 
 describe('lab: 3 hosts × 2 pods over host-gw', { skip: labSkip }, () => {
   let upOutput = '';
@@ -42,8 +42,9 @@ describe('lab: 3 hosts × 2 pods over host-gw', { skip: labSkip }, () => {
     }
   });
 
-  it('lab doctor finds nothing, and names a peer behind a gateway hostgw-not-adjacent', () => {
+  it('lab doctor finds nothing, lab trace walks every hop, and a peer behind a gateway is hostgw-not-adjacent', () => {
     assertDoctorHealthy(hosts);
+    assertTraceHealthy('h1-p1', 'h2-p1', TRACE_HOPS['host-gw']);
     // h2 reached through h3 as a router: not on one L2 segment as far as h1's routing goes.
     nsRun('flab-h1', 'ip', ['route', 'add', `${underlay['flab-h2']}/32`, 'via', underlay['flab-h3']!, 'dev', 'eth0']);
     try {

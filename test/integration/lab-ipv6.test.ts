@@ -5,7 +5,7 @@ import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { ipJson } from '../helpers/netns.ts';
-import { assertDoctorHealthy, assertNoLabNamespaces, etcdValues, iptablesChains, lab, LAB_HOSTS as hosts, labDownQuietly, labSkip, labUnderlayV6, labUpOutput, subnetEnv, subnetEnvFile } from '../helpers/lab.ts';
+import { assertDoctorHealthy, assertTraceHealthy, TRACE_HOPS, assertNoLabNamespaces, etcdValues, iptablesChains, lab, LAB_HOSTS as hosts, labDownQuietly, labSkip, labUnderlayV6, labUpOutput, subnetEnv, subnetEnvFile } from '../helpers/lab.ts';
 
 /** `fd44:244:0:1b::1/64` → `fd44:244:0:1b::` */
 const v6Net = (h: string) => subnetEnv(h).FLANNEL_IPV6_SUBNET!.replace(/::1\/64$/, '::');
@@ -48,6 +48,7 @@ describe('lab --ipv6 (IPv6-only)', { skip: labSkip }, () => {
       assert.equal(iptablesChains(h, 'iptables', 'filter').includes('FLANNEL-FWD'), false);
       assert.ok(iptablesChains(h, 'ip6tables', 'nat').includes('FLANNEL-POSTRTG'));
     }
+    assertTraceHealthy('h1-p1', 'h2-p1', TRACE_HOPS.vxlan);
     lab(['down']);
     assertNoLabNamespaces();
   });
@@ -64,6 +65,7 @@ describe('lab --ipv6 (IPv6-only)', { skip: labSkip }, () => {
     assert.deepEqual(ipJson(h1, ['-4', 'route', 'show']).map((x: { dst: string }) => x.dst).sort(), ['192.168.100.0/24', 'default']);
     assert.equal(JSON.parse(etcdValues()[`/coreos.com/network/subnets/0.0.0.0-0&${v6Net(h2)}-64`]!).BackendType, 'host-gw');
     assertDoctorHealthy([h1, h2]);
+    assertTraceHealthy('h1-p1', 'h2-p1', TRACE_HOPS['host-gw']);
   });
 
   it('refuses the udp backend with --ipv6, creating nothing', () => {

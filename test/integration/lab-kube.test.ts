@@ -5,7 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { assertDoctorHealthy, lab, LAB_HOSTS, labDownQuietly, labSkip, subnetEnvFile, vtepMac } from '../helpers/lab.ts';
+import { assertDoctorHealthy, assertTraceHealthy, TRACE_HOPS, lab, LAB_HOSTS, labDownQuietly, labSkip, subnetEnvFile, vtepMac } from '../helpers/lab.ts';
 
 const P = 'flannel.alpha.coreos.com/';
 
@@ -42,8 +42,9 @@ describe('lab --kube: 3 hosts × 2 pods with the Kubernetes subnet manager', { s
     }
   });
 
-  it('lab doctor reads the Nodes and net-conf.json and finds nothing on any host, with --probe', () => {
+  it('lab doctor and lab trace read the Nodes and net-conf.json: nothing wrong, every hop in place', () => {
     assertDoctorHealthy(LAB_HOSTS);
+    assertTraceHealthy('h1-p1', 'h3-p2', TRACE_HOPS.vxlan);
   });
 
   it('recreates a lost vxlan device with the VtepMAC from the node annotation after a restart', () => {

@@ -2,7 +2,7 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { nsRun } from '../helpers/netns.ts';
-import { assertDoctorHealthy, assertNoLabNamespaces, lab, LAB_HOSTS, labDoctor, labDownQuietly, labSkip } from '../helpers/lab.ts';
+import { assertDoctorHealthy, assertTraceHealthy, TRACE_HOPS, assertNoLabNamespaces, lab, LAB_HOSTS, labDoctor, labDownQuietly, labSkip } from '../helpers/lab.ts';
 
 describe('lab with nftables rules', { skip: labSkip }, () => {
   after(labDownQuietly);
@@ -19,6 +19,7 @@ describe('lab with nftables rules', { skip: labSkip }, () => {
       assert.doesNotMatch(nsRun(h, 'iptables', ['-t', 'nat', '-S']), /FLANNEL-POSTRTG/);
     }
     assertDoctorHealthy(LAB_HOSTS);
+    assertTraceHealthy('h1-p1', 'h2-p1', TRACE_HOPS.vxlan);
     // Another table's forward chain with policy drop drops pod traffic whatever flannel's own chain accepts.
     nsRun('flab-h2', 'nft', ['-f', '-'], 'table inet fw {\n chain forward {\n  type filter hook forward priority 10; policy drop;\n }\n}\n');
     try {

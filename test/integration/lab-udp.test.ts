@@ -3,7 +3,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ipJson, nsRun } from '../helpers/netns.ts';
-import { assertDoctorHealthy, assertLabGone, etcdValues, lab, labDoctor, LAB_HOSTS as hosts, LAB_UNDERLAY as underlay, labDownQuietly, labSkip, labUpOutput, subnetEnv } from '../helpers/lab.ts';
+import { assertDoctorHealthy, assertTraceHealthy, TRACE_HOPS, assertLabGone, etcdValues, lab, labDoctor, LAB_HOSTS as hosts, LAB_UNDERLAY as underlay, labDownQuietly, labSkip, labUpOutput, subnetEnv } from '../helpers/lab.ts';
 
 describe('lab: 3 hosts × 2 pods over udp', { skip: labSkip }, () => {
   let upOutput = '';
@@ -43,6 +43,7 @@ describe('lab: 3 hosts × 2 pods over udp', { skip: labSkip }, () => {
 
   it('lab doctor finds nothing on any host, with --probe, and names a lost Network route into flannel0', () => {
     assertDoctorHealthy(hosts);
+    assertTraceHealthy('h1-p1', 'h2-p1', TRACE_HOPS.udp);
     nsRun('flab-h2', 'ip', ['route', 'del', '10.244.0.0/16', 'dev', 'flannel0']);
     try {
       const d = labDoctor('flab-h2');
