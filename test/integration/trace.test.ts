@@ -4,7 +4,9 @@
 // Nothing the probe adds is left behind.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { netnsPids } from '../../src/lab/exec.ts';
 import { nsRun } from '../helpers/netns.ts';
 import { until } from '../helpers/wait.ts';
@@ -14,6 +16,7 @@ import {
 } from '../helpers/lab.ts';
 
 const [H1, H2] = ['flab-h1', 'flab-h2'];
+const CTL = join(import.meta.dirname, '../../dist/flannelctl.cjs');
 
 /** Runs `f` with the host's flanneld stopped (it would mend the breakage at once), resuming it after. */
 function withFlanneldPaused(ns: string, f: () => void): void {
@@ -80,6 +83,22 @@ describe('lab trace on a real vxlan lab', { skip: labSkip }, () => {
       assert.ok(t.probe?.droppedBy?.some((d) => d.startsWith('flab-h2: ip filter FORWARD') && d.endsWith('(verdict drop)')), JSON.stringify(t.probe));
       assert.ok(t.hops.find((h) => h.what === 'decapsulation')!.count! >= 3, 'the echoes reached h2 and were decapsulated');
     } finally {
+      nsRun(H2, 'iptables', ['-w', '-D', 'FORWARD', '1']);
+    }
+    assertNoProbeTables(LAB_HOSTS);
+  });
+
+  it('removes the probe table when interrupted (Ctrl-C) in the middle of the probe', async () => {
+    nsRun(H2, 'iptables', ['-w', '-I', 'FORWARD', '1', '-j', 'DROP']); // no echo answers: the probe takes its full time
+    const child = spawn('ip', ['netns', 'exec', H1, process.execPath, CTL, 'trace', podIP('flab-h1-p1'), podIP('flab-h2-p1'), '--probe',
+      '--etcd-endpoints=http://192.168.100.2:2379', '--subnet-file=/run/flannel-lab/h1/subnet.env', '--probe-netns=flab-h1-p1'], { stdio: 'ignore' });
+    try {
+      await until('the probe table in h1', () => nsRun(H1, 'nft', ['list', 'tables']).includes('flannel-trace'), 10_000, 20);
+      process.kill(child.pid!, 'SIGINT'); // ip netns exec execs the command: the pid is flannelctl's
+      const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+      assert.equal(code, 130);
+    } finally {
+      child.kill('SIGKILL');
       nsRun(H2, 'iptables', ['-w', '-D', 'FORWARD', '1']);
     }
     assertNoProbeTables(LAB_HOSTS);
