@@ -118,7 +118,8 @@ export function traceDrops(text: string): string[] {
 
 /** Which hop each point counts for: the probe's packets at that hop, by what trace says the hop is. */
 function pointOf(h: Hop, t: TraceInput): string | undefined {
-  const local = h.where.startsWith(t.local.name);
+  // `where` is the node's name, or the name and a device: compare whole names (flab-h1 is not flab-h10).
+  const local = h.where === t.local.name || h.where.startsWith(`${t.local.name} `);
   const w = h.what;
   if (w.startsWith('source pod')) return 'a-pre';
   if (w.startsWith('netfilter FORWARD')) return local ? 'a-fwd' : 'b-fwd';

@@ -239,7 +239,7 @@ function remoteHops(w: Walk, t: TraceInput, peer: Lease, family: 4 | 6, proto: N
     const what = `netfilter INPUT for UDP ${port} (the overlay)`;
     if (v && v.verdict !== 'accept') {
       return w.stop(r.name, what, where(v), `INPUT ${v.verdict === 'drop' ? 'drops' : 'rejects'} the encapsulated packets`,
-        `${removal(v, side!).replace(/ or accept .*$/, '')}, or allow UDP ${port} first`, 'overlay-port-blocked');
+        removal(v, side!, { kind: 'port', port }), 'overlay-port-blocked');
     }
     w.pass(r.name, what, v ? acceptedBy(v) : 'accept (no base chain at this hook)');
   }

@@ -90,16 +90,24 @@ export function where(v: NfVerdict): string {
   return v.policy ? `${place}: policy ${v.verdict.toUpperCase()}` : `${place} rule ${by.index}: ${by.rule}`;
 }
 
-/** The command that takes a dropping rule or policy out of the way. */
-export function removal(v: NfVerdict, side: Side): string {
+/** What to let through instead: pod traffic (FORWARD), or the overlay's UDP port (INPUT). */
+export type Allowed = { kind: 'pods' } | { kind: 'port'; port: number };
+
+/** The command that takes a dropping rule or policy out of the way, or lets `allowed` through before it. */
+export function removal(v: NfVerdict, side: Side, allowed: Allowed = { kind: 'pods' }): string {
   const by = v.by!;
+  const ip = side.family === 4 ? 'ip' : 'ip6';
   if (by.source === 'iptables') {
     const cmd = by.family === 'ip6' ? 'ip6tables' : 'iptables';
-    return v.policy ? `${cmd} -t ${by.table} -P ${by.chain} ACCEPT, or accept ${side.network} there before the policy` : `${cmd} -t ${by.table} -D ${by.chain} ${by.index}`;
+    if (!v.policy) return `${cmd} -t ${by.table} -D ${by.chain} ${by.index}`;
+    return allowed.kind === 'pods'
+      ? `${cmd} -t ${by.table} -P ${by.chain} ACCEPT, or accept ${side.network} there before the policy`
+      : `${cmd} -t ${by.table} -I ${by.chain} -p udp --dport ${allowed.port} -j ACCEPT`;
   }
-  return v.policy
-    ? `nft add rule ${by.family} ${by.table} ${by.chain} ${side.family === 4 ? 'ip' : 'ip6'} saddr ${side.network} accept (and daddr likewise)`
-    : `nft -a list chain ${by.family} ${by.table} ${by.chain}, then nft delete rule ${by.family} ${by.table} ${by.chain} handle <its handle>`;
+  if (!v.policy) return `nft -a list chain ${by.family} ${by.table} ${by.chain}, then nft delete rule ${by.family} ${by.table} ${by.chain} handle <its handle>`;
+  return allowed.kind === 'pods'
+    ? `nft add rule ${by.family} ${by.table} ${by.chain} ${ip} saddr ${side.network} accept (and daddr likewise)`
+    : `nft insert rule ${by.family} ${by.table} ${by.chain} udp dport ${allowed.port} accept`;
 }
 
 /** The wanted rule texts of an iptables set that the listing lacks; --random-fully depends on the iptables version. */
@@ -191,7 +199,7 @@ export const overlayPortCheck: Check = {
       const v = verdictAt(chains, 'input', { family: side.family, src: peer, dst: me.ip, proto: 'udp', dport: b.port, iif: me.link.name });
       if (v.verdict === 'accept') continue;
       out.push({ id: 'overlay-port-blocked', severity: 'error', summary: `${b.type} packets from peers (UDP ${b.port} to ${me.ip}) are ${v.verdict === 'drop' ? 'dropped' : 'rejected'} in INPUT: no pod traffic arrives from other nodes`,
-        evidence: [where(v), ...notes], fix: `${removal(v, side).replace(/ or accept .*$/, '')}, or allow it first: ${side.save} -I INPUT -p udp --dport ${b.port} -j ACCEPT (firewalld: firewall-cmd --permanent --add-port=${b.port}/udp && firewall-cmd --reload)` });
+        evidence: [where(v), ...notes], fix: `${removal(v, side, { kind: 'port', port: b.port })}${v.policy ? '' : `, or allow it first: ${side.save} -I INPUT -p udp --dport ${b.port} -j ACCEPT`} (firewalld: firewall-cmd --permanent --add-port=${b.port}/udp && firewall-cmd --reload)` });
     }
     return out;
   },
