@@ -96,11 +96,11 @@ describe('flannelctl --help', () => {
 
 describe('flannelctl bad usage', () => {
   const cases: Array<[string[], string, string]> = [
-    [[], 'missing command; choose one of lab, install, doctor, peers', 'flannelctl'],
-    [['nope'], 'unknown command nope; choose one of lab, install, doctor, peers', 'flannelctl'],
-    [['--bogus'], 'unknown option --bogus; give a command first (lab, install, doctor, peers)', 'flannelctl'],
-    [['lab'], 'lab: missing command; choose one of up, status, restart, peers, doctor, down', 'flannelctl lab'],
-    [['lab', 'nope'], 'lab: unknown command nope; choose one of up, status, restart, peers, doctor, down', 'flannelctl lab'],
+    [[], 'missing command; choose one of lab, install, doctor, trace, peers', 'flannelctl'],
+    [['nope'], 'unknown command nope; choose one of lab, install, doctor, trace, peers', 'flannelctl'],
+    [['--bogus'], 'unknown option --bogus; give a command first (lab, install, doctor, trace, peers)', 'flannelctl'],
+    [['lab'], 'lab: missing command; choose one of up, status, restart, peers, doctor, trace, down', 'flannelctl lab'],
+    [['lab', 'nope'], 'lab: unknown command nope; choose one of up, status, restart, peers, doctor, trace, down', 'flannelctl lab'],
     [['lab', 'up', '--bogus'], 'lab up: unknown option --bogus', 'flannelctl lab up'],
     [['lab', 'up', '--hosts'], 'lab up: --hosts needs a value', 'flannelctl lab up'],
     [['lab', 'up', '--hosts', '--kube'], 'lab up: --hosts needs a value', 'flannelctl lab up'],
@@ -119,7 +119,7 @@ describe('flannelctl bad usage', () => {
     [['install', '--mode=999', 'a', 'b'], 'install: --mode 999: not an octal permission like 0755 or 0644', 'flannelctl install'],
     [['peers', 'h1'], 'peers: unexpected argument h1', 'flannelctl peers'],
     [['peers', '--uri', 'http://x'], 'peers: unknown option --uri', 'flannelctl peers'],
-    [['help', 'lab', 'sideways'], 'lab: unknown command sideways; choose one of up, status, restart, peers, doctor, down', 'flannelctl lab'],
+    [['help', 'lab', 'sideways'], 'lab: unknown command sideways; choose one of up, status, restart, peers, doctor, trace, down', 'flannelctl lab'],
   ];
   for (const [argv, message, usageOf] of cases) {
     it(`flannelctl ${argv.join(' ')}: exit 2, "${message}" and the usage of ${usageOf} on stderr`, async () => {
