@@ -1,0 +1,175 @@
+// Convergence at scale: N fake vxlan peer leases already in a real etcd (written the way flanneld writes them, public
+// IPs in 198.18.0.0/15 that are never contacted); the time from flanneld's start until the kernel holds all N onlink
+// routes, permanent neighbours and FDB entries, flanneld's RSS and CPU time then, and the incremental convergence
+// (one lease added, one removed, one VtepMAC changed: until the kernel shows it). The baseline, measured in the
+// same run: `ip -batch` + `bridge -batch` writing the same 3N entries into a fresh namespace (the kernel's floor).
+// Run as root: `npm run bench` (all benchmarks) or `node --import tsx bench/converge.ts [N ...]`.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { readFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { openNetlink, type Netlink } from '../src/netlink/index.ts';
+import { startEtcd, type EtcdHandle } from '../test/helpers/etcd.ts';
+import { Netns, ipn as ip } from '../test/helpers/netns.ts';
+import { peer } from './lib/fake-peers.ts';
+
+const SIZES = process.argv.slice(2).map(Number).filter((n) => n > 0);
+const NS = SIZES.length ? SIZES : [1000, 5000];
+const TIMEOUT_MS = 120_000;
+const DIST = join(import.meta.dirname, '../dist/flanneld.cjs');
+
+const ms = (ns: bigint) => Number(ns) / 1e6;
+const now = () => process.hrtime.bigint();
+const pause = (t: number) => new Promise((r) => setTimeout(r, t));
+
+/** Host namespace with eth0 (192.168.79.1/24, default route) towards a switch namespace, as a node would have. */
+function makeHost(namespaces: Netns): string {
+  const h = namespaces.add('flb-cv-h');
+  const sw = namespaces.add('flb-cv-s');
+  namespaces.link(h, 'eth0', '192.168.79.1/24', sw, 'eth0', '192.168.79.2/24');
+  ip(h, 'route', 'add', 'default', 'via', '192.168.79.2');
+  return h;
+}
+
+/** Counts of flannel's entries on flannel.1: onlink routes, permanent neighbours, FDB entries with a dst. */
+async function kernelCounts(nl: Netlink): Promise<{ routes: number; neighbours: number; fdb: number }> {
+  const dev = await nl.linkByName('flannel.1');
+  if (!dev) return { routes: 0, neighbours: 0, fdb: 0 };
+  const [routes, neighbours, fdb] = await Promise.all([nl.routes(4, { table: 254 }), nl.neighbours(dev.index, 4), nl.fdb(dev.index)]);
+  return {
+    routes: routes.filter((r) => r.oif === dev.index && r.onlink).length,
+    neighbours: neighbours.filter((n) => n.permanent).length,
+    fdb: fdb.filter((f) => f.dst !== undefined && f.dst.startsWith('198.')).length,
+  };
+}
+
+async function until(what: string, check: () => Promise<boolean>, everyMs = 10): Promise<bigint> {
+  const deadline = Date.now() + TIMEOUT_MS;
+  while (Date.now() < deadline) {
+    if (await check()) return now();
+    await pause(everyMs);
+  }
+  throw new Error(`${what}: not within ${TIMEOUT_MS / 1000} s`);
+}
+
+function procStats(pid: number): { rssMB: number; cpuS: number } {
+  const rss = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  const ticks = Number(stat[11]) + Number(stat[12]); // utime + stime, after the "(comm) " field
+  return { rssMB: rss ? Number(rss[1]) / 1024 : NaN, cpuS: ticks / 100 };
+}
+
+/** The floor: the same 3N entries written by ip -batch and bridge -batch into a fresh namespace with a vxlan device. */
+function floor(namespaces: Netns, n: number): number {
+  const h = namespaces.add('flb-cv-f');
+  ip(h, 'link', 'add', 'flannel.1', 'type', 'vxlan', 'id', '1', 'dstport', '8472', 'nolearning');
+  ip(h, 'link', 'set', 'flannel.1', 'up');
+  const ipLines: string[] = [];
+  const fdbLines: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const v = JSON.parse(peer(i).value) as { PublicIP: string; BackendData: { VtepMAC: string } };
+    const net = peer(i).key.split('/').pop()!.replace('-', '/');
+    const gw = net.replace(/\/24$/, '');
+    ipLines.push(`route replace ${net} via ${gw} dev flannel.1 onlink`, `neigh replace ${gw} lladdr ${v.BackendData.VtepMAC} dev flannel.1 nud permanent`);
+    fdbLines.push(`fdb append ${v.BackendData.VtepMAC} dev flannel.1 dst ${v.PublicIP} self permanent`);
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'flb-cv-'));
+  writeFileSync(join(dir, 'ip'), ipLines.join('\n') + '\n');
+  writeFileSync(join(dir, 'bridge'), fdbLines.join('\n') + '\n');
+  const t0 = now();
+  for (const [cmd, file] of [['ip', 'ip'], ['bridge', 'bridge']] as const) {
+    const r = spawnSync('ip', ['netns', 'exec', h, cmd, '-batch', join(dir, file)], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`${cmd} -batch: ${r.stderr}`);
+  }
+  const t = ms(now() - t0);
+  rmSync(dir, { recursive: true, force: true });
+  return t;
+}
+
+interface Run {
+  n: number;
+  convergeMs: number;
+  floorMs: number;
+  rssMB: number;
+  cpuS: number;
+  addMs: number;
+  delMs: number;
+  macMs: number;
+}
+
+async function measure(n: number): Promise<Run> {
+  const namespaces = new Netns();
+  const children: ChildProcess[] = [];
+  let etcd: EtcdHandle | undefined;
+  let nl: Netlink | undefined;
+  const subnetDir = mkdtempSync(join(tmpdir(), 'flb-cv-env-'));
+  try {
+    const h = makeHost(namespaces);
+    etcd = await startEtcd({ netns: h, host: '127.0.0.1' });
+    const loader = spawn('ip', ['netns', 'exec', h, process.execPath, '--import', 'tsx', join(import.meta.dirname, 'lib/etcd-loader.ts'), etcd.endpoint, String(n)], { stdio: ['pipe', 'pipe', 'inherit'] });
+    children.push(loader);
+    const answers = createInterface({ input: loader.stdout! })[Symbol.asyncIterator]();
+    const next = async () => {
+      const r = await answers.next();
+      if (r.done) throw new Error('the etcd loader stopped');
+      return r.value;
+    };
+    if ((await next()) !== 'loaded') throw new Error('the etcd loader did not load');
+    nl = await openNetlink({ netns: h });
+    const t0 = now();
+    const flanneld = spawn('ip', ['netns', 'exec', h, process.execPath, DIST, `--etcd-endpoints=${etcd.endpoint}`, '--iface=eth0', `--subnet-file=${join(subnetDir, 'subnet.env')}`],
+      { stdio: ['ignore', 'ignore', 'ignore'] });
+    children.push(flanneld);
+    const nlRef = nl;
+    const done = await until(`flanneld converging on ${n} peers`, async () => {
+      const c = await kernelCounts(nlRef);
+      return c.routes === n && c.neighbours === n && c.fdb === n;
+    }, 20);
+    const convergeMs = ms(done - t0);
+    const stats = procStats(flanneld.pid!);
+    const incremental = async (cmd: string, check: (c: Awaited<ReturnType<typeof kernelCounts>>) => boolean | Promise<boolean>) => {
+      loader.stdin!.write(`${cmd}\n`);
+      const committed = BigInt(await next());
+      const seen = await until(cmd, async () => check(await kernelCounts(nlRef)), 1);
+      return ms(seen - committed);
+    };
+    const addMs = await incremental(`add ${n}`, (c) => c.routes === n + 1 && c.fdb === n + 1);
+    const delMs = await incremental(`del ${n}`, (c) => c.routes === n && c.fdb === n);
+    const macMs = await incremental('mac 0', async () => {
+      const dev = await nlRef.linkByName('flannel.1');
+      const neigh = await nlRef.neighbours(dev!.index, 4);
+      return neigh.some((x) => x.ip === '10.1.0.0' && x.mac === '0e:01:00:00:00:00');
+    });
+    loader.stdin!.end('quit\n');
+    return { n, convergeMs, floorMs: floor(namespaces, n), rssMB: stats.rssMB, cpuS: stats.cpuS, addMs, delMs, macMs };
+  } finally {
+    nl?.close();
+    for (const c of children) c.kill('SIGKILL');
+    await etcd?.destroy().catch(() => undefined);
+    namespaces.cleanup();
+    rmSync(subnetDir, { recursive: true, force: true });
+  }
+}
+
+const GOALS: Record<number, number> = { 1000: 450, 5000: 2200 };
+
+async function main(): Promise<void> {
+  if (process.getuid?.() !== 0) throw new Error('run as root: the bench makes network namespaces');
+  const runs: Run[] = [];
+  for (const n of NS) runs.push(await measure(n));
+  console.log('startup convergence (flanneld start → all N routes, neighbours, FDB entries in the kernel):');
+  for (const r of runs) {
+    const goal = GOALS[r.n] !== undefined ? `, goal ≤ ${GOALS[r.n]} ms` : '';
+    console.log(`  N=${r.n}: flanneld ${r.convergeMs.toFixed(0)} ms, floor (ip/bridge -batch) ${r.floorMs.toFixed(0)} ms, ratio ${(r.convergeMs / r.floorMs).toFixed(1)}×${goal}`);
+  }
+  for (const r of runs) {
+    console.log(`  N=${r.n}: flanneld RSS ${r.rssMB.toFixed(0)} MB (goal ≤ 80 MB at 5000), CPU ${r.cpuS.toFixed(2)} s (goal ≤ 2 s at 5000)`);
+    console.log(`  N=${r.n}: incremental: lease added ${r.addMs.toFixed(1)} ms, removed ${r.delMs.toFixed(1)} ms, VtepMAC changed ${r.macMs.toFixed(1)} ms (goal ≤ 50 ms)`);
+  }
+}
+
+void main().catch((e) => {
+  console.error(`bench converge: ${(e as Error).message}`);
+  process.exit(1);
+});
