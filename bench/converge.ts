@@ -9,7 +9,7 @@ import { readFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { openNetlink, type Netlink } from '../src/netlink/index.ts';
+import { openNetlink, type EntryWatchEvent, type Netlink } from '../src/netlink/index.ts';
 import { startEtcd, type EtcdHandle } from '../test/helpers/etcd.ts';
 import { Netns, ipn as ip } from '../test/helpers/netns.ts';
 import { peer } from './lib/fake-peers.ts';
@@ -118,8 +118,10 @@ async function measure(n: number): Promise<Run> {
     if ((await next()) !== 'loaded') throw new Error('the etcd loader did not load');
     nl = await openNetlink({ netns: h });
     const t0 = now();
-    const flanneld = spawn('ip', ['netns', 'exec', h, process.execPath, DIST, `--etcd-endpoints=${etcd.endpoint}`, '--iface=eth0', `--subnet-file=${join(subnetDir, 'subnet.env')}`],
-      { stdio: ['ignore', 'ignore', 'ignore'] });
+    // BENCH_PROFILE=<dir>: a CPU profile of flanneld (written when it exits on SIGTERM at the end).
+    const profile = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
+    const flanneld = spawn('ip', ['netns', 'exec', h, process.execPath, ...profile, DIST, `--etcd-endpoints=${etcd.endpoint}`, '--iface=eth0', `--subnet-file=${join(subnetDir, 'subnet.env')}`],
+      { stdio: ['ignore', 'ignore', process.env.BENCH_LOG ? 'inherit' : 'ignore'] });
     children.push(flanneld);
     const nlRef = nl;
     const done = await until(`flanneld converging on ${n} peers`, async () => {
@@ -128,20 +130,43 @@ async function measure(n: number): Promise<Run> {
     }, 20);
     const convergeMs = ms(done - t0);
     const stats = procStats(flanneld.pid!);
-    const incremental = async (cmd: string, check: (c: Awaited<ReturnType<typeof kernelCounts>>) => boolean | Promise<boolean>) => {
+    // Incremental: the kernel's own notifications tell when the last entry of the change is in (no polling lag).
+    const watch = new AbortController();
+    const seen: Array<{ at: bigint; ev: EntryWatchEvent }> = [];
+    let wake: (() => void) | undefined;
+    void (async () => {
+      for await (const ev of nlRef.watchEntries(watch.signal)) {
+        seen.push({ at: now(), ev });
+        wake?.();
+      }
+    })().catch(() => undefined);
+    await pause(100);
+    const incremental = async (cmd: string, done: (ev: EntryWatchEvent) => boolean) => {
+      seen.length = 0;
       loader.stdin!.write(`${cmd}\n`);
       const committed = BigInt(await next());
-      const seen = await until(cmd, async () => check(await kernelCounts(nlRef)), 1);
-      return ms(seen - committed);
+      const deadline = Date.now() + 10_000;
+      for (;;) {
+        const hit = seen.find((x) => done(x.ev));
+        if (hit) return ms(hit.at - committed);
+        if (Date.now() > deadline) throw new Error(`${cmd}: the kernel did not show it within 10 s`);
+        await new Promise<void>((r) => {
+          wake = r;
+          setTimeout(r, 50);
+        });
+      }
     };
-    const addMs = await incremental(`add ${n}`, (c) => c.routes === n + 1 && c.fdb === n + 1);
-    const delMs = await incremental(`del ${n}`, (c) => c.routes === n && c.fdb === n);
-    const macMs = await incremental('mac 0', async () => {
-      const dev = await nlRef.linkByName('flannel.1');
-      const neigh = await nlRef.neighbours(dev!.index, 4);
-      return neigh.some((x) => x.ip === '10.1.0.0' && x.mac === '0e:01:00:00:00:00');
-    });
+    const added = peer(n);
+    const addedNet = added.key.split('/').pop()!.replace('-', '/');
+    const addMs = await incremental(`add ${n}`, (ev) => ev.type === 'new' && ev.kind === 'route' && ev.route.dst === addedNet);
+    const delMs = await incremental(`del ${n}`, (ev) => ev.type === 'del' && ev.kind === 'route' && ev.route.dst === addedNet);
+    const macMs = await incremental('mac 0', (ev) => ev.type === 'new' && ev.kind === 'neighbour' && ev.neighbour.mac === '0e:01:00:00:00:00');
+    watch.abort();
     loader.stdin!.end('quit\n');
+    if (profile.length) {
+      flanneld.kill('SIGTERM');
+      await new Promise((r) => flanneld.once('exit', r));
+    }
     return { n, convergeMs, floorMs: floor(namespaces, n), rssMB: stats.rssMB, cpuS: stats.cpuS, addMs, delMs, macMs };
   } finally {
     nl?.close();

@@ -46,8 +46,33 @@ export async function runLeaseLoop(l: LeaseLoop, signal: AbortSignal): Promise<v
   }
 }
 
-async function handleBatch(l: LeaseLoop, batch: LeaseEvent[], signal: AbortSignal): Promise<void> {
+/** Leases programmed at once: their netlink requests overlap instead of each waiting for the last one's answer. */
+export const LEASE_CONCURRENCY = 64;
+
+/**
+ * Runs of events that name each lease at most once, in batch order: a lease's events stay in order (an add before
+ * its removal), while different leases' events may run side by side.
+ */
+export function distinctRuns(batch: readonly LeaseEvent[]): LeaseEvent[][] {
+  const runs: LeaseEvent[][] = [];
+  let run: LeaseEvent[] = [];
+  let names = new Set<string>();
   for (const ev of batch) {
+    const name = leaseName(ev.lease);
+    if (names.has(name)) {
+      runs.push(run);
+      run = [];
+      names = new Set();
+    }
+    names.add(name);
+    run.push(ev);
+  }
+  if (run.length > 0) runs.push(run);
+  return runs;
+}
+
+async function handleBatch(l: LeaseLoop, batch: LeaseEvent[], signal: AbortSignal): Promise<void> {
+  const one = async (ev: LeaseEvent) => {
     if (signal.aborted) return;
     try {
       if (ev.type === 'added') await l.handler.added(ev.lease, signal);
@@ -55,6 +80,13 @@ async function handleBatch(l: LeaseLoop, batch: LeaseEvent[], signal: AbortSigna
     } catch (e) {
       l.log.error(`error handling ${ev.type} lease ${leaseName(ev.lease)}: ${errorMessage(e)}`);
     }
+  };
+  for (const run of distinctRuns(batch)) {
+    let next = 0;
+    const worker = async () => {
+      while (next < run.length) await one(run[next++]!);
+    };
+    await Promise.all(Array.from({ length: Math.min(LEASE_CONCURRENCY, run.length) }, worker));
   }
 }
 

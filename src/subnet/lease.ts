@@ -22,7 +22,11 @@ export interface Lease {
   /** The host's IPv6 subnet in dual-stack and IPv6-only mode (etcd key `<v4>-<len>&<v6>-<len>`). */
   ipv6Subnet?: IPv6Net;
   attrs: LeaseAttrs;
-  /** When the etcd lease runs out; null for a reservation (a key with no etcd lease). */
+  /**
+   * When the etcd lease runs out; null for a reservation (a key with no etcd lease). Exact for this node's own lease
+   * (from its grant); for keys read in a listing or a watch it is the latest it can be (the granted TTL from now):
+   * asking etcd for every peer's TTL cost one round trip per peer at startup, and nothing reads a peer's expiry.
+   */
   expiration: Date | null;
 }
 

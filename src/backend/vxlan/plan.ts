@@ -97,27 +97,49 @@ export interface KernelEntries {
   fdb: FdbEntry[];
 }
 
+/** The kernel's entries as our entries' keys, built once so that checking N peers costs N lookups, not N scans. */
+export interface KernelIndex {
+  neighbours: Set<string>;
+  fdb: Set<string>;
+  routes: Set<string>;
+}
+
+const routeSig = (dst: string, gateway: string, onVxlan: boolean) => `${dst} ${gateway} ${onVxlan ? 'vx' : 'ext'}`;
+
 /**
- * The entries of `plan` the kernel lacks (deleted by hand, overwritten …), in the order they are added. An entry is
- * there only as we make it: a PERMANENT neighbour with the peer's MAC on the vxlan device, an FDB entry with the MAC
- * and dst on it, a main-table unicast route with the destination and gateway (on the device, or off it for a direct
- * route). What else the lists hold (other MACs, other dsts for the MAC, other devices) plays no part.
+ * An entry is there only as we make it: a PERMANENT neighbour with the peer's MAC on the vxlan device, an FDB entry
+ * with the MAC and dst on it, a main-table unicast route with the destination and gateway (on the device, or off it
+ * for a direct route). What else the lists hold (other MACs, other dsts for the MAC, other devices) plays no part.
  */
-export function missingEntries(plan: PeerPlan, kernel: KernelEntries, vxlanIndex: number): Entry[] {
+export function indexKernel(kernel: KernelEntries, vxlanIndex: number): KernelIndex {
+  const neighbours = new Set<string>();
+  for (const n of kernel.neighbours) if (n.index === vxlanIndex && n.permanent) neighbours.add(`${n.ip} ${n.mac}`);
+  const fdb = new Set<string>();
+  for (const f of kernel.fdb) if (f.index === vxlanIndex) fdb.add(`${f.mac} ${f.dst}`);
+  const routes = new Set<string>();
+  for (const r of kernel.routes) {
+    if (r.table === RT_TABLE_MAIN && r.type === 'unicast' && r.dst && r.gateway) routes.add(routeSig(r.dst, r.gateway, r.oif === vxlanIndex));
+  }
+  return { neighbours, fdb, routes };
+}
+
+/** The entries of `plan` the kernel lacks (deleted by hand, overwritten …), in the order they are added. */
+export function missingIn(plan: PeerPlan, k: KernelIndex): Entry[] {
   return entriesOf(plan).filter((e) => {
     switch (e.kind) {
       case 'neighbour':
-        return !kernel.neighbours.some((n) => n.index === vxlanIndex && n.ip === e.ip && n.mac === e.mac && n.permanent);
+        return !k.neighbours.has(`${e.ip} ${e.mac}`);
       case 'fdb':
-        return !kernel.fdb.some((f) => f.index === vxlanIndex && f.mac === e.mac && f.dst === e.dst);
+        return !k.fdb.has(`${e.mac} ${e.dst}`);
       case 'route':
-        return !kernel.routes.some(
-          (r) =>
-            r.table === RT_TABLE_MAIN && r.type === 'unicast' && r.dst === e.dst && r.gateway === e.gateway &&
-            (e.onVxlan ? r.oif === vxlanIndex : r.oif !== vxlanIndex),
-        );
+        return !k.routes.has(routeSig(e.dst, e.gateway, e.onVxlan));
     }
   });
+}
+
+/** missingIn for one plan against the kernel's lists (index them once with indexKernel when checking many). */
+export function missingEntries(plan: PeerPlan, kernel: KernelEntries, vxlanIndex: number): Entry[] {
+  return missingIn(plan, indexKernel(kernel, vxlanIndex));
 }
 
 export interface SweepInput {

@@ -7,7 +7,7 @@ import type { Serial } from '../../util/serial.ts';
 import type { RepairCounts } from '../backend.ts';
 import { Checker } from '../lease-loop.ts';
 import { describe, refusal, type PeerProgrammer } from './peers.ts';
-import { entryKey, missingEntries, type Entry, type PeerPlan } from './plan.ts';
+import { entryKey, indexKernel, missingIn, type Entry, type PeerPlan } from './plan.ts';
 
 const log = logger('vxlan');
 
@@ -113,9 +113,10 @@ export class PeerRepair {
     const before = this.failures.get(t.family) ?? new Map<string, string>();
     const failing = new Map<string, string>();
     try {
+      const index = indexKernel(kernel, vx);
       for (const [peer, plan] of t.peers) {
         let refused: string | null = null;
-        for (const e of missingEntries(plan, kernel, vx)) {
+        for (const e of missingIn(plan, index)) {
           const key = `${plan.subnet} ${entryKey(e)}`;
           try {
             await t.programmer.apply(e);

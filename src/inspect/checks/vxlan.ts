@@ -4,7 +4,7 @@
 import { leaseName, type Lease } from '../../subnet/lease.ts';
 import { vtepMacOf } from '../../subnet/etcd/ownership.ts';
 import { VXLAN6_OVERHEAD, VXLAN_OVERHEAD, deviceName, deviceNameV6 } from '../../backend/vxlan/options.ts';
-import { entriesOf, missingEntries, planPeer, planPeerV6, staleEntries, type Entry, type PeerPlan, type PlanResult } from '../../backend/vxlan/plan.ts';
+import { entriesOf, indexKernel, missingIn, planPeer, planPeerV6, staleEntries, type Entry, type PeerPlan, type PlanResult } from '../../backend/vxlan/plan.ts';
 import type { IPv4Net } from '../../ip/ipv4.ts';
 import type { IPv6Net } from '../../ip/ipv6.ts';
 import type { LinkInfo } from '../../netlink/index.ts';
@@ -112,12 +112,13 @@ function peerFindings(s: NodeSnapshot, st: Stack): Finding[] {
   const out: Finding[] = [];
   const plans: PeerPlan[] = [];
   const kernel = { routes: s.routes, neighbours: s.neighbours, fdb: s.fdb };
+  const index = indexKernel(kernel, dev.index);
   for (const lease of s.leases) {
     if (lease === own) continue;
     const planned = st.plan(lease, isDirect(s, st.publicIP(lease)));
     if (!planned?.ok) continue;
     plans.push(planned.plan);
-    const missing = missingEntries(planned.plan, kernel, dev.index);
+    const missing = missingIn(planned.plan, index);
     if (missing.length === 0) continue;
     const peer = `${leaseName(lease)} (${planned.plan.publicIP})`;
     const wantMac = planned.plan.mode === 'overlay' ? planned.plan.vtepMac : undefined;

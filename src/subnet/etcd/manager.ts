@@ -242,7 +242,7 @@ export class EtcdSubnetManager implements SubnetManager {
       return { type: 'removed', lease: makeLease(parsed, attrs, null) };
     }
     try {
-      const lease = await this.registry.leaseFromKv(ch.kv);
+      const lease = this.registry.leaseFromKv(ch.kv);
       return lease && { type: 'added', lease };
     } catch (e) {
       if (!(e instanceof LeaseJsonError)) throw e;

@@ -11,7 +11,6 @@ export type LeaseSubnets = Pick<Lease, 'subnet' | 'ipv6Subnet'>;
 /** flannel's fixed etcd lease TTL: 24 h. */
 export const LEASE_TTL_SECONDS = 86400;
 
-const LIST_CONCURRENCY = 64;
 
 const CONFIG_NOT_FOUND = 'flannel config not found in etcd store. Did you create your config using etcdv3 API?';
 
@@ -99,12 +98,13 @@ export class EtcdRegistry {
    * Turns a watched or listed key into a Lease. Null for keys that are not subnets; throws LeaseJsonError for a
    * malformed value.
    */
-  async leaseFromKv(kv: IKeyValue): Promise<Lease | null> {
+  leaseFromKv(kv: IKeyValue): Lease | null {
     const key = kv.key.toString();
     const parsed = parseSubnetKey(key);
     if (!parsed) return null;
     const attrs = decodeLeaseValue(kv.value.toString(), key);
-    return makeLease(parsed, attrs, await this.expirationOf(String(kv.lease ?? '0')));
+    const leaseId = String(kv.lease ?? '0');
+    return makeLease(parsed, attrs, leaseId === '0' || leaseId === '' ? null : new Date(Date.now() + this.ttlSeconds * 1000));
   }
 
   /** One key's value and meta; null when absent. */
@@ -116,25 +116,18 @@ export class EtcdRegistry {
   async listLeases(): Promise<LeaseList> {
     const res = await this.client.getAll().prefix(this.subnetsPrefix).exec();
     const out: LeaseList = { leases: [], malformed: [], ignored: [], meta: new Map(), revision: res.header.revision };
-    // One LeaseTimeToLive per key: ask in parallel, a bounded number at a time.
-    for (let i = 0; i < res.kvs.length; i += LIST_CONCURRENCY) {
-      const chunk = res.kvs.slice(i, i + LIST_CONCURRENCY);
-      const read = await Promise.all(
-        chunk.map(async (kv) => {
-          const key = kv.key.toString();
-          try {
-            const lease = await this.leaseFromKv(kv);
-            if (lease) out.meta.set(key, { leaseId: String(kv.lease ?? '0'), modRevision: kv.mod_revision });
-            else out.ignored.push(key);
-            return lease;
-          } catch (e) {
-            if (!(e instanceof LeaseJsonError)) throw e;
-            out.malformed.push({ key, error: e.message, modRevision: kv.mod_revision });
-            return null;
-          }
-        }),
-      );
-      for (const l of read) if (l) out.leases.push(l);
+    for (const kv of res.kvs) {
+      const key = kv.key.toString();
+      try {
+        const lease = this.leaseFromKv(kv);
+        if (lease) {
+          out.meta.set(key, { leaseId: String(kv.lease ?? '0'), modRevision: kv.mod_revision });
+          out.leases.push(lease);
+        } else out.ignored.push(key);
+      } catch (e) {
+        if (!(e instanceof LeaseJsonError)) throw e;
+        out.malformed.push({ key, error: e.message, modRevision: kv.mod_revision });
+      }
     }
     return out;
   }
