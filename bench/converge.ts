@@ -120,7 +120,8 @@ async function measure(n: number): Promise<Run> {
     const t0 = now();
     // BENCH_PROFILE=<dir>: a CPU profile of flanneld (written when it exits on SIGTERM at the end).
     const profile = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
-    const flanneld = spawn('ip', ['netns', 'exec', h, process.execPath, ...profile, DIST, `--etcd-endpoints=${etcd.endpoint}`, '--iface=eth0', `--subnet-file=${join(subnetDir, 'subnet.env')}`],
+    const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+    const flanneld = spawn('ip', ['netns', 'exec', h, process.execPath, ...nodeArgs, ...profile, DIST, `--etcd-endpoints=${etcd.endpoint}`, '--iface=eth0', `--subnet-file=${join(subnetDir, 'subnet.env')}`],
       { stdio: ['ignore', 'ignore', process.env.BENCH_LOG ? 'inherit' : 'ignore'] });
     children.push(flanneld);
     const nlRef = nl;
