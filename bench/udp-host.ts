@@ -27,6 +27,7 @@ const manager: SubnetManager = {
     await new Promise((r) => signal.addEventListener('abort', r));
   },
   completeLease: async () => 'aborted',
+  close: async () => {},
 };
 
 const nl = await openNetlink();

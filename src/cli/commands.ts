@@ -3,7 +3,9 @@
 import { parseCommandLine, type CommandSpec, type Invocation, type OptionSpec, type ParseResult } from './command-line.ts';
 import { DEFAULT_PEERS_URL } from './peers.ts';
 
-// The backends flanneld has (src/backend/registry.ts); the lab runs any of them.
+// The backends flanneld has, by name: importing src/backend/registry.ts would pull the backends (and the udp
+// backend's native addon) into flannelctl, which must run as a single executable; test/unit/cli-help.test.ts checks
+// that the two lists agree.
 export const LAB_BACKENDS = ['vxlan', 'host-gw', 'udp'] as const;
 
 const wholeNumber = (v: string) => (/^\d+$/.test(v) ? undefined : 'expected a whole number');

@@ -4,7 +4,7 @@
 import type { IPv4Net } from '../ip/ipv4.ts';
 import { IPv6Net } from '../ip/ipv6.ts';
 import { errorMessage, logger } from '../log/log.ts';
-import type { Netlink } from '../netlink/index.ts';
+import { RT_TABLE_MAIN, type Netlink } from '../netlink/index.ts';
 import { sleep } from '../util/sleep.ts';
 
 const log = logger('blackhole');
@@ -15,7 +15,7 @@ export async function ensureBlackholeRoute(nl: Netlink, subnet: IPv4Net | IPv6Ne
   const family = subnet instanceof IPv6Net ? 6 : 4;
   while (!signal.aborted) {
     try {
-      const present = (await nl.routes(family, { table: 254, dst })).some((r) => r.type === 'blackhole' && r.priority === BLACKHOLE_METRIC);
+      const present = (await nl.routes(family, { table: RT_TABLE_MAIN, dst })).some((r) => r.type === 'blackhole' && r.priority === BLACKHOLE_METRIC);
       if (!present) {
         await nl.replaceRoute({ dst, type: 'blackhole', priority: BLACKHOLE_METRIC });
         log.info(`Added blackhole route for ${dst}`);

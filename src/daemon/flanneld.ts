@@ -7,6 +7,7 @@ import { openNetlink, type Netlink } from '../netlink/index.ts';
 import { EtcdSubnetManager } from '../subnet/etcd/manager.ts';
 import { parseEventQueueDepth } from '../subnet/kube/event-queue.ts';
 import { KubeSubnetManager } from '../subnet/kube/manager.ts';
+import type { SubnetManager } from '../subnet/lease.ts';
 import { formatSubnetEnv, readPreviousSubnet, writeSubnetEnv } from '../subnet/subnet-env.ts';
 import { IptablesTrafficManager } from '../traffic/iptables/index.ts';
 import { NftablesTrafficManager } from '../traffic/nftables/index.ts';
@@ -28,12 +29,13 @@ export async function runFlanneld(opts: Options): Promise<number> {
   const previous = readPreviousSubnet(opts.subnetFile);
   // Counted even without --healthz-port (cheap); the process metrics only when /metrics is served.
   const metrics = new DaemonMetrics({ processMetrics: opts.healthzPort > 0 });
-  let subnetManager: EtcdSubnetManager | KubeSubnetManager;
+  let subnetManager: SubnetManager;
   let publicIP = opts.publicIP;
   let publicIPv6 = opts.publicIPv6;
   if (opts.kubeSubnetMgr) {
+    let kube: KubeSubnetManager;
     try {
-      subnetManager = await KubeSubnetManager.create({
+      kube = await KubeSubnetManager.create({
         apiUrl: opts.kubeApiUrl || undefined,
         kubeconfigFile: opts.kubeconfigFile || undefined,
         nodeName: process.env.NODE_NAME,
@@ -50,14 +52,15 @@ export async function runFlanneld(opts: Options): Promise<number> {
       log.error(`Failed to create SubnetManager: ${errorMessage(e)}`);
       return 1;
     }
+    subnetManager = kube;
     // Admin-set node-public-ip annotations replace --public-ip (spec §1.3).
-    const annotated = subnetManager.nodePublicIPs();
+    const annotated = kube.nodePublicIPs();
     if (annotated.v4) {
-      log.info(`Using public IP ${annotated.v4} from node annotation ${subnetManager.names.nodePublicIP}`);
+      log.info(`Using public IP ${annotated.v4} from node annotation ${kube.names.nodePublicIP}`);
       publicIP = annotated.v4;
     }
     if (annotated.v6) {
-      log.info(`Using public IPv6 ${annotated.v6} from node annotation ${subnetManager.names.nodePublicIPv6}`);
+      log.info(`Using public IPv6 ${annotated.v6} from node annotation ${kube.names.nodePublicIPv6}`);
       publicIPv6 = annotated.v6;
     }
   } else {

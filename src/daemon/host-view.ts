@@ -1,5 +1,5 @@
 // Reads what interface selection needs from the kernel, through our netlink facade.
-import type { Netlink } from '../netlink/index.ts';
+import { RT_TABLE_MAIN, type Netlink } from '../netlink/index.ts';
 import type { HostAddress, HostView } from './interface-selection.ts';
 
 type RouteRow = Awaited<ReturnType<Netlink['routes']>>[number];
@@ -7,7 +7,7 @@ type AddressRow = Awaited<ReturnType<Netlink['addresses']>>[number];
 
 /** The first default route of the main table that names an output interface. */
 function defaultRouteIndex(routes: RouteRow[], any: string): number | undefined {
-  const def = routes.find((r) => (r.dst === null || r.dst === any) && r.oif !== undefined && (r.table === undefined || r.table === 254));
+  const def = routes.find((r) => (r.dst === null || r.dst === any) && r.oif !== undefined && (r.table === undefined || r.table === RT_TABLE_MAIN));
   return def?.oif;
 }
 

@@ -238,6 +238,7 @@ export class DaemonMetrics {
       getNetworkConfig: (signal) => sm.getNetworkConfig(signal),
       acquireLease: (attrs, signal) => sm.acquireLease(attrs, signal),
       completeLease: (lease, signal) => sm.completeLease(lease, signal),
+      close: () => sm.close(),
       async *watchLeases(own, signal) {
         for await (const batch of sm.watchLeases(own, signal)) {
           metrics.leaseBatch(batch);

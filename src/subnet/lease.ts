@@ -81,4 +81,6 @@ export interface SubnetManager {
   previousBackendData?(): unknown;
   /** The same for the IPv6 device (the backend-v6-data annotation). */
   previousBackendV6Data?(): unknown;
+  /** Ends the manager's connections and background work (the daemon's last step). */
+  close(): Promise<void>;
 }

@@ -139,6 +139,8 @@ export class MemorySubnetManager implements SubnetManager {
     return this.cluster.watch(leaseName(own), signal);
   }
 
+  async close(): Promise<void> {}
+
   async completeLease(_lease: Lease, signal: AbortSignal): Promise<'revoked' | 'aborted'> {
     if (signal.aborted) return 'aborted';
     await new Promise<void>((r) => signal.addEventListener('abort', () => r(), { once: true }));

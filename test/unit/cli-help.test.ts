@@ -193,3 +193,11 @@ describe('flannelctl invocations in use', () => {
     assert.deepEqual((await parsed(['peers'])).strings, { url: 'http://127.0.0.1:8081' });
   });
 });
+
+describe('lab backends', () => {
+  it("are flanneld's backend registry, in its order", async () => {
+    const { LAB_BACKENDS } = await import('../../src/cli/commands.ts');
+    const { backendTypes } = await import('../../src/backend/registry.ts');
+    assert.deepEqual([...LAB_BACKENDS], [...backendTypes]);
+  });
+});

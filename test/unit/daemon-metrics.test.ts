@@ -42,6 +42,7 @@ function fakeManager(batches: LeaseEvent[][], extra: Partial<SubnetManager> = {}
     getNetworkConfig: async () => ({}) as never,
     acquireLease: async () => OWN,
     completeLease: async () => 'aborted',
+    close: async () => {},
     async *watchLeases() {
       for (const b of batches) yield b;
     },

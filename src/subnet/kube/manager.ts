@@ -70,7 +70,7 @@ export async function readNetConfig(path: string): Promise<NetworkConfig> {
 export class KubeSubnetManager implements SubnetManager {
   readonly name: string;
   private readonly background = new AbortController();
-  private readonly informer: NodeInformer | null;
+  private readonly informer: NodeInformer;
   private ownAtStart: KubeNode | null = null;
 
   private constructor(
@@ -81,8 +81,7 @@ export class KubeSubnetManager implements SubnetManager {
     private readonly o: KubeSubnetManagerOptions,
   ) {
     this.name = `Kubernetes Subnet Manager - ${nodeName}`;
-    // The alloc backend only wants its own subnet: no peers, no watch (spec §4.5).
-    this.informer = config.backendType === 'alloc' ? null : new NodeInformer(api, { watchTimeoutSeconds: o.watchTimeoutSeconds, observer: o.watchObserver });
+    this.informer = new NodeInformer(api, { watchTimeoutSeconds: o.watchTimeoutSeconds, observer: o.watchObserver });
   }
 
   /** Builds the client, finds this node, reads net-conf.json and waits for the node cache (spec §1.4 step 2). */
@@ -98,25 +97,23 @@ export class KubeSubnetManager implements SubnetManager {
 
   private async start(): Promise<void> {
     const signal = this.background.signal;
-    if (this.informer) {
-      void this.informer.run(signal);
-      const timeout = this.o.syncTimeoutMs ?? 10 * 60_000;
-      log.info(`Waiting ${Math.round(timeout / 1000)}s for node controller to sync`);
-      const deadline = Date.now() + timeout;
-      // One waiter for the whole wait: a new one per poll would pile up abort listeners on `signal`.
-      const synced = this.informer.waitSynced(signal);
-      while (!this.informer.synced && Date.now() < deadline && !signal.aborted) {
-        await Promise.race([synced, sleep(Math.min(1000, Math.max(0, deadline - Date.now())))]);
-      }
-      if (this.informer.synced) log.info(`Node controller sync successful (${this.informer.cache.size} nodes)`);
-      else if (this.o.contWhenCacheNotReady) log.warn('Node controller did not sync in time; continuing because CONT_WHEN_CACHE_NOT_READY=true');
-      else {
-        this.background.abort();
-        throw new Error('error waiting for nodeController to sync state (set CONT_WHEN_CACHE_NOT_READY=true to continue anyway)');
-      }
+    void this.informer.run(signal);
+    const timeout = this.o.syncTimeoutMs ?? 10 * 60_000;
+    log.info(`Waiting ${Math.round(timeout / 1000)}s for node controller to sync`);
+    const deadline = Date.now() + timeout;
+    // One waiter for the whole wait: a new one per poll would pile up abort listeners on `signal`.
+    const synced = this.informer.waitSynced(signal);
+    while (!this.informer.synced && Date.now() < deadline && !signal.aborted) {
+      await Promise.race([synced, sleep(Math.min(1000, Math.max(0, deadline - Date.now())))]);
+    }
+    if (this.informer.synced) log.info(`Node controller sync successful (${this.informer.cache.size} nodes)`);
+    else if (this.o.contWhenCacheNotReady) log.warn('Node controller did not sync in time; continuing because CONT_WHEN_CACHE_NOT_READY=true');
+    else {
+      this.background.abort();
+      throw new Error('error waiting for nodeController to sync state (set CONT_WHEN_CACHE_NOT_READY=true to continue anyway)');
     }
     try {
-      this.ownAtStart = this.informer?.cache.get(this.nodeName) ?? (await this.api.getNode(this.nodeName));
+      this.ownAtStart = this.informer.cache.get(this.nodeName) ?? (await this.api.getNode(this.nodeName));
     } catch (e) {
       log.warn(`could not read node ${this.nodeName} yet: ${errorMessage(e)}`);
     }
@@ -171,7 +168,7 @@ export class KubeSubnetManager implements SubnetManager {
   private lookupNode(signal: AbortSignal): Promise<KubeNode> {
     return this.retry(`failed to get node "${this.nodeName}"`, signal, async () => {
       // A direct read: the cache may lag behind our own last patch, and "differs?" must see the truth.
-      const node = (await this.api.getNode(this.nodeName)) ?? this.informer?.cache.get(this.nodeName);
+      const node = (await this.api.getNode(this.nodeName)) ?? this.informer.cache.get(this.nodeName);
       if (!node) throw new Error(`node "${this.nodeName}" not found (is NODE_NAME the node's name in Kubernetes?)`);
       return node;
     });
@@ -196,11 +193,6 @@ export class KubeSubnetManager implements SubnetManager {
 
   async *watchLeases(own: Lease, signal: AbortSignal): AsyncIterable<LeaseEvent[]> {
     const informer = this.informer;
-    if (!informer) {
-      yield [];
-      await untilAborted(signal);
-      return;
-    }
     const queue = new EventQueue<LeaseEvent>(this.o.eventQueueDepth ?? DEFAULT_EVENT_QUEUE_DEPTH);
     const ownName = leaseName(own);
     // Peers are the other nodes, minus any lease naming our own subnet; `events` is not run for this node.
@@ -257,7 +249,7 @@ export class KubeSubnetManager implements SubnetManager {
 
   /** Node lists done so far (re-lists after 410 Gone or a dropped watch show up here). */
   get listCount(): number {
-    return this.informer?.lists ?? 0;
+    return this.informer.lists;
   }
 
   async close(): Promise<void> {
