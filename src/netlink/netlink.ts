@@ -36,6 +36,8 @@ export function createSocket(netns: string | undefined, ref: boolean): RtNetlink
 export class Netlink {
   private readonly gate: RequestGate;
   private closed = false;
+  /** The socket's netlink port id (it does not change once bound). */
+  private port: number | undefined;
 
   constructor(
     private readonly sock: RtNetlinkSocket,
@@ -51,9 +53,11 @@ export class Netlink {
     return this.opts.netns;
   }
 
-  private req<T>(op: string, exclusive: boolean, fn: (o: { timeout: number; flags?: number }) => Promise<T>, flags?: number): Promise<T> {
+  private req<T>(op: string, exclusive: boolean, fn: (o: { timeout: number; flags?: number; localPort?: number }) => Promise<T>, flags?: number): Promise<T> {
     if (this.closed) return Promise.reject(new NetlinkError(op, 'ECLOSED', 'the netlink handle was closed'));
-    const o = flags === undefined ? { timeout: this.opts.timeoutMs } : { timeout: this.opts.timeoutMs, flags };
+    // localPort given: the library would otherwise ask the kernel (getsockname) for it before every message.
+    this.port ??= this.sock.socket.address().port;
+    const o = flags === undefined ? { timeout: this.opts.timeoutMs, localPort: this.port } : { timeout: this.opts.timeoutMs, flags, localPort: this.port };
     return this.gate.run(exclusive, () => fn(o)).catch((e: unknown) => {
       throw toNetlinkError(op, e);
     });
