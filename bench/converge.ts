@@ -145,11 +145,11 @@ async function measure(n: number): Promise<Run> {
     const incremental = async (cmd: string, done: (ev: EntryWatchEvent) => boolean) => {
       seen.length = 0;
       loader.stdin!.write(`${cmd}\n`);
-      const committed = BigInt(await next());
+      const sent = BigInt(await next());
       const deadline = Date.now() + 10_000;
       for (;;) {
         const hit = seen.find((x) => done(x.ev));
-        if (hit) return ms(hit.at - committed);
+        if (hit) return ms(hit.at - sent);
         if (Date.now() > deadline) throw new Error(`${cmd}: the kernel did not show it within 10 s`);
         await new Promise<void>((r) => {
           wake = r;

@@ -1,7 +1,7 @@
 // Runs inside a bench host's namespace (the bench's etcd listens on its loopback): writes the network config and N
 // fake vxlan peer leases the way flanneld writes them (subnet key, lease JSON, one 24 h etcd lease), then takes
 // commands on stdin — `add <i>`, `del <i>`, `mac <i>` — and answers each with the CLOCK_MONOTONIC time (ns) at which
-// etcd committed it, so the bench can time the kernel's catching up from the same clock.
+// it sent the change to etcd, so the bench can time the kernel's catching up from the same clock.
 import { createInterface } from 'node:readline';
 import { createEtcdClient } from '../../src/subnet/etcd/client.ts';
 import { PREFIX, peer } from './fake-peers.ts';
@@ -23,11 +23,13 @@ async function main(): Promise<void> {
   for await (const line of createInterface({ input: process.stdin })) {
     const [op, arg] = line.split(' ');
     const i = Number(arg);
+    // Taken before the request: flanneld may see the change before etcd's answer to us is read.
+    const sent = process.hrtime.bigint();
     if (op === 'add') await put(i);
     else if (op === 'mac') await put(i, 1);
     else if (op === 'del') await client.delete().key(peer(i).key).exec();
     else break;
-    process.stdout.write(`${process.hrtime.bigint()}\n`);
+    process.stdout.write(`${sent}\n`);
   }
   client.close();
 }
