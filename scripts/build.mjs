@@ -33,6 +33,8 @@ const entries = [
   // flanneld and flannelctl load etcd3/netlink (native prebuilds) from node_modules.
   { in: 'src/daemon/main.ts', out: 'dist/flanneld.cjs', packages: 'external' },
   { in: 'src/cli/flannelctl.ts', out: 'dist/flannelctl.cjs', packages: 'external' },
+  // The lab's fake Kubernetes API server: a lab fixture, kept out of the programs users install.
+  { in: 'src/lab/kube-api/main.ts', out: 'dist/lab-kube-api.cjs', packages: 'external' },
 ];
 for (const e of entries) {
   if (!existsSync(e.in)) {

@@ -99,17 +99,6 @@ export const FLANNELCTL: CommandSpec = {
           ],
         },
         { name: 'down', summary: 'remove every namespace, device, process and file the lab made' },
-        {
-          name: 'kube-api-server',
-          hidden: true,
-          summary: "the fake Kubernetes API server that `lab up --kube` runs in its control-plane namespace, until killed",
-          options: {
-            listen: { type: 'string', placeholder: 'HOST:PORT', default: '127.0.0.1:6443', description: 'address to listen on' },
-            token: { type: 'string', placeholder: 'TOKEN', description: 'the bearer token clients must send' },
-            nodes: { type: 'string', placeholder: 'NAME=CIDR[+CIDR],…', description: 'the nodes and their podCIDRs' },
-            'ready-file': { type: 'string', placeholder: 'FILE', description: 'written once the server listens' },
-          },
-        },
       ],
     },
     {

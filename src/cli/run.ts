@@ -5,7 +5,6 @@ import { UsageError, type Invocation } from './command-line.ts';
 import { parseFlannelctl } from './commands.ts';
 import { installFile, installRequest } from './install.ts';
 import { runPeers, runPeersInNetns, type PeersOutput } from './peers.ts';
-import { runKubeApiServer } from '../lab/kube-api/run.ts';
 import { join } from 'node:path';
 import { distDir, isCompiled, nodeExecutable, selfArgv } from '../util/self.ts';
 import { LAB_HEALTHZ_PORT, labDown, labHost, labRestartFlanneld, labStatus, labTraceTarget, labUp, readState } from '../lab/lab.ts';
@@ -86,16 +85,6 @@ export const HANDLERS: Readonly<Record<string, Handler>> = {
   'lab down': async () => {
     requireRoot();
     labDown();
-    return 0;
-  },
-  'lab kube-api-server': async ({ strings }) => {
-    requireRoot();
-    await runKubeApiServer({
-      listen: strings.listen!,
-      token: strings.token!,
-      nodes: strings.nodes!.split(',').filter(Boolean),
-      readyFile: strings['ready-file'] || undefined,
-    });
     return 0;
   },
   install: async (inv, io) => {

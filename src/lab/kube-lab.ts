@@ -3,7 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { selfArgv } from '../util/self.ts';
+import { distDir, nodeExecutable } from '../util/self.ts';
 import { waitUntil } from '../util/wait.ts';
 import { spawnDetachedInNetns } from './exec.ts';
 import { LAB_DIR, labNetworkConfig, labPodCIDRs, type LabHost, type LabTopology } from './topology.ts';
@@ -28,7 +28,7 @@ export async function startKubeApiServer(t: LabTopology): Promise<void> {
   const ready = join(LAB_DIR, 'kube-api.ready');
   rmSync(ready, { force: true });
   const nodes = labNodeSpecs(t);
-  spawnDetachedInNetns(t.etcdNs, [...selfArgv(), 'lab', 'kube-api-server',
+  spawnDetachedInNetns(t.etcdNs, [nodeExecutable(), join(distDir(), 'lab-kube-api.cjs'),
     '--listen', `${t.etcdIp}:${KUBE_API_PORT}`, '--token', token, '--nodes', nodes, '--ready-file', ready], join(LAB_DIR, 'kube-api.log'));
   await waitUntil(() => existsSync(ready), 20_000, `the fake API server did not start in 20 s; see ${LAB_DIR}/kube-api.log`, 100);
 }

@@ -1,5 +1,5 @@
 // Kube mode at the kernel level: real flanneld processes (--kube-subnet-mgr) on throwaway hosts, the fake API server
-// (`flannelctl lab kube-api-server`) on a switch namespace, and a fake peer node added, changed and deleted through
+// (`dist/lab-kube-api.cjs`) on a switch namespace, and a fake peer node added, changed and deleted through
 // the API's write calls. Each step must reach every host's route, neighbour and FDB within a second of the API's
 // response. Own topology on 192.168.152.0/24; never the lab's flab-* namespaces or the root namespace.
 import { after, before, describe, it } from 'node:test';
@@ -12,8 +12,8 @@ import { FLANNELD, Flanneld, flanneldBuilt, peerState } from '../helpers/flannel
 import { bridgeJson, ipJson, isRoot, Netns, nsRun, run, uniqueName } from '../helpers/netns.ts';
 import { until } from '../helpers/wait.ts';
 
-const FLANNELCTL = join(import.meta.dirname, '../../dist/flannelctl.cjs');
-const skip = !isRoot ? 'needs root' : !flanneldBuilt || !existsSync(FLANNELCTL) ? `${FLANNELD} or ${FLANNELCTL} is missing: run \`npm run build\`` : false;
+const KUBE_API = join(import.meta.dirname, '../../dist/lab-kube-api.cjs');
+const skip = !isRoot ? 'needs root' : !flanneldBuilt || !existsSync(KUBE_API) ? `${FLANNELD} or ${KUBE_API} is missing: run \`npm run build\`` : false;
 
 const SW_IP = '192.168.152.1';
 const API = `http://${SW_IP}:6443`;
@@ -63,7 +63,7 @@ describe('kube mode: node add / VtepMAC change / public-ip change / delete conve
     nsRun(sw, 'ip', ['addr', 'add', `${SW_IP}/24`, 'dev', 'br0']);
     nsRun(sw, 'ip', ['link', 'set', 'br0', 'up']);
     const ready = join(tmp, 'api.ready');
-    api = spawn('ip', ['netns', 'exec', sw, process.execPath, FLANNELCTL, 'lab', 'kube-api-server', '--listen', `${SW_IP}:6443`, '--token', TOKEN,
+    api = spawn('ip', ['netns', 'exec', sw, process.execPath, KUBE_API, '--listen', `${SW_IP}:6443`, '--token', TOKEN,
       '--nodes', HOSTS.map((h) => `${h.name}=${h.podCIDR}`).join(','), '--ready-file', ready], { stdio: ['ignore', 'pipe', 'pipe'] });
     let apiLog = '';
     api.stdout!.on('data', (b) => (apiLog += b));

@@ -3,7 +3,7 @@
 import { isIPv4 } from '../../ip/ipv4.ts';
 import { isIPv6 } from '../../ip/ipv6.ts';
 import { isObject } from '../../util/json.ts';
-import type { ApiNode } from './server.ts';
+import type { ApiNode } from './types.ts';
 
 /** A refused body: `code` is the HTTP status the real server answers with (400 undecodable, 422 invalid). */
 export class NodeCreateError extends Error {

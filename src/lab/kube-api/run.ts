@@ -1,4 +1,4 @@
-// `flannelctl lab kube-api-server` (hidden): runs the fake API server with the lab's nodes until killed.
+// Runs the fake API server with the lab's nodes until killed (dist/lab-kube-api.cjs, from main.ts).
 import { writeFileSync } from 'node:fs';
 import { KubeApiServer } from './server.ts';
 

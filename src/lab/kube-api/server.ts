@@ -5,21 +5,9 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { applyPatch, PatchError, type PatchType } from './patch.ts';
 import { NodeCreateError, normalizePodCIDRs, podCIDRChange, validateNewNode } from './node-create.ts';
+import type { ApiNode, NodeInit } from './types.ts';
 
-export interface ApiNode {
-  apiVersion: 'v1';
-  kind: 'Node';
-  metadata: { name: string; resourceVersion: string; uid: string; creationTimestamp: string; annotations?: Record<string, string>; labels?: Record<string, string>; [k: string]: unknown };
-  spec: { podCIDR?: string; podCIDRs?: string[]; [k: string]: unknown };
-  status: { conditions?: Array<Record<string, unknown>>; [k: string]: unknown };
-}
-
-export interface NodeInit {
-  name: string;
-  podCIDR?: string;
-  podCIDRs?: string[];
-  annotations?: Record<string, string>;
-}
+export type { ApiNode, NodeInit } from './types.ts';
 
 export interface RecordedPatch {
   node: string;
