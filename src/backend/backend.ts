@@ -93,7 +93,7 @@ export interface LeaseNetwork<N extends IPv4Net | IPv6Net> {
 
 /**
  * The families the config runs, each with the acquired lease's subnet (which must be there). Kube mode does not
- * default SubnetLen (spec §4.2): the pod CIDR's length is the subnet length.
+ * default SubnetLen (docs/COMPATIBILITY.md, "Kubernetes subnet manager"): the pod CIDR's length is the subnet length.
  */
 export function leaseNetworks(config: NetworkConfig, lease: Lease): { v4?: LeaseNetwork<IPv4Net>; v6?: LeaseNetwork<IPv6Net> } {
   const out: { v4?: LeaseNetwork<IPv4Net>; v6?: LeaseNetwork<IPv6Net> } = {};

@@ -18,7 +18,7 @@ export const backendTypes: readonly string[] = Object.keys(backendFactories);
 export function createBackend(ctx: BackendContext): Backend {
   const type = ctx.config.backendType.toLowerCase();
   const factory = Object.hasOwn(backendFactories, type) ? backendFactories[type] : undefined;
-  // Real flannel's text first (spec §1.4 step 6), then the fix.
+  // Real flannel's text first (docs/COMPATIBILITY.md, "Startup, health and shutdown"), then the fix.
   if (!factory) {
     throw new Error(`unknown backend type: ${ctx.config.backendType}; set Backend.Type in the network config to one of: ${backendTypes.join(', ')}`);
   }

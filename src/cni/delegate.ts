@@ -2,7 +2,7 @@
 import { formatIPv4, parseIPv4 } from '../ip/ipv4.ts';
 import { formatIPv6, parseIPv6 } from '../ip/ipv6.ts';
 import type { SubnetEnv } from '../subnet/subnet-env.ts';
-import { isObject } from '../util/json.ts';
+import { isObject, jsonSnippet } from '../util/json.ts';
 import { CniCode, CniError } from './errors.ts';
 import { GoStruct, goMarshal } from './go-json.ts';
 import type { FlannelNetConf, JsonObject } from './netconf.ts';
@@ -20,7 +20,7 @@ function routeError(index: number, why: string): CniError {
 function intField(r: JsonObject, key: string, index: number): number | undefined {
   const v = r[key];
   if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'number' || !Number.isInteger(v)) throw routeError(index, `"${key}" must be an integer, got ${JSON.stringify(v)}`);
+  if (typeof v !== 'number' || !Number.isInteger(v)) throw routeError(index, `"${key}" must be an integer, got ${jsonSnippet(v)}`);
   return v;
 }
 
@@ -29,7 +29,7 @@ function intField(r: JsonObject, key: string, index: number): number | undefined
  * The dst keeps its host bits, as libcni's CIDR parsing does.
  */
 function parseRoute(r: unknown, index: number): GoStruct {
-  if (!isObject(r)) throw routeError(index, `expected an object like {"dst":"10.0.0.0/8"}, got ${JSON.stringify(r)}`);
+  if (!isObject(r)) throw routeError(index, `expected an object like {"dst":"10.0.0.0/8"}, got ${jsonSnippet(r)}`);
   if (typeof r.dst !== 'string') throw routeError(index, `"dst" must be a CIDR string like "10.0.0.0/8"`);
   const m = /^([^/]+)\/(\d{1,3})$/.exec(r.dst);
   let dst: string;
@@ -47,7 +47,7 @@ function parseRoute(r: unknown, index: number): GoStruct {
       if (typeof r.gw !== 'string') throw new Error();
       gw = canonicalIP(r.gw).text;
     } catch {
-      throw routeError(index, `invalid IP address in "gw": ${JSON.stringify(r.gw)}`);
+      throw routeError(index, `invalid IP address in "gw": ${jsonSnippet(r.gw)}`);
     }
   }
   const zeroOmitted = (k: string) => intField(r, k, index) || undefined;
@@ -65,7 +65,7 @@ function parseRoute(r: unknown, index: number): GoStruct {
 function ipamRoutes(ipam: JsonObject | undefined): GoStruct[] {
   const routes = ipam?.routes;
   if (routes === undefined || routes === null) return [];
-  if (!Array.isArray(routes)) throw new CniError(CniCode.InvalidNetworkConfig, `failed to parse ipam.routes: expected a list, got ${JSON.stringify(routes)}; fix "ipam.routes" in the CNI config`);
+  if (!Array.isArray(routes)) throw new CniError(CniCode.InvalidNetworkConfig, `failed to parse ipam.routes: expected a list, got ${jsonSnippet(routes)}; fix "ipam.routes" in the CNI config`);
   return routes.map(parseRoute);
 }
 

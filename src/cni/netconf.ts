@@ -1,5 +1,5 @@
 // The flannel plugin's network configuration (stdin): decoding, the checks libcni's skeleton applies, defaults.
-import { isObject } from '../util/json.ts';
+import { isObject, jsonSnippet } from '../util/json.ts';
 import { CniCode, CniError } from './errors.ts';
 import { SUPPORTED_VERSIONS, parseVersion } from './versions.ts';
 
@@ -28,14 +28,14 @@ function invalid(msg: string): CniError {
 function optString(conf: JsonObject, key: string): string | undefined {
   const v = conf[key];
   if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'string') throw invalid(`flannel netconf: "${key}" must be a string, got ${JSON.stringify(v)}; fix the CNI config file`);
+  if (typeof v !== 'string') throw invalid(`flannel netconf: "${key}" must be a string, got ${jsonSnippet(v)}; fix the CNI config file`);
   return v;
 }
 
 function optObject(conf: JsonObject, key: string): JsonObject | undefined {
   const v = conf[key];
   if (v === undefined || v === null) return undefined;
-  if (!isObject(v)) throw invalid(`flannel netconf: "${key}" must be a JSON object, got ${JSON.stringify(v)}; fix the CNI config file`);
+  if (!isObject(v)) throw invalid(`flannel netconf: "${key}" must be a JSON object, got ${jsonSnippet(v)}; fix the CNI config file`);
   return v;
 }
 
@@ -52,7 +52,7 @@ export function decodeConfig(stdin: Buffer | string): JsonObject {
     );
   }
   if (!isObject(v)) {
-    throw new CniError(CniCode.DecodingFailure, `error decoding network config from stdin: expected a JSON object, got ${JSON.stringify(v)?.slice(0, 60)}`);
+    throw new CniError(CniCode.DecodingFailure, `error decoding network config from stdin: expected a JSON object, got ${jsonSnippet(v, 60)}`);
   }
   return v;
 }
@@ -61,7 +61,7 @@ export function decodeConfig(stdin: Buffer | string): JsonObject {
 export function configVersion(conf: JsonObject): string {
   const v = conf.cniVersion;
   if (v !== undefined && v !== null && typeof v !== 'string') {
-    throw new CniError(CniCode.DecodingFailure, `"cniVersion" must be a string like "1.0.0", got ${JSON.stringify(v)}`);
+    throw new CniError(CniCode.DecodingFailure, `"cniVersion" must be a string like "1.0.0", got ${jsonSnippet(v)}`);
   }
   const version = v || '0.1.0';
   try {

@@ -1,8 +1,9 @@
-// net-conf.json / etcd `<prefix>/config` parsing (spec §2) and etcd-mode validation (§2.1); no I/O.
+// net-conf.json / etcd `<prefix>/config` parsing and etcd-mode validation; no I/O (docs/COMPATIBILITY.md,
+// "Network config").
 import { IPv4Net, formatIPv4, maskOf, parseIPv4, type IPv4 } from '../ip/ipv4.ts';
 import { IPv6Net, formatIPv6, maskOf6, parseIPv6, type IPv6 } from '../ip/ipv6.ts';
 import type { NetworkConfig } from './network-config.ts';
-import { isObject } from '../util/json.ts';
+import { isObject, jsonSnippet } from '../util/json.ts';
 
 const EXAMPLE = '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}';
 
@@ -37,7 +38,7 @@ export function backendInt(backend: Record<string, unknown>, key: string, def: n
   const v = backendOption(backend, key);
   if (v === undefined) return def;
   if (typeof v !== 'number' || !Number.isSafeInteger(v)) {
-    throw new NetworkConfigError(`Backend.${key} must be an integer, got ${JSON.stringify(v)}`);
+    throw new NetworkConfigError(`Backend.${key} must be an integer, got ${jsonSnippet(v)}`);
   }
   return v;
 }
@@ -46,7 +47,7 @@ export function backendInt(backend: Record<string, unknown>, key: string, def: n
 export function backendBool(backend: Record<string, unknown>, key: string, def: boolean): boolean {
   const v = backendOption(backend, key);
   if (v === undefined) return def;
-  if (typeof v !== 'boolean') throw new NetworkConfigError(`Backend.${key} must be true or false, got ${JSON.stringify(v)}`);
+  if (typeof v !== 'boolean') throw new NetworkConfigError(`Backend.${key} must be true or false, got ${jsonSnippet(v)}`);
   return v;
 }
 
@@ -54,14 +55,14 @@ export function backendBool(backend: Record<string, unknown>, key: string, def: 
 export function backendString(backend: Record<string, unknown>, key: string, def: string): string {
   const v = backendOption(backend, key);
   if (v === undefined) return def;
-  if (typeof v !== 'string') throw new NetworkConfigError(`Backend.${key} must be a string, got ${JSON.stringify(v)}`);
+  if (typeof v !== 'string') throw new NetworkConfigError(`Backend.${key} must be a string, got ${jsonSnippet(v)}`);
   return v;
 }
 
 function optBool(obj: Record<string, unknown>, key: string, def: boolean): boolean {
   const v = backendOption(obj, key);
   if (v === undefined) return def;
-  if (typeof v !== 'boolean') fail(`${key} must be true or false, got ${JSON.stringify(v)}`);
+  if (typeof v !== 'boolean') fail(`${key} must be true or false, got ${jsonSnippet(v)}`);
   return v;
 }
 
@@ -69,7 +70,7 @@ function optUint(obj: Record<string, unknown>, key: string): number {
   const v = backendOption(obj, key);
   if (v === undefined) return 0;
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) {
-    fail(`${key} must be a non-negative integer (a prefix length such as 24), got ${JSON.stringify(v)}`);
+    fail(`${key} must be a non-negative integer (a prefix length such as 24), got ${jsonSnippet(v)}`);
   }
   return v;
 }
@@ -77,7 +78,7 @@ function optUint(obj: Record<string, unknown>, key: string): number {
 function optIPv4(obj: Record<string, unknown>, key: string): IPv4 | undefined {
   const v = backendOption(obj, key);
   if (v === undefined) return undefined;
-  if (typeof v !== 'string') fail(`${key} must be an IPv4 address string such as "10.244.1.0", got ${JSON.stringify(v)}`);
+  if (typeof v !== 'string') fail(`${key} must be an IPv4 address string such as "10.244.1.0", got ${jsonSnippet(v)}`);
   try {
     return parseIPv4(v);
   } catch {
@@ -88,7 +89,7 @@ function optIPv4(obj: Record<string, unknown>, key: string): IPv4 | undefined {
 function parseNetwork(obj: Record<string, unknown>): IPv4Net | undefined {
   const v = backendOption(obj, 'Network');
   if (v === undefined || v === '') return undefined;
-  if (typeof v !== 'string') fail(`Network must be a CIDR string such as "10.244.0.0/16", got ${JSON.stringify(v)}`);
+  if (typeof v !== 'string') fail(`Network must be a CIDR string such as "10.244.0.0/16", got ${jsonSnippet(v)}`);
   const [addr, len] = v.split('/');
   // Go's ParseCIDR accepts IPv6 too; flannel then rejects it with this exact message.
   if (addr?.includes(':') && len !== undefined) throw new NetworkConfigError('invalid IPv4 CIDR format');
@@ -102,7 +103,7 @@ function parseNetwork(obj: Record<string, unknown>): IPv4Net | undefined {
 function optIPv6(obj: Record<string, unknown>, key: string): IPv6 | undefined {
   const v = backendOption(obj, key);
   if (v === undefined) return undefined;
-  if (typeof v !== 'string') fail(`${key} must be an IPv6 address string such as "fc00:0:0:1::", got ${JSON.stringify(v)}`);
+  if (typeof v !== 'string') fail(`${key} must be an IPv6 address string such as "fc00:0:0:1::", got ${jsonSnippet(v)}`);
   try {
     return parseIPv6(v);
   } catch {
@@ -113,7 +114,7 @@ function optIPv6(obj: Record<string, unknown>, key: string): IPv6 | undefined {
 function parseIPv6Network(obj: Record<string, unknown>): IPv6Net | undefined {
   const v = backendOption(obj, 'IPv6Network');
   if (v === undefined || v === '') return undefined;
-  if (typeof v !== 'string') fail(`IPv6Network must be a CIDR string such as "fc00::/48", got ${JSON.stringify(v)}`);
+  if (typeof v !== 'string') fail(`IPv6Network must be a CIDR string such as "fc00::/48", got ${jsonSnippet(v)}`);
   const [addr, len] = v.split('/');
   // Mirror of the IPv4 case: a well-formed IPv4 CIDR is the wrong family, not a malformed value.
   if (addr !== undefined && !addr.includes(':') && len !== undefined && IPv4CIDR.test(v.trim())) {
@@ -130,22 +131,22 @@ const IPv4CIDR = /^\d+\.\d+\.\d+\.\d+\/\d+$/;
 
 function parseBackend(obj: Record<string, unknown>): { backendType: string; backend: Record<string, unknown> } {
   const raw = backendOption(obj, 'Backend');
-  // Real flannel's code default is udp, whatever its docs say (spec §2).
+  // Real flannel's code default is udp, whatever its docs say (docs/COMPATIBILITY.md, "Network config").
   if (raw === undefined) return { backendType: 'udp', backend: {} };
-  if (!isObject(raw)) fail(`Backend must be an object such as {"Type":"vxlan"}, got ${JSON.stringify(raw)}`);
+  if (!isObject(raw)) fail(`Backend must be an object such as {"Type":"vxlan"}, got ${jsonSnippet(raw)}`);
   const type = backendOption(raw, 'Type');
-  if (type !== undefined && typeof type !== 'string') fail(`Backend.Type must be a string such as "vxlan", got ${JSON.stringify(type)}`);
+  if (type !== undefined && typeof type !== 'string') fail(`Backend.Type must be a string such as "vxlan", got ${jsonSnippet(type)}`);
   return { backendType: (type ?? '').toLowerCase(), backend: raw };
 }
 
 export interface ParseNetworkConfigOptions {
-  /** Etcd mode: apply the §2.1 defaults and checks. */
+  /** Etcd mode: apply the etcd-mode defaults and checks (docs/COMPATIBILITY.md, "Network config"). */
   validate: boolean;
   /** Where the text was read from (a file path, an etcd key); every error message then starts with `<source>: `. */
   source?: string;
 }
 
-/** Parses the config JSON; with `validate` (etcd mode) applies the §2.1 defaults and checks. */
+/** Parses the config JSON; with `validate` (etcd mode) applies the etcd-mode defaults and checks. */
 export function parseNetworkConfig(text: string, opts: ParseNetworkConfigOptions): NetworkConfig {
   try {
     return parseAndValidate(text, opts.validate);
@@ -162,11 +163,11 @@ function parseAndValidate(text: string, validate: boolean): NetworkConfig {
   } catch (e) {
     fail(`invalid JSON: ${(e as Error).message} — expected an object like ${EXAMPLE}`);
   }
-  if (!isObject(doc)) fail(`expected a JSON object like ${EXAMPLE}, got ${JSON.stringify(doc)}`);
+  if (!isObject(doc)) fail(`expected a JSON object like ${EXAMPLE}, got ${jsonSnippet(doc)}`);
 
   const enableIPv4 = optBool(doc, 'EnableIPv4', true);
   const enableIPv6 = optBool(doc, 'EnableIPv6', false);
-  // flannel's "none defined stack" (spec §1.3), with the fix.
+  // flannel's "none defined stack" (docs/COMPATIBILITY.md, "Interface selection"), with the fix.
   if (!enableIPv4 && !enableIPv6) {
     fail('none defined stack: EnableIPv4 and EnableIPv6 are both false; enable at least one (with Network / IPv6Network)');
   }
@@ -212,7 +213,7 @@ function tooFewSubnets(family: '' | 'IPv6', network: string, prefix: number, len
   );
 }
 
-/** Spec §2.1 for IPv6: the IPv4 rules with /127, /124 and /64, filling ipv6SubnetLen/Min/Max. */
+/** The etcd-mode checks for IPv6: the IPv4 rules with /127, /124 and /64, filling ipv6SubnetLen/Min/Max. */
 function validateIPv6(config: NetworkConfig): void {
   const network = config.ipv6Network;
   if (!network) throw new NetworkConfigError('please define a correct IPv6Network parameter in the flannel config');
@@ -240,7 +241,10 @@ function validateIPv6(config: NetworkConfig): void {
   }
 }
 
-/** Spec §2.1 for IPv4: fills subnetLen/subnetMin/subnetMax, throwing flannel's exact messages. */
+/**
+ * The etcd-mode checks for IPv4 (docs/COMPATIBILITY.md, "Network config"): fills subnetLen/subnetMin/subnetMax,
+ * throwing flannel's exact messages.
+ */
 function validateIPv4(config: NetworkConfig): void {
   const network = config.network;
   if (!network) throw new NetworkConfigError('please define a correct Network parameter in the flannel config');

@@ -1,4 +1,4 @@
-// The startup sequence of flanneld (spec §1.4), in one readable function.
+// The startup sequence of flanneld (docs/ARCHITECTURE.md, "flanneld's startup sequence"), in one readable function.
 import { existsSync } from 'node:fs';
 import type { ExternalInterface } from '../backend/backend.ts';
 import { createBackend } from '../backend/registry.ts';
@@ -53,7 +53,7 @@ export async function runFlanneld(opts: Options): Promise<number> {
       return 1;
     }
     subnetManager = kube;
-    // Admin-set node-public-ip annotations replace --public-ip (spec §1.3).
+    // Admin-set node-public-ip annotations replace --public-ip (docs/COMPATIBILITY.md, "Interface selection").
     const annotated = kube.nodePublicIPs();
     if (annotated.v4) {
       log.info(`Using public IP ${annotated.v4} from node annotation ${kube.names.nodePublicIP}`);
@@ -123,7 +123,8 @@ export async function runFlanneld(opts: Options): Promise<number> {
       throw e;
     }
     log.info(`Found network config - Backend type: ${config.backendType}`);
-    // iptables mode needs br_netfilter for bridged pod traffic to meet the rules (spec §1.4 step 5).
+    // iptables mode needs br_netfilter for bridged pod traffic to meet the rules
+    // (docs/COMPATIBILITY.md, "Startup, health and shutdown").
     const netfilterFamilies = [...(config.enableIPv4 ? ['iptables'] : []), ...(config.enableIPv6 ? ['ip6tables'] : [])];
     for (const family of config.enableNFTables ? [] : netfilterFamilies) {
       const knob = `/proc/sys/net/bridge/bridge-nf-call-${family}`;
@@ -174,14 +175,16 @@ export async function runFlanneld(opts: Options): Promise<number> {
       log.error(`Failed to initialize the ${config.enableNFTables ? 'nftables' : 'iptables'} traffic manager: ${errorMessage(e)}`);
       return 1;
     }
-    // Ready (/readyz) once every rule set had its first apply and subnet.env is written (spec §9).
+    // Ready (/readyz) once every rule set had its first apply and subnet.env is written
+    // (docs/COMPATIBILITY.md, "Startup, health and shutdown").
     let rulesApplied!: () => void;
     const applied = new Promise<void>((r) => (rulesApplied = r));
     const [masqApplied, forwardApplied] = afterAll(2, rulesApplied);
     if (!opts.ipMasq) masqApplied();
     if (!opts.iptablesForwardRules) forwardApplied();
-    // Dual stack: the same rules with ip6tables / in `ip6 flannel-ipv6` (spec §6.1–§6.3) and subnet.env's IPv6 lines,
-    // only when the lease has a v6 subnet (a backend without dual stack leaves it out).
+    // Dual stack: the same rules with ip6tables / in `ip6 flannel-ipv6` (docs/COMPATIBILITY.md, "iptables rules",
+    // "nftables rules") and subnet.env's IPv6 lines, only when the lease has a v6 subnet (a backend without dual stack
+    // leaves it out).
     const ipv6Subnet = config.enableIPv6 ? lease.ipv6Subnet : undefined;
     const ipv6Network = ipv6Subnet ? config.ipv6Network : undefined;
     // IPv6-only networks (EnableIPv4 false) have neither: no IPv4 rules, no IPv4 lines in subnet.env.

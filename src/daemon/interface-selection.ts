@@ -1,6 +1,6 @@
-// Picks the external interface (§1.3 of the spec): --iface, --iface-regex, --iface-can-reach, --public-ip or the
-// default route; in dual stack also the IPv6 address on the same interface. Pure over a HostView so every rule is
-// testable without root.
+// Picks the external interface (docs/COMPATIBILITY.md, "Interface selection"): --iface, --iface-regex,
+// --iface-can-reach, --public-ip or the default route; in dual stack also the IPv6 address on the same interface. Pure
+// over a HostView so every rule is testable without root.
 import type { ExternalInterface } from '../backend/backend.ts';
 import { isIPv4 } from '../ip/ipv4.ts';
 import { formatIPv6, isIPv6, parseIPv6 } from '../ip/ipv6.ts';

@@ -1,4 +1,5 @@
-// Which subnet this node should hold (spec §3.4): pure decision, the etcd manager carries it out.
+// Which subnet this node should hold (docs/COMPATIBILITY.md, "Lease acquisition"): pure decision, the etcd manager
+// carries it out.
 import type { NetworkConfig } from '../config/network-config.ts';
 import { formatIPv4, IPv4Net, type IPv4 } from '../ip/ipv4.ts';
 import { formatIPv6, IPv6Net, type IPv6 } from '../ip/ipv6.ts';
@@ -172,10 +173,10 @@ export interface AllocationInput {
 }
 
 /**
- * §3.4: reuse the lease that carries our PublicIP if it fits (incompatible ones go into `remove`), else the previous
- * subnet when nobody holds it and it fits, else a random one of the lowest 100 free subnets. Dual stack picks the v6
- * subnet the same way, independently (the previous v6 subnet when it is free and fits, else at random). IPv6-only
- * networks match the own lease by PublicIPv6 and pick only a v6 subnet. Throws OutOfSubnetsError.
+ * As upstream: reuse the lease that carries our PublicIP if it fits (incompatible ones go into `remove`), else the
+ * previous subnet when nobody holds it and it fits, else a random one of the lowest 100 free subnets. Dual stack picks
+ * the v6 subnet the same way, independently (the previous v6 subnet when it is free and fits, else at random).
+ * IPv6-only networks match the own lease by PublicIPv6 and pick only a v6 subnet. Throws OutOfSubnetsError.
  */
 export function decideAllocation(input: AllocationInput): AllocationDecision {
   const { range } = input;

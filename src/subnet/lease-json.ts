@@ -2,7 +2,7 @@
 import { IPv4Net, isIPv4 } from '../ip/ipv4.ts';
 import { IPv6Net, formatIPv6, isIPv6, parseIPv6 } from '../ip/ipv6.ts';
 import { goEscape } from '../util/go-escape.ts';
-import { isObject } from '../util/json.ts';
+import { isObject, jsonSnippet } from '../util/json.ts';
 import type { LeaseAttrs } from './lease.ts';
 
 export interface SubnetKey {
@@ -105,22 +105,22 @@ export function decodeLeaseValue(text: string, key = 'lease'): LeaseAttrs {
   try {
     obj = JSON.parse(text);
   } catch (e) {
-    throw new LeaseJsonError(`${key}: lease value is not valid JSON (${(e as Error).message}): ${JSON.stringify(text.slice(0, 200))}`);
+    throw new LeaseJsonError(`${key}: lease value is not valid JSON (${(e as Error).message}): ${jsonSnippet(text.slice(0, 200))}`);
   }
   if (!isObject(obj)) {
-    throw new LeaseJsonError(`${key}: lease value must be a JSON object like {"PublicIP":"192.168.1.2",...}, got ${JSON.stringify(text.slice(0, 200))}`);
+    throw new LeaseJsonError(`${key}: lease value must be a JSON object like {"PublicIP":"192.168.1.2",...}, got ${jsonSnippet(text.slice(0, 200))}`);
   }
   const publicIP = field(obj, 'PublicIP') ?? '0.0.0.0';
   if (typeof publicIP !== 'string' || !isIPv4(publicIP)) {
-    throw new LeaseJsonError(`${key}: PublicIP must be a dotted IPv4 string, got ${JSON.stringify(publicIP)}`);
+    throw new LeaseJsonError(`${key}: PublicIP must be a dotted IPv4 string, got ${jsonSnippet(publicIP)}`);
   }
   const publicIPv6 = field(obj, 'PublicIPv6') ?? null;
   if (publicIPv6 !== null && (typeof publicIPv6 !== 'string' || !isIPv6(publicIPv6))) {
-    throw new LeaseJsonError(`${key}: PublicIPv6 must be an IPv6 string or null, got ${JSON.stringify(publicIPv6)}`);
+    throw new LeaseJsonError(`${key}: PublicIPv6 must be an IPv6 string or null, got ${jsonSnippet(publicIPv6)}`);
   }
   const backendType = field(obj, 'BackendType') ?? '';
   if (typeof backendType !== 'string') {
-    throw new LeaseJsonError(`${key}: BackendType must be a string, got ${JSON.stringify(backendType)}`);
+    throw new LeaseJsonError(`${key}: BackendType must be a string, got ${jsonSnippet(backendType)}`);
   }
   const attrs: LeaseAttrs = { publicIP, publicIPv6, backendType };
   const data = field(obj, 'BackendData');

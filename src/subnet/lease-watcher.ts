@@ -1,4 +1,5 @@
-// The set of known remote leases (spec §3.7): turns snapshots and raw changes into the events backends act on.
+// The set of known remote leases (docs/COMPATIBILITY.md, "Watching leases"): turns snapshots and raw changes into the
+// events backends act on.
 import { leaseName, type Lease, type LeaseAttrs, type LeaseEvent } from './lease.ts';
 
 function sameAttrs(a: LeaseAttrs, b: LeaseAttrs): boolean {

@@ -1,5 +1,6 @@
-// Which IP families the rule parameters ask for: IPv4, IPv6 or both, each half complete (spec §6.1 "IPv6 identical …
-// v6 network/subnet"). A family left out gets no flannel rules at all; the managers remove what an earlier run left.
+// Which IP families the rule parameters ask for: IPv4, IPv6 or both, each half complete (the IPv6 sets are the IPv4
+// ones with IPv6 addresses: docs/COMPATIBILITY.md, "iptables rules"). A family left out gets no flannel rules at all;
+// the managers remove what an earlier run left.
 import type { IPv4Net } from '../ip/ipv4.ts';
 import type { IPv6Net } from '../ip/ipv6.ts';
 import type { ForwardRulesParams, MasqRulesParams } from './traffic-manager.ts';

@@ -53,7 +53,8 @@ async function keepApplied(k: RuleSetKeeper, resyncSeconds: number, signal: Abor
       if ((await applyLogged()) && !unreadable) onRepair?.(k.family);
     }
   }
-  // Nothing is removed on shutdown (spec §9): traffic keeps flowing across a restart.
+  // Nothing is removed on shutdown (docs/COMPATIBILITY.md, "Startup, health and shutdown"): traffic keeps flowing
+  // across a restart.
 }
 
 /** Keeps every rule set applied side by side (one per IP family); `onFirstApply` once each had its first apply. */

@@ -1,4 +1,5 @@
-// Masquerade and forward rules behind one interface, so iptables and nftables modes can sit side by side (spec §6).
+// Masquerade and forward rules behind one interface, so iptables and nftables modes can sit side by side
+// (docs/COMPATIBILITY.md, "iptables rules", "nftables rules").
 import type { IPv4Net } from '../ip/ipv4.ts';
 import type { IPv6Net } from '../ip/ipv6.ts';
 import type { OnRuleRepair } from './resync.ts';

@@ -1,4 +1,5 @@
-// The host-gw backend (spec §5.2): no device, no options; each peer's subnet is routed via its PublicIP.
+// The host-gw backend (docs/COMPATIBILITY.md, "host-gw backend"): no device, no options; each peer's subnet is routed
+// via its PublicIP.
 import { leaseAttrs, leaseNetworks, requireFamilies, type Backend, type BackendContext, type BackendFactory } from '../backend.ts';
 import { HostGwNetwork, type HostGwTuning } from './network.ts';
 import { HOSTGW_TYPE } from './plan.ts';

@@ -17,7 +17,9 @@ export interface DesiredRoute {
 /** `route` is null for an IPv6-only lease (it has no IPv4 subnet to route). */
 export type RouteResult = { ok: true; route: DesiredRoute | null } | { ok: false; reason: string };
 
-/** The IPv4 route a peer lease asks for; leases of other backends are not ours (spec §10 item 4). */
+/**
+ * The IPv4 route a peer lease asks for; leases of other backends are not ours (docs/COMPATIBILITY.md, "Lease JSON").
+ */
 export function routeForLease(lease: Lease, extIndex: number): RouteResult {
   const a = lease.attrs;
   if (a.backendType !== HOSTGW_TYPE) return { ok: false, reason: otherBackendReason(lease, HOSTGW_TYPE) };

@@ -1,5 +1,5 @@
-// The udp backend (spec §5.3): flannel0 TUN, a UDP socket on <interface IP>:<Port>, a lease with only PublicIP,
-// then userspace forwarding between the two.
+// The udp backend (docs/COMPATIBILITY.md, "udp backend"): flannel0 TUN, a UDP socket on <interface IP>:<Port>, a lease
+// with only PublicIP, then userspace forwarding between the two.
 import { closeSync } from 'node:fs';
 import { logger } from '../../log/log.ts';
 import { leaseName } from '../../subnet/lease.ts';

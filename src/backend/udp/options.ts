@@ -1,4 +1,4 @@
-// The udp Backend options (spec §5.3): only Port; no I/O.
+// The udp Backend options (docs/COMPATIBILITY.md, "udp backend"): only Port; no I/O.
 import { backendInt } from '../../config/parse.ts';
 
 export const UDP_DEFAULT_PORT = 8285;

@@ -1,4 +1,5 @@
-// The vxlan backend (spec §5.1): flannel.<VNI> device, lease with {VNI, VtepMAC}, then the peer loop.
+// The vxlan backend (docs/COMPATIBILITY.md, "vxlan backend"): flannel.<VNI> device, lease with {VNI, VtepMAC}, then the
+// peer loop.
 import { logger } from '../../log/log.ts';
 import type { VxlanSpec } from '../../netlink/index.ts';
 import type { IPv4Net } from '../../ip/ipv4.ts';
@@ -39,8 +40,8 @@ export class VxlanBackend implements Backend {
       ? await device(network, { ...base, name: deviceName(options.vni), local: ctx.extIface.extAddr, mtu: options.mtu - VXLAN_OVERHEAD },
           ctx.subnetManager.previousBackendData?.())
       : undefined;
-    // Dual stack and IPv6-only (§5.1): flannel-v6.<VNI> with the same options, local = the public IPv6. The kernel caps
-    // an IPv6-underlay vxlan at underlay MTU − 70 (40-byte IPv6 header instead of 20).
+    // Dual stack and IPv6-only: flannel-v6.<VNI> with the same options, local = the public IPv6. The kernel caps an
+    // IPv6-underlay vxlan at underlay MTU − 70 (40-byte IPv6 header instead of 20; docs/COMPATIBILITY.md, "MTUs and ports").
     const v6 = ipv6Network && extV6
       ? await device(ipv6Network, { ...base, name: deviceNameV6(options.vni), local: extV6, mtu: options.mtu - VXLAN6_OVERHEAD },
           ctx.subnetManager.previousBackendV6Data?.())

@@ -1,4 +1,4 @@
-// Whether an existing flannel.<VNI> can be reused (spec §5.1's comparison); no I/O.
+// Whether an existing flannel.<VNI> can be reused (the comparison of docs/COMPATIBILITY.md, "vxlan backend"); no I/O.
 import type { LinkInfo, VxlanSpec } from '../../netlink/index.ts';
 
 /** null when `existing` is compatible with `want`; otherwise what differs, for the "recreating device" log line. */

@@ -1,4 +1,5 @@
-// The vxlan Backend options (spec §5.1), read case-insensitively from net-conf's Backend object; no I/O.
+// The vxlan Backend options (docs/COMPATIBILITY.md, "vxlan backend"), read case-insensitively from net-conf's Backend
+// object; no I/O.
 import { backendBool, backendInt, backendOption } from '../../config/parse.ts';
 
 export const VXLAN_OVERHEAD = 50;
@@ -45,7 +46,7 @@ export function deviceName(vni: number): string {
   return `flannel.${vni}`;
 }
 
-/** The dual-stack IPv6 device (spec §5.1). */
+/** The dual-stack IPv6 device (docs/COMPATIBILITY.md, "Device names"). */
 export function deviceNameV6(vni: number): string {
   return `flannel-v6.${vni}`;
 }

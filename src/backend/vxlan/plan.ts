@@ -36,8 +36,9 @@ export function planPeer(lease: Lease, direct: boolean): PlanResult | null {
 }
 
 /**
- * The IPv6 side of a dual-stack or IPv6-only peer (spec §5.1: v6 analogous on flannel-v6.<VNI>): null when the lease
- * has no IPv6 subnet (a v4-only peer, nothing to do on the v6 device); `direct` as for v4, decided for its PublicIPv6.
+ * The IPv6 side of a dual-stack or IPv6-only peer (on flannel-v6.<VNI>, docs/COMPATIBILITY.md, "vxlan backend"): null
+ * when the lease has no IPv6 subnet (a v4-only peer, nothing to do on the v6 device); `direct` as for v4, decided for
+ * its PublicIPv6.
  */
 export function planPeerV6(lease: Lease, direct: boolean): PlanResult | null {
   const a = lease.attrs;

@@ -1,4 +1,4 @@
-// Builds the etcd3 client from flanneld's --etcd-* options (spec §1.1).
+// Builds the etcd3 client from flanneld's --etcd-* options (docs/COMPATIBILITY.md, "flanneld flags and environment").
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
@@ -25,7 +25,10 @@ export interface EtcdClientOptions {
 
 type Backoff = NonNullable<NonNullable<IOptions['faultHandling']>['watchBackoff']>;
 
-/** Doubling delay from `initial` up to `max` (the spec's 100 ms → 5 s), for etcd3's watch stream reconnects. */
+/**
+ * Doubling delay from `initial` up to `max` (100 ms → 5 s, docs/COMPATIBILITY.md, "Watching leases"), for etcd3's watch
+ * stream reconnects.
+ */
 export function exponentialBackoff(initial = 100, max = 5000): Backoff {
   const at = (d: number): Backoff => ({ duration: d, next: () => at(Math.min(max, d * 2)) });
   return at(initial);

@@ -1,4 +1,5 @@
-// The etcd v3 subnet manager (spec §3): config, lease acquisition, the watch of all leases, renewal.
+// The etcd v3 subnet manager: config, lease acquisition, the watch of all leases, renewal (docs/COMPATIBILITY.md,
+// "etcd keys" to "Watching leases").
 import type { Etcd3 } from 'etcd3';
 import type { NetworkConfig } from '../../config/network-config.ts';
 import { formatIPv4, type IPv4Net } from '../../ip/ipv4.ts';

@@ -1,4 +1,5 @@
-// Flannel's etcd v3 keyspace (spec §3.1-3.3): config, subnet keys with 24 h etcd leases, reservations.
+// Flannel's etcd v3 keyspace: config, subnet keys with 24 h etcd leases, reservations (docs/COMPATIBILITY.md,
+// "etcd keys", "Lease JSON", "etcd leases and renewal").
 import type { Etcd3, IKeyValue } from 'etcd3';
 import { decodeLeaseValue, encodeLeaseValue, formatSubnetKey, LeaseJsonError, parseSubnetKey } from '../lease-json.ts';
 import { makeLease, type Lease, type LeaseAttrs } from '../lease.ts';

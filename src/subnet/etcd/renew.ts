@@ -1,5 +1,6 @@
-// Keeps the own lease alive (spec §3.6): renew before it runs out, notice when someone deletes it, and heal the key
-// when someone else overwrote it (garbage, a plain put that detached it from its etcd lease, another node's lease).
+// Keeps the own lease alive (docs/COMPATIBILITY.md, "etcd leases and renewal"): renew before it runs out, notice when
+// someone deletes it, and heal the key when someone else overwrote it (garbage, a plain put that detached it from its
+// etcd lease, another node's lease).
 import { errorMessage, logger } from '../../log/log.ts';
 import type { Lease, SubnetWatchObserver } from '../lease.ts';
 import { sleep } from '../../util/sleep.ts';

@@ -1,4 +1,5 @@
-// Node annotation names of the Kubernetes subnet manager (spec §4.1): prefix normalisation and the full set; pure.
+// Node annotation names of the Kubernetes subnet manager: prefix normalisation and the full set; pure
+// (docs/COMPATIBILITY.md, "Kubernetes node annotations").
 
 export const DEFAULT_ANNOTATION_PREFIX = 'flannel.alpha.coreos.com';
 

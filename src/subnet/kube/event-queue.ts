@@ -1,4 +1,5 @@
-// The bounded lease-event queue of kube mode (EVENT_QUEUE_DEPTH, spec §4.5): never blocks the node watch, never drops.
+// The bounded lease-event queue of kube mode (EVENT_QUEUE_DEPTH): never blocks the node watch, never drops
+// (docs/COMPATIBILITY.md, "Kubernetes subnet manager").
 
 export const DEFAULT_EVENT_QUEUE_DEPTH = 5000;
 const BACKOFF_START_MS = 100;

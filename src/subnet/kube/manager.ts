@@ -1,5 +1,5 @@
-// The Kubernetes subnet manager (spec §4): the own subnet is the node's podCIDR, published as node annotations;
-// peers are the other nodes, from a list + watch of all nodes.
+// The Kubernetes subnet manager (docs/COMPATIBILITY.md, "Kubernetes subnet manager"): the own subnet is the node's
+// podCIDR, published as node annotations; peers are the other nodes, from a list + watch of all nodes.
 import { readFile } from 'node:fs/promises';
 import { parseNetworkConfig } from '../../config/parse.ts';
 import type { NetworkConfig } from '../../config/network-config.ts';
@@ -60,7 +60,8 @@ export async function readNetConfig(path: string): Promise<NetworkConfig> {
     throw new Error(`failed to read net conf: ${errorMessage(e)} (--net-config-path ${path}; the DaemonSet mounts ConfigMap kube-flannel-cfg there)`);
   }
   try {
-    // Kube mode does not run the etcd defaults and checks (spec §4.2): the pod CIDRs come from Kubernetes.
+    // Kube mode does not run the etcd defaults and checks (docs/COMPATIBILITY.md, "Kubernetes subnet manager"): the pod
+    // CIDRs come from Kubernetes.
     return parseNetworkConfig(text, { validate: false, source: path });
   } catch (e) {
     throw new Error(`error parsing subnet config: ${errorMessage(e)}`);
@@ -84,7 +85,10 @@ export class KubeSubnetManager implements SubnetManager {
     this.informer = new NodeInformer(api, { watchTimeoutSeconds: o.watchTimeoutSeconds, observer: o.watchObserver });
   }
 
-  /** Builds the client, finds this node, reads net-conf.json and waits for the node cache (spec §1.4 step 2). */
+  /**
+   * Builds the client, finds this node, reads net-conf.json and waits for the node cache (docs/COMPATIBILITY.md,
+   * "Kubernetes subnet manager").
+   */
   static async create(o: KubeSubnetManagerOptions): Promise<KubeSubnetManager> {
     const names = annotationNames(o.annotationPrefix);
     const api = await createNodeApi(o);
@@ -119,13 +123,19 @@ export class KubeSubnetManager implements SubnetManager {
     }
   }
 
-  /** The admin-set node-public-ip(-v6) annotations read at startup; they replace --public-ip(v6) (spec §1.3). */
+  /**
+   * The admin-set node-public-ip(-v6) annotations read at startup; they replace --public-ip(v6) (docs/COMPATIBILITY.md,
+   * "Interface selection").
+   */
   nodePublicIPs(): { v4?: string; v6?: string } {
     const a = this.ownAtStart ? annotationsOf(this.ownAtStart) : {};
     return { v4: a[this.names.nodePublicIP] || undefined, v6: a[this.names.nodePublicIPv6] || undefined };
   }
 
-  /** This node's backend-data annotation from before this run (vxlan keeps its VtepMAC with it, spec §5.1). */
+  /**
+   * This node's backend-data annotation from before this run (vxlan keeps its VtepMAC with it, docs/COMPATIBILITY.md,
+   * "vxlan backend").
+   */
   previousBackendData(): unknown {
     return this.previousAnnotationJson(this.names.backendData);
   }
@@ -149,7 +159,10 @@ export class KubeSubnetManager implements SubnetManager {
     return this.config;
   }
 
-  /** Runs `fn` every retryInterval (3 s) until it succeeds or retryTimeout (30 s) passes (spec §4.2/§4.3). */
+  /**
+   * Runs `fn` every retryInterval (3 s) until it succeeds or retryTimeout (30 s) passes (docs/COMPATIBILITY.md,
+   * "Kubernetes subnet manager").
+   */
   private async retry<T>(what: string, signal: AbortSignal, fn: () => Promise<T>): Promise<T> {
     const interval = this.o.retryIntervalMs ?? 3000;
     const deadline = Date.now() + (this.o.retryTimeoutMs ?? 30_000);
@@ -231,7 +244,10 @@ export class KubeSubnetManager implements SubnetManager {
     }
   }
 
-  /** Sets NodeNetworkUnavailable=False (spec §4.4), then holds until shutdown: kube leases never expire. */
+  /**
+   * Sets NodeNetworkUnavailable=False (docs/COMPATIBILITY.md, "Kubernetes subnet manager"), then holds until shutdown:
+   * kube leases never expire.
+   */
   async completeLease(_lease: Lease, signal: AbortSignal): Promise<'revoked' | 'aborted'> {
     if (this.o.setNodeNetworkUnavailable) {
       try {

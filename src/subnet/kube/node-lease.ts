@@ -1,4 +1,5 @@
-// Nodes as leases (spec §4.5): which nodes are peers, their lease, and which updates peers must hear about; pure.
+// Nodes as leases (docs/COMPATIBILITY.md, "Kubernetes subnet manager"): which nodes are peers, their lease, and which
+// updates peers must hear about; pure.
 import { IPv4Net, isIPv4 } from '../../ip/ipv4.ts';
 import { IPv6Net, isIPv6 } from '../../ip/ipv6.ts';
 import { makeLease, type Lease, type LeaseAttrs, type LeaseEvent } from '../lease.ts';

@@ -1,4 +1,5 @@
-// This node's subnets from spec.podCIDR(s) (spec §4.2) with flannel's checks and messages; pure.
+// This node's subnets from spec.podCIDR(s) (docs/COMPATIBILITY.md, "Kubernetes subnet manager") with flannel's checks
+// and messages; pure.
 import { IPv4Net } from '../../ip/ipv4.ts';
 import { IPv6Net } from '../../ip/ipv6.ts';
 import type { NetworkConfig } from '../../config/network-config.ts';

@@ -1,4 +1,5 @@
-// What a node publishes about itself (spec §4.3): the desired annotation set and the patch when it differs; pure.
+// What a node publishes about itself: the desired annotation set and the patch when it differs; pure
+// (docs/COMPATIBILITY.md, "Kubernetes subnet manager").
 import { isIPv4 } from '../../ip/ipv4.ts';
 import { isIPv6 } from '../../ip/ipv6.ts';
 import type { LeaseAttrs } from '../lease.ts';
@@ -57,8 +58,9 @@ export function annotationPatch(current: Record<string, string>, desired: Record
 }
 
 /**
- * The NetworkUnavailable=False condition flannel sets once it runs (spec §4.4), fields in the order Go marshals
- * v1.NodeCondition; times are RFC 3339 seconds like metav1.Time.
+ * The NetworkUnavailable=False condition flannel sets once it runs (docs/COMPATIBILITY.md,
+ * "Kubernetes subnet manager"), fields in the order Go marshals v1.NodeCondition; times are RFC 3339 seconds like
+ * metav1.Time.
  */
 export function networkUnavailableCondition(now: Date): Record<string, string> {
   const t = now.toISOString().replace(/\.\d{3}Z$/, 'Z');

@@ -1,5 +1,5 @@
-// iptables mode of the traffic manager: bootstrap the rule sets, then keep them present (spec §6.1, §6.2); a family
-// not in use keeps no flannel chain.
+// iptables mode of the traffic manager: bootstrap the rule sets, then keep them present (docs/COMPATIBILITY.md,
+// "iptables rules"); a family not in use keeps no flannel chain.
 import { errorMessage, logger } from '../../log/log.ts';
 import type { ForwardRulesParams, MasqRulesParams, TrafficManager } from '../traffic-manager.ts';
 import { deleteFlannelNftTables } from './nft-cleanup.ts';

@@ -1,4 +1,5 @@
-// iptables mode removes what nftables mode (spec §6.3) leaves behind: the tables `ip flannel-ipv4` / `ip6 flannel-ipv6`.
+// iptables mode removes what nftables mode (docs/COMPATIBILITY.md, "nftables rules") leaves behind: the tables
+// `ip flannel-ipv4` / `ip6 flannel-ipv6`.
 import { logger } from '../../log/log.ts';
 import type { ExecFn } from '../../util/exec.ts';
 import { TABLE_V4, TABLE_V6 } from '../nftables/ruleset.ts';

@@ -1,4 +1,4 @@
-// The iptables / ip6tables rule sets flanneld owns (spec §6.1, §6.2 NEW); pure values, no I/O.
+// The iptables / ip6tables rule sets flanneld owns (docs/COMPATIBILITY.md, "iptables rules"); pure values, no I/O.
 import type { IPv4Net } from '../../ip/ipv4.ts';
 import { IPv6Net } from '../../ip/ipv6.ts';
 
@@ -35,7 +35,9 @@ export function familyOf(net: IPv4Net | IPv6Net): IpFamily {
   return net instanceof IPv6Net ? 'ipv6' : 'ipv4';
 }
 
-/** §6.1: nat POSTROUTING jump (appended) and the FLANNEL-POSTRTG chain; the v6 set differs only in its addresses. */
+/**
+ * Masquerade: nat POSTROUTING jump (appended) and the FLANNEL-POSTRTG chain; the v6 set differs only in its addresses.
+ */
 export function masqRuleSet(network: IPv4Net, subnet: IPv4Net, randomFully: boolean): RuleSet;
 export function masqRuleSet(network: IPv6Net, subnet: IPv6Net, randomFully: boolean): RuleSet;
 export function masqRuleSet(network: IPv4Net | IPv6Net, subnet: IPv4Net | IPv6Net, randomFully: boolean): RuleSet {
@@ -62,7 +64,7 @@ export function masqRuleSet(network: IPv4Net | IPv6Net, subnet: IPv4Net | IPv6Ne
   };
 }
 
-/** §6.2: filter FORWARD jump (appended) and the FLANNEL-FWD chain. */
+/** Forward: filter FORWARD jump (appended) and the FLANNEL-FWD chain. */
 export function forwardRuleSet(network: IPv4Net | IPv6Net): RuleSet {
   const net = network.toString();
   const comment = ['-m', 'comment', '--comment', FWD_COMMENT];

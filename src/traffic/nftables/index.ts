@@ -1,6 +1,6 @@
-// nftables mode of the traffic manager (spec §6.3): a table per IP family, two base chains in each family in use, each
-// written in one `nft -f -` transaction. Upstream writes them once; we also re-apply a chain whose content drifted,
-// every resync period.
+// nftables mode of the traffic manager (docs/COMPATIBILITY.md, "nftables rules"): a table per IP family, two base
+// chains in each family in use, each written in one `nft -f -` transaction. Upstream writes them once; we also re-apply
+// a chain whose content drifted, every resync period.
 import { errorMessage, logger } from '../../log/log.ts';
 import { processExec, type ExecFn } from '../../util/exec.ts';
 import type { ForwardRulesParams, MasqRulesParams, TrafficManager } from '../traffic-manager.ts';
@@ -34,7 +34,7 @@ export class NftablesTrafficManager implements TrafficManager {
     this.nft = new Nft(this.exec);
   }
 
-  /** Removes iptables mode's chains and creates both flannel tables (§6.3); throws NftError when nft is unusable. */
+  /** Removes iptables mode's chains and creates both flannel tables; throws NftError when nft is unusable. */
   async init(signal: AbortSignal): Promise<void> {
     if (signal.aborted) return;
     log.info(`Using nftables (${await this.nft.version()})`);
@@ -90,7 +90,7 @@ export class NftablesTrafficManager implements TrafficManager {
 
   /**
    * A family the network does not use keeps no flannel chain (an earlier run may have written one); its table stays,
-   * as init() creates both (§6.3). Queued at once, so it runs before this call's first apply; never rejects.
+   * as init() creates both. Queued at once, so it runs before this call's first apply; never rejects.
    */
   private deleteUnusedChain(table: NftTable, name: NftChain['name']): Promise<void> {
     const why = unusedFamilyReason(table === TABLE_V6);

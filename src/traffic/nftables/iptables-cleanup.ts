@@ -1,6 +1,6 @@
-// nftables mode removes what iptables mode (spec §6.1, §6.2) leaves behind: FLANNEL-POSTRTG in nat and FLANNEL-FWD
-// in filter, for IPv4 and IPv6. Upstream looks for FLANNEL-FWD in the nat table, where it never is; we delete it from
-// filter, where iptables mode creates it.
+// nftables mode removes what iptables mode (docs/COMPATIBILITY.md, "iptables rules") leaves behind: FLANNEL-POSTRTG in
+// nat and FLANNEL-FWD in filter, for IPv4 and IPv6. Upstream looks for FLANNEL-FWD in the nat table, where it never is;
+// we delete it from filter, where iptables mode creates it.
 import { errorMessage, logger } from '../../log/log.ts';
 import { FWD_CHAIN, MASQ_CHAIN, type IpFamily, type Table } from '../iptables/rules.ts';
 import { Iptables } from '../iptables/runner.ts';

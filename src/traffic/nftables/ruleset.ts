@@ -1,4 +1,5 @@
-// The nftables tables, chains and rules flanneld owns in nftables mode (spec §6.3); pure text, no I/O.
+// The nftables tables, chains and rules flanneld owns in nftables mode (docs/COMPATIBILITY.md, "nftables rules"); pure
+// text, no I/O.
 import type { IPv4Net } from '../../ip/ipv4.ts';
 import { IPv6Net } from '../../ip/ipv6.ts';
 
@@ -38,7 +39,7 @@ function addr(net: IPv4Net | IPv6Net): string {
   return net.prefix === (net instanceof IPv6Net ? 128 : 32) ? net.toString().replace(/\/\d+$/, '') : net.toString();
 }
 
-/** §6.3 masquerade chain. Rule 4 is `saddr != POD, daddr NET` (iptables mode has `! -s NET -d POD` there). */
+/** The masquerade chain. Rule 4 is `saddr != POD, daddr NET` (iptables mode has `! -s NET -d POD` there). */
 export function masqChain(network: IPv4Net, subnet: IPv4Net, randomFully: boolean): NftChain;
 export function masqChain(network: IPv6Net, subnet: IPv6Net, randomFully: boolean): NftChain;
 export function masqChain(network: IPv4Net | IPv6Net, subnet: IPv4Net | IPv6Net, randomFully: boolean): NftChain {
@@ -68,7 +69,7 @@ export function masqChain(network: IPv4Net | IPv6Net, subnet: IPv4Net | IPv6Net,
   };
 }
 
-/** §6.3 forward chain. */
+/** The forward chain. */
 export function forwardChain(network: IPv4Net | IPv6Net): NftChain {
   const table = tableOf(network);
   const ip = table.family;
