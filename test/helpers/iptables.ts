@@ -1,8 +1,9 @@
-// flannel's iptables rules as spec §6.1/§6.2 list them, what a namespace's kernel holds, and a bounded poll for both.
+// flannel's iptables rules as docs/COMPATIBILITY.md, "iptables rules" lists them, what a namespace's kernel holds, and
+// a bounded poll for both.
 import { nsRun } from './netns.ts';
 
 /**
- * Spec §6.1 NEW, `iptables -t nat -S POSTROUTING` + `-S FLANNEL-POSTRTG` without the policy line. `multicast` is
+ * The masquerade rules, `iptables -t nat -S POSTROUTING` + `-S FLANNEL-POSTRTG` without the policy line. `multicast` is
  * the excluded destination: 224.0.0.0/4 for v4, ff00::/8 for v6 (see specMasq6).
  */
 export function specMasq(net: string, pod: string, random = ' --random-fully', multicast = '224.0.0.0/4'): string[] {
@@ -18,10 +19,15 @@ export function specMasq(net: string, pod: string, random = ' --random-fully', m
   ];
 }
 
-/** Spec §6.1 with the v6 network/subnet and ff00::/8: `ip6tables -t nat -S POSTROUTING` + `-S FLANNEL-POSTRTG`. */
+/**
+ * The masquerade rules with the v6 network/subnet and ff00::/8: `ip6tables -t nat -S POSTROUTING` +
+ * `-S FLANNEL-POSTRTG`.
+ */
 export const specMasq6 = (net: string, pod: string, random = ' --random-fully'): string[] => specMasq(net, pod, random, 'ff00::/8');
 
-/** Spec §6.2 NEW, `iptables -t filter -S FORWARD` + `-S FLANNEL-FWD` without the policy line (same for ip6tables). */
+/**
+ * The forward rules, `iptables -t filter -S FORWARD` + `-S FLANNEL-FWD` without the policy line (same for ip6tables).
+ */
 export function specFwd(net: string): string[] {
   return [
     '-A FORWARD -m comment --comment "flanneld forward" -j FLANNEL-FWD',

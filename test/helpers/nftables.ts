@@ -1,4 +1,5 @@
-// flannel's nftables tables as spec §6.3 lists them, and what a namespace's kernel holds, for exact comparison.
+// flannel's nftables tables as docs/COMPATIBILITY.md, "nftables rules" lists them, and what a namespace's kernel holds,
+// for exact comparison.
 import { nsRun } from './netns.ts';
 
 type Family = 'ip' | 'ip6';
@@ -39,7 +40,7 @@ export const specTable = (net: string, pod: string, random = ' fully-random'): s
 /** `nft list table ip6 flannel-ipv6` for IPv6Network `net` and this host's v6 subnet `pod` (ip6 saddr/daddr, ff00::/8). */
 export const specTable6 = (net: string, pod: string, random = ' fully-random'): string => specTableOf('ip6', net, pod, random);
 
-/** A flannel table as init() creates it (§6.3): the comment, no chains. */
+/** A flannel table as init() creates it: the comment, no chains. */
 const emptyTableOf = (family: Family): string => `table ${family} ${tableName(family)} {\n\tcomment "rules for ${tableName(family)}"\n}\n`;
 export const emptyTable = emptyTableOf('ip');
 export const emptyTable6 = emptyTableOf('ip6');

@@ -1,5 +1,6 @@
-// flanneld with "EnableNFTables": true on two hosts: the §6.3 table in place of the iptables chains, the resync, and
-// pod traffic across hosts (kept source) and out of the overlay (masqueraded). Every process runs in a namespace.
+// flanneld with "EnableNFTables": true on two hosts: the flannel nftables table in place of the iptables chains, the
+// resync, and pod traffic across hosts (kept source) and out of the overlay (masqueraded). Every process runs in a
+// namespace.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { all, ETCD_IP, flanneldSkip, leaseOf, peerState, readSubnetEnv, Underlay } from '../helpers/flanneld-hosts.ts';
@@ -36,7 +37,7 @@ describe('flanneld daemon: nftables mode', { skip: flanneldSkip }, () => {
     return { ns: pod, ip: `${base}.2` };
   }
 
-  it('replaces the iptables chains with the §6.3 table, keeps it, and carries pod traffic between hosts', async () => {
+  it('replaces the iptables chains with the flannel nftables table, keeps it, and carries pod traffic between hosts', async () => {
     const prefix = u.prefix(false);
     u.etcdctl(['put', `${prefix}/config`, NFT_CONFIG]);
     const hosts = ['192.168.150.71', '192.168.150.72'].map((ip) => ({ ip, ns: u.addHost('fdnft', { eth0: ip }), file: u.subnetFile() }));

@@ -1,5 +1,6 @@
-// Hosts on one underlay running our host-gw backend: Appendix A's route, traffic, replacing conflicting routes,
-// the route checker, non-adjacent peers, removal, the startup sweep and the NAT refusal.
+// Hosts on one underlay running our host-gw backend: the route of docs/COMPATIBILITY.md, "Kernel state per backend",
+// traffic, replacing conflicting routes, the route checker, non-adjacent peers, removal, the startup sweep and the NAT
+// refusal.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { ipJson, ipn, isRoot, Netns, nsRun } from '../helpers/netns.ts';
@@ -47,7 +48,7 @@ describe('host-gw backend between two hosts', { skip: !isRoot && 'needs root' },
     netns.cleanup();
   });
 
-  it('routes the peer subnet via its PublicIP on eth0 as in Appendix A, with no device and the eth0 MTU', async () => {
+  it('routes the peer subnet via its PublicIP on eth0 as documented, with no device and the eth0 MTU', async () => {
     await until('A to route to B', () => gwRoutes(a.ns).includes('10.244.2.0/24 via 192.168.210.2 dev eth0'), 1000, 25);
     assert.deepEqual(gwRoutes(a.ns), ['10.244.2.0/24 via 192.168.210.2 dev eth0']);
     await until('B to route to A', () => gwRoutes(b.ns).includes('10.244.1.0/24 via 192.168.210.1 dev eth0'), 1000, 25);

@@ -1,5 +1,5 @@
-// Two dual-stack hosts running our host-gw backend: `<v6 subnet> via <PublicIPv6> dev eth0` (spec §5.2), traffic,
-// the checker re-adding a deleted v6 route, the startup sweep and removal.
+// Two dual-stack hosts running our host-gw backend: `<v6 subnet> via <PublicIPv6> dev eth0` (docs/COMPATIBILITY.md,
+// "host-gw backend"), traffic, the checker re-adding a deleted v6 route, the startup sweep and removal.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { ipJson, isRoot, Netns, pings6, run } from '../helpers/netns.ts';

@@ -1,5 +1,5 @@
 // `flannelctl lab up --dual-stack` over vxlan and host-gw: IPv4 and IPv6 pod-to-pod matrices at 0 % loss, the
-// spec's dual-stack etcd keys and lease JSON, and the IPv6 lines of subnet.env.
+// documented dual-stack etcd keys and lease JSON, and the IPv6 lines of subnet.env.
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ipJson } from '../helpers/netns.ts';

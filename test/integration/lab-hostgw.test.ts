@@ -1,5 +1,6 @@
 // `flannelctl lab up --backend host-gw`: etcd + 3 real flanneld processes + CNI pods, routed host to host with no
-// overlay device; checked against Appendix A's host-gw state, then `lab down`.
+// overlay device; checked against the host-gw state in docs/COMPATIBILITY.md, "Kernel state per backend", then
+// `lab down`.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ipJson, nsRun } from '../helpers/netns.ts';
@@ -27,7 +28,7 @@ describe('lab: 3 hosts × 2 pods over host-gw', { skip: labSkip }, () => {
     }
   });
 
-  it("programs Appendix A's host-gw state: <peer subnet> via <peer> dev eth0 and no flannel device", () => {
+  it("programs the documented host-gw state: <peer subnet> via <peer> dev eth0 and no flannel device", () => {
     for (const h of hosts) {
       assert.deepEqual(ipJson(h, ['link', 'show']).filter((l: any) => l.ifname.startsWith('flannel')), []);
       const routes = ipJson(h, ['-4', 'route', 'show'])

@@ -1,5 +1,6 @@
 // `flannelctl lab up --backend udp`: etcd + 3 real flanneld processes + CNI pods over the userspace udp backend
-// (flannel0 TUN, raw IP packets in UDP to port 8285); checked against Appendix A's udp state, then `lab down`.
+// (flannel0 TUN, raw IP packets in UDP to port 8285); checked against the udp state in
+// docs/COMPATIBILITY.md, "Kernel state per backend", then `lab down`.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ipJson, nsRun } from '../helpers/netns.ts';
@@ -27,7 +28,7 @@ describe('lab: 3 hosts × 2 pods over udp', { skip: labSkip }, () => {
     }
   });
 
-  it("programs Appendix A's udp state: flannel0 tun, mtu 1472, <lease>/32, route for Network, socket on :8285", () => {
+  it("programs the documented udp state: flannel0 tun, mtu 1472, <lease>/32, route for Network, socket on :8285", () => {
     for (const h of hosts) {
       const [link] = ipJson(h, ['-d', 'link', 'show', 'flannel0']);
       assert.equal(link.linkinfo.info_kind, 'tun', h);

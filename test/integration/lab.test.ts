@@ -1,5 +1,6 @@
-// The whole path end to end: `flannelctl lab up` (etcd + 3 flanneld + CNI pods), checked against the spec's
-// reference state, a flanneld restart without packet loss, and `lab down` leaving nothing behind.
+// The whole path end to end: `flannelctl lab up` (etcd + 3 flanneld + CNI pods), checked against the reference state of
+// docs/COMPATIBILITY.md, "Kernel state per backend", a flanneld restart without packet loss, and `lab down` leaving
+// nothing behind.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
@@ -51,7 +52,7 @@ describe('lab: 3 hosts × 2 pods over vxlan', { skip: labSkip }, () => {
     }
   });
 
-  it("programs Appendix A's vxlan state on every host", () => {
+  it("programs the documented vxlan state on every host", () => {
     for (const h of hosts) {
       const env = subnetEnv(h);
       const own = env.FLANNEL_SUBNET!.replace('.1/24', '.0');

@@ -1,5 +1,5 @@
-// Our netlink facade with IPv6 (dual stack §5.1): a vxlan with an IPv6 local, /128 address, neighbour, FDB to an IPv6
-// VTEP, onlink route; checked with iproute2 in namespaces this test creates.
+// Our netlink facade with IPv6 (dual stack, docs/COMPATIBILITY.md, "vxlan backend"): a vxlan with an IPv6 local, /128
+// address, neighbour, FDB to an IPv6 VTEP, onlink route; checked with iproute2 in namespaces this test creates.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { bridgeJson, ipJson, isRoot, nsRun, run } from '../helpers/netns.ts';

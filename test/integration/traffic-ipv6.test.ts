@@ -1,5 +1,5 @@
-// Dual stack rules against the real kernel: ip6tables (§6.1, §6.2 IPv6) and `ip6 flannel-ipv6` (§6.3), each case in
-// its own network namespace, next to the unchanged IPv4 rules.
+// Dual stack rules against the real kernel: ip6tables and `ip6 flannel-ipv6` (docs/COMPATIBILITY.md, "iptables rules",
+// "nftables rules"), each case in its own network namespace, next to the unchanged IPv4 rules.
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as delay } from 'node:timers/promises';

@@ -1,5 +1,6 @@
-// The udp backend in namespaces: Appendix A kernel state, ping across, ICMP net unreachable, TTL handling, lease
-// churn, and the wire format against a hand-driven peer (raw IP packet as the UDP payload, nothing else).
+// The udp backend in namespaces: the kernel state of docs/COMPATIBILITY.md, "Kernel state per backend", ping across,
+// ICMP net unreachable, TTL handling, lease churn, and the wire format against a hand-driven peer (raw IP packet as the
+// UDP payload, nothing else).
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn, spawnSync } from 'node:child_process';
@@ -101,7 +102,7 @@ describe('udp backend', { skip: !isRoot && 'needs root' }, () => {
     rmSync(tmp, { recursive: true, force: true });
   });
 
-  it('creates flannel0 as in Appendix A: tun without PI, mtu ext − 28, lease network /32, route for Network', () => {
+  it('creates flannel0 as documented: tun without PI, mtu ext − 28, lease network /32, route for Network', () => {
     const [link] = ipJson(a.ns, ['-d', 'link', 'show', 'flannel0']);
     assert.equal(link.linkinfo.info_kind, 'tun');
     assert.equal(link.linkinfo.info_data.type, 'tun');

@@ -1,4 +1,5 @@
-// Two hosts on one underlay running our vxlan backend: Appendix A's state, traffic, peer churn, restart, recreation.
+// Two hosts on one underlay running our vxlan backend: the state of docs/COMPATIBILITY.md, "Kernel state per backend",
+// traffic, peer churn, restart, recreation.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { bridgeJson, ipJson, isRoot, linkMac, Netns, nsRun, run } from '../helpers/netns.ts';
@@ -33,7 +34,7 @@ describe('vxlan backend between two hosts', { skip: !isRoot && 'needs root' }, (
     netns.cleanup();
   });
 
-  it('creates flannel.1 as in Appendix A: vxlan id 1, local, dev eth0, dstport 8472, nolearning, mtu 1450', () => {
+  it('creates flannel.1 as documented: vxlan id 1, local, dev eth0, dstport 8472, nolearning, mtu 1450', () => {
     const [link] = ipJson(a.ns, ['-d', 'link', 'show', 'flannel.1']);
     assert.equal(link.mtu, 1450);
     assert.ok(link.flags.includes('UP'));

@@ -1,4 +1,5 @@
-// Two dual-stack hosts running our vxlan backend: flannel-v6.1 next to flannel.1 (spec §5.1), IPv6 peers, traffic.
+// Two dual-stack hosts running our vxlan backend: flannel-v6.1 next to flannel.1 (docs/COMPATIBILITY.md,
+// "Device names"), IPv6 peers, traffic.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { ipJson, isRoot, linkMac, Netns, nsRun, pings6, run } from '../helpers/netns.ts';

@@ -18,7 +18,7 @@ function throwsExactly(fn: () => unknown, message: string) {
   });
 }
 
-describe('parseNetworkConfig: fields and defaults (§2)', () => {
+describe('parseNetworkConfig: fields and defaults (docs/COMPATIBILITY.md, "Network config")', () => {
   it('parses a typical vxlan config', () => {
     const c = parseNetworkConfig('{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan","VNI":4}}', kube);
     assert.equal(c.network?.toString(), '10.244.0.0/16');
@@ -164,7 +164,7 @@ describe('parseNetworkConfig: bad input', () => {
   });
 });
 
-describe('parseNetworkConfig: etcd-mode validation (§2.1)', () => {
+describe('parseNetworkConfig: etcd-mode validation (docs/COMPATIBILITY.md, "Network config")', () => {
   it('defaults 10.5.0.0/16 to SubnetLen 24, Min 10.5.1.0, Max 10.5.255.0', () => {
     const c = etcdConfig({ Network: '10.5.0.0/16' });
     assert.equal(c.subnetLen, 24);
@@ -282,7 +282,7 @@ describe('backend option helpers', () => {
   });
 });
 
-describe('parseNetworkConfig: etcd-mode IPv6 validation (§2.1)', () => {
+describe('parseNetworkConfig: etcd-mode IPv6 validation (docs/COMPATIBILITY.md, "Network config")', () => {
   const dual = (v6: Record<string, unknown>) => etcdConfig({ Network: '10.5.0.0/16', EnableIPv6: true, ...v6 });
 
   it('defaults fc00::/48 to IPv6SubnetLen 64, Min fc00:0:0:1::, Max fc00:0:0:ffff::', () => {

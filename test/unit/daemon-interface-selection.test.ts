@@ -70,7 +70,7 @@ describe('external interface selection', () => {
   });
 });
 
-describe('external interface selection, dual stack (§1.3)', () => {
+describe('external interface selection, dual stack (docs/COMPATIBILITY.md, "Interface selection")', () => {
   const v6 = (index: number, address: string, scope = 'universe', more: Partial<{ permanent: boolean; deprecated: boolean; temporary: boolean }> = {}) =>
     ({ index, address, scope, permanent: true, deprecated: false, temporary: false, ...more });
   const dualHost = (extra: Partial<HostView> = {}) =>

@@ -15,7 +15,8 @@ import { parseInstallArgs } from '../../src/cli/install.ts';
 const ROOT = join(import.meta.dirname, '../..');
 const read = (p: string) => readFileSync(join(ROOT, p), 'utf8');
 const VERSION = (JSON.parse(read('package.json')) as { version: string }).version;
-// flanneld's kube-mode config file default (spec §1.1 --net-config-path).
+// flanneld's kube-mode config file default (--net-config-path, docs/COMPATIBILITY.md,
+// "flanneld flags and environment").
 const NET_CONFIG_PATH = '/etc/kube-flannel/net-conf.json';
 
 type Obj = Record<string, any>;

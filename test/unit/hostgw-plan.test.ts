@@ -20,7 +20,7 @@ const route = (dst: string | null, over: Partial<RouteInfo> = {}): RouteInfo => 
 const want: DesiredRoute = { dst: '10.244.2.0/24', gateway: '192.168.1.12', oif: ETH0 };
 
 describe('host-gw planning', () => {
-  it("routes a host-gw peer's subnet via its PublicIP on the external interface (Appendix A)", () => {
+  it("routes a host-gw peer's subnet via its PublicIP on the external interface (docs/COMPATIBILITY.md, 'Kernel state per backend')", () => {
     assert.deepEqual(routeForLease(lease('10.244.2.0/24', {}), ETH0), { ok: true, route: want });
   });
 

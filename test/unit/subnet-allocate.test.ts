@@ -105,7 +105,7 @@ describe('freeCandidates', () => {
   });
 });
 
-describe('dual stack (§3.4, v6 picked independently)', () => {
+describe('dual stack (v6 picked independently, docs/COMPATIBILITY.md, "Lease acquisition")', () => {
   // fc00::/48 with the etcd-mode defaults: /64 subnets from fc00:0:0:1:: to fc00:0:0:ffff::.
   const dual = { ...range, ipv6: { subnetLen: 64, subnetMin: parseIPv6('fc00:0:0:1::'), subnetMax: parseIPv6('fc00:0:0:ffff::') } };
   const dualLease = (v4: string, v6: string | undefined, publicIP: string): Lease => ({ ...lease(v4, publicIP), ...(v6 ? { ipv6Subnet: IPv6Net.parse(v6) } : {}) });

@@ -10,7 +10,7 @@ import { formatSubnetEnv, parseSubnetEnv, readPreviousSubnet, writeSubnetEnv } f
 const APPENDIX_A = 'FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.1.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n';
 
 describe('subnet.env format (flanneld side)', () => {
-  it("writes Appendix A's example byte for byte (subnet with its first host address)", () => {
+  it("writes the vxlan example of docs/COMPATIBILITY.md, 'Kernel state per backend', byte for byte (subnet with its first host address)", () => {
     const text = formatSubnetEnv({ network: IPv4Net.parse('10.244.0.0/16'), subnet: IPv4Net.parse('10.244.1.0/24'), mtu: 1450, ipMasq: true });
     assert.equal(text, APPENDIX_A);
   });
@@ -39,7 +39,7 @@ describe('subnet.env format (flanneld side)', () => {
 });
 
 describe('subnet.env parse (plugin side)', () => {
-  it('reads the Appendix A file and normalises FLANNEL_SUBNET to its network', () => {
+  it('reads that documented file and normalises FLANNEL_SUBNET to its network', () => {
     const env = parseSubnetEnv(APPENDIX_A, '/run/flannel/subnet.env');
     assert.deepEqual(env.networks.map(String), ['10.244.0.0/16']);
     assert.equal(env.subnet?.toString(), '10.244.1.0/24');

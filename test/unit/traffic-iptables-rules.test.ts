@@ -8,7 +8,7 @@ import { featuresOf, parseVersion } from '../../src/traffic/iptables/runner.ts';
 const NET = IPv4Net.parse('10.244.0.0/16');
 const POD = IPv4Net.parse('10.244.1.0/24');
 
-describe('masquerade rule set (§6.1 NEW)', () => {
+describe('masquerade rule set (docs/COMPATIBILITY.md, "iptables rules")', () => {
   it('renders exactly the spec rules, jump first, with --random-fully', () => {
     assert.deepEqual(masqRuleSet(NET, POD, true).rules.map((r) => ruleText(r)), [
       '-A POSTROUTING -m comment --comment "flanneld masq" -j FLANNEL-POSTRTG',
@@ -40,7 +40,7 @@ describe('masquerade rule set (§6.1 NEW)', () => {
   });
 });
 
-describe('forward rule set (§6.2 NEW)', () => {
+describe('forward rule set (docs/COMPATIBILITY.md, "iptables rules")', () => {
   it('renders exactly the spec rules in the filter table', () => {
     const set = forwardRuleSet(NET);
     assert.equal(set.table, 'filter');

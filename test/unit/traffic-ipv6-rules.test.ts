@@ -1,4 +1,5 @@
-// Dual stack rule builders: the ip6tables sets (§6.1, §6.2) and the `ip6 flannel-ipv6` chains (§6.3), exact text.
+// Dual stack rule builders: the ip6tables sets and the `ip6 flannel-ipv6` chains, exact text
+// (docs/COMPATIBILITY.md, "iptables rules", "nftables rules").
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { IPv4Net } from '../../src/ip/ipv4.ts';
@@ -15,7 +16,7 @@ const POD6 = IPv6Net.parse('2001:db8:42:1::/64');
 const NET4 = IPv4Net.parse('10.244.0.0/16');
 const POD4 = IPv4Net.parse('10.244.1.0/24');
 
-describe('ip6tables masquerade rule set (§6.1, IPv6)', () => {
+describe('ip6tables masquerade rule set (IPv6, docs/COMPATIBILITY.md, "iptables rules")', () => {
   it('renders the v4 rules with the v6 network/subnet and ff00::/8', () => {
     const set = masqRuleSet(NET6, POD6, true);
     assert.equal(set.family, 'ipv6');
@@ -65,7 +66,7 @@ describe('ip6tables masquerade rule set (§6.1, IPv6)', () => {
   });
 });
 
-describe('ip6tables forward rule set (§6.2, IPv6)', () => {
+describe('ip6tables forward rule set (IPv6, docs/COMPATIBILITY.md, "iptables rules")', () => {
   it('renders exactly the spec rules for the v6 network', () => {
     const set = forwardRuleSet(NET6);
     assert.equal(set.family, 'ipv6');
@@ -78,7 +79,7 @@ describe('ip6tables forward rule set (§6.2, IPv6)', () => {
   });
 });
 
-describe('nftables ip6 flannel-ipv6 (§6.3, IPv6)', () => {
+describe('nftables ip6 flannel-ipv6 (IPv6, docs/COMPATIBILITY.md, "nftables rules")', () => {
   it('lists the masquerade chain with ip6 saddr/daddr and ff00::/8', () => {
     assert.equal(chainListing(masqChain(NET6, POD6, true)), [
       'table ip6 flannel-ipv6 {',

@@ -8,7 +8,7 @@ import { applyScript, chainListing, forwardChain, masqChain, tableScript } from 
 const NET = IPv4Net.parse('10.244.0.0/16');
 const POD = IPv4Net.parse('10.244.1.0/24');
 
-describe('nftables rule text (§6.3)', () => {
+describe('nftables rule text (docs/COMPATIBILITY.md, "nftables rules")', () => {
   it('lists the masquerade chain exactly as the spec shows it', () => {
     assert.equal(chainListing(masqChain(NET, POD, true)), [
       'table ip flannel-ipv4 {',

@@ -19,7 +19,7 @@ const route = (r: Partial<RouteInfo> & { dst: string | null }): RouteInfo => ({
 });
 
 describe('vxlan peer plan', () => {
-  it('programs neighbour, FDB and onlink route, in that order (Appendix A)', () => {
+  it('programs neighbour, FDB and onlink route, in that order (docs/COMPATIBILITY.md, "vxlan backend")', () => {
     const r = planPeer(lease('10.244.2.0/24'), false)!;
     assert.ok(r.ok);
     assert.deepEqual(entriesOf(r.plan), [
