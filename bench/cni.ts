@@ -83,7 +83,7 @@ async function inner(s: Setup): Promise<void> {
   console.log(`CNI plugin latency, median of ${RUNS} runs each, alternating (ms):`);
   console.log(`                          ADD     DEL`);
   console.log(`bridge (the floor)     ${ms(median(t.bridgeAdd))}  ${ms(median(t.bridgeDel))}`);
-  console.log(`${PLUGIN.replace(root + '/', '').padEnd(22)} ${ms(median(t.flannelAdd))}  ${ms(median(t.flannelDel))}`);
+  console.log(`${PLUGIN.replace(`${root}/`, '').padEnd(22)} ${ms(median(t.flannelAdd))}  ${ms(median(t.flannelDel))}`);
   console.log(`overhead (b - a)       ${ms(addOver)}  ${ms(delOver)}   target <= ${TARGET_MS} ms: ADD ${addOver <= TARGET_MS ? 'met' : 'MISSED'}, DEL ${delOver <= TARGET_MS ? 'met' : 'MISSED'}`);
   const startOver = median(start.flannel) - median(start.empty);
   console.log(`of which start-up: VERSION ${ms(median(start.flannel))} ms against /bin/true ${ms(median(start.empty))} ms = ${ms(startOver)} ms`);

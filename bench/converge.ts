@@ -40,7 +40,7 @@ async function kernelCounts(nl: Netlink): Promise<{ routes: number; neighbours: 
   return {
     routes: routes.filter((r) => r.oif === dev.index && r.onlink).length,
     neighbours: neighbours.filter((n) => n.permanent).length,
-    fdb: fdb.filter((f) => f.dst !== undefined && f.dst.startsWith('198.')).length,
+    fdb: fdb.filter((f) => f.dst?.startsWith('198.')).length,
   };
 }
 
@@ -75,8 +75,8 @@ function floor(namespaces: Netns, n: number): number {
     fdbLines.push(`fdb append ${v.BackendData.VtepMAC} dev flannel.1 dst ${v.PublicIP} self permanent`);
   }
   const dir = mkdtempSync(join(tmpdir(), 'flb-cv-'));
-  writeFileSync(join(dir, 'ip'), ipLines.join('\n') + '\n');
-  writeFileSync(join(dir, 'bridge'), fdbLines.join('\n') + '\n');
+  writeFileSync(join(dir, 'ip'), `${ipLines.join('\n')}\n`);
+  writeFileSync(join(dir, 'bridge'), `${fdbLines.join('\n')}\n`);
   const t0 = now();
   for (const [cmd, file] of [['ip', 'ip'], ['bridge', 'bridge']] as const) {
     const r = spawnSync('ip', ['netns', 'exec', h, cmd, '-batch', join(dir, file)], { encoding: 'utf8' });

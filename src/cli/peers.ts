@@ -52,7 +52,7 @@ export function formatPeersTable(peers: PeerStatus[]): string {
     ...peers.map((p) => [p.subnet, p.publicIP, p.state, p.since.replace(/\.\d+Z$/, 'Z'), p.reason ?? '']),
   ];
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  return rows.map((r) => r.map((c, i) => (i < r.length - 1 ? c.padEnd(widths[i]!) : c)).join('   ').trimEnd()).join('\n') + '\n';
+  return `${rows.map((r) => r.map((c, i) => (i < r.length - 1 ? c.padEnd(widths[i]!) : c)).join('   ').trimEnd()).join('\n')}\n`;
 }
 
 /** One GET of flanneld's /peers, with errors that say what to check. */

@@ -18,5 +18,5 @@ export function versionAtLeast(v: string, min: string): boolean {
 }
 
 export function versionJSON(): string {
-  return JSON.stringify({ cniVersion: CURRENT_VERSION, supportedVersions: SUPPORTED_VERSIONS }) + '\n';
+  return `${JSON.stringify({ cniVersion: CURRENT_VERSION, supportedVersions: SUPPORTED_VERSIONS })}\n`;
 }

@@ -116,7 +116,7 @@ function convert(d: FlagDef, raw: string, source: string, list?: string[]): unkn
 
 /** The environment variable that backs a flag: FLANNELD_ + upper-case name with dashes as underscores. */
 export function envName(flag: string): string {
-  return 'FLANNELD_' + flag.toUpperCase().replace(/-/g, '_');
+  return `FLANNELD_${flag.toUpperCase().replace(/-/g, '_')}`;
 }
 
 /**
@@ -176,7 +176,7 @@ export function usage(argv0: string): string {
     const type = d.kind === 'bool' ? '' : d.kind === 'int' ? ' int' : ' string';
     lines.push(`  -${d.name}${type}`, `    \t${d.usage}${def}`);
   }
-  return lines.join('\n') + '\n';
+  return `${lines.join('\n')}\n`;
 }
 
 /** Effective options for the startup log line "CLI flags config: {...}", secrets masked. */

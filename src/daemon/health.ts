@@ -55,7 +55,7 @@ export class HealthServer {
   /** `{"backend":"host-gw","peers":[…]}`; an error is `{"error":"…"}` (plus the backend when known). */
   private peers(method: string, res: ServerResponse): void {
     const json = (status: number, body: object, headers: Record<string, string> = {}): void => {
-      res.writeHead(status, { 'content-type': 'application/json', ...headers }).end(JSON.stringify(body) + '\n');
+      res.writeHead(status, { 'content-type': 'application/json', ...headers }).end(`${JSON.stringify(body)}\n`);
     };
     if (method !== 'GET' && method !== 'HEAD') return json(405, { error: `${method} /peers: only GET is served (it is read-only)` }, { allow: 'GET, HEAD' });
     const r = this.running;

@@ -14,7 +14,7 @@ try {
     process.exit(0);
   }
   if (opts.version) {
-    process.stderr.write(VERSION + '\n');
+    process.stderr.write(`${VERSION}\n`);
     process.exit(0);
   }
   validateOptions(opts);

@@ -22,7 +22,7 @@ export function formatDiagnosis(d: Diagnosis): string {
   }
   const errors = d.findings.filter((f) => f.severity === 'error').length;
   lines.push(`${errors} error(s), ${d.findings.length - errors} warning(s).`);
-  return lines.join('\n') + '\n';
+  return `${lines.join('\n')}\n`;
 }
 
 function findingLines(f: Finding): string[] {
@@ -31,5 +31,5 @@ function findingLines(f: Finding): string[] {
 
 /** `{"ok", "findings": [{"id", "severity", "summary", "evidence", "fix"}], "checked"}`. */
 export function diagnosisJson(d: Diagnosis): string {
-  return JSON.stringify({ ok: d.ok, findings: d.findings, checked: d.checked }) + '\n';
+  return `${JSON.stringify({ ok: d.ok, findings: d.findings, checked: d.checked })}\n`;
 }

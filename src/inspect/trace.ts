@@ -1,7 +1,7 @@
 // `flannelctl trace`: a pod packet's path hop by hop, from node snapshots (src/inspect/read.ts) and the kernel's own
 // route decisions, in the order the packet meets them; the first missing or wrong entry stops the walk with the
 // reason and the fix (doctor's id where one applies). Pure: the reading happens in trace-read.ts.
-import { IPv4Net, formatIPv4, parseIPv4 } from '../ip/ipv4.ts';
+import { type IPv4Net, formatIPv4, parseIPv4 } from '../ip/ipv4.ts';
 import { IPv6Net, formatIPv6, parseIPv6 } from '../ip/ipv6.ts';
 import { familyOf, type LinkInfo, type RouteLookup } from '../netlink/index.ts';
 import { leaseName, type Lease } from '../subnet/lease.ts';
@@ -205,11 +205,12 @@ function underlayHop(w: Walk, t: TraceInput, peer: Lease, family: 4 | 6): boolea
   const u = s.underlay.find((x) => x.ip === ip);
   const entry = lookupText(s, `ip route get ${ip}`, u?.lookup ?? (u?.error ? { error: u.error } : undefined));
   const me = ownInterface(s, family);
-  if (!u?.lookup || u.lookup.type !== 'unicast') {
+  const lookup = u?.lookup;
+  if (lookup?.type !== 'unicast') {
     return w.stop(t.local.name, `underlay route to ${ip}`, entry, `no route to the peer's public IP ${ip}`, `add a route to ${ip}, or start flanneld with --iface`, 'underlay-route');
   }
-  if (me && u.lookup.oif !== me.link.index) {
-    const dev = s.links.find((l) => l.index === u.lookup!.oif)?.name ?? `index ${u.lookup.oif}`;
+  if (me && lookup.oif !== me.link.index) {
+    const dev = s.links.find((l) => l.index === lookup.oif)?.name ?? `index ${lookup.oif}`;
     return w.stop(t.local.name, `underlay route to ${ip}`, entry, `the underlay route leaves through ${dev}, not flannel's interface ${me.link.name}`,
       `ip route replace ${ip} dev ${me.link.name} src ${me.ip}, or start flanneld with --iface`, 'underlay-route');
   }
@@ -332,10 +333,10 @@ export function formatTrace(tr: Trace): string {
     lines.push(`Probe: ${p.received} of ${p.sent} echoes answered${p.stoppedAt ? `; the probe stopped at ${p.stoppedAt}` : ''}.`);
     for (const d of p.droppedBy ?? []) lines.push(`  dropped by ${d}`);
   }
-  return lines.join('\n') + '\n';
+  return `${lines.join('\n')}\n`;
 }
 
 /** `{"hops": [{"where","what","entry","ok","count"?}], "stoppedAt"?, "reason"?, "id"?, "fix"?}`. */
 export function traceJson(tr: Trace): string {
-  return JSON.stringify(tr) + '\n';
+  return `${JSON.stringify(tr)}\n`;
 }

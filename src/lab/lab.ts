@@ -35,7 +35,7 @@ interface LabState {
   kube?: boolean;
 }
 
-const say = (m: string) => process.stdout.write(m + '\n');
+const say = (m: string) => process.stdout.write(`${m}\n`);
 const statePath = join(LAB_DIR, 'state.json');
 
 function ipn(ns: string, args: string[]): string {
@@ -239,7 +239,7 @@ async function labCheck(state: LabState): Promise<boolean> {
     say(formatMatrix(pods.map((p) => p.label), pods, results));
     const underlay: PingTarget[] = t.hosts.map((h) => ({ label: h.ns, ip: f.underlay(h) }));
     const toHosts = await pingMatrix(pods.map((p) => ({ label: p.label, ns: p.ns })), underlay);
-    const crossHost = toHosts.filter((r) => !r.from.startsWith(r.to + '-'));
+    const crossHost = toHosts.filter((r) => !r.from.startsWith(`${r.to}-`));
     say('');
     say(`Pod to other hosts' ${name} underlay addresses (leaves the host masqueraded by FLANNEL-POSTRTG):`);
     say(formatMatrix(pods.map((p) => p.label), underlay, crossHost));

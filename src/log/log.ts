@@ -24,7 +24,7 @@ export interface Logger {
 }
 
 export function logger(where: string): Logger {
-  const write = (l: 'I' | 'W' | 'E', msg: string) => process.stderr.write(header(l, where) + msg + '\n');
+  const write = (l: 'I' | 'W' | 'E', msg: string) => process.stderr.write(`${header(l, where) + msg}\n`);
   return {
     info: (m) => write('I', m),
     warn: (m) => write('W', m),

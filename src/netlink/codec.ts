@@ -27,7 +27,7 @@ function ipv6ToBuffer(ip: string): Buffer {
   const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
   if (v4) {
     const b = ipToBuffer(v4[1]!);
-    text = text.slice(0, -v4[1]!.length) + `${b.readUInt16BE(0).toString(16)}:${b.readUInt16BE(2).toString(16)}`;
+    text = `${text.slice(0, -v4[1]!.length)}${b.readUInt16BE(0).toString(16)}:${b.readUInt16BE(2).toString(16)}`;
   }
   const halves = text.split('::');
   if (halves.length > 2) throw new Error(`invalid IP address "${ip}"`);
@@ -47,7 +47,7 @@ function ipv6ToBuffer(ip: string): Buffer {
 export function bufferToIp(buf: Uint8Array): string {
   if (buf.length === 4) return Array.from(buf).join('.');
   if (buf.length !== 16) throw new Error(`unexpected address length ${buf.length}`);
-  return formatIPv6(BigInt('0x' + Buffer.from(buf).toString('hex')));
+  return formatIPv6(BigInt(`0x${Buffer.from(buf).toString('hex')}`));
 }
 
 export function macToBuffer(mac: string): Buffer {

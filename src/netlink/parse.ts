@@ -95,7 +95,7 @@ export function toNeighbour(m: rt.NeighborMessage): NeighbourInfo | undefined {
 }
 
 export function toFdb(m: rt.NeighborMessage): FdbEntry | undefined {
-  if (!m.attrs.lladdr || m.attrs.lladdr.length !== 6) return undefined;
+  if (m.attrs.lladdr?.length !== 6) return undefined;
   const e: FdbEntry = {
     index: m.data.ifindex ?? 0,
     mac: bufferToMac(m.attrs.lladdr),

@@ -81,7 +81,7 @@ export function encodeLeaseValue(attrs: LeaseAttrs): string {
   if (attrs.backendV6Data !== undefined) {
     out += `,"BackendV6Data":${rawJson(attrs.backendV6Data, 'BackendV6Data')}`;
   }
-  return goEscape(out + '}');
+  return goEscape(`${out}}`);
 }
 
 export class LeaseJsonError extends Error {

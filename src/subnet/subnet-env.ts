@@ -28,7 +28,7 @@ export function formatSubnetEnv(v: SubnetEnvInput): string {
   if (v.ipv6Subnet) lines.push(`FLANNEL_IPV6_SUBNET=${formatIPv6(v.ipv6Subnet.ip + 1n)}/${v.ipv6Subnet.prefix}`);
   lines.push(`FLANNEL_MTU=${v.mtu}`);
   lines.push(`FLANNEL_IPMASQ=${v.ipMasq}`);
-  return lines.map((l) => l + '\n').join('');
+  return lines.map((l) => `${l}\n`).join('');
 }
 
 /** mkdir -p with 0755 on every directory it creates, whatever the umask (existing ones are left alone). */

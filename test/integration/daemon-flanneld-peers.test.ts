@@ -3,7 +3,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { all, ETCD_ENDPOINT, Flanneld, flanneldSkip, leaseOf, none, peerState, readSubnetEnv, Underlay } from '../helpers/flanneld-hosts.ts';
+import { all, ETCD_ENDPOINT, type Flanneld, flanneldSkip, leaseOf, none, peerState, readSubnetEnv, Underlay } from '../helpers/flanneld-hosts.ts';
 import { ipJson, nsRun } from '../helpers/netns.ts';
 import { until } from '../helpers/wait.ts';
 

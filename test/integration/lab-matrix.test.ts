@@ -11,7 +11,7 @@ const [h1] = LAB_HOSTS as [string];
 /** The chains of flannel's nft tables in a host: "ip flannel-ipv4 postrtg"… */
 function nftChains(ns: string): string[] {
   const out = JSON.parse(execFileSync('ip', ['netns', 'exec', ns, 'nft', '-j', 'list', 'chains'], { encoding: 'utf8' })) as { nftables: Array<{ chain?: { family: string; table: string; name: string } }> };
-  return out.nftables.flatMap((o) => (o.chain && o.chain.table.startsWith('flannel-') ? [`${o.chain.family} ${o.chain.table} ${o.chain.name}`] : []));
+  return out.nftables.flatMap((o) => (o.chain?.table.startsWith('flannel-') ? [`${o.chain.family} ${o.chain.table} ${o.chain.name}`] : []));
 }
 
 interface Case {

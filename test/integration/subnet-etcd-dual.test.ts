@@ -1,7 +1,7 @@
 // The etcd subnet manager in dual stack against a real etcd: `<v4>&<v6>` keys and v6 lease JSON as etcd holds them.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { Etcd3 } from 'etcd3';
+import type { Etcd3 } from 'etcd3';
 import { IPv4Net } from '../../src/ip/ipv4.ts';
 import { IPv6Net } from '../../src/ip/ipv6.ts';
 import type { LeaseAttrs, LeaseEvent } from '../../src/subnet/lease.ts';

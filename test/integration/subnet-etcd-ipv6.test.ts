@@ -2,7 +2,7 @@
 // 0.0.0.0 on every host, the own lease found by PublicIPv6, and v6-only leases in the watch.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { Etcd3 } from 'etcd3';
+import type { Etcd3 } from 'etcd3';
 import type { LeaseAttrs, LeaseEvent } from '../../src/subnet/lease.ts';
 import { etcdMissing } from '../helpers/etcd.ts';
 import { EtcdSubnetFixture } from '../helpers/etcd-subnet.ts';

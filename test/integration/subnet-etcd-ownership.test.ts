@@ -5,7 +5,6 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Etcd3 } from 'etcd3';
 import { IPv4Net } from '../../src/ip/ipv4.ts';
-import type { LeaseAttrs } from '../../src/subnet/lease.ts';
 import { etcdMissing } from '../helpers/etcd.ts';
 import { EtcdSubnetFixture, vxlanAttrs as vxlan, vxlanValue as valueOf } from '../helpers/etcd-subnet.ts';
 import { LogRecorder } from '../helpers/log.ts';
@@ -14,7 +13,7 @@ import { until, within } from '../helpers/wait.ts';
 const CONFIG = '{"Network":"10.5.0.0/16","Backend":{"Type":"vxlan"}}';
 
 const fx = new EtcdSubnetFixture(CONFIG, 'flannel-own');
-const { stop, freshPrefix, manager, acquire } = fx;
+const { freshPrefix, manager, acquire } = fx;
 let admin: Etcd3;
 
 async function keyState(key: string): Promise<{ value: string; lease: string } | null> {

@@ -1,9 +1,9 @@
 // The etcd subnet manager against a real etcd: keys, values and etcd leases as etcd itself reports them.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { Etcd3 } from 'etcd3';
+import type { Etcd3 } from 'etcd3';
 import { IPv4Net } from '../../src/ip/ipv4.ts';
-import type { LeaseAttrs, LeaseEvent } from '../../src/subnet/lease.ts';
+import type { LeaseEvent } from '../../src/subnet/lease.ts';
 import { etcdMissing, type EtcdHandle } from '../helpers/etcd.ts';
 import { EtcdSubnetFixture, vxlanAttrs as vxlan, vxlanValue as valueOf } from '../helpers/etcd-subnet.ts';
 import { within } from '../helpers/wait.ts';

@@ -23,7 +23,7 @@ const peerAnnotations = (ip: string, mac: string) => ({
 });
 
 const kd = kubeDir('kube-sm-', '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}');
-const { dir, netConf } = kd;
+const { dir } = kd;
 const kubeconfig = (server: string, token = TOKEN) => kd.kubeconfig(server, token);
 
 /** Pulls batches from watchLeases on demand. */
@@ -257,7 +257,7 @@ describe('KubeSubnetManager against the fake API server', () => {
     server.compact();
     server.addNode({ name: 'node-e', podCIDR: '10.244.6.0/24', annotations: peerAnnotations('192.168.1.15', '0e:00:00:00:00:05') });
     assert.deepEqual(show(await b.until((e) => e.length > 0, 3000, 'after 410')), ['added 10.244.6.0/24 192.168.1.15']);
-    assert.ok(server.goneCount > gone, 'the resumed watch got 410 Gone ' + JSON.stringify(server.requests.slice(-8)));
+    assert.ok(server.goneCount > gone, `the resumed watch got 410 Gone ${JSON.stringify(server.requests.slice(-8))}`);
     assert.ok(m.listCount > lists, 'listed again');
 
     // Plain disconnect: the node deleted while nobody watched still shows up as removed.

@@ -49,7 +49,7 @@ describe('flannelctl --help', () => {
         for (const n of names) assert.ok(r.stdout.includes(n), `${n} missing from\n${r.stdout}`);
         // A group's usage lists its commands; a command's lists its options, --help among them.
         if (command === '' || command === 'lab') assert.match(r.stdout, /\nCommands:\n/);
-        else assert.match(r.stdout, /\nOptions:\n(.*\n)*  -h, --help +print this help and exit\n$/);
+        else assert.match(r.stdout, /\nOptions:\n(.*\n)* {2}-h, --help +print this help and exit\n$/);
       });
     }
   }
@@ -59,7 +59,7 @@ describe('flannelctl --help', () => {
     for (const line of ['lab up ', 'lab status ', 'lab restart <host> ', 'lab peers <host> ', 'lab down ', 'install <source> <destination> ', 'peers ']) {
       assert.match(r.stdout, new RegExp(`^  ${line.replace(/[<>]/g, '.')}`, 'm'), line);
     }
-    assert.match(r.stdout, /^  lab up +start etcd \(or a fake Kubernetes API\)/m);
+    assert.match(r.stdout, /^ {2}lab up +start etcd \(or a fake Kubernetes API\)/m);
     assert.doesNotMatch(r.stdout, /kube-api-server/);
     // The same text for every way of asking.
     assert.equal((await cli(['help'])).stdout, r.stdout);
@@ -68,9 +68,9 @@ describe('flannelctl --help', () => {
 
   it('lab up --help shows each option with its default and a synopsis of them all', async () => {
     const { stdout } = await cli(['lab', 'up', '--help']);
-    assert.match(stdout, /^  --hosts N +number of hosts \(default 3\)$/m);
-    assert.match(stdout, /^  --pods-per-host M +pods on each host \(default 2\)$/m);
-    assert.match(stdout, /^  --backend vxlan\|host-gw\|udp +flanneld's backend \(default vxlan\)$/m);
+    assert.match(stdout, /^ {2}--hosts N +number of hosts \(default 3\)$/m);
+    assert.match(stdout, /^ {2}--pods-per-host M +pods on each host \(default 2\)$/m);
+    assert.match(stdout, /^ {2}--backend vxlan\|host-gw\|udp +flanneld's backend \(default vxlan\)$/m);
     assert.match(stdout, /^Usage: flannelctl lab up \[--hosts N\] \[--pods-per-host M\] \[--backend vxlan\|host-gw\|udp\] \[--kube\]\n +\[--nftables\] \[--dual-stack\] \[--ipv6\]\n/);
   });
 

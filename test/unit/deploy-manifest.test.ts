@@ -217,7 +217,7 @@ describe('Dockerfile', () => {
       return { from: posix.relative(buildDir, from!), to: posix.resolve(workdir, to!) };
     });
   const repoPathOf = (imagePath: string): string | undefined => {
-    const c = copies.find((c) => imagePath === c.to || imagePath.startsWith(c.to + '/'));
+    const c = copies.find((c) => imagePath === c.to || imagePath.startsWith(`${c.to}/`));
     return c && posix.join(c.from, posix.relative(c.to, imagePath));
   };
   const builtFiles = [...read('scripts/build.mjs').matchAll(/out: '([^']+)'/g)].map((m) => m[1]!);
@@ -267,7 +267,7 @@ describe('Dockerfile', () => {
     const sources = build.lines.filter((l) => l.startsWith('COPY ') && !l.includes('--from')).flatMap((l) => l.split(/\s+/).slice(1, -1));
     assert.ok(sources.length >= 5);
     for (const s of sources) {
-      assert.ok(!ignored.some((i) => s === i || s.startsWith(i + '/')), `${s} is copied but .dockerignore excludes it`);
+      assert.ok(!ignored.some((i) => s === i || s.startsWith(`${i}/`)), `${s} is copied but .dockerignore excludes it`);
       assert.ok(existsSync(join(ROOT, s)), `the build copies ${s}, which the repository does not have`);
     }
   });

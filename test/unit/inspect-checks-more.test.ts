@@ -240,7 +240,7 @@ function withoutLines(text: string, part: string): string {
 }
 
 /** The filter table of `IPTABLES_SAVE` replaced by another, its nat table kept. */
-const withFilter = (filter: string) => IPTABLES_SAVE.replace(/\*filter\n[^]*?COMMIT\n/, filter);
+const withFilter = (filter: string) => IPTABLES_SAVE.replace(/\*filter\n[\s\S]*?COMMIT\n/, filter);
 
 /** nft -j text without the entries (chain and rules) of one chain of flannel-ipv4. */
 function withoutNftChain(text: string, chain: string): string {

@@ -163,7 +163,7 @@ describe('doctor report', () => {
     s.fdb = [];
     const d = diagnose(s);
     const text = formatDiagnosis(d);
-    assert.match(text, /^host and underlay:\n  ERROR \[ip-forward-disabled\] .*\n      net\.ipv4\.ip_forward = 0\n    fix: sysctl -w net\.ipv4\.ip_forward=1/);
+    assert.match(text, /^host and underlay:\n {2}ERROR \[ip-forward-disabled\] .*\n {6}net\.ipv4\.ip_forward = 0\n {4}fix: sysctl -w net\.ipv4\.ip_forward=1/);
     assert.ok(text.indexOf('host and underlay:') < text.indexOf('peers:'));
     assert.match(text, /2 error\(s\), 0 warning\(s\)\.\n$/);
     const json = JSON.parse(diagnosisJson(d));

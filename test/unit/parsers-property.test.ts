@@ -50,7 +50,7 @@ function objectOf(members: Record<string, fc.Arbitrary<unknown>>, caseless = tru
 const deep = fc.record({ depth: fc.integer({ min: 10_000, max: 40_000 }), arrays: fc.boolean() });
 /** The nested text itself: kept out of the counterexample, which then reads `{depth:10000,arrays:true}`. */
 const nested = ({ depth, arrays }: { depth: number; arrays: boolean }) =>
-  arrays ? '['.repeat(depth) + ']'.repeat(depth) : '{"a":'.repeat(depth) + '1' + '}'.repeat(depth);
+  arrays ? '['.repeat(depth) + ']'.repeat(depth) : `${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}`;
 /** `d` alone for '', else `{"<field>":d}` after the members in `before`. */
 const inField = (field: string, d: string, before = '') => (field === '' ? d : `{${before}${JSON.stringify(field)}:${d}}`);
 

@@ -47,7 +47,7 @@ describe('subnet keys', () => {
   });
 
   it('is anchored at the end only, like flannel', () => {
-    assert.equal(parseSubnetKey('lease-10.5.52.0-24')?.subnet!.toString(), '10.5.52.0/24');
+    assert.equal(parseSubnetKey('lease-10.5.52.0-24')?.subnet?.toString(), '10.5.52.0/24');
     assert.equal(parseSubnetKey('10.5.52.0-24x'), null);
   });
 

@@ -202,7 +202,7 @@ export class VxlanNetwork implements Network {
     const key = leaseName(lease);
     const old = st.peers.get(key);
     const res = st.plan(lease, await this.isDirect(st, lease));
-    if (!res || !res.ok) {
+    if (!res?.ok) {
       if (res && lease.attrs.backendType !== 'vxlan') {
         if (this.isFirst(st)) log.info(res.reason);
       } else if (res) log.error(res.reason);

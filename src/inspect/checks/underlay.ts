@@ -47,7 +47,7 @@ export const underlayRouteCheck: Check = {
       const evidence = [`lease ${u.lease}: public IP ${u.ip}`, lookupText(s, u.ip, u)];
       // A peer public IP that is this host's own is public-ip-duplicate's to report.
       if (u.lookup?.type === 'local') continue;
-      if (!u.lookup || u.lookup.type !== 'unicast') {
+      if (u.lookup?.type !== 'unicast') {
         out.push({ id: 'underlay-route', severity: 'error', summary: `there is no route to peer ${u.lease}'s public IP ${u.ip}: nothing flannel sends there arrives`, evidence,
           fix: `add a route to ${u.ip} (or a default route) on ${me?.link.name ?? "flannel's interface"}, or start flanneld with --iface set to the interface that reaches the other nodes` });
         continue;

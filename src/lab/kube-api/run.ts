@@ -27,7 +27,7 @@ export async function runKubeApiServer(a: KubeApiServerArgs): Promise<void> {
   for (const n of parseNodeSpecs(a.nodes)) server.addNode(n);
   const url = await server.listen(Number(m[2]), m[1]!);
   process.stdout.write(`fake Kubernetes API server (plain HTTP) at ${url} with ${a.nodes.length} nodes\n`);
-  if (a.readyFile) writeFileSync(a.readyFile, url + '\n');
+  if (a.readyFile) writeFileSync(a.readyFile, `${url}\n`);
   await new Promise<void>((resolve) => {
     for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => resolve());
   });

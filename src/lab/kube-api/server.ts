@@ -178,12 +178,12 @@ export class KubeApiServer {
     this.history.push(ev);
     const limit = this.opts.historyLimit ?? 10_000;
     while (this.history.length > limit) this.forgottenUpTo = this.history.shift()!.rv;
-    const line = JSON.stringify({ type: ev.type, object: ev.object }) + '\n';
+    const line = `${JSON.stringify({ type: ev.type, object: ev.object })}\n`;
     for (const w of this.watchers) w.res.write(line);
   }
 
   private sendBookmarks(): void {
-    const line = JSON.stringify({ type: 'BOOKMARK', object: { kind: 'Node', apiVersion: 'v1', metadata: { resourceVersion: String(this.rv) } } }) + '\n';
+    const line = `${JSON.stringify({ type: 'BOOKMARK', object: { kind: 'Node', apiVersion: 'v1', metadata: { resourceVersion: String(this.rv) } } })}\n`;
     for (const w of this.watchers) if (w.bookmarks) w.res.write(line);
   }
 
@@ -215,7 +215,7 @@ export class KubeApiServer {
       if (req.method === 'GET') return this.get(res, a);
       if (req.method === 'PATCH') return void this.patch(req, res, a, b === 'status' ? 'status' : '');
       if (req.method === 'DELETE' && b === undefined) return void this.remove(req, res, a);
-      return this.fail(res, 405, 'MethodNotAllowed', `${req.method} is not supported on nodes${b ? '/' + b : ''} here`);
+      return this.fail(res, 405, 'MethodNotAllowed', `${req.method} is not supported on nodes${b ? `/${b}` : ''} here`);
     }
     if (kind === 'namespaces' && b === 'pods' && c !== undefined && req.method === 'GET') {
       const pod = this.pods.get(`${a}/${c}`);
@@ -243,16 +243,16 @@ export class KubeApiServer {
     const w: Watcher = { res, bookmarks: url.searchParams.get('allowWatchBookmarks') === 'true' };
     if (rvText === '' || rvText === '0') {
       // "Any" version: the current state as ADDED events, then changes.
-      for (const n of this.nodes.values()) res.write(JSON.stringify({ type: 'ADDED', object: n }) + '\n');
+      for (const n of this.nodes.values()) res.write(`${JSON.stringify({ type: 'ADDED', object: n })}\n`);
     } else {
       const from = Number(rvText);
       if (!/^\d+$/.test(rvText) || from < this.forgottenUpTo) {
         this.goneCount++;
         const gone = statusBody(410, 'Expired', `too old resource version: ${rvText} (${this.forgottenUpTo + 1})`);
-        res.end(JSON.stringify({ type: 'ERROR', object: gone }) + '\n');
+        res.end(`${JSON.stringify({ type: 'ERROR', object: gone })}\n`);
         return;
       }
-      for (const ev of this.history) if (ev.rv > from) res.write(JSON.stringify({ type: ev.type, object: ev.object }) + '\n');
+      for (const ev of this.history) if (ev.rv > from) res.write(`${JSON.stringify({ type: ev.type, object: ev.object })}\n`);
     }
     this.watchers.add(w);
     const timeout = Number(url.searchParams.get('timeoutSeconds') ?? '0');
