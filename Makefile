@@ -35,6 +35,7 @@ lab-down:
 
 test: build
 	npx tsc --noEmit -p .
+	npm run lint
 	npm test
 
 test-unit: deps

@@ -30,7 +30,14 @@ const ms = (x: number) => x.toFixed(1).padStart(6);
 
 function cniEnv(command: string, id: string, pod: string): NodeJS.ProcessEnv {
   // What a runtime passes: no PATH to node, CNI_PATH for the delegates.
-  return { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', CNI_COMMAND: command, CNI_CONTAINERID: id, CNI_NETNS: `/var/run/netns/${pod}`, CNI_IFNAME: 'eth0', CNI_PATH: CNI_BIN };
+  return {
+    PATH: '/usr/sbin:/usr/bin:/sbin:/bin',
+    CNI_COMMAND: command,
+    CNI_CONTAINERID: id,
+    CNI_NETNS: `/var/run/netns/${pod}`,
+    CNI_IFNAME: 'eth0',
+    CNI_PATH: CNI_BIN,
+  };
 }
 
 /** One plugin run, timed from spawn to exit; throws with its output when it fails. */
@@ -50,7 +57,9 @@ function runAsync(bin: string, command: string, id: string, pod: string, stdin: 
     c.stdout.on('data', (b) => (out += b));
     c.stderr.on('data', (b) => (err += b));
     c.on('error', reject);
-    c.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`${command} ${id} failed (${code}): ${out}${err}`))));
+    c.on('close', (code) =>
+      code === 0 ? resolve(out) : reject(new Error(`${command} ${id} failed (${code}): ${out}${err}`)),
+    );
     c.stdin.end(stdin);
   });
 }
@@ -64,7 +73,12 @@ async function inner(s: Setup): Promise<void> {
   const delegate = readFileSync(join(dataDir, 'warm'), 'utf8');
   timed(PLUGIN, 'DEL', 'warm', s.pods[0]!, conf);
 
-  const t = { bridgeAdd: [] as number[], bridgeDel: [] as number[], flannelAdd: [] as number[], flannelDel: [] as number[] };
+  const t = {
+    bridgeAdd: [] as number[],
+    bridgeDel: [] as number[],
+    flannelAdd: [] as number[],
+    flannelDel: [] as number[],
+  };
   for (let i = 0; i < RUNS; i++) {
     const pod = s.pods[i % s.pods.length]!;
     t.bridgeAdd.push(timed(join(CNI_BIN, 'bridge'), 'ADD', `b${i}`, pod, delegate));
@@ -84,9 +98,13 @@ async function inner(s: Setup): Promise<void> {
   console.log(`                          ADD     DEL`);
   console.log(`bridge (the floor)     ${ms(median(t.bridgeAdd))}  ${ms(median(t.bridgeDel))}`);
   console.log(`${PLUGIN.replace(`${root}/`, '').padEnd(22)} ${ms(median(t.flannelAdd))}  ${ms(median(t.flannelDel))}`);
-  console.log(`overhead (b - a)       ${ms(addOver)}  ${ms(delOver)}   target <= ${TARGET_MS} ms: ADD ${addOver <= TARGET_MS ? 'met' : 'MISSED'}, DEL ${delOver <= TARGET_MS ? 'met' : 'MISSED'}`);
+  console.log(
+    `overhead (b - a)       ${ms(addOver)}  ${ms(delOver)}   target <= ${TARGET_MS} ms: ADD ${addOver <= TARGET_MS ? 'met' : 'MISSED'}, DEL ${delOver <= TARGET_MS ? 'met' : 'MISSED'}`,
+  );
   const startOver = median(start.flannel) - median(start.empty);
-  console.log(`of which start-up: VERSION ${ms(median(start.flannel))} ms against /bin/true ${ms(median(start.empty))} ms = ${ms(startOver)} ms`);
+  console.log(
+    `of which start-up: VERSION ${ms(median(start.flannel))} ms against /bin/true ${ms(median(start.empty))} ms = ${ms(startOver)} ms`,
+  );
 
   // 50 containers at once, then their DELs at once.
   const ids = s.pods.slice(0, PARALLEL).map((_, i) => `p${i}`);
@@ -102,8 +120,12 @@ async function inner(s: Setup): Promise<void> {
   const leftIPs = existsSync(store) ? readdirSync(store).filter((f) => /^\d+\.\d+\.\d+\.\d+$/.test(f)) : [];
   const leftScratch = existsSync(dataDir) ? readdirSync(dataDir) : [];
   const leftVeths = ipJson(s.host, ['link', 'show', 'master', 'cni0']).length;
-  console.log(`${PARALLEL} parallel ADDs: ${addWall} ms wall, ${distinct} distinct IPs; ${PARALLEL} parallel DELs: ${delWall} ms wall`);
-  console.log(`left behind: ${leftIPs.length} IPs in host-local's store, ${leftScratch.length} scratch files, ${leftVeths} veths on cni0`);
+  console.log(
+    `${PARALLEL} parallel ADDs: ${addWall} ms wall, ${distinct} distinct IPs; ${PARALLEL} parallel DELs: ${delWall} ms wall`,
+  );
+  console.log(
+    `left behind: ${leftIPs.length} IPs in host-local's store, ${leftScratch.length} scratch files, ${leftVeths} veths on cni0`,
+  );
   if (distinct !== PARALLEL || leftIPs.length + leftScratch.length + leftVeths > 0) process.exitCode = 1;
 }
 
@@ -112,7 +134,10 @@ function setup(netns: Netns): Setup {
   const tmp = mkdtempSync(join(tmpdir(), 'flannel-bench-cni-'));
   const pods = Array.from({ length: PARALLEL }, () => netns.add('fcb-pod'));
   const subnetFile = join(tmp, 'subnet.env');
-  writeFileSync(subnetFile, 'FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.5.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n');
+  writeFileSync(
+    subnetFile,
+    'FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.5.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n',
+  );
   mkdirSync(join(tmp, 'ipam'));
   // Upstream kube-flannel's plugin entry, with the files in the temp dir.
   const conf = {
@@ -138,7 +163,21 @@ if (process.argv[2] === '--inner') {
   let s: Setup | undefined;
   try {
     s = setup(netns);
-    const r = spawnSync('ip', ['netns', 'exec', s.host, process.execPath, '--import', 'tsx', import.meta.filename, '--inner', JSON.stringify(s)], { stdio: 'inherit' });
+    const r = spawnSync(
+      'ip',
+      [
+        'netns',
+        'exec',
+        s.host,
+        process.execPath,
+        '--import',
+        'tsx',
+        import.meta.filename,
+        '--inner',
+        JSON.stringify(s),
+      ],
+      { stdio: 'inherit' },
+    );
     process.exitCode = r.status ?? 1;
   } finally {
     netns.cleanup();

@@ -14,7 +14,10 @@ import { startEtcd, type EtcdHandle } from '../test/helpers/etcd.ts';
 import { Netns, ipn as ip } from '../test/helpers/netns.ts';
 import { peer } from './lib/fake-peers.ts';
 
-const SIZES = process.argv.slice(2).map(Number).filter((n) => n > 0);
+const SIZES = process.argv
+  .slice(2)
+  .map(Number)
+  .filter((n) => n > 0);
 const NS = SIZES.length ? SIZES : [1000, 5000];
 const TIMEOUT_MS = 120_000;
 const DIST = join(import.meta.dirname, '../dist/flanneld.cjs');
@@ -36,7 +39,11 @@ function makeHost(namespaces: Netns): string {
 async function kernelCounts(nl: Netlink): Promise<{ routes: number; neighbours: number; fdb: number }> {
   const dev = await nl.linkByName('flannel.1');
   if (!dev) return { routes: 0, neighbours: 0, fdb: 0 };
-  const [routes, neighbours, fdb] = await Promise.all([nl.routes(4, { table: 254 }), nl.neighbours(dev.index, 4), nl.fdb(dev.index)]);
+  const [routes, neighbours, fdb] = await Promise.all([
+    nl.routes(4, { table: 254 }),
+    nl.neighbours(dev.index, 4),
+    nl.fdb(dev.index),
+  ]);
   return {
     routes: routes.filter((r) => r.oif === dev.index && r.onlink).length,
     neighbours: neighbours.filter((n) => n.permanent).length,
@@ -71,14 +78,20 @@ function floor(namespaces: Netns, n: number): number {
     const v = JSON.parse(peer(i).value) as { PublicIP: string; BackendData: { VtepMAC: string } };
     const net = peer(i).key.split('/').pop()!.replace('-', '/');
     const gw = net.replace(/\/24$/, '');
-    ipLines.push(`route replace ${net} via ${gw} dev flannel.1 onlink`, `neigh replace ${gw} lladdr ${v.BackendData.VtepMAC} dev flannel.1 nud permanent`);
+    ipLines.push(
+      `route replace ${net} via ${gw} dev flannel.1 onlink`,
+      `neigh replace ${gw} lladdr ${v.BackendData.VtepMAC} dev flannel.1 nud permanent`,
+    );
     fdbLines.push(`fdb append ${v.BackendData.VtepMAC} dev flannel.1 dst ${v.PublicIP} self permanent`);
   }
   const dir = mkdtempSync(join(tmpdir(), 'flb-cv-'));
   writeFileSync(join(dir, 'ip'), `${ipLines.join('\n')}\n`);
   writeFileSync(join(dir, 'bridge'), `${fdbLines.join('\n')}\n`);
   const t0 = now();
-  for (const [cmd, file] of [['ip', 'ip'], ['bridge', 'bridge']] as const) {
+  for (const [cmd, file] of [
+    ['ip', 'ip'],
+    ['bridge', 'bridge'],
+  ] as const) {
     const r = spawnSync('ip', ['netns', 'exec', h, cmd, '-batch', join(dir, file)], { encoding: 'utf8' });
     if (r.status !== 0) throw new Error(`${cmd} -batch: ${r.stderr}`);
   }
@@ -107,7 +120,21 @@ async function measure(n: number): Promise<Run> {
   try {
     const h = makeHost(namespaces);
     etcd = await startEtcd({ netns: h, host: '127.0.0.1' });
-    const loader = spawn('ip', ['netns', 'exec', h, process.execPath, '--import', 'tsx', join(import.meta.dirname, 'lib/etcd-loader.ts'), etcd.endpoint, String(n)], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const loader = spawn(
+      'ip',
+      [
+        'netns',
+        'exec',
+        h,
+        process.execPath,
+        '--import',
+        'tsx',
+        join(import.meta.dirname, 'lib/etcd-loader.ts'),
+        etcd.endpoint,
+        String(n),
+      ],
+      { stdio: ['pipe', 'pipe', 'inherit'] },
+    );
     children.push(loader);
     const answers = createInterface({ input: loader.stdout! })[Symbol.asyncIterator]();
     const next = async () => {
@@ -121,14 +148,32 @@ async function measure(n: number): Promise<Run> {
     // BENCH_PROFILE=<dir>: a CPU profile of flanneld (written when it exits on SIGTERM at the end).
     const profile = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
     const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
-    const flanneld = spawn('ip', ['netns', 'exec', h, process.execPath, ...nodeArgs, ...profile, DIST, `--etcd-endpoints=${etcd.endpoint}`, '--iface=eth0', `--subnet-file=${join(subnetDir, 'subnet.env')}`],
-      { stdio: ['ignore', 'ignore', process.env.BENCH_LOG ? 'inherit' : 'ignore'] });
+    const flanneld = spawn(
+      'ip',
+      [
+        'netns',
+        'exec',
+        h,
+        process.execPath,
+        ...nodeArgs,
+        ...profile,
+        DIST,
+        `--etcd-endpoints=${etcd.endpoint}`,
+        '--iface=eth0',
+        `--subnet-file=${join(subnetDir, 'subnet.env')}`,
+      ],
+      { stdio: ['ignore', 'ignore', process.env.BENCH_LOG ? 'inherit' : 'ignore'] },
+    );
     children.push(flanneld);
     const nlRef = nl;
-    const done = await until(`flanneld converging on ${n} peers`, async () => {
-      const c = await kernelCounts(nlRef);
-      return c.routes === n && c.neighbours === n && c.fdb === n;
-    }, 20);
+    const done = await until(
+      `flanneld converging on ${n} peers`,
+      async () => {
+        const c = await kernelCounts(nlRef);
+        return c.routes === n && c.neighbours === n && c.fdb === n;
+      },
+      20,
+    );
     const convergeMs = ms(done - t0);
     const stats = procStats(flanneld.pid!);
     // Incremental: the kernel's own notifications tell when the last entry of the change is in (no polling lag).
@@ -159,9 +204,18 @@ async function measure(n: number): Promise<Run> {
     };
     const added = peer(n);
     const addedNet = added.key.split('/').pop()!.replace('-', '/');
-    const addMs = await incremental(`add ${n}`, (ev) => ev.type === 'new' && ev.kind === 'route' && ev.route.dst === addedNet);
-    const delMs = await incremental(`del ${n}`, (ev) => ev.type === 'del' && ev.kind === 'route' && ev.route.dst === addedNet);
-    const macMs = await incremental('mac 0', (ev) => ev.type === 'new' && ev.kind === 'neighbour' && ev.neighbour.mac === '0e:01:00:00:00:00');
+    const addMs = await incremental(
+      `add ${n}`,
+      (ev) => ev.type === 'new' && ev.kind === 'route' && ev.route.dst === addedNet,
+    );
+    const delMs = await incremental(
+      `del ${n}`,
+      (ev) => ev.type === 'del' && ev.kind === 'route' && ev.route.dst === addedNet,
+    );
+    const macMs = await incremental(
+      'mac 0',
+      (ev) => ev.type === 'new' && ev.kind === 'neighbour' && ev.neighbour.mac === '0e:01:00:00:00:00',
+    );
     watch.abort();
     loader.stdin!.end('quit\n');
     if (profile.length) {
@@ -187,11 +241,17 @@ async function main(): Promise<void> {
   console.log('startup convergence (flanneld start → all N routes, neighbours, FDB entries in the kernel):');
   for (const r of runs) {
     const goal = GOALS[r.n] !== undefined ? `, goal ≤ ${GOALS[r.n]} ms` : '';
-    console.log(`  N=${r.n}: flanneld ${r.convergeMs.toFixed(0)} ms, floor (ip/bridge -batch) ${r.floorMs.toFixed(0)} ms, ratio ${(r.convergeMs / r.floorMs).toFixed(1)}×${goal}`);
+    console.log(
+      `  N=${r.n}: flanneld ${r.convergeMs.toFixed(0)} ms, floor (ip/bridge -batch) ${r.floorMs.toFixed(0)} ms, ratio ${(r.convergeMs / r.floorMs).toFixed(1)}×${goal}`,
+    );
   }
   for (const r of runs) {
-    console.log(`  N=${r.n}: flanneld RSS ${r.rssMB.toFixed(0)} MB (goal ≤ 80 MB at 5000), CPU ${r.cpuS.toFixed(2)} s (goal ≤ 2 s at 5000)`);
-    console.log(`  N=${r.n}: incremental: lease added ${r.addMs.toFixed(1)} ms, removed ${r.delMs.toFixed(1)} ms, VtepMAC changed ${r.macMs.toFixed(1)} ms (goal ≤ 50 ms)`);
+    console.log(
+      `  N=${r.n}: flanneld RSS ${r.rssMB.toFixed(0)} MB (goal ≤ 80 MB at 5000), CPU ${r.cpuS.toFixed(2)} s (goal ≤ 2 s at 5000)`,
+    );
+    console.log(
+      `  N=${r.n}: incremental: lease added ${r.addMs.toFixed(1)} ms, removed ${r.delMs.toFixed(1)} ms, VtepMAC changed ${r.macMs.toFixed(1)} ms (goal ≤ 50 ms)`,
+    );
   }
 }
 

@@ -25,7 +25,12 @@ function subnetOf(i: number): IPv4Net {
 
 function value(i: number, macByte = 0): string {
   const mac = `0e:${macByte.toString(16).padStart(2, '0')}:00:${((i >> 16) & 255).toString(16).padStart(2, '0')}:${((i >> 8) & 255).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`;
-  return encodeLeaseValue({ publicIP: `198.${18 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`, publicIPv6: null, backendType: 'vxlan', backendData: { VNI: 1, VtepMAC: mac } });
+  return encodeLeaseValue({
+    publicIP: `198.${18 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`,
+    publicIPv6: null,
+    backendType: 'vxlan',
+    backendData: { VNI: 1, VtepMAC: mac },
+  });
 }
 
 const heapMB = () => process.memoryUsage().heapUsed / 2 ** 20;
@@ -42,11 +47,15 @@ function rate(what: string, n: number, f: () => void): number {
 }
 
 function etcdMode(): number {
-  const keys = Array.from({ length: NODES }, (_, i) => `/coreos.com/network/subnets/${formatSubnetKey(subnetOf(i + 1))}`);
+  const keys = Array.from(
+    { length: NODES },
+    (_, i) => `/coreos.com/network/subnets/${formatSubnetKey(subnetOf(i + 1))}`,
+  );
   const values = Array.from({ length: NODES }, (_, i) => value(i + 1));
   gc();
   const before = heapMB();
-  const decode = (i: number, v = values[i]!): Lease => makeLease(parseSubnetKey(keys[i]!.split('/').pop()!)!, decodeLeaseValue(v, keys[i]), null);
+  const decode = (i: number, v = values[i]!): Lease =>
+    makeLease(parseSubnetKey(keys[i]!.split('/').pop()!)!, decodeLeaseValue(v, keys[i]), null);
   const leases = keys.map((_, i) => decode(i));
   const watcher = new LeaseWatcher({ subnet: subnetOf(0) });
   watcher.reset(leases);
@@ -61,7 +70,9 @@ function etcdMode(): number {
   }
   gc();
   const stateMB = heapMB() - before;
-  console.log(`etcd mode, ${NODES.toLocaleString('en')} peers: flanneld's lease, plan and /peers state ${stateMB.toFixed(0)} MB of heap (${((stateMB * 2 ** 20) / NODES).toFixed(0)} bytes a peer)`);
+  console.log(
+    `etcd mode, ${NODES.toLocaleString('en')} peers: flanneld's lease, plan and /peers state ${stateMB.toFixed(0)} MB of heap (${((stateMB * 2 ** 20) / NODES).toFixed(0)} bytes a peer)`,
+  );
   // One event = a watched key decoded, folded into the watcher, planned, status recorded (the kernel's part is the
   // three netlink requests, measured by bench/converge.ts).
   const events = 20_000;
@@ -73,7 +84,12 @@ function etcdMode(): number {
       for (const e of watcher.update([ev])) {
         if (e.type !== 'added') continue;
         const p = planPeer(e.lease, false);
-        if (p?.ok) book.set(e.lease.subnet!.toString(), { subnet: e.lease.subnet!.toString(), publicIP: e.lease.attrs.publicIP, state: 'programmed' });
+        if (p?.ok)
+          book.set(e.lease.subnet!.toString(), {
+            subnet: e.lease.subnet!.toString(),
+            publicIP: e.lease.attrs.publicIP,
+            state: 'programmed',
+          });
       }
     }
   });
@@ -83,7 +99,9 @@ function etcdMode(): number {
   const index = indexKernel(kernel, 3);
   let missing = 0;
   for (const p of plans.values()) missing += missingIn(p, index).length;
-  console.log(`  repair check over ${plans.size.toLocaleString('en')} peers: ${(performance.now() - t0).toFixed(0)} ms (${missing.toLocaleString('en')} entries found missing in an empty kernel, ${entriesOf(plans.values().next().value!).length} per peer)`);
+  console.log(
+    `  repair check over ${plans.size.toLocaleString('en')} peers: ${(performance.now() - t0).toFixed(0)} ms (${missing.toLocaleString('en')} entries found missing in an empty kernel, ${entriesOf(plans.values().next().value!).length} per peer)`,
+  );
   const t1 = performance.now();
   book.list();
   console.log(`  GET /peers list: ${(performance.now() - t1).toFixed(0)} ms`);
@@ -99,7 +117,10 @@ function kubeMode(): number {
         [names.subnetKubeManaged]: 'true',
         [names.backendType]: 'vxlan',
         [names.publicIP]: `198.${18 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`,
-        [names.backendData]: JSON.stringify({ VNI: 1, VtepMAC: `0e:${macByte.toString(16).padStart(2, '0')}:00:00:${((i >> 8) & 255).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}` }),
+        [names.backendData]: JSON.stringify({
+          VNI: 1,
+          VtepMAC: `0e:${macByte.toString(16).padStart(2, '0')}:00:00:${((i >> 8) & 255).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`,
+        }),
       },
     },
     spec: { podCIDR: subnetOf(i).toString(), podCIDRs: [subnetOf(i).toString()] },
@@ -110,7 +131,9 @@ function kubeMode(): number {
   for (let i = 1; i <= NODES; i++) cache.set(`node-${i}`, node(i));
   gc();
   const cacheMB = heapMB() - before;
-  console.log(`kube mode, ${NODES.toLocaleString('en')} Nodes: the informer's cache (the fields flannel keeps) ${cacheMB.toFixed(0)} MB of heap`);
+  console.log(
+    `kube mode, ${NODES.toLocaleString('en')} Nodes: the informer's cache (the fields flannel keeps) ${cacheMB.toFixed(0)} MB of heap`,
+  );
   const events = 50_000;
   // Most Node updates are status heartbeats that change no flannel annotation: filtered out, no lease event.
   let leaseEvents = 0;
@@ -129,11 +152,17 @@ function kubeMode(): number {
 function main(): void {
   const renewals = NODES / RENEW_EVERY_S;
   const churn = (NODES * CHURN_PER_HOUR) / 3600;
-  console.log(`cluster of ${NODES.toLocaleString('en')} nodes: ${renewals.toFixed(2)} renewals/s + ${churn.toFixed(2)} joins or leaves/s = ${(renewals + churn).toFixed(2)} lease events/s at every flanneld`);
-  console.log(`  every flanneld watches them: ${Math.round((renewals + churn) * NODES).toLocaleString('en')} watch notifications/s leave etcd (or the API server) in all`);
+  console.log(
+    `cluster of ${NODES.toLocaleString('en')} nodes: ${renewals.toFixed(2)} renewals/s + ${churn.toFixed(2)} joins or leaves/s = ${(renewals + churn).toFixed(2)} lease events/s at every flanneld`,
+  );
+  console.log(
+    `  every flanneld watches them: ${Math.round((renewals + churn) * NODES).toLocaleString('en')} watch notifications/s leave etcd (or the API server) in all`,
+  );
   const etcd = etcdMode();
   const kube = kubeMode();
-  console.log(`headroom: etcd mode absorbs ${Math.round(etcd / (renewals + churn)).toLocaleString('en')}× the cluster's lease event rate in user space; kube mode's filter ${Math.round(kube).toLocaleString('en')} Node updates/s`);
+  console.log(
+    `headroom: etcd mode absorbs ${Math.round(etcd / (renewals + churn)).toLocaleString('en')}× the cluster's lease event rate in user space; kube mode's filter ${Math.round(kube).toLocaleString('en')} Node updates/s`,
+  );
 }
 
 main();

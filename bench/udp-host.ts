@@ -12,10 +12,19 @@ if (!ifname || !extIp || !own) {
   process.exit(2);
 }
 const config: NetworkConfig = {
-  enableIPv4: true, enableIPv6: false, enableNFTables: false,
-  network: IPv4Net.parse('10.244.0.0/16'), subnetLen: 24, backendType: 'udp', backend: { Type: 'udp' },
+  enableIPv4: true,
+  enableIPv6: false,
+  enableNFTables: false,
+  network: IPv4Net.parse('10.244.0.0/16'),
+  subnetLen: 24,
+  backendType: 'udp',
+  backend: { Type: 'udp' },
 };
-const lease = (subnet: string, publicIP: string): Lease => ({ subnet: IPv4Net.parse(subnet), attrs: { publicIP, publicIPv6: null, backendType: '' }, expiration: null });
+const lease = (subnet: string, publicIP: string): Lease => ({
+  subnet: IPv4Net.parse(subnet),
+  attrs: { publicIP, publicIPv6: null, backendType: '' },
+  expiration: null,
+});
 
 /** Hands out the fixed lease and announces the fixed peers once. */
 const manager: SubnetManager = {
@@ -34,7 +43,12 @@ const nl = await openNetlink();
 const link = await nl.linkByName(ifname);
 if (!link) throw new Error(`no interface ${ifname}`);
 const ctl = new AbortController();
-const network = await new UdpBackend({ subnetManager: manager, extIface: { name: ifname, index: link.index, mtu: link.mtu, ifaceAddr: extIp, extAddr: extIp }, config, netlink: nl }).registerNetwork(ctl.signal);
+const network = await new UdpBackend({
+  subnetManager: manager,
+  extIface: { name: ifname, index: link.index, mtu: link.mtu, ifaceAddr: extIp, extAddr: extIp },
+  config,
+  netlink: nl,
+}).registerNetwork(ctl.signal);
 process.on('SIGTERM', () => ctl.abort());
 console.log('ready');
 await network.run(ctl.signal);

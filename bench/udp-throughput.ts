@@ -18,7 +18,10 @@ function setup(): void {
   for (const k of ['hA', 'hB', 'pA', 'pB'] as const) ns[k] = namespaces.add(`flb-${k.toLowerCase()}`);
   namespaces.link(ns.hA, 'eth0', `${U.a}/24`, ns.hB, 'eth0', `${U.b}/24`);
   // Pods: 10.244.1.2 behind host A (gateway 10.244.1.1), 10.244.2.2 behind host B, like the CNI bridge would.
-  for (const [h, p, n] of [[ns.hA, ns.pA, 1], [ns.hB, ns.pB, 2]] as const) {
+  for (const [h, p, n] of [
+    [ns.hA, ns.pA, 1],
+    [ns.hB, ns.pB, 2],
+  ] as const) {
     namespaces.link(h, 'vpod', `10.244.${n}.1/24`, p, 'eth0', `10.244.${n}.2/24`);
     ip(p, 'route', 'add', 'default', 'via', `10.244.${n}.1`);
     nsRun(h, 'sysctl', ['-qw', 'net.ipv4.ip_forward=1']);
@@ -26,7 +29,10 @@ function setup(): void {
 }
 
 function podMtu(mtu: number): void {
-  for (const [h, p] of [[ns.hA, ns.pA], [ns.hB, ns.pB]]) {
+  for (const [h, p] of [
+    [ns.hA, ns.pA],
+    [ns.hB, ns.pB],
+  ]) {
     ip(h, 'link', 'set', 'vpod', 'mtu', String(mtu));
     ip(p, 'link', 'set', 'eth0', 'mtu', String(mtu));
   }
@@ -34,7 +40,9 @@ function podMtu(mtu: number): void {
 
 async function startUdpHost(h: string, ext: string, own: string, peer: string): Promise<ChildProcess> {
   const script = join(import.meta.dirname, 'udp-host.ts');
-  const child = spawn('ip', ['netns', 'exec', h, process.execPath, '--import', 'tsx', script, 'eth0', ext, own, peer], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn('ip', ['netns', 'exec', h, process.execPath, '--import', 'tsx', script, 'eth0', ext, own, peer], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   children.push(child);
   const lines = createInterface({ input: child.stdout! });
   await new Promise<void>((resolve, reject) => {
@@ -58,7 +66,27 @@ function vxlanUp(): void {
     [ns.hA, mac.a, U.a, 1, U.b, mac.b, 2],
     [ns.hB, mac.b, U.b, 2, U.a, mac.a, 1],
   ] as const) {
-    ip(h, 'link', 'add', 'flannel.1', 'address', me, 'mtu', '1450', 'type', 'vxlan', 'id', '1', 'local', local, 'dev', 'eth0', 'dstport', '8472', 'nolearning');
+    ip(
+      h,
+      'link',
+      'add',
+      'flannel.1',
+      'address',
+      me,
+      'mtu',
+      '1450',
+      'type',
+      'vxlan',
+      'id',
+      '1',
+      'local',
+      local,
+      'dev',
+      'eth0',
+      'dstport',
+      '8472',
+      'nolearning',
+    );
     ip(h, 'addr', 'add', `10.244.${n}.0/32`, 'dev', 'flannel.1');
     ip(h, 'link', 'set', 'flannel.1', 'up');
     ip(h, 'neigh', 'replace', `10.244.${peerN}.0`, 'lladdr', peerMac, 'dev', 'flannel.1', 'nud', 'permanent');
@@ -73,11 +101,18 @@ async function iperf(): Promise<number> {
   children.push(server);
   await sleep(500);
   const out = await new Promise<string>((resolve, reject) => {
-    const c = spawn('ip', ['netns', 'exec', ns.pA, 'iperf3', '-c', '10.244.2.2', '-t', String(SECONDS), '-J'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const c = spawn('ip', ['netns', 'exec', ns.pA, 'iperf3', '-c', '10.244.2.2', '-t', String(SECONDS), '-J'], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     let s = '';
     c.stdout!.on('data', (d) => (s += d));
     const t = setTimeout(() => c.kill('SIGKILL'), (SECONDS + 15) * 1000);
-    c.on('exit', (code) => (clearTimeout(t), code === 0 ? resolve(s) : reject(new Error(`iperf3 failed (${code}): ${s.slice(0, 500)}`))));
+    c.on(
+      'exit',
+      (code) => (
+        clearTimeout(t), code === 0 ? resolve(s) : reject(new Error(`iperf3 failed (${code}): ${s.slice(0, 500)}`))
+      ),
+    );
   });
   await stop(server);
   return JSON.parse(out).end.sum_received.bits_per_second / 1e6;

@@ -19,7 +19,7 @@ export function checkNodeVersion(version = process.versions.node) {
   if (major < MIN_NODE[0] || (major === MIN_NODE[0] && minor < MIN_NODE[1])) {
     throw new Error(
       `node ${version} is too old: flannel-ts needs Node.js >= ${MIN_NODE.join('.')} ` +
-        '(Debian 12\'s own nodejs package is 18; install Node.js 20 from the Node.js project\'s Debian packages or binaries, see README)',
+        "(Debian 12's own nodejs package is 18; install Node.js 20 from the Node.js project's Debian packages or binaries, see README)",
     );
   }
 }
@@ -35,7 +35,10 @@ export function buildNative(root = join(dirname(fileURLToPath(import.meta.url)),
     );
   }
   const gyp = join(root, 'node_modules/node-gyp/bin/node-gyp.js');
-  execFileSync(process.execPath, [gyp, 'rebuild', `--nodedir=${nodedir}`, '--loglevel=warn'], { stdio: 'inherit', cwd: root });
+  execFileSync(process.execPath, [gyp, 'rebuild', `--nodedir=${nodedir}`, '--loglevel=warn'], {
+    stdio: 'inherit',
+    cwd: root,
+  });
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

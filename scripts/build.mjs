@@ -13,7 +13,9 @@ mkdirSync('dist', { recursive: true });
 
 // `npm ci` already built the addon (package.json "install"); rebuild only when its source is newer.
 const addon = 'build/Release/flannel_native.node';
-const stale = !existsSync(addon) || ['binding.gyp', 'src/native/flannel_native.c'].some((f) => statSync(f).mtimeMs > statSync(addon).mtimeMs);
+const stale =
+  !existsSync(addon) ||
+  ['binding.gyp', 'src/native/flannel_native.c'].some((f) => statSync(f).mtimeMs > statSync(addon).mtimeMs);
 if (stale) buildNative(root);
 copyFileSync(addon, 'dist/flannel_native.node');
 
@@ -50,10 +52,14 @@ for (const e of entries) {
 // own binary, no download) embeds the bundle in bun's runtime; docs/single-executable.md has the measurements.
 const BUN_ARCH = { x64: 'x64', arm64: 'aarch64' }[process.arch];
 // The platform package ships the binary; bun's own postinstall, where npm runs it, moves it into bun/bin/bun.exe.
-const bunCandidates = [`node_modules/@oven/bun-linux-${BUN_ARCH}/bin/bun`, 'node_modules/bun/bin/bun.exe'].map((p) => join(root, p));
+const bunCandidates = [`node_modules/@oven/bun-linux-${BUN_ARCH}/bin/bun`, 'node_modules/bun/bin/bun.exe'].map((p) =>
+  join(root, p),
+);
 const bun = bunCandidates.find((p) => existsSync(p) && statSync(p).size > 1e6);
 if (!bun) {
-  console.error(`build: no bun binary at ${bunCandidates.join(' or ')}: run \`npm ci\` (devDependency bun, with @oven/bun-linux-${BUN_ARCH ?? process.arch})`);
+  console.error(
+    `build: no bun binary at ${bunCandidates.join(' or ')}: run \`npm ci\` (devDependency bun, with @oven/bun-linux-${BUN_ARCH ?? process.arch})`,
+  );
   process.exit(1);
 }
 mkdirSync('dist/bin', { recursive: true });
@@ -63,7 +69,13 @@ const executables = [
   { in: 'src/cni/main.ts', out: 'dist/bin/flannel' },
   { in: 'src/cli/flannelctl.ts', out: 'dist/bin/flannelctl' },
 ];
-const compileFlags = ['--compile', '--minify', '--bytecode', '--no-compile-autoload-dotenv', '--no-compile-autoload-bunfig'];
+const compileFlags = [
+  '--compile',
+  '--minify',
+  '--bytecode',
+  '--no-compile-autoload-dotenv',
+  '--no-compile-autoload-bunfig',
+];
 for (const e of executables) {
   execFileSync(bun, ['build', ...compileFlags, e.in, '--outfile', e.out], { stdio: ['ignore', 'ignore', 'inherit'] });
 }

@@ -18,7 +18,8 @@ async function main(): Promise<void> {
     const p = peer(i, macByte);
     return client.put(p.key).value(p.value).lease(id).exec();
   };
-  for (let i = 0; i < N; i += 256) await Promise.all(Array.from({ length: Math.min(256, N - i) }, (_, k) => put(i + k)));
+  for (let i = 0; i < N; i += 256)
+    await Promise.all(Array.from({ length: Math.min(256, N - i) }, (_, k) => put(i + k)));
   process.stdout.write('loaded\n');
   for await (const line of createInterface({ input: process.stdin })) {
     const [op, arg] = line.split(' ');

@@ -10,7 +10,11 @@ export function peer(i: number, macByte = 0): { key: string; value: string } {
   const subnet = IPv4Net.parse(`10.${j >> 8}.${j & 255}.0/24`);
   const publicIP = `198.${18 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`;
   const mac = `0e:${macByte.toString(16).padStart(2, '0')}:00:${((i >> 16) & 255).toString(16).padStart(2, '0')}:${((i >> 8) & 255).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`;
-  const value = encodeLeaseValue({ publicIP, publicIPv6: null, backendType: 'vxlan', backendData: { VNI: 1, VtepMAC: mac } });
+  const value = encodeLeaseValue({
+    publicIP,
+    publicIPv6: null,
+    backendType: 'vxlan',
+    backendData: { VNI: 1, VtepMAC: mac },
+  });
   return { key: `${PREFIX}/subnets/${formatSubnetKey(subnet)}`, value };
 }
-

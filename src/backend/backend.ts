@@ -72,16 +72,23 @@ export type BackendFactory = (ctx: BackendContext) => Backend;
 /** Before taking a lease: the config names at least one family, and an IPv6Network has an IPv6 address to publish. */
 export function requireFamilies(ctx: BackendContext, backendType: string): void {
   const { network, ipv6Network } = ctx.config;
-  if (!network && !ipv6Network) throw new Error(`the ${backendType} backend needs a Network and/or an IPv6Network in the network config`);
+  if (!network && !ipv6Network)
+    throw new Error(`the ${backendType} backend needs a Network and/or an IPv6Network in the network config`);
   if (ipv6Network && !ctx.extIface.extAddrV6) {
-    throw new Error('the network config has an IPv6Network but the external interface has no IPv6 address; give it one or set --public-ipv6');
+    throw new Error(
+      'the network config has an IPv6Network but the external interface has no IPv6 address; give it one or set --public-ipv6',
+    );
   }
 }
 
 /** The lease's public addresses, as upstream: PublicIP 0.0.0.0 on an IPv6-only network, PublicIPv6 null without IPv6. */
 export function leaseAttrs(ctx: BackendContext, backendType: string): LeaseAttrs {
   const { config, extIface } = ctx;
-  return { publicIP: config.network ? extIface.extAddr : '0.0.0.0', publicIPv6: config.ipv6Network ? extIface.extAddrV6! : null, backendType };
+  return {
+    publicIP: config.network ? extIface.extAddr : '0.0.0.0',
+    publicIPv6: config.ipv6Network ? extIface.extAddrV6! : null,
+    backendType,
+  };
 }
 
 /** One family's Network with this lease's subnet in it. */
@@ -95,15 +102,26 @@ export interface LeaseNetwork<N extends IPv4Net | IPv6Net> {
  * The families the config runs, each with the acquired lease's subnet (which must be there). Kube mode does not
  * default SubnetLen (docs/COMPATIBILITY.md, "Kubernetes subnet manager"): the pod CIDR's length is the subnet length.
  */
-export function leaseNetworks(config: NetworkConfig, lease: Lease): { v4?: LeaseNetwork<IPv4Net>; v6?: LeaseNetwork<IPv6Net> } {
+export function leaseNetworks(
+  config: NetworkConfig,
+  lease: Lease,
+): { v4?: LeaseNetwork<IPv4Net>; v6?: LeaseNetwork<IPv6Net> } {
   const out: { v4?: LeaseNetwork<IPv4Net>; v6?: LeaseNetwork<IPv6Net> } = {};
   if (config.network) {
-    if (!lease.subnet) throw new Error(`the lease ${leaseName(lease)} has no IPv4 subnet although the network config has a Network`);
+    if (!lease.subnet)
+      throw new Error(`the lease ${leaseName(lease)} has no IPv4 subnet although the network config has a Network`);
     out.v4 = { network: config.network, subnet: lease.subnet, subnetLen: config.subnetLen || lease.subnet.prefix };
   }
   if (config.ipv6Network) {
-    if (!lease.ipv6Subnet) throw new Error(`the lease ${leaseName(lease)} has no IPv6 subnet although the network config has an IPv6Network`);
-    out.v6 = { network: config.ipv6Network, subnet: lease.ipv6Subnet, subnetLen: config.ipv6SubnetLen || lease.ipv6Subnet.prefix };
+    if (!lease.ipv6Subnet)
+      throw new Error(
+        `the lease ${leaseName(lease)} has no IPv6 subnet although the network config has an IPv6Network`,
+      );
+    out.v6 = {
+      network: config.ipv6Network,
+      subnet: lease.ipv6Subnet,
+      subnetLen: config.ipv6SubnetLen || lease.ipv6Subnet.prefix,
+    };
   }
   return out;
 }

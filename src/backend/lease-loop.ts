@@ -122,7 +122,10 @@ export class Checker {
     let last = Date.now();
     while (!signal.aborted) {
       const periodic = last + periodMs;
-      const due = this.pokedAt === undefined ? periodic : Math.min(periodic, Math.max(this.pokedAt + pokeDelayMs, last + minGapMs));
+      const due =
+        this.pokedAt === undefined
+          ? periodic
+          : Math.min(periodic, Math.max(this.pokedAt + pokeDelayMs, last + minGapMs));
       const now = Date.now();
       if (now < due) {
         await this.nap(due - now, signal);

@@ -21,9 +21,19 @@ export class PeerStatusBook {
   set(key: string, report: PeerReport): void {
     const reason = report.state === 'failed' ? report.reason : undefined;
     const prev = this.byKey.get(key);
-    const same = prev && prev.state === report.state && prev.reason === reason && prev.subnet === report.subnet && prev.publicIP === report.publicIP;
+    const same =
+      prev &&
+      prev.state === report.state &&
+      prev.reason === reason &&
+      prev.subnet === report.subnet &&
+      prev.publicIP === report.publicIP;
     if (same) return;
-    const s: PeerStatus = { subnet: report.subnet, publicIP: report.publicIP, state: report.state, since: this.now().toISOString() };
+    const s: PeerStatus = {
+      subnet: report.subnet,
+      publicIP: report.publicIP,
+      state: report.state,
+      since: this.now().toISOString(),
+    };
     if (reason !== undefined) s.reason = reason;
     this.byKey.set(key, s);
   }

@@ -20,7 +20,9 @@ export function createBackend(ctx: BackendContext): Backend {
   const factory = Object.hasOwn(backendFactories, type) ? backendFactories[type] : undefined;
   // Real flannel's text first (docs/COMPATIBILITY.md, "Startup, health and shutdown"), then the fix.
   if (!factory) {
-    throw new Error(`unknown backend type: ${ctx.config.backendType}; set Backend.Type in the network config to one of: ${backendTypes.join(', ')}`);
+    throw new Error(
+      `unknown backend type: ${ctx.config.backendType}; set Backend.Type in the network config to one of: ${backendTypes.join(', ')}`,
+    );
   }
   return factory(ctx);
 }

@@ -51,7 +51,10 @@ export type ParseResult = { type: 'help'; usage: string } | ({ type: 'run' } & I
 /** Bad usage: the message names the input; `usage` is the text of the command it was meant for. */
 export class UsageError extends Error {
   readonly code = 'EUSAGE';
-  constructor(message: string, readonly usage: string) {
+  constructor(
+    message: string,
+    readonly usage: string,
+  ) {
     super(message);
     this.name = 'UsageError';
   }
@@ -75,7 +78,9 @@ export function parseCommandLine(root: CommandSpec, argv: readonly string[]): Pa
 }
 
 function subcommand(path: CommandSpec[], word: string | undefined): CommandSpec {
-  const names = visible(path.at(-1)!.commands!).map((c) => c.name).join(', ');
+  const names = visible(path.at(-1)!.commands!)
+    .map((c) => c.name)
+    .join(', ');
   if (word === undefined) throw bad(path, `missing command; choose one of ${names}`);
   if (word.startsWith('-')) throw bad(path, `unknown option ${word}; give a command first (${names})`);
   const next = path.at(-1)!.commands!.find((c) => c.name === word);
@@ -97,10 +102,24 @@ function parseLeaf(path: CommandSpec[], words: string[]): ParseResult {
   const spec = path.at(-1)!;
   const options = spec.options ?? {};
   const config = Object.fromEntries(Object.entries(options).map(([name, o]) => [name, { type: o.type }]));
-  const { tokens } = parseArgs({ args: words, options: { ...config, help: { type: 'boolean', short: 'h' } }, strict: false, allowPositionals: true, tokens: true });
+  const { tokens } = parseArgs({
+    args: words,
+    options: { ...config, help: { type: 'boolean', short: 'h' } },
+    strict: false,
+    allowPositionals: true,
+    tokens: true,
+  });
   if (tokens.some((t) => t.kind === 'option' && t.name === 'help')) return { type: 'help', usage: usage(path) };
 
-  const inv: Invocation = { command: path.slice(1).map((c) => c.name).join(' '), strings: {}, flags: {}, args: [] };
+  const inv: Invocation = {
+    command: path
+      .slice(1)
+      .map((c) => c.name)
+      .join(' '),
+    strings: {},
+    flags: {},
+    args: [],
+  };
   for (const [name, o] of Object.entries(options)) {
     if (o.type === 'string') inv.strings[name] = o.default ?? '';
     else inv.flags[name] = false;
@@ -117,12 +136,20 @@ function parseLeaf(path: CommandSpec[], words: string[]): ParseResult {
     }
     // parseArgs takes the next word as the value even when it is the next option.
     if (t.value === undefined || (!t.inlineValue && /^-./.test(t.value))) throw bad(path, `${t.rawName} needs a value`);
-    const problem = o.choices && !o.choices.includes(t.value) ? `choose one of ${o.choices.join(', ')}` : o.check?.(t.value);
+    const problem =
+      o.choices && !o.choices.includes(t.value) ? `choose one of ${o.choices.join(', ')}` : o.check?.(t.value);
     if (problem) throw bad(path, `${t.rawName} ${t.value}: ${problem}`);
     inv.strings[t.name] = t.value;
   }
   const want = spec.args ?? [];
-  if (inv.args.length < want.length) throw bad(path, `missing ${want.slice(inv.args.length).map((a) => `<${a.name}>`).join(' ')}`);
+  if (inv.args.length < want.length)
+    throw bad(
+      path,
+      `missing ${want
+        .slice(inv.args.length)
+        .map((a) => `<${a.name}>`)
+        .join(' ')}`,
+    );
   if (inv.args.length > want.length) throw bad(path, `unexpected argument ${inv.args[want.length]}`);
   const problem = spec.check?.(inv);
   if (problem) throw bad(path, problem);
@@ -130,7 +157,10 @@ function parseLeaf(path: CommandSpec[], words: string[]): ParseResult {
 }
 
 function bad(path: CommandSpec[], message: string): UsageError {
-  const where = path.slice(1).map((c) => c.name).join(' ');
+  const where = path
+    .slice(1)
+    .map((c) => c.name)
+    .join(' ');
   return new UsageError(where ? `${where}: ${message}` : message, usage(path));
 }
 
@@ -171,16 +201,24 @@ export function usage(path: readonly CommandSpec[]): string {
   const spec = path.at(-1)!;
   const lead = `Usage: ${path.map((c) => c.name).join(' ')}`;
   if (spec.commands) {
-    const rows = leaves(spec).map(({ words, spec: leaf }): [string, string] => [[...words, ...argWords(leaf)].join(' '), leaf.summary]);
+    const rows = leaves(spec).map(({ words, spec: leaf }): [string, string] => [
+      [...words, ...argWords(leaf)].join(' '),
+      leaf.summary,
+    ]);
     const self = path.map((c) => c.name).join(' ');
-    return `${lead} <command>\n\n${spec.summary}\n\nCommands:\n${table(rows)}\n\n` +
-      `Run \`${self} <command> --help\` (or \`${self} help <command>\`) for a command's options.\n`;
+    return (
+      `${lead} <command>\n\n${spec.summary}\n\nCommands:\n${table(rows)}\n\n` +
+      `Run \`${self} <command> --help\` (or \`${self} help <command>\`) for a command's options.\n`
+    );
   }
   const options = Object.entries(spec.options ?? {});
   const synopsis = wrap(lead, [...options.map(([name, o]) => `[${optionWords(name, o)}]`), ...argWords(spec)]);
   let text = `${synopsis}\n\n${spec.summary}\n`;
   if (spec.args?.length) text += `\nArguments:\n${table(spec.args.map((a) => [`<${a.name}>`, a.description]))}\n`;
-  const rows = options.map(([name, o]): [string, string] => [optionWords(name, o), o.default ? `${o.description} (default ${o.default})` : o.description]);
+  const rows = options.map(([name, o]): [string, string] => [
+    optionWords(name, o),
+    o.default ? `${o.description} (default ${o.default})` : o.description,
+  ]);
   return `${text}\nOptions:\n${table([...rows, ['-h, --help', HELP_DESCRIPTION]])}\n`;
 }
 

@@ -20,12 +20,15 @@ import type { PeersOutput } from './peers.ts';
 function cannotInspect(command: string): string | undefined {
   // bun cannot run the netlink package's addon (docs/single-executable.md): say so instead of crashing.
   if (isCompiled) {
-    return `flannelctl ${command}: this single executable cannot read the kernel (the netlink module needs Node.js); run ` +
+    return (
+      `flannelctl ${command}: this single executable cannot read the kernel (the netlink module needs Node.js); run ` +
       `\`node <flannel-ts>/dist/flannelctl.cjs ${command}\`, e.g. in the flannel pod: ` +
-      `kubectl -n kube-flannel exec <pod> -c kube-flannel -- /opt/flannel-ts/dist/flannelctl.cjs ${command}\n`;
+      `kubectl -n kube-flannel exec <pod> -c kube-flannel -- /opt/flannel-ts/dist/flannelctl.cjs ${command}\n`
+    );
   }
   // The rule listers need root, and a partial picture would report healthy rules as missing.
-  if (process.getuid?.() !== 0) return `flannelctl ${command}: run it as root (it reads iptables, nftables and the kernel tables like flanneld does)\n`;
+  if (process.getuid?.() !== 0)
+    return `flannelctl ${command}: run it as root (it reads iptables, nftables and the kernel tables like flanneld does)\n`;
   return undefined;
 }
 
@@ -35,8 +38,16 @@ function cannotInspect(command: string): string | undefined {
  */
 function readOptionsOf(strings: Record<string, string>, flags: Record<string, boolean>): ReadOptions {
   // --health-url and --peer-netns are ours; the rest are flanneld's flags.
-  const { 'health-url': healthUrl, 'peer-netns': _peers, 'probe-netns': _from, 'node-name': _name, ...flanneldFlags } = strings;
-  const argv = Object.entries(flanneldFlags).filter(([, v]) => v !== '').map(([k, v]) => `--${k}=${v}`);
+  const {
+    'health-url': healthUrl,
+    'peer-netns': _peers,
+    'probe-netns': _from,
+    'node-name': _name,
+    ...flanneldFlags
+  } = strings;
+  const argv = Object.entries(flanneldFlags)
+    .filter(([, v]) => v !== '')
+    .map(([k, v]) => `--${k}=${v}`);
   if (flags['kube-subnet-mgr']) argv.push('--kube-subnet-mgr');
   const o = parseFlags(argv, process.env);
   return {
@@ -45,12 +56,22 @@ function readOptionsOf(strings: Record<string, string>, flags: Record<string, bo
     publicIP: o.publicIP || undefined,
     probe: flags.probe ?? false,
     cluster: o.kubeSubnetMgr
-      ? { kind: 'kube', apiUrl: o.kubeApiUrl || undefined, kubeconfigFile: o.kubeconfigFile || undefined, netConfigPath: o.netConfigPath, annotationPrefix: o.kubeAnnotationPrefix }
+      ? {
+          kind: 'kube',
+          apiUrl: o.kubeApiUrl || undefined,
+          kubeconfigFile: o.kubeconfigFile || undefined,
+          netConfigPath: o.netConfigPath,
+          annotationPrefix: o.kubeAnnotationPrefix,
+        }
       : { kind: 'etcd', etcd: etcdOptionsOf(o) },
   };
 }
 
-export async function runDoctor(strings: Record<string, string>, flags: Record<string, boolean>, io: PeersOutput): Promise<number> {
+export async function runDoctor(
+  strings: Record<string, string>,
+  flags: Record<string, boolean>,
+  io: PeersOutput,
+): Promise<number> {
   const why = cannotInspect('doctor');
   if (why) {
     io.err(why);
@@ -86,7 +107,12 @@ export function parsePeerNetns(text: string): Map<string, { netns: string; subne
   return out;
 }
 
-export async function runTrace(args: string[], strings: Record<string, string>, flags: Record<string, boolean>, io: PeersOutput): Promise<number> {
+export async function runTrace(
+  args: string[],
+  strings: Record<string, string>,
+  flags: Record<string, boolean>,
+  io: PeersOutput,
+): Promise<number> {
   const why = cannotInspect('trace');
   if (why) {
     io.err(why);
@@ -95,7 +121,9 @@ export async function runTrace(args: string[], strings: Record<string, string>, 
   const [src, dst] = args as [string, string];
   for (const ip of [src, dst]) {
     if (!isIPv4(ip) && !isIPv6(ip)) {
-      io.err(`flannelctl trace: "${ip}" is not a pod IP (IPv4 or IPv6); in the lab, \`lab trace\` also takes pod names\n`);
+      io.err(
+        `flannelctl trace: "${ip}" is not a pod IP (IPv4 or IPv6); in the lab, \`lab trace\` also takes pod names\n`,
+      );
       return 2;
     }
   }
@@ -110,7 +138,9 @@ export async function runTrace(args: string[], strings: Record<string, string>, 
       local: { ...o, probe: false, name: strings['node-name'] || 'this node' },
       remote: (ip) => {
         const p = peers.get(ip);
-        return p && { ...o, probe: false, healthUrl: undefined, netns: p.netns, subnetFile: p.subnetFile, name: p.netns };
+        return (
+          p && { ...o, probe: false, healthUrl: undefined, netns: p.netns, subnetFile: p.subnetFile, name: p.netns }
+        );
       },
     });
   } catch (e) {

@@ -21,7 +21,8 @@ export function installRequest(inv: Invocation): InstallRequest {
 /** `[--mode=0755|--mode 0755] <source> <destination>` → request; bad usage throws UsageError naming the argument. */
 export function parseInstallArgs(args: string[]): InstallRequest {
   const parsed = parseFlannelctl(['install', ...args]);
-  if (parsed.type === 'help') throw new UsageError('install: --help asks for the usage, not for an install', parsed.usage);
+  if (parsed.type === 'help')
+    throw new UsageError('install: --help asks for the usage, not for an install', parsed.usage);
   return installRequest(parsed);
 }
 
@@ -44,10 +45,13 @@ export function installFile(req: InstallRequest): void {
   } catch {
     // reported below
   }
-  if (!dirIsDir) throw new Error(`install: destination directory ${dir} does not exist; mount the host directory there (hostPath)`);
+  if (!dirIsDir)
+    throw new Error(`install: destination directory ${dir} does not exist; mount the host directory there (hostPath)`);
   try {
     if (statSync(destination).isDirectory()) {
-      throw new Error(`install: destination ${destination} is a directory; give the full file name (e.g. ${join(destination, basename(source))})`);
+      throw new Error(
+        `install: destination ${destination} is a directory; give the full file name (e.g. ${join(destination, basename(source))})`,
+      );
     }
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;

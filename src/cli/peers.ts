@@ -37,8 +37,13 @@ export function parsePeersReport(body: string, from: string): PeersReport {
   }
   if (!isObject(v) || typeof v.backend !== 'string' || !Array.isArray(v.peers)) throw bad('no backend and peers');
   for (const p of v.peers as unknown[]) {
-    const ok = isObject(p) && typeof p.subnet === 'string' && typeof p.publicIP === 'string' &&
-      (p.state === 'programmed' || p.state === 'failed') && typeof p.since === 'string' && (p.reason === undefined || typeof p.reason === 'string');
+    const ok =
+      isObject(p) &&
+      typeof p.subnet === 'string' &&
+      typeof p.publicIP === 'string' &&
+      (p.state === 'programmed' || p.state === 'failed') &&
+      typeof p.since === 'string' &&
+      (p.reason === undefined || typeof p.reason === 'string');
     if (!ok) throw bad(`peer ${JSON.stringify(p)}`);
   }
   return v as unknown as PeersReport;
@@ -52,7 +57,14 @@ export function formatPeersTable(peers: PeerStatus[]): string {
     ...peers.map((p) => [p.subnet, p.publicIP, p.state, p.since.replace(/\.\d+Z$/, 'Z'), p.reason ?? '']),
   ];
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  return `${rows.map((r) => r.map((c, i) => (i < r.length - 1 ? c.padEnd(widths[i]!) : c)).join('   ').trimEnd()).join('\n')}\n`;
+  return `${rows
+    .map((r) =>
+      r
+        .map((c, i) => (i < r.length - 1 ? c.padEnd(widths[i]!) : c))
+        .join('   ')
+        .trimEnd(),
+    )
+    .join('\n')}\n`;
 }
 
 /** One GET of flanneld's /peers, with errors that say what to check. */
@@ -66,7 +78,9 @@ export async function fetchPeers(base: string): Promise<PeersReport> {
     const err = e as Error & { cause?: { code?: string; message?: string } };
     if (err.name === 'TimeoutError') throw new Error(`flanneld at ${url} did not answer within ${TIMEOUT_MS / 1000} s`);
     const why = err.cause?.code ?? err.cause?.message ?? err.message;
-    throw new Error(`cannot reach flanneld at ${url} (${why}): is flanneld running with --healthz-port=${port}, on an address this host reaches (--healthz-ip)?`);
+    throw new Error(
+      `cannot reach flanneld at ${url} (${why}): is flanneld running with --healthz-port=${port}, on an address this host reaches (--healthz-ip)?`,
+    );
   }
   const body = await res.text();
   if (res.status === 200) return parsePeersReport(body, url.toString());
@@ -77,8 +91,12 @@ export async function fetchPeers(base: string): Promise<PeersReport> {
   } catch {
     /* not ours: described by the status below */
   }
-  if (res.status === 503) throw new Error(`flanneld at ${url} is not ready yet (${said || 'its network is not running'}); try again in a moment`);
-  if (res.status === 404) throw new Error(`flanneld at ${url} has no /peers (404): an older flanneld, or not flanneld at all?`);
+  if (res.status === 503)
+    throw new Error(
+      `flanneld at ${url} is not ready yet (${said || 'its network is not running'}); try again in a moment`,
+    );
+  if (res.status === 404)
+    throw new Error(`flanneld at ${url} has no /peers (404): an older flanneld, or not flanneld at all?`);
   throw new Error(`flanneld at ${url} answered ${res.status}${said ? `: ${said}` : ''}`);
 }
 

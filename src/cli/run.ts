@@ -7,7 +7,16 @@ import { installFile, installRequest } from './install.ts';
 import { runPeers, runPeersInNetns, type PeersOutput } from './peers.ts';
 import { join } from 'node:path';
 import { distDir, isCompiled, nodeExecutable, selfArgv } from '../util/self.ts';
-import { LAB_HEALTHZ_PORT, labDown, labHost, labRestartFlanneld, labStatus, labTraceTarget, labUp, readState } from '../lab/lab.ts';
+import {
+  LAB_HEALTHZ_PORT,
+  labDown,
+  labHost,
+  labRestartFlanneld,
+  labStatus,
+  labTraceTarget,
+  labUp,
+  readState,
+} from '../lab/lab.ts';
 import { runDoctor, runInNetns, runTrace } from './doctor.ts';
 import { kubeDoctorArgs } from '../lab/kube-lab.ts';
 
@@ -90,7 +99,9 @@ export const HANDLERS: Readonly<Record<string, Handler>> = {
   install: async (inv, io) => {
     const req = installRequest(inv);
     installFile(req);
-    io.err(`flannelctl: installed ${req.source} as ${req.destination} (mode ${req.mode.toString(8).padStart(4, '0')})\n`);
+    io.err(
+      `flannelctl: installed ${req.source} as ${req.destination} (mode ${req.mode.toString(8).padStart(4, '0')})\n`,
+    );
     return 0;
   },
   peers: ({ strings }, io) => runPeers(strings.url!, io),

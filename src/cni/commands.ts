@@ -60,7 +60,9 @@ export function cmdDel(ctx: CommandContext): Reply {
   }
   if (typeof type !== 'string' || !type) {
     // Nothing can ever be replayed from it; keeping it would only fail every later DEL.
-    ctx.stderr(`flannel: ignoring unusable saved config ${scratchPath(dataDir, id)} (not a delegate config with a "type"); removed it\n`);
+    ctx.stderr(
+      `flannel: ignoring unusable saved config ${scratchPath(dataDir, id)} (not a delegate config with a "type"); removed it\n`,
+    );
     removeScratch(dataDir, id);
     return OK;
   }
@@ -71,14 +73,20 @@ export function cmdDel(ctx: CommandContext): Reply {
 
 export function cmdCheck(ctx: CommandContext): Reply {
   if (!versionAtLeast(ctx.version, '0.4.0')) {
-    throw new CniError(CniCode.IncompatibleVersion, `config version does not allow CHECK: cniVersion "${ctx.version}" is below 0.4.0`);
+    throw new CniError(
+      CniCode.IncompatibleVersion,
+      `config version does not allow CHECK: cniVersion "${ctx.version}" is below 0.4.0`,
+    );
   }
   return OK;
 }
 
 function requireV110(ctx: CommandContext, what: string): void {
   if (!versionAtLeast(ctx.version, '1.1.0')) {
-    throw new CniError(CniCode.IncompatibleVersion, `config version does not allow ${what}: cniVersion "${ctx.version}" is below 1.1.0`);
+    throw new CniError(
+      CniCode.IncompatibleVersion,
+      `config version does not allow ${what}: cniVersion "${ctx.version}" is below 1.1.0`,
+    );
   }
 }
 

@@ -14,13 +14,17 @@ function canonicalIP(text: string): { text: string; bits: number } {
 }
 
 function routeError(index: number, why: string): CniError {
-  return new CniError(CniCode.InvalidNetworkConfig, `failed to parse ipam.routes: route ${index}: ${why}; fix "ipam.routes" in the CNI config`);
+  return new CniError(
+    CniCode.InvalidNetworkConfig,
+    `failed to parse ipam.routes: route ${index}: ${why}; fix "ipam.routes" in the CNI config`,
+  );
 }
 
 function intField(r: JsonObject, key: string, index: number): number | undefined {
   const v = r[key];
   if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'number' || !Number.isInteger(v)) throw routeError(index, `"${key}" must be an integer, got ${jsonSnippet(v)}`);
+  if (typeof v !== 'number' || !Number.isInteger(v))
+    throw routeError(index, `"${key}" must be an integer, got ${jsonSnippet(v)}`);
   return v;
 }
 
@@ -65,7 +69,11 @@ function parseRoute(r: unknown, index: number): GoStruct {
 function ipamRoutes(ipam: JsonObject | undefined): GoStruct[] {
   const routes = ipam?.routes;
   if (routes === undefined || routes === null) return [];
-  if (!Array.isArray(routes)) throw new CniError(CniCode.InvalidNetworkConfig, `failed to parse ipam.routes: expected a list, got ${jsonSnippet(routes)}; fix "ipam.routes" in the CNI config`);
+  if (!Array.isArray(routes))
+    throw new CniError(
+      CniCode.InvalidNetworkConfig,
+      `failed to parse ipam.routes: expected a list, got ${jsonSnippet(routes)}; fix "ipam.routes" in the CNI config`,
+    );
   return routes.map(parseRoute);
 }
 

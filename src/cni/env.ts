@@ -27,7 +27,10 @@ const CONTAINER_ID = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 
 function checkIfName(name: string): void {
   const bad = (why: string) =>
-    new CniError(CniCode.InvalidEnvironment, `CNI_IFNAME "${name}" is invalid: ${why}; the runtime must pass a valid interface name such as eth0`);
+    new CniError(
+      CniCode.InvalidEnvironment,
+      `CNI_IFNAME "${name}" is invalid: ${why}; the runtime must pass a valid interface name such as eth0`,
+    );
   if (name.length > 15) throw bad('longer than 15 characters');
   if (name === '.' || name === '..') throw bad('it is . or ..');
   if (/[/:\s]/.test(name)) throw bad('it contains / or : or whitespace');

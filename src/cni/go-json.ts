@@ -21,7 +21,10 @@ export function goMarshal(v: unknown): string {
   if (typeof v === 'boolean') return v ? 'true' : 'false';
   if (Array.isArray(v)) return `[${v.map(goMarshal).join(',')}]`;
   if (v instanceof GoStruct) {
-    return `{${v.fields.filter(([, x]) => x !== undefined).map(([k, x]) => `${goString(k)}:${goMarshal(x)}`).join(',')}}`;
+    return `{${v.fields
+      .filter(([, x]) => x !== undefined)
+      .map(([k, x]) => `${goString(k)}:${goMarshal(x)}`)
+      .join(',')}}`;
   }
   if (typeof v === 'object') {
     const o = v as Record<string, unknown>;

@@ -8,7 +8,10 @@ import { CniCode, CniError } from './errors.ts';
 /** The first executable file named `type` in the CNI_PATH directories. */
 export function findPlugin(type: string, dirs: string[]): string {
   if (!type || type.includes('/')) {
-    throw new CniError(CniCode.InvalidNetworkConfig, `invalid delegate plugin type "${type}"; it must be a plugin file name such as "bridge"`);
+    throw new CniError(
+      CniCode.InvalidNetworkConfig,
+      `invalid delegate plugin type "${type}"; it must be a plugin file name such as "bridge"`,
+    );
   }
   for (const dir of dirs) {
     const p = join(dir, type);
@@ -29,7 +32,12 @@ export function findPlugin(type: string, dirs: string[]): string {
 export type DelegateOutcome = { ok: true; stdout: Buffer } | { ok: false; stdout: Buffer; error: CniError };
 
 /** Runs `plugin` with CNI_COMMAND=`command` and the rest of our environment; its stderr goes to ours. */
-export function execPlugin(plugin: string, command: string, stdin: string | Buffer, env: NodeJS.ProcessEnv): DelegateOutcome {
+export function execPlugin(
+  plugin: string,
+  command: string,
+  stdin: string | Buffer,
+  env: NodeJS.ProcessEnv,
+): DelegateOutcome {
   const r = spawnSync(plugin, [], {
     input: stdin,
     env: { ...env, CNI_COMMAND: command },
@@ -37,7 +45,11 @@ export function execPlugin(plugin: string, command: string, stdin: string | Buff
     maxBuffer: 64 * 1024 * 1024,
   });
   if (r.error) {
-    return { ok: false, stdout: Buffer.alloc(0), error: new CniError(CniCode.Generic, `running delegate plugin ${plugin}: ${r.error.message}`) };
+    return {
+      ok: false,
+      stdout: Buffer.alloc(0),
+      error: new CniError(CniCode.Generic, `running delegate plugin ${plugin}: ${r.error.message}`),
+    };
   }
   const stdout = r.stdout ?? Buffer.alloc(0);
   if (r.status === 0) return { ok: true, stdout };
@@ -45,7 +57,11 @@ export function execPlugin(plugin: string, command: string, stdin: string | Buff
   try {
     const e: unknown = JSON.parse(stdout.toString());
     if (isObject(e) && typeof e.code === 'number') {
-      return { ok: false, stdout, error: new CniError(e.code, String(e.msg ?? ''), typeof e.details === 'string' ? e.details : '') };
+      return {
+        ok: false,
+        stdout,
+        error: new CniError(e.code, String(e.msg ?? ''), typeof e.details === 'string' ? e.details : ''),
+      };
     }
   } catch {
     /* not JSON: described below */
@@ -55,6 +71,9 @@ export function execPlugin(plugin: string, command: string, stdin: string | Buff
   return {
     ok: false,
     stdout: Buffer.alloc(0),
-    error: new CniError(CniCode.Generic, `delegate plugin ${plugin} (${command}) ${how}${out ? `: ${out.slice(0, 500)}` : ' without a CNI result'}`),
+    error: new CniError(
+      CniCode.Generic,
+      `delegate plugin ${plugin} (${command}) ${how}${out ? `: ${out.slice(0, 500)}` : ' without a CNI result'}`,
+    ),
   };
 }

@@ -28,14 +28,16 @@ function invalid(msg: string): CniError {
 function optString(conf: JsonObject, key: string): string | undefined {
   const v = conf[key];
   if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'string') throw invalid(`flannel netconf: "${key}" must be a string, got ${jsonSnippet(v)}; fix the CNI config file`);
+  if (typeof v !== 'string')
+    throw invalid(`flannel netconf: "${key}" must be a string, got ${jsonSnippet(v)}; fix the CNI config file`);
   return v;
 }
 
 function optObject(conf: JsonObject, key: string): JsonObject | undefined {
   const v = conf[key];
   if (v === undefined || v === null) return undefined;
-  if (!isObject(v)) throw invalid(`flannel netconf: "${key}" must be a JSON object, got ${jsonSnippet(v)}; fix the CNI config file`);
+  if (!isObject(v))
+    throw invalid(`flannel netconf: "${key}" must be a JSON object, got ${jsonSnippet(v)}; fix the CNI config file`);
   return v;
 }
 
@@ -52,7 +54,10 @@ export function decodeConfig(stdin: Buffer | string): JsonObject {
     );
   }
   if (!isObject(v)) {
-    throw new CniError(CniCode.DecodingFailure, `error decoding network config from stdin: expected a JSON object, got ${jsonSnippet(v, 60)}`);
+    throw new CniError(
+      CniCode.DecodingFailure,
+      `error decoding network config from stdin: expected a JSON object, got ${jsonSnippet(v, 60)}`,
+    );
   }
   return v;
 }
@@ -83,7 +88,8 @@ export function configVersion(conf: JsonObject): string {
 export function parseNetConf(conf: JsonObject): FlannelNetConf {
   const name = optString(conf, 'name') ?? '';
   if (!name) throw invalid('missing network name; set "name" in the CNI config (e.g. "cbr0")');
-  if (!NETWORK_NAME.test(name)) throw invalid(`network name "${name}" has invalid characters; it must match ${NETWORK_NAME.source}`);
+  if (!NETWORK_NAME.test(name))
+    throw invalid(`network name "${name}" has invalid characters; it must match ${NETWORK_NAME.source}`);
   optString(conf, 'type');
   const delegate = optObject(conf, 'delegate') ?? {};
   if ('type' in delegate && typeof delegate.type !== 'string') {

@@ -13,7 +13,14 @@ export interface PluginIO {
   stderr(text: string): void;
 }
 
-const GO_ARCH: Record<string, string> = { x64: 'amd64', ia32: '386', arm64: 'arm64', arm: 'arm', ppc64: 'ppc64le', s390x: 's390x' };
+const GO_ARCH: Record<string, string> = {
+  x64: 'amd64',
+  ia32: '386',
+  arm64: 'arm64',
+  arm: 'arm',
+  ppc64: 'ppc64le',
+  s390x: 's390x',
+};
 
 function aboutText(): string {
   const arch = GO_ARCH[process.arch] ?? process.arch;

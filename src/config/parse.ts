@@ -47,7 +47,8 @@ export function backendInt(backend: Record<string, unknown>, key: string, def: n
 export function backendBool(backend: Record<string, unknown>, key: string, def: boolean): boolean {
   const v = backendOption(backend, key);
   if (v === undefined) return def;
-  if (typeof v !== 'boolean') throw new NetworkConfigError(`Backend.${key} must be true or false, got ${jsonSnippet(v)}`);
+  if (typeof v !== 'boolean')
+    throw new NetworkConfigError(`Backend.${key} must be true or false, got ${jsonSnippet(v)}`);
   return v;
 }
 
@@ -103,7 +104,8 @@ function parseNetwork(obj: Record<string, unknown>): IPv4Net | undefined {
 function optIPv6(obj: Record<string, unknown>, key: string): IPv6 | undefined {
   const v = backendOption(obj, key);
   if (v === undefined) return undefined;
-  if (typeof v !== 'string') fail(`${key} must be an IPv6 address string such as "fc00:0:0:1::", got ${jsonSnippet(v)}`);
+  if (typeof v !== 'string')
+    fail(`${key} must be an IPv6 address string such as "fc00:0:0:1::", got ${jsonSnippet(v)}`);
   try {
     return parseIPv6(v);
   } catch {
@@ -135,7 +137,8 @@ function parseBackend(obj: Record<string, unknown>): { backendType: string; back
   if (raw === undefined) return { backendType: 'udp', backend: {} };
   if (!isObject(raw)) fail(`Backend must be an object such as {"Type":"vxlan"}, got ${jsonSnippet(raw)}`);
   const type = backendOption(raw, 'Type');
-  if (type !== undefined && typeof type !== 'string') fail(`Backend.Type must be a string such as "vxlan", got ${jsonSnippet(type)}`);
+  if (type !== undefined && typeof type !== 'string')
+    fail(`Backend.Type must be a string such as "vxlan", got ${jsonSnippet(type)}`);
   return { backendType: (type ?? '').toLowerCase(), backend: raw };
 }
 
@@ -151,7 +154,8 @@ export function parseNetworkConfig(text: string, opts: ParseNetworkConfigOptions
   try {
     return parseAndValidate(text, opts.validate);
   } catch (e) {
-    if (opts.source !== undefined && e instanceof NetworkConfigError) throw new NetworkConfigError(`${opts.source}: ${e.message}`);
+    if (opts.source !== undefined && e instanceof NetworkConfigError)
+      throw new NetworkConfigError(`${opts.source}: ${e.message}`);
     throw e;
   }
 }
@@ -169,7 +173,9 @@ function parseAndValidate(text: string, validate: boolean): NetworkConfig {
   const enableIPv6 = optBool(doc, 'EnableIPv6', false);
   // flannel's "none defined stack" (docs/COMPATIBILITY.md, "Interface selection"), with the fix.
   if (!enableIPv4 && !enableIPv6) {
-    fail('none defined stack: EnableIPv4 and EnableIPv6 are both false; enable at least one (with Network / IPv6Network)');
+    fail(
+      'none defined stack: EnableIPv4 and EnableIPv6 are both false; enable at least one (with Network / IPv6Network)',
+    );
   }
 
   const config: NetworkConfig = {
@@ -198,16 +204,26 @@ function parseAndValidate(text: string, validate: boolean): NetworkConfig {
  * Flannel's "at least four subnets" message, then the values and the fix: a longer SubnetLen (at least prefix + 2, at
  * most `maxLen`), or a Network at least two bits shorter than SubnetLen. `family` is the key prefix: '' or 'IPv6'.
  */
-function tooFewSubnets(family: '' | 'IPv6', network: string, prefix: number, len: number, maxLen: number, defaultLen: number): NetworkConfigError {
+function tooFewSubnets(
+  family: '' | 'IPv6',
+  network: string,
+  prefix: number,
+  len: number,
+  maxLen: number,
+  defaultLen: number,
+): NetworkConfigError {
   const net = `${family}Network`;
   const subnetLen = `${family}SubnetLen`;
   const fixes: string[] = [];
   if (prefix + 2 <= maxLen) {
-    fixes.push(`set ${subnetLen} to ${prefix + 2} or more (leave it out to get ${defaultLen}, the default for a /${prefix})`);
+    fixes.push(
+      `set ${subnetLen} to ${prefix + 2} or more (leave it out to get ${defaultLen}, the default for a /${prefix})`,
+    );
   }
   if (len >= 2) fixes.push(`make ${net} larger (/${len - 2} or shorter)`);
   // A Network too small for any SubnetLen, and a SubnetLen too short for any Network: both must change.
-  if (fixes.length === 0) fixes.push(`make ${net} larger (/${maxLen - 2} or shorter) and set ${subnetLen} to at least its prefix + 2`);
+  if (fixes.length === 0)
+    fixes.push(`make ${net} larger (/${maxLen - 2} or shorter) and set ${subnetLen} to at least its prefix + 2`);
   return new NetworkConfigError(
     `network must be able to accommodate at least four subnets: ${net} ${network} is too small for ${subnetLen} ${len}; ${fixes.join(', or ')}`,
   );
@@ -220,18 +236,29 @@ function validateIPv6(config: NetworkConfig): void {
   let len = config.ipv6SubnetLen ?? 0;
   if (len > 0) {
     if (len > 126) throw new NetworkConfigError('SubnetLen must be less than /127');
-    if (len < network.prefix + 2) throw tooFewSubnets('IPv6', network.toString(), network.prefix, len, 126, network.prefix <= 62 ? 64 : network.prefix + 2);
+    if (len < network.prefix + 2)
+      throw tooFewSubnets(
+        'IPv6',
+        network.toString(),
+        network.prefix,
+        len,
+        126,
+        network.prefix <= 62 ? 64 : network.prefix + 2,
+      );
   } else {
-    if (network.prefix > 124) throw new NetworkConfigError('IPv6Network is too small. Minimum useful network prefix is /124');
+    if (network.prefix > 124)
+      throw new NetworkConfigError('IPv6Network is too small. Minimum useful network prefix is /124');
     len = network.prefix <= 62 ? 64 : network.prefix + 2;
   }
   config.ipv6SubnetLen = len;
   const subnetSize = 1n << BigInt(128 - len);
   // `::` means "not given", like 0.0.0.0 for IPv4.
   if (!config.ipv6SubnetMin) config.ipv6SubnetMin = network.ip + subnetSize;
-  else if (!network.contains(config.ipv6SubnetMin)) throw new NetworkConfigError('IPv6SubnetMin is not in the range of the IPv6Network');
+  else if (!network.contains(config.ipv6SubnetMin))
+    throw new NetworkConfigError('IPv6SubnetMin is not in the range of the IPv6Network');
   if (!config.ipv6SubnetMax) config.ipv6SubnetMax = network.ip + network.size - subnetSize;
-  else if (!network.contains(config.ipv6SubnetMax)) throw new NetworkConfigError('IPv6SubnetMax is not in the range of the IPv6Network');
+  else if (!network.contains(config.ipv6SubnetMax))
+    throw new NetworkConfigError('IPv6SubnetMax is not in the range of the IPv6Network');
   const mask = maskOf6(len);
   if ((config.ipv6SubnetMin & mask) !== config.ipv6SubnetMin) {
     throw new NetworkConfigError(`IPv6SubnetMin is not on a SubnetLen boundary: ${formatIPv6(config.ipv6SubnetMin)}`);
@@ -251,7 +278,14 @@ function validateIPv4(config: NetworkConfig): void {
   if (config.subnetLen > 0) {
     if (config.subnetLen > 30) throw new NetworkConfigError('SubnetLen must be less than /31');
     if (config.subnetLen < network.prefix + 2) {
-      throw tooFewSubnets('', network.toString(), network.prefix, config.subnetLen, 30, network.prefix <= 22 ? 24 : network.prefix + 2);
+      throw tooFewSubnets(
+        '',
+        network.toString(),
+        network.prefix,
+        config.subnetLen,
+        30,
+        network.prefix <= 22 ? 24 : network.prefix + 2,
+      );
     }
   } else {
     if (network.prefix > 28) throw new NetworkConfigError('network is too small. Minimum useful network prefix is /28');
@@ -260,14 +294,16 @@ function validateIPv4(config: NetworkConfig): void {
   const subnetSize = 2 ** (32 - config.subnetLen);
   // 0.0.0.0 means "not given", as in flannel (the zero IP4).
   if (!config.subnetMin) config.subnetMin = network.ip + subnetSize;
-  else if (!network.contains(config.subnetMin)) throw new NetworkConfigError('SubnetMin is not in the range of the Network');
+  else if (!network.contains(config.subnetMin))
+    throw new NetworkConfigError('SubnetMin is not in the range of the Network');
   if (!config.subnetMax) config.subnetMax = network.ip + network.size - subnetSize;
-  else if (!network.contains(config.subnetMax)) throw new NetworkConfigError('SubnetMax is not in the range of the Network');
+  else if (!network.contains(config.subnetMax))
+    throw new NetworkConfigError('SubnetMax is not in the range of the Network');
   const mask = maskOf(config.subnetLen);
-  if (((config.subnetMin & mask) >>> 0) !== config.subnetMin) {
+  if ((config.subnetMin & mask) >>> 0 !== config.subnetMin) {
     throw new NetworkConfigError(`SubnetMin is not on a SubnetLen boundary: ${formatIPv4(config.subnetMin)}`);
   }
-  if (((config.subnetMax & mask) >>> 0) !== config.subnetMax) {
+  if ((config.subnetMax & mask) >>> 0 !== config.subnetMax) {
     throw new NetworkConfigError(`SubnetMax is not on a SubnetLen boundary: ${formatIPv4(config.subnetMax)}`);
   }
 }

@@ -10,12 +10,19 @@ import { sleep } from '../util/sleep.ts';
 const log = logger('blackhole');
 export const BLACKHOLE_METRIC = 4242;
 
-export async function ensureBlackholeRoute(nl: Netlink, subnet: IPv4Net | IPv6Net, periodSeconds: number, signal: AbortSignal): Promise<void> {
+export async function ensureBlackholeRoute(
+  nl: Netlink,
+  subnet: IPv4Net | IPv6Net,
+  periodSeconds: number,
+  signal: AbortSignal,
+): Promise<void> {
   const dst = subnet.toString();
   const family = subnet instanceof IPv6Net ? 6 : 4;
   while (!signal.aborted) {
     try {
-      const present = (await nl.routes(family, { table: RT_TABLE_MAIN, dst })).some((r) => r.type === 'blackhole' && r.priority === BLACKHOLE_METRIC);
+      const present = (await nl.routes(family, { table: RT_TABLE_MAIN, dst })).some(
+        (r) => r.type === 'blackhole' && r.priority === BLACKHOLE_METRIC,
+      );
       if (!present) {
         await nl.replaceRoute({ dst, type: 'blackhole', priority: BLACKHOLE_METRIC });
         log.info(`Added blackhole route for ${dst}`);

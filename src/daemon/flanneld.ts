@@ -88,7 +88,9 @@ export async function runFlanneld(opts: Options): Promise<number> {
     try {
       await health.start(opts.healthzIP, opts.healthzPort);
     } catch (e) {
-      log.error(`Start healthz server error: ${errorMessage(e)} (pick a free --healthz-port, or --healthz-port=0 to disable it)`);
+      log.error(
+        `Start healthz server error: ${errorMessage(e)} (pick a free --healthz-port, or --healthz-port=0 to disable it)`,
+      );
       await subnetManager.close();
       return 1;
     }
@@ -100,19 +102,21 @@ export async function runFlanneld(opts: Options): Promise<number> {
   // throwing) stops the whole daemon with exit 1, so that its supervisor restarts it.
   let failed = false;
   const background = (what: string, task: Promise<unknown>) => {
-    tasks.push(task.then(
-      () => {
-        if (signal.aborted) return;
-        log.error(`${what} stopped unexpectedly; shutting down`);
-        failed = true;
-        stop.abort();
-      },
-      (e) => {
-        log.error(`${what} failed: ${errorMessage(e)}; shutting down`);
-        failed = true;
-        stop.abort();
-      },
-    ));
+    tasks.push(
+      task.then(
+        () => {
+          if (signal.aborted) return;
+          log.error(`${what} stopped unexpectedly; shutting down`);
+          failed = true;
+          stop.abort();
+        },
+        (e) => {
+          log.error(`${what} failed: ${errorMessage(e)}; shutting down`);
+          failed = true;
+          stop.abort();
+        },
+      ),
+    );
   };
   try {
     let config;
@@ -129,7 +133,9 @@ export async function runFlanneld(opts: Options): Promise<number> {
     for (const family of config.enableNFTables ? [] : netfilterFamilies) {
       const knob = `/proc/sys/net/bridge/bridge-nf-call-${family}`;
       if (!existsSync(knob)) {
-        log.error(`Failed to check br_netfilter: stat ${knob}: no such file or directory (load it with \`modprobe br_netfilter\`)`);
+        log.error(
+          `Failed to check br_netfilter: stat ${knob}: no such file or directory (load it with \`modprobe br_netfilter\`)`,
+        );
         return 1;
       }
     }
@@ -172,7 +178,9 @@ export async function runFlanneld(opts: Options): Promise<number> {
     try {
       await traffic.init(signal);
     } catch (e) {
-      log.error(`Failed to initialize the ${config.enableNFTables ? 'nftables' : 'iptables'} traffic manager: ${errorMessage(e)}`);
+      log.error(
+        `Failed to initialize the ${config.enableNFTables ? 'nftables' : 'iptables'} traffic manager: ${errorMessage(e)}`,
+      );
       return 1;
     }
     // Ready (/readyz) once every rule set had its first apply and subnet.env is written
@@ -191,35 +199,44 @@ export async function runFlanneld(opts: Options): Promise<number> {
     const subnet = config.enableIPv4 ? lease.subnet : undefined;
     const ipv4Network = subnet ? config.network : undefined;
     if (opts.ipMasq) {
-      background('Masquerade rules', traffic.setupAndEnsureMasqRules({
-        network: ipv4Network,
-        subnet,
-        prevNetwork: previous?.network,
-        prevSubnet: previous?.subnet,
-        ipv6Network,
-        ipv6Subnet,
-        prevIpv6Network: previous?.ipv6Network,
-        prevIpv6Subnet: previous?.ipv6Subnet,
-        resyncSeconds: opts.iptablesResync,
-        randomFully: !opts.ipMasqFullyRandomDisable,
-        signal,
-        onFirstApply: masqApplied,
-        onRepair: metrics.ruleRepair(ruleMode, 'masquerade'),
-      }));
+      background(
+        'Masquerade rules',
+        traffic.setupAndEnsureMasqRules({
+          network: ipv4Network,
+          subnet,
+          prevNetwork: previous?.network,
+          prevSubnet: previous?.subnet,
+          ipv6Network,
+          ipv6Subnet,
+          prevIpv6Network: previous?.ipv6Network,
+          prevIpv6Subnet: previous?.ipv6Subnet,
+          resyncSeconds: opts.iptablesResync,
+          randomFully: !opts.ipMasqFullyRandomDisable,
+          signal,
+          onFirstApply: masqApplied,
+          onRepair: metrics.ruleRepair(ruleMode, 'masquerade'),
+        }),
+      );
     }
     if (opts.iptablesForwardRules) {
-      background('Forward rules', traffic.setupAndEnsureForwardRules({
-        network: ipv4Network,
-        ipv6Network,
-        resyncSeconds: opts.iptablesResync,
-        signal,
-        onFirstApply: forwardApplied,
-        onRepair: metrics.ruleRepair(ruleMode, 'forward'),
-      }));
+      background(
+        'Forward rules',
+        traffic.setupAndEnsureForwardRules({
+          network: ipv4Network,
+          ipv6Network,
+          resyncSeconds: opts.iptablesResync,
+          signal,
+          onFirstApply: forwardApplied,
+          onRepair: metrics.ruleRepair(ruleMode, 'forward'),
+        }),
+      );
     }
     if (opts.ipBlackholeRoute) {
       const own = [subnet, ipv6Subnet].filter((s) => s !== undefined);
-      background('Blackhole route', Promise.all(own.map((s) => ensureBlackholeRoute(netlink!, s, opts.iptablesResync, signal))));
+      background(
+        'Blackhole route',
+        Promise.all(own.map((s) => ensureBlackholeRoute(netlink!, s, opts.iptablesResync, signal))),
+      );
     }
     await Promise.race([applied, untilAborted(signal)]);
     if (signal.aborted) {
@@ -228,14 +245,17 @@ export async function runFlanneld(opts: Options): Promise<number> {
     }
 
     try {
-      writeSubnetEnv(opts.subnetFile, formatSubnetEnv({
-        network: ipv4Network,
-        subnet,
-        ipv6Network,
-        ipv6Subnet,
-        mtu: network.mtu,
-        ipMasq: opts.ipMasq,
-      }));
+      writeSubnetEnv(
+        opts.subnetFile,
+        formatSubnetEnv({
+          network: ipv4Network,
+          subnet,
+          ipv6Network,
+          ipv6Subnet,
+          mtu: network.mtu,
+          ipMasq: opts.ipMasq,
+        }),
+      );
     } catch (e) {
       log.error(`Failed to write subnet file: ${errorMessage(e)}`);
       return 1;

@@ -57,10 +57,12 @@ export class HealthServer {
     const json = (status: number, body: object, headers: Record<string, string> = {}): void => {
       res.writeHead(status, { 'content-type': 'application/json', ...headers }).end(`${JSON.stringify(body)}\n`);
     };
-    if (method !== 'GET' && method !== 'HEAD') return json(405, { error: `${method} /peers: only GET is served (it is read-only)` }, { allow: 'GET, HEAD' });
+    if (method !== 'GET' && method !== 'HEAD')
+      return json(405, { error: `${method} /peers: only GET is served (it is read-only)` }, { allow: 'GET, HEAD' });
     const r = this.running;
     if (!r) return json(503, { error: "flanneld's network is not running yet" });
-    if (!r.network.peers) return json(501, { backend: r.backend, error: `the ${r.backend} backend does not report per-peer status` });
+    if (!r.network.peers)
+      return json(501, { backend: r.backend, error: `the ${r.backend} backend does not report per-peer status` });
     try {
       json(200, { backend: r.backend, peers: r.network.peers() });
     } catch (e) {
@@ -71,7 +73,9 @@ export class HealthServer {
 
   private async serveMetrics(metrics: MetricsSource, method: string, res: ServerResponse): Promise<void> {
     if (method !== 'GET' && method !== 'HEAD') {
-      res.writeHead(405, { 'content-type': 'text/plain', allow: 'GET, HEAD' }).end(`${method} /metrics: only GET is served\n`);
+      res
+        .writeHead(405, { 'content-type': 'text/plain', allow: 'GET, HEAD' })
+        .end(`${method} /metrics: only GET is served\n`);
       return;
     }
     try {

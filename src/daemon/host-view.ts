@@ -7,7 +7,10 @@ type AddressRow = Awaited<ReturnType<Netlink['addresses']>>[number];
 
 /** The first default route of the main table that names an output interface. */
 function defaultRouteIndex(routes: RouteRow[], any: string): number | undefined {
-  const def = routes.find((r) => (r.dst === null || r.dst === any) && r.oif !== undefined && (r.table === undefined || r.table === RT_TABLE_MAIN));
+  const def = routes.find(
+    (r) =>
+      (r.dst === null || r.dst === any) && r.oif !== undefined && (r.table === undefined || r.table === RT_TABLE_MAIN),
+  );
   return def?.oif;
 }
 

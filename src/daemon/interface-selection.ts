@@ -94,7 +94,9 @@ function finish(host: HostView, o: SelectionOptions, m: Match): ExternalInterfac
     ifaceAddr = m.addr ?? interfaceAddress(host, link.index) ?? '';
     if (!ifaceAddr) throw new InterfaceSelectionError(`failed to find IPv4 address for interface ${link.name}`);
     if (publicIP && !isIPv4(publicIP)) {
-      throw new InterfaceSelectionError(`invalid public IP address "${publicIP}": pass an IPv4 address such as --public-ip=192.168.1.11`);
+      throw new InterfaceSelectionError(
+        `invalid public IP address "${publicIP}": pass an IPv4 address such as --public-ip=192.168.1.11`,
+      );
     }
     extAddr = publicIP || ifaceAddr;
     log.info(`Using interface with name ${link.name} and address ${ifaceAddr}`);
@@ -103,7 +105,9 @@ function finish(host: HostView, o: SelectionOptions, m: Match): ExternalInterfac
   if (!o.ipv6) return { name: link.name, index: link.index, mtu: link.mtu, ifaceAddr, extAddr };
   const publicIPv6 = o.publicIPv6 ?? '';
   if (publicIPv6 && !isIPv6(publicIPv6)) {
-    throw new InterfaceSelectionError(`invalid public IPv6 address "${publicIPv6}": pass an IPv6 address such as --public-ipv6=fc00::11`);
+    throw new InterfaceSelectionError(
+      `invalid public IPv6 address "${publicIPv6}": pass an IPv6 address such as --public-ipv6=fc00::11`,
+    );
   }
   const ifaceAddrV6 = m.addrV6 ?? interfaceAddress(host, link.index, 6);
   if (!ifaceAddrV6) throw new InterfaceSelectionError(`failed to find IPv6 address for interface ${link.name}`);
@@ -135,12 +139,15 @@ function byRegex(host: HostView, pattern: string, ipv6: boolean, ipv4: boolean):
   try {
     re = new RegExp(pattern);
   } catch (e) {
-    throw new InterfaceSelectionError(`--iface-regex "${pattern}" is not a valid regular expression: ${errorMessage(e)}`);
+    throw new InterfaceSelectionError(
+      `--iface-regex "${pattern}" is not a valid regular expression: ${errorMessage(e)}`,
+    );
   }
   // First every address, then every name: an address match wins over a name match.
   if (!ipv4) {
     // IPv6-only: the v6 addresses are the ones that count.
-    for (const a of host.addressesV6 ?? []) if (re.test(a.address)) return { link: linkByIndex(host, a.index), addrV6: a.address };
+    for (const a of host.addressesV6 ?? [])
+      if (re.test(a.address)) return { link: linkByIndex(host, a.index), addrV6: a.address };
   } else if (ipv6) {
     // Dual stack: one interface must match with a v4 and a v6 address.
     for (const a of host.addresses) {
@@ -149,7 +156,8 @@ function byRegex(host: HostView, pattern: string, ipv6: boolean, ipv4: boolean):
       if (v6) return { link: linkByIndex(host, a.index), addr: a.address, addrV6: v6.address };
     }
   } else {
-    for (const a of host.addresses) if (re.test(a.address)) return { link: linkByIndex(host, a.index), addr: a.address };
+    for (const a of host.addresses)
+      if (re.test(a.address)) return { link: linkByIndex(host, a.index), addr: a.address };
   }
   for (const l of host.links) if (re.test(l.name)) return { link: l };
   return undefined;
@@ -157,7 +165,15 @@ function byRegex(host: HostView, pattern: string, ipv6: boolean, ipv4: boolean):
 
 function describeInterfaces(host: HostView): string {
   const all = [...host.addresses, ...(host.addressesV6 ?? [])];
-  return host.links.map((l) => `${l.name}:[${all.filter((a) => a.index === l.index).map((a) => a.address).join(' ')}]`).join(' ');
+  return host.links
+    .map(
+      (l) =>
+        `${l.name}:[${all
+          .filter((a) => a.index === l.index)
+          .map((a) => a.address)
+          .join(' ')}]`,
+    )
+    .join(' ');
 }
 
 /** No interface flags: the owner of --public-ip(v6), else the default route's interface (both families on one). */
@@ -184,7 +200,9 @@ function byPublicIPOrDefaultRoute(o: SelectionOptions, host: HostView): External
   const link = linkByIndex(host, host.defaultRouteIndex);
   if (ipv6) {
     if (host.defaultRouteIndexV6 === undefined) {
-      throw new InterfaceSelectionError('no IPv6 default route (::/0) found: add one on the IPv4 default route interface or pass --iface');
+      throw new InterfaceSelectionError(
+        'no IPv6 default route (::/0) found: add one on the IPv4 default route interface or pass --iface',
+      );
     }
     if (host.defaultRouteIndexV6 !== host.defaultRouteIndex) {
       throw new InterfaceSelectionError(
@@ -203,7 +221,9 @@ function byPublicIPv6OrDefaultRoute(o: SelectionOptions, host: HostView): Extern
     log.info(`No interface owns the public IPv6 ${o.publicIPv6}; using the IPv6 default route's interface`);
   }
   if (host.defaultRouteIndexV6 === undefined) {
-    throw new InterfaceSelectionError('no IPv6 default route (::/0) found: add one, or pass --iface, --iface-regex or --iface-can-reach');
+    throw new InterfaceSelectionError(
+      'no IPv6 default route (::/0) found: add one, or pass --iface, --iface-regex or --iface-can-reach',
+    );
   }
   return finish(host, o, { link: linkByIndex(host, host.defaultRouteIndexV6) });
 }
@@ -238,7 +258,9 @@ export async function selectExternalInterface(o: SelectionOptions, host: HostVie
   if (o.ifaceCanReach) {
     const v6 = o.ipv6 === true && isIPv6(o.ifaceCanReach);
     if (!v4Wanted(o) && !v6) {
-      throw new InterfaceSelectionError(`--iface-can-reach "${o.ifaceCanReach}" is not an IPv6 address (the network is IPv6-only)`);
+      throw new InterfaceSelectionError(
+        `--iface-can-reach "${o.ifaceCanReach}" is not an IPv6 address (the network is IPv6-only)`,
+      );
     }
     if (!isIPv4(o.ifaceCanReach) && !v6) {
       throw new InterfaceSelectionError(`--iface-can-reach "${o.ifaceCanReach}" is not an IPv4 address`);
@@ -251,5 +273,7 @@ export async function selectExternalInterface(o: SelectionOptions, host: HostVie
       log.error(`No route to ${o.ifaceCanReach}: ${errorMessage(e)}`);
     }
   }
-  throw new InterfaceSelectionError('Failed to find interface to use that matches the interfaces and/or regexes provided');
+  throw new InterfaceSelectionError(
+    'Failed to find interface to use that matches the interfaces and/or regexes provided',
+  );
 }

@@ -16,7 +16,6 @@ export type RuleMode = 'iptables' | 'nftables';
 export type RuleKind = 'masquerade' | 'forward';
 type Family = 'ipv4' | 'ipv6';
 
-
 /** A counter that shows counts kept elsewhere (read at scrape time): exactly `values`, or no series without them. */
 function mirror<L extends string>(c: Counter<L>, values: [Partial<Record<L, string>>, number][] | undefined): void {
   c.reset();
@@ -131,12 +130,19 @@ export class DaemonMetrics {
     });
     new Counter({
       name: 'flannel_kernel_repairs_total',
-      help: "Peer kernel entries (route, neighbour, FDB) the backend put back after someone removed or changed them; absent when the backend does not count them",
+      help: 'Peer kernel entries (route, neighbour, FDB) the backend put back after someone removed or changed them; absent when the backend does not count them',
       labelNames: ['kind'],
       registers,
       collect() {
         const counts = metrics.running?.network.repairs?.();
-        mirror(this, counts && [[{ kind: 'route' }, counts.route], [{ kind: 'neigh' }, counts.neigh], [{ kind: 'fdb' }, counts.fdb]]);
+        mirror(
+          this,
+          counts && [
+            [{ kind: 'route' }, counts.route],
+            [{ kind: 'neigh' }, counts.neigh],
+            [{ kind: 'fdb' }, counts.fdb],
+          ],
+        );
       },
     });
     const udp = (): DataPlaneStats | undefined => {
@@ -150,7 +156,13 @@ export class DaemonMetrics {
       registers,
       collect() {
         const s = udp();
-        mirror(this, s && [[{ direction: 'to_peers' }, s.toPeers], [{ direction: 'from_peers' }, s.fromPeers]]);
+        mirror(
+          this,
+          s && [
+            [{ direction: 'to_peers' }, s.toPeers],
+            [{ direction: 'from_peers' }, s.fromPeers],
+          ],
+        );
       },
     });
     new Counter({
@@ -160,7 +172,13 @@ export class DaemonMetrics {
       registers,
       collect() {
         const s = udp();
-        mirror(this, s && [[{ direction: 'to_peers' }, s.toPeersBytes], [{ direction: 'from_peers' }, s.fromPeersBytes]]);
+        mirror(
+          this,
+          s && [
+            [{ direction: 'to_peers' }, s.toPeersBytes],
+            [{ direction: 'from_peers' }, s.fromPeersBytes],
+          ],
+        );
       },
     });
     new Counter({
@@ -170,7 +188,15 @@ export class DaemonMetrics {
       registers,
       collect() {
         const s = udp();
-        mirror(this, s && [[{ reason: 'no_route' }, s.noRoute], [{ reason: 'ttl_expired' }, s.ttlExpired], [{ reason: 'malformed' }, s.malformed], [{ reason: 'queue_full' }, s.queueFull]]);
+        mirror(
+          this,
+          s && [
+            [{ reason: 'no_route' }, s.noRoute],
+            [{ reason: 'ttl_expired' }, s.ttlExpired],
+            [{ reason: 'malformed' }, s.malformed],
+            [{ reason: 'queue_full' }, s.queueFull],
+          ],
+        );
       },
     });
     new Counter({

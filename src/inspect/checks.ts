@@ -37,5 +37,9 @@ export interface Diagnosis {
 export function diagnose(s: NodeSnapshot, checks: readonly Check[] = CHECKS): Diagnosis {
   const run = checks.filter((c) => c.when?.(s) ?? true);
   const findings = run.flatMap((c) => c.run(s));
-  return { ok: !findings.some((f) => f.severity === 'error'), findings, checked: [...new Set(run.flatMap((c) => c.ids))] };
+  return {
+    ok: !findings.some((f) => f.severity === 'error'),
+    findings,
+    checked: [...new Set(run.flatMap((c) => c.ids))],
+  };
 }

@@ -1,22 +1,40 @@
 // Reads `iptables-save` / `ip6tables-save` text (with or without -c) into the netfilter model; no I/O.
 import {
-  NetfilterParseError, netOf, protoName,
-  type NfChain, type NfHook, type NfMatch, type NfPortRange, type NfRule, type NfRuleVerdict,
+  NetfilterParseError,
+  netOf,
+  protoName,
+  type NfChain,
+  type NfHook,
+  type NfMatch,
+  type NfPortRange,
+  type NfRule,
+  type NfRuleVerdict,
 } from './netfilter.ts';
 
 const HOOKS: Record<string, NfHook> = {
-  PREROUTING: 'prerouting', INPUT: 'input', FORWARD: 'forward', OUTPUT: 'output', POSTROUTING: 'postrouting',
+  PREROUTING: 'prerouting',
+  INPUT: 'input',
+  FORWARD: 'forward',
+  OUTPUT: 'output',
+  POSTROUTING: 'postrouting',
 };
 /** The priorities iptables-nft registers each table's built-in chains at (the kernel's NF_IP_PRI_* values). */
 const TABLE_PRIORITY: Record<string, number> = { raw: -300, mangle: -150, filter: 0, security: 50 };
 /** nat is dstnat (-100) before routing and srcnat (100) after it. */
 const NAT_PRIORITY: Record<NfHook, number> = {
-  prerouting: -100, output: -100, input: 100, forward: 0, postrouting: 100,
+  prerouting: -100,
+  output: -100,
+  input: 100,
+  forward: 0,
+  postrouting: 100,
 };
 /** `-m` modules that only make their options available; the options themselves are the conditions. */
 const OPTION_MODULES = new Set(['udp', 'tcp', 'multiport', 'comment', 'conntrack', 'state', 'icmp', 'icmp6']);
 const TERMINAL: Record<string, NfRuleVerdict> = {
-  ACCEPT: { type: 'accept' }, DROP: { type: 'drop' }, REJECT: { type: 'reject' }, RETURN: { type: 'return' },
+  ACCEPT: { type: 'accept' },
+  DROP: { type: 'drop' },
+  REJECT: { type: 'reject' },
+  RETURN: { type: 'return' },
 };
 
 interface Table {
@@ -83,32 +101,44 @@ class RuleReader {
 
   private option(opt: string, negate: boolean): void {
     switch (opt) {
-      case '-s': case '--source': case '-d': case '--destination': {
+      case '-s':
+      case '--source':
+      case '-d':
+      case '--destination': {
         const v = this.value(opt);
         const net = netOf(v);
         if (!net) this.fail(`${opt} ${v} is not an address or CIDR`);
         this.matches.push({ on: opt === '-s' || opt === '--source' ? 'src' : 'dst', nets: [net], negate });
         return;
       }
-      case '-i': case '--in-interface': case '-o': case '--out-interface': {
+      case '-i':
+      case '--in-interface':
+      case '-o':
+      case '--out-interface': {
         const on = opt === '-i' || opt === '--in-interface' ? 'iif' : 'oif';
         this.matches.push({ on, names: [ifName(this.value(opt))], negate });
         return;
       }
-      case '-p': case '--protocol': {
+      case '-p':
+      case '--protocol': {
         const proto = protoName(this.value(opt));
         if (proto !== 'all' && proto !== '0') this.matches.push({ on: 'proto', protos: [proto], negate });
         return;
       }
-      case '--dport': case '--destination-port': case '--dports': case '--destination-ports': {
+      case '--dport':
+      case '--destination-port':
+      case '--dports':
+      case '--destination-ports': {
         const ports = portRanges(this.value(opt));
         this.matches.push(ports ? { on: 'dport', ports, negate } : { on: 'unknown', what: opt });
         return;
       }
-      case '--ctstate': case '--state':
+      case '--ctstate':
+      case '--state':
         this.matches.push({ on: 'ctstate', states: this.value(opt).toLowerCase().split(','), negate });
         return;
-      case '-m': case '--match': {
+      case '-m':
+      case '--match': {
         const module = this.value(opt);
         if (!OPTION_MODULES.has(module)) this.matches.push({ on: 'unknown', what: `-m ${module}` });
         return;
@@ -116,11 +146,13 @@ class RuleReader {
       case '--comment':
         this.value(opt);
         return;
-      case '-j': case '--jump':
+      case '-j':
+      case '--jump':
         this.verdict = this.target(this.value(opt));
         this.skipTargetOptions();
         return;
-      case '-g': case '--goto':
+      case '-g':
+      case '--goto':
         this.verdict = { type: 'goto', chain: this.value(opt) };
         return;
     }
@@ -156,9 +188,10 @@ function chainLine(family: 'ip' | 'ip6', table: Table, line: string): void {
   const name = m[1]!;
   const policy = m[2]!;
   const packets = m[3];
-  const chain: NfChain = policy === '-'
-    ? { source: 'iptables', family, table: table.name, name, rules: [] }
-    : builtinChain(family, table, name, policy);
+  const chain: NfChain =
+    policy === '-'
+      ? { source: 'iptables', family, table: table.name, name, rules: [] }
+      : builtinChain(family, table, name, policy);
   if (policy !== '-' && packets !== undefined) chain.policyPackets = Number(packets);
   table.chains.set(name, chain);
 }

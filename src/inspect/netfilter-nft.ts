@@ -1,8 +1,17 @@
 // Reads `nft -j list ruleset` into the netfilter model; no I/O. Rules render roughly as `nft list` prints them.
 import { isObject } from '../util/json.ts';
 import {
-  NetfilterParseError, netOf, protoName,
-  type NfChain, type NfFamily, type NfHook, type NfIfName, type NfMatch, type NfNet, type NfPortRange, type NfRule,
+  NetfilterParseError,
+  netOf,
+  protoName,
+  type NfChain,
+  type NfFamily,
+  type NfHook,
+  type NfIfName,
+  type NfMatch,
+  type NfNet,
+  type NfPortRange,
+  type NfRule,
   type NfRuleVerdict,
 } from './netfilter.ts';
 
@@ -20,7 +29,10 @@ const HOOKS = new Set<string>(['prerouting', 'input', 'forward', 'output', 'post
 const ACTIONS = new Set(['counter', 'log', 'mangle', 'masquerade', 'snat', 'dnat', 'redirect', 'notrack']);
 /** `tcp dport < 1024` and friends, as ranges. */
 const COMPARISONS: Record<string, (n: number) => [number, number]> = {
-  '<': (n) => [0, n - 1], '<=': (n) => [0, n], '>': (n) => [n + 1, 65535], '>=': (n) => [n, 65535],
+  '<': (n) => [0, n - 1],
+  '<=': (n) => [0, n],
+  '>': (n) => [n + 1, 65535],
+  '>=': (n) => [n, 65535],
 };
 
 const unknown = (what: string): NfMatch => ({ on: 'unknown', what });

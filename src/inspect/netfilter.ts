@@ -116,8 +116,15 @@ export class NetfilterParseError extends Error {
 const MAX_DEPTH = 16;
 
 const PROTO_NAMES: Record<string, NfProto> = {
-  udp: 'udp', tcp: 'tcp', icmp: 'icmp', icmpv6: 'icmpv6', 'ipv6-icmp': 'icmpv6',
-  '17': 'udp', '6': 'tcp', '1': 'icmp', '58': 'icmpv6',
+  udp: 'udp',
+  tcp: 'tcp',
+  icmp: 'icmp',
+  icmpv6: 'icmpv6',
+  'ipv6-icmp': 'icmpv6',
+  '17': 'udp',
+  '6': 'tcp',
+  '1': 'icmp',
+  '58': 'icmpv6',
 };
 
 /** A protocol name or number as iptables or nft print it, in the packet's vocabulary when it is one of ours. */

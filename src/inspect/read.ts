@@ -81,7 +81,8 @@ type ClusterPart = Pick<NodeSnapshot, 'leases' | 'backend' | 'nftables'>;
 
 /** The backend settings doctor compares the kernel with, from the network config. */
 function backendOf(config: NetworkConfig): NodeSnapshot['backend'] {
-  if (config.backendType === 'udp') return { type: 'udp', vni: 0, port: parseUdpOptions(config.backend).port, directRouting: false };
+  if (config.backendType === 'udp')
+    return { type: 'udp', vni: 0, port: parseUdpOptions(config.backend).port, directRouting: false };
   if (config.backendType !== 'vxlan') return { type: config.backendType, vni: 0, port: 0, directRouting: false };
   const v = parseVxlanOptions(config.backend, 1500);
   return { type: 'vxlan', vni: v.vni, port: v.port || VXLAN_DEFAULT_PORT, directRouting: v.directRouting };
@@ -154,7 +155,10 @@ export function peerPublicIPs(s: Pick<NodeSnapshot, 'leases' | 'subnetEnv'>): Ar
 }
 
 /** `ip route get` for every peer public IP: how the underlay reaches it. */
-async function readUnderlay(nl: Netlink, s: Pick<NodeSnapshot, 'leases' | 'subnetEnv'>): Promise<NodeSnapshot['underlay']> {
+async function readUnderlay(
+  nl: Netlink,
+  s: Pick<NodeSnapshot, 'leases' | 'subnetEnv'>,
+): Promise<NodeSnapshot['underlay']> {
   const out: NodeSnapshot['underlay'] = [];
   for (const { lease, ip } of peerPublicIPs(s)) {
     try {
@@ -169,10 +173,12 @@ async function readUnderlay(nl: Netlink, s: Pick<NodeSnapshot, 'leases' | 'subne
 /** /proc/sys shows the reader's own namespace: another one's values come from sysctl run inside it. */
 async function readSysctls(exec: ExecFn, netns: string | undefined): Promise<NodeSnapshot['sysctls']> {
   if (!netns) return Object.fromEntries(SYSCTLS.map((k) => [k, readSysctl(k)]));
-  const values = await Promise.all(SYSCTLS.map(async (k) => {
-    const r = await exec('sysctl', ['-n', k]);
-    return r.code === 0 ? r.stdout.trim() : undefined;
-  }));
+  const values = await Promise.all(
+    SYSCTLS.map(async (k) => {
+      const r = await exec('sysctl', ['-n', k]);
+      return r.code === 0 ? r.stdout.trim() : undefined;
+    }),
+  );
   return Object.fromEntries(SYSCTLS.map((k, i) => [k, values[i]]));
 }
 
@@ -185,7 +191,10 @@ export async function readNode(o: ReadOptions): Promise<NodeSnapshot> {
   try {
     const links = await nl.links();
     const addresses = [...(await nl.addresses(4)), ...(await nl.addresses(6))];
-    const routes = [...(await nl.routes(4, { table: RT_TABLE_MAIN })), ...(await nl.routes(6, { table: RT_TABLE_MAIN }))];
+    const routes = [
+      ...(await nl.routes(4, { table: RT_TABLE_MAIN })),
+      ...(await nl.routes(6, { table: RT_TABLE_MAIN })),
+    ];
     const neighbours = [...(await nl.neighbours(undefined, 4)), ...(await nl.neighbours(undefined, 6))];
     // The vxlan devices' entries (peers) and those of cni0's ports (which pod sits behind which veth).
     const bridge = links.find((l) => l.name === 'cni0');
@@ -198,8 +207,17 @@ export async function readNode(o: ReadOptions): Promise<NodeSnapshot> {
     const part = await cluster;
     const underlay = await readUnderlay(nl, { ...part, subnetEnv });
     const snapshot: NodeSnapshot = {
-      subnetEnv, publicIP: o.publicIP, links, addresses, routes, neighbours, fdb, sysctls, underlay,
-      netfilter: await netfilter, ...part,
+      subnetEnv,
+      publicIP: o.publicIP,
+      links,
+      addresses,
+      routes,
+      neighbours,
+      fdb,
+      sysctls,
+      underlay,
+      netfilter: await netfilter,
+      ...part,
     };
     if (o.probe) snapshot.probes = await probePeers(snapshot, exec);
     const health = await flanneld;

@@ -3,7 +3,10 @@ import type { Diagnosis } from './checks.ts';
 import type { Finding, FindingId } from './findings.ts';
 
 const LAYERS: ReadonlyArray<[string, readonly FindingId[]]> = [
-  ['host and underlay', ['flanneld-not-running', 'ip-forward-disabled', 'bridge-nf-call', 'underlay-route', 'hostgw-not-adjacent']],
+  [
+    'host and underlay',
+    ['flanneld-not-running', 'ip-forward-disabled', 'bridge-nf-call', 'underlay-route', 'hostgw-not-adjacent'],
+  ],
   ['flannel device', ['vtep-mismatch', 'mtu-mismatch']],
   ['peers', ['peer-unprogrammed', 'peer-mac-mismatch', 'peer-stale', 'overlay-unreachable']],
   ['rules', ['forward-blocked', 'masquerade-missing', 'overlay-port-blocked']],
@@ -26,7 +29,11 @@ export function formatDiagnosis(d: Diagnosis): string {
 }
 
 function findingLines(f: Finding): string[] {
-  return [`  ${f.severity.toUpperCase()} [${f.id}] ${f.summary}`, ...f.evidence.map((e) => `      ${e}`), `    fix: ${f.fix}`];
+  return [
+    `  ${f.severity.toUpperCase()} [${f.id}] ${f.summary}`,
+    ...f.evidence.map((e) => `      ${e}`),
+    `    fix: ${f.fix}`,
+  ];
 }
 
 /** `{"ok", "findings": [{"id", "severity", "summary", "evidence", "fix"}], "checked"}`. */

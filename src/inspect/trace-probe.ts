@@ -57,19 +57,44 @@ export function probePoints(t: TraceInput): Point[] {
     { key: 'a-pre', node: 'local', hook: 'prerouting', match: `iifname "cni0" ${echo}`, trace: true },
     { key: 'a-fwd', node: 'local', hook: 'forward', match: echo },
   ];
-  const holderIsLocal = t.local.forward && !('error' in t.local.forward) && s.links.find((l) => l.index === (t.local.forward as { oif?: number }).oif)?.name === 'cni0';
-  points.push({ key: 'a-post', node: 'local', hook: 'postrouting', match: `oifname "${holderIsLocal ? 'cni0' : dev}" ${echo}` });
+  const holderIsLocal =
+    t.local.forward &&
+    !('error' in t.local.forward) &&
+    s.links.find((l) => l.index === (t.local.forward as { oif?: number }).oif)?.name === 'cni0';
+  points.push({
+    key: 'a-post',
+    node: 'local',
+    hook: 'postrouting',
+    match: `oifname "${holderIsLocal ? 'cni0' : dev}" ${echo}`,
+  });
   const port = s.backend?.type === 'vxlan' || s.backend?.type === 'udp' ? s.backend.port : undefined;
   const me = ownInterface(s, family);
   const peerIP = t.remote ? ownInterface(t.remote.snapshot, family)?.ip : undefined;
   if (port && me && peerIP) {
-    points.push({ key: 'a-out', node: 'local', hook: 'postrouting', match: `oifname "${me.link.name}" ${ip} daddr ${peerIP} udp dport ${port}` });
-    points.push({ key: 'b-pre', node: 'remote', hook: 'prerouting', match: `${ip} saddr ${me.ip} udp dport ${port}`, trace: true });
+    points.push({
+      key: 'a-out',
+      node: 'local',
+      hook: 'postrouting',
+      match: `oifname "${me.link.name}" ${ip} daddr ${peerIP} udp dport ${port}`,
+    });
+    points.push({
+      key: 'b-pre',
+      node: 'remote',
+      hook: 'prerouting',
+      match: `${ip} saddr ${me.ip} udp dport ${port}`,
+      trace: true,
+    });
     points.push({ key: 'b-in', node: 'remote', hook: 'input', match: `${ip} saddr ${me.ip} udp dport ${port}` });
   }
   if (t.remote) {
     const rdev = overlayDevice(t.remote.snapshot, family);
-    points.push({ key: 'b-decap', node: 'remote', hook: 'prerouting', match: `iifname "${rdev}" ${echo}`, trace: true });
+    points.push({
+      key: 'b-decap',
+      node: 'remote',
+      hook: 'prerouting',
+      match: `iifname "${rdev}" ${echo}`,
+      trace: true,
+    });
     points.push({ key: 'b-fwd', node: 'remote', hook: 'forward', match: echo });
     points.push({ key: 'b-post', node: 'remote', hook: 'postrouting', match: `oifname "cni0" ${echo}` });
   }
@@ -86,7 +111,8 @@ export function probeScript(points: readonly Point[]): string {
   const lines = [`table inet ${PROBE_TABLE}`, `delete table inet ${PROBE_TABLE}`, `table inet ${PROBE_TABLE} {`];
   for (const h of hooks) {
     lines.push(`  chain ${h} {`, `    type filter hook ${h} priority ${prio(h)}; policy accept;`);
-    for (const p of points.filter((x) => x.hook === h)) lines.push(`    ${p.match} counter${p.trace ? ' meta nftrace set 1' : ''} comment "${p.key}"`);
+    for (const p of points.filter((x) => x.hook === h))
+      lines.push(`    ${p.match} counter${p.trace ? ' meta nftrace set 1' : ''} comment "${p.key}"`);
     lines.push('  }');
   }
   lines.push('}', '');
@@ -123,7 +149,8 @@ function pointOf(h: Hop, t: TraceInput): string | undefined {
   const w = h.what;
   if (w.startsWith('source pod')) return 'a-pre';
   if (w.startsWith('netfilter FORWARD')) return local ? 'a-fwd' : 'b-fwd';
-  if (w.includes('encapsulation') || w.startsWith('next hop') || (local && w.startsWith('bridge port'))) return 'a-post';
+  if (w.includes('encapsulation') || w.startsWith('next hop') || (local && w.startsWith('bridge port')))
+    return 'a-post';
   if (w.startsWith('underlay route')) return 'a-out';
   if (w.startsWith('node of lease')) return 'b-pre';
   if (w.startsWith('netfilter INPUT')) return 'b-in';
@@ -139,12 +166,19 @@ export function withCounts(tr: Trace, t: TraceInput, r: ProbeResult): Trace {
     return p !== undefined && p in r.counts ? { ...h, count: r.counts[p]! } : h;
   });
   const lost = hops.find((h) => h.count === 0);
-  const probe = { sent: r.sent, received: r.received, ...(lost && r.received < r.sent ? { stoppedAt: `${lost.where}: ${lost.what}` } : {}), ...(r.drops.length ? { droppedBy: r.drops } : {}) };
+  const probe = {
+    sent: r.sent,
+    received: r.received,
+    ...(lost && r.received < r.sent ? { stoppedAt: `${lost.where}: ${lost.what}` } : {}),
+    ...(r.drops.length ? { droppedBy: r.drops } : {}),
+  };
   return { ...tr, hops, probe };
 }
 
 function monitor(node: ProbeNode): { child: ChildProcess; out: () => string } {
-  const argv = node.netns ? ['ip', ['netns', 'exec', node.netns, 'nft', 'monitor', 'trace']] as const : ['nft', ['monitor', 'trace']] as const;
+  const argv = node.netns
+    ? (['ip', ['netns', 'exec', node.netns, 'nft', 'monitor', 'trace']] as const)
+    : (['nft', ['monitor', 'trace']] as const);
   const child = spawn(argv[0], [...argv[1]], { stdio: ['ignore', 'pipe', 'ignore'] });
   let text = '';
   child.stdout!.on('data', (b: Buffer) => (text += b.toString()));
@@ -174,7 +208,18 @@ export async function runProbe(t: TraceInput, o: ProbeOptions): Promise<ProbeRes
       monitors.push(monitor(node));
     }
     await pause(200); // the monitors subscribe before the first echo
-    const args = ['-n', '-q', '-c', String(ECHOES), '-i', '0.2', '-W', '1', ...(o.from.netns ? [] : ['-I', t.src]), t.dst];
+    const args = [
+      '-n',
+      '-q',
+      '-c',
+      String(ECHOES),
+      '-i',
+      '0.2',
+      '-W',
+      '1',
+      ...(o.from.netns ? [] : ['-I', t.src]),
+      t.dst,
+    ];
     const ping = await o.from.exec('ping', args);
     const m = /(\d+) packets transmitted, (\d+) (?:packets )?received/.exec(ping.stdout);
     await pause(200);

@@ -26,7 +26,13 @@ function holds(l: Lease, ip: string): boolean {
 }
 
 /** `ip route get <dst> from <src> iif <dev>` in the node's namespace. */
-async function forwardLookup(netns: string | undefined, s: NodeSnapshot, dst: string, src: string, iif: string | undefined): Promise<Lookup> {
+async function forwardLookup(
+  netns: string | undefined,
+  s: NodeSnapshot,
+  dst: string,
+  src: string,
+  iif: string | undefined,
+): Promise<Lookup> {
   const dev = s.links.find((l) => l.name === iif);
   if (!dev) return { error: `no device ${iif ?? '(none)'} to arrive on` };
   const nl = await openNetlink({ netns });
@@ -42,14 +48,22 @@ async function forwardLookup(netns: string | undefined, s: NodeSnapshot, dst: st
 export async function readTrace(o: TraceReadOptions): Promise<TraceInput> {
   const family = familyOf(o.src);
   const snapshot = await readNode(o.local);
-  const local: TraceNode = { name: o.local.name, snapshot, forward: await forwardLookup(o.local.netns, snapshot, o.dst, o.src, 'cni0') };
+  const local: TraceNode = {
+    name: o.local.name,
+    snapshot,
+    forward: await forwardLookup(o.local.netns, snapshot, o.dst, o.src, 'cni0'),
+  };
   const input: TraceInput = { src: o.src, dst: o.dst, local };
   const holder = Array.isArray(snapshot.leases) ? snapshot.leases.find((l) => holds(l, o.dst)) : undefined;
   const publicIP = holder && (family === 4 ? holder.attrs.publicIP : holder.attrs.publicIPv6);
   const far = publicIP ? o.remote?.(publicIP) : undefined;
   if (far && far.name !== o.local.name) {
     const rs = await readNode(far);
-    input.remote = { name: far.name, snapshot: rs, forward: await forwardLookup(far.netns, rs, o.dst, o.src, overlayDevice(rs, family)) };
+    input.remote = {
+      name: far.name,
+      snapshot: rs,
+      forward: await forwardLookup(far.netns, rs, o.dst, o.src, overlayDevice(rs, family)),
+    };
   }
   return input;
 }

@@ -120,7 +120,9 @@ function bridgePort(s: NodeSnapshot, ip: string): string {
 /** What let an accepted packet through: a rule that accepted it, else the first chain's policy (not nat's, say). */
 function acceptedBy(v: NfVerdict): string {
   const d = v.decisions.find((x) => !x.policy) ?? v.decisions[0];
-  return d ? `accept (${where({ verdict: d.verdict, by: d.by, policy: d.policy, uncertain: [], decisions: [] })})` : 'accept (no base chain at this hook)';
+  return d
+    ? `accept (${where({ verdict: d.verdict, by: d.by, policy: d.policy, uncertain: [], decisions: [] })})`
+    : 'accept (no base chain at this hook)';
 }
 
 /** The FORWARD hook's verdict for the traced packet on a node; false when it drops it. */
@@ -134,15 +136,35 @@ function forwardHook(w: Walk, node: TraceNode, p: NfPacket): boolean {
     w.pass(node.name, what, acceptedBy(v));
     return true;
   }
-  return w.stop(node.name, what, entry, `FORWARD ${v.verdict === 'drop' ? 'drops' : 'rejects'} the packet`, removal(v, side), 'forward-blocked');
+  return w.stop(
+    node.name,
+    what,
+    entry,
+    `FORWARD ${v.verdict === 'drop' ? 'drops' : 'rejects'} the packet`,
+    removal(v, side),
+    'forward-blocked',
+  );
 }
 
 function start(w: Walk, t: TraceInput, family: 4 | 6): boolean {
   const s = t.local.snapshot;
   const bridge = s.links.find((l) => l.name === 'cni0');
-  if (!bridge) return w.stop(t.local.name, 'source pod → cni0', 'no link cni0', 'this node has no pod bridge', 'start a pod on this node (the CNI plugin creates cni0)');
-  const addr = s.addresses.filter((a) => a.index === bridge.index && a.family === family).map((a) => `${a.address}/${a.prefixLen}`);
-  w.pass(t.local.name, `source pod ${t.src} → cni0`, `${bridgePort(s, t.src)}; cni0 ${bridge.up ? 'up' : 'DOWN'} ${addr.join(' ')}`);
+  if (!bridge)
+    return w.stop(
+      t.local.name,
+      'source pod → cni0',
+      'no link cni0',
+      'this node has no pod bridge',
+      'start a pod on this node (the CNI plugin creates cni0)',
+    );
+  const addr = s.addresses
+    .filter((a) => a.index === bridge.index && a.family === family)
+    .map((a) => `${a.address}/${a.prefixLen}`);
+  w.pass(
+    t.local.name,
+    `source pod ${t.src} → cni0`,
+    `${bridgePort(s, t.src)}; cni0 ${bridge.up ? 'up' : 'DOWN'} ${addr.join(' ')}`,
+  );
   return true;
 }
 
@@ -153,47 +175,95 @@ function routeHop(w: Walk, t: TraceInput, peer: Lease | undefined, family: 4 | 6
   const entry = lookupText(s, `ip route get ${t.dst} from ${t.src} iif cni0`, l);
   const what = 'route lookup';
   if (!ok(l)) {
-    return w.stop(t.local.name, what, entry, `the kernel has no route for ${t.dst}`, `run flannelctl doctor on ${t.local.name}: it names the missing peer route (peer-unprogrammed) and its fix`, 'peer-unprogrammed');
+    return w.stop(
+      t.local.name,
+      what,
+      entry,
+      `the kernel has no route for ${t.dst}`,
+      `run flannelctl doctor on ${t.local.name}: it names the missing peer route (peer-unprogrammed) and its fix`,
+      'peer-unprogrammed',
+    );
   }
   const out = s.links.find((x) => x.index === l.oif);
   const want = peer ? deviceOf(s, family) : s.links.find((x) => x.name === 'cni0');
-  const direct = peer && s.backend?.type === 'vxlan' && s.backend.directRouting && l.gateway === publicIPOf(peer, family);
+  const direct =
+    peer && s.backend?.type === 'vxlan' && s.backend.directRouting && l.gateway === publicIPOf(peer, family);
   const expected = direct ? ownInterface(s, family)?.link : want;
   if (!out || out.index !== expected?.index) {
-    return w.stop(t.local.name, what, entry, `the kernel sends ${t.dst} out of ${out?.name ?? 'nothing'}, not ${expected?.name ?? "flannel's device"}`,
-      `ip route show ${t.dst}: a route of another owner may shadow flannel's; run flannelctl doctor on ${t.local.name}`, 'peer-unprogrammed');
+    return w.stop(
+      t.local.name,
+      what,
+      entry,
+      `the kernel sends ${t.dst} out of ${out?.name ?? 'nothing'}, not ${expected?.name ?? "flannel's device"}`,
+      `ip route show ${t.dst}: a route of another owner may shadow flannel's; run flannelctl doctor on ${t.local.name}`,
+      'peer-unprogrammed',
+    );
   }
   w.pass(t.local.name, what, entry);
   return out;
 }
 
-function vxlanHops(w: Walk, t: TraceInput, peer: Lease, dev: LinkInfo, family: 4 | 6, gateway: string | undefined): boolean {
+function vxlanHops(
+  w: Walk,
+  t: TraceInput,
+  peer: Lease,
+  dev: LinkInfo,
+  family: 4 | 6,
+  gateway: string | undefined,
+): boolean {
   const s = t.local.snapshot;
   const v = dev.vxlan;
-  w.pass(`${t.local.name} ${dev.name}`, 'vxlan encapsulation', `${dev.name}: vxlan id ${v?.id ?? '?'} local ${v?.local ?? '-'} dstport ${v?.port ?? '?'} ${dev.up ? 'up' : 'DOWN'}`);
+  w.pass(
+    `${t.local.name} ${dev.name}`,
+    'vxlan encapsulation',
+    `${dev.name}: vxlan id ${v?.id ?? '?'} local ${v?.local ?? '-'} dstport ${v?.port ?? '?'} ${dev.up ? 'up' : 'DOWN'}`,
+  );
   const mac = parsePeerBackendData(family === 4 ? peer.attrs.backendData : peer.attrs.backendV6Data)?.vtepMac;
   const neigh = s.neighbours.find((n) => n.index === dev.index && n.ip === gateway);
   const at = `${t.local.name} ${dev.name}`;
   if (!neigh?.mac) {
-    return w.stop(at, `neighbour for the next hop ${gateway}`, `no neighbour ${gateway} dev ${dev.name}`, `the next hop ${gateway} has no neighbour entry (its VTEP MAC)`,
-      `ip neigh replace ${gateway} lladdr ${mac ?? vtepMacOf(peer.attrs)} dev ${dev.name} nud permanent (flanneld restores it within 10 s while it runs)`, 'peer-unprogrammed');
+    return w.stop(
+      at,
+      `neighbour for the next hop ${gateway}`,
+      `no neighbour ${gateway} dev ${dev.name}`,
+      `the next hop ${gateway} has no neighbour entry (its VTEP MAC)`,
+      `ip neigh replace ${gateway} lladdr ${mac ?? vtepMacOf(peer.attrs)} dev ${dev.name} nud permanent (flanneld restores it within 10 s while it runs)`,
+      'peer-unprogrammed',
+    );
   }
   const neighText = `neighbour ${neigh.ip} lladdr ${neigh.mac} dev ${dev.name}${neigh.permanent ? ' PERMANENT' : ''}`;
   if (mac && neigh.mac !== mac) {
-    return w.stop(at, `neighbour for the next hop ${gateway}`, neighText, `the next hop's MAC ${neigh.mac} is not the peer's VtepMAC ${mac} (lease ${leaseName(peer)})`,
-      `ip neigh replace ${gateway} lladdr ${mac} dev ${dev.name} nud permanent`, 'peer-mac-mismatch');
+    return w.stop(
+      at,
+      `neighbour for the next hop ${gateway}`,
+      neighText,
+      `the next hop's MAC ${neigh.mac} is not the peer's VtepMAC ${mac} (lease ${leaseName(peer)})`,
+      `ip neigh replace ${gateway} lladdr ${mac} dev ${dev.name} nud permanent`,
+      'peer-mac-mismatch',
+    );
   }
   w.pass(at, `neighbour for the next hop ${gateway}`, neighText);
   const publicIP = publicIPOf(peer, family);
   const fdb = s.fdb.find((f) => f.index === dev.index && f.mac === neigh.mac && f.dst);
   if (!fdb) {
-    return w.stop(at, `FDB entry for ${neigh.mac}`, `no fdb ${neigh.mac} dev ${dev.name}`, `no FDB entry tells ${dev.name} where ${neigh.mac} lives`,
-      `bridge fdb append ${neigh.mac} dev ${dev.name} dst ${publicIP} (flanneld restores it within 10 s while it runs)`, 'peer-unprogrammed');
+    return w.stop(
+      at,
+      `FDB entry for ${neigh.mac}`,
+      `no fdb ${neigh.mac} dev ${dev.name}`,
+      `no FDB entry tells ${dev.name} where ${neigh.mac} lives`,
+      `bridge fdb append ${neigh.mac} dev ${dev.name} dst ${publicIP} (flanneld restores it within 10 s while it runs)`,
+      'peer-unprogrammed',
+    );
   }
   const fdbText = `fdb ${fdb.mac} dev ${dev.name} dst ${fdb.dst}${fdb.permanent ? ' permanent' : ''}`;
   if (fdb.dst !== publicIP) {
-    return w.stop(at, `FDB entry for ${neigh.mac}`, fdbText, `the FDB sends ${neigh.mac} to ${fdb.dst}, but lease ${leaseName(peer)} says its node is ${publicIP}`,
-      `bridge fdb replace ${neigh.mac} dev ${dev.name} dst ${publicIP}; if several leases name ${fdb.dst}, see doctor's public-ip-duplicate`);
+    return w.stop(
+      at,
+      `FDB entry for ${neigh.mac}`,
+      fdbText,
+      `the FDB sends ${neigh.mac} to ${fdb.dst}, but lease ${leaseName(peer)} says its node is ${publicIP}`,
+      `bridge fdb replace ${neigh.mac} dev ${dev.name} dst ${publicIP}; if several leases name ${fdb.dst}, see doctor's public-ip-duplicate`,
+    );
   }
   w.pass(at, `FDB entry for ${neigh.mac}`, fdbText);
   return true;
@@ -207,12 +277,25 @@ function underlayHop(w: Walk, t: TraceInput, peer: Lease, family: 4 | 6): boolea
   const me = ownInterface(s, family);
   const lookup = u?.lookup;
   if (lookup?.type !== 'unicast') {
-    return w.stop(t.local.name, `underlay route to ${ip}`, entry, `no route to the peer's public IP ${ip}`, `add a route to ${ip}, or start flanneld with --iface`, 'underlay-route');
+    return w.stop(
+      t.local.name,
+      `underlay route to ${ip}`,
+      entry,
+      `no route to the peer's public IP ${ip}`,
+      `add a route to ${ip}, or start flanneld with --iface`,
+      'underlay-route',
+    );
   }
   if (me && lookup.oif !== me.link.index) {
     const dev = s.links.find((l) => l.index === lookup.oif)?.name ?? `index ${lookup.oif}`;
-    return w.stop(t.local.name, `underlay route to ${ip}`, entry, `the underlay route leaves through ${dev}, not flannel's interface ${me.link.name}`,
-      `ip route replace ${ip} dev ${me.link.name} src ${me.ip}, or start flanneld with --iface`, 'underlay-route');
+    return w.stop(
+      t.local.name,
+      `underlay route to ${ip}`,
+      entry,
+      `the underlay route leaves through ${dev}, not flannel's interface ${me.link.name}`,
+      `ip route replace ${ip} dev ${me.link.name} src ${me.ip}, or start flanneld with --iface`,
+      'underlay-route',
+    );
   }
   w.pass(t.local.name, `underlay route to ${ip}`, entry);
   return true;
@@ -231,37 +314,72 @@ function remoteHops(w: Walk, t: TraceInput, peer: Lease, family: 4 | 6, proto: N
   const s = r.snapshot;
   const dev = deviceOf(s, family);
   const port = overlayPort(s);
-  const from = ownInterface(t.local.snapshot, family)?.ip ?? publicIPOf(ownLease(t.local.snapshot) ?? peer, family) ?? '';
+  const from =
+    ownInterface(t.local.snapshot, family)?.ip ?? publicIPOf(ownLease(t.local.snapshot) ?? peer, family) ?? '';
   const to = publicIPOf(peer, family) ?? '';
   const ext = ownInterface(s, family)?.link.name;
   if (port !== undefined) {
     const side = sides(s).find((x) => x.family === family);
-    const v = side && verdictAt(chainsOf(s, side, []), 'input', { family, src: from, dst: to, proto: 'udp', dport: port, iif: ext });
+    const v =
+      side &&
+      verdictAt(chainsOf(s, side, []), 'input', { family, src: from, dst: to, proto: 'udp', dport: port, iif: ext });
     const what = `netfilter INPUT for UDP ${port} (the overlay)`;
     if (v && v.verdict !== 'accept') {
-      return w.stop(r.name, what, where(v), `INPUT ${v.verdict === 'drop' ? 'drops' : 'rejects'} the encapsulated packets`,
-        removal(v, side!, { kind: 'port', port }), 'overlay-port-blocked');
+      return w.stop(
+        r.name,
+        what,
+        where(v),
+        `INPUT ${v.verdict === 'drop' ? 'drops' : 'rejects'} the encapsulated packets`,
+        removal(v, side!, { kind: 'port', port }),
+        'overlay-port-blocked',
+      );
     }
     w.pass(r.name, what, v ? acceptedBy(v) : 'accept (no base chain at this hook)');
   }
   if (!dev) {
-    return w.stop(r.name, 'decapsulation', `no flannel device on ${r.name}`, `${r.name} has no ${s.backend?.type ?? 'flannel'} device`, `restart flanneld on ${r.name}`, 'vtep-mismatch');
+    return w.stop(
+      r.name,
+      'decapsulation',
+      `no flannel device on ${r.name}`,
+      `${r.name} has no ${s.backend?.type ?? 'flannel'} device`,
+      `restart flanneld on ${r.name}`,
+      'vtep-mismatch',
+    );
   }
   const local = deviceOf(t.local.snapshot, family);
   if (dev.vxlan && local?.vxlan && (dev.vxlan.id !== local.vxlan.id || dev.vxlan.port !== local.vxlan.port)) {
-    return w.stop(`${r.name} ${dev.name}`, 'decapsulation', `${dev.name}: vxlan id ${dev.vxlan.id} dstport ${dev.vxlan.port}`,
-      `${r.name}'s ${dev.name} has VNI ${dev.vxlan.id} port ${dev.vxlan.port}; the sender uses VNI ${local.vxlan.id} port ${local.vxlan.port}`, `make the network config agree and restart flanneld on both`, 'vtep-mismatch');
+    return w.stop(
+      `${r.name} ${dev.name}`,
+      'decapsulation',
+      `${dev.name}: vxlan id ${dev.vxlan.id} dstport ${dev.vxlan.port}`,
+      `${r.name}'s ${dev.name} has VNI ${dev.vxlan.id} port ${dev.vxlan.port}; the sender uses VNI ${local.vxlan.id} port ${local.vxlan.port}`,
+      `make the network config agree and restart flanneld on both`,
+      'vtep-mismatch',
+    );
   }
-  const decap = dev.vxlan ? `${dev.name}: vxlan id ${dev.vxlan.id} local ${dev.vxlan.local ?? '-'} dstport ${dev.vxlan.port}` : dev.name === 'flannel0' ? 'flannel0: TUN, written by flanneld\'s forwarder' : `${dev.name} (host-gw: no encapsulation)`;
-  w.pass(`${r.name} ${dev.name}`, dev.vxlan ? 'decapsulation' : dev.name === 'flannel0' ? 'udp decapsulation (flanneld)' : 'arrival', `${decap} ${dev.up ? 'up' : 'DOWN'}`);
+  const decap = dev.vxlan
+    ? `${dev.name}: vxlan id ${dev.vxlan.id} local ${dev.vxlan.local ?? '-'} dstport ${dev.vxlan.port}`
+    : dev.name === 'flannel0'
+      ? "flannel0: TUN, written by flanneld's forwarder"
+      : `${dev.name} (host-gw: no encapsulation)`;
+  w.pass(
+    `${r.name} ${dev.name}`,
+    dev.vxlan ? 'decapsulation' : dev.name === 'flannel0' ? 'udp decapsulation (flanneld)' : 'arrival',
+    `${decap} ${dev.up ? 'up' : 'DOWN'}`,
+  );
   if (!forwardHook(w, r, { family, src: t.src, dst: t.dst, proto, iif: dev.name, oif: 'cni0' })) return false;
   const entry = lookupText(s, `ip route get ${t.dst} from ${t.src} iif ${dev.name}`, r.forward);
   const bridge = s.links.find((l) => l.name === 'cni0');
   if (!ok(r.forward) || !bridge || r.forward.oif !== bridge.index) {
     const sub = subnetOf(peer, family);
     const gw = sub ? (family === 4 ? formatIPv4((sub.ip as number) + 1) : formatIPv6((sub.ip as bigint) + 1n)) : '';
-    return w.stop(r.name, 'route to cni0', entry, `${r.name} does not route ${t.dst} to cni0`,
-      `the route comes with cni0's address: ip addr replace ${gw}/${sub?.prefix ?? ''} dev cni0 (or delete cni0 and let the next pod ADD recreate it)`);
+    return w.stop(
+      r.name,
+      'route to cni0',
+      entry,
+      `${r.name} does not route ${t.dst} to cni0`,
+      `the route comes with cni0's address: ip addr replace ${gw}/${sub?.prefix ?? ''} dev cni0 (or delete cni0 and let the next pod ADD recreate it)`,
+    );
   }
   w.pass(r.name, 'route to cni0', entry);
   w.pass(`${r.name} cni0`, `bridge port of ${t.dst}`, bridgePort(s, t.dst));
@@ -278,8 +396,12 @@ export function tracePath(t: TraceInput): Trace {
   const ownSubnet = family === 4 ? env?.subnet : env?.ipv6Subnet;
   if (!contains(ownSubnet, t.src)) {
     const holder = leases.find((l) => contains(subnetOf(l, family), t.src));
-    const where = holder ? `: it is in ${leaseName(holder)}, the subnet of node ${publicIPOf(holder, family)}; run trace there` : '';
-    throw new TraceError(`${t.src} is not a pod address of this node (${ownSubnet ?? 'no subnet in subnet.env'})${where}`);
+    const where = holder
+      ? `: it is in ${leaseName(holder)}, the subnet of node ${publicIPOf(holder, family)}; run trace there`
+      : '';
+    throw new TraceError(
+      `${t.src} is not a pod address of this node (${ownSubnet ?? 'no subnet in subnet.env'})${where}`,
+    );
   }
   const w = new Walk();
   const done = (): Trace => ({ src: t.src, dst: t.dst, hops: w.hops, ...w.stopped });
@@ -287,8 +409,13 @@ export function tracePath(t: TraceInput): Trace {
   const proto = family === 4 ? 'icmp' : 'icmpv6';
   const holder = leases.find((l) => contains(subnetOf(l, family), t.dst));
   if (!holder) {
-    w.stop(t.local.name, `the node holding ${t.dst}`, `no lease of ${leases.length} holds ${t.dst}`, `no node's lease holds ${t.dst}: it is not a pod address of this cluster`,
-      'check the address (kubectl get pods -o wide); a pod of a node that left keeps an address no lease holds');
+    w.stop(
+      t.local.name,
+      `the node holding ${t.dst}`,
+      `no lease of ${leases.length} holds ${t.dst}`,
+      `no node's lease holds ${t.dst}: it is not a pod address of this cluster`,
+      'check the address (kubectl get pods -o wide); a pod of a node that left keeps an address no lease holds',
+    );
     return done();
   }
   const peer = holder === own ? undefined : holder;
@@ -303,15 +430,30 @@ export function tracePath(t: TraceInput): Trace {
   if (out.vxlan) {
     if (!vxlanHops(w, t, peer, out, family, lookup.gateway)) return done();
   } else if (out.name === 'flannel0') {
-    w.pass(`${t.local.name} flannel0`, 'udp encapsulation (flanneld)', `flannel0 → flanneld's forwarder → UDP to ${publicIPOf(peer, family)}:${overlayPort(s)} (GET /peers shows the peer)`);
+    w.pass(
+      `${t.local.name} flannel0`,
+      'udp encapsulation (flanneld)',
+      `flannel0 → flanneld's forwarder → UDP to ${publicIPOf(peer, family)}:${overlayPort(s)} (GET /peers shows the peer)`,
+    );
   } else {
     const n = s.neighbours.find((x) => x.index === out.index && x.ip === lookup.gateway);
-    w.pass(`${t.local.name} ${out.name}`, `next hop ${lookup.gateway}`, n?.mac ? `neighbour ${n.ip} lladdr ${n.mac} dev ${out.name}` : `no neighbour entry for ${lookup.gateway} yet (ARP resolves it on the first packet)`);
+    w.pass(
+      `${t.local.name} ${out.name}`,
+      `next hop ${lookup.gateway}`,
+      n?.mac
+        ? `neighbour ${n.ip} lladdr ${n.mac} dev ${out.name}`
+        : `no neighbour entry for ${lookup.gateway} yet (ARP resolves it on the first packet)`,
+    );
   }
   if (!underlayHop(w, t, peer, family)) return done();
   const peerNode = publicIPOf(peer, family)!;
   if (!t.remote) {
-    w.hops.push({ where: peerNode, what: `node of lease ${leaseName(peer)}`, entry: `not inspected: run trace on node ${peerNode}`, ok: true });
+    w.hops.push({
+      where: peerNode,
+      what: `node of lease ${leaseName(peer)}`,
+      entry: `not inspected: run trace on node ${peerNode}`,
+      ok: true,
+    });
     return done();
   }
   w.pass(t.remote.name, `node of lease ${leaseName(peer)}`, `lease ${leaseName(peer)}: public IP ${peerNode}`);
@@ -324,13 +466,19 @@ export function formatTrace(tr: Trace): string {
   const lines = [`trace ${tr.src} → ${tr.dst}`];
   tr.hops.forEach((h, i) => {
     const count = h.count !== undefined ? `  [${h.count} probe packet${h.count === 1 ? '' : 's'}]` : '';
-    lines.push(`${String(i + 1).padStart(2)}. ${h.ok ? 'ok  ' : 'STOP'} ${h.where}: ${h.what}${count}`, `          ${h.entry}`);
+    lines.push(
+      `${String(i + 1).padStart(2)}. ${h.ok ? 'ok  ' : 'STOP'} ${h.where}: ${h.what}${count}`,
+      `          ${h.entry}`,
+    );
   });
-  if (tr.stoppedAt) lines.push('', `Stopped at ${tr.stoppedAt}: ${tr.reason}${tr.id ? ` [${tr.id}]` : ''}`, `fix: ${tr.fix}`);
+  if (tr.stoppedAt)
+    lines.push('', `Stopped at ${tr.stoppedAt}: ${tr.reason}${tr.id ? ` [${tr.id}]` : ''}`, `fix: ${tr.fix}`);
   else lines.push('', 'Every hop is in place.');
   const p = tr.probe;
   if (p) {
-    lines.push(`Probe: ${p.received} of ${p.sent} echoes answered${p.stoppedAt ? `; the probe stopped at ${p.stoppedAt}` : ''}.`);
+    lines.push(
+      `Probe: ${p.received} of ${p.sent} echoes answered${p.stoppedAt ? `; the probe stopped at ${p.stoppedAt}` : ''}.`,
+    );
     for (const d of p.droppedBy ?? []) lines.push(`  dropped by ${d}`);
   }
   return `${lines.join('\n')}\n`;

@@ -59,7 +59,7 @@ export class IPv4Net {
   }
 
   contains(ip: IPv4): boolean {
-    return ((ip & maskOf(this.prefix)) >>> 0) === this.ip;
+    return (ip & maskOf(this.prefix)) >>> 0 === this.ip;
   }
 
   /** True when `other` lies entirely inside this network. */

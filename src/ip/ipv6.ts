@@ -89,7 +89,8 @@ export class IPv6Net {
   readonly prefix: number;
 
   constructor(ip: IPv6, prefix: number) {
-    if (!Number.isInteger(prefix) || prefix < 0 || prefix > 128) throw new Error(`invalid IPv6 prefix length ${prefix}`);
+    if (!Number.isInteger(prefix) || prefix < 0 || prefix > 128)
+      throw new Error(`invalid IPv6 prefix length ${prefix}`);
     this.prefix = prefix;
     this.ip = ip & maskOf6(prefix);
   }

@@ -28,21 +28,58 @@ export async function startKubeApiServer(t: LabTopology): Promise<void> {
   const ready = join(LAB_DIR, 'kube-api.ready');
   rmSync(ready, { force: true });
   const nodes = labNodeSpecs(t);
-  spawnDetachedInNetns(t.etcdNs, [nodeExecutable(), join(distDir(), 'lab-kube-api.cjs'),
-    '--listen', `${t.etcdIp}:${KUBE_API_PORT}`, '--token', token, '--nodes', nodes, '--ready-file', ready], join(LAB_DIR, 'kube-api.log'));
-  await waitUntil(() => existsSync(ready), 20_000, `the fake API server did not start in 20 s; see ${LAB_DIR}/kube-api.log`, 100);
+  spawnDetachedInNetns(
+    t.etcdNs,
+    [
+      nodeExecutable(),
+      join(distDir(), 'lab-kube-api.cjs'),
+      '--listen',
+      `${t.etcdIp}:${KUBE_API_PORT}`,
+      '--token',
+      token,
+      '--nodes',
+      nodes,
+      '--ready-file',
+      ready,
+    ],
+    join(LAB_DIR, 'kube-api.log'),
+  );
+  await waitUntil(
+    () => existsSync(ready),
+    20_000,
+    `the fake API server did not start in 20 s; see ${LAB_DIR}/kube-api.log`,
+    100,
+  );
 }
 
 /** Writes the host's kubeconfig (bearer token; plain HTTP on the lab underlay) and returns flanneld's extra args. */
 export function kubeFlanneldArgs(t: LabTopology, h: LabHost): string[] {
   const kubeconfig = join(h.dir, 'kubeconfig');
   const token = readFileSync(tokenFile, 'utf8').trim();
-  writeFileSync(kubeconfig, [
-    'apiVersion: v1', 'kind: Config', 'current-context: lab',
-    'clusters:', '- name: lab', '  cluster:', `    server: ${kubeApiUrl(t)}`, '    insecure-skip-tls-verify: true',
-    'users:', `- name: ${h.name}`, '  user:', `    token: ${token}`,
-    'contexts:', '- name: lab', '  context:', '    cluster: lab', `    user: ${h.name}`, '',
-  ].join('\n'), { mode: 0o600 });
+  writeFileSync(
+    kubeconfig,
+    [
+      'apiVersion: v1',
+      'kind: Config',
+      'current-context: lab',
+      'clusters:',
+      '- name: lab',
+      '  cluster:',
+      `    server: ${kubeApiUrl(t)}`,
+      '    insecure-skip-tls-verify: true',
+      'users:',
+      `- name: ${h.name}`,
+      '  user:',
+      `    token: ${token}`,
+      'contexts:',
+      '- name: lab',
+      '  context:',
+      '    cluster: lab',
+      `    user: ${h.name}`,
+      '',
+    ].join('\n'),
+    { mode: 0o600 },
+  );
   return kubeDoctorArgs(h);
 }
 

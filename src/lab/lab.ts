@@ -8,7 +8,18 @@ import { waitUntil } from '../util/wait.ts';
 import { netnsList, netnsPids, sh, shQuiet, spawnDetachedInNetns } from './exec.ts';
 import { kubeApiUrl, kubeFlanneldArgs, kubeNodesSummary, labNodeSpecs, startKubeApiServer } from './kube-lab.ts';
 import { formatMatrix, lossPercent, pingMatrix, type PingTarget } from './ping-matrix.ts';
-import { LAB_DIR, LAB_PREFIX, labCniConfig, labHasV4, labHasV6, labNetworkConfig, labStackName, labTopology, type LabHost, type LabTopology } from './topology.ts';
+import {
+  LAB_DIR,
+  LAB_PREFIX,
+  labCniConfig,
+  labHasV4,
+  labHasV6,
+  labNetworkConfig,
+  labStackName,
+  labTopology,
+  type LabHost,
+  type LabTopology,
+} from './topology.ts';
 
 export interface LabUpOptions {
   hosts: number;
@@ -78,9 +89,27 @@ async function startEtcd(t: LabTopology): Promise<void> {
   mkdirSync(dir, { recursive: true });
   const url = t.etcdEndpoint;
   const peer = `http://${t.etcdIp}:2380`;
-  spawnDetachedInNetns(t.etcdNs, ['etcd', '--name', 'lab', '--data-dir', join(dir, 'data'),
-    '--listen-client-urls', url, '--advertise-client-urls', url, '--listen-peer-urls', peer,
-    '--initial-advertise-peer-urls', peer, '--initial-cluster', `lab=${peer}`], join(LAB_DIR, 'etcd.log'));
+  spawnDetachedInNetns(
+    t.etcdNs,
+    [
+      'etcd',
+      '--name',
+      'lab',
+      '--data-dir',
+      join(dir, 'data'),
+      '--listen-client-urls',
+      url,
+      '--advertise-client-urls',
+      url,
+      '--listen-peer-urls',
+      peer,
+      '--initial-advertise-peer-urls',
+      peer,
+      '--initial-cluster',
+      `lab=${peer}`,
+    ],
+    join(LAB_DIR, 'etcd.log'),
+  );
   const healthy = () => {
     try {
       etcdctl(t, ['endpoint', 'health']);
@@ -93,7 +122,9 @@ async function startEtcd(t: LabTopology): Promise<void> {
 }
 
 function etcdctl(t: LabTopology, args: string[]): string {
-  return sh('ip', ['netns', 'exec', t.etcdNs, 'etcdctl', `--endpoints=${t.etcdEndpoint}`, ...args], { env: { ...process.env, ETCDCTL_API: '3' } });
+  return sh('ip', ['netns', 'exec', t.etcdNs, 'etcdctl', `--endpoints=${t.etcdEndpoint}`, ...args], {
+    env: { ...process.env, ETCDCTL_API: '3' },
+  });
 }
 
 /** flanneld's health server (/readyz, /peers) on each host's own loopback; `flannelctl lab peers` reads it. */
@@ -101,16 +132,32 @@ export const LAB_HEALTHZ_PORT = 8081;
 
 function startFlanneld(t: LabTopology, h: LabHost, distDir: string, kube = false): void {
   const source = kube ? kubeFlanneldArgs(t, h) : [`--etcd-endpoints=${t.etcdEndpoint}`];
-  spawnDetachedInNetns(h.ns, [nodeExecutable(), join(distDir, 'flanneld.cjs'),
-    ...source, `--subnet-file=${h.subnetFile}`, '--ip-masq', '--iptables-resync=5', '--healthz-ip=127.0.0.1', `--healthz-port=${LAB_HEALTHZ_PORT}`],
-    join(h.dir, 'flanneld.log'), kube ? { ...process.env, NODE_NAME: h.name } : undefined);
+  spawnDetachedInNetns(
+    h.ns,
+    [
+      nodeExecutable(),
+      join(distDir, 'flanneld.cjs'),
+      ...source,
+      `--subnet-file=${h.subnetFile}`,
+      '--ip-masq',
+      '--iptables-resync=5',
+      '--healthz-ip=127.0.0.1',
+      `--healthz-port=${LAB_HEALTHZ_PORT}`,
+    ],
+    join(h.dir, 'flanneld.log'),
+    kube ? { ...process.env, NODE_NAME: h.name } : undefined,
+  );
 }
 
 async function waitForFile(path: string, what: string, logFile: string): Promise<void> {
-  await waitUntil(() => existsSync(path), 30_000, () => {
-    const tail = existsSync(logFile) ? readFileSync(logFile, 'utf8').split('\n').slice(-15).join('\n') : '(no log)';
-    return `${what} did not write ${path} within 30 s. Last lines of ${logFile}:\n${tail}`;
-  });
+  await waitUntil(
+    () => existsSync(path),
+    30_000,
+    () => {
+      const tail = existsSync(logFile) ? readFileSync(logFile, 'utf8').split('\n').slice(-15).join('\n') : '(no log)';
+      return `${what} did not write ${path} within 30 s. Last lines of ${logFile}:\n${tail}`;
+    },
+  );
 }
 
 /** A host's subnet.env on one line, for the lab's printouts. */
@@ -124,19 +171,28 @@ function cniAdd(t: LabTopology, h: LabHost, podNs: string, distDir: string): { v
   // The plugin users install: the single executable, run with no node on its PATH as a container runtime would.
   const out = sh('ip', ['netns', 'exec', h.ns, join(distDir, 'bin', 'flannel')], {
     input: labCniConfig(h),
-    env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', CNI_COMMAND: 'ADD', CNI_CONTAINERID: podNs, CNI_NETNS: `/var/run/netns/${podNs}`, CNI_IFNAME: 'eth0', CNI_PATH: '/usr/lib/cni' },
+    env: {
+      PATH: '/usr/sbin:/usr/bin:/sbin:/bin',
+      CNI_COMMAND: 'ADD',
+      CNI_CONTAINERID: podNs,
+      CNI_NETNS: `/var/run/netns/${podNs}`,
+      CNI_IFNAME: 'eth0',
+      CNI_PATH: '/usr/lib/cni',
+    },
   });
   const ips = ((JSON.parse(out) as { ips?: { address: string }[] }).ips ?? []).map((x) => x.address.split('/')[0]!);
   const v4 = ips.find((a) => !a.includes(':'));
   const v6 = ips.find((a) => a.includes(':'));
   if (labHasV4(t) && !v4) throw new Error(`CNI ADD for ${podNs} returned no IPv4 address: ${out}`);
-  if (labHasV6(t) && !v6) throw new Error(`CNI ADD for ${podNs} returned no IPv6 address in ${labStackName(t)} mode: ${out}`);
+  if (labHasV6(t) && !v6)
+    throw new Error(`CNI ADD for ${podNs} returned no IPv6 address in ${labStackName(t)} mode: ${out}`);
   return { v4, v6 };
 }
 
 export async function labUp(o: LabUpOptions): Promise<boolean> {
   for (const f of ['flanneld.cjs', 'flannel.cjs']) {
-    if (!existsSync(join(o.distDir, f))) throw new Error(`${join(o.distDir, f)} is missing: run \`npm run build\` first`);
+    if (!existsSync(join(o.distDir, f)))
+      throw new Error(`${join(o.distDir, f)} is missing: run \`npm run build\` first`);
   }
   if (netnsList().some((n) => n.startsWith(`${LAB_PREFIX}-`)) || existsSync(LAB_DIR)) {
     say('A previous lab is still there; tearing it down first.');
@@ -148,10 +204,14 @@ export async function labUp(o: LabUpOptions): Promise<boolean> {
   const save = () => writeFileSync(statePath, JSON.stringify(state, null, 2));
   save();
   try {
-    say(`Creating ${t.hosts.length} hosts on underlay ${t.etcdIp.replace(/\.2$/, '.0/24')} (switch namespace ${t.switchNs})`);
+    say(
+      `Creating ${t.hosts.length} hosts on underlay ${t.etcdIp.replace(/\.2$/, '.0/24')} (switch namespace ${t.switchNs})`,
+    );
     makeUnderlay(t);
     if (o.kube) {
-      say(`Starting the fake Kubernetes API server (plain HTTP) in ${t.etcdNs} at ${kubeApiUrl(t)} with nodes ${labNodeSpecs(t)}`);
+      say(
+        `Starting the fake Kubernetes API server (plain HTTP) in ${t.etcdNs} at ${kubeApiUrl(t)} with nodes ${labNodeSpecs(t)}`,
+      );
       await startKubeApiServer(t);
     } else {
       say(`Starting etcd in ${t.etcdNs} at ${t.etcdEndpoint}`);
@@ -171,7 +231,8 @@ export async function labUp(o: LabUpOptions): Promise<boolean> {
         say(`  pod ${p.ns} on ${h.ns}: ${[ips.v4, ips.v6].filter(Boolean).join(' ')}`);
       }
     }
-    if (labHasV6(t)) await waitForIPv6Dad([...t.hosts.map((h) => h.ns), ...t.hosts.flatMap((h) => h.pods.map((p) => p.ns))]);
+    if (labHasV6(t))
+      await waitForIPv6Dad([...t.hosts.map((h) => h.ns), ...t.hosts.flatMap((h) => h.pods.map((p) => p.ns))]);
   } catch (e) {
     say(`lab up failed: ${(e as Error).message}`);
     say('Tearing down what was created.');
@@ -185,7 +246,11 @@ export async function labUp(o: LabUpOptions): Promise<boolean> {
   for (const hint of backendHints(t.backend, t.hosts[0]!.ns)) say(`  ${hint}`);
   const peerPod = t.hosts[1]!.pods[0]!.ns;
   say(`  ip netns exec ${t.hosts[0]!.pods[0]!.ns} ping ${state.pods[peerPod] ?? state.podsV6?.[peerPod]}`);
-  say(o.kube ? `  ${kubeNodesSummary(t)} (from inside ${t.hosts[0]!.ns})` : `  ip netns exec ${t.etcdNs} env ETCDCTL_API=3 etcdctl --endpoints=${t.etcdEndpoint} get --prefix /coreos.com/network`);
+  say(
+    o.kube
+      ? `  ${kubeNodesSummary(t)} (from inside ${t.hosts[0]!.ns})`
+      : `  ip netns exec ${t.etcdNs} env ETCDCTL_API=3 etcdctl --endpoints=${t.etcdEndpoint} get --prefix /coreos.com/network`,
+  );
   say(`  logs: ${LAB_DIR}/<host>/flanneld.log`);
   say('Status: node dist/flannelctl.cjs lab status    Tear down: make lab-down (node dist/flannelctl.cjs lab down)');
   return ok;
@@ -196,13 +261,18 @@ export async function labUp(o: LabUpOptions): Promise<boolean> {
  * answer no neighbour solicitations meanwhile; ping once they are usable, as a pod started by kubelet would be.
  */
 async function waitForIPv6Dad(namespaces: string[]): Promise<void> {
-  const tentative = (ns: string) => JSON.parse(ipn(ns, ['-6', '-j', 'addr', 'show', 'tentative']) || '[]') as Array<{ addr_info?: unknown[] }>;
+  const tentative = (ns: string) =>
+    JSON.parse(ipn(ns, ['-6', '-j', 'addr', 'show', 'tentative']) || '[]') as Array<{ addr_info?: unknown[] }>;
   let waiting: string[] = [];
   const settled = () => {
     waiting = namespaces.filter((ns) => tentative(ns).some((l) => (l.addr_info ?? []).length > 0));
     return waiting.length === 0;
   };
-  await waitUntil(settled, 15_000, () => `IPv6 addresses still tentative (duplicate address detection) after 15 s in ${waiting.join(', ')}`);
+  await waitUntil(
+    settled,
+    15_000,
+    () => `IPv6 addresses still tentative (duplicate address detection) after 15 s in ${waiting.join(', ')}`,
+  );
 }
 
 /** Where each backend's kernel state can be seen, and the command that checks all of it. */
@@ -211,11 +281,19 @@ function backendHints(backend: string, ns: string): string[] {
   const doctor = `node dist/flannelctl.cjs lab doctor ${ns} [--probe]    # every check of the node, with the fix for what is wrong`;
   switch (backend) {
     case 'vxlan':
-      return [`${x} ip -d link show flannel.1`, `${x} ip route; ${x} ip neigh show dev flannel.1; ${x} bridge fdb show dev flannel.1`, doctor];
+      return [
+        `${x} ip -d link show flannel.1`,
+        `${x} ip route; ${x} ip neigh show dev flannel.1; ${x} bridge fdb show dev flannel.1`,
+        doctor,
+      ];
     case 'udp':
       return [`${x} ip -d link show flannel0`, `${x} ip route`, doctor];
     default:
-      return [`${x} ip route    # ${backend}: one route per peer via its underlay IP`, `node dist/flannelctl.cjs lab peers ${ns}    # each peer's route: programmed, or failed and why`, doctor];
+      return [
+        `${x} ip route    # ${backend}: one route per peer via its underlay IP`,
+        `node dist/flannelctl.cjs lab peers ${ns}    # each peer's route: programmed, or failed and why`,
+        doctor,
+      ];
   }
 }
 
@@ -232,25 +310,47 @@ async function labCheck(state: LabState): Promise<boolean> {
   const unmasked: string[] = [];
   for (const f of families) {
     const name = f.v === 4 ? 'IPv4' : 'IPv6';
-    const pods = t.hosts.flatMap((h) => h.pods.map((p) => ({ label: p.ns, ns: p.ns, ip: f.ips[p.ns] ?? (f.v === 4 ? '0.0.0.0' : '::') })));
+    const pods = t.hosts.flatMap((h) =>
+      h.pods.map((p) => ({ label: p.ns, ns: p.ns, ip: f.ips[p.ns] ?? (f.v === 4 ? '0.0.0.0' : '::') })),
+    );
     const results = await pingMatrix(pods, pods as PingTarget[]);
     say('');
     say(`Pod-to-pod ${name} ping matrix (packet loss, 3 pings each):`);
-    say(formatMatrix(pods.map((p) => p.label), pods, results));
+    say(
+      formatMatrix(
+        pods.map((p) => p.label),
+        pods,
+        results,
+      ),
+    );
     const underlay: PingTarget[] = t.hosts.map((h) => ({ label: h.ns, ip: f.underlay(h) }));
-    const toHosts = await pingMatrix(pods.map((p) => ({ label: p.label, ns: p.ns })), underlay);
+    const toHosts = await pingMatrix(
+      pods.map((p) => ({ label: p.label, ns: p.ns })),
+      underlay,
+    );
     const crossHost = toHosts.filter((r) => !r.from.startsWith(`${r.to}-`));
     say('');
     say(`Pod to other hosts' ${name} underlay addresses (leaves the host masqueraded by FLANNEL-POSTRTG):`);
-    say(formatMatrix(pods.map((p) => p.label), underlay, crossHost));
+    say(
+      formatMatrix(
+        pods.map((p) => p.label),
+        underlay,
+        crossHost,
+      ),
+    );
     all.push(...results, ...crossHost);
     // Replies would come back through the overlay even without NAT: the rule counters are the proof of masquerading.
     // flannel's nftables rules carry no counters, so only iptables mode can show it.
-    if (!t.nftables) unmasked.push(...t.hosts.filter((h) => masqueradedPackets(h.ns, f.v) === 0).map((h) => `${h.ns} (${name})`));
+    if (!t.nftables)
+      unmasked.push(...t.hosts.filter((h) => masqueradedPackets(h.ns, f.v) === 0).map((h) => `${h.ns} (${name})`));
   }
-  say(t.nftables ? `Masquerade: nftables mode (flannel's nft rules have no counters; see \`nft list table ${labHasV4(t) ? 'ip flannel-ipv4' : 'ip6 flannel-ipv6'}\`).` : unmasked.length === 0
-    ? `Masquerade: every host's FLANNEL-POSTRTG MASQUERADE rule counted the pod → underlay packets (${families.map((f) => (f.v === 4 ? 'iptables' : 'ip6tables')).join(', ')}).`
-    : `Masquerade: no packets masqueraded on ${unmasked.join(', ')}.`);
+  say(
+    t.nftables
+      ? `Masquerade: nftables mode (flannel's nft rules have no counters; see \`nft list table ${labHasV4(t) ? 'ip flannel-ipv4' : 'ip6 flannel-ipv6'}\`).`
+      : unmasked.length === 0
+        ? `Masquerade: every host's FLANNEL-POSTRTG MASQUERADE rule counted the pod → underlay packets (${families.map((f) => (f.v === 4 ? 'iptables' : 'ip6tables')).join(', ')}).`
+        : `Masquerade: no packets masqueraded on ${unmasked.join(', ')}.`,
+  );
   const bad = all.filter((r) => lossPercent(r) > 0);
   say('');
   say(bad.length === 0 ? `All ${all.length} pairs at 0 % loss.` : `${bad.length} of ${all.length} pairs lost packets.`);
@@ -291,7 +391,8 @@ export async function labStatus(): Promise<boolean> {
 export function labDown(): void {
   const names = netnsList().filter((n) => n === `${LAB_PREFIX}-sw` || n.startsWith(`${LAB_PREFIX}-`));
   // Pods first, then hosts (their processes), then etcd and the switch.
-  const order = (n: string) => (/-p\d+$/.test(n) ? 0 : n === `${LAB_PREFIX}-etcd` ? 2 : n === `${LAB_PREFIX}-sw` ? 3 : 1);
+  const order = (n: string) =>
+    /-p\d+$/.test(n) ? 0 : n === `${LAB_PREFIX}-etcd` ? 2 : n === `${LAB_PREFIX}-sw` ? 3 : 1;
   names.sort((a, b) => order(a) - order(b));
   for (const n of names) {
     for (const pid of netnsPids(n)) {
@@ -304,7 +405,9 @@ export function labDown(): void {
   }
   for (const n of names) shQuiet('ip', ['netns', 'del', n]);
   // veths that never made it into a namespace.
-  for (let i = 0; i <= 20; i++) for (const s of ['a', 'b']) if (existsSync(`/sys/class/net/${LAB_PREFIX}${i}${s}`)) shQuiet('ip', ['link', 'del', `${LAB_PREFIX}${i}${s}`]);
+  for (let i = 0; i <= 20; i++)
+    for (const s of ['a', 'b'])
+      if (existsSync(`/sys/class/net/${LAB_PREFIX}${i}${s}`)) shQuiet('ip', ['link', 'del', `${LAB_PREFIX}${i}${s}`]);
   rmSync(LAB_DIR, { recursive: true, force: true });
   if (names.length) say(`Removed ${names.length} namespaces and ${LAB_DIR}.`);
 }
@@ -332,15 +435,24 @@ export function labHost(hostName: string, state = readState()): LabHost {
 }
 
 /** `lab trace <src> <dst>`: pod names (h1-p1, flab-h1-p1) or IPs, resolved to addresses, with the host of src. */
-export function labTraceTarget(state: LabState, src: string, dst: string, ipv6: boolean): { src: string; dst: string; srcHost: LabHost; srcPodNs?: string } {
+export function labTraceTarget(
+  state: LabState,
+  src: string,
+  dst: string,
+  ipv6: boolean,
+): { src: string; dst: string; srcHost: LabHost; srcPodNs?: string } {
   const v6 = ipv6 || !labHasV4(state.topology);
-  const ips = v6 ? state.podsV6 ?? {} : state.pods;
+  const ips = v6 ? (state.podsV6 ?? {}) : state.pods;
   const pod = (x: string) => (ips[x] ? x : ips[`${LAB_PREFIX}-${x}`] ? `${LAB_PREFIX}-${x}` : undefined);
   const address = (x: string) => {
     const p = pod(x);
     if (p) return ips[p]!;
     if (/^[0-9a-f.:]+$/i.test(x)) return x;
-    throw new Error(`no lab pod "${x}"; pods are ${Object.keys(ips).map((k) => k.replace(`${LAB_PREFIX}-`, '')).join(', ')}`);
+    throw new Error(
+      `no lab pod "${x}"; pods are ${Object.keys(ips)
+        .map((k) => k.replace(`${LAB_PREFIX}-`, ''))
+        .join(', ')}`,
+    );
   };
   const [s, d] = [address(src), address(dst)];
   const srcPodNs = Object.keys(ips).find((k) => ips[k] === s);
@@ -354,10 +466,20 @@ export async function labRestartFlanneld(hostName: string, distDir: string): Pro
   const state = readState();
   const h = labHost(hostName, state);
   for (const pid of flanneldPids(h.ns)) process.kill(pid, 'SIGTERM');
-  await waitUntil(() => flanneldPids(h.ns).length === 0, 10_000, `flanneld on ${h.ns} did not exit within 10 s of SIGTERM`, 100);
+  await waitUntil(
+    () => flanneldPids(h.ns).length === 0,
+    10_000,
+    `flanneld on ${h.ns} did not exit within 10 s of SIGTERM`,
+    100,
+  );
   // subnet.env is rewritten (atomically: a new inode) once the new flanneld is up.
   const ino = statSync(h.subnetFile).ino;
   startFlanneld(state.topology, h, distDir, state.kube);
-  await waitUntil(() => statSync(h.subnetFile).ino !== ino, 30_000, `flanneld on ${h.ns} did not rewrite ${h.subnetFile} within 30 s; see ${h.dir}/flanneld.log`, 100);
+  await waitUntil(
+    () => statSync(h.subnetFile).ino !== ino,
+    30_000,
+    `flanneld on ${h.ns} did not rewrite ${h.subnetFile} within 30 s; see ${h.dir}/flanneld.log`,
+    100,
+  );
   say(`flanneld on ${h.ns} restarted: ${subnetEnvLine(h)}`);
 }

@@ -20,18 +20,34 @@ export function parsePingSummary(out: string): { sent: number; received: number 
 }
 
 export async function ping(fromNs: string, ip: string, count: number): Promise<{ sent: number; received: number }> {
-  const r = await processExec(fromNs, 5000 + count * 1500)('ping', ['-n', '-q', '-c', String(count), '-i', '0.2', '-W', '1', ip]);
+  const r = await processExec(fromNs, 5000 + count * 1500)('ping', [
+    '-n',
+    '-q',
+    '-c',
+    String(count),
+    '-i',
+    '0.2',
+    '-W',
+    '1',
+    ip,
+  ]);
   return parsePingSummary(r.stdout) ?? { sent: count, received: 0 };
 }
 
 /** Pings every target from every source, a few sources at a time (bounded work: sources × targets × count). */
-export async function pingMatrix(sources: { label: string; ns: string }[], targets: PingTarget[], count = 3): Promise<PingResult[]> {
+export async function pingMatrix(
+  sources: { label: string; ns: string }[],
+  targets: PingTarget[],
+  count = 3,
+): Promise<PingResult[]> {
   const jobs = sources.flatMap((s) => targets.filter((t) => t.label !== s.label).map((t) => ({ s, t })));
   const results: PingResult[] = [];
   const width = 6;
   for (let i = 0; i < jobs.length; i += width) {
     const batch = jobs.slice(i, i + width);
-    const done = await Promise.all(batch.map(async ({ s, t }) => ({ from: s.label, to: t.label, ...(await ping(s.ns, t.ip, count)) })));
+    const done = await Promise.all(
+      batch.map(async ({ s, t }) => ({ from: s.label, to: t.label, ...(await ping(s.ns, t.ip, count)) })),
+    );
     results.push(...done);
   }
   return results;

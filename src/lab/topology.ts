@@ -52,9 +52,17 @@ export function labStackName(t: Pick<LabTopology, 'dualStack' | 'ipv6Only'>): st
   return t.ipv6Only ? 'IPv6-only' : t.dualStack ? 'dual-stack' : 'IPv4';
 }
 
-export function labTopology(hosts: number, podsPerHost: number, backend: string, nftables = false, dualStack = false, ipv6Only = false): LabTopology {
+export function labTopology(
+  hosts: number,
+  podsPerHost: number,
+  backend: string,
+  nftables = false,
+  dualStack = false,
+  ipv6Only = false,
+): LabTopology {
   if (dualStack && ipv6Only) throw new Error('--dual-stack and --ipv6 exclude each other: pick one');
-  if (!Number.isInteger(hosts) || hosts < 2 || hosts > 20) throw new Error(`--hosts ${hosts}: use a number from 2 to 20`);
+  if (!Number.isInteger(hosts) || hosts < 2 || hosts > 20)
+    throw new Error(`--hosts ${hosts}: use a number from 2 to 20`);
   if (!Number.isInteger(podsPerHost) || podsPerHost < 1 || podsPerHost > 20) {
     throw new Error(`--pods-per-host ${podsPerHost}: use a number from 1 to 20`);
   }

@@ -7,7 +7,13 @@ export interface NativeAddon {
   setns(fd: number, nstype: number): void;
   tunOpen(name: string): { fd: number; name: string };
   udpOpen(ip: string, port: number): number;
-  startReader(fd: number, mode: number, slotSize: number, slots: number, cb: (err: NativeIoError | null, count: number) => void): {
+  startReader(
+    fd: number,
+    mode: number,
+    slotSize: number,
+    slots: number,
+    cb: (err: NativeIoError | null, count: number) => void,
+  ): {
     handle: object;
     buffer: ArrayBuffer;
     lengths: Int32Array;
@@ -33,7 +39,10 @@ export function nativeCandidates(): string[] {
   // The build copies the addon next to the bundles in dist/.
   if (main) out.push(join(main, FILE));
   // import.meta.url is empty inside the CJS bundles; it is set when running the sources under tsx.
-  const here = typeof import.meta.url === 'string' && import.meta.url.startsWith('file:') ? dirname(fileURLToPath(import.meta.url)) : undefined;
+  const here =
+    typeof import.meta.url === 'string' && import.meta.url.startsWith('file:')
+      ? dirname(fileURLToPath(import.meta.url))
+      : undefined;
   if (here) out.push(join(here, '..', '..', 'build', 'Release', FILE));
   if (main) out.push(join(main, '..', 'build', 'Release', FILE));
   return [...new Set(out)];

@@ -29,7 +29,12 @@ export class PacketReader {
 
   constructor(fd: number, mode: IoMode, opts: ReaderOptions) {
     // One batch object for the reader's lifetime: its views cover the addon's reused memory.
-    const batch: PacketBatch = { data: new Uint8Array(0), lengths: new Int32Array(0), count: 0, slotSize: opts.slotSize };
+    const batch: PacketBatch = {
+      data: new Uint8Array(0),
+      lengths: new Int32Array(0),
+      count: 0,
+      slotSize: opts.slotSize,
+    };
     const r = loadNative().startReader(fd, MODE[mode], opts.slotSize, opts.slots, (err, count) => {
       if (err) {
         if (err.stopped) this.handle = undefined;

@@ -90,7 +90,12 @@ const SCOPE_NUMBERS: Record<string, number> = { universe: 0, global: 0, site: 20
 /** The library gives route scopes as enum names and address scopes as numbers; both become our names. */
 export function scopeName(scope: number | string | undefined): ScopeName {
   if (scope === undefined) return 'universe';
-  if (typeof scope === 'string') return (SCOPE_NUMBERS[scope.toLowerCase()] !== undefined ? SCOPES[SCOPE_NUMBERS[scope.toLowerCase()]!] : scope.toLowerCase()) as ScopeName;
+  if (typeof scope === 'string')
+    return (
+      SCOPE_NUMBERS[scope.toLowerCase()] !== undefined
+        ? SCOPES[SCOPE_NUMBERS[scope.toLowerCase()]!]
+        : scope.toLowerCase()
+    ) as ScopeName;
   return SCOPES[scope] ?? (String(scope) as ScopeName);
 }
 

@@ -13,7 +13,8 @@ export class RequestGate {
   private readonly queue: Pending[] = [];
 
   constructor(private readonly window: number) {
-    if (!Number.isInteger(window) || window < 1) throw new Error(`netlink request window ${window} must be a positive integer`);
+    if (!Number.isInteger(window) || window < 1)
+      throw new Error(`netlink request window ${window} must be a positive integer`);
   }
 
   /** Runs `fn` when the gate allows; requests start in the order they were queued. */

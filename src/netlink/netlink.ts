@@ -8,8 +8,21 @@ import { RequestGate } from './gate.ts';
 import { RTNH_F_ONLINK, toAddress, toFdb, toLink, toNeighbour, toRoute } from './parse.ts';
 import { watchEntryEvents, watchLinkEvents } from './watch.ts';
 import {
-  RT_TABLE_MAIN, type AddressInfo, type EntryWatchEvent, type Family, type FdbEntry, type FdbSpec, type LinkInfo, type LinkWatchEvent, type NeighbourInfo,
-  type NeighbourSpec, type RouteFilter, type RouteInfo, type RouteLookup, type RouteSpec, type VxlanSpec,
+  RT_TABLE_MAIN,
+  type AddressInfo,
+  type EntryWatchEvent,
+  type Family,
+  type FdbEntry,
+  type FdbSpec,
+  type LinkInfo,
+  type LinkWatchEvent,
+  type NeighbourInfo,
+  type NeighbourSpec,
+  type RouteFilter,
+  type RouteInfo,
+  type RouteLookup,
+  type RouteSpec,
+  type VxlanSpec,
 } from './types.ts';
 
 const log = logger('netlink');
@@ -53,14 +66,24 @@ export class Netlink {
     return this.opts.netns;
   }
 
-  private req<T>(op: string, exclusive: boolean, fn: (o: { timeout: number; flags?: number; localPort?: number }) => Promise<T>, flags?: number): Promise<T> {
+  private req<T>(
+    op: string,
+    exclusive: boolean,
+    fn: (o: { timeout: number; flags?: number; localPort?: number }) => Promise<T>,
+    flags?: number,
+  ): Promise<T> {
     if (this.closed) return Promise.reject(new NetlinkError(op, 'ECLOSED', 'the netlink handle was closed'));
     // localPort given: the library would otherwise ask the kernel (getsockname) for it before every message.
     this.port ??= this.sock.socket.address().port;
-    const o = flags === undefined ? { timeout: this.opts.timeoutMs, localPort: this.port } : { timeout: this.opts.timeoutMs, flags, localPort: this.port };
-    return this.gate.run(exclusive, () => fn(o)).catch((e: unknown) => {
-      throw toNetlinkError(op, e);
-    });
+    const o =
+      flags === undefined
+        ? { timeout: this.opts.timeoutMs, localPort: this.port }
+        : { timeout: this.opts.timeoutMs, flags, localPort: this.port };
+    return this.gate
+      .run(exclusive, () => fn(o))
+      .catch((e: unknown) => {
+        throw toNetlinkError(op, e);
+      });
   }
 
   // ---- reads -------------------------------------------------------------------------------------------------
@@ -75,15 +98,21 @@ export class Netlink {
   }
 
   async addresses(family: Family, index?: number): Promise<AddressInfo[]> {
-    const msgs = await this.req(`getAddresses ipv${family}`, true, (o) => this.sock.getAddresses({ family: afOf(family) }, undefined, o));
+    const msgs = await this.req(`getAddresses ipv${family}`, true, (o) =>
+      this.sock.getAddresses({ family: afOf(family) }, undefined, o),
+    );
     return msgs
       .map(toAddress)
-      .filter((a): a is AddressInfo => a !== undefined && a.family === family && (index === undefined || a.index === index));
+      .filter(
+        (a): a is AddressInfo => a !== undefined && a.family === family && (index === undefined || a.index === index),
+      );
   }
 
   /** All routes of the family (every table unless filtered). */
   async routes(family: Family, filter: RouteFilter = {}): Promise<RouteInfo[]> {
-    const msgs = await this.req(`getRoutes ipv${family}`, true, (o) => this.sock.getRoutes({ family: afOf(family) }, undefined, o));
+    const msgs = await this.req(`getRoutes ipv${family}`, true, (o) =>
+      this.sock.getRoutes({ family: afOf(family) }, undefined, o),
+    );
     return msgs
       .filter((m) => m.data.family === afOf(family))
       .map(toRoute)
@@ -103,7 +132,11 @@ export class Netlink {
     const family = familyOf(dst);
     const bits = family === 4 ? 32 : 128;
     const what = `getRoute ${dst}${as.from ? ` from ${as.from}` : ''}${as.iif !== undefined ? ` iif ${as.iif}` : ''}`;
-    const attrs = { dst: ipToBuffer(dst), ...(as.from ? { src: ipToBuffer(as.from) } : {}), ...(as.iif !== undefined ? { iif: as.iif } : {}) };
+    const attrs = {
+      dst: ipToBuffer(dst),
+      ...(as.from ? { src: ipToBuffer(as.from) } : {}),
+      ...(as.iif !== undefined ? { iif: as.iif } : {}),
+    };
     const msgs = await this.req(what, false, (o) =>
       this.sock.getRoute({ family: afOf(family), dstLen: bits, srcLen: as.from ? bits : 0 }, attrs, o),
     );
@@ -118,7 +151,9 @@ export class Netlink {
   }
 
   async neighbours(index?: number, family: Family = 4): Promise<NeighbourInfo[]> {
-    const msgs = await this.req(`getNeighbors ipv${family}`, true, (o) => this.sock.getNeighbors({ family: afOf(family) }, undefined, o));
+    const msgs = await this.req(`getNeighbors ipv${family}`, true, (o) =>
+      this.sock.getNeighbors({ family: afOf(family) }, undefined, o),
+    );
     return msgs
       .filter((m) => m.data.family === afOf(family))
       .map(toNeighbour)
@@ -136,7 +171,9 @@ export class Netlink {
   }
 
   private async fdbAll(): Promise<FdbEntry[]> {
-    const msgs = await this.req('getNeighbors bridge', true, (o) => this.sock.getNeighbors({ family: AF_BRIDGE }, undefined, o));
+    const msgs = await this.req('getNeighbors bridge', true, (o) =>
+      this.sock.getNeighbors({ family: AF_BRIDGE }, undefined, o),
+    );
     return msgs
       .filter((m) => m.data.family === AF_BRIDGE)
       .map(toFdb)
@@ -190,8 +227,11 @@ export class Netlink {
   async addAddress(index: number, cidr: string): Promise<void> {
     const c = parseCidr(cidr);
     const ip = ipToBuffer(c.ip);
-    await this.req(`newAddress ${cidr} dev ${index}`, false, (o) =>
-      this.sock.newAddress({ family: afOf(c.family), prefixlen: c.prefixLen, index }, { local: ip, address: ip }, o),
+    await this.req(
+      `newAddress ${cidr} dev ${index}`,
+      false,
+      (o) =>
+        this.sock.newAddress({ family: afOf(c.family), prefixlen: c.prefixLen, index }, { local: ip, address: ip }, o),
       CREATE_EXCL,
     );
   }
@@ -222,12 +262,15 @@ export class Netlink {
 
   /** `ip neigh replace <ip> lladdr <mac> dev <index> nud permanent`. */
   async replaceNeighbour(n: NeighbourSpec): Promise<void> {
-    await this.req(`newNeighbor ${n.ip} lladdr ${n.mac} dev ${n.index}`, false, (o) =>
-      this.sock.newNeighbor(
-        { family: afOf(familyOf(n.ip)), ifindex: n.index, state: { permanent: true } },
-        { dst: ipToBuffer(n.ip), lladdr: macToBuffer(n.mac) },
-        o,
-      ),
+    await this.req(
+      `newNeighbor ${n.ip} lladdr ${n.mac} dev ${n.index}`,
+      false,
+      (o) =>
+        this.sock.newNeighbor(
+          { family: afOf(familyOf(n.ip)), ifindex: n.index, state: { permanent: true } },
+          { dst: ipToBuffer(n.ip), lladdr: macToBuffer(n.mac) },
+          o,
+        ),
       CREATE_REPLACE,
     );
   }
@@ -260,8 +303,15 @@ export class Netlink {
   private async fdbWrite(verb: string, e: FdbSpec, flags: number): Promise<void> {
     const attrs: rt.NeighborAttrs = { lladdr: macToBuffer(e.mac) };
     if (e.dst) attrs.dst = ipToBuffer(e.dst);
-    await this.req(`${verb}Fdb ${e.mac}${e.dst ? ` dst ${e.dst}` : ''} dev ${e.index}`, false, (o) =>
-      this.sock.newNeighbor({ family: AF_BRIDGE, ifindex: e.index, state: { permanent: true }, flags: { self: true } }, attrs, o),
+    await this.req(
+      `${verb}Fdb ${e.mac}${e.dst ? ` dst ${e.dst}` : ''} dev ${e.index}`,
+      false,
+      (o) =>
+        this.sock.newNeighbor(
+          { family: AF_BRIDGE, ifindex: e.index, state: { permanent: true }, flags: { self: true } },
+          attrs,
+          o,
+        ),
       flags,
     );
   }

@@ -25,7 +25,8 @@ export function toLink(m: rt.LinkMessage): LinkInfo {
 }
 
 function toVxlan(v: ifla.Vxlan): VxlanInfo {
-  const ip = (b?: Buffer) => (b && (b.length === 4 || b.length === 16) && !b.every((x) => x === 0) ? bufferToIp(b) : null);
+  const ip = (b?: Buffer) =>
+    b && (b.length === 4 || b.length === 16) && !b.every((x) => x === 0) ? bufferToIp(b) : null;
   return {
     id: v.id ?? 0,
     local: ip(v.local) ?? ip(v.local6),

@@ -16,12 +16,18 @@ type Group = keyof typeof rt.MulticastGroups;
 /** One message → its event; undefined for messages the watch does not report; a throw counts as lost events. */
 type Decode<E> = (m: NetlinkMessage) => E | undefined;
 
-export function watchLinkEvents(makeSocket: () => RtNetlinkSocket, signal: AbortSignal): AsyncGenerator<LinkWatchEvent> {
+export function watchLinkEvents(
+  makeSocket: () => RtNetlinkSocket,
+  signal: AbortSignal,
+): AsyncGenerator<LinkWatchEvent> {
   return watchGroups<LinkWatchEvent>(makeSocket, ['LINK'], decodeLink, signal);
 }
 
 /** Route (IPv4 and IPv6), neighbour and FDB notifications of every device. */
-export function watchEntryEvents(makeSocket: () => RtNetlinkSocket, signal: AbortSignal): AsyncGenerator<EntryWatchEvent> {
+export function watchEntryEvents(
+  makeSocket: () => RtNetlinkSocket,
+  signal: AbortSignal,
+): AsyncGenerator<EntryWatchEvent> {
   return watchGroups<EntryWatchEvent>(makeSocket, ['IPV4_ROUTE', 'IPV6_ROUTE', 'NEIGH'], decodeEntry, signal);
 }
 
@@ -32,7 +38,11 @@ function decodeLink(m: NetlinkMessage): LinkWatchEvent | undefined {
 
 function decodeEntry(m: NetlinkMessage): EntryEvent | undefined {
   if (m.type === RTM_NEWROUTE || m.type === RTM_DELROUTE) {
-    return { type: m.type === RTM_NEWROUTE ? 'new' : 'del', kind: 'route', route: toRoute(rt.parseRouteMessage(m.data)) };
+    return {
+      type: m.type === RTM_NEWROUTE ? 'new' : 'del',
+      kind: 'route',
+      route: toRoute(rt.parseRouteMessage(m.data)),
+    };
   }
   if (m.type !== RTM_NEWNEIGH && m.type !== RTM_DELNEIGH) return undefined;
   const type = m.type === RTM_NEWNEIGH ? 'new' : 'del';

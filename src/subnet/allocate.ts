@@ -38,22 +38,35 @@ export function allocationRange(config: NetworkConfig): AllocationRange {
   const range: AllocationRange = {};
   if (config.enableIPv4) {
     if (!config.network || config.subnetMin === undefined || config.subnetMax === undefined) {
-      throw new Error('network config has no Network/SubnetMin/SubnetMax: parse it with { validate: true } in etcd mode');
+      throw new Error(
+        'network config has no Network/SubnetMin/SubnetMax: parse it with { validate: true } in etcd mode',
+      );
     }
     range.ipv4 = { subnetLen: config.subnetLen, subnetMin: config.subnetMin, subnetMax: config.subnetMax };
   }
   if (config.enableIPv6) {
-    if (!config.ipv6Network || config.ipv6SubnetMin === undefined || config.ipv6SubnetMax === undefined || !config.ipv6SubnetLen) {
-      throw new Error('network config has no IPv6SubnetLen/IPv6SubnetMin/IPv6SubnetMax: parse it with { validate: true } in etcd mode');
+    if (
+      !config.ipv6Network ||
+      config.ipv6SubnetMin === undefined ||
+      config.ipv6SubnetMax === undefined ||
+      !config.ipv6SubnetLen
+    ) {
+      throw new Error(
+        'network config has no IPv6SubnetLen/IPv6SubnetMin/IPv6SubnetMax: parse it with { validate: true } in etcd mode',
+      );
     }
     range.ipv6 = { subnetLen: config.ipv6SubnetLen, subnetMin: config.ipv6SubnetMin, subnetMax: config.ipv6SubnetMax };
   }
-  if (!range.ipv4 && !range.ipv6) throw new Error('network config enables neither IPv4 nor IPv6: set EnableIPv4 and/or EnableIPv6');
+  if (!range.ipv4 && !range.ipv6)
+    throw new Error('network config enables neither IPv4 nor IPv6: set EnableIPv4 and/or EnableIPv6');
   return range;
 }
 
 /** One family's half fits: SubnetLen and within [SubnetMin, SubnetMax], or absent when the family is disabled. */
-function fits<A extends IPv4 | IPv6>(subnet: { ip: A; prefix: number } | undefined, r: FamilyRange<A> | undefined): boolean {
+function fits<A extends IPv4 | IPv6>(
+  subnet: { ip: A; prefix: number } | undefined,
+  r: FamilyRange<A> | undefined,
+): boolean {
   if (!r) return subnet === undefined;
   return subnet !== undefined && subnet.prefix === r.subnetLen && subnet.ip >= r.subnetMin && subnet.ip <= r.subnetMax;
 }
@@ -142,7 +155,8 @@ function chooseSubnet<N extends Cidr<N>>(
   random: () => number,
   outOfSubnets: () => Error,
 ): FamilyChoice<N> {
-  if (prev && fitsRange(prev) && !taken.some((t) => t.overlaps(prev))) return { subnet: prev, source: 'previous', candidates: 1 };
+  if (prev && fitsRange(prev) && !taken.some((t) => t.overlaps(prev)))
+    return { subnet: prev, source: 'previous', candidates: 1 };
   const candidates = free(taken);
   if (candidates.length === 0) throw outOfSubnets();
   return { subnet: pick(candidates, random), source: 'random', candidates: candidates.length };
@@ -152,7 +166,14 @@ export type AllocationDecision =
   /** Rewrite this lease with our attrs (it carries our PublicIP and fits the config). */
   | { kind: 'reuse'; lease: Lease; remove: Lease[] }
   /** Create this subnet transactionally (`subnet` absent on an IPv6-only network). */
-  | { kind: 'create'; subnet?: IPv4Net; ipv6Subnet?: IPv6Net; source: 'previous' | 'random'; remove: Lease[]; candidates: number };
+  | {
+      kind: 'create';
+      subnet?: IPv4Net;
+      ipv6Subnet?: IPv6Net;
+      source: 'previous' | 'random';
+      remove: Lease[];
+      candidates: number;
+    };
 
 export interface AllocationInput {
   range: AllocationRange;
@@ -196,13 +217,30 @@ export function decideAllocation(input: AllocationInput): AllocationDecision {
     const r4 = range.ipv4;
     const taken = kept.flatMap((l) => (l.subnet ? [l.subnet] : []));
     const fit = (s: IPv4Net) => isCompatible(s, range);
-    Object.assign(decision, chooseSubnet(input.previousSubnet, taken, fit, (t) => freeCandidates(r4, t), random, () => new OutOfSubnetsError(range)));
+    Object.assign(
+      decision,
+      chooseSubnet(
+        input.previousSubnet,
+        taken,
+        fit,
+        (t) => freeCandidates(r4, t),
+        random,
+        () => new OutOfSubnetsError(range),
+      ),
+    );
   }
   if (range.ipv6) {
     const r6 = range.ipv6;
     const taken = kept.flatMap((l) => (l.ipv6Subnet ? [l.ipv6Subnet] : []));
     const fit = (s: IPv6Net) => isCompatibleV6(s, range);
-    const v6 = chooseSubnet(input.previousIPv6Subnet, taken, fit, (t) => freeCandidatesV6(r6, t), random, () => new OutOfSubnetsError(range, 6));
+    const v6 = chooseSubnet(
+      input.previousIPv6Subnet,
+      taken,
+      fit,
+      (t) => freeCandidatesV6(r6, t),
+      random,
+      () => new OutOfSubnetsError(range, 6),
+    );
     decision.ipv6Subnet = v6.subnet;
     // IPv6-only: the v6 choice is the decision's source.
     if (!range.ipv4) Object.assign(decision, { source: v6.source, candidates: v6.candidates });

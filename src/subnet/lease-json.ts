@@ -105,10 +105,14 @@ export function decodeLeaseValue(text: string, key = 'lease'): LeaseAttrs {
   try {
     obj = JSON.parse(text);
   } catch (e) {
-    throw new LeaseJsonError(`${key}: lease value is not valid JSON (${(e as Error).message}): ${jsonSnippet(text.slice(0, 200))}`);
+    throw new LeaseJsonError(
+      `${key}: lease value is not valid JSON (${(e as Error).message}): ${jsonSnippet(text.slice(0, 200))}`,
+    );
   }
   if (!isObject(obj)) {
-    throw new LeaseJsonError(`${key}: lease value must be a JSON object like {"PublicIP":"192.168.1.2",...}, got ${jsonSnippet(text.slice(0, 200))}`);
+    throw new LeaseJsonError(
+      `${key}: lease value must be a JSON object like {"PublicIP":"192.168.1.2",...}, got ${jsonSnippet(text.slice(0, 200))}`,
+    );
   }
   const publicIP = field(obj, 'PublicIP') ?? '0.0.0.0';
   if (typeof publicIP !== 'string' || !isIPv4(publicIP)) {

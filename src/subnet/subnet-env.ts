@@ -61,7 +61,13 @@ export interface SubnetEnv {
   ipMasq: boolean;
 }
 
-function parseList<T extends { toString(): string }>(file: string, key: string, value: string, parse: (s: string) => T, form: string): T[] {
+function parseList<T extends { toString(): string }>(
+  file: string,
+  key: string,
+  value: string,
+  parse: (s: string) => T,
+  form: string,
+): T[] {
   const out: T[] = [];
   for (const entry of value.split(',')) {
     let net: T;
@@ -115,7 +121,9 @@ export function parseSubnetEnv(text: string, fileName: string): SubnetEnv {
         break;
       case 'FLANNEL_MTU':
         if (!/^\d+$/.test(value) || Number(value) > 0xffffffff) {
-          throw new Error(`${fileName}: FLANNEL_MTU "${value}" is not an unsigned integer; write it as e.g. FLANNEL_MTU=1450`);
+          throw new Error(
+            `${fileName}: FLANNEL_MTU "${value}" is not an unsigned integer; write it as e.g. FLANNEL_MTU=1450`,
+          );
         }
         mtu = Number(value);
         break;
@@ -160,7 +168,10 @@ export interface PreviousSubnet {
 function previousEntry<T>(path: string, env: Map<string, string>, key: string, parse: (s: string) => T): T | undefined {
   const value = env.get(key);
   if (!value) return undefined;
-  const entries = value.split(',').map((s) => s.trim()).filter(Boolean);
+  const entries = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   if (entries.length > 1) {
     log.error(`error reading subnet: more than 1 entry found for key ${key} in file ${path}; ignoring it`);
     return undefined;

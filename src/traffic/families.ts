@@ -6,10 +6,17 @@ import type { IPv6Net } from '../ip/ipv6.ts';
 import type { ForwardRulesParams, MasqRulesParams } from './traffic-manager.ts';
 
 /** One family's network and subnet: both or neither. `need` says what half a pair lacks; `other` is the other family. */
-function pair<N>(network: N | undefined, subnet: N | undefined, need: string, other: 'IPv4' | 'IPv6'): { network: N; subnet: N } | undefined {
+function pair<N>(
+  network: N | undefined,
+  subnet: N | undefined,
+  need: string,
+  other: 'IPv4' | 'IPv6',
+): { network: N; subnet: N } | undefined {
   if (!network && !subnet) return undefined;
   if (!network || !subnet) {
-    throw new Error(`${need} (got ${network ?? 'no network'} / ${subnet ?? 'no subnet'}); pass both, or neither for ${other} only`);
+    throw new Error(
+      `${need} (got ${network ?? 'no network'} / ${subnet ?? 'no subnet'}); pass both, or neither for ${other} only`,
+    );
   }
   return { network, subnet };
 }
@@ -34,7 +41,9 @@ export function masqFamilies(p: MasqRulesParams): MasqFamilies {
   const v4 = ipv4Masq(p);
   const v6 = dualStackMasq(p);
   if (!v4 && !v6) {
-    throw new Error('masquerade rules need at least one IP family: pass network and subnet (IPv4), ipv6Network and ipv6Subnet (IPv6), or all four (dual stack); got none');
+    throw new Error(
+      'masquerade rules need at least one IP family: pass network and subnet (IPv4), ipv6Network and ipv6Subnet (IPv6), or all four (dual stack); got none',
+    );
   }
   return { v4, v6 };
 }
@@ -47,7 +56,9 @@ export function unusedFamilyReason(v6: boolean): string {
 /** The forward rules' networks; throws when neither family is given (a caller's bug). */
 export function forwardFamilies(p: ForwardRulesParams): { v4?: IPv4Net; v6?: IPv6Net } {
   if (!p.network && !p.ipv6Network) {
-    throw new Error('forward rules need at least one IP family: pass network (IPv4), ipv6Network (IPv6), or both (dual stack); got neither');
+    throw new Error(
+      'forward rules need at least one IP family: pass network (IPv4), ipv6Network (IPv6), or both (dual stack); got neither',
+    );
   }
   return { v4: p.network, v6: p.ipv6Network };
 }

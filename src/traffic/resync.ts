@@ -19,7 +19,14 @@ export interface RuleSetKeeper {
 /** Told of each rule set that a resync found missing or changed and applied again (flanneld's /metrics). */
 export type OnRuleRepair = (family: 'ipv4' | 'ipv6') => void;
 
-async function keepApplied(k: RuleSetKeeper, resyncSeconds: number, signal: AbortSignal, log: Logger, onFirstApply?: () => void, onRepair?: OnRuleRepair): Promise<void> {
+async function keepApplied(
+  k: RuleSetKeeper,
+  resyncSeconds: number,
+  signal: AbortSignal,
+  log: Logger,
+  onFirstApply?: () => void,
+  onRepair?: OnRuleRepair,
+): Promise<void> {
   if (signal.aborted) return;
   const applyLogged = async (): Promise<boolean> => {
     try {

@@ -17,7 +17,12 @@ function fsyncDir(dir: string): void {
  * still never see a partial file, but a power loss may lose the write. The temp file is removed on failure; errors
  * are thrown as they come, callers add their own wording.
  */
-export function writeFileAtomic(path: string, data: string | Buffer, mode: number, opts: { durable?: boolean } = {}): void {
+export function writeFileAtomic(
+  path: string,
+  data: string | Buffer,
+  mode: number,
+  opts: { durable?: boolean } = {},
+): void {
   const durable = opts.durable ?? true;
   const dir = dirname(path);
   const buf = typeof data === 'string' ? Buffer.from(data) : data;

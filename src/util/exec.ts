@@ -24,7 +24,9 @@ export function processExec(netns?: string, timeoutMs = DEFAULT_TIMEOUT_MS): Exe
       child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
       child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
       child.on('error', (e) => resolve({ code: 127, stdout, stderr: stderr + e.message }));
-      child.on('close', (code, sig) => resolve({ code: code ?? 128, stdout, stderr: sig ? `${stderr}killed by ${sig}` : stderr }));
+      child.on('close', (code, sig) =>
+        resolve({ code: code ?? 128, stdout, stderr: sig ? `${stderr}killed by ${sig}` : stderr }),
+      );
       child.stdin.on('error', () => {}); // EPIPE when the binary is missing or exits early
       child.stdin.end(input ?? '');
     });

@@ -2,7 +2,12 @@
 import { sleep } from './sleep.ts';
 
 /** Resolves once `check()` is true; throws `failMessage` (built at that moment when a function) after `ms`. */
-export async function waitUntil(check: () => boolean | Promise<boolean>, ms: number, failMessage: string | (() => string), intervalMs = 200): Promise<void> {
+export async function waitUntil(
+  check: () => boolean | Promise<boolean>,
+  ms: number,
+  failMessage: string | (() => string),
+  intervalMs = 200,
+): Promise<void> {
   const deadline = Date.now() + ms;
   for (;;) {
     if (await check()) return;

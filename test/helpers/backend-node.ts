@@ -12,9 +12,13 @@ import { Netns, run, uniqueName } from './netns.ts';
 /** Network 10.244.0.0/16 with /24 subnets, IPv4 only, iptables rules, and the given backend. */
 export function backendConfig(type: string, backend: Record<string, unknown> = {}): NetworkConfig {
   return {
-    enableIPv4: true, enableIPv6: false, enableNFTables: false,
-    network: IPv4Net.parse('10.244.0.0/16'), subnetLen: 24,
-    backendType: type, backend: { Type: type, ...backend },
+    enableIPv4: true,
+    enableIPv6: false,
+    enableNFTables: false,
+    network: IPv4Net.parse('10.244.0.0/16'),
+    subnetLen: 24,
+    backendType: type,
+    backend: { Type: type, ...backend },
   };
 }
 
@@ -22,7 +26,10 @@ export function backendConfig(type: string, backend: Record<string, unknown> = {
 export class Underlay {
   readonly sw: string;
   /** `swPrefix` names the switch namespace (tests with their own namespace prefix pass it). */
-  constructor(readonly netns: Netns, swPrefix = 'fl-sw') {
+  constructor(
+    readonly netns: Netns,
+    swPrefix = 'fl-sw',
+  ) {
     this.sw = netns.add(swPrefix);
     run('ip', ['-n', this.sw, 'link', 'add', 'br0', 'type', 'bridge']);
     run('ip', ['-n', this.sw, 'link', 'set', 'br0', 'up']);
@@ -59,7 +66,10 @@ export class Underlay {
  * For a describe block whose tests each build their own hosts: an underlay made in `before`, and in `after` every
  * node pushed to `nodes` stopped (errors ignored) and all namespaces removed.
  */
-export function underlayPerSuite<N extends { stop(): Promise<void> }>(): { nodes: N[]; host(prefix: string, addr: string): string } {
+export function underlayPerSuite<N extends { stop(): Promise<void> }>(): {
+  nodes: N[];
+  host(prefix: string, addr: string): string;
+} {
   const netns = new Netns();
   const nodes: N[] = [];
   let u: Underlay;

@@ -21,7 +21,8 @@ function errorOf(o: Outcome): { cniVersion: string; code: number; msg: string; d
   return JSON.parse(o.stdout);
 }
 
-const SUBNET_ENV = 'FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.1.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n';
+const SUBNET_ENV =
+  'FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.1.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n';
 const EXPECTED_DELEGATE =
   '{"cniVersion":"0.3.1","hairpinMode":true,"ipMasq":false,"ipam":{"ranges":[[{"subnet":"10.244.1.0/24"}]],"routes":[{"dst":"10.244.0.0/16"}],"type":"host-local"},"isDefaultGateway":true,"isGateway":true,"mtu":1450,"name":"cbr0","type":"bridge"}';
 
@@ -59,28 +60,45 @@ export function describePluginDispatch(name: string, invoke: Invoke): void {
         CNI_IFNAME: 'eth0',
         CNI_PATH: `${join(dir, 'empty')}:${join(dir, 'bin')}`,
       };
-      conf = { cniVersion: '0.3.1', name: 'cbr0', type: 'flannel', subnetFile: join(dir, 'subnet.env'), dataDir: join(dir, 'data'), delegate: { hairpinMode: true, isDefaultGateway: true } };
+      conf = {
+        cniVersion: '0.3.1',
+        name: 'cbr0',
+        type: 'flannel',
+        subnetFile: join(dir, 'subnet.env'),
+        dataDir: join(dir, 'data'),
+        delegate: { hairpinMode: true, isDefaultGateway: true },
+      };
     });
     after(() => rmSync(dir, { recursive: true, force: true }));
 
     it('prints the version JSON for VERSION without reading stdin', () => {
       const o = invoke({ CNI_COMMAND: 'VERSION' }, null);
       assert.equal(o.code, 0);
-      assert.deepEqual(JSON.parse(o.stdout), { cniVersion: '1.1.0', supportedVersions: ['0.1.0', '0.2.0', '0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'] });
+      assert.deepEqual(JSON.parse(o.stdout), {
+        cniVersion: '1.1.0',
+        supportedVersions: ['0.1.0', '0.2.0', '0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'],
+      });
     });
 
     it('prints the about text to stderr when CNI_COMMAND is unset', () => {
       const o = invoke({}, null);
       assert.equal(o.code, 0);
       assert.equal(o.stdout, '');
-      assert.match(o.stderr, /^CNI Plugin flannel version v\S+ \(linux\/\w+\) commit \S+\nCNI protocol versions supported: 0\.1\.0, 0\.2\.0, 0\.3\.0, 0\.3\.1, 0\.4\.0, 1\.0\.0, 1\.1\.0\n$/);
+      assert.match(
+        o.stderr,
+        /^CNI Plugin flannel version v\S+ \(linux\/\w+\) commit \S+\nCNI protocol versions supported: 0\.1\.0, 0\.2\.0, 0\.3\.0, 0\.3\.1, 0\.4\.0, 1\.0\.0, 1\.1\.0\n$/,
+      );
     });
 
     it('answers 4 for missing or invalid CNI_* variables, naming them', () => {
       let e = errorOf(invoke({ CNI_COMMAND: 'ADD', CNI_IFNAME: 'eth0' }, conf));
       assert.equal(e.code, 4);
       assert.match(e.msg, /^required env variables \[CNI_CONTAINERID,CNI_NETNS,CNI_PATH\] missing/);
-      assert.deepEqual(invoke({ ...env, CNI_COMMAND: 'DEL', CNI_NETNS: '' }, conf).code, 0, 'DEL does not need CNI_NETNS');
+      assert.deepEqual(
+        invoke({ ...env, CNI_COMMAND: 'DEL', CNI_NETNS: '' }, conf).code,
+        0,
+        'DEL does not need CNI_NETNS',
+      );
       e = errorOf(invoke({ ...env, CNI_COMMAND: 'BOGUS' }, conf));
       assert.equal(e.code, 4);
       assert.match(e.msg, /unknown CNI_COMMAND: BOGUS/);
@@ -102,13 +120,19 @@ export function describePluginDispatch(name: string, invoke: Invoke): void {
       assert.equal(e.cniVersion, '0.3.1');
       assert.match(e.msg, /^missing network name/);
       e = errorOf(invoke(env, { ...conf, delegate: { name: 'x' } }));
-      assert.deepEqual([e.code, e.msg], [7, "'delegate' dictionary must not have 'name' field, it'll be set by flannel"]);
+      assert.deepEqual(
+        [e.code, e.msg],
+        [7, "'delegate' dictionary must not have 'name' field, it'll be set by flannel"],
+      );
     });
 
     it('answers 1 for a cniVersion it does not speak, and for CHECK/GC/STATUS below their minimum', () => {
       let e = errorOf(invoke(env, { ...conf, cniVersion: '0.9.9' }));
       assert.equal(e.code, 1);
-      assert.equal(e.details, 'config is "0.9.9", plugin supports ["0.1.0" "0.2.0" "0.3.0" "0.3.1" "0.4.0" "1.0.0" "1.1.0"]');
+      assert.equal(
+        e.details,
+        'config is "0.9.9", plugin supports ["0.1.0" "0.2.0" "0.3.0" "0.3.1" "0.4.0" "1.0.0" "1.1.0"]',
+      );
       e = errorOf(invoke({ ...env, CNI_COMMAND: 'CHECK' }, conf));
       assert.equal(e.code, 1);
       assert.match(e.msg, /config version does not allow CHECK/);
@@ -119,13 +143,23 @@ export function describePluginDispatch(name: string, invoke: Invoke): void {
     });
 
     it('CHECK (>= 0.4.0) and GC (>= 1.1.0) succeed silently', () => {
-      assert.deepEqual(invoke({ ...env, CNI_COMMAND: 'CHECK' }, { ...conf, cniVersion: '0.4.0' }), { code: 0, stdout: '', stderr: '' });
-      assert.deepEqual(invoke({ ...env, CNI_COMMAND: 'GC' }, { ...conf, cniVersion: '1.1.0' }), { code: 0, stdout: '', stderr: '' });
+      assert.deepEqual(invoke({ ...env, CNI_COMMAND: 'CHECK' }, { ...conf, cniVersion: '0.4.0' }), {
+        code: 0,
+        stdout: '',
+        stderr: '',
+      });
+      assert.deepEqual(invoke({ ...env, CNI_COMMAND: 'GC' }, { ...conf, cniVersion: '1.1.0' }), {
+        code: 0,
+        stdout: '',
+        stderr: '',
+      });
     });
 
     it('STATUS reports 50 while subnet.env is missing and succeeds once it exists', () => {
       const missing = join(dir, 'no-such', 'subnet.env');
-      const e = errorOf(invoke({ ...env, CNI_COMMAND: 'STATUS' }, { ...conf, cniVersion: '1.1.0', subnetFile: missing }));
+      const e = errorOf(
+        invoke({ ...env, CNI_COMMAND: 'STATUS' }, { ...conf, cniVersion: '1.1.0', subnetFile: missing }),
+      );
       assert.equal(e.code, 50);
       assert.match(e.msg, new RegExp(`open ${missing}: no such file or directory`));
       assert.equal(invoke({ ...env, CNI_COMMAND: 'STATUS' }, { ...conf, cniVersion: '1.1.0' }).code, 0);
@@ -135,7 +169,10 @@ export function describePluginDispatch(name: string, invoke: Invoke): void {
       const missing = join(dir, 'nope', 'subnet.env');
       const e = errorOf(invoke(env, { ...conf, subnetFile: missing }));
       assert.equal(e.code, 999);
-      assert.equal(e.msg, `failed to load flannel 'subnet.env' file: open ${missing}: no such file or directory. Check the flannel pod log for this node.`);
+      assert.equal(
+        e.msg,
+        `failed to load flannel 'subnet.env' file: open ${missing}: no such file or directory. Check the flannel pod log for this node.`,
+      );
       const partial = join(dir, 'partial.env');
       writeFileSync(partial, 'FLANNEL_NETWORK=10.244.0.0/16\n');
       assert.equal(

@@ -5,7 +5,17 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import {
-  closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmdirSync, rmSync, symlinkSync, writeFileSync,
+  closeSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmdirSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -16,7 +26,18 @@ import { until } from './wait.ts';
 
 /** Every command this harness runs (directly, or inside the wrappers and the shims). */
 export const CONTAINERD_TOOLS = [
-  'containerd', 'containerd-shim-runc-v2', 'ctr', 'runc', 'busybox', 'ip', 'nsenter', 'unshare', 'mount', 'sh', 'mktemp', 'mkdir',
+  'containerd',
+  'containerd-shim-runc-v2',
+  'ctr',
+  'runc',
+  'busybox',
+  'ip',
+  'nsenter',
+  'unshare',
+  'mount',
+  'sh',
+  'mktemp',
+  'mkdir',
 ];
 
 // ---- the image: busybox-static as a one-layer OCI archive, built here (no registry) ----
@@ -47,7 +68,14 @@ function tar(entries: TarEntry[]): Buffer {
     if (e.target) put(157, 100, e.target);
     put(257, 8, 'ustar\u000000');
     h.fill(' ', 148, 156);
-    put(148, 8, `${h.reduce((a, b) => a + b, 0).toString(8).padStart(6, '0')}\u0000 `);
+    put(
+      148,
+      8,
+      `${h
+        .reduce((a, b) => a + b, 0)
+        .toString(8)
+        .padStart(6, '0')}\u0000 `,
+    );
     parts.push(h, data, Buffer.alloc((512 - (data.length % 512)) % 512));
   }
   parts.push(Buffer.alloc(1024));
@@ -75,7 +103,8 @@ const OCI_ARCH: Record<string, string> = { x64: 'amd64', arm64: 'arm64' };
 export function buildBusyboxImage(file: string, name: string, applets = ['sh', 'ping', 'ip', 'sleep', 'cat']): void {
   requireTool('busybox');
   const busybox = readFileSync(findTool('busybox')!);
-  if (!isStaticElf(busybox)) throw new Error(`${findTool('busybox')} is not statically linked: install busybox-static instead of busybox`);
+  if (!isStaticElf(busybox))
+    throw new Error(`${findTool('busybox')} is not statically linked: install busybox-static instead of busybox`);
   const architecture = OCI_ARCH[process.arch];
   if (!architecture) throw new Error(`no OCI architecture for ${process.arch}; add it to OCI_ARCH`);
   const layer = tar([
@@ -84,33 +113,50 @@ export function buildBusyboxImage(file: string, name: string, applets = ['sh', '
     ...applets.map((a): TarEntry => ({ name: `bin/${a}`, type: 'symlink', target: 'busybox' })),
   ]);
   const layerGz = gzipSync(layer);
-  const config = Buffer.from(JSON.stringify({
-    architecture, os: 'linux',
-    config: { Env: ['PATH=/bin'], Cmd: ['/bin/sh'] },
-    rootfs: { type: 'layers', diff_ids: [sha256(layer)] },
-  }));
-  const manifest = Buffer.from(JSON.stringify({
-    schemaVersion: 2,
-    mediaType: 'application/vnd.oci.image.manifest.v1+json',
-    config: descriptor('application/vnd.oci.image.config.v1+json', config),
-    layers: [descriptor('application/vnd.oci.image.layer.v1.tar+gzip', layerGz)],
-  }));
-  const index = Buffer.from(JSON.stringify({
-    schemaVersion: 2,
-    mediaType: 'application/vnd.oci.image.index.v1+json',
-    manifests: [{
-      ...descriptor('application/vnd.oci.image.manifest.v1+json', manifest),
-      platform: { architecture, os: 'linux' },
-      annotations: { 'io.containerd.image.name': name, 'org.opencontainers.image.ref.name': name.slice(name.lastIndexOf(':') + 1) },
-    }],
-  }));
-  writeFileSync(file, tar([
-    { name: 'oci-layout', type: 'file', data: Buffer.from('{"imageLayoutVersion":"1.0.0"}') },
-    { name: 'index.json', type: 'file', data: index },
-    { name: 'blobs/', type: 'dir' },
-    { name: 'blobs/sha256/', type: 'dir' },
-    ...[config, manifest, layerGz].map((b): TarEntry => ({ name: `blobs/sha256/${sha256(b).slice(7)}`, type: 'file', data: b })),
-  ]));
+  const config = Buffer.from(
+    JSON.stringify({
+      architecture,
+      os: 'linux',
+      config: { Env: ['PATH=/bin'], Cmd: ['/bin/sh'] },
+      rootfs: { type: 'layers', diff_ids: [sha256(layer)] },
+    }),
+  );
+  const manifest = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      config: descriptor('application/vnd.oci.image.config.v1+json', config),
+      layers: [descriptor('application/vnd.oci.image.layer.v1.tar+gzip', layerGz)],
+    }),
+  );
+  const index = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.index.v1+json',
+      manifests: [
+        {
+          ...descriptor('application/vnd.oci.image.manifest.v1+json', manifest),
+          platform: { architecture, os: 'linux' },
+          annotations: {
+            'io.containerd.image.name': name,
+            'org.opencontainers.image.ref.name': name.slice(name.lastIndexOf(':') + 1),
+          },
+        },
+      ],
+    }),
+  );
+  writeFileSync(
+    file,
+    tar([
+      { name: 'oci-layout', type: 'file', data: Buffer.from('{"imageLayoutVersion":"1.0.0"}') },
+      { name: 'index.json', type: 'file', data: index },
+      { name: 'blobs/', type: 'dir' },
+      { name: 'blobs/sha256/', type: 'dir' },
+      ...[config, manifest, layerGz].map(
+        (b): TarEntry => ({ name: `blobs/sha256/${sha256(b).slice(7)}`, type: 'file', data: b }),
+      ),
+    ]),
+  );
 }
 
 // ---- private mount namespaces ----
@@ -146,8 +192,12 @@ function privateDirs(binds: [target: string, source: string][], scratch: string)
 
 // No CRI (it would read /etc/cni and /opt/cni itself), no /opt/containerd, no snapshotters that cannot work here.
 const DISABLED_PLUGINS = [
-  'io.containerd.grpc.v1.cri', 'io.containerd.internal.v1.opt', 'io.containerd.snapshotter.v1.aufs', 'io.containerd.snapshotter.v1.btrfs',
-  'io.containerd.snapshotter.v1.zfs', 'io.containerd.snapshotter.v1.devmapper',
+  'io.containerd.grpc.v1.cri',
+  'io.containerd.internal.v1.opt',
+  'io.containerd.snapshotter.v1.aufs',
+  'io.containerd.snapshotter.v1.btrfs',
+  'io.containerd.snapshotter.v1.zfs',
+  'io.containerd.snapshotter.v1.devmapper',
 ];
 
 export interface CniSetup {
@@ -216,55 +266,93 @@ export class Containerd {
 
   private async launch(): Promise<void> {
     const { dir } = this;
-    for (const d of [this.cniConfDir, this.cniBinDir, this.cniCacheDir, join(dir, 'run'), join(dir, 'fifo')]) mkdirSync(d, { recursive: true });
+    for (const d of [this.cniConfDir, this.cniBinDir, this.cniCacheDir, join(dir, 'run'), join(dir, 'fifo')])
+      mkdirSync(d, { recursive: true });
     writeFileSync(join(this.cniConfDir, '10-flannel.conflist'), JSON.stringify(this.opts.cni.conflist, null, 2));
     // Links, not copies: the self-contained plugin is ~100 MB.
-    for (const [name, src] of Object.entries(this.opts.cni.plugins)) symlinkSync(resolve(src), join(this.cniBinDir, name));
-    writeFileSync(join(dir, 'config.toml'), [
-      'version = 2',
-      `root = ${JSON.stringify(join(dir, 'root'))}`,
-      `state = ${JSON.stringify(join(dir, 'state'))}`,
-      `disabled_plugins = ${JSON.stringify(DISABLED_PLUGINS)}`,
-      `[grpc]\n  address = ${JSON.stringify(this.address)}`,
-      `[ttrpc]\n  address = ${JSON.stringify(`${this.address}.ttrpc`)}`,
-      '',
-    ].join('\n'));
+    for (const [name, src] of Object.entries(this.opts.cni.plugins))
+      symlinkSync(resolve(src), join(this.cniBinDir, name));
+    writeFileSync(
+      join(dir, 'config.toml'),
+      [
+        'version = 2',
+        `root = ${JSON.stringify(join(dir, 'root'))}`,
+        `state = ${JSON.stringify(join(dir, 'state'))}`,
+        `disabled_plugins = ${JSON.stringify(DISABLED_PLUGINS)}`,
+        `[grpc]\n  address = ${JSON.stringify(this.address)}`,
+        `[ttrpc]\n  address = ${JSON.stringify(`${this.address}.ttrpc`)}`,
+        '',
+      ].join('\n'),
+    );
     // The shims put their sockets (and runc its state) under /run/containerd, a fixed path in 1.6.
-    writeFileSync(join(dir, 'containerd.sh'), [
-      'set -e',
-      ...privateDirs([['/run/containerd', join(dir, 'run')]], dir),
-      `exec ${shq(findTool('containerd')!)} --config ${shq(join(dir, 'config.toml'))}`,
-      '',
-    ].join('\n'));
+    writeFileSync(
+      join(dir, 'containerd.sh'),
+      [
+        'set -e',
+        ...privateDirs([['/run/containerd', join(dir, 'run')]], dir),
+        `exec ${shq(findTool('containerd')!)} --config ${shq(join(dir, 'config.toml'))}`,
+        '',
+      ].join('\n'),
+    );
     // ctr run (it runs the plugins itself): the CNI dirs are the test's; its FIFOs go to --fifo-dir.
-    writeFileSync(this.ctrScript, [
-      'set -e',
-      ...privateDirs([['/etc/cni/net.d', this.cniConfDir], ['/opt/cni/bin', this.cniBinDir], ['/var/lib/cni', this.cniCacheDir]], dir),
-      `export PATH=${shq(this.opts.cni.path)}`,
-      `exec ${shq(findTool('ctr')!)} --address ${shq(this.address)} --namespace ${shq(this.namespace)} "$@"`,
-      '',
-    ].join('\n'));
+    writeFileSync(
+      this.ctrScript,
+      [
+        'set -e',
+        ...privateDirs(
+          [
+            ['/etc/cni/net.d', this.cniConfDir],
+            ['/opt/cni/bin', this.cniBinDir],
+            ['/var/lib/cni', this.cniCacheDir],
+          ],
+          dir,
+        ),
+        `export PATH=${shq(this.opts.cni.path)}`,
+        `exec ${shq(findTool('ctr')!)} --address ${shq(this.address)} --namespace ${shq(this.namespace)} "$@"`,
+        '',
+      ].join('\n'),
+    );
 
     const log = openSync(join(dir, 'containerd.log'), 'a');
     // nsenter keeps the root mount namespace's /sys (ip netns exec mounts a fresh sysfs without the cgroup
     // hierarchy, which runc needs); the netns is entered before /run is overlaid, while /run/netns is still visible.
-    this.proc = spawn('nsenter', [`--net=/run/netns/${this.opts.netns}`, 'unshare', '--mount', 'sh', join(dir, 'containerd.sh')], {
-      stdio: ['ignore', log, log],
-      env: { ...process.env, PATH: `${process.env.PATH ?? ''}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin` },
-    });
+    this.proc = spawn(
+      'nsenter',
+      [`--net=/run/netns/${this.opts.netns}`, 'unshare', '--mount', 'sh', join(dir, 'containerd.sh')],
+      {
+        stdio: ['ignore', log, log],
+        env: {
+          ...process.env,
+          PATH: `${process.env.PATH ?? ''}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`,
+        },
+      },
+    );
     closeSync(log);
     this.exit = new Promise((resolve) => this.proc!.on('exit', () => resolve()));
-    const up = await until('containerd to answer', () => {
-      if (this.proc!.exitCode !== null || this.proc!.signalCode !== null) return 'exited';
-      return this.ctr(['version'], 5000).status === 0 && 'up';
-    }, 20_000, 100).catch((e: Error) => e.message);
+    const up = await until(
+      'containerd to answer',
+      () => {
+        if (this.proc!.exitCode !== null || this.proc!.signalCode !== null) return 'exited';
+        return this.ctr(['version'], 5000).status === 0 && 'up';
+      },
+      20_000,
+      100,
+    ).catch((e: Error) => e.message);
     if (up !== 'up') throw new Error(`${up === 'exited' ? 'containerd exited' : up}; containerd log:\n${this.log}`);
   }
 
   /** ctr with this containerd's socket and namespace (any netns: it only talks to the socket). */
   ctr(args: string[], timeout = 30_000): CtrResult {
-    const r = spawnSync('ctr', ['--address', this.address, '--namespace', this.namespace, ...args], { encoding: 'utf8', timeout, stdio: ['ignore', 'pipe', 'pipe'] });
-    return { status: r.status, stdout: r.stdout ?? '', stderr: `${r.stderr ?? ''}${r.error ? `\n${r.error.message}` : ''}` };
+    const r = spawnSync('ctr', ['--address', this.address, '--namespace', this.namespace, ...args], {
+      encoding: 'utf8',
+      timeout,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    return {
+      status: r.status,
+      stdout: r.stdout ?? '',
+      stderr: `${r.stderr ?? ''}${r.error ? `\n${r.error.message}` : ''}`,
+    };
   }
 
   /** The argv (for `ip`) of a ctr that runs CNI plugins: in the host netns, with the private CNI dirs and PATH. */
@@ -296,17 +384,35 @@ export class Containerd {
    * starts the task and the DEL once the task has exited. Resolves when the task runs (so ADD has succeeded).
    */
   async run(image: string, id: string, args: string[]): Promise<Container> {
-    const argv = this.cniCtrArgv(['run', '--rm', '--cni', '--snapshotter', this.snapshotter, '--fifo-dir', join(this.dir, 'fifo'), image, id, ...args]);
+    const argv = this.cniCtrArgv([
+      'run',
+      '--rm',
+      '--cni',
+      '--snapshotter',
+      this.snapshotter,
+      '--fifo-dir',
+      join(this.dir, 'fifo'),
+      image,
+      id,
+      ...args,
+    ]);
     const c = new Container(this, id, spawn('ip', argv, { stdio: ['ignore', 'pipe', 'pipe'] }));
     this.containers.push(c);
-    const pid = await until(`container ${id} to run`, () => {
-      if (!c.running) return -1;
-      const t = this.tasks().get(id);
-      return t?.[1] === 'RUNNING' && t[0];
-    }, 30_000, 100).catch((e: Error) => e.message);
+    const pid = await until(
+      `container ${id} to run`,
+      () => {
+        if (!c.running) return -1;
+        const t = this.tasks().get(id);
+        return t?.[1] === 'RUNNING' && t[0];
+      },
+      30_000,
+      100,
+    ).catch((e: Error) => e.message);
     if (typeof pid !== 'number' || pid < 0) {
       const why = pid === -1 ? `ctr run exited (${c.proc.exitCode ?? c.proc.signalCode})` : pid;
-      throw new Error(`${why}\nctr run output: ${c.output}\ncontainerd log (tail):\n${this.log.split('\n').slice(-20).join('\n')}`);
+      throw new Error(
+        `${why}\nctr run output: ${c.output}\ncontainerd log (tail):\n${this.log.split('\n').slice(-20).join('\n')}`,
+      );
     }
     c.pid = pid;
     return c;
@@ -317,8 +423,10 @@ export class Containerd {
     for (const c of this.containers) if (c.running) await c.kill().catch(() => c.proc.kill('SIGKILL'));
     if (this.proc && this.proc.exitCode === null && this.proc.signalCode === null) {
       // What ctr run did not clean up (a failed ADD leaves a created task behind).
-      for (const id of this.ctr(['tasks', 'ls', '-q'], 10_000).stdout.split('\n').filter(Boolean)) this.ctr(['tasks', 'delete', '--force', id], 10_000);
-      for (const id of this.ctr(['containers', 'ls', '-q'], 10_000).stdout.split('\n').filter(Boolean)) this.ctr(['containers', 'delete', id], 10_000);
+      for (const id of this.ctr(['tasks', 'ls', '-q'], 10_000).stdout.split('\n').filter(Boolean))
+        this.ctr(['tasks', 'delete', '--force', id], 10_000);
+      for (const id of this.ctr(['containers', 'ls', '-q'], 10_000).stdout.split('\n').filter(Boolean))
+        this.ctr(['containers', 'delete', id], 10_000);
     }
     const leftovers = [...this.shimPids(), ...this.taskPids()];
     if (this.proc?.pid && this.proc.exitCode === null && this.proc.signalCode === null) {
@@ -328,7 +436,9 @@ export class Containerd {
       clearTimeout(timer);
     }
     for (const pid of leftovers) killPid(pid);
-    await until('the shims and containers to exit', () => leftovers.every((p) => processGone(p, 0)), 10_000, 50).catch(() => undefined);
+    await until('the shims and containers to exit', () => leftovers.every((p) => processGone(p, 0)), 10_000, 50).catch(
+      () => undefined,
+    );
     this.removeCgroups();
     rmSync(this.dir, { recursive: true, force: true });
     live.delete(this);
@@ -339,7 +449,8 @@ export class Containerd {
    * containerd started, by pid, then drop its cgroups and temp dir.
    */
   stopNow(): void {
-    const daemon = this.proc && this.proc.exitCode === null && this.proc.signalCode === null ? this.proc.pid : undefined;
+    const daemon =
+      this.proc && this.proc.exitCode === null && this.proc.signalCode === null ? this.proc.pid : undefined;
     const ctrs = this.containers.filter((c) => c.running).map((c) => c.proc.pid);
     const pids = [...ctrs, daemon, ...this.shimPids(), ...this.taskPids()].filter((p) => p !== undefined);
     for (const pid of pids) killPid(pid);
@@ -351,14 +462,17 @@ export class Containerd {
 
   /** The shims of this containerd: the processes started with `-address <our socket>`. */
   private shimPids(): number[] {
-    return readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
-      try {
-        const argv = readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0');
-        return argv.some((a, i) => a === '-address' && argv[i + 1] === this.address);
-      } catch {
-        return false;
-      }
-    }).map(Number);
+    return readdirSync('/proc')
+      .filter((p) => /^\d+$/.test(p))
+      .filter((p) => {
+        try {
+          const argv = readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0');
+          return argv.some((a, i) => a === '-address' && argv[i + 1] === this.address);
+        } catch {
+          return false;
+        }
+      })
+      .map(Number);
   }
 
   /** The init pids of tasks containerd still knows (from its state dir). */
@@ -377,7 +491,12 @@ export class Containerd {
   /** runc leaves `/<namespace>` in every cgroup hierarchy; it is ours and empty once the tasks are gone. */
   private removeCgroups(): void {
     const base = '/sys/fs/cgroup';
-    const roots = [base, ...readdirSync(base, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => join(base, d.name))];
+    const roots = [
+      base,
+      ...readdirSync(base, { withFileTypes: true })
+        .filter((d) => d.isDirectory())
+        .map((d) => join(base, d.name)),
+    ];
     for (const root of roots) {
       const ns = join(root, this.namespace);
       if (!existsSync(ns)) continue;
@@ -397,7 +516,11 @@ export class Container {
   output = '';
   private exit: Promise<number | null>;
 
-  constructor(readonly containerd: Containerd, readonly id: string, readonly proc: ChildProcess) {
+  constructor(
+    readonly containerd: Containerd,
+    readonly id: string,
+    readonly proc: ChildProcess,
+  ) {
     proc.stdout!.on('data', (b) => (this.output += b));
     proc.stderr!.on('data', (b) => (this.output += b));
     this.exit = new Promise((resolve) => proc.on('close', (code) => resolve(code)));
@@ -419,7 +542,10 @@ export class Container {
 
   /** `ip -json <args>` inside the container's network namespace (the host's ip, so it parses the same). */
   ipJson(args: string[]): any[] {
-    const r = spawnSync('nsenter', [`--net=${this.netnsPath}`, 'ip', '-json', ...args], { encoding: 'utf8', timeout: 10_000 });
+    const r = spawnSync('nsenter', [`--net=${this.netnsPath}`, 'ip', '-json', ...args], {
+      encoding: 'utf8',
+      timeout: 10_000,
+    });
     if (r.status !== 0) throw new Error(`ip -json ${args.join(' ')} in container ${this.id} failed: ${r.stderr}`);
     return r.stdout.trim() ? JSON.parse(r.stdout) : [];
   }
@@ -433,7 +559,19 @@ export class Container {
 
   /** `ctr tasks exec` of `args` inside the container. */
   exec(args: string[], timeout = 30_000): CtrResult {
-    return this.containerd.ctr(['tasks', 'exec', '--fifo-dir', join(this.containerd.dir, 'fifo'), '--exec-id', `exec-${++this.execSeq}`, this.id, ...args], timeout);
+    return this.containerd.ctr(
+      [
+        'tasks',
+        'exec',
+        '--fifo-dir',
+        join(this.containerd.dir, 'fifo'),
+        '--exec-id',
+        `exec-${++this.execSeq}`,
+        this.id,
+        ...args,
+      ],
+      timeout,
+    );
   }
 
   /** True when all `count` pings from inside the container to `dst` got an answer (busybox ping). */
@@ -450,7 +588,10 @@ export class Container {
     if (this.running) this.containerd.ctr(['tasks', 'kill', '--signal', 'SIGKILL', this.id], 10_000);
     let t: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, rej) => {
-      t = setTimeout(() => rej(new Error(`ctr run ${this.id} still running ${ms} ms after the kill; output: ${this.output}`)), ms);
+      t = setTimeout(
+        () => rej(new Error(`ctr run ${this.id} still running ${ms} ms after the kill; output: ${this.output}`)),
+        ms,
+      );
     });
     try {
       return await Promise.race([this.exit, timeout]);

@@ -11,7 +11,12 @@ import { HostGwNode } from './hostgw-nodes.ts';
 
 /** backendConfig plus IPv6Network fd00:10:244::/48 with /64 subnets. */
 export function dualStackConfig(type: string, backend: Record<string, unknown> = {}): NetworkConfig {
-  return { ...backendConfig(type, backend), enableIPv6: true, ipv6Network: IPv6Net.parse('fd00:10:244::/48'), ipv6SubnetLen: 64 };
+  return {
+    ...backendConfig(type, backend),
+    enableIPv6: true,
+    ipv6Network: IPv6Net.parse('fd00:10:244::/48'),
+    ipv6SubnetLen: 64,
+  };
 }
 
 /** A host on the underlay with `addr`/24 and `addr6`/64 (no DAD wait) on eth0. */
@@ -27,7 +32,13 @@ function withV6(ctx: BackendContext, addr6: string): BackendContext {
 }
 
 export class DualStackVxlanNode extends VxlanNode {
-  constructor(ns: string, addr: string, readonly addr6: string, subnet: string, cluster: MemoryCluster) {
+  constructor(
+    ns: string,
+    addr: string,
+    readonly addr6: string,
+    subnet: string,
+    cluster: MemoryCluster,
+  ) {
     super(ns, addr, subnet, cluster);
   }
 
@@ -37,7 +48,14 @@ export class DualStackVxlanNode extends VxlanNode {
 }
 
 export class DualStackHostGwNode extends HostGwNode {
-  constructor(ns: string, addr: string, readonly addr6: string, subnet: string, cluster: MemoryCluster, checkIntervalMs = 10_000) {
+  constructor(
+    ns: string,
+    addr: string,
+    readonly addr6: string,
+    subnet: string,
+    cluster: MemoryCluster,
+    checkIntervalMs = 10_000,
+  ) {
     super(ns, addr, subnet, cluster, checkIntervalMs);
   }
 

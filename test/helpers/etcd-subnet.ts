@@ -6,8 +6,14 @@ import type { Lease, LeaseAttrs } from '../../src/subnet/lease.ts';
 import { startEtcd, type EtcdHandle } from './etcd.ts';
 
 /** A vxlan lease's attrs and the exact JSON flannel stores for them. */
-export const vxlanAttrs = (ip: string, mac: string): LeaseAttrs => ({ publicIP: ip, publicIPv6: null, backendType: 'vxlan', backendData: { VNI: 1, VtepMAC: mac } });
-export const vxlanValue = (ip: string, mac: string) => `{"PublicIP":"${ip}","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"${mac}"}}`;
+export const vxlanAttrs = (ip: string, mac: string): LeaseAttrs => ({
+  publicIP: ip,
+  publicIPv6: null,
+  backendType: 'vxlan',
+  backendData: { VNI: 1, VtepMAC: mac },
+});
+export const vxlanValue = (ip: string, mac: string) =>
+  `{"PublicIP":"${ip}","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"${mac}"}}`;
 
 export class EtcdSubnetFixture {
   etcd!: EtcdHandle;
@@ -17,7 +23,10 @@ export class EtcdSubnetFixture {
   private prefixSeq = 0;
 
   /** `config` is written to each fresh prefix; `tag` names the prefixes (`/<tag>-<pid>-<n>/network`). */
-  constructor(private readonly config: string, private readonly tag: string) {}
+  constructor(
+    private readonly config: string,
+    private readonly tag: string,
+  ) {}
 
   start = async (): Promise<void> => {
     this.etcd = await startEtcd();
@@ -51,7 +60,9 @@ export class EtcdSubnetFixture {
 
   /** The keys under `<prefix>/subnets/`, without that part, sorted. */
   keys = async (prefix: string): Promise<string[]> =>
-    (await this.admin.getAll().prefix(`${prefix}/subnets/`).keys()).map((k) => k.slice(`${prefix}/subnets/`.length)).sort();
+    (await this.admin.getAll().prefix(`${prefix}/subnets/`).keys())
+      .map((k) => k.slice(`${prefix}/subnets/`.length))
+      .sort();
 
   etcdctl = (...args: string[]): string => this.etcd.etcdctl(...args);
 }

@@ -114,12 +114,22 @@ export async function startEtcd(opts: StartEtcdOptions = {}): Promise<EtcdHandle
 
   const launch = async () => {
     const args = [
-      '--name', 'test', '--data-dir', dataDir,
-      '--listen-client-urls', endpoint, '--advertise-client-urls', endpoint,
-      '--listen-peer-urls', `http://${host}:${peerPort}`,
-      '--initial-advertise-peer-urls', `http://${host}:${peerPort}`,
-      '--initial-cluster', `test=http://${host}:${peerPort}`,
-      '--log-level', 'error',
+      '--name',
+      'test',
+      '--data-dir',
+      dataDir,
+      '--listen-client-urls',
+      endpoint,
+      '--advertise-client-urls',
+      endpoint,
+      '--listen-peer-urls',
+      `http://${host}:${peerPort}`,
+      '--initial-advertise-peer-urls',
+      `http://${host}:${peerPort}`,
+      '--initial-cluster',
+      `test=http://${host}:${peerPort}`,
+      '--log-level',
+      'error',
     ];
     if (opts.tls) args.push('--cert-file', opts.tls.certFile, '--key-file', opts.tls.keyFile);
     if (opts.tls?.clientCAFile) args.push('--client-cert-auth', '--trusted-ca-file', opts.tls.clientCAFile);

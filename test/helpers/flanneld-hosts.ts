@@ -10,7 +10,13 @@ import { bridgeJson, ipJson, isRoot, Netns, nsRun, run, uniqueName } from './net
 export const FLANNELD = join(import.meta.dirname, '../../dist/flanneld.cjs');
 export const flanneldBuilt = existsSync(FLANNELD);
 /** Why the flanneld-on-etcd tests cannot run here (root, etcd, the built daemon), or false. */
-export const flanneldSkip = !isRoot ? 'needs root' : etcdMissing ? etcdMissing : !flanneldBuilt ? `${FLANNELD} is missing: run \`npm run build\`` : false;
+export const flanneldSkip = !isRoot
+  ? 'needs root'
+  : etcdMissing
+    ? etcdMissing
+    : !flanneldBuilt
+      ? `${FLANNELD} is missing: run \`npm run build\``
+      : false;
 export const ETCD_IP = '192.168.150.1';
 export const ETCD_ENDPOINT = `http://${ETCD_IP}:2379`;
 export const NETWORK_CONFIG = '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}';
@@ -35,7 +41,10 @@ export class Underlay {
   /** The switch namespace with br0/br1 and etcd on 192.168.150.1. */
   async start(): Promise<void> {
     this.sw = this.netns.add('fdsw');
-    for (const [br, addr, mac] of [['br0', `${ETCD_IP}/24`, '02:fd:00:00:01:50'], ['br1', '192.168.151.1/24', '02:fd:00:00:01:51']] as const) {
+    for (const [br, addr, mac] of [
+      ['br0', `${ETCD_IP}/24`, '02:fd:00:00:01:50'],
+      ['br1', '192.168.151.1/24', '02:fd:00:00:01:51'],
+    ] as const) {
       // A fixed MAC: otherwise the bridge takes its lowest port's MAC, so plugging in a host can change it and
       // leave the running daemons' ARP entries for etcd pointing nowhere for ~30 s.
       nsRun(this.sw, 'ip', ['link', 'add', br, 'address', mac, 'type', 'bridge']);
@@ -83,19 +92,25 @@ export class Underlay {
   }
 
   etcdctl(args: string[]): string {
-    return execFileSync('ip', ['netns', 'exec', this.sw, 'etcdctl', `--endpoints=${ETCD_ENDPOINT}`, '--command-timeout=3s', ...args], {
-      encoding: 'utf8',
-      env: { ...process.env, ETCDCTL_API: '3' },
-      timeout: 10_000,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    return execFileSync(
+      'ip',
+      ['netns', 'exec', this.sw, 'etcdctl', `--endpoints=${ETCD_ENDPOINT}`, '--command-timeout=3s', ...args],
+      {
+        encoding: 'utf8',
+        env: { ...process.env, ETCDCTL_API: '3' },
+        timeout: 10_000,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
   }
 
   /** Every key under `<prefix>/subnets/` with its value. */
   leases(prefix: string): Map<string, string> {
     const out = this.etcdctl(['get', '--prefix', `${prefix}/subnets/`, '-w', 'json']);
     const kvs = (JSON.parse(out).kvs ?? []) as { key: string; value: string }[];
-    return new Map(kvs.map((kv) => [Buffer.from(kv.key, 'base64').toString(), Buffer.from(kv.value, 'base64').toString()]));
+    return new Map(
+      kvs.map((kv) => [Buffer.from(kv.key, 'base64').toString(), Buffer.from(kv.value, 'base64').toString()]),
+    );
   }
 
   /** Starts flanneld in `ns` with the test's etcd and the given flags. */
@@ -124,17 +139,26 @@ export class Flanneld {
   private closed = false;
   private exit: Promise<number | null>;
 
-  constructor(readonly ns: string, args: string[], env: Record<string, string>) {
+  constructor(
+    readonly ns: string,
+    args: string[],
+    env: Record<string, string>,
+  ) {
     // Only the test's FLANNELD_* variables: anything inherited would change the daemon's options.
     const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('FLANNELD_')));
-    this.proc = spawn('ip', ['netns', 'exec', ns, process.execPath, FLANNELD, ...args], { env: { ...base, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.proc = spawn('ip', ['netns', 'exec', ns, process.execPath, FLANNELD, ...args], {
+      env: { ...base, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     this.proc.stdout!.on('data', (b) => (this.log += b));
     this.proc.stderr!.on('data', (b) => (this.log += b));
     // 'close' comes after the last output, so a finished daemon's log is complete.
-    this.exit = new Promise((resolve) => this.proc.on('close', (code) => {
-      this.closed = true;
-      resolve(code);
-    }));
+    this.exit = new Promise((resolve) =>
+      this.proc.on('close', (code) => {
+        this.closed = true;
+        resolve(code);
+      }),
+    );
   }
 
   get running(): boolean {
@@ -147,7 +171,9 @@ export class Flanneld {
     while (!re.test(this.log)) {
       // An exited daemon will not log anything more: fail now rather than at the deadline.
       if (!this.running || Date.now() >= deadline) {
-        throw new Error(`flanneld in ${this.ns} ${this.running ? `did not log ${re} within ${ms} ms` : `exited (${this.proc.exitCode ?? this.proc.signalCode}) without logging ${re}`}; log:\n${this.log}`);
+        throw new Error(
+          `flanneld in ${this.ns} ${this.running ? `did not log ${re} within ${ms} ms` : `exited (${this.proc.exitCode ?? this.proc.signalCode}) without logging ${re}`}; log:\n${this.log}`,
+        );
       }
       await new Promise((r) => setTimeout(r, 50));
     }
@@ -161,7 +187,13 @@ export class Flanneld {
   /** Exit code once it exited (null when killed by a signal); rejects after `ms`. */
   async exited(ms: number): Promise<number | null> {
     let t: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, rej) => (t = setTimeout(() => rej(new Error(`flanneld in ${this.ns} still running after ${ms} ms; log:\n${this.log}`)), ms)));
+    const timeout = new Promise<never>(
+      (_, rej) =>
+        (t = setTimeout(
+          () => rej(new Error(`flanneld in ${this.ns} still running after ${ms} ms; log:\n${this.log}`)),
+          ms,
+        )),
+    );
     try {
       return await Promise.race([this.exit, timeout]);
     } finally {
@@ -182,12 +214,20 @@ export class Flanneld {
 export function readSubnetEnv(file: string): Record<string, string> | undefined {
   if (!existsSync(file)) return undefined;
   const text = readFileSync(file, 'utf8');
-  return Object.fromEntries(text.trim().split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+  return Object.fromEntries(
+    text
+      .trim()
+      .split('\n')
+      .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+  );
 }
 
 /** HTTP GET inside a namespace with curl: status code and body. */
 export function httpGet(ns: string, url: string): { status: number; body: string } {
-  const out = execFileSync('ip', ['netns', 'exec', ns, 'curl', '-s', '--max-time', '2', '-w', '\n%{http_code}', url], { encoding: 'utf8', timeout: 5000 });
+  const out = execFileSync('ip', ['netns', 'exec', ns, 'curl', '-s', '--max-time', '2', '-w', '\n%{http_code}', url], {
+    encoding: 'utf8',
+    timeout: 5000,
+  });
   const i = out.lastIndexOf('\n');
   return { status: Number(out.slice(i + 1)), body: out.slice(0, i) };
 }
@@ -201,8 +241,12 @@ export interface PeerState {
 /** What host `ns` has programmed for a peer with `subnet` (e.g. 10.244.5.0/24), `mac` and `publicIP`. */
 export function peerState(ns: string, subnet: string, mac: string, publicIP: string): PeerState {
   const gw = subnet.split('/')[0]!;
-  const route = ipJson(ns, ['route', 'show', subnet]).some((r) => r.dst === subnet && r.gateway === gw && r.dev === 'flannel.1' && r.flags?.includes('onlink'));
-  const neigh = ipJson(ns, ['neigh', 'show', 'dev', 'flannel.1', 'to', gw]).some((n) => n.lladdr === mac && n.state?.includes('PERMANENT'));
+  const route = ipJson(ns, ['route', 'show', subnet]).some(
+    (r) => r.dst === subnet && r.gateway === gw && r.dev === 'flannel.1' && r.flags?.includes('onlink'),
+  );
+  const neigh = ipJson(ns, ['neigh', 'show', 'dev', 'flannel.1', 'to', gw]).some(
+    (n) => n.lladdr === mac && n.state?.includes('PERMANENT'),
+  );
   const fdb = bridgeJson(ns, ['fdb', 'show', 'dev', 'flannel.1']).some((f) => f.mac === mac && f.dst === publicIP);
   return { route, neigh, fdb };
 }
@@ -211,7 +255,10 @@ export const all = (s: PeerState) => s.route && s.neigh && s.fdb;
 export const none = (s: PeerState) => !s.route && !s.neigh && !s.fdb;
 
 /** The lease a host holds: its key, subnet (CIDR) and parsed value. */
-export function leaseOf(leases: Map<string, string>, publicIP: string): { key: string; subnet: string; mac: string; value: any } | undefined {
+export function leaseOf(
+  leases: Map<string, string>,
+  publicIP: string,
+): { key: string; subnet: string; mac: string; value: any } | undefined {
   for (const [key, raw] of leases) {
     let value: any;
     try {

@@ -23,7 +23,8 @@ export function specMasq(net: string, pod: string, random = ' --random-fully', m
  * The masquerade rules with the v6 network/subnet and ff00::/8: `ip6tables -t nat -S POSTROUTING` +
  * `-S FLANNEL-POSTRTG`.
  */
-export const specMasq6 = (net: string, pod: string, random = ' --random-fully'): string[] => specMasq(net, pod, random, 'ff00::/8');
+export const specMasq6 = (net: string, pod: string, random = ' --random-fully'): string[] =>
+  specMasq(net, pod, random, 'ff00::/8');
 
 /**
  * The forward rules, `iptables -t filter -S FORWARD` + `-S FLANNEL-FWD` without the policy line (same for ip6tables).
@@ -53,13 +54,18 @@ export function listed(ns: string, bin: 'iptables' | 'ip6tables', table: string,
 }
 
 /** POSTROUTING + FLANNEL-POSTRTG of the nat table. */
-export const natRules = (ns: string, bin: 'iptables' | 'ip6tables') => listed(ns, bin, 'nat', ['POSTROUTING', 'FLANNEL-POSTRTG']);
+export const natRules = (ns: string, bin: 'iptables' | 'ip6tables') =>
+  listed(ns, bin, 'nat', ['POSTROUTING', 'FLANNEL-POSTRTG']);
 /** FORWARD + FLANNEL-FWD of the filter table. */
-export const filterRules = (ns: string, bin: 'iptables' | 'ip6tables') => listed(ns, bin, 'filter', ['FORWARD', 'FLANNEL-FWD']);
+export const filterRules = (ns: string, bin: 'iptables' | 'ip6tables') =>
+  listed(ns, bin, 'filter', ['FORWARD', 'FLANNEL-FWD']);
 
 /** Every line of `bin`'s nat and filter tables in `ns` that is flannel's (its chains, the jumps to them, its comments). */
 export function flannelLines(ns: string, bin: 'iptables' | 'ip6tables'): string[] {
   return ['nat', 'filter'].flatMap((table) =>
-    nsRun(ns, bin, ['-w', '-t', table, '-S']).split('\n').filter((l) => /FLANNEL|flanneld/.test(l)).map((l) => `${table}: ${l}`),
+    nsRun(ns, bin, ['-w', '-t', table, '-S'])
+      .split('\n')
+      .filter((l) => /FLANNEL|flanneld/.test(l))
+      .map((l) => `${table}: ${l}`),
   );
 }

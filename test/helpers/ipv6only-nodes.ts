@@ -8,7 +8,12 @@ import { DualStackHostGwNode, DualStackVxlanNode } from './dualstack-nodes.ts';
 
 /** EnableIPv4 false, IPv6Network fd00:10:244::/48 (so /64 subnets), parsed and defaulted as in etcd mode. */
 export function ipv6OnlyConfig(type: string, backend: Record<string, unknown> = {}): NetworkConfig {
-  const json = { EnableIPv4: false, EnableIPv6: true, IPv6Network: 'fd00:10:244::/48', Backend: { Type: type, ...backend } };
+  const json = {
+    EnableIPv4: false,
+    EnableIPv6: true,
+    IPv6Network: 'fd00:10:244::/48',
+    Backend: { Type: type, ...backend },
+  };
   return parseNetworkConfig(JSON.stringify(json), { validate: true });
 }
 

@@ -18,12 +18,28 @@ export function kubeDir(prefix: string, netConfJson: string) {
     /** Writes a kubeconfig for `server` with bearer `token` (insecure TLS) and returns its path. */
     kubeconfig(server: string, token: string): string {
       const file = join(dir, `kubeconfig-${Math.random().toString(36).slice(2)}`);
-      writeFileSync(file, [
-        'apiVersion: v1', 'kind: Config', 'current-context: t',
-        'clusters:', '- name: t', '  cluster:', `    server: ${server}`, '    insecure-skip-tls-verify: true',
-        'users:', '- name: t', '  user:', `    token: ${token}`,
-        'contexts:', '- name: t', '  context:', '    cluster: t', '    user: t',
-      ].join('\n'));
+      writeFileSync(
+        file,
+        [
+          'apiVersion: v1',
+          'kind: Config',
+          'current-context: t',
+          'clusters:',
+          '- name: t',
+          '  cluster:',
+          `    server: ${server}`,
+          '    insecure-skip-tls-verify: true',
+          'users:',
+          '- name: t',
+          '  user:',
+          `    token: ${token}`,
+          'contexts:',
+          '- name: t',
+          '  context:',
+          '    cluster: t',
+          '    user: t',
+        ].join('\n'),
+      );
       return file;
     },
     remove: () => rmSync(dir, { recursive: true, force: true }),
@@ -68,7 +84,10 @@ export function kubeSuite(
   let url = '';
   let cfg = '';
   const managers = kubeManagers(() => ({
-    kubeconfigFile: cfg, nodeName: o.nodeName, netConfigPath: kd.netConf, annotationPrefix: 'flannel.alpha.coreos.com',
+    kubeconfigFile: cfg,
+    nodeName: o.nodeName,
+    netConfigPath: kd.netConf,
+    annotationPrefix: 'flannel.alpha.coreos.com',
     setNodeNetworkUnavailable: o.setNodeNetworkUnavailable,
   }));
   before(async () => {

@@ -15,19 +15,30 @@ const STATE_DIR = '/run/flannel-lab';
 export const labSkip = !isRoot || !existsSync(CTL) ? 'needs root and `npm run build`' : false;
 
 export const LAB_HOSTS = ['flab-h1', 'flab-h2', 'flab-h3'];
-export const LAB_UNDERLAY: Record<string, string> = { 'flab-h1': '192.168.100.11', 'flab-h2': '192.168.100.12', 'flab-h3': '192.168.100.13' };
+export const LAB_UNDERLAY: Record<string, string> = {
+  'flab-h1': '192.168.100.11',
+  'flab-h2': '192.168.100.12',
+  'flab-h3': '192.168.100.13',
+};
 /** A lab host's IPv6 underlay address (dual stack and IPv6-only labs): fd00:100::<last v4 octet>. */
 export const labUnderlayV6 = (h: string) => `fd00:100::${LAB_UNDERLAY[h]!.split('.')[3]}`;
 
 /** The user chains of a netfilter table in a lab host (`-N` lines of `iptables -S`). */
 export function iptablesChains(ns: string, bin: 'iptables' | 'ip6tables', table: string): string[] {
   const out = execFileSync('ip', ['netns', 'exec', ns, bin, '-w', '-t', table, '-S'], { encoding: 'utf8' });
-  return out.split('\n').filter((l) => l.startsWith('-N ')).map((l) => l.slice(3));
+  return out
+    .split('\n')
+    .filter((l) => l.startsWith('-N '))
+    .map((l) => l.slice(3));
 }
 
 /** `flannelctl lab <args>`; its stdout. Throws when it exits non-zero. */
 export function lab(args: string[]): string {
-  return execFileSync(process.execPath, [CTL, 'lab', ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 240_000 });
+  return execFileSync(process.execPath, [CTL, 'lab', ...args], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+    timeout: 240_000,
+  });
 }
 
 /** `lab up <args>`, keeping the output of a failed matrix (it exits non-zero) for the test to assert on. */
@@ -57,7 +68,14 @@ function doctorRun(argv: string[]): DoctorRun {
   } catch {
     /* asserted by the caller through ids/status */
   }
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr, ids: d.findings.map((f) => f.id), findings: d.findings, checked: d.checked };
+  return {
+    status: r.status,
+    stdout: r.stdout,
+    stderr: r.stderr,
+    ids: d.findings.map((f) => f.id),
+    findings: d.findings,
+    checked: d.checked,
+  };
 }
 
 /** `flannelctl lab doctor <host> --json [args]`: with the lab's etcd or API server and the host's health server. */
@@ -94,7 +112,10 @@ export interface TraceRun {
 
 /** `flannelctl lab trace <src> <dst> --json [args]`, its output parsed. */
 export function labTrace(src: string, dst: string, args: string[] = []): TraceRun {
-  const r = spawnSync(process.execPath, [CTL, 'lab', 'trace', src, dst, '--json', ...args], { encoding: 'utf8', timeout: 60_000 });
+  const r = spawnSync(process.execPath, [CTL, 'lab', 'trace', src, dst, '--json', ...args], {
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
   let t: Partial<TraceRun> = { hops: [] };
   try {
     t = JSON.parse(r.stdout);
@@ -105,7 +126,13 @@ export function labTrace(src: string, dst: string, args: string[] = []): TraceRu
 }
 
 /** Every hop ok, in order, exit 0; with --probe every counted hop saw every echo and all were answered. */
-export function assertTraceHealthy(src: string, dst: string, whats: RegExp[], probe = true, args: string[] = []): TraceRun {
+export function assertTraceHealthy(
+  src: string,
+  dst: string,
+  whats: RegExp[],
+  probe = true,
+  args: string[] = [],
+): TraceRun {
   const t = labTrace(src, dst, [...(probe ? ['--probe'] : []), ...args]);
   assert.equal(t.status, 0, t.stdout + t.stderr);
   assert.equal(t.stoppedAt, undefined, t.stdout);
@@ -116,7 +143,8 @@ export function assertTraceHealthy(src: string, dst: string, whats: RegExp[], pr
   });
   if (probe) {
     assert.deepEqual([t.probe?.sent, t.probe?.received], [3, 3], t.stdout);
-    for (const h of t.hops.filter((x) => x.count !== undefined)) assert.ok(h.count! >= 3, `${h.where}: ${h.what} counted ${h.count}`);
+    for (const h of t.hops.filter((x) => x.count !== undefined))
+      assert.ok(h.count! >= 3, `${h.where}: ${h.what} counted ${h.count}`);
     assert.ok(t.hops.filter((x) => x.count !== undefined).length >= 3, t.stdout);
   }
   return t;
@@ -124,12 +152,46 @@ export function assertTraceHealthy(src: string, dst: string, whats: RegExp[], pr
 
 /** The hops of a pod → pod trace across two nodes, per backend (what trace calls each). */
 export const TRACE_HOPS: Record<'vxlan' | 'host-gw' | 'udp', RegExp[]> = {
-  vxlan: [/^source pod/, /^route lookup$/, /^netfilter FORWARD/, /^vxlan encapsulation$/, /^neighbour for the next hop/, /^FDB entry/,
-    /^underlay route/, /^node of lease/, /^netfilter INPUT for UDP 8472/, /^decapsulation$/, /^netfilter FORWARD/, /^route to cni0$/, /^bridge port/],
-  'host-gw': [/^source pod/, /^route lookup$/, /^netfilter FORWARD/, /^next hop/, /^underlay route/, /^node of lease/, /^arrival$/,
-    /^netfilter FORWARD/, /^route to cni0$/, /^bridge port/],
-  udp: [/^source pod/, /^route lookup$/, /^netfilter FORWARD/, /^udp encapsulation/, /^underlay route/, /^node of lease/,
-    /^netfilter INPUT for UDP 8285/, /^udp decapsulation/, /^netfilter FORWARD/, /^route to cni0$/, /^bridge port/],
+  vxlan: [
+    /^source pod/,
+    /^route lookup$/,
+    /^netfilter FORWARD/,
+    /^vxlan encapsulation$/,
+    /^neighbour for the next hop/,
+    /^FDB entry/,
+    /^underlay route/,
+    /^node of lease/,
+    /^netfilter INPUT for UDP 8472/,
+    /^decapsulation$/,
+    /^netfilter FORWARD/,
+    /^route to cni0$/,
+    /^bridge port/,
+  ],
+  'host-gw': [
+    /^source pod/,
+    /^route lookup$/,
+    /^netfilter FORWARD/,
+    /^next hop/,
+    /^underlay route/,
+    /^node of lease/,
+    /^arrival$/,
+    /^netfilter FORWARD/,
+    /^route to cni0$/,
+    /^bridge port/,
+  ],
+  udp: [
+    /^source pod/,
+    /^route lookup$/,
+    /^netfilter FORWARD/,
+    /^udp encapsulation/,
+    /^underlay route/,
+    /^node of lease/,
+    /^netfilter INPUT for UDP 8285/,
+    /^udp decapsulation/,
+    /^netfilter FORWARD/,
+    /^route to cni0$/,
+    /^bridge port/,
+  ],
 };
 
 /** No probe table is left in any lab host. */
@@ -156,7 +218,12 @@ export function subnetEnvFile(host: string): string {
 
 export function subnetEnv(host: string): Record<string, string> {
   const text = readFileSync(subnetEnvFile(host), 'utf8');
-  return Object.fromEntries(text.trim().split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+  return Object.fromEntries(
+    text
+      .trim()
+      .split('\n')
+      .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+  );
 }
 
 /** The VtepMAC: the address of flannel.1 in host namespace `ns`. */
@@ -165,15 +232,28 @@ export function vtepMac(ns: string): string {
 }
 
 export function etcdctl(args: string[]): string {
-  return execFileSync('ip', ['netns', 'exec', 'flab-etcd', 'etcdctl', '--endpoints=http://192.168.100.2:2379', ...args], { encoding: 'utf8', env: { ...process.env, ETCDCTL_API: '3' } });
+  return execFileSync(
+    'ip',
+    ['netns', 'exec', 'flab-etcd', 'etcdctl', '--endpoints=http://192.168.100.2:2379', ...args],
+    { encoding: 'utf8', env: { ...process.env, ETCDCTL_API: '3' } },
+  );
 }
 
 /** The subnet keys in the lab's etcd: value and etcd lease ID ('0' for none). */
 export function etcdLeases(): Record<string, { value: string; lease: string }> {
   const out = etcdctl(['get', '--prefix', '/coreos.com/network/subnets/', '-w', 'json']);
   // Lease IDs are int64: keep them as strings, JSON numbers would lose precision.
-  const kvs = (JSON.parse(out.replace(/"lease":(\d+)/g, '"lease":"$1"')).kvs ?? []) as { key: string; value: string; lease?: string }[];
-  return Object.fromEntries(kvs.map((kv) => [Buffer.from(kv.key, 'base64').toString(), { value: Buffer.from(kv.value, 'base64').toString(), lease: kv.lease ?? '0' }]));
+  const kvs = (JSON.parse(out.replace(/"lease":(\d+)/g, '"lease":"$1"')).kvs ?? []) as {
+    key: string;
+    value: string;
+    lease?: string;
+  }[];
+  return Object.fromEntries(
+    kvs.map((kv) => [
+      Buffer.from(kv.key, 'base64').toString(),
+      { value: Buffer.from(kv.value, 'base64').toString(), lease: kv.lease ?? '0' },
+    ]),
+  );
 }
 
 /** The subnet keys in the lab's etcd and their values. */
@@ -187,7 +267,9 @@ export function assertNoLabNamespaces(): void {
 
 /** The pids running in the lab's namespaces now: what `lab down` must stop (taken before it runs). */
 export function labPids(): number[] {
-  return netnsList().filter((n) => n.startsWith('flab-')).flatMap(netnsPids);
+  return netnsList()
+    .filter((n) => n.startsWith('flab-'))
+    .flatMap(netnsPids);
 }
 
 /**

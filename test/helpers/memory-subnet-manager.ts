@@ -88,7 +88,9 @@ export class MemoryCluster {
             wake?.();
           },
         };
-        const first = [...cluster.leases.entries()].filter(([k]) => k !== own).map(([, lease]) => ({ type: 'added' as const, lease }));
+        const first = [...cluster.leases.entries()]
+          .filter(([k]) => k !== own)
+          .map(([, lease]) => ({ type: 'added' as const, lease }));
         queue.push(first);
         cluster.watchers.add(w);
         const onAbort = () => wake?.();
@@ -132,7 +134,9 @@ export class MemorySubnetManager implements SubnetManager {
 
   async acquireLease(attrs: LeaseAttrs): Promise<Lease> {
     this.published.push(attrs);
-    return this.subnet ? this.cluster.put(this.subnet, attrs, this.ipv6Subnet) : this.cluster.put(this.ipv6Subnet!, attrs);
+    return this.subnet
+      ? this.cluster.put(this.subnet, attrs, this.ipv6Subnet)
+      : this.cluster.put(this.ipv6Subnet!, attrs);
   }
 
   watchLeases(own: Lease, signal: AbortSignal): AsyncIterable<LeaseEvent[]> {

@@ -32,7 +32,17 @@ export function ipn(ns: string, ...args: string[]): string {
  */
 export function pings(ns: string, dst: string, opts: { family?: 4 | 6; src?: string; count?: number } = {}): boolean {
   const { family = 4, src, count = 1 } = opts;
-  const args = [...(family === 6 ? ['-6'] : []), '-c', String(count), '-i', '0.2', '-W', '1', ...(src ? ['-I', src] : []), dst];
+  const args = [
+    ...(family === 6 ? ['-6'] : []),
+    '-c',
+    String(count),
+    '-i',
+    '0.2',
+    '-W',
+    '1',
+    ...(src ? ['-I', src] : []),
+    dst,
+  ];
   try {
     return new RegExp(`${count} received`).test(nsRun(ns, 'ping', args));
   } catch {

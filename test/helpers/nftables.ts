@@ -35,13 +35,16 @@ function specTableOf(family: Family, net: string, pod: string, random: string): 
 }
 
 /** `nft list table ip flannel-ipv4` for Network `net` and this host's subnet `pod`. */
-export const specTable = (net: string, pod: string, random = ' fully-random'): string => specTableOf('ip', net, pod, random);
+export const specTable = (net: string, pod: string, random = ' fully-random'): string =>
+  specTableOf('ip', net, pod, random);
 
 /** `nft list table ip6 flannel-ipv6` for IPv6Network `net` and this host's v6 subnet `pod` (ip6 saddr/daddr, ff00::/8). */
-export const specTable6 = (net: string, pod: string, random = ' fully-random'): string => specTableOf('ip6', net, pod, random);
+export const specTable6 = (net: string, pod: string, random = ' fully-random'): string =>
+  specTableOf('ip6', net, pod, random);
 
 /** A flannel table as init() creates it: the comment, no chains. */
-const emptyTableOf = (family: Family): string => `table ${family} ${tableName(family)} {\n\tcomment "rules for ${tableName(family)}"\n}\n`;
+const emptyTableOf = (family: Family): string =>
+  `table ${family} ${tableName(family)} {\n\tcomment "rules for ${tableName(family)}"\n}\n`;
 export const emptyTable = emptyTableOf('ip');
 export const emptyTable6 = emptyTableOf('ip6');
 

@@ -29,7 +29,8 @@ function parseValue(raw: string, line: string): number {
   if (/^[+-]?inf$/i.test(raw)) return raw.startsWith('-') ? -Infinity : Infinity;
   if (/^nan$/i.test(raw)) return NaN;
   const v = Number(raw);
-  if (raw === '' || Number.isNaN(v)) throw new Error(`not a sample value: ${JSON.stringify(raw)} in ${JSON.stringify(line)}`);
+  if (raw === '' || Number.isNaN(v))
+    throw new Error(`not a sample value: ${JSON.stringify(raw)} in ${JSON.stringify(line)}`);
   return v;
 }
 
@@ -61,7 +62,8 @@ export function parsePrometheusText(text: string): Scrape {
       if (!NAME.test(name!)) throw new Error(`bad metric name ${name}`);
       if (kind === 'HELP') helps.set(name!, unescape(rest, false));
       else {
-        if (!['counter', 'gauge', 'histogram', 'summary', 'untyped'].includes(rest)) throw new Error(`bad type ${rest} of ${name}`);
+        if (!['counter', 'gauge', 'histogram', 'summary', 'untyped'].includes(rest))
+          throw new Error(`bad type ${rest} of ${name}`);
         if (families.has(name!)) throw new Error(`${name} declared twice`);
         families.set(name!, { name: name!, type: rest, help: '' });
       }
@@ -99,6 +101,7 @@ export function samplesOf(scrape: Scrape, name: string, labels: Record<string, s
 /** The value of the one sample of `name` with `labels`; throws when there is none or more than one. */
 export function valueOf(scrape: Scrape, name: string, labels: Record<string, string> = {}): number {
   const found = samplesOf(scrape, name, labels);
-  if (found.length !== 1) throw new Error(`${found.length} samples of ${name}${JSON.stringify(labels)}: ${JSON.stringify(found)}`);
+  if (found.length !== 1)
+    throw new Error(`${found.length} samples of ${name}${JSON.stringify(labels)}: ${JSON.stringify(found)}`);
   return found[0]!.value;
 }

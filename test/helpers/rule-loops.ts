@@ -16,8 +16,20 @@ export class RuleLoops {
     const ac = new AbortController();
     let firstApplies = 0;
     const done = Promise.all([
-      mgr.setupAndEnsureMasqRules({ resyncSeconds: 1, randomFully: true, ...p, signal: ac.signal, onFirstApply: () => firstApplies++ }),
-      mgr.setupAndEnsureForwardRules({ network: p.network, ipv6Network: p.ipv6Network, resyncSeconds: 1, signal: ac.signal, onFirstApply: () => firstApplies++ }),
+      mgr.setupAndEnsureMasqRules({
+        resyncSeconds: 1,
+        randomFully: true,
+        ...p,
+        signal: ac.signal,
+        onFirstApply: () => firstApplies++,
+      }),
+      mgr.setupAndEnsureForwardRules({
+        network: p.network,
+        ipv6Network: p.ipv6Network,
+        resyncSeconds: 1,
+        signal: ac.signal,
+        onFirstApply: () => firstApplies++,
+      }),
     ]);
     const stop = async () => {
       ac.abort();

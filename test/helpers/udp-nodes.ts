@@ -42,10 +42,23 @@ export class WirePeer {
   private readonly received: { from: string; payload: Buffer }[] = [];
   private waiters: (() => void)[] = [];
 
-  constructor(readonly ns: string, readonly ip: string, readonly port: number) {}
+  constructor(
+    readonly ns: string,
+    readonly ip: string,
+    readonly port: number,
+  ) {}
 
   async start(): Promise<this> {
-    this.child = spawn('ip', ['netns', 'exec', this.ns, process.execPath, '-e', PEER_SCRIPT, this.ip, String(this.port)]);
+    this.child = spawn('ip', [
+      'netns',
+      'exec',
+      this.ns,
+      process.execPath,
+      '-e',
+      PEER_SCRIPT,
+      this.ip,
+      String(this.port),
+    ]);
     const lines = createInterface({ input: this.child.stdout });
     await new Promise<void>((resolve, reject) => {
       const t = setTimeout(() => reject(new Error('wire peer did not start within 5 s')), 5000);

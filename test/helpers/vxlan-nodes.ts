@@ -38,13 +38,17 @@ export class VxlanNode extends BackendNode<Network> {
 /** The IPv6 vxlan device of VNI 1. */
 export const VXLAN_V6 = 'flannel-v6.1';
 /** Peers programmed on flannel-v6.1: its gateway (onlink) routes, PERMANENT neighbours and FDB entries with a dst. */
-export const routes6 = (ns: string) => ipJson(ns, ['-6', 'route', 'show', 'dev', VXLAN_V6]).filter((r: any) => r.gateway);
-export const neigh6 = (ns: string) => ipJson(ns, ['-6', 'neigh', 'show', 'dev', VXLAN_V6]).filter((n: any) => n.state.includes('PERMANENT'));
+export const routes6 = (ns: string) =>
+  ipJson(ns, ['-6', 'route', 'show', 'dev', VXLAN_V6]).filter((r: any) => r.gateway);
+export const neigh6 = (ns: string) =>
+  ipJson(ns, ['-6', 'neigh', 'show', 'dev', VXLAN_V6]).filter((n: any) => n.state.includes('PERMANENT'));
 export const fdb6 = (ns: string) => bridgeJson(ns, ['fdb', 'show', 'dev', VXLAN_V6]).filter((f: any) => f.dst);
 
 /** The IPv4 vxlan device of VNI 1. */
 export const VXLAN_V4 = 'flannel.1';
 /** Peers programmed on flannel.1, as for flannel-v6.1 above. */
-export const routes4 = (ns: string) => ipJson(ns, ['-4', 'route', 'show', 'dev', VXLAN_V4]).filter((r: any) => r.gateway);
-export const neigh4 = (ns: string) => ipJson(ns, ['-4', 'neigh', 'show', 'dev', VXLAN_V4]).filter((n: any) => n.state.includes('PERMANENT'));
+export const routes4 = (ns: string) =>
+  ipJson(ns, ['-4', 'route', 'show', 'dev', VXLAN_V4]).filter((r: any) => r.gateway);
+export const neigh4 = (ns: string) =>
+  ipJson(ns, ['-4', 'neigh', 'show', 'dev', VXLAN_V4]).filter((n: any) => n.state.includes('PERMANENT'));
 export const fdb4 = (ns: string) => bridgeJson(ns, ['fdb', 'show', 'dev', VXLAN_V4]).filter((f: any) => f.dst);

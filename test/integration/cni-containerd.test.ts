@@ -47,7 +47,9 @@ function inSubnet(ip: string, cidr: string): boolean {
   return Math.floor(n(ip) / size) === Math.floor(n(net!) / size);
 }
 
-describe(`flannel CNI plugin under containerd (ctr run --cni), two vxlan hosts, ${PLUGIN?.startsWith(root) ? relative(root, PLUGIN) : PLUGIN ?? 'no plugin'}`, { skip }, () => {
+describe(`flannel CNI plugin under containerd (ctr run --cni), two vxlan hosts, ${PLUGIN?.startsWith(root) ? relative(root, PLUGIN) : (PLUGIN ?? 'no plugin')}`, {
+  skip,
+}, () => {
   const u = new Underlay();
   let tmp = '';
   interface Host {
@@ -67,7 +69,11 @@ describe(`flannel CNI plugin under containerd (ctr run --cni), two vxlan hosts, 
 
   before(async () => {
     requireTool(...CONTAINERD_TOOLS, 'iptables', 'etcdctl');
-    assert.deepEqual(PLUGIN_PATH.split(delimiter).filter((d) => existsSync(join(d, 'node'))), [], `node is not on the plugins' PATH ${PLUGIN_PATH}`);
+    assert.deepEqual(
+      PLUGIN_PATH.split(delimiter).filter((d) => existsSync(join(d, 'node'))),
+      [],
+      `node is not on the plugins' PATH ${PLUGIN_PATH}`,
+    );
     tmp = mkdtempSync(join(tmpdir(), 'flannel-cni-ctr-'));
     const archive = join(tmp, 'busybox.oci.tar');
     buildBusyboxImage(archive, IMAGE);
@@ -110,27 +116,36 @@ describe(`flannel CNI plugin under containerd (ctr run --cni), two vxlan hosts, 
     if (tmp) rmSync(tmp, { recursive: true, force: true });
   });
 
-  it('ADD gives each container an eth0 address inside its host\'s FLANNEL_SUBNET', async () => {
+  it("ADD gives each container an eth0 address inside its host's FLANNEL_SUBNET", async () => {
     for (const h of hosts) {
       h.container = await h.containerd!.run(IMAGE, uniqueName('c'), ['/bin/sleep', '3600']);
       const subnet = readSubnetEnv(h.subnetFile)!.FLANNEL_SUBNET!;
       const addr = h.container.ipv4();
-      assert.ok(addr, `container ${h.container.id} has an IPv4 address on eth0: ${JSON.stringify(h.container.ipJson(['addr']))}`);
+      assert.ok(
+        addr,
+        `container ${h.container.id} has an IPv4 address on eth0: ${JSON.stringify(h.container.ipJson(['addr']))}`,
+      );
       assert.equal(addr.prefixlen, Number(subnet.split('/')[1]));
       assert.ok(inSubnet(addr.local, subnet), `${addr.local} is inside ${subnet}`);
       assert.notEqual(`${addr.local}/${addr.prefixlen}`, subnet, 'not the gateway address');
       h.ip = addr.local;
     }
-    assert.notEqual(readSubnetEnv(hosts[0]!.subnetFile)!.FLANNEL_SUBNET, readSubnetEnv(hosts[1]!.subnetFile)!.FLANNEL_SUBNET);
+    assert.notEqual(
+      readSubnetEnv(hosts[0]!.subnetFile)!.FLANNEL_SUBNET,
+      readSubnetEnv(hosts[1]!.subnetFile)!.FLANNEL_SUBNET,
+    );
   });
 
-  it('records the container in host-local\'s store, the plugin\'s scratch file and a veth on cni0', () => {
+  it("records the container in host-local's store, the plugin's scratch file and a veth on cni0", () => {
     for (const h of hosts) {
       const c = containerOf(h);
       assert.equal(readFileSync(join(h.dir, 'ipam/cbr0', h.ip!), 'utf8').split(/\s+/)[0], c.cniId);
       const scratch = JSON.parse(readFileSync(join(h.dir, 'flannel', c.cniId), 'utf8'));
       assert.equal(scratch.type, 'bridge');
-      assert.equal(scratch.ipam.ranges[0][0].subnet, readSubnetEnv(h.subnetFile)!.FLANNEL_SUBNET!.replace(/\.1\//, '.0/'));
+      assert.equal(
+        scratch.ipam.ranges[0][0].subnet,
+        readSubnetEnv(h.subnetFile)!.FLANNEL_SUBNET!.replace(/\.1\//, '.0/'),
+      );
       assert.equal(ipJson(h.ns, ['link', 'show', 'master', 'cni0']).length, 1);
     }
   });
@@ -146,7 +161,11 @@ describe(`flannel CNI plugin under containerd (ctr run --cni), two vxlan hosts, 
       const c = containerOf(h);
       assert.equal(await c.kill(), 137, `ctr run ends with the killed task's status; output: ${c.output}`);
       assert.doesNotMatch(c.output, /network review|level=error/, 'ctr logged no DEL error');
-      assert.deepEqual(h.containerd!.ctrOk(['containers', 'ls', '-q']).trim(), '', 'ctr run --rm removed the container');
+      assert.deepEqual(
+        h.containerd!.ctrOk(['containers', 'ls', '-q']).trim(),
+        '',
+        'ctr run --rm removed the container',
+      );
       assert.equal(existsSync(join(h.dir, 'ipam/cbr0', h.ip!)), false, `host-local freed ${h.ip}`);
       assert.equal(existsSync(join(h.dir, 'flannel', c.cniId)), false, 'the scratch file is removed');
       assert.deepEqual(ipJson(h.ns, ['link', 'show', 'master', 'cni0']), [], 'no veth left on cni0');

@@ -17,7 +17,11 @@ const IP = findTool('ip')!;
 
 // The executable users install runs with a PATH that reaches no node, as under a container runtime.
 const runners: { name: string; argv: string[]; path: string }[] = [
-  { name: 'source (tsx)', argv: [process.execPath, '--import', 'tsx', join(root, 'src/cni/main.ts')], path: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin' },
+  {
+    name: 'source (tsx)',
+    argv: [process.execPath, '--import', 'tsx', join(root, 'src/cni/main.ts')],
+    path: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',
+  },
   { name: `executable (${executable}, PATH without node)`, argv: [executable], path: '/nonexistent' },
 ];
 
@@ -28,7 +32,9 @@ interface Run {
 }
 
 for (const runner of runners) {
-  describe(`flannel CNI plugin, ${runner.name}`, { skip: !isRoot || !existsSync(join(CNI_BIN, 'bridge')) ? 'needs root and /usr/lib/cni/bridge' : false }, () => {
+  describe(`flannel CNI plugin, ${runner.name}`, {
+    skip: !isRoot || !existsSync(join(CNI_BIN, 'bridge')) ? 'needs root and /usr/lib/cni/bridge' : false,
+  }, () => {
     const netns = new Netns();
     let host = '';
     let pod = '';
@@ -48,13 +54,20 @@ for (const runner of runners) {
       });
       return { status: r.status, stdout: r.stdout, stderr: r.stderr };
     }
-    const podEnv = (command: string, ns: string) => ({ CNI_COMMAND: command, CNI_CONTAINERID: `id-${ns}`, CNI_NETNS: `/var/run/netns/${ns}` });
+    const podEnv = (command: string, ns: string) => ({
+      CNI_COMMAND: command,
+      CNI_CONTAINERID: `id-${ns}`,
+      CNI_NETNS: `/var/run/netns/${ns}`,
+    });
 
     before(() => {
       host = netns.add('flcni-host');
       pod = netns.add('flcni-pod');
       tmp = mkdtempSync(join(tmpdir(), 'flcni-'));
-      writeFileSync(join(tmp, 'subnet.env'), 'FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.7.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n');
+      writeFileSync(
+        join(tmp, 'subnet.env'),
+        'FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.7.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n',
+      );
       conf = {
         cniVersion: '0.3.1',
         name: 'cbr0',
@@ -82,16 +95,28 @@ for (const runner of runners) {
       assert.equal(result.ips[0]!.gateway, '10.244.7.1');
 
       const cni0 = ipJson(host, ['addr', 'show', 'dev', 'cni0'])[0];
-      assert.deepEqual(cni0.addr_info.filter((a: any) => a.family === 'inet').map((a: any) => `${a.local}/${a.prefixlen}`), ['10.244.7.1/24']);
+      assert.deepEqual(
+        cni0.addr_info.filter((a: any) => a.family === 'inet').map((a: any) => `${a.local}/${a.prefixlen}`),
+        ['10.244.7.1/24'],
+      );
       const eth0 = ipJson(pod, ['addr', 'show', 'dev', 'eth0'])[0];
       assert.equal(eth0.mtu, 1450);
-      assert.deepEqual(eth0.addr_info.filter((a: any) => a.family === 'inet').map((a: any) => `${a.local}/${a.prefixlen}`), [`${podIP}/24`]);
+      assert.deepEqual(
+        eth0.addr_info.filter((a: any) => a.family === 'inet').map((a: any) => `${a.local}/${a.prefixlen}`),
+        [`${podIP}/24`],
+      );
     });
 
     it('gives the pod a route to the Network (and the default route) via the gateway', () => {
       const routes = ipJson(pod, ['-4', 'route', 'show']);
-      assert.ok(routes.some((r: any) => r.dst === '10.244.0.0/16' && r.gateway === '10.244.7.1' && r.dev === 'eth0'), JSON.stringify(routes));
-      assert.ok(routes.some((r: any) => r.dst === 'default' && r.gateway === '10.244.7.1'), JSON.stringify(routes));
+      assert.ok(
+        routes.some((r: any) => r.dst === '10.244.0.0/16' && r.gateway === '10.244.7.1' && r.dev === 'eth0'),
+        JSON.stringify(routes),
+      );
+      assert.ok(
+        routes.some((r: any) => r.dst === 'default' && r.gateway === '10.244.7.1'),
+        JSON.stringify(routes),
+      );
     });
 
     it('plugs the host veth into cni0 with hairpin mode', () => {
@@ -118,7 +143,10 @@ for (const runner of runners) {
       const r = plugin(podEnv('DEL', pod), JSON.stringify(conf));
       assert.equal(r.status, 0, `stdout: ${r.stdout}\nstderr: ${r.stderr}`);
       assert.equal(r.stdout, '');
-      assert.deepEqual(ipJson(pod, ['link', 'show']).map((l: any) => l.ifname), ['lo']);
+      assert.deepEqual(
+        ipJson(pod, ['link', 'show']).map((l: any) => l.ifname),
+        ['lo'],
+      );
       assert.deepEqual(ipJson(host, ['link', 'show', 'master', 'cni0']), []);
       assert.equal(existsSync(join(tmp, 'data', `id-${pod}`)), false);
       assert.equal(existsSync(join(tmp, 'ipam', 'cbr0', podIP)), false);
@@ -143,7 +171,10 @@ for (const runner of runners) {
       // subnet.env is not needed for DEL.
       const del = plugin(podEnv('DEL', pod2), JSON.stringify({ ...conf, subnetFile: join(tmp, 'absent.env') }));
       assert.equal(del.status, 0, `stdout: ${del.stdout}\nstderr: ${del.stderr}`);
-      assert.deepEqual(ipJson(pod2, ['link', 'show']).map((l: any) => l.ifname), ['lo']);
+      assert.deepEqual(
+        ipJson(pod2, ['link', 'show']).map((l: any) => l.ifname),
+        ['lo'],
+      );
       assert.deepEqual(ipJson(host, ['link', 'show', 'master', 'cni0']), []);
       assert.equal(existsSync(join(tmp, 'data', env.CNI_CONTAINERID)), false);
     });
@@ -165,7 +196,10 @@ for (const runner of runners) {
         code: 999,
         msg: `failed to load flannel 'subnet.env' file: open ${missing}: no such file or directory. Check the flannel pod log for this node.`,
       });
-      assert.deepEqual(ipJson(pod, ['link', 'show']).map((l: any) => l.ifname), ['lo']);
+      assert.deepEqual(
+        ipJson(pod, ['link', 'show']).map((l: any) => l.ifname),
+        ['lo'],
+      );
     });
   });
 }

@@ -6,7 +6,9 @@ import { isRoot, nsRun } from '../helpers/netns.ts';
 import { until } from '../helpers/wait.ts';
 import { flanneldBuilt, readSubnetEnv, Underlay } from '../helpers/flanneld-hosts.ts';
 
-describe('flanneld when its backend fails', { skip: !isRoot || !flanneldBuilt ? 'needs root and `npm run build`' : false }, () => {
+describe('flanneld when its backend fails', {
+  skip: !isRoot || !flanneldBuilt ? 'needs root and `npm run build`' : false,
+}, () => {
   const u = new Underlay();
   before(() => u.start());
   after(() => u.cleanup());

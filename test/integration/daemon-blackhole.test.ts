@@ -35,12 +35,21 @@ describe('--ip-blackhole-route', { skip: !isRoot && 'needs root' }, () => {
       return ipJson(ns, ['route', 'show', '10.244.7.0/24']);
     };
     let r = await routes();
-    assert.ok(r.some((x) => x.type === 'blackhole' && x.metric === BLACKHOLE_METRIC), JSON.stringify(r));
-    assert.ok(r.some((x) => x.dev === 'cni0' && x.protocol === 'kernel'), 'the bridge route is untouched');
+    assert.ok(
+      r.some((x) => x.type === 'blackhole' && x.metric === BLACKHOLE_METRIC),
+      JSON.stringify(r),
+    );
+    assert.ok(
+      r.some((x) => x.dev === 'cni0' && x.protocol === 'kernel'),
+      'the bridge route is untouched',
+    );
     assert.equal(nsRun(ns, 'ip', ['route', 'get', '10.244.7.9']).includes('dev cni0'), true, 'pods still reach cni0');
     nsRun(ns, 'ip', ['route', 'del', 'blackhole', '10.244.7.0/24', 'metric', String(BLACKHOLE_METRIC)]);
     r = await routes();
-    assert.ok(r.some((x) => x.type === 'blackhole'), 'restored by the next period');
+    assert.ok(
+      r.some((x) => x.type === 'blackhole'),
+      'restored by the next period',
+    );
     stop.abort();
     await loop;
     assert.equal(ipJson(ns, ['route', 'show', '10.244.7.0/24']).filter((x) => x.type === 'blackhole').length, 1);
@@ -52,10 +61,18 @@ describe('--ip-blackhole-route', { skip: !isRoot && 'needs root' }, () => {
     nsRun(ns, 'ip', ['link', 'set', 'cni6', 'up']);
     const stop = new AbortController();
     const loop = ensureBlackholeRoute(nl, IPv6Net.parse('fd44:244:0:7::/64'), 1, stop.signal);
-    const blackholes = () => ipJson(ns, ['-6', 'route', 'show', 'fd44:244:0:7::/64']).filter((x) => x.type === 'blackhole');
+    const blackholes = () =>
+      ipJson(ns, ['-6', 'route', 'show', 'fd44:244:0:7::/64']).filter((x) => x.type === 'blackhole');
     for (let i = 0; i < 30 && blackholes().length === 0; i++) await new Promise((res) => setTimeout(res, 100));
-    assert.deepEqual(blackholes().map((x) => x.metric), [BLACKHOLE_METRIC]);
-    assert.equal(nsRun(ns, 'ip', ['-6', 'route', 'get', 'fd44:244:0:7::9']).includes('dev cni6'), true, 'pods still reach the bridge');
+    assert.deepEqual(
+      blackholes().map((x) => x.metric),
+      [BLACKHOLE_METRIC],
+    );
+    assert.equal(
+      nsRun(ns, 'ip', ['-6', 'route', 'get', 'fd44:244:0:7::9']).includes('dev cni6'),
+      true,
+      'pods still reach the bridge',
+    );
     stop.abort();
     await loop;
     assert.equal(blackholes().length, 1);

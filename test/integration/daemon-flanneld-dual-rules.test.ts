@@ -9,7 +9,14 @@ import { specFwd, specMasq6 } from '../helpers/iptables.ts';
 import { specTable6 } from '../helpers/nftables.ts';
 
 const NET6 = '2001:db8:42::/56';
-const config = (nft: boolean) => JSON.stringify({ Network: '10.244.0.0/16', EnableIPv6: true, IPv6Network: NET6, EnableNFTables: nft, Backend: { Type: 'vxlan' } });
+const config = (nft: boolean) =>
+  JSON.stringify({
+    Network: '10.244.0.0/16',
+    EnableIPv6: true,
+    IPv6Network: NET6,
+    EnableNFTables: nft,
+    Backend: { Type: 'vxlan' },
+  });
 
 /** The lease's v6 subnet from subnet.env (`FLANNEL_IPV6_SUBNET=<first host>/<len>` → network/len). */
 function subnet6(file: string): string {
@@ -51,11 +58,23 @@ describe('flanneld daemon: dual stack rules', { skip: flanneldSkip }, () => {
     const wantNat = [...specMasq6(NET6, pod).slice(1), ''].join('\n');
     // subnet.env is written after the first apply of every rule set, so the rules are already there.
     assert.equal(nat(), wantNat);
-    assert.equal(nsRun(ns, 'ip6tables', ['-w', '-t', 'nat', '-S', 'POSTROUTING']), '-P POSTROUTING ACCEPT\n-A POSTROUTING -m comment --comment "flanneld masq" -j FLANNEL-POSTRTG\n');
-    assert.equal(nsRun(ns, 'ip6tables', ['-w', '-t', 'filter', '-S', 'FLANNEL-FWD']), [...specFwd(NET6).slice(1), ''].join('\n'));
-    assert.match(nsRun(ns, 'ip6tables', ['-w', '-t', 'filter', '-S', 'FORWARD']), /^-A FORWARD -m comment --comment "flanneld forward" -j FLANNEL-FWD$/m);
+    assert.equal(
+      nsRun(ns, 'ip6tables', ['-w', '-t', 'nat', '-S', 'POSTROUTING']),
+      '-P POSTROUTING ACCEPT\n-A POSTROUTING -m comment --comment "flanneld masq" -j FLANNEL-POSTRTG\n',
+    );
+    assert.equal(
+      nsRun(ns, 'ip6tables', ['-w', '-t', 'filter', '-S', 'FLANNEL-FWD']),
+      [...specFwd(NET6).slice(1), ''].join('\n'),
+    );
+    assert.match(
+      nsRun(ns, 'ip6tables', ['-w', '-t', 'filter', '-S', 'FORWARD']),
+      /^-A FORWARD -m comment --comment "flanneld forward" -j FLANNEL-FWD$/m,
+    );
     // The v4 rule set is still there, v4 only.
-    assert.match(nsRun(ns, 'iptables', ['-w', '-t', 'nat', '-S', 'FLANNEL-POSTRTG']), /-s 10\.244\.0\.0\/16 ! -d 224\.0\.0\.0\/4 /);
+    assert.match(
+      nsRun(ns, 'iptables', ['-w', '-t', 'nat', '-S', 'FLANNEL-POSTRTG']),
+      /-s 10\.244\.0\.0\/16 ! -d 224\.0\.0\.0\/4 /,
+    );
 
     nsRun(ns, 'ip6tables', ['-w', '-t', 'nat', '-D', 'FLANNEL-POSTRTG', '5']);
     assert.notEqual(nat(), wantNat);
@@ -67,7 +86,10 @@ describe('flanneld daemon: dual stack rules', { skip: flanneldSkip }, () => {
     const { ns, file } = await host('192.168.150.82', 'fd00:150::82', true);
     const pod = subnet6(file);
     assert.equal(nsRun(ns, 'nft', ['list', 'table', 'ip6', 'flannel-ipv6']), specTable6(NET6, pod));
-    assert.match(nsRun(ns, 'nft', ['list', 'table', 'ip', 'flannel-ipv4']), /ip saddr 10\.244\.0\.0\/16 ip daddr != 224\.0\.0\.0\/4 masquerade/);
+    assert.match(
+      nsRun(ns, 'nft', ['list', 'table', 'ip', 'flannel-ipv4']),
+      /ip saddr 10\.244\.0\.0\/16 ip daddr != 224\.0\.0\.0\/4 masquerade/,
+    );
     assert.doesNotMatch(nsRun(ns, 'ip6tables', ['-w', '-t', 'nat', '-S']), /FLANNEL/);
   });
 });

@@ -16,11 +16,26 @@ const PORT = 8491;
 
 /** `flannelctl peers --url http://127.0.0.1:<PORT>` inside `ns`, from source. */
 function flannelctlPeers(ns: string): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync('ip', ['netns', 'exec', ns, process.execPath, '--import', 'tsx', FLANNELCTL, 'peers', '--url', `http://127.0.0.1:${PORT}`], {
-    cwd: ROOT,
-    encoding: 'utf8',
-    timeout: 20_000,
-  });
+  const r = spawnSync(
+    'ip',
+    [
+      'netns',
+      'exec',
+      ns,
+      process.execPath,
+      '--import',
+      'tsx',
+      FLANNELCTL,
+      'peers',
+      '--url',
+      `http://127.0.0.1:${PORT}`,
+    ],
+    {
+      cwd: ROOT,
+      encoding: 'utf8',
+      timeout: 20_000,
+    },
+  );
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -39,7 +54,8 @@ function parseTable(stdout: string): Record<string, string>[] {
   }));
 }
 
-const gwRoute = (ns: string, subnet: string) => ipJson(ns, ['-4', 'route', 'show', subnet]).find((r: any) => r.dst === subnet && r.gateway);
+const gwRoute = (ns: string, subnet: string) =>
+  ipJson(ns, ['-4', 'route', 'show', subnet]).find((r: any) => r.dst === subnet && r.gateway);
 
 describe('flannelctl peers against a host-gw flanneld', { skip: flanneldSkip }, () => {
   const u = new Underlay();
@@ -59,7 +75,10 @@ describe('flannelctl peers against a host-gw flanneld', { skip: flanneldSkip }, 
     const d = u.flanneld(ns, [...u.etcdFlags(prefix), '--healthz-ip=127.0.0.1', `--healthz-port=${PORT}`]);
     await d.ready();
     // The log line names the peer and why.
-    await d.waitLog(/Error adding route to 10\.244\.13\.0\/24 via 10\.99\.0\.3 dev eth0: the kernel refused the route: .*peer 10\.99\.0\.3 is reached through gateway 192\.168\.150\.1, not directly on eth0/, 10_000);
+    await d.waitLog(
+      /Error adding route to 10\.244\.13\.0\/24 via 10\.99\.0\.3 dev eth0: the kernel refused the route: .*peer 10\.99\.0\.3 is reached through gateway 192\.168\.150\.1, not directly on eth0/,
+      10_000,
+    );
     await until('the route to the adjacent peer', () => gwRoute(ns, '10.244.12.0/24'), 10_000, 50);
     assert.equal(gwRoute(ns, '10.244.12.0/24').gateway, '192.168.150.72');
     assert.equal(gwRoute(ns, '10.244.13.0/24'), undefined, 'no route to the non-adjacent peer');
@@ -67,12 +86,18 @@ describe('flannelctl peers against a host-gw flanneld', { skip: flanneldSkip }, 
     const r = flannelctlPeers(ns);
     assert.equal(r.code, 1, `${r.stdout}\n${r.stderr}`);
     const rows = parseTable(r.stdout);
-    assert.deepEqual(rows.map((x) => [x.subnet, x.publicIP, x.state]), [
-      ['10.244.12.0/24', '192.168.150.72', 'programmed'],
-      ['10.244.13.0/24', '10.99.0.3', 'failed'],
-    ]);
+    assert.deepEqual(
+      rows.map((x) => [x.subnet, x.publicIP, x.state]),
+      [
+        ['10.244.12.0/24', '192.168.150.72', 'programmed'],
+        ['10.244.13.0/24', '10.99.0.3', 'failed'],
+      ],
+    );
     assert.equal(rows[0]!.reason, '');
-    assert.match(rows[1]!.reason, /^the kernel refused the route: (network is unreachable \(ENETUNREACH\)|invalid argument \(EINVAL\)); peer 10\.99\.0\.3 is reached through gateway 192\.168\.150\.1, not directly on eth0; host-gw needs all hosts on one L2 network/);
+    assert.match(
+      rows[1]!.reason,
+      /^the kernel refused the route: (network is unreachable \(ENETUNREACH\)|invalid argument \(EINVAL\)); peer 10\.99\.0\.3 is reached through gateway 192\.168\.150\.1, not directly on eth0; host-gw needs all hosts on one L2 network/,
+    );
     // The same reason as the daemon logged, word for word.
     assert.ok(d.log.includes(`Error adding route to 10.244.13.0/24 via 10.99.0.3 dev eth0: ${rows[1]!.reason}`), d.log);
     for (const x of rows) assert.match(x.since, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
@@ -82,13 +107,21 @@ describe('flannelctl peers against a host-gw flanneld', { skip: flanneldSkip }, 
 
     // The peer's network moves onto eth0; the lease's next event retries the route, which now succeeds.
     u.etcdctl(['put', `${prefix}/subnets/10.244.13.0-24`, lease('192.168.150.73')]);
-    await until('the route to the moved peer', () => gwRoute(ns, '10.244.13.0/24')?.gateway === '192.168.150.73', 10_000, 50);
+    await until(
+      'the route to the moved peer',
+      () => gwRoute(ns, '10.244.13.0/24')?.gateway === '192.168.150.73',
+      10_000,
+      50,
+    );
     const fixed = flannelctlPeers(ns);
     assert.equal(fixed.code, 0, `${fixed.stdout}\n${fixed.stderr}`);
-    assert.deepEqual(parseTable(fixed.stdout).map((x) => [x.subnet, x.publicIP, x.state, x.reason]), [
-      ['10.244.12.0/24', '192.168.150.72', 'programmed', ''],
-      ['10.244.13.0/24', '192.168.150.73', 'programmed', ''],
-    ]);
+    assert.deepEqual(
+      parseTable(fixed.stdout).map((x) => [x.subnet, x.publicIP, x.state, x.reason]),
+      [
+        ['10.244.12.0/24', '192.168.150.72', 'programmed', ''],
+        ['10.244.13.0/24', '192.168.150.73', 'programmed', ''],
+      ],
+    );
     assert.equal(fixed.stderr, '');
     assert.ok(d.running, d.log);
   });
@@ -101,7 +134,8 @@ describe('flannelctl peers against a vxlan flanneld', { skip: flanneldSkip }, ()
 
   it('shows the other flanneld programmed and a lease with a malformed VtepMAC failed with why, exit 1; 0 once it is fixed', async () => {
     const prefix = u.prefix();
-    const lease89 = (mac: string) => `{"PublicIP":"192.168.150.89","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"${mac}"}}`;
+    const lease89 = (mac: string) =>
+      `{"PublicIP":"192.168.150.89","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"${mac}"}}`;
     u.etcdctl(['put', `${prefix}/subnets/10.244.77.0-24`, lease89('not-a-mac')]);
 
     const nsA = u.addHost('fpv-a', { eth0: '192.168.150.81' });
@@ -112,30 +146,42 @@ describe('flannelctl peers against a vxlan flanneld', { skip: flanneldSkip }, ()
     const leaseB = leaseOf(u.leases(prefix), '192.168.150.82')!;
     assert.ok(leaseB, 'B holds a lease');
     await until('A to program B', () => all(peerState(nsA, leaseB.subnet, leaseB.mac, '192.168.150.82')), 10_000, 50);
-    const reason = 'error decoding subnet lease JSON of 10.244.77.0/24: no valid VtepMAC in BackendData {"VNI":1,"VtepMAC":"not-a-mac"}';
+    const reason =
+      'error decoding subnet lease JSON of 10.244.77.0/24: no valid VtepMAC in BackendData {"VNI":1,"VtepMAC":"not-a-mac"}';
     await until('A to log why it cannot use the lease', () => a.log.includes(reason), 10_000, 50);
 
     const bySubnet = (x: string[], y: string[]) => x[0]!.localeCompare(y[0]!, 'en', { numeric: true });
     const r = flannelctlPeers(nsA);
     assert.equal(r.code, 1, `${r.stdout}\n${r.stderr}`);
     const rows = parseTable(r.stdout);
-    assert.deepEqual(rows.map((x) => [x.subnet, x.publicIP, x.state, x.reason]), [
-      [leaseB.subnet, '192.168.150.82', 'programmed', ''],
-      ['10.244.77.0/24', '192.168.150.89', 'failed', reason],
-    ].sort(bySubnet));
+    assert.deepEqual(
+      rows.map((x) => [x.subnet, x.publicIP, x.state, x.reason]),
+      [
+        [leaseB.subnet, '192.168.150.82', 'programmed', ''],
+        ['10.244.77.0/24', '192.168.150.89', 'failed', reason],
+      ].sort(bySubnet),
+    );
     for (const x of rows) assert.match(x.since, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
     assert.equal(r.stderr, 'flannelctl: 1 of 2 vxlan peers failed; see REASON\n');
     assert.equal(runPeersInNetns(nsA, PORT, [process.execPath, '--import', 'tsx', FLANNELCTL]), 1);
 
     // The lease gets a valid VtepMAC: its next event programs it.
     u.etcdctl(['put', `${prefix}/subnets/10.244.77.0-24`, lease89('0e:00:00:00:77:77')]);
-    await until('A to program the fixed lease', () => all(peerState(nsA, '10.244.77.0/24', '0e:00:00:00:77:77', '192.168.150.89')), 10_000, 50);
+    await until(
+      'A to program the fixed lease',
+      () => all(peerState(nsA, '10.244.77.0/24', '0e:00:00:00:77:77', '192.168.150.89')),
+      10_000,
+      50,
+    );
     const fixed = flannelctlPeers(nsA);
     assert.equal(fixed.code, 0, `${fixed.stdout}\n${fixed.stderr}`);
-    assert.deepEqual(parseTable(fixed.stdout).map((x) => [x.subnet, x.publicIP, x.state, x.reason]), [
-      [leaseB.subnet, '192.168.150.82', 'programmed', ''],
-      ['10.244.77.0/24', '192.168.150.89', 'programmed', ''],
-    ].sort(bySubnet));
+    assert.deepEqual(
+      parseTable(fixed.stdout).map((x) => [x.subnet, x.publicIP, x.state, x.reason]),
+      [
+        [leaseB.subnet, '192.168.150.82', 'programmed', ''],
+        ['10.244.77.0/24', '192.168.150.89', 'programmed', ''],
+      ].sort(bySubnet),
+    );
     assert.equal(fixed.stderr, '');
     assert.ok(a.running && b.running, a.log);
   });

@@ -40,18 +40,48 @@ describe('flanneld daemon: nftables mode', { skip: flanneldSkip }, () => {
   it('replaces the iptables chains with the flannel nftables table, keeps it, and carries pod traffic between hosts', async () => {
     const prefix = u.prefix(false);
     u.etcdctl(['put', `${prefix}/config`, NFT_CONFIG]);
-    const hosts = ['192.168.150.71', '192.168.150.72'].map((ip) => ({ ip, ns: u.addHost('fdnft', { eth0: ip }), file: u.subnetFile() }));
-    const [a, b] = hosts as [typeof hosts[0], typeof hosts[0]];
+    const hosts = ['192.168.150.71', '192.168.150.72'].map((ip) => ({
+      ip,
+      ns: u.addHost('fdnft', { eth0: ip }),
+      file: u.subnetFile(),
+    }));
+    const [a, b] = hosts as [(typeof hosts)[0], (typeof hosts)[0]];
 
     // Host A still carries what iptables mode left behind.
     nsRun(a.ns, 'iptables', ['-w', '-t', 'nat', '-N', 'FLANNEL-POSTRTG']);
-    nsRun(a.ns, 'iptables', ['-w', '-t', 'nat', '-A', 'POSTROUTING', '-m', 'comment', '--comment', 'flanneld masq', '-j', 'FLANNEL-POSTRTG']);
+    nsRun(a.ns, 'iptables', [
+      '-w',
+      '-t',
+      'nat',
+      '-A',
+      'POSTROUTING',
+      '-m',
+      'comment',
+      '--comment',
+      'flanneld masq',
+      '-j',
+      'FLANNEL-POSTRTG',
+    ]);
     nsRun(a.ns, 'iptables', ['-w', '-t', 'filter', '-N', 'FLANNEL-FWD']);
-    nsRun(a.ns, 'iptables', ['-w', '-t', 'filter', '-A', 'FORWARD', '-m', 'comment', '--comment', 'flanneld forward', '-j', 'FLANNEL-FWD']);
+    nsRun(a.ns, 'iptables', [
+      '-w',
+      '-t',
+      'filter',
+      '-A',
+      'FORWARD',
+      '-m',
+      'comment',
+      '--comment',
+      'flanneld forward',
+      '-j',
+      'FLANNEL-FWD',
+    ]);
 
-    const daemons = hosts.map((h) => u.flanneld(h.ns, [...u.etcdFlags(prefix, h.file), '--ip-masq', '--iptables-resync=1']));
+    const daemons = hosts.map((h) =>
+      u.flanneld(h.ns, [...u.etcdFlags(prefix, h.file), '--ip-masq', '--iptables-resync=1']),
+    );
     await Promise.all(daemons.map((d) => d.ready()));
-    const [da] = daemons as [typeof daemons[0]];
+    const [da] = daemons as [(typeof daemons)[0]];
 
     const subnetOf = (h: typeof a) => {
       const env = readSubnetEnv(h.file);
@@ -68,7 +98,12 @@ describe('flanneld daemon: nftables mode', { skip: flanneldSkip }, () => {
     const { ns: podBns, ip: podB } = addPod(b.ns, subnetOf(b));
     const bl = leaseOf(u.leases(prefix), b.ip)!;
     await until('A to program B', () => all(peerState(a.ns, bl.subnet, bl.mac, b.ip)), 10_000, 50);
-    nsRun(podBns, 'nft', ['-f', '-'], `table ip seen {\n chain input {\n  type filter hook input priority 0;\n  ip saddr ${podA} icmp type echo-request counter\n }\n}\n`);
+    nsRun(
+      podBns,
+      'nft',
+      ['-f', '-'],
+      `table ip seen {\n chain input {\n  type filter hook input priority 0;\n  ip saddr ${podA} icmp type echo-request counter\n }\n}\n`,
+    );
     await until(`pod ${podA} to ping pod ${podB}`, () => pings(podAns, podB), 10_000, 200);
     assert.match(nsRun(podBns, 'nft', ['list', 'table', 'ip', 'seen']), /counter packets [1-9]/);
 
@@ -79,6 +114,11 @@ describe('flanneld daemon: nftables mode', { skip: flanneldSkip }, () => {
     // A flushed chain comes back on the next resync.
     nsRun(a.ns, 'nft', ['flush', 'chain', 'ip', 'flannel-ipv4', 'postrtg']);
     await da.waitLog(/Some nftables rules are missing; recreating rules/, 10_000);
-    await until('the postrtg chain to be restored', () => nftTable(a.ns) === specTable('10.244.0.0/16', subnetOf(a)), 5_000, 50);
+    await until(
+      'the postrtg chain to be restored',
+      () => nftTable(a.ns) === specTable('10.244.0.0/16', subnetOf(a)),
+      5_000,
+      50,
+    );
   });
 });

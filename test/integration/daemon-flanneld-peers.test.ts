@@ -3,10 +3,19 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { all, ETCD_ENDPOINT, type Flanneld, flanneldSkip, leaseOf, none, peerState, readSubnetEnv, Underlay } from '../helpers/flanneld-hosts.ts';
+import {
+  all,
+  ETCD_ENDPOINT,
+  type Flanneld,
+  flanneldSkip,
+  leaseOf,
+  none,
+  peerState,
+  readSubnetEnv,
+  Underlay,
+} from '../helpers/flanneld-hosts.ts';
 import { ipJson, nsRun } from '../helpers/netns.ts';
 import { until } from '../helpers/wait.ts';
-
 
 describe('flanneld daemon: peers, revocation, shutdown, etcd outage', { skip: flanneldSkip }, () => {
   const u = new Underlay();
@@ -46,7 +55,11 @@ describe('flanneld daemon: peers, revocation, shutdown, etcd outage', { skip: fl
   /** `etcdctl watch` on the subnets: the local time each key was first put, as etcd delivers it. */
   async function watchPuts(prefix: string): Promise<Map<string, number>> {
     const seen = new Map<string, number>();
-    const w = spawn('ip', ['netns', 'exec', u.sw, 'etcdctl', `--endpoints=${ETCD_ENDPOINT}`, 'watch', '--prefix', `${prefix}/subnets/`], { env: { ...process.env, ETCDCTL_API: '3' }, stdio: ['ignore', 'pipe', 'ignore'] });
+    const w = spawn(
+      'ip',
+      ['netns', 'exec', u.sw, 'etcdctl', `--endpoints=${ETCD_ENDPOINT}`, 'watch', '--prefix', `${prefix}/subnets/`],
+      { env: { ...process.env, ETCDCTL_API: '3' }, stdio: ['ignore', 'pipe', 'ignore'] },
+    );
     watchers.push(w);
     let buf = '';
     w.stdout!.on('data', (b) => {
@@ -67,7 +80,7 @@ describe('flanneld daemon: peers, revocation, shutdown, etcd outage', { skip: fl
     const puts = await watchPuts(prefix);
     const b = await host(prefix, '192.168.150.52');
     const bl = lease(prefix, b.ip);
-    const appeared = await until('the watch to see B\'s lease', () => puts.get(bl.key), 5_000, 50);
+    const appeared = await until("the watch to see B's lease", () => puts.get(bl.key), 5_000, 50);
     await until('A to program B', () => all(peerState(a.ns, bl.subnet, bl.mac, b.ip)), 5_000, 20);
     const addMs = Date.now() - appeared;
     assert.ok(addMs <= 1000, `A programmed B ${addMs} ms after B's lease appeared`);
@@ -99,7 +112,11 @@ describe('flanneld daemon: peers, revocation, shutdown, etcd outage', { skip: fl
     const b = await host(prefix, '192.168.150.54');
     await until('A to program B', () => all(stateFor(a, prefix, b.ip)), 5_000, 50);
     assert.ok(a.d.running && b.d.running, 'neither daemon stopped');
-    assert.deepEqual(ipJson(a.ns, ['route', 'show', `10.244.${bad}.0/24`]), [], 'nothing programmed for the malformed lease');
+    assert.deepEqual(
+      ipJson(a.ns, ['route', 'show', `10.244.${bad}.0/24`]),
+      [],
+      'nothing programmed for the malformed lease',
+    );
     assert.ok(u.leases(prefix).has(badKey), 'the malformed key is left alone');
   });
 
@@ -137,7 +154,12 @@ describe('flanneld daemon: peers, revocation, shutdown, etcd outage', { skip: fl
     const again = u.flanneld(a.ns, u.etcdFlags(prefix, a.file));
     await again.ready();
     assert.match(again.log, /Etcd Local Manager with Previous Subnet: 10\.244\.\d+\.0\/24/);
-    assert.match(again.log, new RegExp(`Found lease \\(ip: ${al.subnet.replace(/\./g, '\\.')} .*\\) for current IP \\(192\\.168\\.150\\.57\\), reusing`));
+    assert.match(
+      again.log,
+      new RegExp(
+        `Found lease \\(ip: ${al.subnet.replace(/\./g, '\\.')} .*\\) for current IP \\(192\\.168\\.150\\.57\\), reusing`,
+      ),
+    );
     assert.equal(readSubnetEnv(a.file)!.FLANNEL_SUBNET, before.FLANNEL_SUBNET);
     const leases = u.leases(prefix);
     assert.equal(leases.size, 2, `no new key: ${[...leases.keys()]}`);
@@ -150,7 +172,10 @@ describe('flanneld daemon: peers, revocation, shutdown, etcd outage', { skip: fl
     u.etcdctl(['del', al.key]);
     const third = u.flanneld(a.ns, u.etcdFlags(prefix, a.file));
     await third.ready();
-    assert.match(third.log, new RegExp(`Found previously leased subnet \\(${al.subnet.replace(/\./g, '\\.')}\\), reusing`));
+    assert.match(
+      third.log,
+      new RegExp(`Found previously leased subnet \\(${al.subnet.replace(/\./g, '\\.')}\\), reusing`),
+    );
     assert.equal(readSubnetEnv(a.file)!.FLANNEL_SUBNET, before.FLANNEL_SUBNET);
     assert.equal(lease(prefix, a.ip).key, al.key);
     assert.equal(u.leases(prefix).size, 2);
@@ -176,7 +201,10 @@ describe('flanneld daemon: peers, revocation, shutdown, etcd outage', { skip: fl
     const b = u.flanneld(ns, [...u.etcdFlags(prefix, file), `--public-ip=${a.ip}`]);
     assert.equal(await b.exited(20_000), 1, b.log);
     const mac = (ipJson(ns, ['link', 'show', 'flannel.1'])[0] as { address: string }).address;
-    assert.match(b.log, new RegExp(`same public IP 192\\.168\\.150\\.64: its VtepMAC is ${before.mac}, this node's is ${mac}`));
+    assert.match(
+      b.log,
+      new RegExp(`same public IP 192\\.168\\.150\\.64: its VtepMAC is ${before.mac}, this node's is ${mac}`),
+    );
     assert.match(b.log, /--iface, --iface-regex, --iface-can-reach or --public-ip/);
     assert.equal(readSubnetEnv(file), undefined, 'B wrote no subnet.env');
     assert.match(a.d.log, /same public IP 192\.168\.150\.64.*Writing this node's lease back/);

@@ -3,11 +3,18 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { ETCD_ENDPOINT, FLANNELD, flanneldSkip, httpGet, leaseOf, readSubnetEnv, Underlay } from '../helpers/flanneld-hosts.ts';
+import {
+  ETCD_ENDPOINT,
+  FLANNELD,
+  flanneldSkip,
+  httpGet,
+  leaseOf,
+  readSubnetEnv,
+  Underlay,
+} from '../helpers/flanneld-hosts.ts';
 import { ipJson, nsRun } from '../helpers/netns.ts';
 import { until } from '../helpers/wait.ts';
 import { VERSION } from '../../src/version.ts';
-
 
 describe('flanneld daemon: flags, env, config wait, health, interface selection', { skip: flanneldSkip }, () => {
   const u = new Underlay();
@@ -23,7 +30,11 @@ describe('flanneld daemon: flags, env, config wait, health, interface selection'
 
   it('--version, --help, an unknown flag and a bad renew margin exit with the right code and text', () => {
     const ns = u.addHost('fdcli', { eth0: '192.168.150.10' });
-    const exec = (...args: string[]) => spawnSync('ip', ['netns', 'exec', ns, process.execPath, FLANNELD, ...args], { encoding: 'utf8', timeout: 20_000 });
+    const exec = (...args: string[]) =>
+      spawnSync('ip', ['netns', 'exec', ns, process.execPath, FLANNELD, ...args], {
+        encoding: 'utf8',
+        timeout: 20_000,
+      });
     const version = exec('--version');
     assert.equal(version.status, 0);
     assert.equal(version.stderr, `${VERSION}\n`, 'the version goes to stderr');
@@ -60,7 +71,11 @@ describe('flanneld daemon: flags, env, config wait, health, interface selection'
     const lease = leaseOf(leases, '192.168.151.11');
     assert.ok(lease, `the lease advertises eth1's address: ${[...leases.values()]}`);
     assert.equal(lease.key, `${prefix}/subnets/${env.FLANNEL_SUBNET!.replace('.1/24', '.0-24')}`);
-    assert.equal(u.etcdctl(['get', '--prefix', '--keys-only', '/coreos.com/network']).trim(), '', 'nothing under the default prefix');
+    assert.equal(
+      u.etcdctl(['get', '--prefix', '--keys-only', '/coreos.com/network']).trim(),
+      '',
+      'nothing under the default prefix',
+    );
     const vx = vxlanInfo(ns);
     assert.equal(vx.link, 'eth1');
     assert.equal(vx.local, '192.168.151.11');
@@ -74,7 +89,12 @@ describe('flanneld daemon: flags, env, config wait, health, interface selection'
     const file = u.subnetFile();
     const d = u.flanneld(ns, [...u.etcdFlags(prefix, file), '--healthz-ip=127.0.0.1', '--healthz-port=8471']);
     // Two attempts logged: it keeps retrying rather than giving up.
-    await until(`two "Couldn't fetch network config" lines; log:\n${d.log}`, () => d.running && (d.log.match(/Couldn't fetch network config: /g) ?? []).length >= 2, 15_000, 50);
+    await until(
+      `two "Couldn't fetch network config" lines; log:\n${d.log}`,
+      () => d.running && (d.log.match(/Couldn't fetch network config: /g) ?? []).length >= 2,
+      15_000,
+      50,
+    );
     assert.match(d.log, /flannel config not found in etcd store/);
     assert.ok(d.running);
     assert.deepEqual(httpGet(ns, 'http://127.0.0.1:8471/healthz'), { status: 200, body: 'flanneld is running' });
@@ -121,7 +141,11 @@ describe('flanneld daemon: flags, env, config wait, health, interface selection'
     d.signal('SIGTERM');
     assert.equal(await d.exited(5_000), 0, d.log);
     assert.equal(readSubnetEnv(file), undefined);
-    assert.equal(ipJson(ns, ['link', 'show']).some((l) => l.ifname === 'flannel.1'), false, 'no device before a config');
+    assert.equal(
+      ipJson(ns, ['link', 'show']).some((l) => l.ifname === 'flannel.1'),
+      false,
+      'no device before a config',
+    );
   });
 
   it('selects the interface by name, IP, regex, can-reach, default route and public IP', async () => {
@@ -153,7 +177,10 @@ describe('flanneld daemon: flags, env, config wait, health, interface selection'
       const vx = vxlanInfo(ns);
       assert.equal(vx.link, c.dev, args.join(' '));
       assert.equal(vx.local, publicIP, `${args.join(' ')}: vxlan local is the public address`);
-      assert.match(d.log, new RegExp(`Using interface with name ${c.dev} and address ${ifaceAddr.replace(/\./g, '\\.')}\\n`));
+      assert.match(
+        d.log,
+        new RegExp(`Using interface with name ${c.dev} and address ${ifaceAddr.replace(/\./g, '\\.')}\\n`),
+      );
       assert.match(d.log, new RegExp(`Using ${publicIP.replace(/\./g, '\\.')} as external address`));
       d.signal('SIGTERM');
       assert.equal(await d.exited(10_000), 0, d.log);
@@ -170,7 +197,10 @@ describe('flanneld daemon: flags, env, config wait, health, interface selection'
     assert.equal(await noMatch.exited(20_000), 1, noMatch.log);
     assert.match(noMatch.log, /Failed to find interface to use that matches the interfaces and\/or regexes provided/);
     assert.equal(u.leases(prefix).size, 0, 'no lease without an interface');
-    assert.equal(ipJson(ns, ['link', 'show']).some((l) => l.ifname === 'flannel.1'), false);
+    assert.equal(
+      ipJson(ns, ['link', 'show']).some((l) => l.ifname === 'flannel.1'),
+      false,
+    );
   });
 
   it('installs FLANNEL-POSTRTG only with --ip-masq and FLANNEL-FWD unless --iptables-forward-rules=false', async () => {
@@ -182,7 +212,10 @@ describe('flanneld daemon: flags, env, config wait, health, interface selection'
     await a.ready();
     await b.ready();
     assert.doesNotMatch(iptablesS(plain, 'nat'), /FLANNEL-POSTRTG/, 'no masquerading by default');
-    assert.match(iptablesS(plain, 'filter'), /-A FLANNEL-FWD -s 10\.244\.0\.0\/16 -m comment --comment "flanneld forward" -j ACCEPT/);
+    assert.match(
+      iptablesS(plain, 'filter'),
+      /-A FLANNEL-FWD -s 10\.244\.0\.0\/16 -m comment --comment "flanneld forward" -j ACCEPT/,
+    );
     assert.match(iptablesS(masqNoFwd, 'nat'), /-A FLANNEL-POSTRTG .*-j MASQUERADE/);
     assert.doesNotMatch(iptablesS(masqNoFwd, 'filter'), /FLANNEL-FWD/);
     // A resync period later the picture is the same.

@@ -37,14 +37,19 @@ describe('host view, dual stack', { skip: !isRoot && 'needs root' }, () => {
     assert.equal(view.defaultRouteIndexV6, eth0);
     assert.ok(view.addressesV6!.some((x) => x.index === eth0 && x.address === 'fd00:211::1' && x.scope === 'universe'));
     const e = await selectExternalInterface(none, view);
-    assert.equal(`${e.name} ${e.ifaceAddr} ${e.ifaceAddrV6} ${e.extAddrV6}`, 'eth0 192.168.211.1 fd00:211::1 fd00:211::1');
+    assert.equal(
+      `${e.name} ${e.ifaceAddr} ${e.ifaceAddrV6} ${e.extAddrV6}`,
+      'eth0 192.168.211.1 fd00:211::1 fd00:211::1',
+    );
   });
 
   it('refuses a v6 default route on another interface than the v4 one', async () => {
     ipn(a, '-6', 'route', 'replace', 'default', 'via', 'fd00:212::2', 'dev', 'eth1');
     await assert.rejects(
       selectExternalInterface(none, await hostView(nl, { ipv6: true })),
-      (e: Error) => e.message === 'Failed to find any valid interface to use: v6 default route interface eth1 must be the same with v4 default route interface eth0',
+      (e: Error) =>
+        e.message ===
+        'Failed to find any valid interface to use: v6 default route interface eth1 must be the same with v4 default route interface eth0',
     );
   });
 });

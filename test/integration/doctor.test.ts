@@ -11,8 +11,17 @@ import { netnsPids } from '../../src/lab/exec.ts';
 import { ipJson, nsRun } from '../helpers/netns.ts';
 import { until } from '../helpers/wait.ts';
 import {
-  assertDoctorHealthy, doctorIn, etcdctl, lab, LAB_UNDERLAY as underlay, labDoctor, labDownQuietly, labSkip,
-  subnetEnv, subnetEnvFile, vtepMac,
+  assertDoctorHealthy,
+  doctorIn,
+  etcdctl,
+  lab,
+  LAB_UNDERLAY as underlay,
+  labDoctor,
+  labDownQuietly,
+  labSkip,
+  subnetEnv,
+  subnetEnvFile,
+  vtepMac,
 } from '../helpers/lab.ts';
 
 const ETCD = '--etcd-endpoints=http://192.168.100.2:2379';
@@ -22,7 +31,8 @@ const H2 = 'flab-h2';
 const CONFIG_KEY = '/coreos.com/network/config';
 
 /** doctor in a host without the health server (flanneld is paused there, so it would not answer). */
-const quietDoctor = (ns: string, extra: string[] = []) => doctorIn(ns, [ETCD, `--subnet-file=${subnetEnvFile(ns)}`, ...extra]);
+const quietDoctor = (ns: string, extra: string[] = []) =>
+  doctorIn(ns, [ETCD, `--subnet-file=${subnetEnvFile(ns)}`, ...extra]);
 
 function flanneldPid(ns: string): number {
   const pids = netnsPids(ns);
@@ -57,18 +67,30 @@ describe('doctor on a real vxlan lab', { skip: labSkip }, () => {
     assertDoctorHealthy([H1, H2, 'flab-h3']);
   });
 
-  it('public-ip-duplicate: a second lease with h3\'s public IP (Vagrant\'s one NAT address on every VM)', async () => {
+  it("public-ip-duplicate: a second lease with h3's public IP (Vagrant's one NAT address on every VM)", async () => {
     const key = '/coreos.com/network/subnets/10.244.250.0-24';
     const ip = underlay['flab-h3']!;
-    etcdctl(['put', key, `{"PublicIP":"${ip}","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"0e:00:00:00:fa:01"}}`]);
+    etcdctl([
+      'put',
+      key,
+      `{"PublicIP":"${ip}","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"0e:00:00:00:fa:01"}}`,
+    ]);
     try {
-      const d = await until('h1 to see the duplicate', () => {
-        const r = labDoctor(H1);
-        return r.ids.includes('public-ip-duplicate') && !r.ids.includes('peer-unprogrammed') && r;
-      }, 15_000, 500);
+      const d = await until(
+        'h1 to see the duplicate',
+        () => {
+          const r = labDoctor(H1);
+          return r.ids.includes('public-ip-duplicate') && !r.ids.includes('peer-unprogrammed') && r;
+        },
+        15_000,
+        500,
+      );
       assert.deepEqual(d.ids, ['public-ip-duplicate']);
       assert.equal(d.status, 1);
-      assert.ok(d.findings[0]!.evidence.some((e) => e.includes('10.244.250.0/24') && e.includes(ip)), d.stdout);
+      assert.ok(
+        d.findings[0]!.evidence.some((e) => e.includes('10.244.250.0/24') && e.includes(ip)),
+        d.stdout,
+      );
       assert.match(d.findings[0]!.fix, /--iface=.*--iface-regex.*--iface-can-reach/);
     } finally {
       etcdctl(['del', key]);
@@ -86,8 +108,18 @@ describe('doctor on a real vxlan lab', { skip: labSkip }, () => {
       const d = labDoctor(H1);
       assert.deepEqual(d.ids, ['underlay-route'], d.stdout);
       assert.equal(d.status, 1);
-      assert.ok(d.findings[0]!.evidence.includes(`ip route get ${underlay[H2]}: unicast via 172.31.0.2 dev doc0 src 172.31.0.1`), d.stdout);
-      assert.match(d.findings[0]!.fix, new RegExp(`ip route replace ${underlay[H2]!.replace(/\./g, '\\.')} dev eth0 src ${underlay[H1]!.replace(/\./g, '\\.')}`));
+      assert.ok(
+        d.findings[0]!.evidence.includes(
+          `ip route get ${underlay[H2]}: unicast via 172.31.0.2 dev doc0 src 172.31.0.1`,
+        ),
+        d.stdout,
+      );
+      assert.match(
+        d.findings[0]!.fix,
+        new RegExp(
+          `ip route replace ${underlay[H2]!.replace(/\./g, '\\.')} dev eth0 src ${underlay[H1]!.replace(/\./g, '\\.')}`,
+        ),
+      );
     } finally {
       nsRun(H1, 'ip', ['link', 'del', 'doc0']);
     }
@@ -114,7 +146,10 @@ describe('doctor on a real vxlan lab', { skip: labSkip }, () => {
     try {
       const d = labDoctor(H2);
       assert.deepEqual(d.ids, ['mtu-mismatch'], d.stdout);
-      assert.match(d.findings[0]!.summary, /flannel\.1's MTU 1450 leaves no room for the 50-byte vxlan header on eth0 \(MTU 1400\)/);
+      assert.match(
+        d.findings[0]!.summary,
+        /flannel\.1's MTU 1450 leaves no room for the 50-byte vxlan header on eth0 \(MTU 1400\)/,
+      );
       assert.match(d.findings[0]!.fix, /ip link set flannel\.1 mtu 1350/);
     } finally {
       nsRun(H2, 'ip', ['link', 'set', 'eth0', 'mtu', '1500']);
@@ -125,7 +160,11 @@ describe('doctor on a real vxlan lab', { skip: labSkip }, () => {
     nsRun(H2, 'sysctl', ['-qw', 'net.bridge.bridge-nf-call-iptables=0']);
     try {
       const d = labDoctor(H2);
-      assert.deepEqual(d.findings.map((f) => [f.id, f.severity]), [['bridge-nf-call', 'warning']], d.stdout);
+      assert.deepEqual(
+        d.findings.map((f) => [f.id, f.severity]),
+        [['bridge-nf-call', 'warning']],
+        d.stdout,
+      );
       assert.equal(d.status, 0, 'a warning alone exits 0');
     } finally {
       nsRun(H2, 'sysctl', ['-qw', 'net.bridge.bridge-nf-call-iptables=1']);
@@ -138,14 +177,37 @@ describe('doctor on a real vxlan lab', { skip: labSkip }, () => {
     try {
       withFlanneldPaused(H1, () => {
         nsRun(H1, 'bridge', ['fdb', 'del', h2Mac, 'dev', 'flannel.1', 'dst', underlay[H2]!]);
-        nsRun(H1, 'ip', ['neigh', 'replace', h3Net, 'lladdr', '0e:00:00:00:00:99', 'dev', 'flannel.1', 'nud', 'permanent']);
-        nsRun(H1, 'ip', ['neigh', 'add', '10.244.251.0', 'lladdr', '0e:00:00:00:00:98', 'dev', 'flannel.1', 'nud', 'permanent']);
+        nsRun(H1, 'ip', [
+          'neigh',
+          'replace',
+          h3Net,
+          'lladdr',
+          '0e:00:00:00:00:99',
+          'dev',
+          'flannel.1',
+          'nud',
+          'permanent',
+        ]);
+        nsRun(H1, 'ip', [
+          'neigh',
+          'add',
+          '10.244.251.0',
+          'lladdr',
+          '0e:00:00:00:00:98',
+          'dev',
+          'flannel.1',
+          'nud',
+          'permanent',
+        ]);
         const d = quietDoctor(H1);
         // Findings follow the leases' order in etcd (random subnets): look them up by id.
         assert.deepEqual([...d.ids].sort(), ['peer-mac-mismatch', 'peer-stale', 'peer-unprogrammed'], d.stdout);
         assert.equal(d.status, 1);
         const by = (id: string) => d.findings.find((f) => f.id === id)!;
-        assert.ok(by('peer-unprogrammed').evidence.includes(`missing: fdb ${h2Mac} dev flannel.1 dst ${underlay[H2]}`), d.stdout);
+        assert.ok(
+          by('peer-unprogrammed').evidence.includes(`missing: fdb ${h2Mac} dev flannel.1 dst ${underlay[H2]}`),
+          d.stdout,
+        );
         assert.match(by('peer-mac-mismatch').summary, /has MAC 0e:00:00:00:00:99, its lease says/);
         const fix = `ip neigh replace ${h3Net} lladdr ${vtepMac('flab-h3')} dev flannel.1 nud permanent`;
         assert.ok(by('peer-mac-mismatch').fix.endsWith(fix), by('peer-mac-mismatch').fix);
@@ -159,7 +221,7 @@ describe('doctor on a real vxlan lab', { skip: labSkip }, () => {
     await healthyAgain(H1);
   });
 
-  it('forward-blocked and masquerade-missing: FORWARD policy DROP (Docker) with flannel\'s rules wiped (firewalld reload)', async () => {
+  it("forward-blocked and masquerade-missing: FORWARD policy DROP (Docker) with flannel's rules wiped (firewalld reload)", async () => {
     nsRun(H2, 'iptables', ['-w', '-P', 'FORWARD', 'DROP']);
     try {
       assert.deepEqual(labDoctor(H2).ids, [], "policy DROP alone is fine: flannel's FLANNEL-FWD accepts pod traffic");
@@ -187,16 +249,38 @@ describe('doctor on a real vxlan lab', { skip: labSkip }, () => {
   });
 
   it('overlay-port-blocked on the receiver and overlay-unreachable (--probe) on the sender: vxlan\'s UDP rejected "admin prohibited"', () => {
-    const rule = ['INPUT', '-p', 'udp', '-m', 'udp', '--dport', '8472', '-j', 'REJECT', '--reject-with', 'icmp-host-prohibited'];
+    const rule = [
+      'INPUT',
+      '-p',
+      'udp',
+      '-m',
+      'udp',
+      '--dport',
+      '8472',
+      '-j',
+      'REJECT',
+      '--reject-with',
+      'icmp-host-prohibited',
+    ];
     nsRun(H2, 'iptables', ['-w', '-I', ...rule]);
     try {
       const d2 = labDoctor(H2);
       assert.deepEqual(d2.ids, ['overlay-port-blocked'], d2.stdout);
-      assert.ok(d2.findings[0]!.evidence.includes('iptables -t filter INPUT rule 1: -A INPUT -p udp -m udp --dport 8472 -j REJECT --reject-with icmp-host-prohibited'), d2.stdout);
+      assert.ok(
+        d2.findings[0]!.evidence.includes(
+          'iptables -t filter INPUT rule 1: -A INPUT -p udp -m udp --dport 8472 -j REJECT --reject-with icmp-host-prohibited',
+        ),
+        d2.stdout,
+      );
       assert.match(d2.findings[0]!.fix, /iptables -t filter -D INPUT 1/);
       const d1 = labDoctor(H1, ['--probe']);
       assert.deepEqual(d1.ids, ['overlay-unreachable'], d1.stdout);
-      assert.match(d1.findings[0]!.summary, new RegExp(`answers on the underlay \\(${underlay[H2]!.replace(/\./g, '\\.')}\\) but not through the overlay \\(${peerNet(H2).replace(/\./g, '\\.')}\\)`));
+      assert.match(
+        d1.findings[0]!.summary,
+        new RegExp(
+          `answers on the underlay \\(${underlay[H2]!.replace(/\./g, '\\.')}\\) but not through the overlay \\(${peerNet(H2).replace(/\./g, '\\.')}\\)`,
+        ),
+      );
       assert.equal(labDoctor(H1).status, 0, 'without --probe h1 sees nothing wrong with itself');
     } finally {
       nsRun(H2, 'iptables', ['-w', '-D', ...rule]);
@@ -222,7 +306,12 @@ describe('doctor on a real vxlan lab', { skip: labSkip }, () => {
     assert.equal(d.status, 1);
     const bad = doctorIn(H2, ['--no-such-flag']);
     assert.equal(bad.status, 2, bad.stdout + bad.stderr);
-    const nobody = spawnSync(process.execPath, [CTL, 'doctor'], { encoding: 'utf8', uid: 65534, gid: 65534, timeout: 30_000 });
+    const nobody = spawnSync(process.execPath, [CTL, 'doctor'], {
+      encoding: 'utf8',
+      uid: 65534,
+      gid: 65534,
+      timeout: 30_000,
+    });
     assert.equal(nobody.status, 2, nobody.stdout + nobody.stderr);
     assert.match(nobody.stderr, /run it as root/);
   });

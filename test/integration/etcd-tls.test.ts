@@ -15,8 +15,16 @@ import { until, within } from '../helpers/wait.ts';
 
 const PREFIX = '/coreos.com/network';
 const CONFIG = '{"Network":"10.6.0.0/16","Backend":{"Type":"vxlan"}}';
-const ATTRS: LeaseAttrs = { publicIP: '192.0.2.7', publicIPv6: null, backendType: 'vxlan', backendData: { VNI: 1, VtepMAC: '02:00:00:00:00:07' } };
-const skip = etcdMissing || (findTool('openssl') ? false : missingToolMessage('openssl')) || (findTool('etcdctl') ? false : missingToolMessage('etcdctl'));
+const ATTRS: LeaseAttrs = {
+  publicIP: '192.0.2.7',
+  publicIPv6: null,
+  backendType: 'vxlan',
+  backendData: { VNI: 1, VtepMAC: '02:00:00:00:00:07' },
+};
+const skip =
+  etcdMissing ||
+  (findTool('openssl') ? false : missingToolMessage('openssl')) ||
+  (findTool('etcdctl') ? false : missingToolMessage('etcdctl'));
 
 interface Certs {
   dir: string;
@@ -31,20 +39,58 @@ interface Certs {
 /** A CA, a server certificate for IP 127.0.0.1 and a client certificate, plus an unrelated CA; EC P-256, 1 day. */
 function makeCerts(dir: string): Certs {
   const p = (f: string) => join(dir, f);
-  const openssl = (...args: string[]) => execFileSync('openssl', args, { stdio: ['ignore', 'ignore', 'pipe'], timeout: 20_000 });
+  const openssl = (...args: string[]) =>
+    execFileSync('openssl', args, { stdio: ['ignore', 'ignore', 'pipe'], timeout: 20_000 });
   const key = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
   const caExt = ['-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign'];
   for (const ca of ['ca', 'other-ca']) {
-    openssl('req', '-x509', ...key, '-keyout', p(`${ca}.key`), '-out', p(`${ca}.pem`), '-days', '1', '-subj', `/CN=flannel-test-${ca}`, ...caExt);
+    openssl(
+      'req',
+      '-x509',
+      ...key,
+      '-keyout',
+      p(`${ca}.key`),
+      '-out',
+      p(`${ca}.pem`),
+      '-days',
+      '1',
+      '-subj',
+      `/CN=flannel-test-${ca}`,
+      ...caExt,
+    );
   }
   const sign = (name: string, cn: string, ext: string) => {
     writeFileSync(p(`${name}.ext`), ext);
     openssl('req', ...key, '-keyout', p(`${name}.key`), '-out', p(`${name}.csr`), '-subj', `/CN=${cn}`);
-    openssl('x509', '-req', '-in', p(`${name}.csr`), '-CA', p('ca.pem'), '-CAkey', p('ca.key'), '-CAcreateserial', '-out', p(`${name}.pem`), '-days', '1', '-extfile', p(`${name}.ext`));
+    openssl(
+      'x509',
+      '-req',
+      '-in',
+      p(`${name}.csr`),
+      '-CA',
+      p('ca.pem'),
+      '-CAkey',
+      p('ca.key'),
+      '-CAcreateserial',
+      '-out',
+      p(`${name}.pem`),
+      '-days',
+      '1',
+      '-extfile',
+      p(`${name}.ext`),
+    );
   };
   sign('server', 'etcd', 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n');
   sign('client', 'flannel', 'extendedKeyUsage=clientAuth\n');
-  return { dir, ca: p('ca.pem'), otherCA: p('other-ca.pem'), serverCert: p('server.pem'), serverKey: p('server.key'), clientCert: p('client.pem'), clientKey: p('client.key') };
+  return {
+    dir,
+    ca: p('ca.pem'),
+    otherCA: p('other-ca.pem'),
+    serverCert: p('server.pem'),
+    serverKey: p('server.key'),
+    clientCert: p('client.pem'),
+    clientKey: p('client.key'),
+  };
 }
 
 describe('etcd over TLS, with auth, unreachable and frozen', { skip }, () => {
@@ -87,7 +133,12 @@ describe('etcd over TLS, with auth, unreachable and frozen', { skip }, () => {
     const abort = new AbortController();
     const done = m.getNetworkConfig(AbortSignal.any([abort.signal, stop.signal])).catch(() => undefined);
     try {
-      return await until(`a "Couldn't fetch network config" line matching ${re}; log:\n${log.lines.slice(from).join('\n')}`, () => log.lines.slice(from).find((l) => l.includes("Couldn't fetch network config") && re.test(l)), 15_000, 50);
+      return await until(
+        `a "Couldn't fetch network config" line matching ${re}; log:\n${log.lines.slice(from).join('\n')}`,
+        () => log.lines.slice(from).find((l) => l.includes("Couldn't fetch network config") && re.test(l)),
+        15_000,
+        50,
+      );
     } finally {
       abort.abort();
       await done;
@@ -121,14 +172,22 @@ describe('etcd over TLS, with auth, unreachable and frozen', { skip }, () => {
 
     it('without a client certificate says that etcd wants one and which flags give it', async () => {
       const line = await configFailure(manager(e, { caFile: certs.ca }), /is unreachable/);
-      assert.match(line, new RegExp(`etcd at ${e.endpoint} is unreachable: it refused the TLS handshake \\(.*bad certificate.*\\): it wants a client certificate; pass --etcd-certfile and --etcd-keyfile; retrying in 1s$`));
+      assert.match(
+        line,
+        new RegExp(
+          `etcd at ${e.endpoint} is unreachable: it refused the TLS handshake \\(.*bad certificate.*\\): it wants a client certificate; pass --etcd-certfile and --etcd-keyfile; retrying in 1s$`,
+        ),
+      );
     });
   });
 
   describe('server-only TLS', () => {
     let e: EtcdHandle;
     before(async () => {
-      e = await etcd({ tls: { certFile: certs.serverCert, keyFile: certs.serverKey }, etcdctlTls: { caFile: certs.ca } });
+      e = await etcd({
+        tls: { certFile: certs.serverCert, keyFile: certs.serverKey },
+        etcdctlTls: { caFile: certs.ca },
+      });
       e.etcdctl('put', `${PREFIX}/config`, CONFIG);
     });
 
@@ -139,11 +198,16 @@ describe('etcd over TLS, with auth, unreachable and frozen', { skip }, () => {
       await within(15_000, 'a lease', m.acquireLease({ ...ATTRS, publicIP: '192.0.2.8' }, stop.signal));
     });
 
-    it('names --etcd-cafile when its CA did not sign etcd\'s certificate, and never the circuit breaker', async () => {
+    it("names --etcd-cafile when its CA did not sign etcd's certificate, and never the circuit breaker", async () => {
       const from = log.lines.length;
       const m = manager(e, { caFile: certs.otherCA });
       const first = await configFailure(m, /is unreachable/);
-      assert.match(first, new RegExp(`etcd at ${e.endpoint} is unreachable: its TLS certificate does not verify against the CA in --etcd-cafile=${certs.otherCA} \\(unable to verify the first certificate\\)`));
+      assert.match(
+        first,
+        new RegExp(
+          `etcd at ${e.endpoint} is unreachable: its TLS certificate does not verify against the CA in --etcd-cafile=${certs.otherCA} \\(unable to verify the first certificate\\)`,
+        ),
+      );
       // Later attempts find the endpoint resting after the failures: still the same cause, with a longer interval.
       const later = await configFailure(m, /retrying in [248]s$/);
       assert.match(later, /does not verify against the CA in --etcd-cafile=.*other-ca\.pem/);
@@ -152,7 +216,10 @@ describe('etcd over TLS, with auth, unreachable and frozen', { skip }, () => {
 
     it('without --etcd-cafile verifies against the system roots and says so', async () => {
       const line = await configFailure(manager(e), /is unreachable/);
-      assert.match(line, /its TLS certificate does not verify against the system's CA roots \(unable to verify the first certificate\); pass the CA that signed it with --etcd-cafile/);
+      assert.match(
+        line,
+        /its TLS certificate does not verify against the system's CA roots \(unable to verify the first certificate\); pass the CA that signed it with --etcd-cafile/,
+      );
     });
   });
 
@@ -162,7 +229,10 @@ describe('etcd over TLS, with auth, unreachable and frozen', { skip }, () => {
       e = await etcd({
         tls: { certFile: certs.serverCert, keyFile: certs.serverKey },
         etcdctlTls: { caFile: certs.ca },
-        auth: { rootPassword: 'root-secret', users: [{ name: 'flannel', password: 'flannel-secret', prefix: `${PREFIX}/` }] },
+        auth: {
+          rootPassword: 'root-secret',
+          users: [{ name: 'flannel', password: 'flannel-secret', prefix: `${PREFIX}/` }],
+        },
       });
       e.etcdctl('put', `${PREFIX}/config`, CONFIG);
       e.etcdctl('put', '/other/network/config', CONFIG);
@@ -177,30 +247,59 @@ describe('etcd over TLS, with auth, unreachable and frozen', { skip }, () => {
     });
 
     it('is refused outside the prefix', async () => {
-      const m = manager(e, { caFile: certs.ca, username: 'flannel', password: 'flannel-secret', prefix: '/other/network' });
+      const m = manager(e, {
+        caFile: certs.ca,
+        username: 'flannel',
+        password: 'flannel-secret',
+        prefix: '/other/network',
+      });
       const line = await configFailure(m, /permission denied/);
       assert.match(line, new RegExp(`etcd at ${e.endpoint} denied user "flannel" access \\(permission denied\\)`));
       await assert.rejects(m.client.put('/other/key').value('x').exec(), /permission denied/);
     });
 
     it('refuses a wrong password, naming the user and the flags', async () => {
-      const line = await configFailure(manager(e, { caFile: certs.ca, username: 'flannel', password: 'wrong' }), /refused/);
-      assert.match(line, new RegExp(`etcd at ${e.endpoint} refused user "flannel": authentication failed, invalid user name or password; check --etcd-username and --etcd-password; retrying in 1s$`));
+      const line = await configFailure(
+        manager(e, { caFile: certs.ca, username: 'flannel', password: 'wrong' }),
+        /refused/,
+      );
+      assert.match(
+        line,
+        new RegExp(
+          `etcd at ${e.endpoint} refused user "flannel": authentication failed, invalid user name or password; check --etcd-username and --etcd-password; retrying in 1s$`,
+        ),
+      );
     });
   });
 
   describe('flag errors', () => {
-    const make = (extra: Partial<EtcdSubnetManagerOptions>) => () => manager({ endpoint: 'https://127.0.0.1:2379' }, extra);
+    const make = (extra: Partial<EtcdSubnetManagerOptions>) => () =>
+      manager({ endpoint: 'https://127.0.0.1:2379' }, extra);
 
     it('wants --etcd-keyfile and --etcd-certfile together', () => {
-      assert.throws(make({ keyFile: certs.clientKey }), /--etcd-keyfile is given without --etcd-certfile: .*pass --etcd-certfile and --etcd-keyfile, or neither/);
-      assert.throws(make({ certFile: certs.clientCert, caFile: certs.ca }), /--etcd-certfile is given without --etcd-keyfile: .*pass --etcd-certfile and --etcd-keyfile, or neither/);
+      assert.throws(
+        make({ keyFile: certs.clientKey }),
+        /--etcd-keyfile is given without --etcd-certfile: .*pass --etcd-certfile and --etcd-keyfile, or neither/,
+      );
+      assert.throws(
+        make({ certFile: certs.clientCert, caFile: certs.ca }),
+        /--etcd-certfile is given without --etcd-keyfile: .*pass --etcd-certfile and --etcd-keyfile, or neither/,
+      );
     });
 
     it('names the file that is no PEM certificate or key, or whose key does not match', () => {
-      assert.throws(make({ caFile: certs.clientKey }), new RegExp(`--etcd-cafile ${certs.clientKey}: not a PEM certificate`));
-      assert.throws(make({ certFile: certs.clientKey, keyFile: certs.clientCert }), new RegExp(`--etcd-certfile ${certs.clientKey}: not a PEM certificate`));
-      assert.throws(make({ certFile: certs.clientCert, keyFile: certs.serverKey }), new RegExp(`--etcd-keyfile ${certs.serverKey} is not the key of --etcd-certfile ${certs.clientCert}`));
+      assert.throws(
+        make({ caFile: certs.clientKey }),
+        new RegExp(`--etcd-cafile ${certs.clientKey}: not a PEM certificate`),
+      );
+      assert.throws(
+        make({ certFile: certs.clientKey, keyFile: certs.clientCert }),
+        new RegExp(`--etcd-certfile ${certs.clientKey}: not a PEM certificate`),
+      );
+      assert.throws(
+        make({ certFile: certs.clientCert, keyFile: certs.serverKey }),
+        new RegExp(`--etcd-keyfile ${certs.serverKey} is not the key of --etcd-certfile ${certs.clientCert}`),
+      );
     });
   });
 
@@ -210,9 +309,17 @@ describe('etcd over TLS, with auth, unreachable and frozen', { skip }, () => {
       const from = log.lines.length;
       const m = manager({ endpoint }, { waitLogIntervalMs: 1000 });
       const line = await configFailure(m, /retrying in 4s$/);
-      assert.match(line, new RegExp(`Couldn't fetch network config: etcd at ${endpoint} is unreachable: connect ECONNREFUSED 127\\.0\\.0\\.1:\\d+`));
+      assert.match(
+        line,
+        new RegExp(
+          `Couldn't fetch network config: etcd at ${endpoint} is unreachable: connect ECONNREFUSED 127\\.0\\.0\\.1:\\d+`,
+        ),
+      );
       const text = linesSince(from);
-      assert.match(text, /is unreachable: connect ECONNREFUSED [^\n]*; retrying in 1s\n[^\n]*is unreachable: connect ECONNREFUSED [^\n]*; retrying in 2s\n/);
+      assert.match(
+        text,
+        /is unreachable: connect ECONNREFUSED [^\n]*; retrying in 1s\n[^\n]*is unreachable: connect ECONNREFUSED [^\n]*; retrying in 2s\n/,
+      );
       assert.doesNotMatch(text, /circuit breaker/);
       assert.doesNotMatch(text, /waiting for etcd/, 'a refused connection fails at once: nothing to wait for');
     });
@@ -227,12 +334,30 @@ describe('etcd over TLS, with auth, unreachable and frozen', { skip }, () => {
       try {
         const pending = m.getNetworkConfig(stop.signal);
         const waiting = new RegExp(`waiting for etcd at ${e.endpoint} \\(no answer for \\d+s\\)`);
-        await until(`two waiting lines; log:\n${linesSince(from)}`, () => log.lines.slice(from).filter((l) => waiting.test(l)).length >= 2, 10_000, 100);
-        await until(`the timeout named; log:\n${linesSince(from)}`, () => /etcd at [^\n]* is unreachable: no answer within \d+s; retrying in 1s/.test(linesSince(from)), 15_000, 100);
+        await until(
+          `two waiting lines; log:\n${linesSince(from)}`,
+          () => log.lines.slice(from).filter((l) => waiting.test(l)).length >= 2,
+          10_000,
+          100,
+        );
+        await until(
+          `the timeout named; log:\n${linesSince(from)}`,
+          () => /etcd at [^\n]* is unreachable: no answer within \d+s; retrying in 1s/.test(linesSince(from)),
+          15_000,
+          100,
+        );
         // Through the 5 s the endpoint rests (calls fail at once) and the trial call after it: never silent for
         // longer than the retry interval (4 s at most here) plus one waiting-line interval.
-        await until(`a line after "retrying in 4s"; log:\n${linesSince(from)}`, () => /retrying in 4s\n./.test(linesSince(from)), 15_000, 100);
-        const times = log.lines.slice(from).map(klogTime).filter((t) => t !== undefined);
+        await until(
+          `a line after "retrying in 4s"; log:\n${linesSince(from)}`,
+          () => /retrying in 4s\n./.test(linesSince(from)),
+          15_000,
+          100,
+        );
+        const times = log.lines
+          .slice(from)
+          .map(klogTime)
+          .filter((t) => t !== undefined);
         const gaps = times.slice(1).map((t, i) => t - times[i]!);
         assert.ok(Math.max(...gaps) <= 5500, `gaps ${gaps} ms; log:\n${linesSince(from)}`);
         process.kill(e.pid!, 'SIGCONT');
@@ -247,24 +372,45 @@ describe('etcd over TLS, with auth, unreachable and frozen', { skip }, () => {
       const e = await etcd({});
       e.etcdctl('put', `${PREFIX}/config`, CONFIG);
       const m = manager(e, { callTimeoutMs: 2500, waitLogIntervalMs: 1000 });
-      const own = await within(10_000, 'a lease', (async () => {
-        await m.getNetworkConfig(stop.signal);
-        return m.acquireLease({ ...ATTRS, publicIP: '192.0.2.10' }, stop.signal);
-      })());
+      const own = await within(
+        10_000,
+        'a lease',
+        (async () => {
+          await m.getNetworkConfig(stop.signal);
+          return m.acquireLease({ ...ATTRS, publicIP: '192.0.2.10' }, stop.signal);
+        })(),
+      );
       const watching = new AbortController();
       const events = m.watchLeases(own, AbortSignal.any([watching.signal, stop.signal]))[Symbol.asyncIterator]();
       await within(10_000, 'the first snapshot', events.next());
       // An event through the watch: the watch stream is up.
-      e.etcdctl('put', `${PREFIX}/subnets/10.6.200.0-24`, '{"PublicIP":"192.0.2.11","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"02:00:00:00:00:0b"}}');
+      e.etcdctl(
+        'put',
+        `${PREFIX}/subnets/10.6.200.0-24`,
+        '{"PublicIP":"192.0.2.11","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"02:00:00:00:00:0b"}}',
+      );
       const added = await within(10_000, 'the added event', events.next());
-      assert.deepEqual((added.value as LeaseEvent[]).map((ev) => `${ev.type} ${ev.lease.subnet}`), ['added 10.6.200.0/24']);
+      assert.deepEqual(
+        (added.value as LeaseEvent[]).map((ev) => `${ev.type} ${ev.lease.subnet}`),
+        ['added 10.6.200.0/24'],
+      );
       void events.next().catch(() => undefined);
       const from = log.lines.length;
       process.kill(e.pid!, 'SIGSTOP');
       try {
         // keepalive: a ping 7 s after the last one, 3 s for its answer; then the listing waits and says so.
-        await until(`the watch disconnected; log:\n${linesSince(from)}`, () => /watch of subnet leases disconnected/.test(linesSince(from)), 15_000, 100);
-        await until(`a waiting line; log:\n${linesSince(from)}`, () => new RegExp(`waiting for etcd at ${e.endpoint} \\(no answer for \\d+s\\)`).test(linesSince(from)), 10_000, 100);
+        await until(
+          `the watch disconnected; log:\n${linesSince(from)}`,
+          () => /watch of subnet leases disconnected/.test(linesSince(from)),
+          15_000,
+          100,
+        );
+        await until(
+          `a waiting line; log:\n${linesSince(from)}`,
+          () => new RegExp(`waiting for etcd at ${e.endpoint} \\(no answer for \\d+s\\)`).test(linesSince(from)),
+          10_000,
+          100,
+        );
       } finally {
         process.kill(e.pid!, 'SIGCONT');
         watching.abort();

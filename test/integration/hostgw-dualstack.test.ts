@@ -9,7 +9,9 @@ import { MemoryCluster } from '../helpers/memory-subnet-manager.ts';
 import { DualStackHostGwNode, dualStackConfig, dualStackHost } from '../helpers/dualstack-nodes.ts';
 
 const gwRoutes6 = (ns: string) =>
-  ipJson(ns, ['-6', 'route', 'show', 'dev', 'eth0']).filter((r: any) => r.gateway).map((r: any) => `${r.dst} via ${r.gateway}`);
+  ipJson(ns, ['-6', 'route', 'show', 'dev', 'eth0'])
+    .filter((r: any) => r.gateway)
+    .map((r: any) => `${r.dst} via ${r.gateway}`);
 
 describe('host-gw backend, dual stack', { skip: !isRoot && 'needs root' }, () => {
   const netns = new Netns();
@@ -41,7 +43,9 @@ describe('host-gw backend, dual stack', { skip: !isRoot && 'needs root' }, () =>
   it('routes the peer v6 subnet via its PublicIPv6 on eth0, next to the v4 route', async () => {
     await until('A to route B over v6', () => gwRoutes6(a.ns).length > 0, 3000, 25);
     assert.deepEqual(gwRoutes6(a.ns), ['fd00:10:244:2::/64 via fd12:204::2']);
-    const v4 = ipJson(a.ns, ['route', 'show', 'dev', 'eth0']).filter((r: any) => r.gateway).map((r: any) => `${r.dst} via ${r.gateway}`);
+    const v4 = ipJson(a.ns, ['route', 'show', 'dev', 'eth0'])
+      .filter((r: any) => r.gateway)
+      .map((r: any) => `${r.dst} via ${r.gateway}`);
     assert.deepEqual(v4, ['10.244.2.0/24 via 192.168.204.2']);
   });
 
@@ -64,10 +68,15 @@ describe('host-gw backend, dual stack', { skip: !isRoot && 'needs root' }, () =>
     // Not a SubnetLen-sized piece of the v6 Network: not ours, stays.
     run('ip', ['-n', a.ns, '-6', 'route', 'add', 'fd00:99::/64', 'via', 'fd12:204::9', 'dev', 'eth0']);
     await a.start();
-    await until('the stale v6 route to go', () => !gwRoutes6(a.ns).includes('fd00:10:244:9::/64 via fd12:204::9'), 3000, 25);
+    await until(
+      'the stale v6 route to go',
+      () => !gwRoutes6(a.ns).includes('fd00:10:244:9::/64 via fd12:204::9'),
+      3000,
+      25,
+    );
     assert.deepEqual(gwRoutes6(a.ns).sort(), ['fd00:10:244:2::/64 via fd12:204::2', 'fd00:99::/64 via fd12:204::9']);
     cluster.remove('10.244.2.0/24');
-    await until('B\'s v6 route to go', () => gwRoutes6(a.ns).length === 1, 3000, 25);
+    await until("B's v6 route to go", () => gwRoutes6(a.ns).length === 1, 3000, 25);
     assert.deepEqual(gwRoutes6(a.ns), ['fd00:99::/64 via fd12:204::9']);
   });
 });

@@ -9,7 +9,9 @@ import { MemoryCluster } from '../helpers/memory-subnet-manager.ts';
 import { IPv6OnlyHostGwNode, ipv6OnlyConfig } from '../helpers/ipv6only-nodes.ts';
 
 const gwRoutes6 = (ns: string) =>
-  ipJson(ns, ['-6', 'route', 'show', 'dev', 'eth0']).filter((r: any) => r.gateway).map((r: any) => `${r.dst} via ${r.gateway}`);
+  ipJson(ns, ['-6', 'route', 'show', 'dev', 'eth0'])
+    .filter((r: any) => r.gateway)
+    .map((r: any) => `${r.dst} via ${r.gateway}`);
 const routes4 = (ns: string) => ipJson(ns, ['-4', 'route', 'show', 'table', 'main']);
 
 describe('host-gw backend, IPv6-only network', { skip: !isRoot && 'needs root' }, () => {
@@ -63,18 +65,26 @@ describe('host-gw backend, IPv6-only network', { skip: !isRoot && 'needs root' }
     run('ip', ['-n', a.ns, '-6', 'route', 'add', 'fd00:10:244:9::/64', 'via', 'fd12:206::9', 'dev', 'eth0']);
     run('ip', ['-n', a.ns, '-6', 'route', 'add', 'fd00:99::/64', 'via', 'fd12:206::9', 'dev', 'eth0']);
     await a.start();
-    await until('the stale v6 route to go', () => !gwRoutes6(a.ns).includes('fd00:10:244:9::/64 via fd12:206::9'), 3000, 25);
+    await until(
+      'the stale v6 route to go',
+      () => !gwRoutes6(a.ns).includes('fd00:10:244:9::/64 via fd12:206::9'),
+      3000,
+      25,
+    );
     assert.deepEqual(gwRoutes6(a.ns).sort(), ['fd00:10:244:2::/64 via fd12:206::2', 'fd00:99::/64 via fd12:206::9']);
     run('ip', ['-n', a.ns, '-6', 'route', 'del', 'fd00:99::/64']);
     assert.deepEqual(routes4(a.ns), []);
   });
 
-  it('routes a third host\'s v6-only lease and removes the route with the lease', async () => {
+  it("routes a third host's v6-only lease and removes the route with the lease", async () => {
     cluster.put('fd00:10:244:3::/64', { publicIP: '0.0.0.0', publicIPv6: 'fd12:206::3', backendType: 'host-gw' });
     await until('the route to the third host', () => gwRoutes6(a.ns).length === 2, 3000, 25);
-    assert.deepEqual(gwRoutes6(a.ns).sort(), ['fd00:10:244:2::/64 via fd12:206::2', 'fd00:10:244:3::/64 via fd12:206::3']);
+    assert.deepEqual(gwRoutes6(a.ns).sort(), [
+      'fd00:10:244:2::/64 via fd12:206::2',
+      'fd00:10:244:3::/64 via fd12:206::3',
+    ]);
     cluster.remove('fd00:10:244:3::/64');
-    await until('the third host\'s route to go', () => gwRoutes6(a.ns).length === 1, 3000, 25);
+    await until("the third host's route to go", () => gwRoutes6(a.ns).length === 1, 3000, 25);
     assert.deepEqual(gwRoutes6(a.ns), ['fd00:10:244:2::/64 via fd12:206::2']);
     assert.deepEqual(routes4(a.ns), []);
   });

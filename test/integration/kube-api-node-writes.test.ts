@@ -16,23 +16,39 @@ describe('fake Kubernetes API server: node create, patch and delete', () => {
   });
   after(() => server.close());
 
-  const post = (body: unknown, headers: Record<string, string> = json) => fetch(`${url}/api/v1/nodes`, { method: 'POST', headers, body: JSON.stringify(body) });
+  const post = (body: unknown, headers: Record<string, string> = json) =>
+    fetch(`${url}/api/v1/nodes`, { method: 'POST', headers, body: JSON.stringify(body) });
   const patch = (name: string, body: unknown, type = 'application/merge-patch+json') =>
-    fetch(`${url}/api/v1/nodes/${name}`, { method: 'PATCH', headers: { ...auth, 'Content-Type': type }, body: JSON.stringify(body) });
+    fetch(`${url}/api/v1/nodes/${name}`, {
+      method: 'PATCH',
+      headers: { ...auth, 'Content-Type': type },
+      body: JSON.stringify(body),
+    });
   const del = (name: string, body?: unknown, headers: Record<string, string> = json) =>
-    fetch(`${url}/api/v1/nodes/${name}`, { method: 'DELETE', headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    fetch(`${url}/api/v1/nodes/${name}`, {
+      method: 'DELETE',
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
 
   /** Opens a watch from the current resourceVersion and returns a reader of its events. */
   async function watch() {
     const ac = new AbortController();
-    const res = await fetch(`${url}/api/v1/nodes?watch=true&resourceVersion=${server.resourceVersion}`, { headers: auth, signal: ac.signal });
+    const res = await fetch(`${url}/api/v1/nodes?watch=true&resourceVersion=${server.resourceVersion}`, {
+      headers: auth,
+      signal: ac.signal,
+    });
     const reader = res.body!.getReader();
     let text = '';
     return {
       events: async (n: number) => {
         const deadline = Date.now() + 3000;
-        while (text.split('\n').filter(Boolean).length < n && Date.now() < deadline) text += new TextDecoder().decode((await reader.read()).value);
-        return text.split('\n').filter(Boolean).map((l) => JSON.parse(l));
+        while (text.split('\n').filter(Boolean).length < n && Date.now() < deadline)
+          text += new TextDecoder().decode((await reader.read()).value);
+        return text
+          .split('\n')
+          .filter(Boolean)
+          .map((l) => JSON.parse(l));
       },
       close: () => ac.abort(),
     };
@@ -42,14 +58,28 @@ describe('fake Kubernetes API server: node create, patch and delete', () => {
     assert.equal((await post({ metadata: { name: 'x' } }, { 'Content-Type': 'application/json' })).status, 401);
     server.addNode({ name: 'keep' });
     assert.equal((await del('keep', undefined, {})).status, 401);
-    assert.equal((await fetch(`${url}/api/v1/nodes/keep`, { method: 'PATCH', headers: { 'Content-Type': 'application/merge-patch+json' }, body: '{}' })).status, 401);
+    assert.equal(
+      (
+        await fetch(`${url}/api/v1/nodes/keep`, {
+          method: 'PATCH',
+          headers: { 'Content-Type': 'application/merge-patch+json' },
+          body: '{}',
+        })
+      ).status,
+      401,
+    );
     assert.ok(server.getNode('keep'));
     assert.equal(server.getNode('x'), undefined);
   });
 
   it('POST creates a node (201, server-set uid and resourceVersion, ADDED event) and 409s a second one', async () => {
     const w = await watch();
-    const res = await post({ apiVersion: 'v1', kind: 'Node', metadata: { name: 'peer', annotations: { a: '1' } }, spec: { podCIDR: '10.244.7.0/24' } });
+    const res = await post({
+      apiVersion: 'v1',
+      kind: 'Node',
+      metadata: { name: 'peer', annotations: { a: '1' } },
+      spec: { podCIDR: '10.244.7.0/24' },
+    });
     assert.equal(res.status, 201);
     const created = (await res.json()) as any;
     assert.equal(created.metadata.name, 'peer');
@@ -59,12 +89,18 @@ describe('fake Kubernetes API server: node create, patch and delete', () => {
     assert.deepEqual(server.getNode('peer'), created);
     const [ev] = await w.events(1);
     w.close();
-    assert.deepEqual([ev.type, ev.object.metadata.name, ev.object.metadata.resourceVersion], ['ADDED', 'peer', created.metadata.resourceVersion]);
+    assert.deepEqual(
+      [ev.type, ev.object.metadata.name, ev.object.metadata.resourceVersion],
+      ['ADDED', 'peer', created.metadata.resourceVersion],
+    );
 
     const again = await post({ metadata: { name: 'peer' } });
     assert.equal(again.status, 409);
     const st = (await again.json()) as any;
-    assert.deepEqual([st.kind, st.status, st.reason, st.message, st.details], ['Status', 'Failure', 'AlreadyExists', 'nodes "peer" already exists', { name: 'peer', kind: 'nodes' }]);
+    assert.deepEqual(
+      [st.kind, st.status, st.reason, st.message, st.details],
+      ['Status', 'Failure', 'AlreadyExists', 'nodes "peer" already exists', { name: 'peer', kind: 'nodes' }],
+    );
     assert.deepEqual(server.getNode('peer')!.metadata.annotations, { a: '1' });
   });
 
@@ -90,7 +126,11 @@ describe('fake Kubernetes API server: node create, patch and delete', () => {
     const [ev] = await w.events(1);
     w.close();
     assert.deepEqual([ev.type, ev.object.metadata.annotations], ['MODIFIED', { b: '2' }]);
-    const sm = await patch('peer', { metadata: { labels: { role: 'peer' } } }, 'application/strategic-merge-patch+json');
+    const sm = await patch(
+      'peer',
+      { metadata: { labels: { role: 'peer' } } },
+      'application/strategic-merge-patch+json',
+    );
     assert.equal(sm.status, 200);
     assert.deepEqual(server.getNode('peer')!.metadata.labels, { role: 'peer' });
     assert.deepEqual(server.getNode('peer')!.metadata.annotations, { b: '2' });
@@ -112,11 +152,20 @@ describe('fake Kubernetes API server: node create, patch and delete', () => {
     const w = await watch();
     const res = await del('peer', { preconditions: { uid } });
     assert.equal(res.status, 200);
-    assert.deepEqual(await res.json(), { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', details: { name: 'peer', kind: 'nodes', uid } });
+    assert.deepEqual(await res.json(), {
+      kind: 'Status',
+      apiVersion: 'v1',
+      metadata: {},
+      status: 'Success',
+      details: { name: 'peer', kind: 'nodes', uid },
+    });
     assert.equal(server.getNode('peer'), undefined);
     const [ev] = await w.events(1);
     w.close();
-    assert.deepEqual([ev.type, ev.object.metadata.name, ev.object.metadata.uid, ev.object.metadata.resourceVersion], ['DELETED', 'peer', uid, server.resourceVersion]);
+    assert.deepEqual(
+      [ev.type, ev.object.metadata.name, ev.object.metadata.uid, ev.object.metadata.resourceVersion],
+      ['DELETED', 'peer', uid, server.resourceVersion],
+    );
     assert.equal((await fetch(`${url}/api/v1/nodes/peer`, { headers: auth })).status, 404);
 
     const gone = await del('peer', undefined, auth);

@@ -10,7 +10,9 @@ import { isRoot } from '../helpers/netns.ts';
 
 const ctl = join(import.meta.dirname, '../../dist/flannelctl.cjs');
 
-describe('lab down after a failed up', { skip: !isRoot || !existsSync(ctl) ? 'needs root and `npm run build`' : false }, () => {
+describe('lab down after a failed up', {
+  skip: !isRoot || !existsSync(ctl) ? 'needs root and `npm run build`' : false,
+}, () => {
   it('removes half-built namespaces, their processes, stray veths and the state dir', () => {
     execFileSync('ip', ['netns', 'add', 'flab-sw']);
     execFileSync('ip', ['netns', 'add', 'flab-h1']);
@@ -23,10 +25,14 @@ describe('lab down after a failed up', { skip: !isRoot || !existsSync(ctl) ? 'ne
     child.unref();
     const pid = child.pid!;
     const deadline = Date.now() + 5000;
-    while (!execFileSync('ip', ['netns', 'pids', 'flab-h1'], { encoding: 'utf8' }).trim() && Date.now() < deadline) execFileSync('sleep', ['0.05']);
+    while (!execFileSync('ip', ['netns', 'pids', 'flab-h1'], { encoding: 'utf8' }).trim() && Date.now() < deadline)
+      execFileSync('sleep', ['0.05']);
 
     // A flanneld that is not the lab's (a real node's, another lab's): lab down leaves it, and the check ignores it.
-    const foreign = spawn('bash', ['-c', 'exec -a /opt/flannel-ts/dist/flanneld.cjs sleep 60'], { detached: true, stdio: 'ignore' });
+    const foreign = spawn('bash', ['-c', 'exec -a /opt/flannel-ts/dist/flanneld.cjs sleep 60'], {
+      detached: true,
+      stdio: 'ignore',
+    });
     foreign.unref();
     try {
       const pids = labPids();

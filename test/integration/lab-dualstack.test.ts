@@ -3,7 +3,21 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ipJson } from '../helpers/netns.ts';
-import { assertDoctorHealthy, assertTraceHealthy, TRACE_HOPS, assertNoLabNamespaces, etcdValues, lab, LAB_HOSTS as hosts, LAB_UNDERLAY as underlay, labDownQuietly, labUnderlayV6, labSkip, labUpOutput, subnetEnv } from '../helpers/lab.ts';
+import {
+  assertDoctorHealthy,
+  assertTraceHealthy,
+  TRACE_HOPS,
+  assertNoLabNamespaces,
+  etcdValues,
+  lab,
+  LAB_HOSTS as hosts,
+  LAB_UNDERLAY as underlay,
+  labDownQuietly,
+  labUnderlayV6,
+  labSkip,
+  labUpOutput,
+  subnetEnv,
+} from '../helpers/lab.ts';
 
 /** The etcd key of a host: `<v4 net>-<len>&<v6 net>-<len>`, from its subnet.env. */
 function dualKey(h: string): string {
@@ -47,7 +61,7 @@ describe('lab --dual-stack', { skip: labSkip }, () => {
     assertNoLabNamespaces();
   });
 
-  it('host-gw: both matrices at 0 % loss and v6 routes via the peers\' IPv6 underlay addresses', () => {
+  it("host-gw: both matrices at 0 % loss and v6 routes via the peers' IPv6 underlay addresses", () => {
     const out = labUpOutput(['--dual-stack', '--backend', 'host-gw']);
     assert.match(out, /All 84 pairs at 0 % loss\./, out);
     for (const h of hosts) {

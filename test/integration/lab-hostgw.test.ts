@@ -4,7 +4,21 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ipJson, nsRun } from '../helpers/netns.ts';
-import { assertDoctorHealthy, assertTraceHealthy, TRACE_HOPS, assertLabGone, etcdValues, lab, labDoctor, LAB_HOSTS as hosts, LAB_UNDERLAY as underlay, labDownQuietly, labSkip, labUpOutput, subnetEnv } from '../helpers/lab.ts';
+import {
+  assertDoctorHealthy,
+  assertTraceHealthy,
+  TRACE_HOPS,
+  assertLabGone,
+  etcdValues,
+  lab,
+  labDoctor,
+  LAB_HOSTS as hosts,
+  LAB_UNDERLAY as underlay,
+  labDownQuietly,
+  labSkip,
+  labUpOutput,
+  subnetEnv,
+} from '../helpers/lab.ts';
 
 describe('lab: 3 hosts × 2 pods over host-gw', { skip: labSkip }, () => {
   let upOutput = '';
@@ -28,9 +42,12 @@ describe('lab: 3 hosts × 2 pods over host-gw', { skip: labSkip }, () => {
     }
   });
 
-  it("programs the documented host-gw state: <peer subnet> via <peer> dev eth0 and no flannel device", () => {
+  it('programs the documented host-gw state: <peer subnet> via <peer> dev eth0 and no flannel device', () => {
     for (const h of hosts) {
-      assert.deepEqual(ipJson(h, ['link', 'show']).filter((l: any) => l.ifname.startsWith('flannel')), []);
+      assert.deepEqual(
+        ipJson(h, ['link', 'show']).filter((l: any) => l.ifname.startsWith('flannel')),
+        [],
+      );
       const routes = ipJson(h, ['-4', 'route', 'show'])
         .filter((r: any) => r.gateway)
         .map((r: any) => `${r.dst} via ${r.gateway} dev ${r.dev}`)
@@ -52,7 +69,10 @@ describe('lab: 3 hosts × 2 pods over host-gw', { skip: labSkip }, () => {
       const d = labDoctor('flab-h1');
       assert.deepEqual(d.ids, ['hostgw-not-adjacent'], d.stdout);
       assert.equal(d.status, 1);
-      assert.match(d.findings[0]!.summary, new RegExp(`is reached through gateway ${underlay['flab-h3']!.replace(/\./g, '\\.')}`));
+      assert.match(
+        d.findings[0]!.summary,
+        new RegExp(`is reached through gateway ${underlay['flab-h3']!.replace(/\./g, '\\.')}`),
+      );
       assert.match(d.findings[0]!.fix, /vxlan backend/);
     } finally {
       nsRun('flab-h1', 'ip', ['route', 'del', `${underlay['flab-h2']}/32`]);

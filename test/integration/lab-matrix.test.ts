@@ -10,8 +10,12 @@ const [h1] = LAB_HOSTS as [string];
 
 /** The chains of flannel's nft tables in a host: "ip flannel-ipv4 postrtg"… */
 function nftChains(ns: string): string[] {
-  const out = JSON.parse(execFileSync('ip', ['netns', 'exec', ns, 'nft', '-j', 'list', 'chains'], { encoding: 'utf8' })) as { nftables: Array<{ chain?: { family: string; table: string; name: string } }> };
-  return out.nftables.flatMap((o) => (o.chain?.table.startsWith('flannel-') ? [`${o.chain.family} ${o.chain.table} ${o.chain.name}`] : []));
+  const out = JSON.parse(
+    execFileSync('ip', ['netns', 'exec', ns, 'nft', '-j', 'list', 'chains'], { encoding: 'utf8' }),
+  ) as { nftables: Array<{ chain?: { family: string; table: string; name: string } }> };
+  return out.nftables.flatMap((o) =>
+    o.chain?.table.startsWith('flannel-') ? [`${o.chain.family} ${o.chain.table} ${o.chain.name}`] : [],
+  );
 }
 
 interface Case {
@@ -32,10 +36,20 @@ const COMMON_ENV = ['FLANNEL_MTU', 'FLANNEL_IPMASQ'];
 
 const cases: Case[] = [
   { args: ['--backend', 'vxlan', '--ipv6', '--nftables'], pairs: 4, nft: V6_CHAINS, env: [...V6_ENV, ...COMMON_ENV] },
-  { args: ['--backend', 'vxlan', '--dual-stack', '--nftables'], pairs: 8, nft: [...V4_CHAINS, ...V6_CHAINS], env: [...V4_ENV, ...V6_ENV, ...COMMON_ENV] },
+  {
+    args: ['--backend', 'vxlan', '--dual-stack', '--nftables'],
+    pairs: 8,
+    nft: [...V4_CHAINS, ...V6_CHAINS],
+    env: [...V4_ENV, ...V6_ENV, ...COMMON_ENV],
+  },
   { args: ['--backend', 'host-gw', '--nftables'], pairs: 4, nft: V4_CHAINS, env: [...V4_ENV, ...COMMON_ENV] },
   { args: ['--backend', 'host-gw', '--ipv6', '--nftables'], pairs: 4, nft: V6_CHAINS, env: [...V6_ENV, ...COMMON_ENV] },
-  { args: ['--backend', 'host-gw', '--dual-stack', '--nftables'], pairs: 8, nft: [...V4_CHAINS, ...V6_CHAINS], env: [...V4_ENV, ...V6_ENV, ...COMMON_ENV] },
+  {
+    args: ['--backend', 'host-gw', '--dual-stack', '--nftables'],
+    pairs: 8,
+    nft: [...V4_CHAINS, ...V6_CHAINS],
+    env: [...V4_ENV, ...V6_ENV, ...COMMON_ENV],
+  },
   { args: ['--backend', 'udp', '--nftables'], pairs: 4, nft: V4_CHAINS, env: [...V4_ENV, ...COMMON_ENV] },
   { args: ['--backend', 'vxlan', '--dual-stack', '--kube'], pairs: 8, env: [...V4_ENV, ...V6_ENV, ...COMMON_ENV] },
   { args: ['--backend', 'host-gw', '--ipv6', '--kube'], pairs: 4, env: [...V6_ENV, ...COMMON_ENV] },
@@ -55,8 +69,14 @@ describe('lab matrix: the remaining backend × family × rules-mode combinations
         assert.equal(iptablesChains(h1, 'iptables', 'nat').includes('FLANNEL-POSTRTG'), false);
         assert.equal(iptablesChains(h1, 'ip6tables', 'nat').includes('FLANNEL-POSTRTG'), false);
       } else {
-        assert.equal(iptablesChains(h1, 'iptables', 'nat').includes('FLANNEL-POSTRTG'), c.env.includes('FLANNEL_NETWORK'));
-        assert.equal(iptablesChains(h1, 'ip6tables', 'nat').includes('FLANNEL-POSTRTG'), c.env.includes('FLANNEL_IPV6_NETWORK'));
+        assert.equal(
+          iptablesChains(h1, 'iptables', 'nat').includes('FLANNEL-POSTRTG'),
+          c.env.includes('FLANNEL_NETWORK'),
+        );
+        assert.equal(
+          iptablesChains(h1, 'ip6tables', 'nat').includes('FLANNEL-POSTRTG'),
+          c.env.includes('FLANNEL_IPV6_NETWORK'),
+        );
       }
       lab(['down']);
     });

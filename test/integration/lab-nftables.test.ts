@@ -2,7 +2,17 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { nsRun } from '../helpers/netns.ts';
-import { assertDoctorHealthy, assertTraceHealthy, TRACE_HOPS, assertNoLabNamespaces, lab, LAB_HOSTS, labDoctor, labDownQuietly, labSkip } from '../helpers/lab.ts';
+import {
+  assertDoctorHealthy,
+  assertTraceHealthy,
+  TRACE_HOPS,
+  assertNoLabNamespaces,
+  lab,
+  LAB_HOSTS,
+  labDoctor,
+  labDownQuietly,
+  labSkip,
+} from '../helpers/lab.ts';
 
 describe('lab with nftables rules', { skip: labSkip }, () => {
   after(labDownQuietly);
@@ -12,7 +22,9 @@ describe('lab with nftables rules', { skip: labSkip }, () => {
     assert.match(out, /"EnableNFTables":true/);
     assert.match(out, /All 42 pairs at 0 % loss\./, out);
     for (const h of LAB_HOSTS) {
-      const tables = JSON.parse(nsRun(h, 'nft', ['-j', 'list', 'tables'])).nftables.filter((x: any) => x.table).map((x: any) => `${x.table.family} ${x.table.name}`);
+      const tables = JSON.parse(nsRun(h, 'nft', ['-j', 'list', 'tables']))
+        .nftables.filter((x: any) => x.table)
+        .map((x: any) => `${x.table.family} ${x.table.name}`);
       assert.ok(tables.includes('ip flannel-ipv4'), `${h}: ${tables}`);
       const chain = nsRun(h, 'nft', ['list', 'chain', 'ip', 'flannel-ipv4', 'postrtg']);
       assert.match(chain, /ip saddr 10\.244\.0\.0\/16 ip daddr != 224\.0\.0\.0\/4 masquerade/);
@@ -21,7 +33,12 @@ describe('lab with nftables rules', { skip: labSkip }, () => {
     assertDoctorHealthy(LAB_HOSTS);
     assertTraceHealthy('h1-p1', 'h2-p1', TRACE_HOPS.vxlan);
     // Another table's forward chain with policy drop drops pod traffic whatever flannel's own chain accepts.
-    nsRun('flab-h2', 'nft', ['-f', '-'], 'table inet fw {\n chain forward {\n  type filter hook forward priority 10; policy drop;\n }\n}\n');
+    nsRun(
+      'flab-h2',
+      'nft',
+      ['-f', '-'],
+      'table inet fw {\n chain forward {\n  type filter hook forward priority 10; policy drop;\n }\n}\n',
+    );
     try {
       const d = labDoctor('flab-h2');
       assert.deepEqual(d.ids, ['forward-blocked'], d.stdout);

@@ -4,7 +4,21 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ipJson, nsRun } from '../helpers/netns.ts';
-import { assertDoctorHealthy, assertTraceHealthy, TRACE_HOPS, assertLabGone, etcdValues, lab, labDoctor, LAB_HOSTS as hosts, LAB_UNDERLAY as underlay, labDownQuietly, labSkip, labUpOutput, subnetEnv } from '../helpers/lab.ts';
+import {
+  assertDoctorHealthy,
+  assertTraceHealthy,
+  TRACE_HOPS,
+  assertLabGone,
+  etcdValues,
+  lab,
+  labDoctor,
+  LAB_HOSTS as hosts,
+  LAB_UNDERLAY as underlay,
+  labDownQuietly,
+  labSkip,
+  labUpOutput,
+  subnetEnv,
+} from '../helpers/lab.ts';
 
 describe('lab: 3 hosts × 2 pods over udp', { skip: labSkip }, () => {
   let upOutput = '';
@@ -28,7 +42,7 @@ describe('lab: 3 hosts × 2 pods over udp', { skip: labSkip }, () => {
     }
   });
 
-  it("programs the documented udp state: flannel0 tun, mtu 1472, <lease>/32, route for Network, socket on :8285", () => {
+  it('programs the documented udp state: flannel0 tun, mtu 1472, <lease>/32, route for Network, socket on :8285', () => {
     for (const h of hosts) {
       const [link] = ipJson(h, ['-d', 'link', 'show', 'flannel0']);
       assert.equal(link.linkinfo.info_kind, 'tun', h);
@@ -36,8 +50,16 @@ describe('lab: 3 hosts × 2 pods over udp', { skip: labSkip }, () => {
       assert.equal(link.mtu, 1472, h);
       const [addr] = ipJson(h, ['-4', 'addr', 'show', 'flannel0']);
       const own = subnetEnv(h).FLANNEL_SUBNET!.replace('.1/24', '.0');
-      assert.deepEqual(addr.addr_info.map((x: any) => `${x.local}/${x.prefixlen}`), [`${own}/32`], h);
-      assert.deepEqual(ipJson(h, ['route', 'show', 'dev', 'flannel0']).map((r: any) => r.dst), ['10.244.0.0/16'], h);
+      assert.deepEqual(
+        addr.addr_info.map((x: any) => `${x.local}/${x.prefixlen}`),
+        [`${own}/32`],
+        h,
+      );
+      assert.deepEqual(
+        ipJson(h, ['route', 'show', 'dev', 'flannel0']).map((r: any) => r.dst),
+        ['10.244.0.0/16'],
+        h,
+      );
       assert.match(nsRun(h, 'ss', ['-Hnlu']), new RegExp(`${underlay[h]!.replace(/\./g, '\\.')}:8285\\b`), h);
     }
   });

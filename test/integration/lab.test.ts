@@ -8,7 +8,20 @@ import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { bridgeJson, ipJson, nsRun, pings } from '../helpers/netns.ts';
 import { until } from '../helpers/wait.ts';
-import { assertLabGone, etcdctl, etcdLeases, lab, LAB_HOSTS as hosts, LAB_UNDERLAY as underlay, labDownQuietly, labPids, labSkip, subnetEnv, subnetEnvFile, vtepMac } from '../helpers/lab.ts';
+import {
+  assertLabGone,
+  etcdctl,
+  etcdLeases,
+  lab,
+  LAB_HOSTS as hosts,
+  LAB_UNDERLAY as underlay,
+  labDownQuietly,
+  labPids,
+  labSkip,
+  subnetEnv,
+  subnetEnvFile,
+  vtepMac,
+} from '../helpers/lab.ts';
 
 describe('lab: 3 hosts × 2 pods over vxlan', { skip: labSkip }, () => {
   let upOutput = '';
@@ -48,11 +61,14 @@ describe('lab: 3 hosts × 2 pods over vxlan', { skip: labSkip }, () => {
       const ttl = JSON.parse(etcdctl(['lease', 'timetolive', BigInt(entry.lease).toString(16), '-w', 'json']));
       assert.equal(ttl['granted-ttl'], 86400);
       const mac = vtepMac(h);
-      assert.equal(entry.value, `{"PublicIP":"${underlay[h]}","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"${mac}"}}`);
+      assert.equal(
+        entry.value,
+        `{"PublicIP":"${underlay[h]}","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"${mac}"}}`,
+      );
     }
   });
 
-  it("programs the documented vxlan state on every host", () => {
+  it('programs the documented vxlan state on every host', () => {
     for (const h of hosts) {
       const env = subnetEnv(h);
       const own = env.FLANNEL_SUBNET!.replace('.1/24', '.0');
@@ -68,7 +84,10 @@ describe('lab: 3 hosts × 2 pods over vxlan', { skip: labSkip }, () => {
       assert.match(link.address, /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/);
       assert.equal(parseInt(link.address.slice(0, 2), 16) & 3, 2, 'locally administered unicast MAC');
       const addrs = ipJson(h, ['-4', 'addr', 'show', 'flannel.1'])[0].addr_info;
-      assert.deepEqual(addrs.map((a: any) => `${a.local}/${a.prefixlen}`), [`${own}/32`]);
+      assert.deepEqual(
+        addrs.map((a: any) => `${a.local}/${a.prefixlen}`),
+        [`${own}/32`],
+      );
       for (const peer of hosts.filter((p) => p !== h)) {
         const peerSubnet = subnetEnv(peer).FLANNEL_SUBNET!.replace('.1/24', '.0');
         const peerMac = vtepMac(peer);
@@ -91,8 +110,16 @@ describe('lab: 3 hosts × 2 pods over vxlan', { skip: labSkip }, () => {
   it('installs the FLANNEL-POSTRTG and FLANNEL-FWD rules', () => {
     const own = subnetEnv('flab-h1').FLANNEL_SUBNET!.replace('.1/24', '.0/24');
     const nat = nsRun('flab-h1', 'iptables', ['-t', 'nat', '-S', 'FLANNEL-POSTRTG']);
-    assert.match(nat, new RegExp(`-A FLANNEL-POSTRTG -s ${own.replace(/\./g, '\\.')} -d 10\\.244\\.0\\.0/16 -m comment --comment "flanneld masq" -j RETURN`));
-    assert.match(nat, /-A FLANNEL-POSTRTG -s 10\.244\.0\.0\/16 ! -d 224\.0\.0\.0\/4 -m comment --comment "flanneld masq" -j MASQUERADE/);
+    assert.match(
+      nat,
+      new RegExp(
+        `-A FLANNEL-POSTRTG -s ${own.replace(/\./g, '\\.')} -d 10\\.244\\.0\\.0/16 -m comment --comment "flanneld masq" -j RETURN`,
+      ),
+    );
+    assert.match(
+      nat,
+      /-A FLANNEL-POSTRTG -s 10\.244\.0\.0\/16 ! -d 224\.0\.0\.0\/4 -m comment --comment "flanneld masq" -j MASQUERADE/,
+    );
     const fwd = nsRun('flab-h1', 'iptables', ['-t', 'filter', '-S', 'FLANNEL-FWD']);
     assert.match(fwd, /-A FLANNEL-FWD -s 10\.244\.0\.0\/16 -m comment --comment "flanneld forward" -j ACCEPT/);
   });
@@ -101,7 +128,11 @@ describe('lab: 3 hosts × 2 pods over vxlan', { skip: labSkip }, () => {
     const before = subnetEnv('flab-h2').FLANNEL_SUBNET;
     const target = JSON.parse(readFileSync('/run/flannel-lab/state.json', 'utf8')).pods['flab-h2-p1'] as string;
     // 0.05 s interval for about 8 s, bounded by -c and -w.
-    const pinger = spawn('ip', ['netns', 'exec', 'flab-h1-p1', 'ping', '-n', '-q', '-i', '0.05', '-c', '160', '-w', '20', target], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const pinger = spawn(
+      'ip',
+      ['netns', 'exec', 'flab-h1-p1', 'ping', '-n', '-q', '-i', '0.05', '-c', '160', '-w', '20', target],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     let out = '';
     pinger.stdout.on('data', (b) => (out += b));
     const done = new Promise<number>((r) => pinger.on('close', (c) => r(c ?? 1)));
@@ -127,10 +158,18 @@ describe('lab: 3 hosts × 2 pods over vxlan', { skip: labSkip }, () => {
     // A plain put: garbage, and the key detached from its etcd lease.
     etcdctl(['put', key, 'garbage']);
     await until('h2 to write its key back', healed, 10_000, 100);
-    assert.match(readFileSync('/run/flannel-lab/h2/flanneld.log', 'utf8'), /own lease was overwritten with a value that is no lease/);
+    assert.match(
+      readFileSync('/run/flannel-lab/h2/flanneld.log', 'utf8'),
+      /own lease was overwritten with a value that is no lease/,
+    );
     const target = JSON.parse(readFileSync('/run/flannel-lab/state.json', 'utf8')).pods['flab-h2-p1'] as string;
     lab(['restart', 'h3']);
-    await until('h3 to route to h2 again', () => ipJson('flab-h3', ['route', 'show', subnet.replace('.1/24', '.0/24')]).length === 1, 10_000, 100);
+    await until(
+      'h3 to route to h2 again',
+      () => ipJson('flab-h3', ['route', 'show', subnet.replace('.1/24', '.0/24')]).length === 1,
+      10_000,
+      100,
+    );
     assert.ok(pings('flab-h3-p1', target, { count: 3 }), `h3's pod reaches h2's pod ${target}`);
     lab(['restart', 'h2']);
     assert.equal(subnetEnv('flab-h2').FLANNEL_SUBNET, subnet, 'h2 keeps its subnet');
@@ -139,15 +178,27 @@ describe('lab: 3 hosts × 2 pods over vxlan', { skip: labSkip }, () => {
   });
 
   it('lab doctor finds nothing on a healthy host, and names a disabled ip_forward and a stale cni0 address with their fixes', () => {
-    for (const h of ['h1', 'h2', 'h3']) assert.match(lab(['doctor', h]), /^All is well: \d+ checks found nothing wrong\.\n$/);
+    for (const h of ['h1', 'h2', 'h3'])
+      assert.match(lab(['doctor', h]), /^All is well: \d+ checks found nothing wrong\.\n$/);
     nsRun('flab-h2', 'sysctl', ['-qw', 'net.ipv4.ip_forward=0']);
     nsRun('flab-h2', 'ip', ['addr', 'add', '10.244.250.1/24', 'dev', 'cni0']);
     try {
-      const r = spawnSync(process.execPath, [join(import.meta.dirname, '../../dist/flannelctl.cjs'), 'lab', 'doctor', 'h2', '--json'], { encoding: 'utf8' });
+      const r = spawnSync(
+        process.execPath,
+        [join(import.meta.dirname, '../../dist/flannelctl.cjs'), 'lab', 'doctor', 'h2', '--json'],
+        { encoding: 'utf8' },
+      );
       assert.equal(r.status, 1, r.stderr);
-      const d = JSON.parse(r.stdout) as { ok: boolean; findings: { id: string; evidence: string[]; fix: string }[]; checked: string[] };
+      const d = JSON.parse(r.stdout) as {
+        ok: boolean;
+        findings: { id: string; evidence: string[]; fix: string }[];
+        checked: string[];
+      };
       assert.equal(d.ok, false);
-      assert.deepEqual(d.findings.map((f) => f.id), ['ip-forward-disabled', 'cni-bridge-mismatch']);
+      assert.deepEqual(
+        d.findings.map((f) => f.id),
+        ['ip-forward-disabled', 'cni-bridge-mismatch'],
+      );
       assert.deepEqual(d.findings[0]!.evidence, ['net.ipv4.ip_forward = 0']);
       assert.match(d.findings[1]!.fix, /ip link delete cni0/);
       assert.ok(d.checked.includes('peer-unprogrammed'));
@@ -159,8 +210,15 @@ describe('lab: 3 hosts × 2 pods over vxlan', { skip: labSkip }, () => {
   });
 
   it('lab doctor names a host whose flanneld is gone', () => {
-    for (const pid of execFileSync('ip', ['netns', 'pids', 'flab-h3'], { encoding: 'utf8' }).split(/\s+/).filter(Boolean)) process.kill(Number(pid), 'SIGKILL');
-    const r = spawnSync(process.execPath, [join(import.meta.dirname, '../../dist/flannelctl.cjs'), 'lab', 'doctor', 'h3'], { encoding: 'utf8' });
+    for (const pid of execFileSync('ip', ['netns', 'pids', 'flab-h3'], { encoding: 'utf8' })
+      .split(/\s+/)
+      .filter(Boolean))
+      process.kill(Number(pid), 'SIGKILL');
+    const r = spawnSync(
+      process.execPath,
+      [join(import.meta.dirname, '../../dist/flannelctl.cjs'), 'lab', 'doctor', 'h3'],
+      { encoding: 'utf8' },
+    );
     assert.equal(r.status, 1, r.stdout + r.stderr);
     assert.match(r.stdout, /ERROR \[flanneld-not-running\] flanneld does not answer/);
     assert.match(r.stdout, /GET http:\/\/127\.0\.0\.1:8081\/healthz: no answer/);

@@ -26,17 +26,29 @@ describe('native addon', { skip: !isRoot && 'needs root' }, () => {
     assert.equal(ownNs(), home);
     // Processes spawned synchronously inside see the namespace's devices (only lo here).
     const links = withNetns(netnsPath(ns), () => execFileSync('ip', ['-json', 'link'], { encoding: 'utf8' }));
-    assert.deepEqual(JSON.parse(links).map((l: any) => l.ifname), ['lo']);
+    assert.deepEqual(
+      JSON.parse(links).map((l: any) => l.ifname),
+      ['lo'],
+    );
   });
 
   it('switches back even when the function throws', () => {
     const home = ownNs();
-    assert.throws(() => withNetns(netnsPath(ns), () => { throw new Error('boom'); }), /boom/);
+    assert.throws(
+      () =>
+        withNetns(netnsPath(ns), () => {
+          throw new Error('boom');
+        }),
+      /boom/,
+    );
     assert.equal(ownNs(), home);
   });
 
   it('names a missing namespace and how to create it', () => {
-    assert.throws(() => withNetns('/var/run/netns/fl-does-not-exist', () => 1), /network namespace \/var\/run\/netns\/fl-does-not-exist: .*ENOENT.*ip netns add NAME/);
+    assert.throws(
+      () => withNetns('/var/run/netns/fl-does-not-exist', () => 1),
+      /network namespace \/var\/run\/netns\/fl-does-not-exist: .*ENOENT.*ip netns add NAME/,
+    );
     assert.equal(netnsPath('abc'), '/var/run/netns/abc');
     assert.equal(netnsPath('/proc/1/ns/net'), '/proc/1/ns/net');
     assert.throws(() => netnsPath(''), /empty name/);
@@ -46,7 +58,10 @@ describe('native addon', { skip: !isRoot && 'needs root' }, () => {
     // A regular file is not a namespace: the kernel says EINVAL.
     const fd = openSync('/proc/self/stat', 'r');
     try {
-      assert.throws(() => loadNative().setns(fd, 0x40000000), (e: any) => e.code === 'EINVAL' && /setns: EINVAL/.test(e.message));
+      assert.throws(
+        () => loadNative().setns(fd, 0x40000000),
+        (e: any) => e.code === 'EINVAL' && /setns: EINVAL/.test(e.message),
+      );
     } finally {
       closeSync(fd);
     }

@@ -32,10 +32,16 @@ describe('native packet I/O', { skip: !isRoot && 'needs root' }, () => {
 
   it('binds inside the namespace and names a taken port or a bad address', () => {
     open('127.0.0.1', 40001);
-    assert.throws(() => open('127.0.0.1', 40001), (e: any) => e.code === 'EADDRINUSE' && /bind 127\.0\.0\.1:40001: EADDRINUSE/.test(e.message));
+    assert.throws(
+      () => open('127.0.0.1', 40001),
+      (e: any) => e.code === 'EADDRINUSE' && /bind 127\.0\.0\.1:40001: EADDRINUSE/.test(e.message),
+    );
     assert.throws(() => udpOpen('10.0.0.300', 1), /udpOpen: 10\.0\.0\.300:1 is not an IPv4 address and port/);
     // The host namespace has no 10.77.0.1: EADDRNOTAVAIL there too, so nothing here depends on where we run.
-    assert.throws(() => open('10.77.0.1', 40002), (e: any) => e.code === 'EADDRNOTAVAIL');
+    assert.throws(
+      () => open('10.77.0.1', 40002),
+      (e: any) => e.code === 'EADDRNOTAVAIL',
+    );
   });
 
   it('sends a batch with sendmmsg and reads it back in batches, packet by packet intact', async () => {
@@ -49,7 +55,8 @@ describe('native packet I/O', { skip: !isRoot && 'needs root' }, () => {
       onBatch: (b: PacketBatch) => {
         batches++;
         assert.ok(b.count >= 1 && b.count <= 8);
-        for (let i = 0; i < b.count; i++) got.push(Buffer.from(b.data.subarray(i * b.slotSize, i * b.slotSize + b.lengths[i]!)).toString());
+        for (let i = 0; i < b.count; i++)
+          got.push(Buffer.from(b.data.subarray(i * b.slotSize, i * b.slotSize + b.lengths[i]!)).toString());
       },
       onError: (e) => assert.fail(e),
     });
@@ -64,7 +71,10 @@ describe('native packet I/O', { skip: !isRoot && 'needs root' }, () => {
       }
       assert.equal(writeBatch(tx, 'udp', data, desc, n), n);
       await until('20 datagrams read', () => got.length === n, 3000, 25);
-      assert.deepEqual(got, Array.from({ length: n }, (_, i) => `packet-${i}-`.padEnd(30 + i, 'x')));
+      assert.deepEqual(
+        got,
+        Array.from({ length: n }, (_, i) => `packet-${i}-`.padEnd(30 + i, 'x')),
+      );
       assert.ok(batches <= n && batches >= Math.ceil(n / 8), `${batches} wakeups for ${n} packets in slots of 8`);
     } finally {
       reader.stop();
@@ -75,7 +85,12 @@ describe('native packet I/O', { skip: !isRoot && 'needs root' }, () => {
     const rx = open('127.0.0.1', 40020);
     const tx = open('127.0.0.1', 40021);
     const lengths: number[] = [];
-    const reader = new PacketReader(rx, 'udp', { slotSize: 64, slots: 4, onBatch: (b) => lengths.push(...b.lengths.subarray(0, b.count)), onError: (e) => assert.fail(e) });
+    const reader = new PacketReader(rx, 'udp', {
+      slotSize: 64,
+      slots: 4,
+      onBatch: (b) => lengths.push(...b.lengths.subarray(0, b.count)),
+      onError: (e) => assert.fail(e),
+    });
     try {
       writeBatch(tx, 'udp', new Uint8Array(200), Uint32Array.from([0, 200, LO, 40020, 0, 10, LO, 40020]), 2);
       await until('two datagrams', () => lengths.length === 2, 3000, 25);
@@ -89,16 +104,30 @@ describe('native packet I/O', { skip: !isRoot && 'needs root' }, () => {
     const tx = open('127.0.0.1', 40030);
     // No route to 10.9.9.9 in a namespace with only lo; the loopback packet in between still goes out.
     const desc = Uint32Array.from([0, 8, parseIPv4('10.9.9.9'), 9, 0, 8, LO, 40031, 0, 8, parseIPv4('10.9.9.9'), 9]);
-    assert.throws(() => writeBatch(tx, 'udp', new Uint8Array(8), desc, 3), (e: any) => e.code === 'ENETUNREACH' && /sendmmsg \(2 of 3 packets dropped\): ENETUNREACH/.test(e.message));
-    assert.throws(() => writeBatch(tx, 'udp', new Uint8Array(8), Uint32Array.from([4, 8, LO, 1]), 1), /descriptor points outside data/);
-    assert.throws(() => writeBatch(tx, 'udp', new Uint8Array(8), Uint32Array.from([0, 8, LO, 1]), 2), /count exceeds the descriptors/);
+    assert.throws(
+      () => writeBatch(tx, 'udp', new Uint8Array(8), desc, 3),
+      (e: any) => e.code === 'ENETUNREACH' && /sendmmsg \(2 of 3 packets dropped\): ENETUNREACH/.test(e.message),
+    );
+    assert.throws(
+      () => writeBatch(tx, 'udp', new Uint8Array(8), Uint32Array.from([4, 8, LO, 1]), 1),
+      /descriptor points outside data/,
+    );
+    assert.throws(
+      () => writeBatch(tx, 'udp', new Uint8Array(8), Uint32Array.from([0, 8, LO, 1]), 2),
+      /count exceeds the descriptors/,
+    );
   });
 
   it('stops delivering after stop(), idempotently, and refuses a bad fd', async () => {
     const rx = open('127.0.0.1', 40040);
     const tx = open('127.0.0.1', 40041);
     let seen = 0;
-    const reader = new PacketReader(rx, 'udp', { slotSize: 256, slots: 4, onBatch: (b) => (seen += b.count), onError: (e) => assert.fail(e) });
+    const reader = new PacketReader(rx, 'udp', {
+      slotSize: 256,
+      slots: 4,
+      onBatch: (b) => (seen += b.count),
+      onError: (e) => assert.fail(e),
+    });
     const one = () => writeBatch(tx, 'udp', new Uint8Array(4), Uint32Array.from([0, 4, LO, 40040]), 1);
     one();
     await until('first datagram', () => seen === 1, 3000, 25);
@@ -108,14 +137,22 @@ describe('native packet I/O', { skip: !isRoot && 'needs root' }, () => {
     one();
     await sleep(200);
     assert.equal(seen, 1, 'nothing delivered after stop');
-    assert.throws(() => new PacketReader(987654, 'udp', { slotSize: 256, slots: 4, onBatch: () => {}, onError: () => {} }), /startReader uv_poll: EBADF/);
+    assert.throws(
+      () => new PacketReader(987654, 'udp', { slotSize: 256, slots: 4, onBatch: () => {}, onError: () => {} }),
+      /startReader uv_poll: EBADF/,
+    );
   });
 
   it('reports a TUN read error and stops when the device is deleted under it', async () => {
     const tun = withNetns(netnsPath(ns), () => tunOpen('fltest%d'));
     fds.push(tun.fd);
     const errors: NativeIoError[] = [];
-    const reader = new PacketReader(tun.fd, 'tun', { slotSize: 2048, slots: 4, onBatch: () => {}, onError: (e) => errors.push(e) });
+    const reader = new PacketReader(tun.fd, 'tun', {
+      slotSize: 2048,
+      slots: 4,
+      onBatch: () => {},
+      onError: (e) => errors.push(e),
+    });
     try {
       run('ip', ['-n', ns, 'link', 'del', tun.name]);
       await until('a read error', () => errors.length > 0, 3000, 25);

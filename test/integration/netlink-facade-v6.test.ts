@@ -40,9 +40,14 @@ describe('netlink facade, IPv6', { skip: !isRoot && 'needs root' }, () => {
     await nl.createVxlan({ name: 'vx6a', id: 8, local: 'fd12::1', link: eth0, learning: false, gbp: false });
     const vx = (await nl.linkByName('vx6a'))!.index;
     await nl.addAddress(vx, 'fd00:10:244:1::/128');
-    const shown = ipJson(a, ['-6', 'addr', 'show', 'dev', 'vx6a'])[0].addr_info.map((i: any) => `${i.local}/${i.prefixlen}`);
+    const shown = ipJson(a, ['-6', 'addr', 'show', 'dev', 'vx6a'])[0].addr_info.map(
+      (i: any) => `${i.local}/${i.prefixlen}`,
+    );
     assert.deepEqual(shown, ['fd00:10:244:1::/128']);
-    assert.deepEqual((await nl.addresses(6, vx)).map((x) => `${x.address}/${x.prefixLen} ${x.scope}`), ['fd00:10:244:1::/128 universe']);
+    assert.deepEqual(
+      (await nl.addresses(6, vx)).map((x) => `${x.address}/${x.prefixLen} ${x.scope}`),
+      ['fd00:10:244:1::/128 universe'],
+    );
     await nl.deleteAddress(vx, 'fd00:10:244:1::/128');
     assert.deepEqual(await nl.addresses(6, vx), []);
     await nl.deleteLink(vx);
@@ -57,12 +62,22 @@ describe('netlink facade, IPv6', { skip: !isRoot && 'needs root' }, () => {
     await nl.replaceRoute({ dst: 'fd00:10:244:2::/64', gateway: 'fd00:10:244:2::', oif: vx, onlink: true });
 
     // Bringing the link up makes the kernel add multicast entries of its own (e.g. ff02::16 noarp for MLD): not ours.
-    const neigh = ipJson(a, ['-6', 'neigh', 'show', 'dev', 'vx6b']).filter((n: any) => !isMulticast6(n.dst)).map((n: any) => `${n.dst} ${n.lladdr} ${n.state}`);
+    const neigh = ipJson(a, ['-6', 'neigh', 'show', 'dev', 'vx6b'])
+      .filter((n: any) => !isMulticast6(n.dst))
+      .map((n: any) => `${n.dst} ${n.lladdr} ${n.state}`);
     assert.deepEqual(neigh, ['fd00:10:244:2:: 0e:00:00:00:06:02 PERMANENT']);
-    assert.deepEqual((await nl.neighbours(vx, 6)).filter((n) => !isMulticast6(n.ip)), [{ index: vx, ip: 'fd00:10:244:2::', mac: '0e:00:00:00:06:02', permanent: true, state: ['permanent'] }]);
-    const fdb = bridgeJson(a, ['fdb', 'show', 'dev', 'vx6b']).map((f: any) => `${f.mac} ${f.dst} ${f.flags} ${f.state}`);
+    assert.deepEqual(
+      (await nl.neighbours(vx, 6)).filter((n) => !isMulticast6(n.ip)),
+      [{ index: vx, ip: 'fd00:10:244:2::', mac: '0e:00:00:00:06:02', permanent: true, state: ['permanent'] }],
+    );
+    const fdb = bridgeJson(a, ['fdb', 'show', 'dev', 'vx6b']).map(
+      (f: any) => `${f.mac} ${f.dst} ${f.flags} ${f.state}`,
+    );
     assert.deepEqual(fdb, ['0e:00:00:00:06:02 fd12::2 self permanent']);
-    assert.deepEqual((await nl.fdb(vx)).map((f) => `${f.mac} ${f.dst}`), ['0e:00:00:00:06:02 fd12::2']);
+    assert.deepEqual(
+      (await nl.fdb(vx)).map((f) => `${f.mac} ${f.dst}`),
+      ['0e:00:00:00:06:02 fd12::2'],
+    );
     const route = nsRun(a, 'ip', ['-6', 'route', 'show', 'proto', 'boot']).trim();
     assert.equal(route, 'fd00:10:244:2::/64 via fd00:10:244:2:: dev vx6b metric 1024 onlink pref medium');
     const r = (await nl.routes(6, { dst: 'fd00:10:244:2::/64' }))[0]!;
@@ -73,14 +88,25 @@ describe('netlink facade, IPv6', { skip: !isRoot && 'needs root' }, () => {
     await nl.deleteNeighbour({ index: vx, ip: 'fd00:10:244:2::' });
     assert.equal(nsRun(a, 'ip', ['-6', 'route', 'show', 'proto', 'boot']).trim(), '');
     assert.deepEqual(bridgeJson(a, ['fdb', 'show', 'dev', 'vx6b']), []);
-    assert.deepEqual(ipJson(a, ['-6', 'neigh', 'show', 'dev', 'vx6b']).filter((n: any) => !isMulticast6(n.dst)), []);
+    assert.deepEqual(
+      ipJson(a, ['-6', 'neigh', 'show', 'dev', 'vx6b']).filter((n: any) => !isMulticast6(n.dst)),
+      [],
+    );
     await nl.deleteLink(vx);
   });
 
   it('replaces a plain IPv6 gateway route and answers IPv6 route lookups', async () => {
     await nl.replaceRoute({ dst: 'fd00:10:244:3::/64', gateway: 'fd12::2', oif: eth0 });
-    assert.equal(nsRun(a, 'ip', ['-6', 'route', 'show', 'proto', 'boot']).trim(), 'fd00:10:244:3::/64 via fd12::2 dev eth0 metric 1024 pref medium');
-    assert.deepEqual(await nl.routeGet('fd00:10:244:3::5'), { type: 'unicast', oif: eth0, gateway: 'fd12::2', prefsrc: 'fd12::1' });
+    assert.equal(
+      nsRun(a, 'ip', ['-6', 'route', 'show', 'proto', 'boot']).trim(),
+      'fd00:10:244:3::/64 via fd12::2 dev eth0 metric 1024 pref medium',
+    );
+    assert.deepEqual(await nl.routeGet('fd00:10:244:3::5'), {
+      type: 'unicast',
+      oif: eth0,
+      gateway: 'fd12::2',
+      prefsrc: 'fd12::1',
+    });
     const direct = await nl.routeGet('fd12::2');
     assert.deepEqual([direct.gateway, direct.oif], [undefined, eth0]);
     await nl.deleteRoute({ dst: 'fd00:10:244:3::/64', gateway: 'fd12::2' });

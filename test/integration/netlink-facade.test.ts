@@ -4,7 +4,6 @@ import assert from 'node:assert/strict';
 import { bridgeJson, ipJson, ipn, isRoot, Netns, nsRun } from '../helpers/netns.ts';
 import { NetlinkError, openNetlink, type LinkWatchEvent, type Netlink } from '../../src/netlink/index.ts';
 
-
 describe('netlink facade', { skip: !isRoot && 'needs root' }, () => {
   const netns = new Netns();
   let a: string;
@@ -30,7 +29,12 @@ describe('netlink facade', { skip: !isRoot && 'needs root' }, () => {
 
   it('lives in the namespace it was opened in (name or path), one process driving several', async () => {
     const mine = await nl.links();
-    assert.deepEqual(mine.map((l) => l.name).sort(), ipJson(a, ['link']).map((l: any) => l.ifname).sort());
+    assert.deepEqual(
+      mine.map((l) => l.name).sort(),
+      ipJson(a, ['link'])
+        .map((l: any) => l.ifname)
+        .sort(),
+    );
     const peer = (await nlB.linkByName('eth0'))!;
     assert.equal(peer.mac, ipJson(b, ['link', 'show', 'eth0'])[0].address);
     assert.notEqual(peer.mac, (await nl.linkByName('eth0'))!.mac);
@@ -38,16 +42,35 @@ describe('netlink facade', { skip: !isRoot && 'needs root' }, () => {
 
   it('reads addresses and routes like ip -json does', async () => {
     const addrs = await nl.addresses(4, eth0);
-    assert.deepEqual(addrs.map((x) => `${x.address}/${x.prefixLen} ${x.scope} ${x.permanent}`), ['192.168.210.1/24 universe true']);
+    assert.deepEqual(
+      addrs.map((x) => `${x.address}/${x.prefixLen} ${x.scope} ${x.permanent}`),
+      ['192.168.210.1/24 universe true'],
+    );
     const lo = (await nl.addresses(4)).find((x) => x.address === '127.0.0.1')!;
     assert.equal(lo.scope, 'host');
     const main = await nl.routes(4, { table: 254 });
-    assert.deepEqual(main.map((r) => `${r.dst} ${r.scope} ${r.protocol} ${r.oif}`), [`192.168.210.0/24 link kernel ${eth0}`]);
-    assert.ok((await nl.routes(4)).some((r) => r.table === 255 && r.type === 'local'), 'all tables without a filter');
+    assert.deepEqual(
+      main.map((r) => `${r.dst} ${r.scope} ${r.protocol} ${r.oif}`),
+      [`192.168.210.0/24 link kernel ${eth0}`],
+    );
+    assert.ok(
+      (await nl.routes(4)).some((r) => r.table === 255 && r.type === 'local'),
+      'all tables without a filter',
+    );
   });
 
   it('creates a vxlan with port, learning and GBP and reads them back', async () => {
-    await nl.createVxlan({ name: 'vx42', id: 42, local: '192.168.210.1', link: eth0, port: 4789, learning: true, gbp: true, mac: '0e:42:00:00:00:01', mtu: 1400 });
+    await nl.createVxlan({
+      name: 'vx42',
+      id: 42,
+      local: '192.168.210.1',
+      link: eth0,
+      port: 4789,
+      learning: true,
+      gbp: true,
+      mac: '0e:42:00:00:00:01',
+      mtu: 1400,
+    });
     const [ip] = ipJson(a, ['-d', 'link', 'show', 'vx42']);
     assert.equal(ip.address, '0e:42:00:00:00:01');
     assert.equal(ip.mtu, 1400);
@@ -55,7 +78,17 @@ describe('netlink facade', { skip: !isRoot && 'needs root' }, () => {
     assert.equal(ip.linkinfo.info_data.learning, true);
     assert.equal(ip.linkinfo.info_data.gbp, true);
     const link = (await nl.linkByName('vx42'))!;
-    assert.deepEqual(link.vxlan, { id: 42, local: '192.168.210.1', link: eth0, port: 4789, learning: true, gbp: true, group: null, l2miss: false, l3miss: false });
+    assert.deepEqual(link.vxlan, {
+      id: 42,
+      local: '192.168.210.1',
+      link: eth0,
+      port: 4789,
+      learning: true,
+      gbp: true,
+      group: null,
+      l2miss: false,
+      l3miss: false,
+    });
     await nl.setLinkMtu(link.index, 1300);
     await nl.setLinkMac(link.index, '0e:42:00:00:00:02');
     await nl.setLinkUp(link.index);
@@ -74,7 +107,10 @@ describe('netlink facade', { skip: !isRoot && 'needs root' }, () => {
     await nl.deleteAddress(eth0, '192.168.211.1/32');
     assert.equal((await nl.deleteRoute({ dst: '10.9.9.0/24' }).catch((e) => e)).code, 'ESRCH');
     assert.equal((await nl.deleteLink(999_999).catch((e) => e)).code, 'ENODEV');
-    await assert.rejects(nl.createVxlan({ name: 'vxbad', id: 2 ** 24, learning: false, gbp: false }), (e: any) => e.code === 'ERANGE' || e.code === 'EINVAL');
+    await assert.rejects(
+      nl.createVxlan({ name: 'vxbad', id: 2 ** 24, learning: false, gbp: false }),
+      (e: any) => e.code === 'ERANGE' || e.code === 'EINVAL',
+    );
   });
 
   it('replaces and deletes routes: scope link, via a gateway, onlink', async () => {
@@ -82,7 +118,11 @@ describe('netlink facade', { skip: !isRoot && 'needs root' }, () => {
     await nl.replaceRoute({ dst: '10.51.0.0/24', gateway: '192.168.210.2' });
     await nl.replaceRoute({ dst: '10.52.0.0/24', gateway: '10.52.0.0', oif: eth0, onlink: true });
     // Filtered by `proto boot` (what we write, like iproute2), so ip leaves the proto out of each line.
-    const lines = () => nsRun(a, 'ip', ['-4', 'route', 'show', 'proto', 'boot']).split('\n').map((l) => l.trim()).filter(Boolean);
+    const lines = () =>
+      nsRun(a, 'ip', ['-4', 'route', 'show', 'proto', 'boot'])
+        .split('\n')
+        .map((l) => l.trim())
+        .filter(Boolean);
     assert.deepEqual(lines(), [
       '10.50.0.0/24 dev eth0 scope link',
       '10.51.0.0/24 via 192.168.210.2 dev eth0',
@@ -99,7 +139,12 @@ describe('netlink facade', { skip: !isRoot && 'needs root' }, () => {
 
   it('answers route lookups like ip route get', async () => {
     await nl.replaceRoute({ dst: '10.60.0.0/16', gateway: '192.168.210.2' });
-    assert.deepEqual(await nl.routeGet('10.60.1.1'), { type: 'unicast', oif: eth0, gateway: '192.168.210.2', prefsrc: '192.168.210.1' });
+    assert.deepEqual(await nl.routeGet('10.60.1.1'), {
+      type: 'unicast',
+      oif: eth0,
+      gateway: '192.168.210.2',
+      prefsrc: '192.168.210.1',
+    });
     assert.deepEqual(await nl.routeGet('192.168.210.2'), { type: 'unicast', oif: eth0, prefsrc: '192.168.210.1' });
     assert.equal((await nl.routeGet('8.8.8.8').catch((e) => e)).code, 'ENETUNREACH');
     await nl.deleteRoute({ dst: '10.60.0.0/16' });
@@ -110,20 +155,31 @@ describe('netlink facade', { skip: !isRoot && 'needs root' }, () => {
     const vx = (await nl.linkByName('vx1'))!.index;
     await nl.replaceNeighbour({ index: vx, ip: '10.70.2.0', mac: '0e:00:00:00:00:02' });
     await nl.replaceNeighbour({ index: vx, ip: '10.70.2.0', mac: '0e:00:00:00:00:03' });
-    assert.deepEqual(ipJson(a, ['neigh', 'show', 'dev', 'vx1']).map((n: any) => `${n.dst} ${n.lladdr} ${n.state}`), ['10.70.2.0 0e:00:00:00:00:03 PERMANENT']);
-    assert.deepEqual(await nl.neighbours(vx), [{ index: vx, ip: '10.70.2.0', mac: '0e:00:00:00:00:03', permanent: true, state: ['permanent'] }]);
+    assert.deepEqual(
+      ipJson(a, ['neigh', 'show', 'dev', 'vx1']).map((n: any) => `${n.dst} ${n.lladdr} ${n.state}`),
+      ['10.70.2.0 0e:00:00:00:00:03 PERMANENT'],
+    );
+    assert.deepEqual(await nl.neighbours(vx), [
+      { index: vx, ip: '10.70.2.0', mac: '0e:00:00:00:00:03', permanent: true, state: ['permanent'] },
+    ]);
 
     await nl.appendFdb({ index: vx, mac: '00:00:00:00:00:00', dst: '192.168.210.2' });
     await nl.appendFdb({ index: vx, mac: '00:00:00:00:00:00', dst: '192.168.210.3' });
     await nl.replaceFdb({ index: vx, mac: '0e:00:00:00:00:03', dst: '192.168.210.2' });
     await nl.replaceFdb({ index: vx, mac: '0e:00:00:00:00:03', dst: '192.168.210.4' });
-    const fdbLines = () => bridgeJson(a, ['fdb', 'show', 'dev', 'vx1']).map((f: any) => `${f.mac} ${f.dst} ${f.flags} ${f.state}`).sort();
+    const fdbLines = () =>
+      bridgeJson(a, ['fdb', 'show', 'dev', 'vx1'])
+        .map((f: any) => `${f.mac} ${f.dst} ${f.flags} ${f.state}`)
+        .sort();
     assert.deepEqual(fdbLines(), [
       '00:00:00:00:00:00 192.168.210.2 self permanent',
       '00:00:00:00:00:00 192.168.210.3 self permanent',
       '0e:00:00:00:00:03 192.168.210.4 self permanent',
     ]);
-    assert.deepEqual((await nl.fdb(vx)).map((f) => `${f.mac} ${f.dst}`).sort(), fdbLines().map((l) => l.split(' ').slice(0, 2).join(' ')));
+    assert.deepEqual(
+      (await nl.fdb(vx)).map((f) => `${f.mac} ${f.dst}`).sort(),
+      fdbLines().map((l) => l.split(' ').slice(0, 2).join(' ')),
+    );
     await nl.deleteFdb({ index: vx, mac: '00:00:00:00:00:00', dst: '192.168.210.3' });
     await nl.deleteFdb({ index: vx, mac: '0e:00:00:00:00:03', dst: '192.168.210.4' });
     await nl.deleteNeighbour({ index: vx, ip: '10.70.2.0' });
@@ -134,12 +190,17 @@ describe('netlink facade', { skip: !isRoot && 'needs root' }, () => {
 
   it('pipelines a batch of 2000 routes and reports each failure', async () => {
     const dsts = Array.from({ length: 2000 }, (_, i) => `10.${100 + (i >> 8)}.${i & 255}.0/24`);
-    const errors = await nl.batch(dsts.map((dst) => () => nl.replaceRoute({ dst, gateway: '10.99.0.1', oif: eth0, onlink: true })));
+    const errors = await nl.batch(
+      dsts.map((dst) => () => nl.replaceRoute({ dst, gateway: '10.99.0.1', oif: eth0, onlink: true })),
+    );
     assert.deepEqual(errors, []);
     assert.equal((await nl.routes(4, { oif: eth0 })).filter((r) => r.gateway === '10.99.0.1').length, 2000);
     assert.equal(nsRun(a, 'ip', ['-4', 'route', 'show', 'via', '10.99.0.1']).trim().split('\n').length, 2000);
     const del = await nl.batch([...dsts, '10.250.0.0/24'].map((dst) => () => nl.deleteRoute({ dst })));
-    assert.deepEqual(del.map((e) => e.code), ['ESRCH']);
+    assert.deepEqual(
+      del.map((e) => e.code),
+      ['ESRCH'],
+    );
     assert.equal(nsRun(a, 'ip', ['-4', 'route', 'show', 'via', '10.99.0.1']).trim(), '');
   });
 

@@ -26,7 +26,8 @@ const fx = new EtcdSubnetFixture(CONFIG, 'flannel-dual');
 const { freshPrefix, manager, acquire, etcdctl, keys } = fx;
 let admin: Etcd3;
 
-const summary = (evs: LeaseEvent[]) => evs.map((e) => `${e.type} ${e.lease.subnet} ${e.lease.ipv6Subnet ?? '-'} ${e.lease.attrs.publicIPv6}`).sort();
+const summary = (evs: LeaseEvent[]) =>
+  evs.map((e) => `${e.type} ${e.lease.subnet} ${e.lease.ipv6Subnet ?? '-'} ${e.lease.attrs.publicIPv6}`).sort();
 
 describe('etcd subnet manager, dual stack', { skip: etcdMissing }, () => {
   before(async () => {
@@ -55,16 +56,29 @@ describe('etcd subnet manager, dual stack', { skip: etcdMissing }, () => {
     await admin.put(`${prefix}/subnets/10.5.7.0-24`).value(valueOf(7));
     await admin.put(`${prefix}/subnets/10.5.8.0-24&fc00:0:0:8::-64`).value(valueOf(8));
     const seven = await acquire(manager(prefix, { random: () => 0 }), attrs(7));
-    assert.equal(`${seven.subnet} ${seven.ipv6Subnet}`, '10.5.1.0/24 fc00:0:0:1::/64', 'the v4-only lease no longer fits');
-    const eight = await acquire(manager(prefix, { random: () => 0 }), { ...attrs(8), backendData: { VNI: 1, VtepMAC: '0e:00:00:00:00:88' } });
+    assert.equal(
+      `${seven.subnet} ${seven.ipv6Subnet}`,
+      '10.5.1.0/24 fc00:0:0:1::/64',
+      'the v4-only lease no longer fits',
+    );
+    const eight = await acquire(manager(prefix, { random: () => 0 }), {
+      ...attrs(8),
+      backendData: { VNI: 1, VtepMAC: '0e:00:00:00:00:88' },
+    });
     assert.equal(`${eight.subnet} ${eight.ipv6Subnet}`, '10.5.8.0/24 fc00:0:0:8::/64');
     assert.deepEqual(await keys(prefix), ['10.5.1.0-24&fc00:0:0:1::-64', '10.5.8.0-24&fc00:0:0:8::-64']);
-    assert.match((await admin.get(`${prefix}/subnets/10.5.8.0-24&fc00:0:0:8::-64`).string())!, /"BackendData":\{"VNI":1,"VtepMAC":"0e:00:00:00:00:88"\}/);
+    assert.match(
+      (await admin.get(`${prefix}/subnets/10.5.8.0-24&fc00:0:0:8::-64`).string())!,
+      /"BackendData":\{"VNI":1,"VtepMAC":"0e:00:00:00:00:88"\}/,
+    );
   });
 
   it('reuses the previous v4 and v6 subnets from subnet.env when they are free', async () => {
     const prefix = await freshPrefix();
-    const m = manager(prefix, { previousSubnet: IPv4Net.parse('10.5.77.0/24'), previousIPv6Subnet: IPv6Net.parse('fc00:0:0:77::/64') });
+    const m = manager(prefix, {
+      previousSubnet: IPv4Net.parse('10.5.77.0/24'),
+      previousIPv6Subnet: IPv6Net.parse('fc00:0:0:77::/64'),
+    });
     const lease = await acquire(m, attrs(4));
     assert.equal(`${lease.subnet} ${lease.ipv6Subnet}`, '10.5.77.0/24 fc00:0:0:77::/64');
     assert.deepEqual(await keys(prefix), ['10.5.77.0-24&fc00:0:0:77::-64']);
@@ -89,7 +103,9 @@ describe('etcd subnet manager, dual stack', { skip: etcdMissing }, () => {
       await admin.delete().key(`${subnets}/10.5.20.0-24&fc00:0:0:20::-64`);
       const del = await within(3000, 'the delete', it.next());
       assert.deepEqual(summary(del.value), ['removed 10.5.20.0/24 fc00:0:0:20::/64 fc00:1::20']);
-      await admin.delete().key(`${subnets}/${own.subnet!.toString().replace('/', '-')}&${own.ipv6Subnet!.toString().replace('/', '-')}`);
+      await admin
+        .delete()
+        .key(`${subnets}/${own.subnet!.toString().replace('/', '-')}&${own.ipv6Subnet!.toString().replace('/', '-')}`);
       assert.equal(await within(3000, 'revocation', revoked), 'revoked');
     } finally {
       ac.abort();

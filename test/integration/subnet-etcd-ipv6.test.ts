@@ -26,7 +26,12 @@ const { freshPrefix, manager, acquire, etcdctl, keys } = fx;
 let admin: Etcd3;
 
 const summary = (evs: LeaseEvent[]) =>
-  evs.map((e) => `${e.type} ${e.lease.subnet ?? '-'} ${e.lease.ipv6Subnet ?? '-'} ${e.lease.attrs.publicIP} ${e.lease.attrs.publicIPv6}`).sort();
+  evs
+    .map(
+      (e) =>
+        `${e.type} ${e.lease.subnet ?? '-'} ${e.lease.ipv6Subnet ?? '-'} ${e.lease.attrs.publicIP} ${e.lease.attrs.publicIPv6}`,
+    )
+    .sort();
 
 describe('etcd subnet manager, IPv6-only', { skip: etcdMissing }, () => {
   before(async () => {
@@ -43,7 +48,9 @@ describe('etcd subnet manager, IPv6-only', { skip: etcdMissing }, () => {
     assert.equal(lease.ipv6Subnet?.toString(), 'fc00:0:0:1::/64');
     assert.deepEqual(lease.attrs, attrs(1));
     const key = `${prefix}/subnets/0.0.0.0-0&fc00:0:0:1::-64`;
-    assert.deepEqual(etcdctl('get', `${prefix}/subnets/`, '--prefix', '--keys-only').split('\n').filter(Boolean), [key]);
+    assert.deepEqual(etcdctl('get', `${prefix}/subnets/`, '--prefix', '--keys-only').split('\n').filter(Boolean), [
+      key,
+    ]);
     assert.equal(etcdctl('get', key, '--print-value-only').trim(), valueOf(1));
     const leaseId = /"lease":(\d+)/.exec(etcdctl('get', key, '-w', 'json'))?.[1];
     assert.ok(leaseId && leaseId !== '0', 'the key is bound to an etcd lease');
@@ -63,9 +70,16 @@ describe('etcd subnet manager, IPv6-only', { skip: etcdMissing }, () => {
       logs.stop();
     }
     assert.equal(again.ipv6Subnet?.toString(), first.ipv6Subnet?.toString());
-    assert.deepEqual(logs.find('Found lease (ip: 0.0.0.0/0 ipv6: fc00:0:0:1::/64) for current IP (fc00:1::1), reusing').length, 1, logs.lines.join('\n'));
+    assert.deepEqual(
+      logs.find('Found lease (ip: 0.0.0.0/0 ipv6: fc00:0:0:1::/64) for current IP (fc00:1::1), reusing').length,
+      1,
+      logs.lines.join('\n'),
+    );
     assert.equal(logs.find('Allocated lease').length, 0);
-    assert.equal(await admin.get(`${prefix}/subnets/0.0.0.0-0&fc00:0:0:1::-64`).string(), valueOf(1, '0e:00:00:00:06:99'));
+    assert.equal(
+      await admin.get(`${prefix}/subnets/0.0.0.0-0&fc00:0:0:1::-64`).string(),
+      valueOf(1, '0e:00:00:00:06:99'),
+    );
     // Host 2: same PublicIP 0.0.0.0, other PublicIPv6 → not host 1's lease.
     const two = await acquire(manager(prefix, { random: () => 0 }), attrs(2));
     assert.equal(two.ipv6Subnet?.toString(), 'fc00:0:0:2::/64');
@@ -77,13 +91,15 @@ describe('etcd subnet manager, IPv6-only', { skip: etcdMissing }, () => {
     const prefix = await freshPrefix();
     await admin
       .put(`${prefix}/subnets/10.5.7.0-24&fc00:0:0:7::-64`)
-      .value('{"PublicIP":"192.168.60.7","PublicIPv6":"fc00:1::7","BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"0e:00:00:00:00:07"}}');
+      .value(
+        '{"PublicIP":"192.168.60.7","PublicIPv6":"fc00:1::7","BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"0e:00:00:00:00:07"}}',
+      );
     const lease = await acquire(manager(prefix, { random: () => 0 }), attrs(7));
     assert.equal(`${lease.subnet ?? '-'} ${lease.ipv6Subnet}`, '- fc00:0:0:1::/64');
     assert.deepEqual(await keys(prefix), ['0.0.0.0-0&fc00:0:0:1::-64']);
   });
 
-  it('watches v6-only leases: another host\'s lease is added, then removed with its delete; the own revocation is reported', async () => {
+  it("watches v6-only leases: another host's lease is added, then removed with its delete; the own revocation is reported", async () => {
     const prefix = await freshPrefix();
     const subnets = `${prefix}/subnets`;
     const m = manager(prefix, { random: () => 0 });
@@ -96,7 +112,7 @@ describe('etcd subnet manager, IPv6-only', { skip: etcdMissing }, () => {
       assert.deepEqual(summary(first.value), [], 'the own lease is not a peer');
       const other = await acquire(manager(prefix, { random: () => 0 }), attrs(2));
       assert.equal(other.ipv6Subnet?.toString(), 'fc00:0:0:2::/64');
-      const put = await within(3000, 'the other host\'s lease', it.next());
+      const put = await within(3000, "the other host's lease", it.next());
       assert.deepEqual(summary(put.value), ['added - fc00:0:0:2::/64 0.0.0.0 fc00:1::2']);
       assert.deepEqual(put.value[0].lease.attrs, attrs(2));
       await admin.delete().key(`${subnets}/0.0.0.0-0&fc00:0:0:2::-64`);

@@ -53,10 +53,15 @@ describe('etcd subnet manager: ownership of the own key', { skip: etcdMissing },
   it('writes its own key back within seconds when someone overwrote it with garbage', async () => {
     const n = await runningNode('192.168.60.1', 'aa:00:00:00:00:01');
     await admin.put(n.key).value('garbage');
-    await until('the key healed', async () => {
-      const s = await keyState(n.key);
-      return s?.value === valueOf('192.168.60.1', 'aa:00:00:00:00:01') && s.lease !== '0';
-    }, 5000, 50);
+    await until(
+      'the key healed',
+      async () => {
+        const s = await keyState(n.key);
+        return s?.value === valueOf('192.168.60.1', 'aa:00:00:00:00:01') && s.lease !== '0';
+      },
+      5000,
+      50,
+    );
     assert.equal(logs.find(n.key, 'overwritten with a value that is no lease').length, 1);
     n.ac.abort();
     assert.equal(await within(3000, 'the monitor to end', n.outcome), 'aborted');
@@ -68,10 +73,15 @@ describe('etcd subnet manager: ownership of the own key', { skip: etcdMissing },
     assert.ok((await liveLeaseIds()).includes(held));
     await admin.put(n.key).value(valueOf('192.168.60.2', 'aa:00:00:00:00:02'));
     assert.equal((await keyState(n.key))!.lease, '0', 'a plain put detaches the key');
-    const healed = await until('the key on an etcd lease again', async () => {
-      const s = await keyState(n.key);
-      return s && s.lease !== '0' ? s.lease : undefined;
-    }, 5000, 50);
+    const healed = await until(
+      'the key on an etcd lease again',
+      async () => {
+        const s = await keyState(n.key);
+        return s && s.lease !== '0' ? s.lease : undefined;
+      },
+      5000,
+      50,
+    );
     assert.notEqual(healed, held);
     await until('the detached etcd lease revoked', async () => !(await liveLeaseIds()).includes(held), 3000, 50);
     assert.equal(logs.find(n.key, 'detached from its etcd lease').length, 1);
@@ -91,27 +101,49 @@ describe('etcd subnet manager: ownership of the own key', { skip: etcdMissing },
       const lease = await admin.lease(60, { autoKeepAlive: false }).grant();
       await admin.put(n.key).value(theirs).lease(lease);
       rewrites++;
-      await until('the owner to answer', async () => outcome !== undefined || (await keyState(n.key))?.value === ours, 5000, 20);
+      await until(
+        'the owner to answer',
+        async () => outcome !== undefined || (await keyState(n.key))?.value === ours,
+        5000,
+        20,
+      );
     }
     assert.equal(await within(3000, 'the monitor to end', n.outcome), 'conflict');
     assert.equal(rewrites, 4, 'three foreign rewrites are written back, the fourth is a conflict');
     const conflict = logs.find(n.key, 'stopping instead of fighting over it');
     assert.equal(conflict.length, 1);
-    assert.match(conflict[0]!, /same public IP 192\.168\.60\.3: its VtepMAC is bb:00:00:00:00:03, this node's is aa:00:00:00:00:03/);
+    assert.match(
+      conflict[0]!,
+      /same public IP 192\.168\.60\.3: its VtepMAC is bb:00:00:00:00:03, this node's is aa:00:00:00:00:03/,
+    );
     assert.match(conflict[0]!, /--iface, --iface-regex, --iface-can-reach or --public-ip/);
   });
 
   it('refuses the lease of a live node with the same public IP, naming both VtepMACs and the fix', async () => {
     const n = await runningNode('192.168.60.4', 'aa:00:00:00:00:04');
     const second = manager(n.prefix, { takeoverProbeMs: 1000 });
-    await assert.rejects(acquire(second, vxlan('192.168.60.4', 'bb:00:00:00:00:04')), (e: Error & { code?: string }) => {
-      assert.equal(e.code, 'EDUPLICATEPUBLICIP');
-      assert.match(e.message, /same public IP 192\.168\.60\.4: its VtepMAC is aa:00:00:00:00:04, this node's is bb:00:00:00:00:04/);
-      assert.match(e.message, /--iface, --iface-regex, --iface-can-reach or --public-ip/);
-      return true;
-    });
-    assert.equal((await keyState(n.key))!.value, valueOf('192.168.60.4', 'aa:00:00:00:00:04'), 'the live node keeps its lease');
-    assert.deepEqual(await fx.keys(n.prefix), [n.key.slice(`${n.prefix}/subnets/`.length)], 'no second subnet for the same public IP');
+    await assert.rejects(
+      acquire(second, vxlan('192.168.60.4', 'bb:00:00:00:00:04')),
+      (e: Error & { code?: string }) => {
+        assert.equal(e.code, 'EDUPLICATEPUBLICIP');
+        assert.match(
+          e.message,
+          /same public IP 192\.168\.60\.4: its VtepMAC is aa:00:00:00:00:04, this node's is bb:00:00:00:00:04/,
+        );
+        assert.match(e.message, /--iface, --iface-regex, --iface-can-reach or --public-ip/);
+        return true;
+      },
+    );
+    assert.equal(
+      (await keyState(n.key))!.value,
+      valueOf('192.168.60.4', 'aa:00:00:00:00:04'),
+      'the live node keeps its lease',
+    );
+    assert.deepEqual(
+      await fx.keys(n.prefix),
+      [n.key.slice(`${n.prefix}/subnets/`.length)],
+      'no second subnet for the same public IP',
+    );
     n.ac.abort();
     assert.equal(await n.outcome, 'aborted');
   });
@@ -142,7 +174,11 @@ describe('etcd subnet manager: ownership of the own key', { skip: etcdMissing },
       await m.close();
     }
     const live = await liveLeaseIds();
-    assert.equal([...leases].filter((id) => live.includes(id)).length, 1, 'only the etcd lease of the last run is alive');
+    assert.equal(
+      [...leases].filter((id) => live.includes(id)).length,
+      1,
+      'only the etcd lease of the last run is alive',
+    );
   });
 
   it('reclaims its previous subnet from a key that holds garbage (a put detached it from any lease)', async () => {

@@ -33,7 +33,10 @@ describe('etcd subnet manager', { skip: etcdMissing }, () => {
 
   it('names itself after the previous subnet', () => {
     assert.equal(manager('/x').name, 'Etcd Local Manager with Previous Subnet: None');
-    assert.equal(manager('/x', { previousSubnet: IPv4Net.parse('10.5.3.0/24') }).name, 'Etcd Local Manager with Previous Subnet: 10.5.3.0/24');
+    assert.equal(
+      manager('/x', { previousSubnet: IPv4Net.parse('10.5.3.0/24') }).name,
+      'Etcd Local Manager with Previous Subnet: 10.5.3.0/24',
+    );
   });
 
   it('waits for the config to appear and validates it', async () => {
@@ -70,16 +73,19 @@ describe('etcd subnet manager', { skip: etcdMissing }, () => {
     assert.ok(lease.expiration && Math.abs(lease.expiration.getTime() - Date.now() - 86400_000) < 10_000);
   });
 
-  it('reuses the lease that carries this node\'s public IP, with a new etcd lease', async () => {
+  it("reuses the lease that carries this node's public IP, with a new etcd lease", async () => {
     const prefix = await freshPrefix();
     await admin.put(`${prefix}/subnets/10.5.9.0-24`).value(valueOf('192.168.50.9', 'aa:aa:aa:aa:aa:09'));
     const first = await acquire(manager(prefix), vxlan('192.168.50.2', 'aa:aa:aa:aa:aa:02'));
     const key = `${prefix}/subnets/${first.subnet!.toString().replace('/', '-')}`;
     const firstId = await leaseIdOf(key);
-    const again = await acquire(manager(prefix, { previousSubnet: IPv4Net.parse('10.5.77.0/24') }), vxlan('192.168.50.2', 'bb:bb:bb:bb:bb:02'));
+    const again = await acquire(
+      manager(prefix, { previousSubnet: IPv4Net.parse('10.5.77.0/24') }),
+      vxlan('192.168.50.2', 'bb:bb:bb:bb:bb:02'),
+    );
     assert.equal(again.subnet!.toString(), first.subnet!.toString());
     assert.notEqual(await leaseIdOf(key), firstId);
-    assert.equal((await admin.get(key).string()), valueOf('192.168.50.2', 'bb:bb:bb:bb:bb:02'));
+    assert.equal(await admin.get(key).string(), valueOf('192.168.50.2', 'bb:bb:bb:bb:bb:02'));
     assert.equal((await admin.getAll().prefix(`${prefix}/subnets/`).keys()).length, 2);
   });
 
@@ -93,7 +99,10 @@ describe('etcd subnet manager', { skip: etcdMissing }, () => {
 
   it('reuses the previous subnet from subnet.env when it is free', async () => {
     const prefix = await freshPrefix();
-    const lease = await acquire(manager(prefix, { previousSubnet: IPv4Net.parse('10.5.77.0/24') }), vxlan('192.168.50.4', 'aa:aa:aa:aa:aa:04'));
+    const lease = await acquire(
+      manager(prefix, { previousSubnet: IPv4Net.parse('10.5.77.0/24') }),
+      vxlan('192.168.50.4', 'aa:aa:aa:aa:aa:04'),
+    );
     assert.equal(lease.subnet!.toString(), '10.5.77.0/24');
     assert.notEqual(await leaseIdOf(`${prefix}/subnets/10.5.77.0-24`), '0');
   });
@@ -137,7 +146,10 @@ describe('etcd subnet manager', { skip: etcdMissing }, () => {
         await admin.put(key).value(valueOf('192.168.50.98', 'aa:aa:aa:aa:aa:98'));
       },
     });
-    await assert.rejects(acquire(m, vxlan('192.168.50.7', 'aa:aa:aa:aa:aa:07')), /max retries reached trying to acquire a subnet/);
+    await assert.rejects(
+      acquire(m, vxlan('192.168.50.7', 'aa:aa:aa:aa:aa:07')),
+      /max retries reached trying to acquire a subnet/,
+    );
     assert.equal(races, 10);
   });
 
@@ -248,7 +260,13 @@ describe('etcd subnet manager', { skip: etcdMissing }, () => {
     const it = m.watchLeases(own, ac.signal)[Symbol.asyncIterator]();
     try {
       const pending = it.next();
-      const early = await Promise.race([pending.then(() => 'yielded', () => 'threw'), new Promise((r) => setTimeout(() => r('waiting'), 2000))]);
+      const early = await Promise.race([
+        pending.then(
+          () => 'yielded',
+          () => 'threw',
+        ),
+        new Promise((r) => setTimeout(() => r('waiting'), 2000)),
+      ]);
       assert.equal(early, 'waiting');
       await etcd.restart();
       const first = await within(15_000, 'the snapshot once etcd is back', pending);

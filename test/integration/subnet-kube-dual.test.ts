@@ -24,7 +24,10 @@ const peerAnnotations = {
   [`${P}public-ipv6`]: 'fc00::12',
 };
 
-const kd = kubeDir('kube-dual-', '{"Network":"10.244.0.0/16","EnableIPv6":true,"IPv6Network":"fd00:10:244::/56","Backend":{"Type":"vxlan"}}');
+const kd = kubeDir(
+  'kube-dual-',
+  '{"Network":"10.244.0.0/16","EnableIPv6":true,"IPv6Network":"fd00:10:244::/56","Backend":{"Type":"vxlan"}}',
+);
 
 const show = (evs: LeaseEvent[]) =>
   evs.map((e) => {
@@ -34,7 +37,10 @@ const show = (evs: LeaseEvent[]) =>
 
 describe('KubeSubnetManager in dual-stack mode', () => {
   const { server, stop, make } = kubeSuite(kd, {
-    token: TOKEN, nodeName: 'dual-a', setNodeNetworkUnavailable: false, nodes: [
+    token: TOKEN,
+    nodeName: 'dual-a',
+    setNodeNetworkUnavailable: false,
+    nodes: [
       { name: 'dual-a', podCIDRs: ['10.244.1.0/24', 'fd00:10:244:1::/64'] },
       { name: 'dual-b', podCIDRs: ['fd00:10:244:2::/64', '10.244.2.0/24'], annotations: peerAnnotations },
     ],
@@ -60,7 +66,9 @@ describe('KubeSubnetManager in dual-stack mode', () => {
     assert.equal(patches[0]!.subresource, 'status');
     // A new v6 VtepMAC alone is patched alone.
     await m.acquireLease(dualAttrs('0e:00:00:00:60:99'), stop.signal);
-    assert.deepEqual(server.patches.at(-1)!.body, { metadata: { annotations: { [`${P}backend-v6-data`]: '{"VNI":1,"VtepMAC":"0e:00:00:00:60:99"}' } } });
+    assert.deepEqual(server.patches.at(-1)!.body, {
+      metadata: { annotations: { [`${P}backend-v6-data`]: '{"VNI":1,"VtepMAC":"0e:00:00:00:60:99"}' } },
+    });
     await m.acquireLease(dualAttrs(), stop.signal);
   });
 
@@ -69,7 +77,11 @@ describe('KubeSubnetManager in dual-stack mode', () => {
     assert.deepEqual(m.previousBackendData(), { VNI: 1, VtepMAC: '0e:00:00:00:00:01' });
     assert.deepEqual(m.previousBackendV6Data(), { VNI: 1, VtepMAC: '0e:00:00:00:60:01' });
     const b = await make({ nodeName: 'dual-b' });
-    assert.deepEqual(b.previousBackendV6Data(), { VNI: 1, VtepMAC: '0e:00:00:00:60:02' }, 'dual-b was created with its annotations');
+    assert.deepEqual(
+      b.previousBackendV6Data(),
+      { VNI: 1, VtepMAC: '0e:00:00:00:60:02' },
+      'dual-b was created with its annotations',
+    );
     // A node that never ran flannel has neither.
     server.addNode({ name: 'dual-new', podCIDRs: ['10.244.5.0/24', 'fd00:10:244:5::/64'] });
     const none = await make({ nodeName: 'dual-new' });
@@ -84,13 +96,24 @@ describe('KubeSubnetManager in dual-stack mode', () => {
     const it = m.watchLeases(own, ac.signal)[Symbol.asyncIterator]();
     const next = async (what: string) => (await within(2000, what, it.next())).value as LeaseEvent[];
     try {
-      assert.deepEqual(show(await next('first batch')), ['added 10.244.2.0/24 fd00:10:244:2::/64 fc00::12 0e:00:00:00:60:02']);
-      server.modifyNode('dual-b', (n) => (n.metadata.annotations![`${P}backend-v6-data`] = '{"VNI":1,"VtepMAC":"0e:00:00:00:60:22"}'));
-      assert.deepEqual(show(await next('v6 VtepMAC change')), ['added 10.244.2.0/24 fd00:10:244:2::/64 fc00::12 0e:00:00:00:60:22']);
+      assert.deepEqual(show(await next('first batch')), [
+        'added 10.244.2.0/24 fd00:10:244:2::/64 fc00::12 0e:00:00:00:60:02',
+      ]);
+      server.modifyNode(
+        'dual-b',
+        (n) => (n.metadata.annotations![`${P}backend-v6-data`] = '{"VNI":1,"VtepMAC":"0e:00:00:00:60:22"}'),
+      );
+      assert.deepEqual(show(await next('v6 VtepMAC change')), [
+        'added 10.244.2.0/24 fd00:10:244:2::/64 fc00::12 0e:00:00:00:60:22',
+      ]);
       server.modifyNode('dual-b', (n) => (n.metadata.annotations![`${P}public-ipv6`] = 'fc00::22'));
-      assert.deepEqual(show(await next('public-ipv6 change')), ['added 10.244.2.0/24 fd00:10:244:2::/64 fc00::22 0e:00:00:00:60:22']);
+      assert.deepEqual(show(await next('public-ipv6 change')), [
+        'added 10.244.2.0/24 fd00:10:244:2::/64 fc00::22 0e:00:00:00:60:22',
+      ]);
       server.deleteNode('dual-b');
-      assert.deepEqual(show(await next('peer deleted')), ['removed 10.244.2.0/24 fd00:10:244:2::/64 fc00::22 0e:00:00:00:60:22']);
+      assert.deepEqual(show(await next('peer deleted')), [
+        'removed 10.244.2.0/24 fd00:10:244:2::/64 fc00::22 0e:00:00:00:60:22',
+      ]);
     } finally {
       ac.abort();
     }
@@ -99,8 +122,12 @@ describe('KubeSubnetManager in dual-stack mode', () => {
   it('rejects a v6 pod CIDR outside IPv6Network and a node without one, naming node and CIDR', async () => {
     server.addNode({ name: 'dual-out', podCIDRs: ['10.244.7.0/24', 'fd00:99::/64'] });
     const out = await make({ nodeName: 'dual-out' });
-    await assert.rejects(out.acquireLease(dualAttrs(), stop.signal), (e: Error) =>
-      e.message === 'subnet "fd00:10:244::/56" specified in the flannel net config doesn\'t contain "fd00:99::/64" PodCIDR of the "dual-out" node');
+    await assert.rejects(
+      out.acquireLease(dualAttrs(), stop.signal),
+      (e: Error) =>
+        e.message ===
+        'subnet "fd00:10:244::/56" specified in the flannel net config doesn\'t contain "fd00:99::/64" PodCIDR of the "dual-out" node',
+    );
     server.addNode({ name: 'v4-only', podCIDR: '10.244.8.0/24' });
     const v4 = await make({ nodeName: 'v4-only' });
     await assert.rejects(v4.acquireLease(dualAttrs(), stop.signal), /node "v4-only" ipv6 pod cidr not assigned/);

@@ -25,7 +25,10 @@ const peerAnnotations = {
   [`${P}public-ipv6`]: 'fc00::12',
 };
 
-const kd = kubeDir('kube-v6only-', '{"EnableIPv4":false,"EnableIPv6":true,"IPv6Network":"fd00:10:244::/56","Backend":{"Type":"vxlan"}}');
+const kd = kubeDir(
+  'kube-v6only-',
+  '{"EnableIPv4":false,"EnableIPv6":true,"IPv6Network":"fd00:10:244::/56","Backend":{"Type":"vxlan"}}',
+);
 
 const show = (evs: LeaseEvent[]) =>
   evs.map((e) => {
@@ -35,7 +38,10 @@ const show = (evs: LeaseEvent[]) =>
 
 describe('KubeSubnetManager on an IPv6-only network', () => {
   const { server, stop, make } = kubeSuite(kd, {
-    token: TOKEN, nodeName: 'v6-a', setNodeNetworkUnavailable: false, nodes: [
+    token: TOKEN,
+    nodeName: 'v6-a',
+    setNodeNetworkUnavailable: false,
+    nodes: [
       { name: 'v6-a', podCIDRs: ['fd00:10:244:1::/64'] },
       { name: 'v6-b', podCIDRs: ['fd00:10:244:2::/64'], annotations: peerAnnotations },
     ],
@@ -65,7 +71,10 @@ describe('KubeSubnetManager on an IPv6-only network', () => {
     // backend-data is JSON null on an IPv6-only node: nothing to reuse for flannel.1.
     assert.equal(m.previousBackendData(), null);
     // Read once at start: a later change is not seen by this manager, but by the next one.
-    server.modifyNode('v6-a', (n) => (n.metadata.annotations![`${P}backend-v6-data`] = '{"VNI":1,"VtepMAC":"0e:00:00:00:60:99"}'));
+    server.modifyNode(
+      'v6-a',
+      (n) => (n.metadata.annotations![`${P}backend-v6-data`] = '{"VNI":1,"VtepMAC":"0e:00:00:00:60:99"}'),
+    );
     assert.deepEqual(m.previousBackendV6Data(), { VNI: 1, VtepMAC: MAC6 });
     assert.deepEqual((await make()).previousBackendV6Data(), { VNI: 1, VtepMAC: '0e:00:00:00:60:99' });
     // Text that is not JSON is no previous data (and no crash).
@@ -82,7 +91,9 @@ describe('KubeSubnetManager on an IPv6-only network', () => {
     const it = m.watchLeases(own, ac.signal)[Symbol.asyncIterator]();
     const next = async (what: string) => (await within(2000, what, it.next())).value as LeaseEvent[];
     try {
-      assert.deepEqual(show(await next('first batch')), ['added - fd00:10:244:2::/64 0.0.0.0 fc00::12 0e:00:00:00:60:02']);
+      assert.deepEqual(show(await next('first batch')), [
+        'added - fd00:10:244:2::/64 0.0.0.0 fc00::12 0e:00:00:00:60:02',
+      ]);
       server.modifyNode('v6-b', (n) => {
         n.spec.podCIDR = 'fd00:10:244:9::/64';
         n.spec.podCIDRs = ['fd00:10:244:9::/64'];
@@ -91,16 +102,30 @@ describe('KubeSubnetManager on an IPv6-only network', () => {
         'removed - fd00:10:244:2::/64 0.0.0.0 fc00::12 0e:00:00:00:60:02',
         'added - fd00:10:244:9::/64 0.0.0.0 fc00::12 0e:00:00:00:60:02',
       ]);
-      server.modifyNode('v6-b', (n) => (n.metadata.annotations![`${P}backend-v6-data`] = '{"VNI":1,"VtepMAC":"0e:00:00:00:60:22"}'));
-      assert.deepEqual(show(await next('v6 VtepMAC change')), ['added - fd00:10:244:9::/64 0.0.0.0 fc00::12 0e:00:00:00:60:22']);
+      server.modifyNode(
+        'v6-b',
+        (n) => (n.metadata.annotations![`${P}backend-v6-data`] = '{"VNI":1,"VtepMAC":"0e:00:00:00:60:22"}'),
+      );
+      assert.deepEqual(show(await next('v6 VtepMAC change')), [
+        'added - fd00:10:244:9::/64 0.0.0.0 fc00::12 0e:00:00:00:60:22',
+      ]);
       // The own node's changes never show up; a peer without public-ipv6 stops being one.
-      server.modifyNode('v6-a', (n) => (n.metadata.annotations![`${P}backend-v6-data`] = '{"VNI":1,"VtepMAC":"0e:00:00:00:60:77"}'));
+      server.modifyNode(
+        'v6-a',
+        (n) => (n.metadata.annotations![`${P}backend-v6-data`] = '{"VNI":1,"VtepMAC":"0e:00:00:00:60:77"}'),
+      );
       server.modifyNode('v6-b', (n) => delete n.metadata.annotations![`${P}public-ipv6`]);
-      assert.deepEqual(show(await next('public-ipv6 removed')), ['removed - fd00:10:244:9::/64 0.0.0.0 fc00::12 0e:00:00:00:60:22']);
+      assert.deepEqual(show(await next('public-ipv6 removed')), [
+        'removed - fd00:10:244:9::/64 0.0.0.0 fc00::12 0e:00:00:00:60:22',
+      ]);
       server.modifyNode('v6-b', (n) => (n.metadata.annotations![`${P}public-ipv6`] = 'fc00::12'));
-      assert.deepEqual(show(await next('public-ipv6 back')), ['added - fd00:10:244:9::/64 0.0.0.0 fc00::12 0e:00:00:00:60:22']);
+      assert.deepEqual(show(await next('public-ipv6 back')), [
+        'added - fd00:10:244:9::/64 0.0.0.0 fc00::12 0e:00:00:00:60:22',
+      ]);
       server.deleteNode('v6-b');
-      assert.deepEqual(show(await next('peer deleted')), ['removed - fd00:10:244:9::/64 0.0.0.0 fc00::12 0e:00:00:00:60:22']);
+      assert.deepEqual(show(await next('peer deleted')), [
+        'removed - fd00:10:244:9::/64 0.0.0.0 fc00::12 0e:00:00:00:60:22',
+      ]);
     } finally {
       ac.abort();
     }

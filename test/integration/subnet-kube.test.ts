@@ -14,7 +14,12 @@ import { within } from '../helpers/wait.ts';
 const TOKEN = 'test-token-123';
 const P = 'flannel.alpha.coreos.com/';
 const MAC = '12:c6:65:89:b4:e3';
-const vxlanAttrs = (ip: string, mac = MAC) => ({ publicIP: ip, publicIPv6: null, backendType: 'vxlan', backendData: { VNI: 1, VtepMAC: mac } });
+const vxlanAttrs = (ip: string, mac = MAC) => ({
+  publicIP: ip,
+  publicIPv6: null,
+  backendType: 'vxlan',
+  backendData: { VNI: 1, VtepMAC: mac },
+});
 const peerAnnotations = (ip: string, mac: string) => ({
   [`${P}kube-subnet-manager`]: 'true',
   [`${P}backend-type`]: 'vxlan',
@@ -30,15 +35,17 @@ const kubeconfig = (server: string, token = TOKEN) => kd.kubeconfig(server, toke
 function batches(m: KubeSubnetManager, own: Lease, signal: AbortSignal) {
   const it = m.watchLeases(own, signal)[Symbol.asyncIterator]();
   return {
-    next: async (ms = 1000, what = 'lease events'): Promise<LeaseEvent[]> => (await within(ms, what, it.next())).value as LeaseEvent[],
+    next: async (ms = 1000, what = 'lease events'): Promise<LeaseEvent[]> =>
+      (await within(ms, what, it.next())).value as LeaseEvent[],
     /** Collects batches until `pred` holds on the collected events. */
     until: async (pred: (evs: LeaseEvent[]) => boolean, ms: number, what: string): Promise<LeaseEvent[]> => {
       const all: LeaseEvent[] = [];
       const deadline = Date.now() + ms;
       while (!pred(all)) {
         const left = deadline - Date.now();
-        if (left <= 0) throw new Error(`${what}: got only ${JSON.stringify(all.map((e) => `${e.type} ${e.lease.subnet}`))}`);
-        all.push(...(await within(left, what, it.next())).value as LeaseEvent[]);
+        if (left <= 0)
+          throw new Error(`${what}: got only ${JSON.stringify(all.map((e) => `${e.type} ${e.lease.subnet}`))}`);
+        all.push(...((await within(left, what, it.next())).value as LeaseEvent[]));
       }
       return all;
     },
@@ -65,25 +72,39 @@ describe('fake Kubernetes API server semantics', () => {
   });
 
   it('lists nodes with a resourceVersion and 404s an unknown node', async () => {
-    const list = await (await fetch(`${url}/api/v1/nodes`, { headers: auth })).json() as any;
+    const list = (await (await fetch(`${url}/api/v1/nodes`, { headers: auth })).json()) as any;
     assert.equal(list.kind, 'NodeList');
     assert.equal(list.metadata.resourceVersion, server.resourceVersion);
-    assert.deepEqual(list.items.map((n: any) => [n.metadata.name, n.spec.podCIDR]), [['n1', '10.244.1.0/24']]);
+    assert.deepEqual(
+      list.items.map((n: any) => [n.metadata.name, n.spec.podCIDR]),
+      [['n1', '10.244.1.0/24']],
+    );
     const res = await fetch(`${url}/api/v1/nodes/ghost`, { headers: auth });
     assert.equal(res.status, 404);
     assert.equal(((await res.json()) as any).reason, 'NotFound');
-    const patch = await fetch(`${url}/api/v1/nodes/ghost/status`, { method: 'PATCH', headers: { ...auth, 'Content-Type': 'application/merge-patch+json' }, body: '{}' });
+    const patch = await fetch(`${url}/api/v1/nodes/ghost/status`, {
+      method: 'PATCH',
+      headers: { ...auth, 'Content-Type': 'application/merge-patch+json' },
+      body: '{}',
+    });
     assert.equal(patch.status, 404);
   });
 
   it('accepts only strategic-merge and merge patches (415 otherwise) and 409s a stale resourceVersion', async () => {
-    const patch = (type: string, body: object) => fetch(`${url}/api/v1/nodes/n1/status`, { method: 'PATCH', headers: { ...auth, 'Content-Type': type }, body: JSON.stringify(body) });
+    const patch = (type: string, body: object) =>
+      fetch(`${url}/api/v1/nodes/n1/status`, {
+        method: 'PATCH',
+        headers: { ...auth, 'Content-Type': type },
+        body: JSON.stringify(body),
+      });
     assert.equal((await patch('application/json-patch+json', [])).status, 415);
     assert.equal((await patch('application/json', {})).status, 415);
     const ok = await patch('application/strategic-merge-patch+json', { metadata: { annotations: { x: '1' } } });
     assert.equal(ok.status, 200);
     assert.equal(server.getNode('n1')!.metadata.annotations!.x, '1');
-    const stale = await patch('application/merge-patch+json', { metadata: { resourceVersion: '1', annotations: { x: '2' } } });
+    const stale = await patch('application/merge-patch+json', {
+      metadata: { resourceVersion: '1', annotations: { x: '2' } },
+    });
     assert.equal(stale.status, 409);
     assert.equal(server.getNode('n1')!.metadata.annotations!.x, '1');
   });
@@ -91,20 +112,33 @@ describe('fake Kubernetes API server semantics', () => {
   it('streams watch events from a resourceVersion, sends bookmarks, and 410s a version older than its history', async () => {
     const rv = server.resourceVersion;
     const ac = new AbortController();
-    const res = await fetch(`${url}/api/v1/nodes?watch=1&resourceVersion=${rv}&allowWatchBookmarks=true`, { headers: auth, signal: ac.signal });
+    const res = await fetch(`${url}/api/v1/nodes?watch=1&resourceVersion=${rv}&allowWatchBookmarks=true`, {
+      headers: auth,
+      signal: ac.signal,
+    });
     const reader = res.body!.getReader();
     let text = '';
     const lines = async (n: number) => {
       const deadline = Date.now() + 3000;
-      while (text.split('\n').filter(Boolean).length < n && Date.now() < deadline) text += new TextDecoder().decode((await reader.read()).value);
-      return text.split('\n').filter(Boolean).map((l) => JSON.parse(l));
+      while (text.split('\n').filter(Boolean).length < n && Date.now() < deadline)
+        text += new TextDecoder().decode((await reader.read()).value);
+      return text
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l));
     };
     server.addNode({ name: 'n2', podCIDR: '10.244.2.0/24' });
     server.deleteNode('n2');
     const evs = await lines(3);
     ac.abort();
     const changes = evs.filter((e) => e.type !== 'BOOKMARK');
-    assert.deepEqual(changes.map((e) => [e.type, e.object.metadata.name]), [['ADDED', 'n2'], ['DELETED', 'n2']]);
+    assert.deepEqual(
+      changes.map((e) => [e.type, e.object.metadata.name]),
+      [
+        ['ADDED', 'n2'],
+        ['DELETED', 'n2'],
+      ],
+    );
     const bookmarks = evs.filter((e) => e.type === 'BOOKMARK');
     if (bookmarks.length === 0) bookmarks.push(...(await lines(4)).filter((e) => e.type === 'BOOKMARK'));
     assert.ok(bookmarks.length > 0, 'a bookmark within 3 s');
@@ -121,7 +155,10 @@ describe('fake Kubernetes API server semantics', () => {
 
 describe('KubeSubnetManager against the fake API server', () => {
   const { server, url, stop, make, closeMade } = kubeSuite(kd, {
-    token: TOKEN, nodeName: 'node-a', setNodeNetworkUnavailable: true, nodes: [
+    token: TOKEN,
+    nodeName: 'node-a',
+    setNodeNetworkUnavailable: true,
+    nodes: [
       { name: 'node-a', podCIDR: '10.244.1.0/24' },
       { name: 'node-b', podCIDR: '10.244.2.0/24', annotations: peerAnnotations('192.168.1.12', '0e:00:00:00:00:02') },
       { name: 'not-flannel', podCIDR: '10.244.3.0/24' },
@@ -149,7 +186,9 @@ describe('KubeSubnetManager against the fake API server', () => {
     assert.equal(server.patches.filter((p) => p.node === 'node-a').length, 1, 'no patch when nothing differs');
     await m.acquireLease(vxlanAttrs('192.168.1.11', '0e:11:22:33:44:55'), stop.signal);
     const last = server.patches.at(-1)!;
-    assert.deepEqual(last.body, { metadata: { annotations: { [`${P}backend-data`]: '{"VNI":1,"VtepMAC":"0e:11:22:33:44:55"}' } } });
+    assert.deepEqual(last.body, {
+      metadata: { annotations: { [`${P}backend-data`]: '{"VNI":1,"VtepMAC":"0e:11:22:33:44:55"}' } },
+    });
     await m.acquireLease(vxlanAttrs('192.168.1.11'), stop.signal);
   });
 
@@ -177,14 +216,30 @@ describe('KubeSubnetManager against the fake API server', () => {
     const ac = new AbortController();
     const done = m.completeLease(lease, ac.signal);
     const deadline = Date.now() + 3000;
-    while (!server.getNode('node-a')!.status.conditions && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    while (!server.getNode('node-a')!.status.conditions && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 20));
     const conds = server.getNode('node-a')!.status.conditions!;
     assert.equal(conds.length, 1);
     const c = conds[0]!;
-    assert.deepEqual(Object.keys(c), ['type', 'status', 'lastHeartbeatTime', 'lastTransitionTime', 'reason', 'message']);
-    assert.deepEqual({ ...c, lastHeartbeatTime: 'T', lastTransitionTime: 'T' }, {
-      type: 'NetworkUnavailable', status: 'False', lastHeartbeatTime: 'T', lastTransitionTime: 'T', reason: 'FlannelIsUp', message: 'Flannel is running on this node',
-    });
+    assert.deepEqual(Object.keys(c), [
+      'type',
+      'status',
+      'lastHeartbeatTime',
+      'lastTransitionTime',
+      'reason',
+      'message',
+    ]);
+    assert.deepEqual(
+      { ...c, lastHeartbeatTime: 'T', lastTransitionTime: 'T' },
+      {
+        type: 'NetworkUnavailable',
+        status: 'False',
+        lastHeartbeatTime: 'T',
+        lastTransitionTime: 'T',
+        reason: 'FlannelIsUp',
+        message: 'Flannel is running on this node',
+      },
+    );
     assert.match(String(c.lastHeartbeatTime), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
     const p = server.patches.at(-1)!;
     assert.equal(p.contentType, 'application/strategic-merge-patch+json');
@@ -200,19 +255,30 @@ describe('KubeSubnetManager against the fake API server', () => {
     const b = batches(m, own, ac.signal);
     assert.deepEqual(show(await b.next()), ['added 10.244.2.0/24 192.168.1.12']);
 
-    server.addNode({ name: 'node-c', podCIDR: '10.244.4.0/24', annotations: peerAnnotations('192.168.1.13', '0e:00:00:00:00:03') });
+    server.addNode({
+      name: 'node-c',
+      podCIDR: '10.244.4.0/24',
+      annotations: peerAnnotations('192.168.1.13', '0e:00:00:00:00:03'),
+    });
     assert.deepEqual(show(await b.next(1000, 'node added')), ['added 10.244.4.0/24 192.168.1.13']);
 
     server.modifyNode('node-c', (n) => (n.metadata.annotations![`${P}public-ip`] = '192.168.1.33'));
     assert.deepEqual(show(await b.next(1000, 'public-ip changed')), ['added 10.244.4.0/24 192.168.1.33']);
 
-    server.modifyNode('node-c', (n) => (n.metadata.annotations![`${P}backend-data`] = '{"VNI":1,"VtepMAC":"0e:00:00:00:00:33"}'));
+    server.modifyNode(
+      'node-c',
+      (n) => (n.metadata.annotations![`${P}backend-data`] = '{"VNI":1,"VtepMAC":"0e:00:00:00:00:33"}'),
+    );
     const mac = await b.next(1000, 'VtepMAC changed');
     assert.deepEqual((mac[0]!.lease.attrs.backendData as any).VtepMAC, '0e:00:00:00:00:33');
 
     server.modifyNode('node-c', (n) => (n.metadata.labels = { unrelated: 'yes' }));
     server.deleteNode('node-c');
-    assert.deepEqual(show(await b.next(1000, 'node deleted')), ['removed 10.244.4.0/24 192.168.1.33'], 'a label change is no lease event');
+    assert.deepEqual(
+      show(await b.next(1000, 'node deleted')),
+      ['removed 10.244.4.0/24 192.168.1.33'],
+      'a label change is no lease event',
+    );
     ac.abort();
   });
 
@@ -223,8 +289,13 @@ describe('KubeSubnetManager against the fake API server', () => {
     const b = batches(m, own, ac.signal);
     await b.next();
     server.addNode({
-      name: 'node-d', podCIDRs: ['10.244.5.0/24', 'fd00:5::/64'],
-      annotations: { ...peerAnnotations('192.168.1.14', '0e:00:00:00:00:04'), [`${P}public-ipv6`]: 'fc00::14', [`${P}backend-v6-data`]: '{"VNI":1,"VtepMAC":"0e:00:00:00:00:64"}' },
+      name: 'node-d',
+      podCIDRs: ['10.244.5.0/24', 'fd00:5::/64'],
+      annotations: {
+        ...peerAnnotations('192.168.1.14', '0e:00:00:00:00:04'),
+        [`${P}public-ipv6`]: 'fc00::14',
+        [`${P}backend-v6-data`]: '{"VNI":1,"VtepMAC":"0e:00:00:00:00:64"}',
+      },
     });
     assert.deepEqual(show(await b.next(1000, 'dual-stack node added')), ['added 10.244.5.0/24 192.168.1.14']);
     server.modifyNode('node-d', (n) => (n.metadata.annotations![`${P}public-ip`] = '192.168.1.44'));
@@ -255,7 +326,11 @@ describe('KubeSubnetManager against the fake API server', () => {
     server.endWatches();
     server.modifyNode('node-b', (n) => (n.metadata.labels = { touched: 'yes' }));
     server.compact();
-    server.addNode({ name: 'node-e', podCIDR: '10.244.6.0/24', annotations: peerAnnotations('192.168.1.15', '0e:00:00:00:00:05') });
+    server.addNode({
+      name: 'node-e',
+      podCIDR: '10.244.6.0/24',
+      annotations: peerAnnotations('192.168.1.15', '0e:00:00:00:00:05'),
+    });
     assert.deepEqual(show(await b.until((e) => e.length > 0, 3000, 'after 410')), ['added 10.244.6.0/24 192.168.1.15']);
     assert.ok(server.goneCount > gone, `the resumed watch got 410 Gone ${JSON.stringify(server.requests.slice(-8))}`);
     assert.ok(m.listCount > lists, 'listed again');
@@ -265,7 +340,9 @@ describe('KubeSubnetManager against the fake API server', () => {
     const lists2 = m.listCount;
     server.dropWatches();
     server.deleteNode('node-e');
-    assert.deepEqual(show(await b.until((e) => e.length > 0, 3000, 'after disconnect')), ['removed 10.244.6.0/24 192.168.1.15']);
+    assert.deepEqual(show(await b.until((e) => e.length > 0, 3000, 'after disconnect')), [
+      'removed 10.244.6.0/24 192.168.1.15',
+    ]);
     assert.ok(m.listCount > lists2, 'listed again');
     ac.abort();
   });
@@ -276,7 +353,10 @@ describe('KubeSubnetManager against the fake API server', () => {
     assert.equal(m.nodeName, 'node-a');
     await assert.rejects(make({ nodeName: '' }), /env variables POD_NAME and POD_NAMESPACE must be set/);
     server.addPod('kube-flannel', 'unscheduled', '');
-    await assert.rejects(make({ nodeName: '', podName: 'unscheduled', podNamespace: 'kube-flannel' }), /node name not present in pod spec 'kube-flannel\/unscheduled'/);
+    await assert.rejects(
+      make({ nodeName: '', podName: 'unscheduled', podNamespace: 'kube-flannel' }),
+      /node name not present in pod spec 'kube-flannel\/unscheduled'/,
+    );
   });
 
   it('fails clearly on a missing net-conf.json, a bad prefix, a podCIDR outside Network, and a wrong token', async () => {
@@ -284,9 +364,15 @@ describe('KubeSubnetManager against the fake API server', () => {
     await assert.rejects(make({ annotationPrefix: 'a/b/c' }), /prefix can contain at most single slash/);
     server.addNode({ name: 'outside', podCIDR: '10.9.0.0/24' });
     const m = await make({ nodeName: 'outside' });
-    await assert.rejects(m.acquireLease(vxlanAttrs('192.168.1.20'), stop.signal), /subnet "10\.244\.0\.0\/16" specified in the flannel net config doesn't contain "10\.9\.0\.0\/24" PodCIDR of the "outside" node/);
+    await assert.rejects(
+      m.acquireLease(vxlanAttrs('192.168.1.20'), stop.signal),
+      /subnet "10\.244\.0\.0\/16" specified in the flannel net config doesn't contain "10\.9\.0\.0\/24" PodCIDR of the "outside" node/,
+    );
     server.deleteNode('outside');
-    await assert.rejects(make({ kubeconfigFile: kubeconfig(url(), 'wrong'), syncTimeoutMs: 500 }), /error waiting for nodeController to sync state/);
+    await assert.rejects(
+      make({ kubeconfigFile: kubeconfig(url(), 'wrong'), syncTimeoutMs: 500 }),
+      /error waiting for nodeController to sync state/,
+    );
   });
 });
 
@@ -302,12 +388,22 @@ describe('KubeSubnetManager with 5,000 nodes', () => {
     const url = await server.listen(0, '127.0.0.1');
     for (let i = 0; i < 5000; i++) {
       const sub = `10.${100 + Math.floor(i / 256)}.${i % 256}.0/24`;
-      server.addNode({ name: `n${i}`, podCIDR: sub, annotations: peerAnnotations(`172.16.${Math.floor(i / 256)}.${i % 256}`, '0e:00:00:00:00:01') });
+      server.addNode({
+        name: `n${i}`,
+        podCIDR: sub,
+        annotations: peerAnnotations(`172.16.${Math.floor(i / 256)}.${i % 256}`, '0e:00:00:00:00:01'),
+      });
     }
     const conf = join(mkdtempSync(join(tmpdir(), 'kube-big-')), 'net-conf.json');
     writeFileSync(conf, '{"Network":"10.0.0.0/8","Backend":{"Type":"vxlan"}}');
     const t0 = Date.now();
-    m = await KubeSubnetManager.create({ kubeconfigFile: kubeconfig(url), nodeName: 'n0', netConfigPath: conf, annotationPrefix: 'flannel.alpha.coreos.com', setNodeNetworkUnavailable: false });
+    m = await KubeSubnetManager.create({
+      kubeconfigFile: kubeconfig(url),
+      nodeName: 'n0',
+      netConfigPath: conf,
+      annotationPrefix: 'flannel.alpha.coreos.com',
+      setNodeNetworkUnavailable: false,
+    });
     const own = await m.acquireLease(vxlanAttrs('172.16.0.0'), AbortSignal.timeout(30_000));
     const ac = new AbortController();
     const first = await batches(m, own, ac.signal).next(30_000, 'first batch');

@@ -28,7 +28,19 @@ const PLANTED_NAT = '-A POSTROUTING -s 192.0.2.0/24 -j RETURN';
 const PLANTED_FWD = '-A FORWARD -s 198.51.100.0/24 -j ACCEPT';
 const PLANTED_NAT6 = '-A POSTROUTING -s 2001:db8:99::/64 -j RETURN';
 
-type Families = Partial<Pick<MasqRulesParams, 'network' | 'subnet' | 'ipv6Network' | 'ipv6Subnet' | 'prevNetwork' | 'prevSubnet' | 'prevIpv6Network' | 'prevIpv6Subnet'>>;
+type Families = Partial<
+  Pick<
+    MasqRulesParams,
+    | 'network'
+    | 'subnet'
+    | 'ipv6Network'
+    | 'ipv6Subnet'
+    | 'prevNetwork'
+    | 'prevSubnet'
+    | 'prevIpv6Network'
+    | 'prevIpv6Subnet'
+  >
+>;
 
 const ruleLoops = new RuleLoops();
 /** Runs both setup loops of `mgr` for the given families until `stop()`; counts the first-apply callbacks. */
@@ -60,7 +72,14 @@ describe('a disabled IP family leaves no flannel rules (root, netns)', { skip: !
     // The previous values name yet another network: the removal must not rely on them.
     const mgr = new IptablesTrafficManager({ netns: ns });
     await mgr.init(AbortSignal.timeout(10_000));
-    const v6only = start(mgr, { ipv6Network: NET6, ipv6Subnet: POD6, prevNetwork: NET, prevSubnet: POD, prevIpv6Network: NET6, prevIpv6Subnet: POD6 });
+    const v6only = start(mgr, {
+      ipv6Network: NET6,
+      ipv6Subnet: POD6,
+      prevNetwork: NET,
+      prevSubnet: POD,
+      prevIpv6Network: NET6,
+      prevIpv6Subnet: POD6,
+    });
     try {
       await eventually(() => v6only.firstApplies(), 2);
       await eventually(() => flannelLines(ns, 'iptables'), []);
@@ -74,10 +93,21 @@ describe('a disabled IP family leaves no flannel rules (root, netns)', { skip: !
       log.stop();
     }
     assert.deepEqual(log.matching(/Setting up (masking|forward) rules/), []);
-    assert.equal(log.matching(/Setting up IPv6 masking rules for network 2001:db8:42::\/56, subnet 2001:db8:42:1::\/64/).length, 1);
+    assert.equal(
+      log.matching(/Setting up IPv6 masking rules for network 2001:db8:42::\/56, subnet 2001:db8:42:1::\/64/).length,
+      1,
+    );
     assert.equal(log.matching(/Setting up IPv6 forward rules for network 2001:db8:42::\/56/).length, 1);
-    assert.equal(log.matching(/Deleted the iptables nat chain FLANNEL-POSTRTG and the jumps to it: the network has no IPv4 part/).length, 1);
-    assert.equal(log.matching(/Deleted the iptables filter chain FLANNEL-FWD and the jumps to it: the network has no IPv4 part/).length, 1);
+    assert.equal(
+      log.matching(/Deleted the iptables nat chain FLANNEL-POSTRTG and the jumps to it: the network has no IPv4 part/)
+        .length,
+      1,
+    );
+    assert.equal(
+      log.matching(/Deleted the iptables filter chain FLANNEL-FWD and the jumps to it: the network has no IPv4 part/)
+        .length,
+      1,
+    );
     assert.deepEqual(log.matching(/ip6tables .*chain/), []);
     await v6only.stop();
   });
@@ -86,24 +116,41 @@ describe('a disabled IP family leaves no flannel rules (root, netns)', { skip: !
     const ns = netns.add('ftc-ipt6off');
     nsRun(ns, 'ip6tables', ['-w', '-t', 'nat', ...PLANTED_NAT6.split(' ')]);
     const first = start(new IptablesTrafficManager({ netns: ns }), DUAL);
-    await eventually(() => natRules(ns, 'ip6tables'), [PLANTED_NAT6, ...specMasq6('2001:db8:42::/56', '2001:db8:42:1::/64')]);
+    await eventually(
+      () => natRules(ns, 'ip6tables'),
+      [PLANTED_NAT6, ...specMasq6('2001:db8:42::/56', '2001:db8:42:1::/64')],
+    );
     await eventually(() => filterRules(ns, 'ip6tables'), specFwd('2001:db8:42::/56'));
     await first.stop();
     nsRun(ns, 'ip6tables', ['-w', '-t', 'nat', '-A', 'FLANNEL-POSTRTG', '-s', '2001:db8:77::/64', '-j', 'RETURN']);
 
     const log = new LogRecorder();
     try {
-      const v4only = start(new IptablesTrafficManager({ netns: ns }), { network: NET, subnet: POD, prevNetwork: OLD_NET, prevSubnet: OLD_POD });
+      const v4only = start(new IptablesTrafficManager({ netns: ns }), {
+        network: NET,
+        subnet: POD,
+        prevNetwork: OLD_NET,
+        prevSubnet: OLD_POD,
+      });
       await eventually(() => v4only.firstApplies(), 2);
       await eventually(() => flannelLines(ns, 'ip6tables'), []);
       assert.deepEqual(natRules(ns, 'ip6tables'), [PLANTED_NAT6]);
       assert.deepEqual(natRules(ns, 'iptables'), specMasq('10.244.0.0/16', '10.244.1.0/24'));
       assert.deepEqual(filterRules(ns, 'iptables'), specFwd('10.244.0.0/16'));
       await v4only.stop();
-      assert.equal(log.matching(/Deleted the ip6tables nat chain FLANNEL-POSTRTG and the jumps to it: IPv6 is not enabled/).length, 1);
-      assert.equal(log.matching(/Deleted the ip6tables filter chain FLANNEL-FWD and the jumps to it: IPv6 is not enabled/).length, 1);
+      assert.equal(
+        log.matching(/Deleted the ip6tables nat chain FLANNEL-POSTRTG and the jumps to it: IPv6 is not enabled/).length,
+        1,
+      );
+      assert.equal(
+        log.matching(/Deleted the ip6tables filter chain FLANNEL-FWD and the jumps to it: IPv6 is not enabled/).length,
+        1,
+      );
       assert.deepEqual(log.matching(/Setting up IPv6/), []);
-      assert.equal(log.matching(/Setting up masking rules for network 10\.244\.0\.0\/16, subnet 10\.244\.1\.0\/24/).length, 1);
+      assert.equal(
+        log.matching(/Setting up masking rules for network 10\.244\.0\.0\/16, subnet 10\.244\.1\.0\/24/).length,
+        1,
+      );
 
       // Nothing left to remove: no removal line the next time.
       const again = start(new IptablesTrafficManager({ netns: ns }), { network: NET, subnet: POD });
@@ -140,8 +187,14 @@ describe('a disabled IP family leaves no flannel rules (root, netns)', { skip: !
     } finally {
       log.stop();
     }
-    assert.equal(log.matching(/Deleted chain postrtg of nftables table ip6 flannel-ipv6: IPv6 is not enabled/).length, 1);
-    assert.equal(log.matching(/Deleted chain forward of nftables table ip6 flannel-ipv6: IPv6 is not enabled/).length, 1);
+    assert.equal(
+      log.matching(/Deleted chain postrtg of nftables table ip6 flannel-ipv6: IPv6 is not enabled/).length,
+      1,
+    );
+    assert.equal(
+      log.matching(/Deleted chain forward of nftables table ip6 flannel-ipv6: IPv6 is not enabled/).length,
+      1,
+    );
     assert.deepEqual(log.matching(/Setting up IPv6/), []);
   });
 
@@ -165,8 +218,14 @@ describe('a disabled IP family leaves no flannel rules (root, netns)', { skip: !
     } finally {
       log.stop();
     }
-    assert.equal(log.matching(/Deleted chain postrtg of nftables table ip flannel-ipv4: the network has no IPv4 part/).length, 1);
-    assert.equal(log.matching(/Deleted chain forward of nftables table ip flannel-ipv4: the network has no IPv4 part/).length, 1);
+    assert.equal(
+      log.matching(/Deleted chain postrtg of nftables table ip flannel-ipv4: the network has no IPv4 part/).length,
+      1,
+    );
+    assert.equal(
+      log.matching(/Deleted chain forward of nftables table ip flannel-ipv4: the network has no IPv4 part/).length,
+      1,
+    );
     assert.deepEqual(log.matching(/Setting up (masking|forward) rules/), []);
     assert.equal(log.matching(/Setting up IPv6 masking rules/).length, 1);
   });
@@ -184,11 +243,23 @@ describe('a disabled IP family leaves no flannel rules (root, netns)', { skip: !
 
 describe('traffic managers refuse rule parameters without any IP family', () => {
   const signal = AbortSignal.abort();
-  for (const mgr of [new IptablesTrafficManager({ netns: 'ftc-unused' }), new NftablesTrafficManager({ netns: 'ftc-unused' })]) {
+  for (const mgr of [
+    new IptablesTrafficManager({ netns: 'ftc-unused' }),
+    new NftablesTrafficManager({ netns: 'ftc-unused' }),
+  ]) {
     it(`${mgr.constructor.name}: names the parameters to pass`, async () => {
-      await assert.rejects(mgr.setupAndEnsureMasqRules({ resyncSeconds: 1, randomFully: true, signal }), /masquerade rules need at least one IP family: pass network and subnet \(IPv4\), ipv6Network and ipv6Subnet \(IPv6\)/);
-      await assert.rejects(mgr.setupAndEnsureForwardRules({ resyncSeconds: 1, signal }), /forward rules need at least one IP family: pass network \(IPv4\), ipv6Network \(IPv6\)/);
-      await assert.rejects(mgr.setupAndEnsureMasqRules({ network: NET, resyncSeconds: 1, randomFully: true, signal }), /IPv4 masquerade rules need both network and subnet \(got 10\.244\.0\.0\/16 \/ no subnet\)/);
+      await assert.rejects(
+        mgr.setupAndEnsureMasqRules({ resyncSeconds: 1, randomFully: true, signal }),
+        /masquerade rules need at least one IP family: pass network and subnet \(IPv4\), ipv6Network and ipv6Subnet \(IPv6\)/,
+      );
+      await assert.rejects(
+        mgr.setupAndEnsureForwardRules({ resyncSeconds: 1, signal }),
+        /forward rules need at least one IP family: pass network \(IPv4\), ipv6Network \(IPv6\)/,
+      );
+      await assert.rejects(
+        mgr.setupAndEnsureMasqRules({ network: NET, resyncSeconds: 1, randomFully: true, signal }),
+        /IPv4 masquerade rules need both network and subnet \(got 10\.244\.0\.0\/16 \/ no subnet\)/,
+      );
     });
   }
 });

@@ -50,7 +50,9 @@ describe('iptables traffic manager (root, netns)', { skip: !isRoot && 'needs roo
     it('appends exactly the spec rules after pre-existing rules', async () => {
       const mgr = new IptablesTrafficManager({ netns: ns });
       await mgr.init(AbortSignal.timeout(10_000));
-      loops.start((signal) => mgr.setupAndEnsureMasqRules({ network: NET, subnet: POD, resyncSeconds: 1, randomFully: true, signal }));
+      loops.start((signal) =>
+        mgr.setupAndEnsureMasqRules({ network: NET, subnet: POD, resyncSeconds: 1, randomFully: true, signal }),
+      );
       loops.start((signal) => mgr.setupAndEnsureForwardRules({ network: NET, resyncSeconds: 1, signal }));
       await eventually(() => nat(ns), [PLANTED_NAT, ...specMasq('10.244.0.0/16', '10.244.1.0/24')]);
       await eventually(() => filter(ns), [PLANTED_FWD, ...specFwd('10.244.0.0/16')]);
@@ -61,7 +63,19 @@ describe('iptables traffic manager (root, netns)', { skip: !isRoot && 'needs roo
     it('restores a rule deleted by hand, in order, on the next resync', async () => {
       // nsRun throws if a deletion fails, so both rules are really gone before the resync runs.
       nsRun(ns, 'iptables', ['-w', '-t', 'nat', '-D', 'FLANNEL-POSTRTG', '3']);
-      nsRun(ns, 'iptables', ['-w', '-t', 'filter', '-D', 'FORWARD', '-m', 'comment', '--comment', 'flanneld forward', '-j', 'FLANNEL-FWD']);
+      nsRun(ns, 'iptables', [
+        '-w',
+        '-t',
+        'filter',
+        '-D',
+        'FORWARD',
+        '-m',
+        'comment',
+        '--comment',
+        'flanneld forward',
+        '-j',
+        'FLANNEL-FWD',
+      ]);
       await eventually(() => nat(ns), [PLANTED_NAT, ...specMasq('10.244.0.0/16', '10.244.1.0/24')]);
       await eventually(() => filter(ns), [PLANTED_FWD, ...specFwd('10.244.0.0/16')]);
     });
@@ -71,7 +85,13 @@ describe('iptables traffic manager (root, netns)', { skip: !isRoot && 'needs roo
       const again = new IptablesTrafficManager({ netns: ns });
       await again.init(AbortSignal.timeout(10_000));
       const ac = new AbortController();
-      const masq = again.setupAndEnsureMasqRules({ network: NET, subnet: POD, resyncSeconds: 1, randomFully: true, signal: ac.signal });
+      const masq = again.setupAndEnsureMasqRules({
+        network: NET,
+        subnet: POD,
+        resyncSeconds: 1,
+        randomFully: true,
+        signal: ac.signal,
+      });
       const fwd = again.setupAndEnsureForwardRules({ network: NET, resyncSeconds: 1, signal: ac.signal });
       await delay(1500); // past the bootstrap and one resync
       ac.abort();
@@ -102,15 +122,24 @@ describe('iptables traffic manager (root, netns)', { skip: !isRoot && 'needs roo
   it('replaces the rule set of a previous network/subnet with the new one', async () => {
     const ns = netns.add('tr-recycle');
     const first = new IptablesTrafficManager({ netns: ns });
-    const ac = loops.start((signal) => first.setupAndEnsureMasqRules({ network: NET, subnet: POD, resyncSeconds: 1, randomFully: true, signal }));
+    const ac = loops.start((signal) =>
+      first.setupAndEnsureMasqRules({ network: NET, subnet: POD, resyncSeconds: 1, randomFully: true, signal }),
+    );
     await eventually(() => nat(ns), specMasq('10.244.0.0/16', '10.244.1.0/24'));
     ac.abort();
 
     const second = new IptablesTrafficManager({ netns: ns });
-    loops.start((signal) => second.setupAndEnsureMasqRules({
-      network: IPv4Net.parse('10.50.0.0/16'), subnet: IPv4Net.parse('10.50.7.0/24'),
-      prevNetwork: NET, prevSubnet: POD, resyncSeconds: 1, randomFully: false, signal,
-    }));
+    loops.start((signal) =>
+      second.setupAndEnsureMasqRules({
+        network: IPv4Net.parse('10.50.0.0/16'),
+        subnet: IPv4Net.parse('10.50.7.0/24'),
+        prevNetwork: NET,
+        prevSubnet: POD,
+        resyncSeconds: 1,
+        randomFully: false,
+        signal,
+      }),
+    );
     await eventually(() => nat(ns), specMasq('10.50.0.0/16', '10.50.7.0/24', ''));
     assert.doesNotMatch(nsRun(ns, 'iptables', ['-w', '-t', 'nat', '-S']), /10\.244\./);
   });

@@ -54,7 +54,19 @@ describe('dual stack traffic rules (root, netns)', { skip: !isRoot && 'needs roo
     assert.match(nsRun(ns, 'ip6tables', ['-w', '-S', 'FORWARD']), /^-P FORWARD ACCEPT$/m);
 
     nsRun(ns, 'ip6tables', ['-w', '-t', 'nat', '-D', 'FLANNEL-POSTRTG', '4']);
-    nsRun(ns, 'ip6tables', ['-w', '-t', 'filter', '-D', 'FORWARD', '-m', 'comment', '--comment', 'flanneld forward', '-j', 'FLANNEL-FWD']);
+    nsRun(ns, 'ip6tables', [
+      '-w',
+      '-t',
+      'filter',
+      '-D',
+      'FORWARD',
+      '-m',
+      'comment',
+      '--comment',
+      'flanneld forward',
+      '-j',
+      'FLANNEL-FWD',
+    ]);
     assert.notDeepEqual(nat6(ns), want6);
     await eventually(() => nat6(ns), want6);
     await eventually(() => filter6(ns), specFwd('2001:db8:42::/56'));
@@ -68,7 +80,14 @@ describe('dual stack traffic rules (root, netns)', { skip: !isRoot && 'needs roo
     await first.stop();
 
     const pod6b = IPv6Net.parse('2001:db8:42:7::/64');
-    const second = startDual(new IptablesTrafficManager({ netns: ns }), { ipv6Subnet: pod6b, prevNetwork: NET, prevSubnet: POD, prevIpv6Network: NET6, prevIpv6Subnet: POD6, randomFully: false });
+    const second = startDual(new IptablesTrafficManager({ netns: ns }), {
+      ipv6Subnet: pod6b,
+      prevNetwork: NET,
+      prevSubnet: POD,
+      prevIpv6Network: NET6,
+      prevIpv6Subnet: POD6,
+      randomFully: false,
+    });
     await eventually(() => nat6(ns), specMasq6('2001:db8:42::/56', '2001:db8:42:7::/64', ''));
     await second.stop();
 
@@ -76,7 +95,17 @@ describe('dual stack traffic rules (root, netns)', { skip: !isRoot && 'needs roo
     // family it does not use); the v4 rules stay as they are.
     const third = new IptablesTrafficManager({ netns: ns });
     const ac = new AbortController();
-    const masq = third.setupAndEnsureMasqRules({ network: NET, subnet: POD, prevNetwork: NET, prevSubnet: POD, prevIpv6Network: NET6, prevIpv6Subnet: pod6b, resyncSeconds: 1, randomFully: false, signal: ac.signal });
+    const masq = third.setupAndEnsureMasqRules({
+      network: NET,
+      subnet: POD,
+      prevNetwork: NET,
+      prevSubnet: POD,
+      prevIpv6Network: NET6,
+      prevIpv6Subnet: pod6b,
+      resyncSeconds: 1,
+      randomFully: false,
+      signal: ac.signal,
+    });
     ruleLoops.add(async () => {
       ac.abort();
       await masq;

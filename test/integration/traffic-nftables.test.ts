@@ -33,8 +33,12 @@ function nftTables(ns: string): string[] {
 const ruleLoops = new RuleLoops();
 
 /** Runs both setup loops of `mgr` until `stop()`; nothing is removed when they end. */
-const startLoops = (mgr: NftablesTrafficManager | IptablesTrafficManager, net = NET, pod = POD, opts: { prevNetwork?: IPv4Net; prevSubnet?: IPv4Net } = {}) =>
-  ruleLoops.start(mgr, { network: net, subnet: pod, ...opts }).stop;
+const startLoops = (
+  mgr: NftablesTrafficManager | IptablesTrafficManager,
+  net = NET,
+  pod = POD,
+  opts: { prevNetwork?: IPv4Net; prevSubnet?: IPv4Net } = {},
+) => ruleLoops.start(mgr, { network: net, subnet: pod, ...opts }).stop;
 
 const prefix = (field: string, addr: string, len: number, op = '==') => ({
   match: { op, left: { payload: { protocol: 'ip', field } }, right: { prefix: { addr, len } } },
@@ -64,7 +68,11 @@ describe('nftables traffic manager (root, netns)', { skip: !isRoot && 'needs roo
       [prefix('saddr', '10.244.0.0', 16), { accept: null }],
       [prefix('daddr', '10.244.0.0', 16), { accept: null }],
     ]);
-    assert.deepEqual(json.postrtg![4], [prefix('saddr', '10.244.1.0', 24, '!='), prefix('daddr', '10.244.0.0', 16), { return: null }]);
+    assert.deepEqual(json.postrtg![4], [
+      prefix('saddr', '10.244.1.0', 24, '!='),
+      prefix('daddr', '10.244.0.0', 16),
+      { return: null },
+    ]);
 
     // Flushed by hand: the resync (1 s) puts every rule back, in order.
     nsRun(ns, 'nft', ['flush', 'chain', 'ip', 'flannel-ipv4', 'postrtg']);
@@ -94,8 +102,13 @@ describe('nftables traffic manager (root, netns)', { skip: !isRoot && 'needs roo
     const ac = new AbortController();
     const net = IPv4Net.parse('10.50.0.0/16');
     const masq = second.setupAndEnsureMasqRules({
-      network: net, subnet: IPv4Net.parse('10.50.7.0/24'), prevNetwork: NET, prevSubnet: POD,
-      resyncSeconds: 1, randomFully: false, signal: ac.signal,
+      network: net,
+      subnet: IPv4Net.parse('10.50.7.0/24'),
+      prevNetwork: NET,
+      prevSubnet: POD,
+      resyncSeconds: 1,
+      randomFully: false,
+      signal: ac.signal,
     });
     const fwd = second.setupAndEnsureForwardRules({ network: net, resyncSeconds: 1, signal: ac.signal });
     ruleLoops.add(async () => {
@@ -114,16 +127,32 @@ describe('nftables traffic manager (root, netns)', { skip: !isRoot && 'needs roo
     const natRules = () => nsRun(ns, 'iptables', ['-w', '-t', 'nat', '-S']);
     const filterRules = () => nsRun(ns, 'iptables', ['-w', '-t', 'filter', '-S']);
     const deadline = Date.now() + 8000;
-    while (Date.now() < deadline && !(/-j FLANNEL-POSTRTG/.test(natRules()) && /-j FLANNEL-FWD/.test(filterRules()))) await delay(100);
+    while (Date.now() < deadline && !(/-j FLANNEL-POSTRTG/.test(natRules()) && /-j FLANNEL-FWD/.test(filterRules())))
+      await delay(100);
     await stopIpt();
     assert.match(natRules(), /-A POSTROUTING .*-j FLANNEL-POSTRTG/);
     assert.match(filterRules(), /-A FORWARD .*-j FLANNEL-FWD/);
     nsRun(ns, 'iptables', ['-w', '-t', 'nat', '-A', 'POSTROUTING', '-s', '192.0.2.0/24', '-j', 'RETURN']);
     nsRun(ns, 'ip6tables', ['-w', '-t', 'nat', '-N', 'FLANNEL-POSTRTG']);
-    nsRun(ns, 'ip6tables', ['-w', '-t', 'nat', '-A', 'POSTROUTING', '-m', 'comment', '--comment', 'flanneld masq', '-j', 'FLANNEL-POSTRTG']);
+    nsRun(ns, 'ip6tables', [
+      '-w',
+      '-t',
+      'nat',
+      '-A',
+      'POSTROUTING',
+      '-m',
+      'comment',
+      '--comment',
+      'flanneld masq',
+      '-j',
+      'FLANNEL-POSTRTG',
+    ]);
 
     await new NftablesTrafficManager({ netns: ns }).init(AbortSignal.timeout(10_000));
-    assert.equal(natRules(), '-P PREROUTING ACCEPT\n-P INPUT ACCEPT\n-P OUTPUT ACCEPT\n-P POSTROUTING ACCEPT\n-A POSTROUTING -s 192.0.2.0/24 -j RETURN\n');
+    assert.equal(
+      natRules(),
+      '-P PREROUTING ACCEPT\n-P INPUT ACCEPT\n-P OUTPUT ACCEPT\n-P POSTROUTING ACCEPT\n-A POSTROUTING -s 192.0.2.0/24 -j RETURN\n',
+    );
     assert.equal(filterRules(), '-P INPUT ACCEPT\n-P FORWARD ACCEPT\n-P OUTPUT ACCEPT\n');
     assert.doesNotMatch(nsRun(ns, 'ip6tables', ['-w', '-t', 'nat', '-S']), /FLANNEL/);
   });
@@ -137,6 +166,9 @@ describe('nftables traffic manager (root, netns)', { skip: !isRoot && 'needs roo
     await eventually(() => table(ns), specTable('10.244.0.0/16', '10.244.1.0/24'));
     await stop();
     await new IptablesTrafficManager({ netns: ns }).init(AbortSignal.timeout(10_000));
-    assert.deepEqual(nftTables(ns).filter((t) => !/^ip6? (nat|filter)$/.test(t)), ['ip keep-me']);
+    assert.deepEqual(
+      nftTables(ns).filter((t) => !/^ip6? (nat|filter)$/.test(t)),
+      ['ip keep-me'],
+    );
   });
 });

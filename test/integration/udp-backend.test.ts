@@ -22,11 +22,29 @@ const C = { addr: '192.168.61.13', subnet: '10.244.3.0/24' };
 
 /** Asynchronous: the data plane runs on this process's event loop, so a blocking spawnSync would starve it. */
 async function ping(ns: string, dst: string, extra: string[] = []): Promise<{ ok: boolean; out: string }> {
-  const { stdout, stderr, code } = await runAsync('ip', ['netns', 'exec', ns, 'ping', '-n', '-c', '2', '-i', '0.2', '-W', '1', ...extra, dst]);
+  const { stdout, stderr, code } = await runAsync('ip', [
+    'netns',
+    'exec',
+    ns,
+    'ping',
+    '-n',
+    '-c',
+    '2',
+    '-i',
+    '0.2',
+    '-W',
+    '1',
+    ...extra,
+    dst,
+  ]);
   return { ok: code === 0, out: `${stdout}${stderr}` };
 }
 
-function runAsync(cmd: string, args: string[], timeoutMs = 10_000): Promise<{ stdout: string; stderr: string; code: number | null }> {
+function runAsync(
+  cmd: string,
+  args: string[],
+  timeoutMs = 10_000,
+): Promise<{ stdout: string; stderr: string; code: number | null }> {
   return new Promise((resolve) => {
     const child = execFile(cmd, args, { encoding: 'utf8', timeout: timeoutMs }, (err, stdout, stderr) => {
       resolve({ stdout, stderr, code: err ? (typeof err.code === 'number' ? err.code : null) : 0 });
@@ -110,9 +128,15 @@ describe('udp backend', { skip: !isRoot && 'needs root' }, () => {
     assert.equal(link.mtu, 1472);
     assert.ok(link.flags.includes('UP'));
     const [addr] = ipJson(a.ns, ['-4', 'addr', 'show', 'flannel0']);
-    assert.deepEqual(addr.addr_info.map((x: any) => `${x.local}/${x.prefixlen}`), ['10.244.1.0/32']);
+    assert.deepEqual(
+      addr.addr_info.map((x: any) => `${x.local}/${x.prefixlen}`),
+      ['10.244.1.0/32'],
+    );
     const routes = ipJson(a.ns, ['route', 'show', 'dev', 'flannel0']);
-    assert.deepEqual(routes.map((r: any) => [r.dst, r.gateway, r.scope]), [['10.244.0.0/16', undefined, undefined]]);
+    assert.deepEqual(
+      routes.map((r: any) => [r.dst, r.gateway, r.scope]),
+      [['10.244.0.0/16', undefined, undefined]],
+    );
     assert.equal(a.network.mtu, 1472, 'subnet.env MTU');
   });
 
@@ -127,7 +151,12 @@ describe('udp backend', { skip: !isRoot && 'needs root' }, () => {
   });
 
   it('pings across the overlay', async () => {
-    await until('both peers known', () => a.network.dataPlane.routes.size >= 1 && b.network.dataPlane.routes.size >= 1, 3000, 25);
+    await until(
+      'both peers known',
+      () => a.network.dataPlane.routes.size >= 1 && b.network.dataPlane.routes.size >= 1,
+      3000,
+      25,
+    );
     const r = await ping(a.ns, '10.244.2.0');
     assert.ok(r.ok, r.out);
     assert.match(r.out, /2 received/);
@@ -135,17 +164,34 @@ describe('udp backend', { skip: !isRoot && 'needs root' }, () => {
   });
 
   it('reports each peer programmed once the data plane routes to it, with its subnet, public IP and since', async () => {
-    const p = await until('B programmed on A', () => a.network.peers().find((x) => x.subnet === B.subnet && x.state === 'programmed'), 3000, 25);
+    const p = await until(
+      'B programmed on A',
+      () => a.network.peers().find((x) => x.subnet === B.subnet && x.state === 'programmed'),
+      3000,
+      25,
+    );
     assert.deepEqual(a.network.peers(), [{ subnet: B.subnet, publicIP: B.addr, state: 'programmed', since: p.since }]);
     assert.match(p.since, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
     assert.ok(Date.parse(p.since) <= Date.now());
     assert.equal(a.network.dataPlane.routes.get(IPv4Net.parse(B.subnet)), parseIPv4(B.addr), 'in the routing table');
-    assert.deepEqual(b.network.peers().map((x) => [x.subnet, x.publicIP, x.state]), [[A.subnet, A.addr, 'programmed']]);
+    assert.deepEqual(
+      b.network.peers().map((x) => [x.subnet, x.publicIP, x.state]),
+      [[A.subnet, A.addr, 'programmed']],
+    );
   });
 
   it('answers an unknown destination with ICMP net unreachable (TCP connect fails with ENETUNREACH)', async () => {
     const before = a.network.dataPlane.stats.noRoute;
-    const r = await runAsync('ip', ['netns', 'exec', a.ns, process.execPath, '-e', CONNECT_SCRIPT, '10.244.99.1', '80']);
+    const r = await runAsync('ip', [
+      'netns',
+      'exec',
+      a.ns,
+      process.execPath,
+      '-e',
+      CONNECT_SCRIPT,
+      '10.244.99.1',
+      '80',
+    ]);
     assert.equal(r.stdout.trim(), 'ENETUNREACH', `${r.stdout}${r.stderr}`);
     assert.ok(a.network.dataPlane.stats.noRoute > before);
   });
@@ -176,7 +222,21 @@ describe('udp backend', { skip: !isRoot && 'needs root' }, () => {
     await until('C known on A', () => a.network.dataPlane.routes.size >= 2, 3000, 25);
     requireTool('tcpdump');
     const pcap = join(tmp, 'flannel0.pcap');
-    const dump = spawn('ip', ['netns', 'exec', a.ns, 'tcpdump', '-i', 'flannel0', '-n', '-U', '-c', '1', '-w', pcap, 'icmp and dst host 10.244.3.5']);
+    const dump = spawn('ip', [
+      'netns',
+      'exec',
+      a.ns,
+      'tcpdump',
+      '-i',
+      'flannel0',
+      '-n',
+      '-U',
+      '-c',
+      '1',
+      '-w',
+      pcap,
+      'icmp and dst host 10.244.3.5',
+    ]);
     const exited = new Promise<void>((r) => dump.on('exit', () => r()));
     let err = '';
     dump.stderr.on('data', (d) => (err += d));
@@ -225,7 +285,12 @@ describe('udp backend', { skip: !isRoot && 'needs root' }, () => {
   });
 
   it('ignores leases of other backends and forgets removed ones', async () => {
-    cluster.put('10.244.4.0/24', { publicIP: '192.168.61.14', publicIPv6: null, backendType: 'vxlan', backendData: { VNI: 1, VtepMAC: '0e:00:00:00:00:04' } });
+    cluster.put('10.244.4.0/24', {
+      publicIP: '192.168.61.14',
+      publicIPv6: null,
+      backendType: 'vxlan',
+      backendData: { VNI: 1, VtepMAC: '0e:00:00:00:00:04' },
+    });
     cluster.remove(C.subnet);
     await until('C forgotten', () => a.network.dataPlane.routes.size === 1, 3000, 25);
     for (const dst of ['10.244.4.1', '10.244.3.5']) {
@@ -233,30 +298,59 @@ describe('udp backend', { skip: !isRoot && 'needs root' }, () => {
       assert.equal(r.stdout.trim(), 'ENETUNREACH', `${dst}: ${r.stdout}${r.stderr}`);
     }
     assert.ok((await ping(a.ns, '10.244.2.0')).ok, 'B still reachable');
-    assert.deepEqual(a.network.peers().map((x) => [x.subnet, x.state]), [[B.subnet, 'programmed']], 'no other backend, nor the removed peer');
+    assert.deepEqual(
+      a.network.peers().map((x) => [x.subnet, x.state]),
+      [[B.subnet, 'programmed']],
+      'no other backend, nor the removed peer',
+    );
   });
 
   it('reports a peer whose PublicIP it cannot route to failed with why, and programmed once its lease is fixed', async () => {
     cluster.put('10.244.5.0/24', { publicIP: 'not-an-ip', publicIPv6: null, backendType: '' });
-    const failed = await until('the bad peer failed', () => a.network.peers().find((x) => x.subnet === '10.244.5.0/24'), 3000, 25);
+    const failed = await until(
+      'the bad peer failed',
+      () => a.network.peers().find((x) => x.subnet === '10.244.5.0/24'),
+      3000,
+      25,
+    );
     assert.deepEqual(failed, {
-      subnet: '10.244.5.0/24', publicIP: 'not-an-ip', state: 'failed',
-      reason: 'not in the routing table: its PublicIP cannot be used (invalid IPv4 address "not-an-ip")', since: failed.since,
+      subnet: '10.244.5.0/24',
+      publicIP: 'not-an-ip',
+      state: 'failed',
+      reason: 'not in the routing table: its PublicIP cannot be used (invalid IPv4 address "not-an-ip")',
+      since: failed.since,
     });
     assert.equal(a.network.dataPlane.routes.get(IPv4Net.parse('10.244.5.0/24')), undefined);
     await new Promise((r) => setTimeout(r, 5));
     cluster.put('10.244.5.0/24', { publicIP: '192.168.61.15', publicIPv6: null, backendType: '' });
-    const ok = await until('the fixed peer programmed', () => a.network.peers().find((x) => x.subnet === '10.244.5.0/24' && x.state === 'programmed'), 3000, 25);
+    const ok = await until(
+      'the fixed peer programmed',
+      () => a.network.peers().find((x) => x.subnet === '10.244.5.0/24' && x.state === 'programmed'),
+      3000,
+      25,
+    );
     assert.equal(ok.reason, undefined);
     assert.ok(Date.parse(ok.since) > Date.parse(failed.since), `${ok.since} after ${failed.since}`);
-    assert.deepEqual(a.network.peers().map((x) => x.subnet), [B.subnet, '10.244.5.0/24'], 'sorted by subnet');
+    assert.deepEqual(
+      a.network.peers().map((x) => x.subnet),
+      [B.subnet, '10.244.5.0/24'],
+      'sorted by subnet',
+    );
     cluster.remove('10.244.5.0/24');
     await until('it gone', () => a.network.peers().length === 1 && a.network.dataPlane.routes.size === 1, 3000, 25);
   });
 
   it('removes flannel0 when the network stops (its TUN fd closes)', async () => {
     await b.stop();
-    await until('flannel0 gone on B', () => ipJson(b.ns, ['link']).every((l: any) => l.ifname !== 'flannel0'), 3000, 25);
-    assert.equal(spawnSync('ip', ['netns', 'exec', b.ns, 'ss', '-Hnlu'], { encoding: 'utf8' }).stdout.includes(':8285'), false);
+    await until(
+      'flannel0 gone on B',
+      () => ipJson(b.ns, ['link']).every((l: any) => l.ifname !== 'flannel0'),
+      3000,
+      25,
+    );
+    assert.equal(
+      spawnSync('ip', ['netns', 'exec', b.ns, 'ss', '-Hnlu'], { encoding: 'utf8' }).stdout.includes(':8285'),
+      false,
+    );
   });
 });

@@ -76,9 +76,15 @@ describe('vxlan backend between two hosts', { skip: !isRoot && 'needs root' }, (
       ['10.244.2.0/24 via 10.244.2.0 onlink'],
     );
     const neigh = neighOn(a.ns, 'flannel.1');
-    assert.deepEqual(neigh.map((n: any) => `${n.dst} ${n.lladdr} ${n.state.join(',')}`), [`10.244.2.0 ${bMac} PERMANENT`]);
+    assert.deepEqual(
+      neigh.map((n: any) => `${n.dst} ${n.lladdr} ${n.state.join(',')}`),
+      [`10.244.2.0 ${bMac} PERMANENT`],
+    );
     const fdb = fdbOn(a.ns, 'flannel.1');
-    assert.deepEqual(fdb.map((f: any) => `${f.mac} ${f.dst} ${f.flags.join(',')} ${f.state}`), [`${bMac} 192.168.200.2 self permanent`]);
+    assert.deepEqual(
+      fdb.map((f: any) => `${f.mac} ${f.dst} ${f.flags.join(',')} ${f.state}`),
+      [`${bMac} 192.168.200.2 self permanent`],
+    );
   });
 
   it('carries traffic across flannel.1 both ways', async () => {
@@ -88,53 +94,103 @@ describe('vxlan backend between two hosts', { skip: !isRoot && 'needs root' }, (
   });
 
   it('adds and removes a peer within 1 second, and leaves no FDB entry behind when its VtepMAC changes', async () => {
-    const attrs = (mac: string) => ({ publicIP: '192.168.200.7', publicIPv6: null, backendType: 'vxlan', backendData: { VNI: 1, VtepMAC: mac } });
+    const attrs = (mac: string) => ({
+      publicIP: '192.168.200.7',
+      publicIPv6: null,
+      backendType: 'vxlan',
+      backendData: { VNI: 1, VtepMAC: mac },
+    });
     cluster.put('10.244.7.0/24', attrs('0e:00:00:00:07:01'));
-    await until('peer 10.244.7.0/24 on A', () =>
-      routesOn(a.ns, 'flannel.1').some((r: any) => r.dst === '10.244.7.0/24') &&
-      neighOn(a.ns, 'flannel.1').some((n: any) => n.dst === '10.244.7.0' && n.lladdr === '0e:00:00:00:07:01') &&
-      fdbOn(a.ns, 'flannel.1').some((f: any) => f.mac === '0e:00:00:00:07:01' && f.dst === '192.168.200.7'), 1000, 25);
+    await until(
+      'peer 10.244.7.0/24 on A',
+      () =>
+        routesOn(a.ns, 'flannel.1').some((r: any) => r.dst === '10.244.7.0/24') &&
+        neighOn(a.ns, 'flannel.1').some((n: any) => n.dst === '10.244.7.0' && n.lladdr === '0e:00:00:00:07:01') &&
+        fdbOn(a.ns, 'flannel.1').some((f: any) => f.mac === '0e:00:00:00:07:01' && f.dst === '192.168.200.7'),
+      1000,
+      25,
+    );
 
     cluster.put('10.244.7.0/24', attrs('0e:00:00:00:07:02'));
-    await until('the new MAC to replace the old one', () => {
-      const fdb = fdbOn(a.ns, 'flannel.1');
-      return fdb.some((f: any) => f.mac === '0e:00:00:00:07:02') && !fdb.some((f: any) => f.mac === '0e:00:00:00:07:01') &&
-        neighOn(a.ns, 'flannel.1').some((n: any) => n.dst === '10.244.7.0' && n.lladdr === '0e:00:00:00:07:02');
-    }, 1000, 25);
+    await until(
+      'the new MAC to replace the old one',
+      () => {
+        const fdb = fdbOn(a.ns, 'flannel.1');
+        return (
+          fdb.some((f: any) => f.mac === '0e:00:00:00:07:02') &&
+          !fdb.some((f: any) => f.mac === '0e:00:00:00:07:01') &&
+          neighOn(a.ns, 'flannel.1').some((n: any) => n.dst === '10.244.7.0' && n.lladdr === '0e:00:00:00:07:02')
+        );
+      },
+      1000,
+      25,
+    );
 
     cluster.remove('10.244.7.0/24');
-    await until('peer 10.244.7.0/24 gone from A', () =>
-      !routesOn(a.ns, 'flannel.1').some((r: any) => r.dst === '10.244.7.0/24') &&
-      !neighOn(a.ns, 'flannel.1').some((n: any) => n.dst === '10.244.7.0') &&
-      !fdbOn(a.ns, 'flannel.1').some((f: any) => f.dst === '192.168.200.7'), 1000, 25);
+    await until(
+      'peer 10.244.7.0/24 gone from A',
+      () =>
+        !routesOn(a.ns, 'flannel.1').some((r: any) => r.dst === '10.244.7.0/24') &&
+        !neighOn(a.ns, 'flannel.1').some((n: any) => n.dst === '10.244.7.0') &&
+        !fdbOn(a.ns, 'flannel.1').some((f: any) => f.dst === '192.168.200.7'),
+      1000,
+      25,
+    );
     // B's entries are untouched by the churn.
     assert.equal(routesOn(a.ns, 'flannel.1').length, 1);
   });
 
   it('ignores leases of other backend types', async () => {
     cluster.put('10.244.8.0/24', { publicIP: '192.168.200.8', publicIPv6: null, backendType: 'host-gw' });
-    cluster.put('10.244.9.0/24', { publicIP: '192.168.200.9', publicIPv6: null, backendType: 'vxlan', backendData: { VNI: 1, VtepMAC: '0e:00:00:00:09:01' } });
+    cluster.put('10.244.9.0/24', {
+      publicIP: '192.168.200.9',
+      publicIPv6: null,
+      backendType: 'vxlan',
+      backendData: { VNI: 1, VtepMAC: '0e:00:00:00:09:01' },
+    });
     // The vxlan lease put after the host-gw one shows the host-gw one was processed (and ignored) already.
-    await until('10.244.9.0/24 on A', () => routesOn(a.ns, 'flannel.1').some((r: any) => r.dst === '10.244.9.0/24'), 1000, 25);
+    await until(
+      '10.244.9.0/24 on A',
+      () => routesOn(a.ns, 'flannel.1').some((r: any) => r.dst === '10.244.9.0/24'),
+      1000,
+      25,
+    );
     assert.ok(!ipJson(a.ns, ['route']).some((r: any) => r.dst === '10.244.8.0/24'));
     cluster.remove('10.244.8.0/24');
     cluster.remove('10.244.9.0/24');
-    await until('10.244.9.0/24 gone', () => !routesOn(a.ns, 'flannel.1').some((r: any) => r.dst === '10.244.9.0/24'), 1000, 25);
+    await until(
+      '10.244.9.0/24 gone',
+      () => !routesOn(a.ns, 'flannel.1').some((r: any) => r.dst === '10.244.9.0/24'),
+      1000,
+      25,
+    );
   });
 
   it('recreates flannel.1 with its MAC, address and peers when it is deleted', async () => {
     const mac = linkMac(a.ns, 'flannel.1');
     const oldIndex = ipJson(a.ns, ['link', 'show', 'flannel.1'])[0].ifindex;
     run('ip', ['-n', a.ns, 'link', 'del', 'flannel.1']);
-    await until('flannel.1 back with B programmed', () => {
-      const link = ipJson(a.ns, ['link', 'show', 'flannel.1'])[0];
-      return link && link.ifindex !== oldIndex && link.flags.includes('UP') &&
-        routesOn(a.ns, 'flannel.1').some((r: any) => r.dst === '10.244.2.0/24') &&
-        fdbOn(a.ns, 'flannel.1').some((f: any) => f.dst === '192.168.200.2') &&
-        neighOn(a.ns, 'flannel.1').some((n: any) => n.dst === '10.244.2.0');
-    }, 5000, 25);
+    await until(
+      'flannel.1 back with B programmed',
+      () => {
+        const link = ipJson(a.ns, ['link', 'show', 'flannel.1'])[0];
+        return (
+          link &&
+          link.ifindex !== oldIndex &&
+          link.flags.includes('UP') &&
+          routesOn(a.ns, 'flannel.1').some((r: any) => r.dst === '10.244.2.0/24') &&
+          fdbOn(a.ns, 'flannel.1').some((f: any) => f.dst === '192.168.200.2') &&
+          neighOn(a.ns, 'flannel.1').some((n: any) => n.dst === '10.244.2.0')
+        );
+      },
+      5000,
+      25,
+    );
     assert.equal(linkMac(a.ns, 'flannel.1'), mac);
-    assert.deepEqual(ipJson(a.ns, ['-4', 'addr', 'show', 'flannel.1'])[0].addr_info.map((i: any) => `${i.local}/${i.prefixlen}`), ['10.244.1.0/32']);
+    assert.deepEqual(
+      ipJson(a.ns, ['-4', 'addr', 'show', 'flannel.1'])[0].addr_info.map((i: any) => `${i.local}/${i.prefixlen}`),
+      ['10.244.1.0/32'],
+    );
     assert.match(ping(a.ns, '10.244.1.0', '10.244.2.0'), /3 received/);
   });
 
@@ -146,7 +202,12 @@ describe('vxlan backend between two hosts', { skip: !isRoot && 'needs root' }, (
     assert.equal(linkMac(b.ns, 'flannel.1'), mac);
     assert.equal(ipJson(b.ns, ['link', 'show', 'flannel.1'])[0].ifindex, index, 'the device was reused, not recreated');
     assert.deepEqual(b.sm.published.at(-1)!.backendData, { VNI: 1, VtepMAC: mac });
-    await until('B to program A again', () => routesOn(b.ns, 'flannel.1').some((r: any) => r.dst === '10.244.1.0/24'), 1000, 25);
+    await until(
+      'B to program A again',
+      () => routesOn(b.ns, 'flannel.1').some((r: any) => r.dst === '10.244.1.0/24'),
+      1000,
+      25,
+    );
     assert.match(ping(b.ns, '10.244.2.0', '10.244.1.0'), /3 received/);
   });
 });

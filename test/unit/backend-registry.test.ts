@@ -7,7 +7,14 @@ import type { BackendContext } from '../../src/backend/backend.ts';
 const ctx = (backendType: string): BackendContext => ({
   subnetManager: {} as BackendContext['subnetManager'],
   extIface: { name: 'eth0', index: 2, mtu: 1500, ifaceAddr: '192.168.1.11', extAddr: '192.168.1.11' },
-  config: { enableIPv4: true, enableIPv6: false, enableNFTables: false, subnetLen: 24, backendType, backend: { Type: backendType } },
+  config: {
+    enableIPv4: true,
+    enableIPv6: false,
+    enableNFTables: false,
+    subnetLen: 24,
+    backendType,
+    backend: { Type: backendType },
+  },
   netlink: {} as BackendContext['netlink'],
 });
 
@@ -22,13 +29,16 @@ describe('backend registry', () => {
     assert.deepEqual(backendTypes, ['vxlan', 'host-gw', 'udp']);
   });
 
-  it('refuses unknown types with real flannel\'s message, then where to set the type and the valid ones', () => {
+  it("refuses unknown types with real flannel's message, then where to set the type and the valid ones", () => {
     const fix = '; set Backend.Type in the network config to one of: vxlan, host-gw, udp';
     const refuses = (type: string, message: string) =>
-      assert.throws(() => createBackend(ctx(type)), (e: Error) => {
-        assert.equal(e.message, message);
-        return true;
-      });
+      assert.throws(
+        () => createBackend(ctx(type)),
+        (e: Error) => {
+          assert.equal(e.message, message);
+          return true;
+        },
+      );
     refuses('carrier-pigeon', `unknown backend type: carrier-pigeon${fix}`);
     refuses('', `unknown backend type: ${fix}`);
     refuses('toString', `unknown backend type: toString${fix}`);

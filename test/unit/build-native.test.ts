@@ -16,7 +16,10 @@ describe('build-native', () => {
   });
 
   it('refuses a node older than 20.18, naming the version and where to get a newer one', () => {
-    assert.throws(() => checkNodeVersion('18.19.0'), /node 18\.19\.0 is too old: flannel-ts needs Node\.js >= 20\.18 .*Debian 12's own nodejs package is 18/);
+    assert.throws(
+      () => checkNodeVersion('18.19.0'),
+      /node 18\.19\.0 is too old: flannel-ts needs Node\.js >= 20\.18 .*Debian 12's own nodejs package is 18/,
+    );
     assert.throws(() => checkNodeVersion('20.17.9'), /too old/);
     checkNodeVersion('20.18.0');
     checkNodeVersion('22.1.0');

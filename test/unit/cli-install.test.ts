@@ -1,7 +1,19 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  closeSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  readSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { installFile, parseInstallArgs } from '../../src/cli/install.ts';
@@ -22,7 +34,9 @@ describe('flannelctl install', () => {
   });
 
   it('refuses bad arguments with a message naming them', () => {
-    assert.throws(() => parseInstallArgs(['--mode=0999', 'a', 'b']), { message: 'install: --mode 0999: not an octal permission like 0755 or 0644' });
+    assert.throws(() => parseInstallArgs(['--mode=0999', 'a', 'b']), {
+      message: 'install: --mode 0999: not an octal permission like 0755 or 0644',
+    });
     assert.throws(() => parseInstallArgs(['--mode']), { message: 'install: --mode needs a value' });
     assert.throws(() => parseInstallArgs(['a']), { message: 'install: missing <destination>' });
     assert.throws(() => parseInstallArgs([]), { message: 'install: missing <source> <destination>' });
@@ -57,12 +71,21 @@ describe('flannelctl install', () => {
   });
 
   it('names the missing source, the missing directory and a directory destination', () => {
-    assert.throws(() => installFile({ source: join(dir, 'nope'), destination: join(dir, 'x'), mode: 0o644 }), /cannot read source .*nope/);
+    assert.throws(
+      () => installFile({ source: join(dir, 'nope'), destination: join(dir, 'x'), mode: 0o644 }),
+      /cannot read source .*nope/,
+    );
     const src = join(dir, 'conf');
     writeFileSync(src, '{}');
-    assert.throws(() => installFile({ source: src, destination: join(dir, 'no-dir', 'x'), mode: 0o644 }), /destination directory .*no-dir does not exist; mount/);
+    assert.throws(
+      () => installFile({ source: src, destination: join(dir, 'no-dir', 'x'), mode: 0o644 }),
+      /destination directory .*no-dir does not exist; mount/,
+    );
     mkdirSync(join(dir, 'adir'));
-    assert.throws(() => installFile({ source: src, destination: join(dir, 'adir'), mode: 0o644 }), /is a directory; give the full file name/);
+    assert.throws(
+      () => installFile({ source: src, destination: join(dir, 'adir'), mode: 0o644 }),
+      /is a directory; give the full file name/,
+    );
     assert.deepEqual(readdirSync(join(dir, 'adir')), []);
   });
 
@@ -71,13 +94,23 @@ describe('flannelctl install', () => {
     writeFileSync(src, '{"name":"cbr0"}');
     const netd = join(dir, 'net.d');
     mkdirSync(netd);
-    const ok = spawnSync(process.execPath, ['--import', 'tsx', FLANNELCTL, 'install', src, join(netd, '10-flannel.conflist')], { encoding: 'utf8', timeout: 30_000 });
+    const ok = spawnSync(
+      process.execPath,
+      ['--import', 'tsx', FLANNELCTL, 'install', src, join(netd, '10-flannel.conflist')],
+      { encoding: 'utf8', timeout: 30_000 },
+    );
     assert.equal(ok.status, 0, ok.stderr);
     assert.equal(readFileSync(join(netd, '10-flannel.conflist'), 'utf8'), '{"name":"cbr0"}');
     assert.equal(statSync(join(netd, '10-flannel.conflist')).mode & 0o7777, 0o644);
-    const bad = spawnSync(process.execPath, ['--import', 'tsx', FLANNELCTL, 'install', src], { encoding: 'utf8', timeout: 30_000 });
+    const bad = spawnSync(process.execPath, ['--import', 'tsx', FLANNELCTL, 'install', src], {
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
     assert.equal(bad.status, 2);
-    assert.match(bad.stderr, /^flannelctl: install: missing <destination>\nUsage: flannelctl install \[--mode MODE\] <source> <destination>\n/);
+    assert.match(
+      bad.stderr,
+      /^flannelctl: install: missing <destination>\nUsage: flannelctl install \[--mode MODE\] <source> <destination>\n/,
+    );
     assert.equal(bad.stdout, '');
   });
 
@@ -92,7 +125,9 @@ describe('flannelctl install', () => {
     // A separate process alternates installs while this one reads; bounded by its iteration count.
     const script = `import { installFile } from ${JSON.stringify(join(import.meta.dirname, '../../src/cli/install.ts'))};
       for (let i = 0; i < 40; i++) installFile({ source: i % 2 ? ${JSON.stringify(a)} : ${JSON.stringify(b)}, destination: ${JSON.stringify(target)}, mode: 0o644 });`;
-    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     let stderr = '';
     child.stderr.on('data', (d) => (stderr += d));
     const done = new Promise<number | null>((res) => child.on('close', res));
@@ -105,7 +140,10 @@ describe('flannelctl install', () => {
       const buf = readFileSync(target);
       assert.equal(buf.length, size, 'a reader saw a partial file');
       const first = String.fromCharCode(buf[0]!);
-      assert.ok(buf.every((c) => c === buf[0]), 'a reader saw mixed contents');
+      assert.ok(
+        buf.every((c) => c === buf[0]),
+        'a reader saw mixed contents',
+      );
       seen.add(first);
       reads++;
       await new Promise((r) => setImmediate(r));
@@ -113,6 +151,9 @@ describe('flannelctl install', () => {
     assert.equal(await done, 0, stderr);
     assert.ok(reads > 0);
     assert.equal(readFileSync(target, 'utf8')[0], 'a', 'the last of 40 installs (i = 39) copies a');
-    assert.deepEqual(readdirSync(dir).filter((f) => f.startsWith('.race')), []);
+    assert.deepEqual(
+      readdirSync(dir).filter((f) => f.startsWith('.race')),
+      [],
+    );
   });
 });

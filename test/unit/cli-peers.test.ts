@@ -11,12 +11,18 @@ import { freePort } from '../helpers/etcd.ts';
 
 const FLANNELCTL = join(import.meta.dirname, '../../src/cli/flannelctl.ts');
 
-const ok: PeerStatus = { subnet: '10.244.2.0/24', publicIP: '192.168.150.12', state: 'programmed', since: '2025-03-01T10:00:00.123Z' };
+const ok: PeerStatus = {
+  subnet: '10.244.2.0/24',
+  publicIP: '192.168.150.12',
+  state: 'programmed',
+  since: '2025-03-01T10:00:00.123Z',
+};
 const bad: PeerStatus = {
   subnet: '10.244.13.0/24',
   publicIP: '10.99.0.3',
   state: 'failed',
-  reason: 'the kernel refused the route: network is unreachable (ENETUNREACH); peer 10.99.0.3 is reached through gateway 192.168.150.1, not directly on eth0',
+  reason:
+    'the kernel refused the route: network is unreachable (ENETUNREACH); peer 10.99.0.3 is reached through gateway 192.168.150.1, not directly on eth0',
   since: '2025-03-01T10:00:05.900Z',
 };
 
@@ -44,16 +50,29 @@ describe('flannelctl peers: input checks', () => {
     assert.equal(peersUrl('http://127.0.0.1:8081/').toString(), 'http://127.0.0.1:8081/peers');
     assert.equal(peersUrl('http://10.0.0.5:9000/peers').toString(), 'http://10.0.0.5:9000/peers');
     assert.equal(peersUrl('127.0.0.1:8081').toString(), 'http://127.0.0.1:8081/peers');
-    assert.throws(() => peersUrl('https://127.0.0.1:8081'), /--url https:\/\/127\.0\.0\.1:8081: flanneld's health server speaks plain http:\/\//);
-    assert.throws(() => peersUrl('not a url'), /--url not a url: not a URL; give flanneld's health server, e.g\. http:\/\/127\.0\.0\.1:8081/);
+    assert.throws(
+      () => peersUrl('https://127.0.0.1:8081'),
+      /--url https:\/\/127\.0\.0\.1:8081: flanneld's health server speaks plain http:\/\//,
+    );
+    assert.throws(
+      () => peersUrl('not a url'),
+      /--url not a url: not a URL; give flanneld's health server, e.g\. http:\/\/127\.0\.0\.1:8081/,
+    );
   });
 
   it("accepts flanneld's JSON and names the URL when the answer is something else", () => {
     const body = JSON.stringify({ backend: 'host-gw', peers: [ok, bad] });
     assert.deepEqual(parsePeersReport(body, 'http://x/peers'), { backend: 'host-gw', peers: [ok, bad] });
-    assert.throws(() => parsePeersReport('<html>', 'http://x/peers'), /http:\/\/x\/peers answered something that is not flanneld's peer status \(not JSON\)/);
+    assert.throws(
+      () => parsePeersReport('<html>', 'http://x/peers'),
+      /http:\/\/x\/peers answered something that is not flanneld's peer status \(not JSON\)/,
+    );
     assert.throws(() => parsePeersReport('{"peers":[]}', 'http://x/peers'), /\(no backend and peers\)/);
-    assert.throws(() => parsePeersReport(JSON.stringify({ backend: 'host-gw', peers: [{ ...ok, state: 'maybe' }] }), 'http://x/peers'), /\(peer \{.*"state":"maybe"/);
+    assert.throws(
+      () =>
+        parsePeersReport(JSON.stringify({ backend: 'host-gw', peers: [{ ...ok, state: 'maybe' }] }), 'http://x/peers'),
+      /\(peer \{.*"state":"maybe"/,
+    );
   });
 });
 
@@ -72,7 +91,9 @@ describe("flanneld's GET /peers and flannelctl peers against it", () => {
     const res = await fetch(`${url}/peers`);
     assert.equal(res.status, 503);
     assert.deepEqual(await res.json(), { error: "flanneld's network is not running yet" });
-    await assert.rejects(fetchPeers(url), { message: `flanneld at ${url}/peers is not ready yet (flanneld's network is not running yet); try again in a moment` });
+    await assert.rejects(fetchPeers(url), {
+      message: `flanneld at ${url}/peers is not ready yet (flanneld's network is not running yet); try again in a moment`,
+    });
   });
 
   it("serves the backend's peers as JSON once the network runs, read-only", async () => {
@@ -129,7 +150,10 @@ describe("flanneld's GET /peers and flannelctl peers against it", () => {
     // Async, not spawnSync: the health server answering the child runs in this process.
     const run = (args: string[]) =>
       new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-        const p = spawn(process.execPath, ['--import', 'tsx', FLANNELCTL, ...args], { stdio: ['ignore', 'pipe', 'pipe'], timeout: 20_000 });
+        const p = spawn(process.execPath, ['--import', 'tsx', FLANNELCTL, ...args], {
+          stdio: ['ignore', 'pipe', 'pipe'],
+          timeout: 20_000,
+        });
         let stdout = '';
         let stderr = '';
         p.stdout.on('data', (b) => (stdout += b));
@@ -149,7 +173,10 @@ describe("flanneld's GET /peers and flannelctl peers against it", () => {
       `flannelctl: cannot reach flanneld at http://127.0.0.1:${closed}/peers (ECONNREFUSED): is flanneld running with --healthz-port=${closed}, on an address this host reaches (--healthz-ip)?\n`,
     );
 
-    const stray = spawnSync(process.execPath, ['--import', 'tsx', FLANNELCTL, 'peers', 'h1'], { encoding: 'utf8', timeout: 20_000 });
+    const stray = spawnSync(process.execPath, ['--import', 'tsx', FLANNELCTL, 'peers', 'h1'], {
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
     assert.equal(stray.status, 2);
     assert.match(stray.stderr, /^flannelctl: peers: unexpected argument h1\nUsage: flannelctl peers \[--url URL\]\n/);
   });

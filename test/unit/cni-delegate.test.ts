@@ -6,9 +6,17 @@ import { parseNetConf, DEFAULT_DATA_DIR, DEFAULT_SUBNET_FILE } from '../../src/c
 import { CniCode } from '../../src/cni/errors.ts';
 import { parseSubnetEnv } from '../../src/subnet/subnet-env.ts';
 
-const ENV = parseSubnetEnv('FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.1.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n', 'subnet.env');
+const ENV = parseSubnetEnv(
+  'FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.1.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n',
+  'subnet.env',
+);
 // The plugin entry of the default kube-flannel conflist, as libcni hands it over (name and cniVersion injected).
-const DEFAULT_CONF = { cniVersion: '0.3.1', name: 'cbr0', type: 'flannel', delegate: { hairpinMode: true, isDefaultGateway: true } };
+const DEFAULT_CONF = {
+  cniVersion: '0.3.1',
+  name: 'cbr0',
+  type: 'flannel',
+  delegate: { hairpinMode: true, isDefaultGateway: true },
+};
 
 function bytes(conf: Record<string, unknown>, env = ENV): string {
   return delegateBytes(parseNetConf(conf), env);
@@ -27,11 +35,17 @@ describe('delegate generation (ADD)', () => {
     assert.equal(n.subnetFile, DEFAULT_SUBNET_FILE);
     assert.equal(n.dataDir, DEFAULT_DATA_DIR);
     assert.deepEqual(n.delegate, {});
-    assert.equal(bytes({ name: 'n' }), '{"ipMasq":false,"ipam":{"ranges":[[{"subnet":"10.244.1.0/24"}]],"routes":[{"dst":"10.244.0.0/16"}],"type":"host-local"},"isGateway":true,"mtu":1450,"name":"n","type":"bridge"}');
+    assert.equal(
+      bytes({ name: 'n' }),
+      '{"ipMasq":false,"ipam":{"ranges":[[{"subnet":"10.244.1.0/24"}]],"routes":[{"dst":"10.244.0.0/16"}],"type":"host-local"},"isGateway":true,"mtu":1450,"name":"n","type":"bridge"}',
+    );
   });
 
   it('sets ipMasq to the opposite of FLANNEL_IPMASQ', () => {
-    const noMasq = parseSubnetEnv('FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.1.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=false\n', 'f');
+    const noMasq = parseSubnetEnv(
+      'FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.1.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=false\n',
+      'f',
+    );
     assert.equal(buildDelegate(parseNetConf({ name: 'n' }), noMasq).ipMasq, true);
     assert.equal(buildDelegate(parseNetConf({ name: 'n' }), ENV).ipMasq, false);
   });
@@ -47,7 +61,11 @@ describe('delegate generation (ADD)', () => {
   });
 
   it("copies the input cniVersion over the delegate's, and adds none when the input has none", () => {
-    assert.equal(buildDelegate(parseNetConf({ name: 'n', cniVersion: '1.0.0', delegate: { cniVersion: '0.3.1' } }), ENV).cniVersion, '1.0.0');
+    assert.equal(
+      buildDelegate(parseNetConf({ name: 'n', cniVersion: '1.0.0', delegate: { cniVersion: '0.3.1' } }), ENV)
+        .cniVersion,
+      '1.0.0',
+    );
     assert.equal('cniVersion' in buildDelegate(parseNetConf({ name: 'n' }), ENV), false);
   });
 
@@ -58,30 +76,56 @@ describe('delegate generation (ADD)', () => {
         type: 'host-local',
         dataDir: '/tmp/ipam',
         ranges: [[{ subnet: '192.168.0.0/24' }]],
-        routes: [{ gw: '10.9.9.9', dst: '10.1.2.3/8', mtu: 1400, priority: 0, table: 0, bogus: 1 }, { dst: 'FD00::0/8' }],
+        routes: [
+          { gw: '10.9.9.9', dst: '10.1.2.3/8', mtu: 1400, priority: 0, table: 0, bogus: 1 },
+          { dst: 'FD00::0/8' },
+        ],
       },
     });
     assert.equal(
       out,
       '{"ipMasq":false,"ipam":{"dataDir":"/tmp/ipam","ranges":[[{"subnet":"10.244.1.0/24"}]],"routes":[{"dst":"10.1.2.3/8","gw":"10.9.9.9","mtu":1400,"table":0},{"dst":"fd00::/8"},{"dst":"10.244.0.0/16"}],"type":"host-local"},"isGateway":true,"mtu":1450,"name":"n","type":"bridge"}',
     );
-    assert.equal((buildDelegate(parseNetConf({ name: 'n', ipam: { type: 'static' } }), ENV).ipam as { type: string }).type, 'static');
+    assert.equal(
+      (buildDelegate(parseNetConf({ name: 'n', ipam: { type: 'static' } }), ENV).ipam as { type: string }).type,
+      'static',
+    );
   });
 
   it('rejects unparseable ipam.routes with the spec message', () => {
-    for (const routes of [{ dst: '10.0.0.0/8' }, [{ dst: 'nope' }], [{ dst: '10.0.0.0/33' }], [{ gw: '1.2.3.4' }], [{ dst: '10.0.0.0/8', gw: 'x' }], [{ dst: '10.0.0.0/8', mtu: 1.5 }]]) {
-      assert.throws(() => bytes({ name: 'n', ipam: { routes } }), (e: Error & { code?: number }) => {
-        assert.match(e.message, /^failed to parse ipam\.routes: /);
-        assert.equal(e.code, CniCode.InvalidNetworkConfig);
-        return true;
-      }, JSON.stringify(routes));
+    for (const routes of [
+      { dst: '10.0.0.0/8' },
+      [{ dst: 'nope' }],
+      [{ dst: '10.0.0.0/33' }],
+      [{ gw: '1.2.3.4' }],
+      [{ dst: '10.0.0.0/8', gw: 'x' }],
+      [{ dst: '10.0.0.0/8', mtu: 1.5 }],
+    ]) {
+      assert.throws(
+        () => bytes({ name: 'n', ipam: { routes } }),
+        (e: Error & { code?: number }) => {
+          assert.match(e.message, /^failed to parse ipam\.routes: /);
+          assert.equal(e.code, CniCode.InvalidNetworkConfig);
+          return true;
+        },
+        JSON.stringify(routes),
+      );
     }
   });
 
   it('copies runtimeConfig into the delegate', () => {
-    const d = buildDelegate(parseNetConf({ name: 'n', runtimeConfig: { portMappings: [{ hostPort: 8080, containerPort: 80, protocol: 'tcp' }] } }), ENV);
+    const d = buildDelegate(
+      parseNetConf({
+        name: 'n',
+        runtimeConfig: { portMappings: [{ hostPort: 8080, containerPort: 80, protocol: 'tcp' }] },
+      }),
+      ENV,
+    );
     assert.deepEqual(d.runtimeConfig, { portMappings: [{ hostPort: 8080, containerPort: 80, protocol: 'tcp' }] });
-    assert.match(goMarshal(d), /"runtimeConfig":\{"portMappings":\[\{"containerPort":80,"hostPort":8080,"protocol":"tcp"\}\]\}/);
+    assert.match(
+      goMarshal(d),
+      /"runtimeConfig":\{"portMappings":\[\{"containerPort":80,"hostPort":8080,"protocol":"tcp"\}\]\}/,
+    );
   });
 
   it('adds an IPv6 range and one route per network of both families', () => {
@@ -104,17 +148,41 @@ describe('delegate generation (ADD)', () => {
     for (const [delegate, message] of cases) {
       assert.throws(() => parseNetConf({ name: 'n', delegate }), { message, code: CniCode.InvalidNetworkConfig });
     }
-    assert.throws(() => parseNetConf({ name: 'n', delegate: [] }), { code: CniCode.InvalidNetworkConfig, message: /"delegate" must be a JSON object/ });
-    assert.throws(() => parseNetConf({ name: 'n', subnetFile: 5 }), { code: CniCode.InvalidNetworkConfig, message: /"subnetFile" must be a string/ });
-    assert.throws(() => parseNetConf({ cniVersion: '0.3.1' }), { code: CniCode.InvalidNetworkConfig, message: /^missing network name/ });
-    assert.throws(() => parseNetConf({ name: 'a/b' }), { code: CniCode.InvalidNetworkConfig, message: /network name "a\/b" has invalid characters/ });
+    assert.throws(() => parseNetConf({ name: 'n', delegate: [] }), {
+      code: CniCode.InvalidNetworkConfig,
+      message: /"delegate" must be a JSON object/,
+    });
+    assert.throws(() => parseNetConf({ name: 'n', subnetFile: 5 }), {
+      code: CniCode.InvalidNetworkConfig,
+      message: /"subnetFile" must be a string/,
+    });
+    assert.throws(() => parseNetConf({ cniVersion: '0.3.1' }), {
+      code: CniCode.InvalidNetworkConfig,
+      message: /^missing network name/,
+    });
+    assert.throws(() => parseNetConf({ name: 'a/b' }), {
+      code: CniCode.InvalidNetworkConfig,
+      message: /network name "a\/b" has invalid characters/,
+    });
   });
 });
 
 describe('Go-compatible JSON', () => {
   it('sorts keys at every level, keeps struct order, escapes like encoding/json', () => {
-    assert.equal(goMarshal({ b: { z: 1, a: [{ y: 2, x: 3 }] }, a: '<&>\u2028', c: null }), '{"a":"\\u003c\\u0026\\u003e\\u2028","b":{"a":[{"x":3,"y":2}],"z":1},"c":null}');
-    assert.equal(goMarshal(new GoStruct([['z', 1], ['a', undefined], ['b', 'x']])), '{"z":1,"b":"x"}');
+    assert.equal(
+      goMarshal({ b: { z: 1, a: [{ y: 2, x: 3 }] }, a: '<&>\u2028', c: null }),
+      '{"a":"\\u003c\\u0026\\u003e\\u2028","b":{"a":[{"x":3,"y":2}],"z":1},"c":null}',
+    );
+    assert.equal(
+      goMarshal(
+        new GoStruct([
+          ['z', 1],
+          ['a', undefined],
+          ['b', 'x'],
+        ]),
+      ),
+      '{"z":1,"b":"x"}',
+    );
     assert.equal(goMarshal([1.5, 1e21, -3, true]), '[1.5,1e+21,-3,true]');
   });
 });

@@ -30,7 +30,10 @@ describe('parseNetworkConfig: fields and defaults (docs/COMPATIBILITY.md, "Netwo
   });
 
   it('matches keys case-insensitively, at the top level and in Backend', () => {
-    const c = parseNetworkConfig('{"network":"10.1.0.0/16","SUBNETLEN":25,"backend":{"type":"VXLAN"},"enablenftables":true}', kube);
+    const c = parseNetworkConfig(
+      '{"network":"10.1.0.0/16","SUBNETLEN":25,"backend":{"type":"VXLAN"},"enablenftables":true}',
+      kube,
+    );
     assert.equal(c.network?.toString(), '10.1.0.0/16');
     assert.equal(c.subnetLen, 25);
     assert.equal(c.backendType, 'vxlan');
@@ -98,17 +101,24 @@ describe('parseNetworkConfig: fields and defaults (docs/COMPATIBILITY.md, "Netwo
     const k = parseNetworkConfig('{"EnableIPv4":false,"EnableIPv6":true,"IPv6Network":"fc00::/48"}', kube);
     assert.equal(k.enableIPv4, false);
     assert.equal(k.ipv6SubnetLen, 0);
-    throwsExactly(() => etcdConfig({ EnableIPv4: false, EnableIPv6: true }), 'please define a correct IPv6Network parameter in the flannel config');
+    throwsExactly(
+      () => etcdConfig({ EnableIPv4: false, EnableIPv6: true }),
+      'please define a correct IPv6Network parameter in the flannel config',
+    );
   });
 
   it('refuses a config with neither family ("none defined stack"), naming the fix', () => {
-    const msg = 'network config: none defined stack: EnableIPv4 and EnableIPv6 are both false; enable at least one (with Network / IPv6Network)';
+    const msg =
+      'network config: none defined stack: EnableIPv4 and EnableIPv6 are both false; enable at least one (with Network / IPv6Network)';
     throwsExactly(() => parseNetworkConfig('{"EnableIPv4":false}', kube), msg);
     throwsExactly(() => etcdConfig({ EnableIPv4: false, EnableIPv6: false, Network: '10.1.0.0/16' }), msg);
   });
 
   it('reads the dual-stack keys case-insensitively, masking host bits, without defaults in kube mode', () => {
-    const c = parseNetworkConfig('{"Network":"10.1.0.0/16","enableipv6":true,"ipv6network":"FC00::1/48","IPV6SUBNETLEN":80}', kube);
+    const c = parseNetworkConfig(
+      '{"Network":"10.1.0.0/16","enableipv6":true,"ipv6network":"FC00::1/48","IPV6SUBNETLEN":80}',
+      kube,
+    );
     assert.equal(c.enableIPv6, true);
     assert.equal(c.ipv6Network?.toString(), 'fc00::/48');
     assert.equal(c.ipv6SubnetLen, 80);
@@ -124,17 +134,26 @@ describe('parseNetworkConfig: fields and defaults (docs/COMPATIBILITY.md, "Netwo
   });
 
   it('rejects a malformed or IPv4 IPv6Network', () => {
-    throwsExactly(() => parseNetworkConfig('{"Network":"10.1.0.0/16","EnableIPv6":true,"IPv6Network":"10.2.0.0/16"}', kube), 'invalid IPv6 CIDR format');
+    throwsExactly(
+      () => parseNetworkConfig('{"Network":"10.1.0.0/16","EnableIPv6":true,"IPv6Network":"10.2.0.0/16"}', kube),
+      'invalid IPv6 CIDR format',
+    );
     assert.throws(
       () => parseNetworkConfig('{"Network":"10.1.0.0/16","EnableIPv6":true,"IPv6Network":"fc00::"}', kube),
       /^NetworkConfigError: network config: invalid CIDR address: fc00:: \(IPv6Network must look like "fc00::\/48"\)$/,
     );
-    assert.throws(() => parseNetworkConfig('{"Network":"10.1.0.0/16","EnableIPv6":true,"IPv6Network":48}', kube), /IPv6Network must be a CIDR string/);
+    assert.throws(
+      () => parseNetworkConfig('{"Network":"10.1.0.0/16","EnableIPv6":true,"IPv6Network":48}', kube),
+      /IPv6Network must be a CIDR string/,
+    );
     assert.throws(
       () => parseNetworkConfig('{"Network":"10.1.0.0/16","EnableIPv6":true,"IPv6SubnetMin":"10.1.0.0"}', kube),
       /IPv6SubnetMin "10\.1\.0\.0" is not a valid IPv6 address/,
     );
-    assert.throws(() => parseNetworkConfig('{"Network":"10.1.0.0/16","EnableIPv6":true,"IPv6SubnetLen":-1}', kube), /IPv6SubnetLen must be a non-negative integer/);
+    assert.throws(
+      () => parseNetworkConfig('{"Network":"10.1.0.0/16","EnableIPv6":true,"IPv6SubnetLen":-1}', kube),
+      /IPv6SubnetLen must be a non-negative integer/,
+    );
   });
 });
 
@@ -142,7 +161,9 @@ describe('parseNetworkConfig: bad input', () => {
   it('names the input and the expected shape for malformed JSON', () => {
     assert.throws(
       () => parseNetworkConfig('{"Network": "10.1.0.0/16",', kube),
-      (e: Error) => /^network config: invalid JSON: /.test(e.message) && e.message.includes('expected an object like {"Network":"10.244.0.0/16"'),
+      (e: Error) =>
+        /^network config: invalid JSON: /.test(e.message) &&
+        e.message.includes('expected an object like {"Network":"10.244.0.0/16"'),
     );
   });
 
@@ -153,12 +174,21 @@ describe('parseNetworkConfig: bad input', () => {
 
   it('rejects wrong types with the key named', () => {
     assert.throws(() => parseNetworkConfig('{"Network":42}', kube), /Network must be a CIDR string/);
-    assert.throws(() => parseNetworkConfig('{"SubnetLen":"24"}', kube), /SubnetLen must be a non-negative integer.*got "24"/);
+    assert.throws(
+      () => parseNetworkConfig('{"SubnetLen":"24"}', kube),
+      /SubnetLen must be a non-negative integer.*got "24"/,
+    );
     assert.throws(() => parseNetworkConfig('{"SubnetLen":-1}', kube), /SubnetLen must be a non-negative integer/);
     assert.throws(() => parseNetworkConfig('{"SubnetLen":24.5}', kube), /SubnetLen must be a non-negative integer/);
-    assert.throws(() => parseNetworkConfig('{"SubnetMin":"10.1.1"}', kube), /SubnetMin "10\.1\.1" is not a valid IPv4 address/);
+    assert.throws(
+      () => parseNetworkConfig('{"SubnetMin":"10.1.1"}', kube),
+      /SubnetMin "10\.1\.1" is not a valid IPv4 address/,
+    );
     assert.throws(() => parseNetworkConfig('{"SubnetMax":7}', kube), /SubnetMax must be an IPv4 address string/);
-    assert.throws(() => parseNetworkConfig('{"EnableIPv4":"yes"}', kube), /EnableIPv4 must be true or false, got "yes"/);
+    assert.throws(
+      () => parseNetworkConfig('{"EnableIPv4":"yes"}', kube),
+      /EnableIPv4 must be true or false, got "yes"/,
+    );
     assert.throws(() => parseNetworkConfig('{"Backend":"vxlan"}', kube), /Backend must be an object/);
     assert.throws(() => parseNetworkConfig('{"Backend":{"Type":1}}', kube), /Backend.Type must be a string/);
   });
@@ -192,14 +222,23 @@ describe('parseNetworkConfig: etcd-mode validation (docs/COMPATIBILITY.md, "Netw
   });
 
   it('skips all IPv4 checks when EnableIPv4 is false', () => {
-    const c = etcdConfig({ EnableIPv4: false, EnableIPv6: true, IPv6Network: 'fc00::/48', Network: '10.1.0.0/30', SubnetLen: 20 });
+    const c = etcdConfig({
+      EnableIPv4: false,
+      EnableIPv6: true,
+      IPv6Network: 'fc00::/48',
+      Network: '10.1.0.0/30',
+      SubnetLen: 20,
+    });
     assert.equal(c.network, undefined);
     assert.equal(c.subnetLen, 20, 'read as given, not checked against a /30');
     assert.equal(c.subnetMin, undefined);
   });
 
   it('rejects a network smaller than /28', () => {
-    throwsExactly(() => etcdConfig({ Network: '10.5.0.0/29' }), 'network is too small. Minimum useful network prefix is /28');
+    throwsExactly(
+      () => etcdConfig({ Network: '10.5.0.0/29' }),
+      'network is too small. Minimum useful network prefix is /28',
+    );
   });
 
   it('checks a given SubnetLen', () => {
@@ -247,13 +286,25 @@ describe('parseNetworkConfig: etcd-mode validation (docs/COMPATIBILITY.md, "Netw
     const c = etcdConfig({ Network: '10.5.0.0/16', SubnetMin: '10.5.10.0', SubnetMax: '10.5.20.0' });
     assert.equal(formatIPv4(c.subnetMin!), '10.5.10.0');
     assert.equal(formatIPv4(c.subnetMax!), '10.5.20.0');
-    throwsExactly(() => etcdConfig({ Network: '10.5.0.0/16', SubnetMin: '10.6.0.0' }), 'SubnetMin is not in the range of the Network');
-    throwsExactly(() => etcdConfig({ Network: '10.5.0.0/16', SubnetMax: '10.4.255.0' }), 'SubnetMax is not in the range of the Network');
+    throwsExactly(
+      () => etcdConfig({ Network: '10.5.0.0/16', SubnetMin: '10.6.0.0' }),
+      'SubnetMin is not in the range of the Network',
+    );
+    throwsExactly(
+      () => etcdConfig({ Network: '10.5.0.0/16', SubnetMax: '10.4.255.0' }),
+      'SubnetMax is not in the range of the Network',
+    );
   });
 
   it('requires SubnetMin/SubnetMax on a SubnetLen boundary', () => {
-    throwsExactly(() => etcdConfig({ Network: '10.5.0.0/16', SubnetMin: '10.5.1.7' }), 'SubnetMin is not on a SubnetLen boundary: 10.5.1.7');
-    throwsExactly(() => etcdConfig({ Network: '10.5.0.0/16', SubnetMax: '10.5.9.128' }), 'SubnetMax is not on a SubnetLen boundary: 10.5.9.128');
+    throwsExactly(
+      () => etcdConfig({ Network: '10.5.0.0/16', SubnetMin: '10.5.1.7' }),
+      'SubnetMin is not on a SubnetLen boundary: 10.5.1.7',
+    );
+    throwsExactly(
+      () => etcdConfig({ Network: '10.5.0.0/16', SubnetMax: '10.5.9.128' }),
+      'SubnetMax is not on a SubnetLen boundary: 10.5.9.128',
+    );
   });
 });
 
@@ -277,7 +328,10 @@ describe('backend option helpers', () => {
   it('names the option on a wrong type', () => {
     throwsExactly(() => backendInt(backend, 'Port', 0), 'Backend.Port must be an integer, got "x"');
     throwsExactly(() => backendInt({ VNI: 1.5 }, 'VNI', 1), 'Backend.VNI must be an integer, got 1.5');
-    throwsExactly(() => backendBool(backend, 'DirectRouting', false), 'Backend.DirectRouting must be true or false, got "yes"');
+    throwsExactly(
+      () => backendBool(backend, 'DirectRouting', false),
+      'Backend.DirectRouting must be true or false, got "yes"',
+    );
     throwsExactly(() => backendString({ Name: 3 }, 'Name', ''), 'Backend.Name must be a string, got 3');
   });
 });
@@ -294,7 +348,13 @@ describe('parseNetworkConfig: etcd-mode IPv6 validation (docs/COMPATIBILITY.md, 
   });
 
   it('uses 64 for every prefix up to /62 and prefix+2 above', () => {
-    for (const [prefix, want] of [[8, 64], [62, 64], [63, 65], [100, 102], [124, 126]] as const) {
+    for (const [prefix, want] of [
+      [8, 64],
+      [62, 64],
+      [63, 65],
+      [100, 102],
+      [124, 126],
+    ] as const) {
       assert.equal(dual({ IPv6Network: `fc00::/${prefix}` }).ipv6SubnetLen, want, `/${prefix}`);
     }
     const small = dual({ IPv6Network: 'fc00::/124' });
@@ -304,11 +364,17 @@ describe('parseNetworkConfig: etcd-mode IPv6 validation (docs/COMPATIBILITY.md, 
 
   it('requires an IPv6Network', () => {
     throwsExactly(() => dual({}), 'please define a correct IPv6Network parameter in the flannel config');
-    throwsExactly(() => dual({ IPv6Network: '' }), 'please define a correct IPv6Network parameter in the flannel config');
+    throwsExactly(
+      () => dual({ IPv6Network: '' }),
+      'please define a correct IPv6Network parameter in the flannel config',
+    );
   });
 
   it('rejects a network smaller than /124', () => {
-    throwsExactly(() => dual({ IPv6Network: 'fc00::/125' }), 'IPv6Network is too small. Minimum useful network prefix is /124');
+    throwsExactly(
+      () => dual({ IPv6Network: 'fc00::/125' }),
+      'IPv6Network is too small. Minimum useful network prefix is /124',
+    );
   });
 
   it('checks a given IPv6SubnetLen', () => {
@@ -332,14 +398,30 @@ describe('parseNetworkConfig: etcd-mode IPv6 validation (docs/COMPATIBILITY.md, 
     const c = dual({ IPv6Network: 'fc00::/48', IPv6SubnetMin: 'fc00:0:0:10::', IPv6SubnetMax: 'fc00:0:0:20::' });
     assert.equal(formatIPv6(c.ipv6SubnetMin!), 'fc00:0:0:10::');
     assert.equal(formatIPv6(c.ipv6SubnetMax!), 'fc00:0:0:20::');
-    throwsExactly(() => dual({ IPv6Network: 'fc00::/48', IPv6SubnetMin: 'fc00:1::' }), 'IPv6SubnetMin is not in the range of the IPv6Network');
-    throwsExactly(() => dual({ IPv6Network: 'fc00::/48', IPv6SubnetMax: 'fd00::' }), 'IPv6SubnetMax is not in the range of the IPv6Network');
-    assert.equal(formatIPv6(dual({ IPv6Network: 'fc00::/48', IPv6SubnetMin: '::' }).ipv6SubnetMin!), 'fc00:0:0:1::', ':: means not given');
+    throwsExactly(
+      () => dual({ IPv6Network: 'fc00::/48', IPv6SubnetMin: 'fc00:1::' }),
+      'IPv6SubnetMin is not in the range of the IPv6Network',
+    );
+    throwsExactly(
+      () => dual({ IPv6Network: 'fc00::/48', IPv6SubnetMax: 'fd00::' }),
+      'IPv6SubnetMax is not in the range of the IPv6Network',
+    );
+    assert.equal(
+      formatIPv6(dual({ IPv6Network: 'fc00::/48', IPv6SubnetMin: '::' }).ipv6SubnetMin!),
+      'fc00:0:0:1::',
+      ':: means not given',
+    );
   });
 
   it('requires IPv6SubnetMin/IPv6SubnetMax on a SubnetLen boundary', () => {
-    throwsExactly(() => dual({ IPv6Network: 'fc00::/48', IPv6SubnetMin: 'fc00:0:0:10::1' }), 'IPv6SubnetMin is not on a SubnetLen boundary: fc00:0:0:10::1');
-    throwsExactly(() => dual({ IPv6Network: 'fc00::/48', IPv6SubnetMax: 'fc00:0:0:20:8000::' }), 'IPv6SubnetMax is not on a SubnetLen boundary: fc00:0:0:20:8000::');
+    throwsExactly(
+      () => dual({ IPv6Network: 'fc00::/48', IPv6SubnetMin: 'fc00:0:0:10::1' }),
+      'IPv6SubnetMin is not on a SubnetLen boundary: fc00:0:0:10::1',
+    );
+    throwsExactly(
+      () => dual({ IPv6Network: 'fc00::/48', IPv6SubnetMax: 'fc00:0:0:20:8000::' }),
+      'IPv6SubnetMax is not on a SubnetLen boundary: fc00:0:0:20:8000::',
+    );
   });
 });
 
@@ -352,12 +434,18 @@ describe('parseNetworkConfig: the source option names where the config came from
       '/etc/kube-flannel/net-conf.json: network config: none defined stack: EnableIPv4 and EnableIPv6 are both false; ' +
         'enable at least one (with Network / IPv6Network)',
     );
-    throwsExactly(() => parseNetworkConfig('{"Network":"fd00::/64"}', { validate: false, source }), '/etc/kube-flannel/net-conf.json: invalid IPv4 CIDR format');
+    throwsExactly(
+      () => parseNetworkConfig('{"Network":"fd00::/64"}', { validate: false, source }),
+      '/etc/kube-flannel/net-conf.json: invalid IPv4 CIDR format',
+    );
   });
 
-  it('prefixes validation errors with the source, keeping flannel\'s text after it', () => {
+  it("prefixes validation errors with the source, keeping flannel's text after it", () => {
     const text = JSON.stringify({ Network: '10.5.0.0/16', SubnetLen: 31 });
-    throwsExactly(() => parseNetworkConfig(text, { validate: true, source: '/coreos.com/network/config' }), '/coreos.com/network/config: SubnetLen must be less than /31');
+    throwsExactly(
+      () => parseNetworkConfig(text, { validate: true, source: '/coreos.com/network/config' }),
+      '/coreos.com/network/config: SubnetLen must be less than /31',
+    );
     throwsExactly(
       () => parseNetworkConfig('{}', { validate: true, source: '/coreos.com/network/config' }),
       '/coreos.com/network/config: please define a correct Network parameter in the flannel config',
@@ -367,7 +455,10 @@ describe('parseNetworkConfig: the source option names where the config came from
   it('keeps the error a NetworkConfigError with its code', () => {
     assert.throws(
       () => parseNetworkConfig('[1]', { validate: false, source }),
-      (e: Error & { code?: string }) => e.name === 'NetworkConfigError' && e.code === 'EBADNETCONF' && e.message.startsWith(`${source}: network config: expected a JSON object`),
+      (e: Error & { code?: string }) =>
+        e.name === 'NetworkConfigError' &&
+        e.code === 'EBADNETCONF' &&
+        e.message.startsWith(`${source}: network config: expected a JSON object`),
     );
   });
 

@@ -18,7 +18,10 @@ describe('flanneld flags', () => {
   });
 
   it('accepts Go flag syntax: --a=b, -a b, bare booleans and --bool=false', () => {
-    const o = parseFlags(['--etcd-prefix=/x', '-subnet-file', '/tmp/s.env', '--ip-masq', '--iptables-forward-rules=false', '-v=3'], {});
+    const o = parseFlags(
+      ['--etcd-prefix=/x', '-subnet-file', '/tmp/s.env', '--ip-masq', '--iptables-forward-rules=false', '-v=3'],
+      {},
+    );
     assert.equal(o.etcdPrefix, '/x');
     assert.equal(o.subnetFile, '/tmp/s.env');
     assert.equal(o.ipMasq, true);
@@ -33,11 +36,19 @@ describe('flanneld flags', () => {
   });
 
   it('splits --etcd-endpoints on commas', () => {
-    assert.deepEqual(parseFlags(['--etcd-endpoints=http://a:2379, http://b:2379'], {}).etcdEndpoints, ['http://a:2379', 'http://b:2379']);
+    assert.deepEqual(parseFlags(['--etcd-endpoints=http://a:2379, http://b:2379'], {}).etcdEndpoints, [
+      'http://a:2379',
+      'http://b:2379',
+    ]);
   });
 
   it('falls back to FLANNELD_* only when the flag is absent and the value non-empty', () => {
-    const env = { FLANNELD_IP_MASQ: 'true', FLANNELD_ETCD_PREFIX: '/env', FLANNELD_IFACE: 'a,b', FLANNELD_PUBLIC_IP: '' };
+    const env = {
+      FLANNELD_IP_MASQ: 'true',
+      FLANNELD_ETCD_PREFIX: '/env',
+      FLANNELD_IFACE: 'a,b',
+      FLANNELD_PUBLIC_IP: '',
+    };
     const o = parseFlags(['--etcd-prefix=/flag'], env);
     assert.equal(o.ipMasq, true);
     assert.equal(o.etcdPrefix, '/flag');
@@ -55,7 +66,12 @@ describe('flanneld flags', () => {
 
   it('validates the renew margin range with the spec message', () => {
     for (const bad of [0, 1440]) {
-      assert.throws(() => validateOptions(parseFlags([`--subnet-lease-renew-margin=${bad}`], {})), (e: unknown) => e instanceof FlagError && /Invalid subnet-lease-renew-margin option, out of acceptable range/.test((e as Error).message));
+      assert.throws(
+        () => validateOptions(parseFlags([`--subnet-lease-renew-margin=${bad}`], {})),
+        (e: unknown) =>
+          e instanceof FlagError &&
+          /Invalid subnet-lease-renew-margin option, out of acceptable range/.test((e as Error).message),
+      );
     }
     validateOptions(parseFlags(['--subnet-lease-renew-margin=1439'], {}));
   });

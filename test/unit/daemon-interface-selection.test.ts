@@ -16,7 +16,8 @@ function host(extra: Partial<HostView> = {}): HostView {
       { index: 3, address: '192.168.56.11', scope: 'universe', permanent: true, deprecated: false, temporary: false },
     ],
     defaultRouteIndex: 2,
-    routeGet: async (dst) => (dst.startsWith('192.168.56.') ? { index: 3, prefsrc: '192.168.56.11' } : { index: 2, prefsrc: '10.0.2.15' }),
+    routeGet: async (dst) =>
+      dst.startsWith('192.168.56.') ? { index: 3, prefsrc: '192.168.56.11' } : { index: 2, prefsrc: '10.0.2.15' },
     ...extra,
   };
 }
@@ -54,7 +55,10 @@ describe('external interface selection', () => {
 
   it('matches --iface-regex against addresses before names', async () => {
     assert.equal((await selectExternalInterface({ ...none, ifaceRegex: ['^192\\.168\\.'] }, host())).name, 'eth1');
-    assert.equal((await selectExternalInterface({ ...none, ifaceRegex: ['^eth1$'] }, host())).ifaceAddr, '192.168.56.11');
+    assert.equal(
+      (await selectExternalInterface({ ...none, ifaceRegex: ['^eth1$'] }, host())).ifaceAddr,
+      '192.168.56.11',
+    );
   });
 
   it('follows the route to --iface-can-reach', async () => {
@@ -64,15 +68,28 @@ describe('external interface selection', () => {
   });
 
   it('fails with the spec messages', async () => {
-    await assert.rejects(selectExternalInterface({ ...none, iface: ['nope0'], ifaceRegex: ['^zz'] }, host()), /Failed to find interface to use that matches the interfaces and\/or regexes provided/);
-    await assert.rejects(selectExternalInterface(none, host({ defaultRouteIndex: undefined })), /Failed to find any valid interface to use: no default route/);
-    await assert.rejects(selectExternalInterface({ ...none, publicIP: 'not-an-ip' }, host()), /invalid public IP address "not-an-ip"/);
+    await assert.rejects(
+      selectExternalInterface({ ...none, iface: ['nope0'], ifaceRegex: ['^zz'] }, host()),
+      /Failed to find interface to use that matches the interfaces and\/or regexes provided/,
+    );
+    await assert.rejects(
+      selectExternalInterface(none, host({ defaultRouteIndex: undefined })),
+      /Failed to find any valid interface to use: no default route/,
+    );
+    await assert.rejects(
+      selectExternalInterface({ ...none, publicIP: 'not-an-ip' }, host()),
+      /invalid public IP address "not-an-ip"/,
+    );
   });
 });
 
 describe('external interface selection, dual stack (docs/COMPATIBILITY.md, "Interface selection")', () => {
-  const v6 = (index: number, address: string, scope = 'universe', more: Partial<{ permanent: boolean; deprecated: boolean; temporary: boolean }> = {}) =>
-    ({ index, address, scope, permanent: true, deprecated: false, temporary: false, ...more });
+  const v6 = (
+    index: number,
+    address: string,
+    scope = 'universe',
+    more: Partial<{ permanent: boolean; deprecated: boolean; temporary: boolean }> = {},
+  ) => ({ index, address, scope, permanent: true, deprecated: false, temporary: false, ...more });
   const dualHost = (extra: Partial<HostView> = {}) =>
     host({
       addressesV6: [
@@ -91,16 +108,27 @@ describe('external interface selection, dual stack (docs/COMPATIBILITY.md, "Inte
   it('uses the v4 and v6 default route interface with its first usable v6 address', async () => {
     const e = await selectExternalInterface(dual, dualHost());
     assert.deepEqual(e, {
-      name: 'eth0', index: 2, mtu: 1500, ifaceAddr: '10.0.2.15', extAddr: '10.0.2.15', ifaceAddrV6: 'fc00:2::15', extAddrV6: 'fc00:2::15',
+      name: 'eth0',
+      index: 2,
+      mtu: 1500,
+      ifaceAddr: '10.0.2.15',
+      extAddr: '10.0.2.15',
+      ifaceAddrV6: 'fc00:2::15',
+      extAddrV6: 'fc00:2::15',
     });
   });
 
   it('requires the v6 default route on the v4 default route interface', async () => {
     await assert.rejects(
       selectExternalInterface(dual, dualHost({ defaultRouteIndexV6: 3 })),
-      (e: Error) => e.message === 'Failed to find any valid interface to use: v6 default route interface eth1 must be the same with v4 default route interface eth0',
+      (e: Error) =>
+        e.message ===
+        'Failed to find any valid interface to use: v6 default route interface eth1 must be the same with v4 default route interface eth0',
     );
-    await assert.rejects(selectExternalInterface(dual, dualHost({ defaultRouteIndexV6: undefined })), /Failed to find any valid interface to use: no IPv6 default route \(::\/0\) found/);
+    await assert.rejects(
+      selectExternalInterface(dual, dualHost({ defaultRouteIndexV6: undefined })),
+      /Failed to find any valid interface to use: no IPv6 default route \(::\/0\) found/,
+    );
   });
 
   it('fails when the chosen interface has no IPv6 address', async () => {
@@ -112,19 +140,35 @@ describe('external interface selection, dual stack (docs/COMPATIBILITY.md, "Inte
 
   it('falls back to a link-local v6 address only when nothing global is usable', () => {
     assert.equal(interfaceAddress(dualHost(), 3, 6), 'fc00:56::11');
-    assert.equal(interfaceAddress(dualHost({ addressesV6: [v6(3, 'fe80::3', 'link'), v6(3, 'fc00:56::11', 'universe', { deprecated: true })] }), 3, 6), 'fe80::3');
+    assert.equal(
+      interfaceAddress(
+        dualHost({ addressesV6: [v6(3, 'fe80::3', 'link'), v6(3, 'fc00:56::11', 'universe', { deprecated: true })] }),
+        3,
+        6,
+      ),
+      'fe80::3',
+    );
   });
 
   it('advertises --public-ipv6 in canonical form and rejects a non-IPv6 value', async () => {
     const e = await selectExternalInterface({ ...dual, publicIPv6: '2001:DB8:0:0::9' }, dualHost());
     assert.equal(e.ifaceAddrV6, 'fc00:2::15');
     assert.equal(e.extAddrV6, '2001:db8::9');
-    await assert.rejects(selectExternalInterface({ ...dual, publicIPv6: '10.0.0.1' }, dualHost()), /invalid public IPv6 address "10\.0\.0\.1": pass an IPv6 address such as --public-ipv6=fc00::11/);
+    await assert.rejects(
+      selectExternalInterface({ ...dual, publicIPv6: '10.0.0.1' }, dualHost()),
+      /invalid public IPv6 address "10\.0\.0\.1": pass an IPv6 address such as --public-ipv6=fc00::11/,
+    );
   });
 
   it('uses the interface owning --public-ip and --public-ipv6, which must be the same one', async () => {
-    const e = await selectExternalInterface({ ...dual, publicIP: '192.168.56.11', publicIPv6: 'fc00:56::11' }, dualHost());
-    assert.equal(`${e.name} ${e.extAddr} ${e.ifaceAddrV6} ${e.extAddrV6}`, 'eth1 192.168.56.11 fc00:56::11 fc00:56::11');
+    const e = await selectExternalInterface(
+      { ...dual, publicIP: '192.168.56.11', publicIPv6: 'fc00:56::11' },
+      dualHost(),
+    );
+    assert.equal(
+      `${e.name} ${e.extAddr} ${e.ifaceAddrV6} ${e.extAddrV6}`,
+      'eth1 192.168.56.11 fc00:56::11 fc00:56::11',
+    );
     await assert.rejects(
       selectExternalInterface({ ...dual, publicIP: '192.168.56.11', publicIPv6: 'fc00:2::15' }, dualHost()),
       /Failed to find any valid interface to use: public IP 192\.168\.56\.11 is on eth1 but public IPv6 fc00:2::15 is on eth0: both must be on the same interface/,
@@ -136,18 +180,32 @@ describe('external interface selection, dual stack (docs/COMPATIBILITY.md, "Inte
     assert.equal(`${byV6.name} ${byV6.ifaceAddr} ${byV6.ifaceAddrV6}`, 'eth1 192.168.56.11 fc00:56::11');
     // "^1" matches 127.0.0.1 (lo, no matching v6), 10.0.2.15 (eth0, none) and 192.168.56.11 (eth1, none): no match;
     // "11$" matches 192.168.56.11 and fc00:56::11, both on eth1.
-    await assert.rejects(selectExternalInterface({ ...dual, ifaceRegex: ['^1'] }, dualHost()), /Failed to find interface to use/);
+    await assert.rejects(
+      selectExternalInterface({ ...dual, ifaceRegex: ['^1'] }, dualHost()),
+      /Failed to find interface to use/,
+    );
     const both = await selectExternalInterface({ ...dual, ifaceRegex: ['11$'] }, dualHost());
     assert.equal(`${both.name} ${both.ifaceAddr} ${both.ifaceAddrV6}`, 'eth1 192.168.56.11 fc00:56::11');
     // Only v4 addresses match: falls through to the name pass, which matches nothing either.
-    await assert.rejects(selectExternalInterface({ ...dual, ifaceRegex: ['^10\\.0\\.'] }, dualHost()), /Failed to find interface to use/);
-    assert.equal((await selectExternalInterface({ ...none, ifaceRegex: ['^10\\.0\\.'] }, dualHost())).name, 'eth0', 'v4 only: one v4 match is enough');
+    await assert.rejects(
+      selectExternalInterface({ ...dual, ifaceRegex: ['^10\\.0\\.'] }, dualHost()),
+      /Failed to find interface to use/,
+    );
+    assert.equal(
+      (await selectExternalInterface({ ...none, ifaceRegex: ['^10\\.0\\.'] }, dualHost())).name,
+      'eth0',
+      'v4 only: one v4 match is enough',
+    );
   });
 });
 
 describe('external interface selection, IPv6-only (ipv4: false)', () => {
-  const v6 = (index: number, address: string, scope = 'universe', more: Partial<{ permanent: boolean; deprecated: boolean; temporary: boolean }> = {}) =>
-    ({ index, address, scope, permanent: true, deprecated: false, temporary: false, ...more });
+  const v6 = (
+    index: number,
+    address: string,
+    scope = 'universe',
+    more: Partial<{ permanent: boolean; deprecated: boolean; temporary: boolean }> = {},
+  ) => ({ index, address, scope, permanent: true, deprecated: false, temporary: false, ...more });
   // No IPv4 default route: an IPv6-only host whose ::/0 route leaves through eth1.
   const v6Host = (extra: Partial<HostView> = {}) =>
     host({
@@ -160,14 +218,23 @@ describe('external interface selection, IPv6-only (ipv4: false)', () => {
         v6(3, 'fc00:56::11'),
       ],
       defaultRouteIndexV6: 3,
-      routeGet: async (dst) => (dst.startsWith('fc00:56:') ? { index: 3, prefsrc: 'fc00:56::11' } : { index: 2, prefsrc: 'fc00:2::15' }),
+      routeGet: async (dst) =>
+        dst.startsWith('fc00:56:') ? { index: 3, prefsrc: 'fc00:56::11' } : { index: 2, prefsrc: 'fc00:2::15' },
       ...extra,
     });
   const only6 = { ...none, ipv4: false, ipv6: true };
 
   it('uses the ::/0 route interface with no IPv4 default route, and leaves the IPv4 addresses empty', async () => {
     const e = await selectExternalInterface(only6, v6Host());
-    assert.deepEqual(e, { name: 'eth1', index: 3, mtu: 9000, ifaceAddr: '', extAddr: '', ifaceAddrV6: 'fc00:56::11', extAddrV6: 'fc00:56::11' });
+    assert.deepEqual(e, {
+      name: 'eth1',
+      index: 3,
+      mtu: 9000,
+      ifaceAddr: '',
+      extAddr: '',
+      ifaceAddrV6: 'fc00:56::11',
+      extAddrV6: 'fc00:56::11',
+    });
     // The IPv4 default route is not consulted even where there is one.
     const withV4 = await selectExternalInterface(only6, v6Host({ defaultRouteIndex: 2 }));
     assert.equal(`${withV4.name} ${withV4.ifaceAddr}|${withV4.extAddrV6}`, 'eth1 |fc00:56::11');
@@ -180,11 +247,22 @@ describe('external interface selection, IPv6-only (ipv4: false)', () => {
 
   it('advertises --public-ipv6 in canonical form on the interface that owns it', async () => {
     const owned = await selectExternalInterface({ ...only6, publicIPv6: 'FC00:2:0:0::15' }, v6Host());
-    assert.deepEqual(owned, { name: 'eth0', index: 2, mtu: 1500, ifaceAddr: '', extAddr: '', ifaceAddrV6: 'fc00:2::15', extAddrV6: 'fc00:2::15' });
+    assert.deepEqual(owned, {
+      name: 'eth0',
+      index: 2,
+      mtu: 1500,
+      ifaceAddr: '',
+      extAddr: '',
+      ifaceAddrV6: 'fc00:2::15',
+      extAddrV6: 'fc00:2::15',
+    });
     // Nobody owns it (NAT): the ::/0 interface, advertising the public address.
     const nat = await selectExternalInterface({ ...only6, publicIPv6: '2001:DB8:0::9' }, v6Host());
     assert.equal(`${nat.name} ${nat.ifaceAddrV6} ${nat.extAddrV6} [${nat.extAddr}]`, 'eth1 fc00:56::11 2001:db8::9 []');
-    await assert.rejects(selectExternalInterface({ ...only6, publicIPv6: 'nope' }, v6Host()), /invalid public IPv6 address "nope"/);
+    await assert.rejects(
+      selectExternalInterface({ ...only6, publicIPv6: 'nope' }, v6Host()),
+      /invalid public IPv6 address "nope"/,
+    );
   });
 
   it('ignores --public-ip: it does not pick the interface and is not advertised', async () => {
@@ -194,11 +272,21 @@ describe('external interface selection, IPv6-only (ipv4: false)', () => {
 
   it('matches --iface-regex against IPv6 addresses, not IPv4 ones', async () => {
     const byV6 = await selectExternalInterface({ ...only6, ifaceRegex: ['^fc00:2:'] }, v6Host());
-    assert.equal(`${byV6.name} [${byV6.ifaceAddr}] ${byV6.ifaceAddrV6} ${byV6.extAddrV6}`, 'eth0 [] fc00:2::15 fc00:2::15');
+    assert.equal(
+      `${byV6.name} [${byV6.ifaceAddr}] ${byV6.ifaceAddrV6} ${byV6.extAddrV6}`,
+      'eth0 [] fc00:2::15 fc00:2::15',
+    );
     // 192.168.56.11 is eth1's IPv4 address: on an IPv6-only network that is no match (and no name matches either).
-    await assert.rejects(selectExternalInterface({ ...only6, ifaceRegex: ['^192\\.168\\.56\\.'] }, v6Host()), /Failed to find interface to use/);
+    await assert.rejects(
+      selectExternalInterface({ ...only6, ifaceRegex: ['^192\\.168\\.56\\.'] }, v6Host()),
+      /Failed to find interface to use/,
+    );
     // The same regex picks eth1 on an IPv4 network, so it is the family that decides.
-    assert.equal((await selectExternalInterface({ ...none, ifaceRegex: ['^192\\.168\\.56\\.'] }, v6Host({ defaultRouteIndex: 2 }))).name, 'eth1');
+    assert.equal(
+      (await selectExternalInterface({ ...none, ifaceRegex: ['^192\\.168\\.56\\.'] }, v6Host({ defaultRouteIndex: 2 })))
+        .name,
+      'eth1',
+    );
     // A name match still works, and then the interface's usable v6 address is taken.
     const byName = await selectExternalInterface({ ...only6, ifaceRegex: ['^eth0$'] }, v6Host());
     assert.equal(`${byName.name} ${byName.ifaceAddrV6}`, 'eth0 fc00:2::15');
@@ -216,7 +304,8 @@ describe('external interface selection, IPv6-only (ipv4: false)', () => {
     assert.equal(`${e.name} [${e.ifaceAddr}] ${e.ifaceAddrV6}`, 'eth0 [] fc00:2::15');
     await assert.rejects(
       selectExternalInterface({ ...only6, ifaceCanReach: '192.168.56.99' }, v6Host()),
-      (err: Error) => err.message === '--iface-can-reach "192.168.56.99" is not an IPv6 address (the network is IPv6-only)',
+      (err: Error) =>
+        err.message === '--iface-can-reach "192.168.56.99" is not an IPv6 address (the network is IPv6-only)',
     );
   });
 
@@ -224,7 +313,8 @@ describe('external interface selection, IPv6-only (ipv4: false)', () => {
     await assert.rejects(
       selectExternalInterface(only6, v6Host({ defaultRouteIndexV6: undefined, defaultRouteIndex: 2 })),
       (err: Error) =>
-        err.message === 'Failed to find any valid interface to use: no IPv6 default route (::/0) found: add one, or pass --iface, --iface-regex or --iface-can-reach',
+        err.message ===
+        'Failed to find any valid interface to use: no IPv6 default route (::/0) found: add one, or pass --iface, --iface-regex or --iface-can-reach',
     );
     await assert.rejects(
       selectExternalInterface(only6, v6Host({ addressesV6: [v6(3, 'fc00:56::11', 'universe', { deprecated: true })] })),

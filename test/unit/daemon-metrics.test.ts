@@ -12,7 +12,11 @@ import { makeLease, type Lease, type LeaseEvent, type SubnetManager } from '../.
 import { freePort } from '../helpers/etcd.ts';
 import { parsePrometheusText, samplesOf, valueOf, type Scrape } from '../helpers/prometheus-text.ts';
 
-const OWN = makeLease({ subnet: IPv4Net.parse('10.244.3.0/24') }, { publicIP: '192.168.1.3', publicIPv6: null, backendType: 'vxlan' }, new Date('2026-12-03T07:00:00Z'));
+const OWN = makeLease(
+  { subnet: IPv4Net.parse('10.244.3.0/24') },
+  { publicIP: '192.168.1.3', publicIPv6: null, backendType: 'vxlan' },
+  new Date('2026-12-03T07:00:00Z'),
+);
 
 async function scrape(m: DaemonMetrics): Promise<Scrape> {
   return parsePrometheusText(await m.render());
@@ -49,14 +53,25 @@ function fakeManager(batches: LeaseEvent[][], extra: Partial<SubnetManager> = {}
     ...extra,
   };
 }
-const added = (subnet: string): LeaseEvent => ({ type: 'added', lease: makeLease({ subnet: IPv4Net.parse(subnet) }, { publicIP: '192.168.1.9', publicIPv6: null, backendType: 'vxlan' }, null) });
+const added = (subnet: string): LeaseEvent => ({
+  type: 'added',
+  lease: makeLease(
+    { subnet: IPv4Net.parse(subnet) },
+    { publicIP: '192.168.1.9', publicIPv6: null, backendType: 'vxlan' },
+    null,
+  ),
+});
 const removed = (subnet: string): LeaseEvent => ({ ...added(subnet), type: 'removed' });
 
 describe('DaemonMetrics: registry and text format', () => {
   it('declares every flannel_ family with a type and a help text, and renders parseable text', async () => {
     const s = await scrape(new DaemonMetrics({ processMetrics: false }));
     const names = [...s.families.keys()];
-    assert.deepEqual(names.filter((n) => !n.startsWith('flannel_')), [], 'only flannel_ metrics without the process metrics');
+    assert.deepEqual(
+      names.filter((n) => !n.startsWith('flannel_')),
+      [],
+      'only flannel_ metrics without the process metrics',
+    );
     for (const name of [
       'flannel_lease_info',
       'flannel_lease_expiry_timestamp_seconds',
@@ -82,7 +97,12 @@ describe('DaemonMetrics: registry and text format', () => {
 
   it("adds prom-client's process and Node.js metrics by default", async () => {
     const s = await scrape(new DaemonMetrics());
-    for (const name of ['process_cpu_seconds_total', 'process_resident_memory_bytes', 'nodejs_heap_size_used_bytes', 'nodejs_eventloop_lag_seconds']) {
+    for (const name of [
+      'process_cpu_seconds_total',
+      'process_resident_memory_bytes',
+      'nodejs_heap_size_used_bytes',
+      'nodejs_eventloop_lag_seconds',
+    ]) {
       assert.equal(samplesOf(s, name).length, 1, name);
     }
     assert.ok(valueOf(s, 'process_resident_memory_bytes') > 0);
@@ -120,7 +140,17 @@ describe('DaemonMetrics: the own lease', () => {
     m.serveNetwork('VXLAN', fakeNetwork().network);
     const s = await scrape(m);
     assert.deepEqual(samplesOf(s, 'flannel_lease_info'), [
-      { name: 'flannel_lease_info', labels: { subnet: '10.244.3.0/24', ipv6_subnet: '', public_ip: '192.168.1.3', public_ipv6: '', backend: 'vxlan' }, value: 1 },
+      {
+        name: 'flannel_lease_info',
+        labels: {
+          subnet: '10.244.3.0/24',
+          ipv6_subnet: '',
+          public_ip: '192.168.1.3',
+          public_ipv6: '',
+          backend: 'vxlan',
+        },
+        value: 1,
+      },
     ]);
     assert.equal(valueOf(s, 'flannel_lease_expiry_timestamp_seconds'), Date.parse('2026-12-03T07:00:00Z') / 1000);
   });
@@ -134,13 +164,23 @@ describe('DaemonMetrics: the own lease', () => {
     );
     m.serveNetwork('host-gw', fakeNetwork(lease).network);
     const s = await scrape(m);
-    assert.deepEqual(samplesOf(s, 'flannel_lease_info')[0]!.labels, { subnet: '10.244.3.0/24', ipv6_subnet: 'fc00:0:0:3::/64', public_ip: '192.168.1.3', public_ipv6: 'fd00::3', backend: 'host-gw' });
+    assert.deepEqual(samplesOf(s, 'flannel_lease_info')[0]!.labels, {
+      subnet: '10.244.3.0/24',
+      ipv6_subnet: 'fc00:0:0:3::/64',
+      public_ip: '192.168.1.3',
+      public_ipv6: 'fd00::3',
+      backend: 'host-gw',
+    });
     assert.deepEqual(samplesOf(s, 'flannel_lease_expiry_timestamp_seconds'), []);
   });
 
   it('an IPv6-only lease has no IPv4 subnet nor the 0.0.0.0 placeholder', async () => {
     const m = new DaemonMetrics({ processMetrics: false });
-    const lease = makeLease({ ipv6Subnet: IPv6Net.parse('fd44:244:0:1b::/64') }, { publicIP: '0.0.0.0', publicIPv6: 'fd00:100::11', backendType: 'vxlan' }, null);
+    const lease = makeLease(
+      { ipv6Subnet: IPv6Net.parse('fd44:244:0:1b::/64') },
+      { publicIP: '0.0.0.0', publicIPv6: 'fd00:100::11', backendType: 'vxlan' },
+      null,
+    );
     m.serveNetwork('vxlan', fakeNetwork(lease).network);
     const labels = samplesOf(await scrape(m), 'flannel_lease_info')[0]!.labels;
     assert.equal(labels.subnet, '');
@@ -157,7 +197,11 @@ describe('DaemonMetrics: peers and repairs, read at scrape time', () => {
     let s = await scrape(m);
     assert.equal(valueOf(s, 'flannel_peers', { state: 'programmed' }), 0);
     assert.equal(valueOf(s, 'flannel_peers', { state: 'failed' }), 0);
-    state.peers = [peer('10.244.1.0/24', 'programmed', 't0'), peer('10.244.2.0/24', 'programmed', 't0'), peer('10.244.4.0/24', 'failed', 't0')];
+    state.peers = [
+      peer('10.244.1.0/24', 'programmed', 't0'),
+      peer('10.244.2.0/24', 'programmed', 't0'),
+      peer('10.244.4.0/24', 'failed', 't0'),
+    ];
     s = await scrape(m);
     assert.equal(valueOf(s, 'flannel_peers', { state: 'programmed' }), 2);
     assert.equal(valueOf(s, 'flannel_peers', { state: 'failed' }), 1);
@@ -198,10 +242,18 @@ describe('DaemonMetrics: peers and repairs, read at scrape time', () => {
     const { network, state } = fakeNetwork();
     m.serveNetwork('vxlan', network);
     let s = await scrape(m);
-    for (const kind of ['route', 'neigh', 'fdb']) assert.equal(valueOf(s, 'flannel_kernel_repairs_total', { kind }), 0, kind);
+    for (const kind of ['route', 'neigh', 'fdb'])
+      assert.equal(valueOf(s, 'flannel_kernel_repairs_total', { kind }), 0, kind);
     state.repairs = { route: 2, neigh: 1, fdb: 5 };
     s = await scrape(m);
-    assert.deepEqual(samplesOf(s, 'flannel_kernel_repairs_total').map((x) => [x.labels.kind, x.value]), [['route', 2], ['neigh', 1], ['fdb', 5]]);
+    assert.deepEqual(
+      samplesOf(s, 'flannel_kernel_repairs_total').map((x) => [x.labels.kind, x.value]),
+      [
+        ['route', 2],
+        ['neigh', 1],
+        ['fdb', 5],
+      ],
+    );
   });
 
   it('a backend whose peers() throws still gets scraped', async () => {
@@ -220,7 +272,9 @@ describe('DaemonMetrics: peers and repairs, read at scrape time', () => {
 describe('DaemonMetrics: lease batches through observeLeases', () => {
   it('counts lease events by type and times how long the backend took with the last batch', async () => {
     const m = new DaemonMetrics({ processMetrics: false });
-    const sm = m.observeLeases(fakeManager([[added('10.244.1.0/24'), added('10.244.2.0/24')], [removed('10.244.1.0/24')]]));
+    const sm = m.observeLeases(
+      fakeManager([[added('10.244.1.0/24'), added('10.244.2.0/24')], [removed('10.244.1.0/24')]]),
+    );
     const seen: LeaseEvent[][] = [];
     const delays = [10, 60];
     for await (const batch of sm.watchLeases(OWN, new AbortController().signal)) {
@@ -259,7 +313,9 @@ describe('DaemonMetrics: lease batches through observeLeases', () => {
     const sm = m.observeLeases(fakeManager([[added('10.244.4.0/24')], []]));
     for await (const _ of sm.watchLeases(OWN, new AbortController().signal)) {
       // Failed while handling the first batch, healed during the second: a scrape afterwards sees no failure.
-      state.peers = [peer('10.244.4.0/24', state.peers.length === 0 ? 'failed' : 'programmed', `t${state.peers.length}`)];
+      state.peers = [
+        peer('10.244.4.0/24', state.peers.length === 0 ? 'failed' : 'programmed', `t${state.peers.length}`),
+      ];
     }
     assert.equal(valueOf(await scrape(m), 'flannel_peer_programming_errors_total'), 1);
   });
@@ -289,8 +345,14 @@ describe('DaemonMetrics: subnet manager and rule repairs', () => {
     m.ruleRepair('nftables', 'forward');
     masq('ipv6');
     const s = await scrape(m);
-    assert.equal(valueOf(s, 'flannel_rule_repairs_total', { mode: 'nftables', rules: 'masquerade', family: 'ipv6' }), 1);
-    assert.equal(valueOf(s, 'flannel_rule_repairs_total', { mode: 'nftables', rules: 'masquerade', family: 'ipv4' }), 0);
+    assert.equal(
+      valueOf(s, 'flannel_rule_repairs_total', { mode: 'nftables', rules: 'masquerade', family: 'ipv6' }),
+      1,
+    );
+    assert.equal(
+      valueOf(s, 'flannel_rule_repairs_total', { mode: 'nftables', rules: 'masquerade', family: 'ipv4' }),
+      0,
+    );
     assert.equal(valueOf(s, 'flannel_rule_repairs_total', { mode: 'nftables', rules: 'forward', family: 'ipv4' }), 0);
     assert.equal(samplesOf(s, 'flannel_rule_repairs_total').length, 4);
   });
@@ -300,9 +362,26 @@ describe('DaemonMetrics: the udp data plane', () => {
   it("mirrors the data plane's packet, byte, drop and write error counters", async () => {
     const m = new DaemonMetrics({ processMetrics: false });
     // Never started: no fd is touched.
-    const udp = new UdpNetwork({ subnetManager: fakeManager([]), lease: OWN, network: IPv4Net.parse('10.244.0.0/16'), mtu: 1472, port: 8285, fds: { tun: -1, udp: -1 } });
+    const udp = new UdpNetwork({
+      subnetManager: fakeManager([]),
+      lease: OWN,
+      network: IPv4Net.parse('10.244.0.0/16'),
+      mtu: 1472,
+      port: 8285,
+      fds: { tun: -1, udp: -1 },
+    });
     m.serveNetwork('udp', udp);
-    Object.assign(udp.dataPlane.stats, { toPeers: 3, fromPeers: 2, toPeersBytes: 252, fromPeersBytes: 168, noRoute: 4, ttlExpired: 1, malformed: 0, queueFull: 7, writeErrors: 1 });
+    Object.assign(udp.dataPlane.stats, {
+      toPeers: 3,
+      fromPeers: 2,
+      toPeersBytes: 252,
+      fromPeersBytes: 168,
+      noRoute: 4,
+      ttlExpired: 1,
+      malformed: 0,
+      queueFull: 7,
+      writeErrors: 1,
+    });
     let s = await scrape(m);
     assert.equal(valueOf(s, 'flannel_udp_packets_total', { direction: 'to_peers' }), 3);
     assert.equal(valueOf(s, 'flannel_udp_packets_total', { direction: 'from_peers' }), 2);
@@ -310,7 +389,12 @@ describe('DaemonMetrics: the udp data plane', () => {
     assert.equal(valueOf(s, 'flannel_udp_bytes_total', { direction: 'from_peers' }), 168);
     assert.deepEqual(
       samplesOf(s, 'flannel_udp_dropped_packets_total').map((x) => [x.labels.reason, x.value]),
-      [['no_route', 4], ['ttl_expired', 1], ['malformed', 0], ['queue_full', 7]],
+      [
+        ['no_route', 4],
+        ['ttl_expired', 1],
+        ['malformed', 0],
+        ['queue_full', 7],
+      ],
     );
     assert.equal(valueOf(s, 'flannel_udp_write_errors_total'), 1);
     udp.dataPlane.stats.toPeers += 10;
@@ -322,7 +406,12 @@ describe('DaemonMetrics: the udp data plane', () => {
     const m = new DaemonMetrics({ processMetrics: false });
     m.serveNetwork('vxlan', fakeNetwork().network);
     const s = await scrape(m);
-    for (const name of ['flannel_udp_packets_total', 'flannel_udp_bytes_total', 'flannel_udp_dropped_packets_total', 'flannel_udp_write_errors_total']) {
+    for (const name of [
+      'flannel_udp_packets_total',
+      'flannel_udp_bytes_total',
+      'flannel_udp_dropped_packets_total',
+      'flannel_udp_write_errors_total',
+    ]) {
       assert.deepEqual(samplesOf(s, name), [], name);
     }
   });

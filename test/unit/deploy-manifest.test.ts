@@ -47,7 +47,10 @@ const CM = one('ConfigMap');
 function resolveMount(container: Obj, path: string): { volume: Obj; rest: string } {
   const mounts = (container.volumeMounts ?? []) as Obj[];
   const m = mounts
-    .filter((v) => path === posix.normalize(v.mountPath) || path.startsWith(posix.normalize(v.mountPath).replace(/\/?$/, '/')))
+    .filter(
+      (v) =>
+        path === posix.normalize(v.mountPath) || path.startsWith(posix.normalize(v.mountPath).replace(/\/?$/, '/')),
+    )
     .sort((a, b) => b.mountPath.length - a.mountPath.length)[0];
   assert.ok(m, `${container.name}: nothing is mounted at ${path}`);
   const volume = (POD.volumes as Obj[]).find((v) => v.name === m.name);
@@ -57,24 +60,36 @@ function resolveMount(container: Obj, path: string): { volume: Obj; rest: string
 
 describe('deploy/kube-flannel.yml', () => {
   it('every document parses and has apiVersion, kind and metadata.name; namespaced ones live in kube-flannel', () => {
-    assert.deepEqual(DOCS.map((d) => d.kind), ['Namespace', 'ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'DaemonSet']);
+    assert.deepEqual(
+      DOCS.map((d) => d.kind),
+      ['Namespace', 'ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'DaemonSet'],
+    );
     for (const d of DOCS) {
       assert.equal(typeof d.apiVersion, 'string', `${d.kind}: apiVersion`);
       assert.ok(d.metadata?.name, `${d.kind}: metadata.name`);
-      if (['ServiceAccount', 'ConfigMap', 'DaemonSet'].includes(d.kind)) assert.equal(d.metadata.namespace, 'kube-flannel', d.kind);
+      if (['ServiceAccount', 'ConfigMap', 'DaemonSet'].includes(d.kind))
+        assert.equal(d.metadata.namespace, 'kube-flannel', d.kind);
     }
     assert.equal(one('Namespace').metadata.labels['pod-security.kubernetes.io/enforce'], 'privileged');
   });
 
   it('grants exactly the least rights: pods get, nodes get/list/watch, nodes/status patch', () => {
     const rules = (one('ClusterRole').rules as Obj[]).flatMap((r) =>
-      (r.apiGroups as string[]).flatMap((g) => (r.resources as string[]).flatMap((res) => (r.verbs as string[]).map((v) => `${g}/${res}:${v}`))),
+      (r.apiGroups as string[]).flatMap((g) =>
+        (r.resources as string[]).flatMap((res) => (r.verbs as string[]).map((v) => `${g}/${res}:${v}`)),
+      ),
     );
     assert.deepEqual(rules.sort(), ['/nodes/status:patch', '/nodes:get', '/nodes:list', '/nodes:watch', '/pods:get']);
     const binding = one('ClusterRoleBinding');
-    assert.deepEqual(binding.roleRef, { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: one('ClusterRole').metadata.name });
+    assert.deepEqual(binding.roleRef, {
+      apiGroup: 'rbac.authorization.k8s.io',
+      kind: 'ClusterRole',
+      name: one('ClusterRole').metadata.name,
+    });
     const sa = one('ServiceAccount');
-    assert.deepEqual(binding.subjects, [{ kind: 'ServiceAccount', name: sa.metadata.name, namespace: sa.metadata.namespace }]);
+    assert.deepEqual(binding.subjects, [
+      { kind: 'ServiceAccount', name: sa.metadata.name, namespace: sa.metadata.namespace },
+    ]);
     assert.equal(POD.serviceAccountName, sa.metadata.name);
   });
 
@@ -93,10 +108,16 @@ describe('deploy/kube-flannel.yml', () => {
     assert.equal(list.name, 'cbr0');
     assert.equal(configVersion(list), '0.3.1');
     const plugins = list.plugins as Obj[];
-    assert.deepEqual(plugins.map((p) => p.type), ['flannel', 'portmap']);
+    assert.deepEqual(
+      plugins.map((p) => p.type),
+      ['flannel', 'portmap'],
+    );
     // libcni hands each plugin its entry with the list's name and cniVersion injected.
     const netconf = parseNetConf({ ...plugins[0], name: list.name, cniVersion: list.cniVersion });
-    const env = parseSubnetEnv('FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.1.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n', 'subnet.env');
+    const env = parseSubnetEnv(
+      'FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.1.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n',
+      'subnet.env',
+    );
     assert.equal(
       delegateBytes(netconf, env),
       '{"cniVersion":"0.3.1","hairpinMode":true,"ipMasq":false,"ipam":{"ranges":[[{"subnet":"10.244.1.0/24"}]],"routes":[{"dst":"10.244.0.0/16"}],"type":"host-local"},"isDefaultGateway":true,"isGateway":true,"mtu":1450,"name":"cbr0","type":"bridge"}',
@@ -112,11 +133,21 @@ describe('deploy/kube-flannel.yml', () => {
     assert.equal(opts.ipMasq, true);
     assert.equal(opts.healthzPort, 8081);
     assert.deepEqual(
-      { path: MAIN.livenessProbe.httpGet.path, port: MAIN.livenessProbe.httpGet.port, delay: MAIN.livenessProbe.initialDelaySeconds, period: MAIN.livenessProbe.periodSeconds },
+      {
+        path: MAIN.livenessProbe.httpGet.path,
+        port: MAIN.livenessProbe.httpGet.port,
+        delay: MAIN.livenessProbe.initialDelaySeconds,
+        period: MAIN.livenessProbe.periodSeconds,
+      },
       { path: '/healthz', port: opts.healthzPort, delay: 10, period: 30 },
     );
     assert.deepEqual(
-      { path: MAIN.readinessProbe.httpGet.path, port: MAIN.readinessProbe.httpGet.port, delay: MAIN.readinessProbe.initialDelaySeconds, period: MAIN.readinessProbe.periodSeconds },
+      {
+        path: MAIN.readinessProbe.httpGet.path,
+        port: MAIN.readinessProbe.httpGet.port,
+        delay: MAIN.readinessProbe.initialDelaySeconds,
+        period: MAIN.readinessProbe.periodSeconds,
+      },
       { path: '/readyz', port: opts.healthzPort, delay: 5, period: 10 },
     );
     assert.equal(opts.healthzIP, '0.0.0.0', 'hostNetwork probes reach the node address');
@@ -136,7 +167,9 @@ describe('deploy/kube-flannel.yml', () => {
   });
 
   it('sets the kube-mode environment: POD_NAME/POD_NAMESPACE from the pod, queue depth, cache wait', () => {
-    const env = Object.fromEntries((MAIN.env as Obj[]).map((e) => [e.name, e.value ?? e.valueFrom?.fieldRef?.fieldPath]));
+    const env = Object.fromEntries(
+      (MAIN.env as Obj[]).map((e) => [e.name, e.value ?? e.valueFrom?.fieldRef?.fieldPath]),
+    );
     assert.deepEqual(env, {
       POD_NAME: 'metadata.name',
       POD_NAMESPACE: 'metadata.namespace',
@@ -160,13 +193,19 @@ describe('deploy/kube-flannel.yml', () => {
     assert.equal(plugin.mode, 0o755);
     // The runtime runs the plugin on the host, outside the image: the single executable, not a node script.
     assert.equal(plugin.source, '/opt/flannel-ts/dist/bin/flannel');
-    assert.deepEqual(resolveMount(INIT('install-cni-plugin'), plugin.destination), { volume: { name: 'cni-plugin', hostPath: { path: '/opt/cni/bin' } }, rest: 'flannel' });
+    assert.deepEqual(resolveMount(INIT('install-cni-plugin'), plugin.destination), {
+      volume: { name: 'cni-plugin', hostPath: { path: '/opt/cni/bin' } },
+      rest: 'flannel',
+    });
     const conf = parseInstallArgs((INIT('install-cni').command as string[]).slice(2));
     assert.equal(conf.mode, 0o644);
     const src = resolveMount(INIT('install-cni'), conf.source);
     assert.equal(src.volume.configMap?.name, CM.metadata.name);
     assert.equal(src.rest, 'cni-conf.json');
-    assert.deepEqual(resolveMount(INIT('install-cni'), conf.destination), { volume: { name: 'cni', hostPath: { path: '/etc/cni/net.d' } }, rest: '10-flannel.conflist' });
+    assert.deepEqual(resolveMount(INIT('install-cni'), conf.destination), {
+      volume: { name: 'cni', hostPath: { path: '/etc/cni/net.d' } },
+      rest: '10-flannel.conflist',
+    });
     for (const name of ['install-cni-plugin', 'install-cni']) assert.equal(INIT(name).command[1], 'install');
   });
 
@@ -179,7 +218,8 @@ describe('deploy/kube-flannel.yml', () => {
     ]);
     assert.deepEqual(MAIN.securityContext, { privileged: false, capabilities: { add: ['NET_ADMIN', 'NET_RAW'] } });
     assert.deepEqual(DS.metadata.labels, { tier: 'node', app: 'flannel', 'k8s-app': 'flannel' });
-    for (const [k, v] of Object.entries(DS.spec.selector.matchLabels as Obj)) assert.equal(DS.spec.template.metadata.labels[k], v, `selector ${k}`);
+    for (const [k, v] of Object.entries(DS.spec.selector.matchLabels as Obj))
+      assert.equal(DS.spec.template.metadata.labels[k], v, `selector ${k}`);
   });
 
   it('uses the image tagged with the package.json version in every container', () => {
@@ -196,7 +236,10 @@ function dockerfile(): { stages: { from: string; lines: string[] }[] } {
     .join('\n')
     .replace(/\\\n/g, ' ');
   const stages: { from: string; lines: string[] }[] = [];
-  for (const line of joined.split('\n').map((l) => l.trim()).filter(Boolean)) {
+  for (const line of joined
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean)) {
     if (line.startsWith('FROM ')) stages.push({ from: line, lines: [] });
     else stages.at(-1)?.lines.push(line);
   }
@@ -207,8 +250,14 @@ describe('Dockerfile', () => {
   const { stages } = dockerfile();
   const build = stages[0]!;
   const runtime = stages.at(-1)!;
-  const workdir = runtime.lines.filter((l) => l.startsWith('WORKDIR ')).at(-1)!.slice('WORKDIR '.length);
-  const buildDir = build.lines.filter((l) => l.startsWith('WORKDIR ')).at(-1)!.slice('WORKDIR '.length);
+  const workdir = runtime.lines
+    .filter((l) => l.startsWith('WORKDIR '))
+    .at(-1)!
+    .slice('WORKDIR '.length);
+  const buildDir = build.lines
+    .filter((l) => l.startsWith('WORKDIR '))
+    .at(-1)!
+    .slice('WORKDIR '.length);
   // image path → repository path, from `COPY --from=build /src/<x> <dst>`.
   const copies = runtime.lines
     .filter((l) => l.startsWith('COPY --from='))
@@ -227,10 +276,15 @@ describe('Dockerfile', () => {
     assert.match(read('Dockerfile'), /^ARG NODE_IMAGE=node:20-bookworm-slim$/m);
     for (const s of stages) assert.match(s.from, /^FROM \$\{NODE_IMAGE\}/);
     const run = build.lines.filter((l) => l.startsWith('RUN ')).join('\n');
-    for (const step of ['npm ci', 'build-native.mjs', 'npm run build', 'npm prune --omit=dev']) assert.ok(run.includes(step), `build stage lacks ${step}`);
-    assert.ok(run.indexOf('build-native.mjs') < run.indexOf('npm run build'), 'the addon must be built before build.mjs checks it');
+    for (const step of ['npm ci', 'build-native.mjs', 'npm run build', 'npm prune --omit=dev'])
+      assert.ok(run.includes(step), `build stage lacks ${step}`);
+    assert.ok(
+      run.indexOf('build-native.mjs') < run.indexOf('npm run build'),
+      'the addon must be built before build.mjs checks it',
+    );
     const apt = runtime.lines.find((l) => l.includes('apt-get install'))!;
-    for (const pkg of ['iptables', 'nftables', 'iproute2']) assert.match(apt, new RegExp(`\\s${pkg}\\s`), `runtime lacks ${pkg}`);
+    for (const pkg of ['iptables', 'nftables', 'iproute2'])
+      assert.match(apt, new RegExp(`\\s${pkg}\\s`), `runtime lacks ${pkg}`);
   });
 
   it('the image holds every file the manifest runs, as produced by scripts/build.mjs', () => {
@@ -242,7 +296,10 @@ describe('Dockerfile', () => {
     for (const p of runs) {
       const repo = repoPathOf(p);
       assert.ok(repo, `${p} is not copied into the image`);
-      assert.ok(builtFiles.includes(repo), `${p} comes from ${repo}, which scripts/build.mjs does not produce (${builtFiles.join(', ')})`);
+      assert.ok(
+        builtFiles.includes(repo),
+        `${p} comes from ${repo}, which scripts/build.mjs does not produce (${builtFiles.join(', ')})`,
+      );
     }
     // The bundles are run directly: build.mjs gives them a node shebang and mode 0755.
     assert.match(read('scripts/build.mjs'), /banner: \{ js: '#!\/usr\/bin\/env node' \}/);
@@ -250,21 +307,36 @@ describe('Dockerfile', () => {
     assert.equal(repoPathOf(posix.join(workdir, 'node_modules/netlink')), 'node_modules/netlink');
     // flanneld.cjs keeps packages external: /metrics needs prom-client in the image, so a production dependency.
     assert.equal(repoPathOf(posix.join(workdir, 'node_modules/prom-client')), 'node_modules/prom-client');
-    const pkg = JSON.parse(read('package.json')) as { dependencies: Record<string, string>; devDependencies: Record<string, string> };
-    assert.match(pkg.dependencies['prom-client'] ?? '', /^\d+\.\d+\.\d+$/, 'prom-client is a production dependency, pinned exactly');
+    const pkg = JSON.parse(read('package.json')) as {
+      dependencies: Record<string, string>;
+      devDependencies: Record<string, string>;
+    };
+    assert.match(
+      pkg.dependencies['prom-client'] ?? '',
+      /^\d+\.\d+\.\d+$/,
+      'prom-client is a production dependency, pinned exactly',
+    );
     assert.equal(pkg.devDependencies['prom-client'], undefined);
-    assert.equal(repoPathOf(posix.join(workdir, 'build/Release/flannel_native.node')), 'build/Release/flannel_native.node');
+    assert.equal(
+      repoPathOf(posix.join(workdir, 'build/Release/flannel_native.node')),
+      'build/Release/flannel_native.node',
+    );
   });
 
-  it('its ENTRYPOINT is the manifest\'s flanneld', () => {
+  it("its ENTRYPOINT is the manifest's flanneld", () => {
     const ep = runtime.lines.find((l) => l.startsWith('ENTRYPOINT '))!;
     assert.deepEqual(JSON.parse(ep.slice('ENTRYPOINT '.length)), MAIN.command);
   });
 
   it('.dockerignore keeps host build output out of the context but not a file the build copies', () => {
-    const ignored = read('.dockerignore').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+    const ignored = read('.dockerignore')
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l && !l.startsWith('#'));
     for (const p of ['node_modules', 'dist', 'build']) assert.ok(ignored.includes(p), `.dockerignore lacks ${p}`);
-    const sources = build.lines.filter((l) => l.startsWith('COPY ') && !l.includes('--from')).flatMap((l) => l.split(/\s+/).slice(1, -1));
+    const sources = build.lines
+      .filter((l) => l.startsWith('COPY ') && !l.includes('--from'))
+      .flatMap((l) => l.split(/\s+/).slice(1, -1));
     assert.ok(sources.length >= 5);
     for (const s of sources) {
       assert.ok(!ignored.some((i) => s === i || s.startsWith(`${i}/`)), `${s} is copied but .dockerignore excludes it`);

@@ -26,7 +26,10 @@ const NAME = String.raw`'([a-z][a-z0-9_.+-]*)'`;
 // The shapes a spawned command takes here: the first argument of a process call or of the helpers that wrap one,
 // and the command after `ip netns exec <ns>`.
 const SPAWN_PATTERNS = [
-  new RegExp(String.raw`(?<![\w.])(?:spawn|spawnSync|execFile|execFileSync|processExec|run|sh|shQuiet)\(\s*${NAME}`, 'g'),
+  new RegExp(
+    String.raw`(?<![\w.])(?:spawn|spawnSync|execFile|execFileSync|processExec|run|sh|shQuiet)\(\s*${NAME}`,
+    'g',
+  ),
   new RegExp(String.raw`\bnsRun\([^,()]+,\s*${NAME}`, 'g'),
   new RegExp(String.raw`'exec',\s*[^,\]()]+,\s*${NAME}`, 'g'),
   new RegExp(String.raw`\bexec\(\s*${NAME}`, 'g'),
@@ -76,7 +79,10 @@ describe('make deps installs every command that is run', () => {
   });
 
   it('names the tool and its package when one is missing', () => {
-    assert.equal(missingToolMessage('tcpdump'), 'tcpdump is not installed: run `make deps` (it installs the Debian package tcpdump)');
+    assert.equal(
+      missingToolMessage('tcpdump'),
+      'tcpdump is not installed: run `make deps` (it installs the Debian package tcpdump)',
+    );
     assert.match(missingToolMessage('frobnicate'), /frobnicate is not installed.*test\/helpers\/tools\.ts/);
   });
 });

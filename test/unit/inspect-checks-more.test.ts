@@ -280,21 +280,41 @@ const B6: NodeSpec = { subnet6: 'fd00:10:244:2::/64', ip6: 'fd00:1::12', mac6: M
 
 type Scope = AddressInfo['scope'];
 const addr = (index: number, address: string, prefixLen: number, scope: Scope = 'universe'): AddressInfo => ({
-  index, family: address.includes(':') ? 6 : 4, address, prefixLen, scope, permanent: true, deprecated: false,
+  index,
+  family: address.includes(':') ? 6 : 4,
+  address,
+  prefixLen,
+  scope,
+  permanent: true,
+  deprecated: false,
   temporary: false,
 });
 const route = (dst: string | null, oif: number, more: Partial<RouteInfo> = {}): RouteInfo => ({
-  dst, oif, scope: 'universe', protocol: 'boot', onlink: false, table: 254, type: 'unicast', ...more,
+  dst,
+  oif,
+  scope: 'universe',
+  protocol: 'boot',
+  onlink: false,
+  table: 254,
+  type: 'unicast',
+  ...more,
 });
 const kernelRoute = (dst: string, oif: number, more: Partial<RouteInfo> = {}): RouteInfo =>
   route(dst, oif, { scope: 'link', protocol: 'kernel', ...more });
 const vxlanDev = (index: number, name: string, mtu: number, mac: string, local: string): LinkInfo => ({
-  index, name, mtu, mac, up: true, kind: 'vxlan',
+  index,
+  name,
+  mtu,
+  mac,
+  up: true,
+  kind: 'vxlan',
   vxlan: { id: 1, local, link: 2, port: 8472, learning: false, gbp: false, group: null, l2miss: false, l3miss: false },
 });
 const direct = (oif: number, prefsrc: string): RouteLookup => ({ type: 'unicast', oif, prefsrc });
 const SYSCTLS = {
-  'net.ipv4.ip_forward': '1', 'net.ipv6.conf.all.forwarding': '1', 'net.bridge.bridge-nf-call-iptables': '1',
+  'net.ipv4.ip_forward': '1',
+  'net.ipv6.conf.all.forwarding': '1',
+  'net.bridge.bridge-nf-call-iptables': '1',
 };
 
 /**
@@ -334,7 +354,10 @@ function vxlanNode({ v4 = true, v6 = false } = {}): NodeSnapshot {
     sysctls: { ...SYSCTLS },
     underlay: [],
     netfilter: {
-      iptables: v4 ? IPTABLES_SAVE : '', ip6tables: v6 ? IP6TABLES_SAVE : '', nft: NFT_OF_IPTABLES, errors: [],
+      iptables: v4 ? IPTABLES_SAVE : '',
+      ip6tables: v6 ? IP6TABLES_SAVE : '',
+      nft: NFT_OF_IPTABLES,
+      errors: [],
     },
   };
   if (v4) {
@@ -370,7 +393,10 @@ function hostgwNode(): NodeSnapshot {
     subnetEnv: {
       path: '/run/flannel/subnet.env',
       env: {
-        networks: [IPv4Net.parse('10.244.0.0/16')], ipv6Networks: [], subnet: IPv4Net.parse(A.subnet!), mtu: 1500,
+        networks: [IPv4Net.parse('10.244.0.0/16')],
+        ipv6Networks: [],
+        subnet: IPv4Net.parse(A.subnet!),
+        mtu: 1500,
         ipMasq: true,
       },
     },
@@ -426,7 +452,10 @@ const ids = (s: NodeSnapshot) => diagnose(s).findings.map((f) => f.id);
 /** The only finding of the snapshot, after asserting there is just the one with that id and severity. */
 function only(s: NodeSnapshot, id: Finding['id'], severity: Finding['severity'] = 'error'): Finding {
   const findings = diagnose(s).findings;
-  assert.deepEqual(findings.map((f) => [f.id, f.severity]), [[id, severity]]);
+  assert.deepEqual(
+    findings.map((f) => [f.id, f.severity]),
+    [[id, severity]],
+  );
   return findings[0]!;
 }
 
@@ -561,7 +590,10 @@ describe('doctor checks: host-gw', () => {
     const s = hostgwNode();
     s.routes.push(route('10.244.3.0/24', 2, { gateway: '192.168.1.13' }));
     const d = diagnose(s);
-    assert.deepEqual(d.findings.map((f) => [f.id, f.severity]), [['peer-stale', 'warning']]);
+    assert.deepEqual(
+      d.findings.map((f) => [f.id, f.severity]),
+      [['peer-stale', 'warning']],
+    );
     assert.equal(d.ok, true);
     assert.deepEqual(d.findings[0]!.evidence, ['route 10.244.3.0/24 via 192.168.1.13 dev eth0']);
     assert.match(d.findings[0]!.fix, /ip route del/);
@@ -591,7 +623,7 @@ describe('doctor checks: overlay-unreachable (--probe)', () => {
     assert.deepEqual(ids(s), []);
   });
 
-  it("lists overlay-unreachable under checked only when there were probes", () => {
+  it('lists overlay-unreachable under checked only when there were probes', () => {
     const s = vxlanNode();
     assert.ok(!diagnose(s).checked.includes('overlay-unreachable'));
     s.probes = probes(3, 3);
@@ -608,7 +640,7 @@ describe('doctor checks: overlay-unreachable (--probe)', () => {
 });
 
 describe('doctor checks: forward-blocked', () => {
-  it('reports a DROP inserted before flannel\'s accepts, naming the rule and how to delete it', () => {
+  it("reports a DROP inserted before flannel's accepts, naming the rule and how to delete it", () => {
     const s = vxlanNode();
     s.netfilter.iptables = insertBefore(IPTABLES_SAVE, '-A FORWARD ', '[0:0] -A FORWARD -j DROP');
     const f = only(s, 'forward-blocked');
@@ -642,14 +674,18 @@ describe('doctor checks: forward-blocked', () => {
     s.netfilter.iptables = withoutLines(IPTABLES_SAVE, 'FLANNEL-FWD');
     const f = only(s, 'forward-blocked', 'warning');
     const want = forwardRuleSet(IPv4Net.parse('10.244.0.0/16')).rules;
-    assert.deepEqual(f.evidence, want.map((r) => `missing: ${ruleText(r)}`));
+    assert.deepEqual(
+      f.evidence,
+      want.map((r) => `missing: ${ruleText(r)}`),
+    );
     assert.equal(diagnose(s).ok, true);
   });
 
   it('claims no rule missing when iptables-save failed (it could not read them)', () => {
     const s = vxlanNode();
-    const error = 'iptables-save -c: iptables-save v1.8.9 (nf_tables): Could not fetch rule set generation id: '
-      + 'Permission denied (you must be root)';
+    const error =
+      'iptables-save -c: iptables-save v1.8.9 (nf_tables): Could not fetch rule set generation id: ' +
+      'Permission denied (you must be root)';
     s.netfilter = { ip6tables: '', nft: NFT_OF_IPTABLES, errors: [error] };
     const rules = diagnose(s).findings.filter((f) => f.id === 'forward-blocked' || f.id === 'masquerade-missing');
     assert.deepEqual(rules, []);
@@ -669,7 +705,10 @@ describe('doctor checks: masquerade-missing', () => {
     s.netfilter.iptables = withoutLines(IPTABLES_SAVE, '-A FLANNEL-POSTRTG');
     const f = only(s, 'masquerade-missing');
     const want = masqRuleSet(IPv4Net.parse('10.244.0.0/16'), IPv4Net.parse('10.244.1.0/24'), false).rules.slice(1);
-    assert.deepEqual(f.evidence, want.map((r) => `missing: ${ruleText(r)}`));
+    assert.deepEqual(
+      f.evidence,
+      want.map((r) => `missing: ${ruleText(r)}`),
+    );
     assert.match(f.summary, /FLANNEL_IPMASQ is true but the masquerade rules for 10\.244\.1\.0\/24 are incomplete/);
   });
 
@@ -683,7 +722,7 @@ describe('doctor checks: masquerade-missing', () => {
     assert.deepEqual(ids(t), []);
   });
 
-  it('nftables: reports a postrtg chain that differs from flanneld\'s, not a fully-random masquerade', () => {
+  it("nftables: reports a postrtg chain that differs from flanneld's, not a fully-random masquerade", () => {
     const s = nftablesNode();
     const doc = JSON.parse(NFT_FLANNEL) as { nftables: unknown[] };
     s.netfilter.nft = JSON.stringify({ nftables: doc.nftables.slice(0, -1) });
@@ -745,7 +784,7 @@ describe('doctor checks: vxlan over IPv6 and dual stack', () => {
     ]);
   });
 
-  it('dual stack: cni0 at flannel.1\'s MTU 1450 above flannel-v6.1\'s 1430 is nothing', () => {
+  it("dual stack: cni0 at flannel.1's MTU 1450 above flannel-v6.1's 1430 is nothing", () => {
     const s = vxlanNode({ v4: true, v6: true });
     assert.deepEqual(
       s.links.filter((l) => l.name !== 'lo' && l.name !== 'eth0').map((l) => `${l.name} ${l.mtu}`),

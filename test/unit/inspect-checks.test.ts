@@ -10,37 +10,112 @@ import { makeLease, type Lease } from '../../src/subnet/lease.ts';
 const MAC_A = '0e:00:00:00:00:0a';
 const MAC_B = '0e:00:00:00:00:0b';
 const lease = (subnet: string, ip: string, mac: string): Lease =>
-  makeLease({ subnet: IPv4Net.parse(subnet) }, { publicIP: ip, publicIPv6: null, backendType: 'vxlan', backendData: { VNI: 1, VtepMAC: mac } }, null);
+  makeLease(
+    { subnet: IPv4Net.parse(subnet) },
+    { publicIP: ip, publicIPv6: null, backendType: 'vxlan', backendData: { VNI: 1, VtepMAC: mac } },
+    null,
+  );
 
 /** Node A (10.244.1.0/24 on 192.168.1.11) with one peer B (10.244.2.0/24 on 192.168.1.12), all as flanneld leaves it. */
 function healthy(): NodeSnapshot {
   return {
     subnetEnv: {
       path: '/run/flannel/subnet.env',
-      env: { networks: [IPv4Net.parse('10.244.0.0/16')], ipv6Networks: [], subnet: IPv4Net.parse('10.244.1.0/24'), mtu: 1450, ipMasq: true },
+      env: {
+        networks: [IPv4Net.parse('10.244.0.0/16')],
+        ipv6Networks: [],
+        subnet: IPv4Net.parse('10.244.1.0/24'),
+        mtu: 1450,
+        ipMasq: true,
+      },
     },
     backend: { type: 'vxlan', vni: 1, port: 8472, directRouting: false },
     leases: [lease('10.244.1.0/24', '192.168.1.11', MAC_A), lease('10.244.2.0/24', '192.168.1.12', MAC_B)],
     links: [
       { index: 1, name: 'lo', mtu: 65536, mac: null, up: true },
       { index: 2, name: 'eth0', mtu: 1500, mac: '52:54:00:00:00:01', up: true },
-      { index: 3, name: 'flannel.1', mtu: 1450, mac: MAC_A, up: true, kind: 'vxlan', vxlan: { id: 1, local: '192.168.1.11', link: 2, port: 8472, learning: false, gbp: false, group: null, l2miss: false, l3miss: false } },
+      {
+        index: 3,
+        name: 'flannel.1',
+        mtu: 1450,
+        mac: MAC_A,
+        up: true,
+        kind: 'vxlan',
+        vxlan: {
+          id: 1,
+          local: '192.168.1.11',
+          link: 2,
+          port: 8472,
+          learning: false,
+          gbp: false,
+          group: null,
+          l2miss: false,
+          l3miss: false,
+        },
+      },
       { index: 4, name: 'cni0', mtu: 1450, mac: '0e:00:00:00:01:01', up: true, kind: 'bridge' },
       { index: 5, name: 'veth1', mtu: 1450, mac: '0e:00:00:00:01:02', up: true, kind: 'veth', master: 4 },
     ],
     addresses: [
-      { index: 2, family: 4, address: '192.168.1.11', prefixLen: 24, scope: 'universe', permanent: true, deprecated: false, temporary: false },
-      { index: 3, family: 4, address: '10.244.1.0', prefixLen: 32, scope: 'universe', permanent: true, deprecated: false, temporary: false },
-      { index: 4, family: 4, address: '10.244.1.1', prefixLen: 24, scope: 'universe', permanent: true, deprecated: false, temporary: false },
+      {
+        index: 2,
+        family: 4,
+        address: '192.168.1.11',
+        prefixLen: 24,
+        scope: 'universe',
+        permanent: true,
+        deprecated: false,
+        temporary: false,
+      },
+      {
+        index: 3,
+        family: 4,
+        address: '10.244.1.0',
+        prefixLen: 32,
+        scope: 'universe',
+        permanent: true,
+        deprecated: false,
+        temporary: false,
+      },
+      {
+        index: 4,
+        family: 4,
+        address: '10.244.1.1',
+        prefixLen: 24,
+        scope: 'universe',
+        permanent: true,
+        deprecated: false,
+        temporary: false,
+      },
     ],
     routes: [
-      { dst: '10.244.2.0/24', gateway: '10.244.2.0', oif: 3, scope: 'universe', protocol: 'boot', onlink: true, table: 254, type: 'unicast' },
-      { dst: '10.244.1.0/24', oif: 4, scope: 'link', protocol: 'kernel', onlink: false, table: 254, type: 'unicast', prefsrc: '10.244.1.1' },
+      {
+        dst: '10.244.2.0/24',
+        gateway: '10.244.2.0',
+        oif: 3,
+        scope: 'universe',
+        protocol: 'boot',
+        onlink: true,
+        table: 254,
+        type: 'unicast',
+      },
+      {
+        dst: '10.244.1.0/24',
+        oif: 4,
+        scope: 'link',
+        protocol: 'kernel',
+        onlink: false,
+        table: 254,
+        type: 'unicast',
+        prefsrc: '10.244.1.1',
+      },
     ],
     neighbours: [{ index: 3, ip: '10.244.2.0', mac: MAC_B, permanent: true, state: ['permanent'] }],
     fdb: [{ index: 3, mac: MAC_B, dst: '192.168.1.12', self: true, permanent: true }],
     sysctls: { 'net.ipv4.ip_forward': '1', 'net.bridge.bridge-nf-call-iptables': '1' },
-    underlay: [{ lease: '10.244.2.0/24', ip: '192.168.1.12', lookup: { type: 'unicast', oif: 2, prefsrc: '192.168.1.11' } }],
+    underlay: [
+      { lease: '10.244.2.0/24', ip: '192.168.1.12', lookup: { type: 'unicast', oif: 2, prefsrc: '192.168.1.11' } },
+    ],
     netfilter: { errors: [] },
   };
 }
@@ -59,7 +134,13 @@ describe('doctor checks', () => {
     const s = healthy();
     s.sysctls = { 'net.ipv4.ip_forward': '0' };
     const d = diagnose(s);
-    assert.deepEqual(d.findings.map((f) => [f.id, f.severity]), [['ip-forward-disabled', 'error'], ['bridge-nf-call', 'warning']]);
+    assert.deepEqual(
+      d.findings.map((f) => [f.id, f.severity]),
+      [
+        ['ip-forward-disabled', 'error'],
+        ['bridge-nf-call', 'warning'],
+      ],
+    );
     assert.match(d.findings[0]!.fix, /sysctl -w net\.ipv4\.ip_forward=1/);
     s.nftables = true;
     assert.deepEqual(ids(s), ['ip-forward-disabled'], 'br_netfilter does not matter for nftables rules');
@@ -69,7 +150,10 @@ describe('doctor checks', () => {
     const s = healthy();
     s.addresses[2] = { ...s.addresses[2]!, address: '10.244.9.1' };
     const d = diagnose(s);
-    assert.deepEqual(d.findings.map((f) => f.id), ['cni-bridge-mismatch']);
+    assert.deepEqual(
+      d.findings.map((f) => f.id),
+      ['cni-bridge-mismatch'],
+    );
     assert.deepEqual(d.findings[0]!.evidence, ['cni0: 10.244.9.1/24', 'FLANNEL_SUBNET=10.244.1.1/24']);
     assert.match(d.findings[0]!.fix, /ip link delete cni0/);
   });
@@ -85,11 +169,26 @@ describe('doctor checks', () => {
 
   it('vtep-mismatch: a public IP the device never took, another port, a missing device', () => {
     const s = healthy();
-    s.addresses.push({ index: 2, family: 4, address: '192.168.1.99', prefixLen: 24, scope: 'universe', permanent: true, deprecated: false, temporary: false });
+    s.addresses.push({
+      index: 2,
+      family: 4,
+      address: '192.168.1.99',
+      prefixLen: 24,
+      scope: 'universe',
+      permanent: true,
+      deprecated: false,
+      temporary: false,
+    });
     (s.leases as Lease[])[0] = lease('10.244.1.0/24', '192.168.1.99', MAC_A);
     const d = diagnose(s);
-    assert.deepEqual(d.findings.map((f) => f.id), ['vtep-mismatch']);
-    assert.match(d.findings[0]!.summary, /flannel\.1 sends from 192\.168\.1\.11, but this node's lease says its public IP is 192\.168\.1\.99/);
+    assert.deepEqual(
+      d.findings.map((f) => f.id),
+      ['vtep-mismatch'],
+    );
+    assert.match(
+      d.findings[0]!.summary,
+      /flannel\.1 sends from 192\.168\.1\.11, but this node's lease says its public IP is 192\.168\.1\.99/,
+    );
     const t = healthy();
     t.links[2]!.vxlan!.port = 4789;
     assert.deepEqual(ids(t), ['vtep-mismatch']);
@@ -105,7 +204,10 @@ describe('doctor checks', () => {
     const t = healthy();
     t.links[4]!.mtu = 1500;
     const d = diagnose(t);
-    assert.deepEqual(d.findings.map((f) => f.id), ['mtu-mismatch']);
+    assert.deepEqual(
+      d.findings.map((f) => f.id),
+      ['mtu-mismatch'],
+    );
     assert.deepEqual(d.findings[0]!.evidence, ['veth1 mtu 1500']);
   });
 
@@ -113,17 +215,31 @@ describe('doctor checks', () => {
     const s = healthy();
     s.fdb = [];
     const d = diagnose(s);
-    assert.deepEqual(d.findings.map((f) => f.id), ['peer-unprogrammed']);
+    assert.deepEqual(
+      d.findings.map((f) => f.id),
+      ['peer-unprogrammed'],
+    );
     assert.ok(d.findings[0]!.evidence.includes(`missing: fdb ${MAC_B} dev flannel.1 dst 192.168.1.12`));
     const t = healthy();
     t.neighbours = [{ index: 3, ip: '10.244.2.0', mac: '0e:00:00:00:00:ff', permanent: true, state: ['permanent'] }];
-    assert.deepEqual(ids(t), ['peer-mac-mismatch'], "the wrong-MAC neighbour is the peer's, not counted again as left over");
+    assert.deepEqual(
+      ids(t),
+      ['peer-mac-mismatch'],
+      "the wrong-MAC neighbour is the peer's, not counted again as left over",
+    );
     const u = healthy();
     u.leases = (u.leases as Lease[]).slice(0, 1);
     const e = diagnose(u);
-    assert.deepEqual(e.findings.map((f) => [f.id, f.severity]), [['peer-stale', 'warning']]);
+    assert.deepEqual(
+      e.findings.map((f) => [f.id, f.severity]),
+      [['peer-stale', 'warning']],
+    );
     assert.equal(e.ok, true, 'a warning alone is no error');
-    assert.deepEqual(e.findings[0]!.evidence, ['route 10.244.2.0/24 via 10.244.2.0 dev flannel.1', `neighbour 10.244.2.0 lladdr ${MAC_B} dev flannel.1`, `fdb ${MAC_B} dev flannel.1 dst 192.168.1.12`]);
+    assert.deepEqual(e.findings[0]!.evidence, [
+      'route 10.244.2.0/24 via 10.244.2.0 dev flannel.1',
+      `neighbour 10.244.2.0 lladdr ${MAC_B} dev flannel.1`,
+      `fdb ${MAC_B} dev flannel.1 dst 192.168.1.12`,
+    ]);
   });
 
   it('public-ip-duplicate names both leases; cluster-unreachable replaces the cluster checks', () => {
@@ -132,7 +248,10 @@ describe('doctor checks', () => {
     const d = diagnose(s);
     const dup = d.findings.filter((f) => f.id === 'public-ip-duplicate');
     assert.equal(dup.length, 1);
-    assert.deepEqual(dup[0]!.evidence, ['lease 10.244.2.0/24: PublicIP 192.168.1.12, VtepMAC 0e:00:00:00:00:0b', 'lease 10.244.3.0/24: PublicIP 192.168.1.12, VtepMAC 0e:00:00:00:00:0c']);
+    assert.deepEqual(dup[0]!.evidence, [
+      'lease 10.244.2.0/24: PublicIP 192.168.1.12, VtepMAC 0e:00:00:00:00:0b',
+      'lease 10.244.3.0/24: PublicIP 192.168.1.12, VtepMAC 0e:00:00:00:00:0c',
+    ]);
     assert.match(dup[0]!.fix, /--iface/);
     const t = healthy();
     t.leases = { error: 'etcd at http://127.0.0.1:2379 is unreachable: connect ECONNREFUSED' };
@@ -146,12 +265,26 @@ describe('doctor checks: flanneld', () => {
     assert.deepEqual(ids(s), [], 'without --health-url flanneld is not checked');
     s.flanneld = { url: 'http://127.0.0.1:8081', healthz: '200 flanneld is running', readyz: '200 flanneld is ready' };
     assert.deepEqual(ids(s), []);
-    s.flanneld = { url: 'http://127.0.0.1:8081', healthz: 'no answer (connect ECONNREFUSED 127.0.0.1:8081)', readyz: 'no answer (connect ECONNREFUSED 127.0.0.1:8081)' };
+    s.flanneld = {
+      url: 'http://127.0.0.1:8081',
+      healthz: 'no answer (connect ECONNREFUSED 127.0.0.1:8081)',
+      readyz: 'no answer (connect ECONNREFUSED 127.0.0.1:8081)',
+    };
     const d = diagnose(s);
-    assert.deepEqual(d.findings.map((f) => f.id), ['flanneld-not-running']);
+    assert.deepEqual(
+      d.findings.map((f) => f.id),
+      ['flanneld-not-running'],
+    );
     assert.match(d.findings[0]!.summary, /does not answer/);
-    assert.deepEqual(d.findings[0]!.evidence, ['GET http://127.0.0.1:8081/healthz: no answer (connect ECONNREFUSED 127.0.0.1:8081)', 'GET http://127.0.0.1:8081/readyz: no answer (connect ECONNREFUSED 127.0.0.1:8081)']);
-    s.flanneld = { url: 'http://127.0.0.1:8081', healthz: '200 flanneld is running', readyz: '503 flanneld is not ready yet' };
+    assert.deepEqual(d.findings[0]!.evidence, [
+      'GET http://127.0.0.1:8081/healthz: no answer (connect ECONNREFUSED 127.0.0.1:8081)',
+      'GET http://127.0.0.1:8081/readyz: no answer (connect ECONNREFUSED 127.0.0.1:8081)',
+    ]);
+    s.flanneld = {
+      url: 'http://127.0.0.1:8081',
+      healthz: '200 flanneld is running',
+      readyz: '503 flanneld is not ready yet',
+    };
     assert.match(diagnose(s).findings[0]!.summary, /runs but is not ready/);
   });
 });
@@ -163,12 +296,18 @@ describe('doctor report', () => {
     s.fdb = [];
     const d = diagnose(s);
     const text = formatDiagnosis(d);
-    assert.match(text, /^host and underlay:\n {2}ERROR \[ip-forward-disabled\] .*\n {6}net\.ipv4\.ip_forward = 0\n {4}fix: sysctl -w net\.ipv4\.ip_forward=1/);
+    assert.match(
+      text,
+      /^host and underlay:\n {2}ERROR \[ip-forward-disabled\] .*\n {6}net\.ipv4\.ip_forward = 0\n {4}fix: sysctl -w net\.ipv4\.ip_forward=1/,
+    );
     assert.ok(text.indexOf('host and underlay:') < text.indexOf('peers:'));
     assert.match(text, /2 error\(s\), 0 warning\(s\)\.\n$/);
     const json = JSON.parse(diagnosisJson(d));
     assert.deepEqual(Object.keys(json), ['ok', 'findings', 'checked']);
     assert.deepEqual(Object.keys(json.findings[0]), ['id', 'severity', 'summary', 'evidence', 'fix']);
-    assert.equal(formatDiagnosis(diagnose(healthy())), `All is well: ${d.checked.length} checks found nothing wrong.\n`);
+    assert.equal(
+      formatDiagnosis(diagnose(healthy())),
+      `All is well: ${d.checked.length} checks found nothing wrong.\n`,
+    );
   });
 });

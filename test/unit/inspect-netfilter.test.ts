@@ -3,8 +3,14 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  baseChains, NetfilterParseError, verdictAt,
-  type NfChain, type NfMatch, type NfPacket, type NfRuleVerdict, type NfVerdict,
+  baseChains,
+  NetfilterParseError,
+  verdictAt,
+  type NfChain,
+  type NfMatch,
+  type NfPacket,
+  type NfRuleVerdict,
+  type NfVerdict,
 } from '../../src/inspect/netfilter.ts';
 import { masqueradeCount } from '../../src/inspect/counters.ts';
 import { parseIptablesSave } from '../../src/inspect/netfilter-iptables.ts';
@@ -229,17 +235,35 @@ const DOCKER_ONLY = IPTABLES_SAVE.replace(FORWARD_JUMP, '');
 
 /** Pod 10.244.1.5 on this node to pod 10.244.2.7 on a peer, routed from the bridge into the vxlan device. */
 const POD_TO_POD: NfPacket = {
-  family: 4, src: '10.244.1.5', dst: '10.244.2.7', proto: 'tcp', dport: 8080, iif: 'cni0', oif: 'flannel.1',
+  family: 4,
+  src: '10.244.1.5',
+  dst: '10.244.2.7',
+  proto: 'tcp',
+  dport: 8080,
+  iif: 'cni0',
+  oif: 'flannel.1',
 };
 /** Encapsulated traffic from peer 192.168.1.12 to this node. */
-const underlay = (proto: 'udp' | 'tcp', dport: number, iif = 'eth0'): NfPacket =>
-  ({ family: 4, src: '192.168.1.12', dst: '192.168.1.11', proto, dport, iif });
+const underlay = (proto: 'udp' | 'tcp', dport: number, iif = 'eth0'): NfPacket => ({
+  family: 4,
+  src: '192.168.1.12',
+  dst: '192.168.1.11',
+  proto,
+  dport,
+  iif,
+});
 
 /** A filter table as `iptables-save -c` prints it: the rule lines (`-A …`), user chains declared first. */
 function filterTable(rules: string[], userChains: string[] = []): string {
   return [
-    '*filter', ':INPUT ACCEPT [0:0]', ':FORWARD ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]',
-    ...userChains.map((c) => `:${c} - [0:0]`), ...rules.map((r) => `[0:0] ${r}`), 'COMMIT', '',
+    '*filter',
+    ':INPUT ACCEPT [0:0]',
+    ':FORWARD ACCEPT [0:0]',
+    ':OUTPUT ACCEPT [0:0]',
+    ...userChains.map((c) => `:${c} - [0:0]`),
+    ...rules.map((r) => `[0:0] ${r}`),
+    'COMMIT',
+    '',
   ].join('\n');
 }
 
@@ -263,10 +287,20 @@ function throwsParse(fn: () => unknown, message: RegExp): void {
 describe('iptables-save', () => {
   it('reads tables, chains, policies, counters and each rule as its line reads', () => {
     const chains = v4(IPTABLES_SAVE.replace(':FORWARD DROP [0:0]', ':FORWARD DROP [3:252]'));
-    assert.deepEqual(chains.map((c) => `${c.table} ${c.name}`), [
-      'filter INPUT', 'filter FORWARD', 'filter OUTPUT', 'filter DOCKER-USER', 'filter FLANNEL-FWD',
-      'nat PREROUTING', 'nat INPUT', 'nat OUTPUT', 'nat POSTROUTING',
-    ]);
+    assert.deepEqual(
+      chains.map((c) => `${c.table} ${c.name}`),
+      [
+        'filter INPUT',
+        'filter FORWARD',
+        'filter OUTPUT',
+        'filter DOCKER-USER',
+        'filter FLANNEL-FWD',
+        'nat PREROUTING',
+        'nat INPUT',
+        'nat OUTPUT',
+        'nat POSTROUTING',
+      ],
+    );
     const chain = (table: string, name: string) => chainOf(chains, table, name);
     const forward = chain('filter', 'FORWARD');
     assert.deepEqual(
@@ -276,11 +310,14 @@ describe('iptables-save', () => {
     const natInput = chain('nat', 'INPUT');
     assert.deepEqual([natInput.priority, natInput.type, chain('nat', 'PREROUTING').priority], [100, 'nat', -100]);
     assert.equal(chain('filter', 'FLANNEL-FWD').hook, undefined);
-    assert.deepEqual(chain('filter', 'INPUT').rules.map((r) => [r.text, r.packets]), [
-      ['-A INPUT -p udp -m udp --dport 8472 -j REJECT --reject-with icmp-host-prohibited', 0],
-      ['-A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT', 4],
-      ['-A INPUT -i cni+ -p tcp -m multiport --dports 22,80:90 -j DROP', 0],
-    ]);
+    assert.deepEqual(
+      chain('filter', 'INPUT').rules.map((r) => [r.text, r.packets]),
+      [
+        ['-A INPUT -p udp -m udp --dport 8472 -j REJECT --reject-with icmp-host-prohibited', 0],
+        ['-A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT', 4],
+        ['-A INPUT -i cni+ -p tcp -m multiport --dports 22,80:90 -j DROP', 0],
+      ],
+    );
     assert.equal(
       chain('filter', 'FLANNEL-FWD').rules[0]!.text,
       '-A FLANNEL-FWD -s 10.244.0.0/16 -m comment --comment "flanneld forward" -j ACCEPT',
@@ -312,7 +349,12 @@ describe('iptables-save', () => {
     assert.equal(v.verdict, 'accept');
     assert.equal(v.policy, false);
     assert.deepEqual(v.by, {
-      source: 'iptables', family: 'ip', table: 'filter', chain: 'FLANNEL-FWD', index: 1, packets: 0,
+      source: 'iptables',
+      family: 'ip',
+      table: 'filter',
+      chain: 'FLANNEL-FWD',
+      index: 1,
+      packets: 0,
       rule: '-A FLANNEL-FWD -s 10.244.0.0/16 -m comment --comment "flanneld forward" -j ACCEPT',
     });
     const other: NfPacket = { ...POD_TO_POD, src: '192.168.5.5', dst: '192.168.6.6' };
@@ -329,9 +371,10 @@ describe('iptables-save', () => {
   it('rejects vxlan (udp 8472) at INPUT as firewalld does, and accepts udp 4789 and tcp 8472', () => {
     const chains = v4(IPTABLES_SAVE);
     const v = verdictAt(chains, 'input', underlay('udp', 8472));
-    assert.deepEqual([v.verdict, v.by?.index, v.by?.rule], [
-      'reject', 1, '-A INPUT -p udp -m udp --dport 8472 -j REJECT --reject-with icmp-host-prohibited',
-    ]);
+    assert.deepEqual(
+      [v.verdict, v.by?.index, v.by?.rule],
+      ['reject', 1, '-A INPUT -p udp -m udp --dport 8472 -j REJECT --reject-with icmp-host-prohibited'],
+    );
     for (const p of [underlay('udp', 4789), underlay('tcp', 8472)]) {
       const ok = verdictAt(chains, 'input', p);
       assert.deepEqual([ok.verdict, ok.policy, ok.by?.chain], ['accept', true, 'INPUT'], `${p.proto} ${p.dport}`);
@@ -339,10 +382,9 @@ describe('iptables-save', () => {
   });
 
   it('takes the packet as NEW: an ESTABLISHED accept does not match it, a NEW one does', () => {
-    const established = v4(filterTable([
-      '-A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT',
-      '-A INPUT -j DROP',
-    ]));
+    const established = v4(
+      filterTable(['-A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT', '-A INPUT -j DROP']),
+    );
     assert.deepEqual(pick(verdictAt(established, 'input', underlay('udp', 8472)), 'index'), ['drop', 2]);
     const statefulNew = v4(filterTable(['-A INPUT -m state --state NEW,ESTABLISHED -j ACCEPT', '-A INPUT -j DROP']));
     assert.equal(verdictAt(statefulNew, 'input', underlay('udp', 8472)).verdict, 'accept');
@@ -412,9 +454,10 @@ describe('iptables-save', () => {
       extra.rules[3]!.text,
       String.raw`-A EXTRA -p tcp -m tcp ! --dport 22 -m comment --comment "say \"hi\" \\ back" -j ACCEPT`,
     );
-    const fromInput = IPTABLES_EXTRA
-      .replace('*filter\n', '*filter\n:INPUT ACCEPT [0:0]\n')
-      .replace('[0:0] -A EXTRA -m addrtype', '[0:0] -A INPUT -j EXTRA\n$&');
+    const fromInput = IPTABLES_EXTRA.replace('*filter\n', '*filter\n:INPUT ACCEPT [0:0]\n').replace(
+      '[0:0] -A EXTRA -m addrtype',
+      '[0:0] -A INPUT -j EXTRA\n$&',
+    );
     const v = verdictAt(v4(fromInput), 'input', underlay('udp', 8472));
     // udp 8472 passes the REJECT of all udp but 53 and 8472; addrtype and mark are undecidable.
     assert.deepEqual([v.verdict, v.uncertain.length], ['accept', 2]);
@@ -468,16 +511,29 @@ function nftJson(chains: TestChain[]): string {
 
 /** Pod 10.244.2.7 on a peer to pod 10.244.1.5 here, decapsulated by the vxlan device. */
 const fromOverlay: NfPacket = {
-  family: 4, src: '10.244.2.7', dst: '10.244.1.5', proto: 'tcp', dport: 80, iif: 'flannel.1', oif: 'cni0',
+  family: 4,
+  src: '10.244.2.7',
+  dst: '10.244.1.5',
+  proto: 'tcp',
+  dport: 80,
+  iif: 'flannel.1',
+  oif: 'cni0',
 };
 
 describe('nft -j list ruleset', () => {
   it("leaves out iptables-nft's tables (iptables-save reads them) and reads inet filter and flannel-ipv4", () => {
     const chains = parseNftRuleset(NFT_RULESET);
-    assert.deepEqual(chains.map((c) => `${c.family} ${c.table} ${c.name}`), [
-      'inet filter input', 'inet filter forward', 'inet filter helper', 'inet filter helper2',
-      'ip flannel-ipv4 forward', 'ip flannel-ipv4 postrtg',
-    ]);
+    assert.deepEqual(
+      chains.map((c) => `${c.family} ${c.table} ${c.name}`),
+      [
+        'inet filter input',
+        'inet filter forward',
+        'inet filter helper',
+        'inet filter helper2',
+        'ip flannel-ipv4 forward',
+        'ip flannel-ipv4 postrtg',
+      ],
+    );
     const fwd = chainOf(chains, 'flannel-ipv4', 'forward');
     const settings = [fwd.source, fwd.hook, fwd.priority, fwd.type, fwd.policy];
     assert.deepEqual(settings, ['nftables', 'forward', 0, 'filter', 'accept']);
@@ -486,22 +542,25 @@ describe('nft -j list ruleset', () => {
 
   it('renders each rule roughly as `nft list` prints it, with its counter', () => {
     const chains = parseNftRuleset(NFT_RULESET);
-    assert.deepEqual(chains.flatMap((c) => c.rules.map((r) => r.text)), [
-      'udp dport 8472 counter packets 3 bytes 90 reject with icmpx port-unreachable',
-      'jump helper',
-      'ip saddr @blocked drop',
-      'ip saddr 10.244.0.0/16 accept',
-      'ct state established,related accept',
-      'meta l4proto { tcp, udp } th dport 53 return',
-      'iifname "cni*" counter packets 0 bytes 0 goto helper2',
-      'ip6 daddr fd00::/8 drop',
-      'tcp dport 1000-2000 reject with tcp reset',
-      'log prefix "x" drop',
-      'ip saddr 10.244.0.0/16 accept',
-      'ip daddr 10.244.0.0/16 accept',
-      'meta mark 16384 return',
-      'ip saddr 10.244.0.0/16 ip daddr != 224.0.0.0/4 masquerade fully-random',
-    ]);
+    assert.deepEqual(
+      chains.flatMap((c) => c.rules.map((r) => r.text)),
+      [
+        'udp dport 8472 counter packets 3 bytes 90 reject with icmpx port-unreachable',
+        'jump helper',
+        'ip saddr @blocked drop',
+        'ip saddr 10.244.0.0/16 accept',
+        'ct state established,related accept',
+        'meta l4proto { tcp, udp } th dport 53 return',
+        'iifname "cni*" counter packets 0 bytes 0 goto helper2',
+        'ip6 daddr fd00::/8 drop',
+        'tcp dport 1000-2000 reject with tcp reset',
+        'log prefix "x" drop',
+        'ip saddr 10.244.0.0/16 accept',
+        'ip daddr 10.244.0.0/16 accept',
+        'meta mark 16384 return',
+        'ip saddr 10.244.0.0/16 ip daddr != 224.0.0.0/4 masquerade fully-random',
+      ],
+    );
     assert.equal(chainOf(chains, 'filter', 'input').rules[0]!.packets, 3);
   });
 
@@ -510,10 +569,13 @@ describe('nft -j list ruleset', () => {
     chainOf(chains, 'filter', 'forward').priority = 10; // as `priority filter + 10` lists it: after flannel's chain
     const inbound: NfPacket = { ...fromOverlay, src: '192.168.1.50', iif: 'eth0' };
     const v = verdictAt(chains, 'forward', inbound);
-    assert.deepEqual(v.decisions.map((d) => [d.verdict, `${d.by.table} ${d.by.chain}`, d.by.rule ?? 'policy']), [
-      ['accept', 'flannel-ipv4 forward', 'ip daddr 10.244.0.0/16 accept'],
-      ['drop', 'filter forward', 'policy'],
-    ]);
+    assert.deepEqual(
+      v.decisions.map((d) => [d.verdict, `${d.by.table} ${d.by.chain}`, d.by.rule ?? 'policy']),
+      [
+        ['accept', 'flannel-ipv4 forward', 'ip daddr 10.244.0.0/16 accept'],
+        ['drop', 'filter forward', 'policy'],
+      ],
+    );
     assert.deepEqual([v.verdict, v.policy, v.by?.family], ['drop', true, 'inet']);
     const pod = verdictAt(chains, 'forward', fromOverlay);
     assert.deepEqual([pod.verdict, pod.by?.rule, pod.by?.index], ['accept', 'ip saddr 10.244.0.0/16 accept', 3]);
@@ -521,18 +583,27 @@ describe('nft -j list ruleset', () => {
   });
 
   it('runs the base chains at a hook lowest priority first, whatever order they are listed in', () => {
-    const chains = parseNftRuleset(nftJson([
-      { name: 'late', base: { hook: 'forward', prio: 10, policy: 'accept' }, rules: [[{ drop: null }]] },
-      {
-        name: 'early', base: { hook: 'forward', prio: -10, policy: 'accept' },
-        rules: [[match(payload('udp', 'dport'), 53), { reject: null }]],
-      },
-    ]));
-    assert.deepEqual(baseChains(chains, 'forward', 4).map((c) => c.name), ['early', 'late']);
+    const chains = parseNftRuleset(
+      nftJson([
+        { name: 'late', base: { hook: 'forward', prio: 10, policy: 'accept' }, rules: [[{ drop: null }]] },
+        {
+          name: 'early',
+          base: { hook: 'forward', prio: -10, policy: 'accept' },
+          rules: [[match(payload('udp', 'dport'), 53), { reject: null }]],
+        },
+      ]),
+    );
+    assert.deepEqual(
+      baseChains(chains, 'forward', 4).map((c) => c.name),
+      ['early', 'late'],
+    );
     const dns = verdictAt(chains, 'forward', { ...fromOverlay, proto: 'udp', dport: 53 });
     assert.deepEqual([dns.verdict, dns.by?.chain, dns.decisions.length], ['reject', 'early', 1]);
     const web = verdictAt(chains, 'forward', fromOverlay);
-    assert.deepEqual(web.decisions.map((d) => `${d.verdict} ${d.by.chain}`), ['accept early', 'drop late']);
+    assert.deepEqual(
+      web.decisions.map((d) => `${d.verdict} ${d.by.chain}`),
+      ['accept early', 'drop late'],
+    );
   });
 
   it('follows jump, return and goto in the captured inet filter table', () => {
@@ -544,19 +615,24 @@ describe('nft -j list ruleset', () => {
     assert.deepEqual([rejected.verdict, rejected.by?.rule], ['reject', 'tcp dport 1000-2000 reject with tcp reset']);
     // helper returns before its goto: back in forward, the pod network rule accepts.
     const dns = verdictAt(chains, 'forward', fromPod('udp', 53));
-    assert.deepEqual(dns.decisions.map((d) => `${d.verdict} ${d.by.table} ${d.by.chain} ${d.by.index}`), [
-      'accept filter forward 3', 'accept flannel-ipv4 forward 1',
-    ]);
+    assert.deepEqual(
+      dns.decisions.map((d) => `${d.verdict} ${d.by.table} ${d.by.chain} ${d.by.index}`),
+      ['accept filter forward 3', 'accept flannel-ipv4 forward 1'],
+    );
   });
 
   it('does not come back from a goto: the base chain policy decides', () => {
-    const chain = (verdict: 'goto' | 'jump') => parseNftRuleset(nftJson([
-      {
-        name: 'fwd', base: { hook: 'forward', prio: 0, policy: 'accept' },
-        rules: [[{ [verdict]: { target: 'side' } }], [{ drop: null }]],
-      },
-      { name: 'side', rules: [[{ counter: { packets: 7, bytes: 420 } }]] },
-    ]));
+    const chain = (verdict: 'goto' | 'jump') =>
+      parseNftRuleset(
+        nftJson([
+          {
+            name: 'fwd',
+            base: { hook: 'forward', prio: 0, policy: 'accept' },
+            rules: [[{ [verdict]: { target: 'side' } }], [{ drop: null }]],
+          },
+          { name: 'side', rules: [[{ counter: { packets: 7, bytes: 420 } }]] },
+        ]),
+      );
     const v = verdictAt(chain('goto'), 'forward', fromOverlay);
     assert.deepEqual([v.verdict, v.policy], ['accept', true]);
     assert.equal(verdictAt(chain('jump'), 'forward', fromOverlay).by?.index, 2);
@@ -566,7 +642,10 @@ describe('nft -j list ruleset', () => {
   it('runs IPv6 packets through inet chains only, never family ip ones', () => {
     const chains = parseNftRuleset(NFT_RULESET);
     const pod6: NfPacket = { ...fromOverlay, family: 6, src: 'fd00:10:244:2::7', dst: 'fd00:10:244:1::5' };
-    assert.deepEqual(baseChains(chains, 'forward', 6).map((c) => `${c.table} ${c.name}`), ['filter forward']);
+    assert.deepEqual(
+      baseChains(chains, 'forward', 6).map((c) => `${c.table} ${c.name}`),
+      ['filter forward'],
+    );
     const v = verdictAt(chains, 'forward', pod6);
     assert.deepEqual([v.verdict, v.policy, v.decisions.length, v.uncertain], ['drop', true, 1, []]);
     const toUla = verdictAt(chains, 'forward', { ...pod6, iif: 'cni0' });
@@ -587,15 +666,23 @@ describe('nft -j list ruleset', () => {
   });
 
   it('reads comparisons, negated sets, interface wildcards and l4proto numbers', () => {
-    const chains = parseNftRuleset(nftJson([{
-      name: 'in', base: { hook: 'input', prio: 0, policy: 'accept' },
-      rules: [
-        [match(payload('tcp', 'dport'), 1024, '<'), { drop: null }],
-        [match({ meta: { key: 'l4proto' } }, 17),
-          match(payload('udp', 'dport'), { set: [53, 8472] }, '!='), { reject: null }],
-        [match({ meta: { key: 'iifname' } }, 'veth*'), { drop: null }],
-      ],
-    }]));
+    const chains = parseNftRuleset(
+      nftJson([
+        {
+          name: 'in',
+          base: { hook: 'input', prio: 0, policy: 'accept' },
+          rules: [
+            [match(payload('tcp', 'dport'), 1024, '<'), { drop: null }],
+            [
+              match({ meta: { key: 'l4proto' } }, 17),
+              match(payload('udp', 'dport'), { set: [53, 8472] }, '!='),
+              { reject: null },
+            ],
+            [match({ meta: { key: 'iifname' } }, 'veth*'), { drop: null }],
+          ],
+        },
+      ]),
+    );
     const at = (p: NfPacket) => verdictAt(chains, 'input', p).by?.index ?? 0;
     assert.equal(at(underlay('tcp', 22)), 1);
     assert.equal(at(underlay('tcp', 8080, 'veth1')), 3);

@@ -5,8 +5,23 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { IPv4Net } from '../../src/ip/ipv4.ts';
 import { IPv6Net } from '../../src/ip/ipv6.ts';
-import { TraceError, formatTrace, traceJson, tracePath, type Trace, type TraceInput, type TraceNode } from '../../src/inspect/trace.ts';
-import { probeCounts, probePoints, probeScript, traceDrops, withCounts, type ProbeResult } from '../../src/inspect/trace-probe.ts';
+import {
+  TraceError,
+  formatTrace,
+  traceJson,
+  tracePath,
+  type Trace,
+  type TraceInput,
+  type TraceNode,
+} from '../../src/inspect/trace.ts';
+import {
+  probeCounts,
+  probePoints,
+  probeScript,
+  traceDrops,
+  withCounts,
+  type ProbeResult,
+} from '../../src/inspect/trace-probe.ts';
 import type { NodeSnapshot } from '../../src/inspect/snapshot.ts';
 import type { AddressInfo, LinkInfo, RouteInfo } from '../../src/netlink/index.ts';
 import { makeLease, type Lease, type LeaseAttrs } from '../../src/subnet/lease.ts';
@@ -134,13 +149,28 @@ interface NodeSpec {
 }
 
 const A: NodeSpec = {
-  name: 'node-a', n: 1, ip: '192.168.1.11', ip6: 'fd00:1::11', eth0Mac: '52:54:00:00:00:0a',
-  vtepMac: '0e:00:00:00:00:0a', vtepMac6: '0e:00:00:00:06:0a', cni0Mac: '0e:00:00:00:01:01',
-  pods: [{ host: 2, veth: 'veth8c3e1f0a' }, { host: 3, veth: 'veth2d9b7c41' }],
+  name: 'node-a',
+  n: 1,
+  ip: '192.168.1.11',
+  ip6: 'fd00:1::11',
+  eth0Mac: '52:54:00:00:00:0a',
+  vtepMac: '0e:00:00:00:00:0a',
+  vtepMac6: '0e:00:00:00:06:0a',
+  cni0Mac: '0e:00:00:00:01:01',
+  pods: [
+    { host: 2, veth: 'veth8c3e1f0a' },
+    { host: 3, veth: 'veth2d9b7c41' },
+  ],
 };
 const B: NodeSpec = {
-  name: 'node-b', n: 2, ip: '192.168.1.12', ip6: 'fd00:1::12', eth0Mac: '52:54:00:00:00:0b',
-  vtepMac: '0e:00:00:00:00:0b', vtepMac6: '0e:00:00:00:06:0b', cni0Mac: '0e:00:00:00:02:01',
+  name: 'node-b',
+  n: 2,
+  ip: '192.168.1.12',
+  ip6: 'fd00:1::12',
+  eth0Mac: '52:54:00:00:00:0b',
+  vtepMac: '0e:00:00:00:00:0b',
+  vtepMac6: '0e:00:00:00:06:0b',
+  cni0Mac: '0e:00:00:00:02:01',
   pods: [{ host: 2, veth: 'veth51a0e6d3' }],
 };
 
@@ -148,7 +178,8 @@ const SRC = '10.244.1.2';
 const DST = '10.244.2.2';
 const SRC6 = 'fd00:10:244:1::2';
 const DST6 = 'fd00:10:244:2::2';
-const podMac = (n: number, host: number) => `0a:58:0a:f4:${n.toString(16).padStart(2, '0')}:${host.toString(16).padStart(2, '0')}`;
+const podMac = (n: number, host: number) =>
+  `0a:58:0a:f4:${n.toString(16).padStart(2, '0')}:${host.toString(16).padStart(2, '0')}`;
 
 const subnet4 = (x: NodeSpec) => `10.244.${x.n}.0/24`;
 const subnet6 = (x: NodeSpec) => `fd00:10:244:${x.n}::/64`;
@@ -163,24 +194,60 @@ const vethIndex = (i: number) => (i === 0 ? 5 : 6 + i);
 
 type Scope = AddressInfo['scope'];
 const addr = (index: number, address: string, prefixLen: number, scope: Scope = 'universe'): AddressInfo => ({
-  index, family: address.includes(':') ? 6 : 4, address, prefixLen, scope, permanent: true, deprecated: false,
+  index,
+  family: address.includes(':') ? 6 : 4,
+  address,
+  prefixLen,
+  scope,
+  permanent: true,
+  deprecated: false,
   temporary: false,
 });
 const route = (dst: string | null, oif: number, more: Partial<RouteInfo> = {}): RouteInfo => ({
-  dst, oif, scope: 'universe', protocol: 'boot', onlink: false, table: 254, type: 'unicast', ...more,
+  dst,
+  oif,
+  scope: 'universe',
+  protocol: 'boot',
+  onlink: false,
+  table: 254,
+  type: 'unicast',
+  ...more,
 });
 const kernelRoute = (dst: string, oif: number, more: Partial<RouteInfo> = {}): RouteInfo =>
   route(dst, oif, { scope: 'link', protocol: 'kernel', ...more });
 const vxlanDev = (index: number, name: string, mtu: number, mac: string, local: string): LinkInfo => ({
-  index, name, mtu, mac, up: true, kind: 'vxlan',
-  vxlan: { id: 1, local, link: ETH0, port: 8472, learning: false, gbp: false, group: null, l2miss: false, l3miss: false },
+  index,
+  name,
+  mtu,
+  mac,
+  up: true,
+  kind: 'vxlan',
+  vxlan: {
+    id: 1,
+    local,
+    link: ETH0,
+    port: 8472,
+    learning: false,
+    gbp: false,
+    group: null,
+    l2miss: false,
+    l3miss: false,
+  },
 });
 
 function leaseOf(x: NodeSpec, backend: Backend, v4: boolean, v6: boolean): Lease {
-  const attrs: LeaseAttrs = { publicIP: v4 ? x.ip : '0.0.0.0', publicIPv6: v6 ? x.ip6 : null, backendType: backend === 'udp' ? '' : backend };
+  const attrs: LeaseAttrs = {
+    publicIP: v4 ? x.ip : '0.0.0.0',
+    publicIPv6: v6 ? x.ip6 : null,
+    backendType: backend === 'udp' ? '' : backend,
+  };
   if (backend === 'vxlan' && v4) attrs.backendData = { VNI: 1, VtepMAC: x.vtepMac };
   if (backend === 'vxlan' && v6) attrs.backendV6Data = { VNI: 1, VtepMAC: x.vtepMac6 };
-  return makeLease({ ...(v4 ? { subnet: IPv4Net.parse(subnet4(x)) } : {}), ...(v6 ? { ipv6Subnet: IPv6Net.parse(subnet6(x)) } : {}) }, attrs, null);
+  return makeLease(
+    { ...(v4 ? { subnet: IPv4Net.parse(subnet4(x)) } : {}), ...(v6 ? { ipv6Subnet: IPv6Net.parse(subnet6(x)) } : {}) },
+    attrs,
+    null,
+  );
 }
 
 /** flanneld's rules as the listers print them on node `x` (its own subnet in the masquerade rules). */
@@ -205,10 +272,16 @@ function nodeSnapshot(me: NodeSpec, peer: NodeSpec, backend: Backend, v4: boolea
         ipMasq: true,
       },
     },
-    backend: backend === 'vxlan' ? { type: 'vxlan', vni: 1, port: 8472, directRouting: false }
-      : backend === 'udp' ? { type: 'udp', vni: 0, port: 8285, directRouting: false }
-      : { type: 'host-gw', vni: 0, port: 0, directRouting: false },
-    leases: A === me ? [leaseOf(me, backend, v4, v6), leaseOf(peer, backend, v4, v6)] : [leaseOf(peer, backend, v4, v6), leaseOf(me, backend, v4, v6)],
+    backend:
+      backend === 'vxlan'
+        ? { type: 'vxlan', vni: 1, port: 8472, directRouting: false }
+        : backend === 'udp'
+          ? { type: 'udp', vni: 0, port: 8285, directRouting: false }
+          : { type: 'host-gw', vni: 0, port: 0, directRouting: false },
+    leases:
+      A === me
+        ? [leaseOf(me, backend, v4, v6), leaseOf(peer, backend, v4, v6)]
+        : [leaseOf(peer, backend, v4, v6), leaseOf(me, backend, v4, v6)],
     links: [
       { index: 1, name: 'lo', mtu: 65536, mac: null, up: true },
       { index: ETH0, name: 'eth0', mtu: 1500, mac: me.eth0Mac, up: true },
@@ -216,25 +289,64 @@ function nodeSnapshot(me: NodeSpec, peer: NodeSpec, backend: Backend, v4: boolea
       ...(backend === 'udp' ? [{ index: OVERLAY, name: 'flannel0', mtu: 1472, mac: null, up: true, kind: 'tun' }] : []),
       { index: CNI0, name: 'cni0', mtu, mac: me.cni0Mac, up: true, kind: 'bridge' },
       ...(backend === 'vxlan' && v6 ? [vxlanDev(V6DEV, 'flannel-v6.1', 1430, me.vtepMac6, me.ip6)] : []),
-      ...me.pods.map((p, i) => ({ index: vethIndex(i), name: p.veth, mtu, mac: `ee:ee:ee:00:0${me.n}:0${p.host}`, up: true, kind: 'veth', master: CNI0 })),
+      ...me.pods.map((p, i) => ({
+        index: vethIndex(i),
+        name: p.veth,
+        mtu,
+        mac: `ee:ee:ee:00:0${me.n}:0${p.host}`,
+        up: true,
+        kind: 'veth',
+        master: CNI0,
+      })),
     ],
     addresses: [addr(ETH0, `fe80::5054:ff:fe00:${me.n}`, 64, 'link')],
     routes: [route(null, ETH0, { gateway: '192.168.1.1' }), kernelRoute('fe80::/64', ETH0, { scope: 'universe' })],
     neighbours: [],
-    fdb: me.pods.map((p, i) => ({ index: vethIndex(i), mac: podMac(me.n, p.host), master: CNI0, self: false, permanent: false })),
-    sysctls: { 'net.ipv4.ip_forward': '1', 'net.ipv6.conf.all.forwarding': '1', 'net.bridge.bridge-nf-call-iptables': '1' },
+    fdb: me.pods.map((p, i) => ({
+      index: vethIndex(i),
+      mac: podMac(me.n, p.host),
+      master: CNI0,
+      self: false,
+      permanent: false,
+    })),
+    sysctls: {
+      'net.ipv4.ip_forward': '1',
+      'net.ipv6.conf.all.forwarding': '1',
+      'net.bridge.bridge-nf-call-iptables': '1',
+    },
     underlay: [],
-    netfilter: { iptables: v4 ? iptablesOf(me) : '', ip6tables: v6 ? ip6tablesOf(me) : '', nft: NFT_OF_IPTABLES, errors: [] },
+    netfilter: {
+      iptables: v4 ? iptablesOf(me) : '',
+      ip6tables: v6 ? ip6tablesOf(me) : '',
+      nft: NFT_OF_IPTABLES,
+      errors: [],
+    },
   };
   const peerLease = v4 ? subnet4(peer) : subnet6(peer);
   if (v4) {
     s.addresses.push(addr(ETH0, me.ip, 24), addr(CNI0, `10.244.${me.n}.1`, 24));
-    s.routes.push(kernelRoute('192.168.1.0/24', ETH0, { prefsrc: me.ip }), kernelRoute(subnet4(me), CNI0, { prefsrc: `10.244.${me.n}.1` }));
-    for (const p of me.pods) s.neighbours.push({ index: CNI0, ip: `10.244.${me.n}.${p.host}`, mac: podMac(me.n, p.host), permanent: false, state: ['reachable'] });
+    s.routes.push(
+      kernelRoute('192.168.1.0/24', ETH0, { prefsrc: me.ip }),
+      kernelRoute(subnet4(me), CNI0, { prefsrc: `10.244.${me.n}.1` }),
+    );
+    for (const p of me.pods)
+      s.neighbours.push({
+        index: CNI0,
+        ip: `10.244.${me.n}.${p.host}`,
+        mac: podMac(me.n, p.host),
+        permanent: false,
+        state: ['reachable'],
+      });
     if (backend === 'vxlan') {
       s.addresses.push(addr(OVERLAY, `10.244.${me.n}.0`, 32));
       s.routes.push(route(subnet4(peer), OVERLAY, { gateway: `10.244.${peer.n}.0`, onlink: true }));
-      s.neighbours.push({ index: OVERLAY, ip: `10.244.${peer.n}.0`, mac: peer.vtepMac, permanent: true, state: ['permanent'] });
+      s.neighbours.push({
+        index: OVERLAY,
+        ip: `10.244.${peer.n}.0`,
+        mac: peer.vtepMac,
+        permanent: true,
+        state: ['permanent'],
+      });
       s.fdb.push({ index: OVERLAY, mac: peer.vtepMac, dst: peer.ip, self: true, permanent: true });
     } else if (backend === 'udp') {
       s.addresses.push(addr(OVERLAY, `10.244.${me.n}.0`, 16));
@@ -247,11 +359,27 @@ function nodeSnapshot(me: NodeSpec, peer: NodeSpec, backend: Backend, v4: boolea
   }
   if (v6) {
     s.addresses.push(addr(ETH0, me.ip6, 64), addr(CNI0, `fd00:10:244:${me.n}::1`, 64));
-    s.routes.push(kernelRoute('fd00:1::/64', ETH0, { scope: 'universe' }), kernelRoute(subnet6(me), CNI0, { scope: 'universe' }));
-    for (const p of me.pods) s.neighbours.push({ index: CNI0, ip: `fd00:10:244:${me.n}::${p.host}`, mac: podMac(me.n, p.host), permanent: false, state: ['reachable'] });
+    s.routes.push(
+      kernelRoute('fd00:1::/64', ETH0, { scope: 'universe' }),
+      kernelRoute(subnet6(me), CNI0, { scope: 'universe' }),
+    );
+    for (const p of me.pods)
+      s.neighbours.push({
+        index: CNI0,
+        ip: `fd00:10:244:${me.n}::${p.host}`,
+        mac: podMac(me.n, p.host),
+        permanent: false,
+        state: ['reachable'],
+      });
     s.addresses.push(addr(V6DEV, `fd00:10:244:${me.n}::`, 128));
     s.routes.push(route(subnet6(peer), V6DEV, { gateway: `fd00:10:244:${peer.n}::`, onlink: true }));
-    s.neighbours.push({ index: V6DEV, ip: `fd00:10:244:${peer.n}::`, mac: peer.vtepMac6, permanent: true, state: ['permanent'] });
+    s.neighbours.push({
+      index: V6DEV,
+      ip: `fd00:10:244:${peer.n}::`,
+      mac: peer.vtepMac6,
+      permanent: true,
+      state: ['permanent'],
+    });
     s.fdb.push({ index: V6DEV, mac: peer.vtepMac6, dst: peer.ip6, self: true, permanent: true });
     s.underlay.push({ lease: peerLease, ip: peer.ip6, lookup: { type: 'unicast', oif: ETH0, prefsrc: me.ip6 } });
   }
@@ -265,9 +393,14 @@ function nodeSnapshot(me: NodeSpec, peer: NodeSpec, backend: Backend, v4: boolea
 function pair(backend: Backend = 'vxlan', family: 4 | 6 = 4): { local: TraceNode; remote: TraceNode } {
   const v4 = family === 4;
   const v6 = family === 6;
-  const forwardA = backend === 'host-gw' ? { type: 'unicast', oif: ETH0, gateway: B.ip }
-    : backend === 'udp' ? { type: 'unicast', oif: OVERLAY }
-    : v6 ? { type: 'unicast', oif: V6DEV, gateway: 'fd00:10:244:2::' } : { type: 'unicast', oif: OVERLAY, gateway: '10.244.2.0' };
+  const forwardA =
+    backend === 'host-gw'
+      ? { type: 'unicast', oif: ETH0, gateway: B.ip }
+      : backend === 'udp'
+        ? { type: 'unicast', oif: OVERLAY }
+        : v6
+          ? { type: 'unicast', oif: V6DEV, gateway: 'fd00:10:244:2::' }
+          : { type: 'unicast', oif: OVERLAY, gateway: '10.244.2.0' };
   return {
     local: { name: A.name, snapshot: nodeSnapshot(A, B, backend, v4, v6), forward: forwardA },
     remote: { name: B.name, snapshot: nodeSnapshot(B, A, backend, v4, v6), forward: { type: 'unicast', oif: CNI0 } },
@@ -301,27 +434,31 @@ const VXLAN_HOPS = [
   'ok node-b: route to cni0',
   'ok node-b cni0: bridge port of 10.244.2.2',
 ];
-const FLANNEL_FWD_ACCEPT = 'accept (iptables -t filter FLANNEL-FWD rule 1: -A FLANNEL-FWD -s 10.244.0.0/16 -m comment --comment "flanneld forward" -j ACCEPT)';
+const FLANNEL_FWD_ACCEPT =
+  'accept (iptables -t filter FLANNEL-FWD rule 1: -A FLANNEL-FWD -s 10.244.0.0/16 -m comment --comment "flanneld forward" -j ACCEPT)';
 
 describe('trace: a healthy vxlan path', () => {
   it('walks A → B hop by hop, every hop in place, with the entry that decides each', () => {
     const t = tracePath(input(pair()));
     assert.deepEqual(steps(t), VXLAN_HOPS);
-    assert.deepEqual(t.hops.map((h) => h.entry), [
-      'neighbour 10.244.1.2 lladdr 0a:58:0a:f4:01:02 dev cni0; fdb 0a:58:0a:f4:01:02 dev veth8c3e1f0a master cni0; cni0 up 10.244.1.1/24',
-      'ip route get 10.244.2.2 from 10.244.1.2 iif cni0: unicast via 10.244.2.0 dev flannel.1',
-      FLANNEL_FWD_ACCEPT,
-      'flannel.1: vxlan id 1 local 192.168.1.11 dstport 8472 up',
-      'neighbour 10.244.2.0 lladdr 0e:00:00:00:00:0b dev flannel.1 PERMANENT',
-      'fdb 0e:00:00:00:00:0b dev flannel.1 dst 192.168.1.12 permanent',
-      'ip route get 192.168.1.12: unicast dev eth0 src 192.168.1.11',
-      'lease 10.244.2.0/24: public IP 192.168.1.12',
-      'accept (iptables -t filter INPUT: policy ACCEPT)',
-      'flannel.1: vxlan id 1 local 192.168.1.12 dstport 8472 up',
-      FLANNEL_FWD_ACCEPT,
-      'ip route get 10.244.2.2 from 10.244.1.2 iif flannel.1: unicast dev cni0',
-      'neighbour 10.244.2.2 lladdr 0a:58:0a:f4:02:02 dev cni0; fdb 0a:58:0a:f4:02:02 dev veth51a0e6d3 master cni0',
-    ]);
+    assert.deepEqual(
+      t.hops.map((h) => h.entry),
+      [
+        'neighbour 10.244.1.2 lladdr 0a:58:0a:f4:01:02 dev cni0; fdb 0a:58:0a:f4:01:02 dev veth8c3e1f0a master cni0; cni0 up 10.244.1.1/24',
+        'ip route get 10.244.2.2 from 10.244.1.2 iif cni0: unicast via 10.244.2.0 dev flannel.1',
+        FLANNEL_FWD_ACCEPT,
+        'flannel.1: vxlan id 1 local 192.168.1.11 dstport 8472 up',
+        'neighbour 10.244.2.0 lladdr 0e:00:00:00:00:0b dev flannel.1 PERMANENT',
+        'fdb 0e:00:00:00:00:0b dev flannel.1 dst 192.168.1.12 permanent',
+        'ip route get 192.168.1.12: unicast dev eth0 src 192.168.1.11',
+        'lease 10.244.2.0/24: public IP 192.168.1.12',
+        'accept (iptables -t filter INPUT: policy ACCEPT)',
+        'flannel.1: vxlan id 1 local 192.168.1.12 dstport 8472 up',
+        FLANNEL_FWD_ACCEPT,
+        'ip route get 10.244.2.2 from 10.244.1.2 iif flannel.1: unicast dev cni0',
+        'neighbour 10.244.2.2 lladdr 0a:58:0a:f4:02:02 dev cni0; fdb 0a:58:0a:f4:02:02 dev veth51a0e6d3 master cni0',
+      ],
+    );
     assert.equal(t.src, SRC);
     assert.equal(t.dst, DST);
     for (const k of ['stoppedAt', 'reason', 'id', 'fix'] as const) assert.equal(t[k], undefined, k);
@@ -345,7 +482,10 @@ describe('trace: a healthy vxlan path', () => {
       'ok node-a cni0: bridge port of 10.244.1.3',
     ]);
     assert.equal(t.hops[1]!.entry, 'ip route get 10.244.1.3 from 10.244.1.2 iif cni0: unicast dev cni0');
-    assert.equal(t.hops[3]!.entry, 'neighbour 10.244.1.3 lladdr 0a:58:0a:f4:01:03 dev cni0; fdb 0a:58:0a:f4:01:03 dev veth2d9b7c41 master cni0');
+    assert.equal(
+      t.hops[3]!.entry,
+      'neighbour 10.244.1.3 lladdr 0a:58:0a:f4:01:03 dev cni0; fdb 0a:58:0a:f4:01:03 dev veth2d9b7c41 master cni0',
+    );
     assert.equal(t.stoppedAt, undefined);
   });
 
@@ -363,7 +503,10 @@ describe('trace: where a vxlan path stops', () => {
     const p = pair();
     p.local.snapshot.neighbours = p.local.snapshot.neighbours.filter((n) => n.index !== OVERLAY);
     const t = tracePath(input(p));
-    assert.deepEqual(steps(t), [...VXLAN_HOPS.slice(0, 4), 'STOP node-a flannel.1: neighbour for the next hop 10.244.2.0']);
+    assert.deepEqual(steps(t), [
+      ...VXLAN_HOPS.slice(0, 4),
+      'STOP node-a flannel.1: neighbour for the next hop 10.244.2.0',
+    ]);
     assert.equal(t.hops.at(-1)!.entry, 'no neighbour 10.244.2.0 dev flannel.1');
     assert.equal(t.stoppedAt, 'node-a flannel.1: neighbour for the next hop 10.244.2.0');
     assert.equal(t.reason, 'the next hop 10.244.2.0 has no neighbour entry (its VTEP MAC)');
@@ -380,7 +523,10 @@ describe('trace: where a vxlan path stops', () => {
     assert.equal(t.hops.at(-1)!.ok, false);
     assert.equal(t.hops.at(-1)!.entry, 'neighbour 10.244.2.0 lladdr 0e:00:00:00:00:99 dev flannel.1 PERMANENT');
     assert.equal(t.stoppedAt, 'node-a flannel.1: neighbour for the next hop 10.244.2.0');
-    assert.match(t.reason!, /MAC 0e:00:00:00:00:99 is not the peer's VtepMAC 0e:00:00:00:00:0b \(lease 10\.244\.2\.0\/24\)/);
+    assert.match(
+      t.reason!,
+      /MAC 0e:00:00:00:00:99 is not the peer's VtepMAC 0e:00:00:00:00:0b \(lease 10\.244\.2\.0\/24\)/,
+    );
     assert.equal(t.id, 'peer-mac-mismatch');
     assert.equal(t.fix, 'ip neigh replace 10.244.2.0 lladdr 0e:00:00:00:00:0b dev flannel.1 nud permanent');
   });
@@ -400,7 +546,10 @@ describe('trace: where a vxlan path stops', () => {
     p.local.snapshot.fdb.find((f) => f.index === OVERLAY)!.dst = '192.168.1.13';
     const t = tracePath(input(p));
     assert.equal(t.stoppedAt, 'node-a flannel.1: FDB entry for 0e:00:00:00:00:0b');
-    assert.match(t.reason!, /sends 0e:00:00:00:00:0b to 192\.168\.1\.13, but lease 10\.244\.2\.0\/24 says its node is 192\.168\.1\.12/);
+    assert.match(
+      t.reason!,
+      /sends 0e:00:00:00:00:0b to 192\.168\.1\.13, but lease 10\.244\.2\.0\/24 says its node is 192\.168\.1\.12/,
+    );
     assert.match(t.fix!, /^bridge fdb replace 0e:00:00:00:00:0b dev flannel\.1 dst 192\.168\.1\.12/);
   });
 
@@ -420,9 +569,11 @@ describe('trace: where a vxlan path stops', () => {
   it("stops at A's FORWARD under Docker's policy DROP once FLANNEL-FWD is gone", () => {
     const p = pair();
     const s = p.local.snapshot;
-    s.netfilter.iptables = s.netfilter.iptables!
-      .replace(':FORWARD ACCEPT [0:0]', ':FORWARD DROP [0:0]')
-      .split('\n').filter((l) => !l.includes('FLANNEL-FWD')).join('\n');
+    s.netfilter.iptables = s.netfilter
+      .iptables!.replace(':FORWARD ACCEPT [0:0]', ':FORWARD DROP [0:0]')
+      .split('\n')
+      .filter((l) => !l.includes('FLANNEL-FWD'))
+      .join('\n');
     const t = tracePath(input(p));
     assert.equal(t.stoppedAt, 'node-a: netfilter FORWARD (in cni0, out flannel.1)');
     assert.equal(t.hops.at(-1)!.entry, 'iptables -t filter FORWARD: policy DROP');
@@ -446,7 +597,11 @@ describe('trace: where a vxlan path stops', () => {
   it('lets a reject of another UDP port (4789) pass', () => {
     const p = pair();
     const s = p.remote.snapshot;
-    s.netfilter.iptables = insertBefore(s.netfilter.iptables!, '-A FORWARD ', '[0:0] -A INPUT -p udp -m udp --dport 4789 -j DROP');
+    s.netfilter.iptables = insertBefore(
+      s.netfilter.iptables!,
+      '-A FORWARD ',
+      '[0:0] -A INPUT -p udp -m udp --dport 4789 -j DROP',
+    );
     assert.deepEqual(steps(tracePath(input(p))), VXLAN_HOPS);
   });
 
@@ -454,8 +609,11 @@ describe('trace: where a vxlan path stops', () => {
   it("names a usable fix for B's INPUT policy DROP", () => {
     const p = pair();
     const s = p.remote.snapshot;
-    s.netfilter.iptables = insertBefore(s.netfilter.iptables!.replace(':INPUT ACCEPT [0:0]', ':INPUT DROP [0:0]'), '-A FORWARD ',
-      '[0:0] -A INPUT -i lo -j ACCEPT\n[0:0] -A INPUT -p tcp -m tcp --dport 22 -j ACCEPT');
+    s.netfilter.iptables = insertBefore(
+      s.netfilter.iptables!.replace(':INPUT ACCEPT [0:0]', ':INPUT DROP [0:0]'),
+      '-A FORWARD ',
+      '[0:0] -A INPUT -i lo -j ACCEPT\n[0:0] -A INPUT -p tcp -m tcp --dport 22 -j ACCEPT',
+    );
     const t = tracePath(input(p));
     assert.equal(t.stoppedAt, 'node-b: netfilter INPUT for UDP 8472 (the overlay)');
     assert.equal(t.hops.at(-1)!.entry, 'iptables -t filter INPUT: policy DROP');
@@ -468,7 +626,9 @@ describe('trace: where a vxlan path stops', () => {
     const p = pair();
     const s = p.remote.snapshot;
     const entries = (text: string) => (JSON.parse(text) as { nftables: unknown[] }).nftables;
-    s.netfilter.nft = JSON.stringify({ nftables: [...entries(NFT_OF_IPTABLES), ...entries(NFT_INET_FILTER_DROP).slice(1)] });
+    s.netfilter.nft = JSON.stringify({
+      nftables: [...entries(NFT_OF_IPTABLES), ...entries(NFT_INET_FILTER_DROP).slice(1)],
+    });
     const t = tracePath(input(p));
     assert.equal(t.stoppedAt, 'node-b: netfilter INPUT for UDP 8472 (the overlay)');
     assert.equal(t.hops.at(-1)!.entry, 'nft inet filter input: policy DROP');
@@ -499,7 +659,10 @@ describe('trace: where a vxlan path stops', () => {
     p.remote.forward = { type: 'unicast', oif: ETH0, gateway: '192.168.1.1' };
     const t = tracePath(input(p));
     assert.deepEqual(steps(t), [...VXLAN_HOPS.slice(0, 11), 'STOP node-b: route to cni0']);
-    assert.equal(t.hops.at(-1)!.entry, 'ip route get 10.244.2.2 from 10.244.1.2 iif flannel.1: unicast via 192.168.1.1 dev eth0');
+    assert.equal(
+      t.hops.at(-1)!.entry,
+      'ip route get 10.244.2.2 from 10.244.1.2 iif flannel.1: unicast via 192.168.1.1 dev eth0',
+    );
     assert.equal(t.stoppedAt, 'node-b: route to cni0');
     assert.equal(t.reason, 'node-b does not route 10.244.2.2 to cni0');
     assert.match(t.fix!, /ip addr replace 10\.244\.2\.1\/24 dev cni0/);
@@ -543,7 +706,10 @@ describe('trace: where a vxlan path stops', () => {
     p.local.forward = { type: 'unicast', oif: ETH0, gateway: '192.168.1.1' };
     const t = tracePath(input(p));
     assert.equal(t.stoppedAt, 'node-a: route lookup');
-    assert.equal(t.hops[1]!.entry, 'ip route get 10.244.2.2 from 10.244.1.2 iif cni0: unicast via 192.168.1.1 dev eth0');
+    assert.equal(
+      t.hops[1]!.entry,
+      'ip route get 10.244.2.2 from 10.244.1.2 iif cni0: unicast via 192.168.1.1 dev eth0',
+    );
     assert.equal(t.reason, 'the kernel sends 10.244.2.2 out of eth0, not flannel.1');
     assert.equal(t.id, 'peer-unprogrammed');
   });
@@ -564,7 +730,11 @@ describe('trace: where a vxlan path stops', () => {
 
   it('stops at the underlay route when there is none (underlay-route)', () => {
     const p = pair();
-    p.local.snapshot.underlay[0] = { lease: '10.244.2.0/24', ip: B.ip, error: 'netlink getRoute 192.168.1.12: ENETUNREACH' };
+    p.local.snapshot.underlay[0] = {
+      lease: '10.244.2.0/24',
+      ip: B.ip,
+      error: 'netlink getRoute 192.168.1.12: ENETUNREACH',
+    };
     const t = tracePath(input(p));
     assert.equal(t.stoppedAt, 'node-a: underlay route to 192.168.1.12');
     assert.equal(t.hops.at(-1)!.entry, 'ip route get 192.168.1.12: netlink getRoute 192.168.1.12: ENETUNREACH');
@@ -574,19 +744,33 @@ describe('trace: where a vxlan path stops', () => {
 
 describe('trace: bad input', () => {
   it('refuses a src that is a pod of another node, naming that node', () => {
-    assert.throws(() => tracePath(input(pair(), DST, SRC)), (e: unknown) => {
-      assert.ok(e instanceof TraceError);
-      assert.equal(e.message, '10.244.2.2 is not a pod address of this node (10.244.1.0/24): it is in 10.244.2.0/24, the subnet of node 192.168.1.12; run trace there');
-      return true;
-    });
+    assert.throws(
+      () => tracePath(input(pair(), DST, SRC)),
+      (e: unknown) => {
+        assert.ok(e instanceof TraceError);
+        assert.equal(
+          e.message,
+          '10.244.2.2 is not a pod address of this node (10.244.1.0/24): it is in 10.244.2.0/24, the subnet of node 192.168.1.12; run trace there',
+        );
+        return true;
+      },
+    );
   });
 
   it('refuses a src no lease holds', () => {
-    assert.throws(() => tracePath(input(pair(), '10.99.0.5', DST)), (e: unknown) => e instanceof TraceError && e.message === '10.99.0.5 is not a pod address of this node (10.244.1.0/24)');
+    assert.throws(
+      () => tracePath(input(pair(), '10.99.0.5', DST)),
+      (e: unknown) =>
+        e instanceof TraceError && e.message === '10.99.0.5 is not a pod address of this node (10.244.1.0/24)',
+    );
   });
 
   it('refuses src and dst of different families', () => {
-    assert.throws(() => tracePath(input(pair(), SRC, DST6)), (e: unknown) => e instanceof TraceError && /10\.244\.1\.2 and fd00:10:244:2::2 are of different IP families/.test(e.message));
+    assert.throws(
+      () => tracePath(input(pair(), SRC, DST6)),
+      (e: unknown) =>
+        e instanceof TraceError && /10\.244\.1\.2 and fd00:10:244:2::2 are of different IP families/.test(e.message),
+    );
   });
 });
 
@@ -605,7 +789,10 @@ describe('trace: host-gw, udp and IPv6', () => {
       'ok node-b: route to cni0',
       'ok node-b cni0: bridge port of 10.244.2.2',
     ]);
-    assert.equal(t.hops[1]!.entry, 'ip route get 10.244.2.2 from 10.244.1.2 iif cni0: unicast via 192.168.1.12 dev eth0');
+    assert.equal(
+      t.hops[1]!.entry,
+      'ip route get 10.244.2.2 from 10.244.1.2 iif cni0: unicast via 192.168.1.12 dev eth0',
+    );
     assert.equal(t.hops[3]!.entry, 'neighbour 192.168.1.12 lladdr 52:54:00:00:00:0b dev eth0');
     assert.equal(t.hops[6]!.entry, 'eth0 (host-gw: no encapsulation) up');
     assert.equal(t.stoppedAt, undefined);
@@ -615,7 +802,10 @@ describe('trace: host-gw, udp and IPv6', () => {
     const p = pair('host-gw');
     p.local.snapshot.neighbours = p.local.snapshot.neighbours.filter((n) => n.index !== ETH0);
     const t = tracePath(input(p));
-    assert.equal(hop(t, 'next hop').entry, 'no neighbour entry for 192.168.1.12 yet (ARP resolves it on the first packet)');
+    assert.equal(
+      hop(t, 'next hop').entry,
+      'no neighbour entry for 192.168.1.12 yet (ARP resolves it on the first packet)',
+    );
     assert.equal(t.stoppedAt, undefined);
   });
 
@@ -634,21 +824,28 @@ describe('trace: host-gw, udp and IPv6', () => {
       'ok node-b: route to cni0',
       'ok node-b cni0: bridge port of 10.244.2.2',
     ]);
-    assert.equal(t.hops[3]!.entry, "flannel0 → flanneld's forwarder → UDP to 192.168.1.12:8285 (GET /peers shows the peer)");
+    assert.equal(
+      t.hops[3]!.entry,
+      "flannel0 → flanneld's forwarder → UDP to 192.168.1.12:8285 (GET /peers shows the peer)",
+    );
     assert.equal(t.stoppedAt, undefined);
   });
 
-  it('udp: a DROP of UDP 8285 in B\'s INPUT stops there', () => {
+  it("udp: a DROP of UDP 8285 in B's INPUT stops there", () => {
     const p = pair('udp');
     const s = p.remote.snapshot;
-    s.netfilter.iptables = insertBefore(s.netfilter.iptables!, '-A FORWARD ', '[0:0] -A INPUT -p udp -m udp --dport 8285 -j DROP');
+    s.netfilter.iptables = insertBefore(
+      s.netfilter.iptables!,
+      '-A FORWARD ',
+      '[0:0] -A INPUT -p udp -m udp --dport 8285 -j DROP',
+    );
     const t = tracePath(input(p));
     assert.equal(t.stoppedAt, 'node-b: netfilter INPUT for UDP 8285 (the overlay)');
     assert.equal(t.reason, 'INPUT drops the encapsulated packets');
     assert.equal(t.id, 'overlay-port-blocked');
   });
 
-  it('IPv6-only vxlan: flannel-v6.1, its v6 neighbour and FDB entry, the peer\'s publicIPv6', () => {
+  it("IPv6-only vxlan: flannel-v6.1, its v6 neighbour and FDB entry, the peer's publicIPv6", () => {
     const t = tracePath(input(pair('vxlan', 6), SRC6, DST6));
     assert.deepEqual(steps(t), [
       'ok node-a: source pod fd00:10:244:1::2 → cni0',
@@ -666,8 +863,10 @@ describe('trace: host-gw, udp and IPv6', () => {
       'ok node-b cni0: bridge port of fd00:10:244:2::2',
     ]);
     assert.equal(hop(t, 'FDB entry').entry, 'fdb 0e:00:00:00:06:0b dev flannel-v6.1 dst fd00:1::12 permanent');
-    assert.equal(hop(t, 'netfilter FORWARD').entry,
-      'accept (ip6tables -t filter FLANNEL-FWD rule 1: -A FLANNEL-FWD -s fd00:10:244::/56 -m comment --comment "flanneld forward" -j ACCEPT)');
+    assert.equal(
+      hop(t, 'netfilter FORWARD').entry,
+      'accept (ip6tables -t filter FLANNEL-FWD rule 1: -A FLANNEL-FWD -s fd00:10:244::/56 -m comment --comment "flanneld forward" -j ACCEPT)',
+    );
     assert.equal(t.stoppedAt, undefined);
   });
 
@@ -690,7 +889,12 @@ describe('trace: output', () => {
     assert.equal(lines[1], ' 1. ok   node-a: source pod 10.244.1.2 → cni0');
     assert.ok(lines.includes(' 6. STOP node-a flannel.1: FDB entry for 0e:00:00:00:00:0b'), text);
     assert.ok(lines.includes('          no fdb 0e:00:00:00:00:0b dev flannel.1'), text);
-    assert.ok(lines.includes('Stopped at node-a flannel.1: FDB entry for 0e:00:00:00:00:0b: no FDB entry tells flannel.1 where 0e:00:00:00:00:0b lives [peer-unprogrammed]'), text);
+    assert.ok(
+      lines.includes(
+        'Stopped at node-a flannel.1: FDB entry for 0e:00:00:00:00:0b: no FDB entry tells flannel.1 where 0e:00:00:00:00:0b lives [peer-unprogrammed]',
+      ),
+      text,
+    );
     assert.match(text, /\nfix: bridge fdb append 0e:00:00:00:00:0b dev flannel\.1 dst 192\.168\.1\.12/);
     assert.equal(lines.filter((l) => / STOP /.test(l)).length, 1);
   });
@@ -704,7 +908,11 @@ describe('trace: output', () => {
 
   it('traceJson parses back to the hops and the stop', () => {
     const p = pair();
-    p.remote.snapshot.netfilter.iptables = insertBefore(p.remote.snapshot.netfilter.iptables!, '-A FORWARD ', '[0:0] -A FORWARD -j DROP');
+    p.remote.snapshot.netfilter.iptables = insertBefore(
+      p.remote.snapshot.netfilter.iptables!,
+      '-A FORWARD ',
+      '[0:0] -A FORWARD -j DROP',
+    );
     const tr = tracePath(input(p));
     const back = JSON.parse(traceJson(tr)) as Trace;
     assert.deepEqual(back, tr);
@@ -811,7 +1019,12 @@ describe('trace --probe: counting points and the nft table', () => {
       { key: 'a-pre', node: 'local', hook: 'prerouting', match: `iifname "cni0" ${ECHO}`, trace: true },
       { key: 'a-fwd', node: 'local', hook: 'forward', match: ECHO },
       { key: 'a-post', node: 'local', hook: 'postrouting', match: `oifname "flannel.1" ${ECHO}` },
-      { key: 'a-out', node: 'local', hook: 'postrouting', match: 'oifname "eth0" ip daddr 192.168.1.12 udp dport 8472' },
+      {
+        key: 'a-out',
+        node: 'local',
+        hook: 'postrouting',
+        match: 'oifname "eth0" ip daddr 192.168.1.12 udp dport 8472',
+      },
       { key: 'b-pre', node: 'remote', hook: 'prerouting', match: 'ip saddr 192.168.1.11 udp dport 8472', trace: true },
       { key: 'b-in', node: 'remote', hook: 'input', match: 'ip saddr 192.168.1.11 udp dport 8472' },
       { key: 'b-decap', node: 'remote', hook: 'prerouting', match: `iifname "flannel.1" ${ECHO}`, trace: true },
@@ -824,11 +1037,10 @@ describe('trace --probe: counting points and the nft table', () => {
     const p = pair();
     p.local.forward = { type: 'unicast', oif: CNI0 };
     const echo = 'ip saddr 10.244.1.2 ip daddr 10.244.1.3 icmp type echo-request';
-    assert.deepEqual(probePoints(input({ local: p.local }, SRC, '10.244.1.3')).map((x) => `${x.key} ${x.hook} ${x.match}`), [
-      `a-pre prerouting iifname "cni0" ${echo}`,
-      `a-fwd forward ${echo}`,
-      `a-post postrouting oifname "cni0" ${echo}`,
-    ]);
+    assert.deepEqual(
+      probePoints(input({ local: p.local }, SRC, '10.244.1.3')).map((x) => `${x.key} ${x.hook} ${x.match}`),
+      [`a-pre prerouting iifname "cni0" ${echo}`, `a-fwd forward ${echo}`, `a-post postrouting oifname "cni0" ${echo}`],
+    );
   });
 
   it('udp: UDP 8285 between the hosts, flannel0 on B; host-gw: no encapsulated packets, eth0 on B', () => {
@@ -840,8 +1052,12 @@ describe('trace --probe: counting points and the nft table', () => {
       `b-decap iifname "flannel0" ${ECHO}`,
     ]);
     assert.deepEqual(keys(input(pair('host-gw'))), [
-      `a-pre iifname "cni0" ${ECHO}`, `a-fwd ${ECHO}`, `a-post oifname "eth0" ${ECHO}`,
-      `b-decap iifname "eth0" ${ECHO}`, `b-fwd ${ECHO}`, `b-post oifname "cni0" ${ECHO}`,
+      `a-pre iifname "cni0" ${ECHO}`,
+      `a-fwd ${ECHO}`,
+      `a-post oifname "eth0" ${ECHO}`,
+      `b-decap iifname "eth0" ${ECHO}`,
+      `b-fwd ${ECHO}`,
+      `b-post oifname "cni0" ${ECHO}`,
     ]);
   });
 
@@ -853,7 +1069,7 @@ describe('trace --probe: counting points and the nft table', () => {
     assert.equal(pts.find((x) => x.key === 'b-in')!.match, 'ip6 saddr fd00:1::11 udp dport 8472');
   });
 
-  it("probeScript writes one table of counters: -400 before the filters, 400 after them", () => {
+  it('probeScript writes one table of counters: -400 before the filters, 400 after them', () => {
     const local = probePoints(input(pair())).filter((x) => x.node === 'local');
     assert.equal(probeScript(local), PROBE_SCRIPT_A);
   });
@@ -878,40 +1094,61 @@ describe('trace --probe: counting points and the nft table', () => {
       'trace id 3c4e1a2b inet flannel-trace prerouting rule iifname "flannel.1" ip saddr 10.244.1.2 counter packets 0 bytes 0 meta nftrace set 1 comment "b-decap" (verdict continue)',
       'trace id 3c4e1a2b inet flannel-trace forward policy drop',
     ].join('\n');
-    assert.deepEqual(traceDrops(forward), ['ip filter FORWARD rule counter packets 0 bytes 0 drop (verdict drop)', 'inet fw forward policy drop']);
+    assert.deepEqual(traceDrops(forward), [
+      'ip filter FORWARD rule counter packets 0 bytes 0 drop (verdict drop)',
+      'inet fw forward policy drop',
+    ]);
   });
 });
 
 describe('trace --probe: counts on the hops', () => {
   /** Three echoes that crossed A and were lost between the hosts (a cloud firewall dropping UDP 8472). */
   const lostOnUnderlay: ProbeResult = {
-    sent: 3, received: 0, drops: [],
-    counts: { 'a-pre': 3, 'a-fwd': 3, 'a-post': 3, 'a-out': 3, 'b-pre': 0, 'b-in': 0, 'b-decap': 0, 'b-fwd': 0, 'b-post': 0 },
+    sent: 3,
+    received: 0,
+    drops: [],
+    counts: {
+      'a-pre': 3,
+      'a-fwd': 3,
+      'a-post': 3,
+      'a-out': 3,
+      'b-pre': 0,
+      'b-in': 0,
+      'b-decap': 0,
+      'b-fwd': 0,
+      'b-post': 0,
+    },
   };
 
   it('puts each point on its hop and stops the probe at the first hop that counted none', () => {
     const t = input(pair());
     const tr = withCounts(tracePath(t), t, lostOnUnderlay);
-    assert.deepEqual(tr.hops.map((h) => [h.what, h.count]), [
-      ['source pod 10.244.1.2 → cni0', 3],
-      ['route lookup', undefined],
-      ['netfilter FORWARD (in cni0, out flannel.1)', 3],
-      ['vxlan encapsulation', 3],
-      ['neighbour for the next hop 10.244.2.0', undefined],
-      ['FDB entry for 0e:00:00:00:00:0b', undefined],
-      ['underlay route to 192.168.1.12', 3],
-      ['node of lease 10.244.2.0/24', 0],
-      ['netfilter INPUT for UDP 8472 (the overlay)', 0],
-      ['decapsulation', 0],
-      ['netfilter FORWARD (in flannel.1, out cni0)', 0],
-      ['route to cni0', 0],
-      ['bridge port of 10.244.2.2', 0],
-    ]);
+    assert.deepEqual(
+      tr.hops.map((h) => [h.what, h.count]),
+      [
+        ['source pod 10.244.1.2 → cni0', 3],
+        ['route lookup', undefined],
+        ['netfilter FORWARD (in cni0, out flannel.1)', 3],
+        ['vxlan encapsulation', 3],
+        ['neighbour for the next hop 10.244.2.0', undefined],
+        ['FDB entry for 0e:00:00:00:00:0b', undefined],
+        ['underlay route to 192.168.1.12', 3],
+        ['node of lease 10.244.2.0/24', 0],
+        ['netfilter INPUT for UDP 8472 (the overlay)', 0],
+        ['decapsulation', 0],
+        ['netfilter FORWARD (in flannel.1, out cni0)', 0],
+        ['route to cni0', 0],
+        ['bridge port of 10.244.2.2', 0],
+      ],
+    );
     assert.deepEqual(tr.probe, { sent: 3, received: 0, stoppedAt: 'node-b: node of lease 10.244.2.0/24' });
     assert.equal(tr.stoppedAt, undefined);
     const text = formatTrace(tr);
     assert.match(text, /^ 1\. ok {3}node-a: source pod 10\.244\.1\.2 → cni0 {2}\[3 probe packets\]$/m);
-    assert.match(text, /\nProbe: 0 of 3 echoes answered; the probe stopped at node-b: node of lease 10\.244\.2\.0\/24\.\n/);
+    assert.match(
+      text,
+      /\nProbe: 0 of 3 echoes answered; the probe stopped at node-b: node of lease 10\.244\.2\.0\/24\.\n/,
+    );
   });
 
   it("names no probe stop when every echo was answered, and carries nft trace's drops", () => {
@@ -920,18 +1157,36 @@ describe('trace --probe: counts on the hops', () => {
     const ok = withCounts(tracePath(t), t, { sent: 3, received: 3, counts, drops: [] });
     assert.deepEqual(ok.probe, { sent: 3, received: 3 });
     assert.ok(ok.hops.every((h) => h.count === undefined || h.count === 3));
-    const dropped = withCounts(tracePath(t), t, { sent: 3, received: 0, counts: { ...counts, 'b-post': 0 }, drops: ['node-b: ip filter FORWARD rule counter packets 0 bytes 0 drop (verdict drop)'] });
+    const dropped = withCounts(tracePath(t), t, {
+      sent: 3,
+      received: 0,
+      counts: { ...counts, 'b-post': 0 },
+      drops: ['node-b: ip filter FORWARD rule counter packets 0 bytes 0 drop (verdict drop)'],
+    });
     assert.equal(dropped.probe!.stoppedAt, 'node-b: route to cni0');
-    assert.deepEqual(dropped.probe!.droppedBy, ['node-b: ip filter FORWARD rule counter packets 0 bytes 0 drop (verdict drop)']);
-    assert.match(formatTrace(dropped), /\n {2}dropped by node-b: ip filter FORWARD rule counter packets 0 bytes 0 drop \(verdict drop\)\n/);
+    assert.deepEqual(dropped.probe!.droppedBy, [
+      'node-b: ip filter FORWARD rule counter packets 0 bytes 0 drop (verdict drop)',
+    ]);
+    assert.match(
+      formatTrace(dropped),
+      /\n {2}dropped by node-b: ip filter FORWARD rule counter packets 0 bytes 0 drop \(verdict drop\)\n/,
+    );
   });
 
   it('same node: the bridge port counts on a-post', () => {
     const p = pair();
     p.local.forward = { type: 'unicast', oif: CNI0 };
     const t = input({ local: p.local }, SRC, '10.244.1.3');
-    const tr = withCounts(tracePath(t), t, { sent: 3, received: 0, counts: { 'a-pre': 3, 'a-fwd': 3, 'a-post': 0 }, drops: [] });
-    assert.deepEqual(tr.hops.map((h) => h.count), [3, undefined, 3, 0]);
+    const tr = withCounts(tracePath(t), t, {
+      sent: 3,
+      received: 0,
+      counts: { 'a-pre': 3, 'a-fwd': 3, 'a-post': 0 },
+      drops: [],
+    });
+    assert.deepEqual(
+      tr.hops.map((h) => h.count),
+      [3, undefined, 3, 0],
+    );
     assert.equal(tr.probe!.stoppedAt, 'node-a cni0: bridge port of 10.244.1.3');
   });
 

@@ -18,7 +18,8 @@ describe('IPv6 values', () => {
   });
 
   it('rejects malformed addresses', () => {
-    for (const bad of ['1::2::3', '1:2:3:4:5:6:7:8:9', '12345::', 'g::', '10.0.0.1', '', ':1:2']) assert.equal(isIPv6(bad), false, bad);
+    for (const bad of ['1::2::3', '1:2:3:4:5:6:7:8:9', '12345::', 'g::', '10.0.0.1', '', ':1:2'])
+      assert.equal(isIPv6(bad), false, bad);
   });
 
   it('parses CIDRs with host bits masked off', () => {
@@ -62,6 +63,9 @@ describe('IPv6 networks for allocation', () => {
     assert.equal(IPv6Net.parse('fc00::/64').next().toString(), 'fc00:0:0:1::/64');
     assert.equal(IPv6Net.parse('fc00:0:0:ffff::/64').next().toString(), 'fc00:0:1::/64');
     assert.equal(IPv6Net.parse('fc00::fff0/124').next().toString(), 'fc00::1:0/124');
-    assert.throws(() => IPv6Net.parse('ffff:ffff:ffff:ffff::/64').next(), /no IPv6 network follows ffff:ffff:ffff:ffff::\/64/);
+    assert.throws(
+      () => IPv6Net.parse('ffff:ffff:ffff:ffff::/64').next(),
+      /no IPv6 network follows ffff:ffff:ffff:ffff::\/64/,
+    );
   });
 });

@@ -1,7 +1,12 @@
 // The fake API server's rules for new nodes and pod CIDR updates (src/lab/kube-api/node-create.ts); pure.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { NodeCreateError, normalizePodCIDRs, podCIDRChange, validateNewNode } from '../../src/lab/kube-api/node-create.ts';
+import {
+  NodeCreateError,
+  normalizePodCIDRs,
+  podCIDRChange,
+  validateNewNode,
+} from '../../src/lab/kube-api/node-create.ts';
 
 function refused(body: unknown): NodeCreateError {
   try {
@@ -16,8 +21,15 @@ function refused(body: unknown): NodeCreateError {
 describe('fake API server: new nodes', () => {
   it('keeps metadata, spec and status; fills podCIDRs from podCIDR; drops client-set uid and creationTimestamp', () => {
     const n = validateNewNode({
-      apiVersion: 'v1', kind: 'Node',
-      metadata: { name: 'peer-1', uid: 'mine', creationTimestamp: '2000-01-01T00:00:00Z', annotations: { a: '1' }, labels: { l: 'x' } },
+      apiVersion: 'v1',
+      kind: 'Node',
+      metadata: {
+        name: 'peer-1',
+        uid: 'mine',
+        creationTimestamp: '2000-01-01T00:00:00Z',
+        annotations: { a: '1' },
+        labels: { l: 'x' },
+      },
       spec: { podCIDR: '10.244.9.0/24' },
       status: { addresses: [{ type: 'InternalIP', address: '192.168.1.9' }] },
     });
@@ -29,7 +41,10 @@ describe('fake API server: new nodes', () => {
     assert.deepEqual(n.spec, { podCIDR: '10.244.9.0/24', podCIDRs: ['10.244.9.0/24'] });
     assert.deepEqual(n.status, { addresses: [{ type: 'InternalIP', address: '192.168.1.9' }] });
     // podCIDRs alone sets podCIDR to its first entry.
-    assert.deepEqual(validateNewNode({ metadata: { name: 'p' }, spec: { podCIDRs: ['10.244.3.0/24', 'fd00:1::/64'] } }).spec.podCIDR, '10.244.3.0/24');
+    assert.deepEqual(
+      validateNewNode({ metadata: { name: 'p' }, spec: { podCIDRs: ['10.244.3.0/24', 'fd00:1::/64'] } }).spec.podCIDR,
+      '10.244.3.0/24',
+    );
   });
 
   it('refuses what the real server refuses, with its status code', () => {
@@ -41,10 +56,22 @@ describe('fake API server: new nodes', () => {
     assert.equal(bad.code, 422);
     assert.match(bad.message, /^Node "Bad_Name" is invalid: metadata\.name: Invalid value/);
     assert.equal(refused({ metadata: { name: 'x', resourceVersion: '5' } }).code, 500);
-    assert.match(refused({ metadata: { name: 'x', annotations: { a: 1 } } }).message, /metadata\.annotations\.a: Invalid value: must be a string/);
-    assert.match(refused({ metadata: { name: 'x' }, spec: { podCIDR: '10.244.1.0' } }).message, /spec\.podCIDR: Invalid value: "10\.244\.1\.0"/);
-    assert.match(refused({ metadata: { name: 'x' }, spec: { podCIDR: '10.1.0.0/24', podCIDRs: ['10.2.0.0/24'] } }).message, /must match spec\.podCIDR/);
-    assert.match(refused({ metadata: { name: 'x' }, spec: { podCIDRs: ['10.1.0.0/24', '10.2.0.0/24'] } }).message, /one CIDR for each IP family/);
+    assert.match(
+      refused({ metadata: { name: 'x', annotations: { a: 1 } } }).message,
+      /metadata\.annotations\.a: Invalid value: must be a string/,
+    );
+    assert.match(
+      refused({ metadata: { name: 'x' }, spec: { podCIDR: '10.244.1.0' } }).message,
+      /spec\.podCIDR: Invalid value: "10\.244\.1\.0"/,
+    );
+    assert.match(
+      refused({ metadata: { name: 'x' }, spec: { podCIDR: '10.1.0.0/24', podCIDRs: ['10.2.0.0/24'] } }).message,
+      /must match spec\.podCIDR/,
+    );
+    assert.match(
+      refused({ metadata: { name: 'x' }, spec: { podCIDRs: ['10.1.0.0/24', '10.2.0.0/24'] } }).message,
+      /one CIDR for each IP family/,
+    );
   });
 });
 

@@ -1,6 +1,15 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { bufferToIp, bufferToMac, ipToBuffer, macToBuffer, parseCidr, randomLocalMac, scopeName, scopeNumber } from '../../src/netlink/codec.ts';
+import {
+  bufferToIp,
+  bufferToMac,
+  ipToBuffer,
+  macToBuffer,
+  parseCidr,
+  randomLocalMac,
+  scopeName,
+  scopeNumber,
+} from '../../src/netlink/codec.ts';
 import { NetlinkError, isNetlinkCode, toNetlinkError } from '../../src/netlink/errors.ts';
 
 describe('netlink codec', () => {

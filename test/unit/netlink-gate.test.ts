@@ -48,8 +48,16 @@ describe('netlink request gate', () => {
 
   it('passes failures (thrown or rejected) to the caller and keeps going', async () => {
     const gate = new RequestGate(1);
-    await assert.rejects(gate.run(false, () => Promise.reject(new Error('EEXIST'))), /EEXIST/);
-    await assert.rejects(gate.run(true, () => { throw new Error('sync'); }), /sync/);
+    await assert.rejects(
+      gate.run(false, () => Promise.reject(new Error('EEXIST'))),
+      /EEXIST/,
+    );
+    await assert.rejects(
+      gate.run(true, () => {
+        throw new Error('sync');
+      }),
+      /sync/,
+    );
     assert.equal(await gate.run(false, async () => 42), 42);
   });
 

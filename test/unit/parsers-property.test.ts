@@ -5,12 +5,24 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { IPv4Net, formatIPv4 } from '../../src/ip/ipv4.ts';
 import { IPv6Net, formatIPv6 } from '../../src/ip/ipv6.ts';
-import { LeaseJsonError, decodeLeaseValue, encodeLeaseValue, formatSubnetKey, parseSubnetKey } from '../../src/subnet/lease-json.ts';
+import {
+  LeaseJsonError,
+  decodeLeaseValue,
+  encodeLeaseValue,
+  formatSubnetKey,
+  parseSubnetKey,
+} from '../../src/subnet/lease-json.ts';
 import type { LeaseAttrs } from '../../src/subnet/lease.ts';
 import { NetworkConfigError, parseNetworkConfig } from '../../src/config/parse.ts';
 import { formatSubnetEnv, parseSubnetEnv, type SubnetEnvInput } from '../../src/subnet/subnet-env.ts';
 import { CniCode, CniError } from '../../src/cni/errors.ts';
-import { DEFAULT_DATA_DIR, DEFAULT_SUBNET_FILE, configVersion, decodeConfig, parseNetConf } from '../../src/cni/netconf.ts';
+import {
+  DEFAULT_DATA_DIR,
+  DEFAULT_SUBNET_FILE,
+  configVersion,
+  decodeConfig,
+  parseNetConf,
+} from '../../src/cni/netconf.ts';
 import { SUPPORTED_VERSIONS } from '../../src/cni/versions.ts';
 
 const RUNS = { numRuns: 300 };
@@ -33,7 +45,10 @@ const viaJson = <T>(v: T): T => JSON.parse(JSON.stringify(v)) as T;
 
 // Untrusted input: any code points, any JSON text, any JS value as JSON text (undefined as its name, not JSON).
 const anyText = fc.oneof(fc.string({ unit: 'binary' }), fc.string({ unit: 'binary-ascii' }));
-const anyJsonText = fc.oneof(fc.json(), fc.anything().map((v) => JSON.stringify(v) ?? String(v)));
+const anyJsonText = fc.oneof(
+  fc.json(),
+  fc.anything().map((v) => JSON.stringify(v) ?? String(v)),
+);
 /**
  * An object with these keys (in any letter case when `caseless`, as Go's json matches them), repeats allowed, each
  * value mostly a valid one and otherwise any JSON value.
@@ -41,10 +56,15 @@ const anyJsonText = fc.oneof(fc.json(), fc.anything().map((v) => JSON.stringify(
 function objectOf(members: Record<string, fc.Arbitrary<unknown>>, caseless = true): fc.Arbitrary<string> {
   const member = fc.oneof(
     ...Object.entries(members).map(([k, valid]) =>
-      fc.tuple(caseless ? fc.mixedCase(fc.constant(k)) : fc.constant(k), fc.oneof({ weight: 3, arbitrary: valid }, { weight: 1, arbitrary: fc.jsonValue() })),
+      fc.tuple(
+        caseless ? fc.mixedCase(fc.constant(k)) : fc.constant(k),
+        fc.oneof({ weight: 3, arbitrary: valid }, { weight: 1, arbitrary: fc.jsonValue() }),
+      ),
     ),
   );
-  return fc.array(member, { maxLength: 8 }).map((ms) => `{${ms.map(([k, v]) => `${JSON.stringify(k)}:${JSON.stringify(v)}`).join(',')}}`);
+  return fc
+    .array(member, { maxLength: 8 })
+    .map((ms) => `{${ms.map(([k, v]) => `${JSON.stringify(k)}:${JSON.stringify(v)}`).join(',')}}`);
 }
 /** JSON nested deeper than JSON.stringify can recurse (about 4,100 levels on Node 20's default stack). */
 const deep = fc.record({ depth: fc.integer({ min: 10_000, max: 40_000 }), arrays: fc.boolean() });
@@ -52,11 +72,14 @@ const deep = fc.record({ depth: fc.integer({ min: 10_000, max: 40_000 }), arrays
 const nested = ({ depth, arrays }: { depth: number; arrays: boolean }) =>
   arrays ? '['.repeat(depth) + ']'.repeat(depth) : `${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}`;
 /** `d` alone for '', else `{"<field>":d}` after the members in `before`. */
-const inField = (field: string, d: string, before = '') => (field === '' ? d : `{${before}${JSON.stringify(field)}:${d}}`);
+const inField = (field: string, d: string, before = '') =>
+  field === '' ? d : `{${before}${JSON.stringify(field)}:${d}}`;
 
 const ipv4 = fc.integer({ min: 0, max: 0xffffffff });
-const v4net = (min: number, max: number) => fc.tuple(ipv4, fc.integer({ min, max })).map(([ip, p]) => new IPv4Net(ip, p));
-const v6net = (min: number, max: number) => fc.tuple(fc.bigUintN(128), fc.integer({ min, max })).map(([ip, p]) => new IPv6Net(ip, p));
+const v4net = (min: number, max: number) =>
+  fc.tuple(ipv4, fc.integer({ min, max })).map(([ip, p]) => new IPv4Net(ip, p));
+const v6net = (min: number, max: number) =>
+  fc.tuple(fc.bigUintN(128), fc.integer({ min, max })).map(([ip, p]) => new IPv6Net(ip, p));
 
 describe('subnet keys (parseSubnetKey / formatSubnetKey)', () => {
   // Digits, dots, dashes, '&', hex and ':' hit the key regex often; the structured form reaches the CIDR checks.
@@ -64,7 +87,11 @@ describe('subnet keys (parseSubnetKey / formatSubnetKey)', () => {
     anyText,
     fc.string({ unit: fc.constantFrom(...'0123456789.-&abcdef:/x'.split('')), maxLength: 40 }),
     fc
-      .tuple(fc.array(fc.nat(300), { minLength: 4, maxLength: 4 }), fc.nat(40), fc.option(fc.tuple(fc.ipV6(), fc.nat(140))))
+      .tuple(
+        fc.array(fc.nat(300), { minLength: 4, maxLength: 4 }),
+        fc.nat(40),
+        fc.option(fc.tuple(fc.ipV6(), fc.nat(140))),
+      )
       .map(([o, p, v6]) => `${o.join('.')}-${p}${v6 ? `&${v6[0]}-${v6[1]}` : ''}`),
   );
 
@@ -101,7 +128,8 @@ describe('subnet keys (parseSubnetKey / formatSubnetKey)', () => {
 });
 
 describe('lease values (decodeLeaseValue / encodeLeaseValue)', () => {
-  const isLeaseError = (e: unknown) => e instanceof LeaseJsonError && e.code === 'EBADLEASE' && e.message.startsWith('k: ');
+  const isLeaseError = (e: unknown) =>
+    e instanceof LeaseJsonError && e.code === 'EBADLEASE' && e.message.startsWith('k: ');
   const leaseish = objectOf({
     PublicIP: fc.ipV4(),
     PublicIPv6: fc.option(fc.ipV6()),
@@ -137,14 +165,20 @@ describe('lease values (decodeLeaseValue / encodeLeaseValue)', () => {
   });
 
   it('decodes what it encodes: IPv4 public IP, optional IPv6, backend type and backend data', () => {
-    const vxlanData = fc.record({ VNI: fc.integer({ min: 1, max: 0xffffff }), VtepMAC: fc.mixedCase(fc.constant('0e:7a:1b:2c:3d:4e')) });
+    const vxlanData = fc.record({
+      VNI: fc.integer({ min: 1, max: 0xffffff }),
+      VtepMAC: fc.mixedCase(fc.constant('0e:7a:1b:2c:3d:4e')),
+    });
     const backendData = fc.oneof(vxlanData, fc.dictionary(fc.string(), fc.jsonValue()), fc.jsonValue());
     const attrs = fc.record(
       {
         publicIP: fc.ipV4(),
         publicIPv6: fc.oneof(fc.constant(null), fc.ipV6(), fc.bigUintN(128).map(formatIPv6)),
         // Strings with <, >, & and U+2028 take Go's \u escapes on the way out.
-        backendType: fc.oneof(fc.constantFrom('vxlan', 'host-gw', 'udp', '', 'extension'), fc.string({ unit: 'binary' })),
+        backendType: fc.oneof(
+          fc.constantFrom('vxlan', 'host-gw', 'udp', '', 'extension'),
+          fc.string({ unit: 'binary' }),
+        ),
         backendData,
         backendV6Data: backendData,
       },
@@ -160,9 +194,15 @@ describe('lease values (decodeLeaseValue / encodeLeaseValue)', () => {
 });
 
 describe('network config (parseNetworkConfig)', () => {
-  const isConfigError = (e: unknown) => e instanceof NetworkConfigError && e.code === 'EBADNETCONF' && e.message.length > 0;
+  const isConfigError = (e: unknown) =>
+    e instanceof NetworkConfigError && e.code === 'EBADNETCONF' && e.message.length > 0;
   const backendish = fc.record(
-    { Type: fc.mixedCase(fc.constantFrom('vxlan', 'host-gw', 'udp')), VNI: fc.integer(), Port: fc.integer(), DirectRouting: fc.boolean() },
+    {
+      Type: fc.mixedCase(fc.constantFrom('vxlan', 'host-gw', 'udp')),
+      VNI: fc.integer(),
+      Port: fc.integer(),
+      DirectRouting: fc.boolean(),
+    },
     { requiredKeys: [] },
   );
   const configish = objectOf({
@@ -181,15 +221,23 @@ describe('network config (parseNetworkConfig)', () => {
 
   it('returns a config or throws NetworkConfigError, in kube and etcd mode, for any text, JSON or config-shaped object', () => {
     fc.assert(
-      fc.property(fc.oneof(anyText, anyJsonText, { weight: 2, arbitrary: configish }), fc.boolean(), (text, validate) => {
-        const c = returnsOrThrowsOwn(() => parseNetworkConfig(text, { validate }), isConfigError, 'parseNetworkConfig');
-        if (!c || !validate || !c.network) return;
-        // Etcd mode only returns ranges that allocation can trust: inside Network, on a SubnetLen boundary.
-        for (const ip of [c.subnetMin!, c.subnetMax!]) {
-          assert.ok(c.network.contains(ip), `${formatIPv4(ip)} in ${c.network}`);
-          assert.equal(new IPv4Net(ip, c.subnetLen).ip, ip, `${formatIPv4(ip)} on a /${c.subnetLen} boundary`);
-        }
-      }),
+      fc.property(
+        fc.oneof(anyText, anyJsonText, { weight: 2, arbitrary: configish }),
+        fc.boolean(),
+        (text, validate) => {
+          const c = returnsOrThrowsOwn(
+            () => parseNetworkConfig(text, { validate }),
+            isConfigError,
+            'parseNetworkConfig',
+          );
+          if (!c || !validate || !c.network) return;
+          // Etcd mode only returns ranges that allocation can trust: inside Network, on a SubnetLen boundary.
+          for (const ip of [c.subnetMin!, c.subnetMax!]) {
+            assert.ok(c.network.contains(ip), `${formatIPv4(ip)} in ${c.network}`);
+            assert.equal(new IPv4Net(ip, c.subnetLen).ip, ip, `${formatIPv4(ip)} on a /${c.subnetLen} boundary`);
+          }
+        },
+      ),
       RUNS,
     );
   });
@@ -213,7 +261,11 @@ describe('network config (parseNetworkConfig)', () => {
     const field = fc.constantFrom('', 'Network', 'Backend', 'SubnetLen');
     fc.assert(
       fc.property(field, deep, (f, d) => {
-        returnsOrThrowsOwn(() => parseNetworkConfig(inField(f, nested(d)), { validate: true }), isConfigError, 'parseNetworkConfig');
+        returnsOrThrowsOwn(
+          () => parseNetworkConfig(inField(f, nested(d)), { validate: true }),
+          isConfigError,
+          'parseNetworkConfig',
+        );
       }),
       DEEP_RUNS,
     );
@@ -232,10 +284,17 @@ describe('network config (parseNetworkConfig)', () => {
         { requiredKeys: ['Type'] },
       ),
       fc.record({ Type: fc.mixedCase(fc.constant('host-gw')) }),
-      fc.record({ Type: fc.mixedCase(fc.constant('udp')), Port: fc.integer({ min: 1, max: 65535 }) }, { requiredKeys: ['Type'] }),
+      fc.record(
+        { Type: fc.mixedCase(fc.constant('udp')), Port: fc.integer({ min: 1, max: 65535 }) },
+        { requiredKeys: ['Type'] },
+      ),
     );
-    const v4 = fc.integer({ min: 0, max: 28 }).chain((p) => fc.tuple(v4net(p, p), fc.option(fc.integer({ min: p + 2, max: 30 }), { nil: undefined })));
-    const v6 = fc.integer({ min: 0, max: 124 }).chain((p) => fc.tuple(v6net(p, p), fc.option(fc.integer({ min: p + 2, max: 126 }), { nil: undefined })));
+    const v4 = fc
+      .integer({ min: 0, max: 28 })
+      .chain((p) => fc.tuple(v4net(p, p), fc.option(fc.integer({ min: p + 2, max: 30 }), { nil: undefined })));
+    const v6 = fc
+      .integer({ min: 0, max: 124 })
+      .chain((p) => fc.tuple(v6net(p, p), fc.option(fc.integer({ min: p + 2, max: 126 }), { nil: undefined })));
     const stacks = fc.oneof(
       fc.tuple(v4, fc.constant(undefined)),
       fc.tuple(v4, v6),
@@ -269,13 +328,38 @@ describe('network config (parseNetworkConfig)', () => {
 describe('subnet.env (parseSubnetEnv / formatSubnetEnv)', () => {
   const FILE = '/run/flannel/subnet.env';
   const isEnvError = (e: unknown) => e instanceof Error && e.constructor === Error && e.message.startsWith(FILE);
-  const key = fc.constantFrom('FLANNEL_NETWORK', 'FLANNEL_SUBNET', 'FLANNEL_IPV6_NETWORK', 'FLANNEL_IPV6_SUBNET', 'FLANNEL_MTU', 'FLANNEL_IPMASQ', 'OTHER');
-  const cidrs = fc.array(fc.oneof(v4net(0, 32), v6net(0, 128)), { minLength: 1, maxLength: 3 }).map((ns) => ns.join(','));
-  const value = fc.oneof(anyText, cidrs, fc.nat().map(String), fc.constantFrom('true', 'false', '', ' 10.0.0.0/8', '4294967296'));
+  const key = fc.constantFrom(
+    'FLANNEL_NETWORK',
+    'FLANNEL_SUBNET',
+    'FLANNEL_IPV6_NETWORK',
+    'FLANNEL_IPV6_SUBNET',
+    'FLANNEL_MTU',
+    'FLANNEL_IPMASQ',
+    'OTHER',
+  );
+  const cidrs = fc
+    .array(fc.oneof(v4net(0, 32), v6net(0, 128)), { minLength: 1, maxLength: 3 })
+    .map((ns) => ns.join(','));
+  const value = fc.oneof(
+    anyText,
+    cidrs,
+    fc.nat().map(String),
+    fc.constantFrom('true', 'false', '', ' 10.0.0.0/8', '4294967296'),
+  );
   const noise = fc.tuple(key, value).map(([k, v]) => `${k}=${v}`);
   const required = fc.tuple(
-    fc.option(fc.oneof(v4net(0, 32).map((n) => `FLANNEL_NETWORK=${n}`), v6net(0, 128).map((n) => `FLANNEL_IPV6_NETWORK=${n}`))),
-    fc.option(fc.oneof(v4net(0, 32).map((n) => `FLANNEL_SUBNET=${n}`), v6net(0, 128).map((n) => `FLANNEL_IPV6_SUBNET=${n}`))),
+    fc.option(
+      fc.oneof(
+        v4net(0, 32).map((n) => `FLANNEL_NETWORK=${n}`),
+        v6net(0, 128).map((n) => `FLANNEL_IPV6_NETWORK=${n}`),
+      ),
+    ),
+    fc.option(
+      fc.oneof(
+        v4net(0, 32).map((n) => `FLANNEL_SUBNET=${n}`),
+        v6net(0, 128).map((n) => `FLANNEL_IPV6_SUBNET=${n}`),
+      ),
+    ),
     fc.option(fc.nat().map((n) => `FLANNEL_MTU=${n}`)),
     fc.option(fc.boolean().map((b) => `FLANNEL_IPMASQ=${b}`)),
   );
@@ -314,7 +398,11 @@ describe('subnet.env (parseSubnetEnv / formatSubnetEnv)', () => {
         },
         { requiredKeys: ['mtu', 'ipMasq'] },
       )
-      .filter((v) => (v.network !== undefined || v.ipv6Network !== undefined) && (v.subnet !== undefined || v.ipv6Subnet !== undefined));
+      .filter(
+        (v) =>
+          (v.network !== undefined || v.ipv6Network !== undefined) &&
+          (v.subnet !== undefined || v.ipv6Subnet !== undefined),
+      );
     fc.assert(
       fc.property(input, fc.boolean(), (v: SubnetEnvInput, crlf) => {
         const text = formatSubnetEnv(v);
@@ -351,20 +439,51 @@ describe('CNI netconf (decodeConfig → configVersion → parseNetConf, as the p
   const name = fc.stringMatching(/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/);
   const obj = fc.dictionary(fc.string(), fc.jsonValue());
   const delegate = fc
-    .record({ type: fc.constantFrom('bridge', 'ptp'), isDefaultGateway: fc.boolean(), hairpinMode: fc.boolean(), mtu: fc.nat() }, { requiredKeys: [] })
+    .record(
+      {
+        type: fc.constantFrom('bridge', 'ptp'),
+        isDefaultGateway: fc.boolean(),
+        hairpinMode: fc.boolean(),
+        mtu: fc.nat(),
+      },
+      { requiredKeys: [] },
+    )
     .chain((d) => obj.map((extra) => ({ ...extra, ...d })))
     .filter((d) => !('name' in d) && !('ipam' in d));
   const conf = fc.record(
-    { name, cniVersion: fc.constantFrom(...SUPPORTED_VERSIONS), type: fc.constant('flannel'), subnetFile: fc.string(), dataDir: fc.string(), delegate, ipam: obj, runtimeConfig: obj },
+    {
+      name,
+      cniVersion: fc.constantFrom(...SUPPORTED_VERSIONS),
+      type: fc.constant('flannel'),
+      subnetFile: fc.string(),
+      dataDir: fc.string(),
+      delegate,
+      ipam: obj,
+      runtimeConfig: obj,
+    },
     { requiredKeys: ['name', 'type'] },
   );
   // A valid netconf with up to three members replaced by any JSON value, null included.
   const netconfish = fc
-    .tuple(conf, fc.array(fc.tuple(fc.constantFrom('cniVersion', 'name', 'type', 'subnetFile', 'dataDir', 'delegate', 'ipam', 'runtimeConfig'), fc.jsonValue()), { maxLength: 3 }))
+    .tuple(
+      conf,
+      fc.array(
+        fc.tuple(
+          fc.constantFrom('cniVersion', 'name', 'type', 'subnetFile', 'dataDir', 'delegate', 'ipam', 'runtimeConfig'),
+          fc.jsonValue(),
+        ),
+        { maxLength: 3 },
+      ),
+    )
     .map(([c, changes]) => JSON.stringify({ ...c, ...Object.fromEntries(changes) }));
 
   it('returns a netconf or throws CniError 6, 1 or 7 by step, for any bytes, text, JSON or netconf-shaped object', () => {
-    const stdin = fc.oneof(anyText, anyJsonText, { weight: 3, arbitrary: netconfish }, fc.uint8Array({ maxLength: 64 }).map((b) => Buffer.from(b)));
+    const stdin = fc.oneof(
+      anyText,
+      anyJsonText,
+      { weight: 3, arbitrary: netconfish },
+      fc.uint8Array({ maxLength: 64 }).map((b) => Buffer.from(b)),
+    );
     fc.assert(
       fc.property(stdin, (s) => {
         const n = readNetConf(s);

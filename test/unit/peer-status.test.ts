@@ -19,14 +19,30 @@ describe('PeerStatusBook', () => {
   it('records a programmed peer with no reason and the time it was recorded', () => {
     const { book: b } = book();
     b.set('10.244.2.0/24', { subnet: '10.244.2.0/24', publicIP: '192.168.1.12', state: 'programmed' });
-    assert.deepEqual(b.list(), [{ subnet: '10.244.2.0/24', publicIP: '192.168.1.12', state: 'programmed', since: '2026-01-01T00:00:00.000Z' }]);
-    assert.equal(JSON.stringify(b.list()[0]), '{"subnet":"10.244.2.0/24","publicIP":"192.168.1.12","state":"programmed","since":"2026-01-01T00:00:00.000Z"}');
+    assert.deepEqual(b.list(), [
+      { subnet: '10.244.2.0/24', publicIP: '192.168.1.12', state: 'programmed', since: '2026-01-01T00:00:00.000Z' },
+    ]);
+    assert.equal(
+      JSON.stringify(b.list()[0]),
+      '{"subnet":"10.244.2.0/24","publicIP":"192.168.1.12","state":"programmed","since":"2026-01-01T00:00:00.000Z"}',
+    );
   });
 
   it('records a failed peer with its reason', () => {
     const { book: b } = book();
-    b.set('k', { subnet: '10.244.3.0/24', publicIP: '10.99.0.3', state: 'failed', reason: 'the kernel refused the route' });
-    assert.deepEqual(b.get('k'), { subnet: '10.244.3.0/24', publicIP: '10.99.0.3', state: 'failed', reason: 'the kernel refused the route', since: '2026-01-01T00:00:00.000Z' });
+    b.set('k', {
+      subnet: '10.244.3.0/24',
+      publicIP: '10.99.0.3',
+      state: 'failed',
+      reason: 'the kernel refused the route',
+    });
+    assert.deepEqual(b.get('k'), {
+      subnet: '10.244.3.0/24',
+      publicIP: '10.99.0.3',
+      state: 'failed',
+      reason: 'the kernel refused the route',
+      since: '2026-01-01T00:00:00.000Z',
+    });
   });
 
   it('keeps since while nothing changes, however often the state is recorded', () => {
@@ -67,16 +83,28 @@ describe('PeerStatusBook', () => {
     b.set('b', { subnet: '10.244.3.0/24', publicIP: '192.168.1.13', state: 'programmed' });
     b.delete('a');
     b.delete('never there');
-    assert.deepEqual(b.list().map((s) => s.subnet), ['10.244.3.0/24']);
+    assert.deepEqual(
+      b.list().map((s) => s.subnet),
+      ['10.244.3.0/24'],
+    );
     assert.equal(b.get('a'), undefined);
   });
 
   it('lists by subnet, numerically, whatever the keys and the order they came in', () => {
     const b = new PeerStatusBook();
-    for (const subnet of ['10.244.10.0/24', 'fd00:10:244:2::/64', '10.244.9.0/24', '10.244.100.0/24', '10.244.2.0/24']) {
+    for (const subnet of [
+      '10.244.10.0/24',
+      'fd00:10:244:2::/64',
+      '10.244.9.0/24',
+      '10.244.100.0/24',
+      '10.244.2.0/24',
+    ]) {
       b.set(`key of ${subnet}`, { subnet, publicIP: '192.168.1.12', state: 'programmed' });
     }
-    assert.deepEqual(b.list().map((s) => s.subnet), ['10.244.2.0/24', '10.244.9.0/24', '10.244.10.0/24', '10.244.100.0/24', 'fd00:10:244:2::/64']);
+    assert.deepEqual(
+      b.list().map((s) => s.subnet),
+      ['10.244.2.0/24', '10.244.9.0/24', '10.244.10.0/24', '10.244.100.0/24', 'fd00:10:244:2::/64'],
+    );
   });
 
   it('hands out copies: changing what list() or get() returned changes nothing inside', () => {
@@ -104,9 +132,19 @@ describe('vxlan peer status: one record per lease from both families', () => {
   it('is failed when either family is, with its reason (both when both)', () => {
     const s = new VxlanPeerStatus([4, 6]);
     s.record(4, 'k', { ...v4, refusal: null });
-    s.record(6, 'k', { ...v6, refusal: 'the kernel refused the route fd00:10:244:2::/64 via fd00:10:244:2:: onlink: ENETDOWN' });
+    s.record(6, 'k', {
+      ...v6,
+      refusal: 'the kernel refused the route fd00:10:244:2::/64 via fd00:10:244:2:: onlink: ENETDOWN',
+    });
     s.publish('k');
-    assert.deepEqual(shown(s), [['10.244.2.0/24', '192.168.1.12', 'failed', 'the kernel refused the route fd00:10:244:2::/64 via fd00:10:244:2:: onlink: ENETDOWN']]);
+    assert.deepEqual(shown(s), [
+      [
+        '10.244.2.0/24',
+        '192.168.1.12',
+        'failed',
+        'the kernel refused the route fd00:10:244:2::/64 via fd00:10:244:2:: onlink: ENETDOWN',
+      ],
+    ]);
     s.record(4, 'k', { ...v4, refusal: 'v4 refused' });
     s.record(6, 'k', { ...v6, refusal: 'v6 refused' });
     s.publish('k');
@@ -119,7 +157,10 @@ describe('vxlan peer status: one record per lease from both families', () => {
     assert.deepEqual(s.list(), []);
     s.record(6, 'k', { ...v6, refusal: 'refused' });
     s.publish('k');
-    assert.deepEqual(shown(s).map((r) => r[2]), ['failed']);
+    assert.deepEqual(
+      shown(s).map((r) => r[2]),
+      ['failed'],
+    );
   });
 
   it('lists a peer with only IPv6 entries (an IPv6-only peer or network) by its IPv6 subnet and public IPv6', () => {
@@ -143,7 +184,21 @@ describe('vxlan peer status: one record per lease from both families', () => {
   });
 
   it("takes a plan's subnet and public IP", () => {
-    assert.deepEqual(outcomeOf({ mode: 'overlay', subnet: IPv4Net.parse('10.244.2.0/24'), publicIP: '192.168.1.12', vtepMac: '0e:00:00:00:00:02' }, null), { ...v4, refusal: null });
-    assert.deepEqual(outcomeOf({ mode: 'direct', subnet: IPv6Net.parse('fd00:10:244:2::/64'), publicIP: 'fd12::12' }, 'no'), { ...v6, refusal: 'no' });
+    assert.deepEqual(
+      outcomeOf(
+        {
+          mode: 'overlay',
+          subnet: IPv4Net.parse('10.244.2.0/24'),
+          publicIP: '192.168.1.12',
+          vtepMac: '0e:00:00:00:00:02',
+        },
+        null,
+      ),
+      { ...v4, refusal: null },
+    );
+    assert.deepEqual(
+      outcomeOf({ mode: 'direct', subnet: IPv6Net.parse('fd00:10:244:2::/64'), publicIP: 'fd12::12' }, 'no'),
+      { ...v6, refusal: 'no' },
+    );
   });
 });

@@ -20,13 +20,24 @@ function runTests(mode: string, file: string) {
   // Without NODE_TEST_CONTEXT the inner runner runs its files instead of reporting to this one.
   const env = { ...process.env };
   delete env.NODE_TEST_CONTEXT;
-  const r = spawnSync(process.execPath, ['scripts/run-tests.mjs', mode, file], { cwd: root, env, encoding: 'utf8', timeout: 60_000 });
+  const r = spawnSync(process.execPath, ['scripts/run-tests.mjs', mode, file], {
+    cwd: root,
+    env,
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
   return { code: r.status, stderr: r.stderr };
 }
 
 describe('run-tests', () => {
-  const skippedSuite = fixture('skipped-suite.test.ts', "it('runs', () => {});\ndescribe('needs the kernel', { skip: 'needs root' }, () => { it('x', () => {}); });");
-  const skippedTest = fixture('skipped-test.test.ts', "it('runs', () => {});\nit('later', { skip: 'etcd is not installed' }, () => {});");
+  const skippedSuite = fixture(
+    'skipped-suite.test.ts',
+    "it('runs', () => {});\ndescribe('needs the kernel', { skip: 'needs root' }, () => { it('x', () => {}); });",
+  );
+  const skippedTest = fixture(
+    'skipped-test.test.ts',
+    "it('runs', () => {});\nit('later', { skip: 'etcd is not installed' }, () => {});",
+  );
   const clean = fixture('clean.test.ts', "it('runs', () => {});");
 
   it('fails a full run when a suite skipped itself, and names it with its reason', () => {

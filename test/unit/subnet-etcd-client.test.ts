@@ -9,7 +9,8 @@ import { EtcdEndpointDownError } from '../../src/subnet/etcd/errors.ts';
 import { SilenceWatch, endpointBreaker, retryPolicy } from '../../src/subnet/etcd/fault-handling.ts';
 import { LogRecorder } from '../helpers/log.ts';
 
-const REFUSED = '14 UNAVAILABLE: No connection established. Last error: Error: connect ECONNREFUSED 127.0.0.1:2379. Resolution note: ';
+const REFUSED =
+  '14 UNAVAILABLE: No connection established. Last error: Error: connect ECONNREFUSED 127.0.0.1:2379. Resolution note: ';
 
 describe('etcd client options', () => {
   let dir: string;
@@ -21,10 +22,19 @@ describe('etcd client options', () => {
   after(() => rmSync(dir, { recursive: true, force: true }));
 
   it('uses the endpoints as hosts and rejects malformed, empty or mixed-scheme ones', () => {
-    assert.deepEqual(etcdClientConfig({ endpoints: ['http://127.0.0.1:4001', ' http://127.0.0.1:2379 '] }).hosts, ['http://127.0.0.1:4001', 'http://127.0.0.1:2379']);
+    assert.deepEqual(etcdClientConfig({ endpoints: ['http://127.0.0.1:4001', ' http://127.0.0.1:2379 '] }).hosts, [
+      'http://127.0.0.1:4001',
+      'http://127.0.0.1:2379',
+    ]);
     assert.throws(() => etcdClientConfig({ endpoints: [] }), /--etcd-endpoints is empty/);
-    assert.throws(() => etcdClientConfig({ endpoints: ['127.0.0.1:2379'] }), /"127\.0\.0\.1:2379" is not an endpoint; use the form http:\/\/host:port/);
-    assert.throws(() => etcdClientConfig({ endpoints: ['https://a:2379', 'http://b:2379'] }), /--etcd-endpoints mixes http:\/\/ and https:\/\/ endpoints \(https:\/\/a:2379,http:\/\/b:2379\)/);
+    assert.throws(
+      () => etcdClientConfig({ endpoints: ['127.0.0.1:2379'] }),
+      /"127\.0\.0\.1:2379" is not an endpoint; use the form http:\/\/host:port/,
+    );
+    assert.throws(
+      () => etcdClientConfig({ endpoints: ['https://a:2379', 'http://b:2379'] }),
+      /--etcd-endpoints mixes http:\/\/ and https:\/\/ endpoints \(https:\/\/a:2379,http:\/\/b:2379\)/,
+    );
   });
 
   it('verifies etcd with --etcd-cafile alone, and adds a client certificate when key and cert are given', () => {
@@ -32,20 +42,39 @@ describe('etcd client options', () => {
     assert.equal(caOnly?.rootCertificate?.toString(), '-----ca.pem-----\n');
     assert.equal(caOnly?.privateKey, undefined);
     assert.equal(caOnly?.certChain, undefined);
-    const all = etcdClientConfig({ endpoints: ['https://e:2379'], keyFile: f('key.pem'), certFile: f('cert.pem'), caFile: f('ca.pem') }).credentials;
+    const all = etcdClientConfig({
+      endpoints: ['https://e:2379'],
+      keyFile: f('key.pem'),
+      certFile: f('cert.pem'),
+      caFile: f('ca.pem'),
+    }).credentials;
     assert.equal(all?.privateKey?.toString(), '-----key.pem-----\n');
     assert.equal(all?.certChain?.toString(), '-----cert.pem-----\n');
     assert.equal(all?.rootCertificate?.toString(), '-----ca.pem-----\n');
     // Without a CA grpc verifies against the system roots.
-    const noCA = etcdClientConfig({ endpoints: ['https://e:2379'], keyFile: f('key.pem'), certFile: f('cert.pem') }).credentials;
+    const noCA = etcdClientConfig({
+      endpoints: ['https://e:2379'],
+      keyFile: f('key.pem'),
+      certFile: f('cert.pem'),
+    }).credentials;
     assert.equal(noCA?.rootCertificate, undefined);
     assert.equal(noCA?.privateKey?.toString(), '-----key.pem-----\n');
-    assert.equal(etcdClientConfig({ endpoints: ['https://e:2379'] }).credentials, undefined, 'etcd3 uses the system roots for https://');
+    assert.equal(
+      etcdClientConfig({ endpoints: ['https://e:2379'] }).credentials,
+      undefined,
+      'etcd3 uses the system roots for https://',
+    );
   });
 
   it('wants --etcd-keyfile and --etcd-certfile together, naming both', () => {
-    assert.throws(() => etcdClientConfig({ endpoints: ['https://e:2379'], keyFile: f('key.pem'), caFile: f('ca.pem') }), /^Error: --etcd-keyfile is given without --etcd-certfile: a client certificate needs both; pass --etcd-certfile and --etcd-keyfile, or neither$/);
-    assert.throws(() => etcdClientConfig({ endpoints: ['https://e:2379'], certFile: f('cert.pem') }), /^Error: --etcd-certfile is given without --etcd-keyfile: a client certificate needs both; pass --etcd-certfile and --etcd-keyfile, or neither$/);
+    assert.throws(
+      () => etcdClientConfig({ endpoints: ['https://e:2379'], keyFile: f('key.pem'), caFile: f('ca.pem') }),
+      /^Error: --etcd-keyfile is given without --etcd-certfile: a client certificate needs both; pass --etcd-certfile and --etcd-keyfile, or neither$/,
+    );
+    assert.throws(
+      () => etcdClientConfig({ endpoints: ['https://e:2379'], certFile: f('cert.pem') }),
+      /^Error: --etcd-certfile is given without --etcd-keyfile: a client certificate needs both; pass --etcd-certfile and --etcd-keyfile, or neither$/,
+    );
   });
 
   it('ignores the TLS files for http:// endpoints, like flanneld, and warns that it connects insecurely', () => {
@@ -56,23 +85,49 @@ describe('etcd client options', () => {
     } finally {
       rec.stop();
     }
-    assert.equal(rec.find('connecting to etcd without TLS (insecure): --etcd-endpoints are http://; --etcd-cafile/--etcd-certfile/--etcd-keyfile are ignored for http:// endpoints').length, 1);
-    assert.equal(rec.matching(/connecting to etcd without TLS \(insecure\): --etcd-endpoints are http:\/\/$/).length, 1);
+    assert.equal(
+      rec.find(
+        'connecting to etcd without TLS (insecure): --etcd-endpoints are http://; --etcd-cafile/--etcd-certfile/--etcd-keyfile are ignored for http:// endpoints',
+      ).length,
+      1,
+    );
+    assert.equal(
+      rec.matching(/connecting to etcd without TLS \(insecure\): --etcd-endpoints are http:\/\/$/).length,
+      1,
+    );
   });
 
   it('names the flag of an unreadable TLS file', () => {
-    assert.throws(() => etcdClientConfig({ endpoints: ['https://e:2379'], keyFile: f('missing.pem'), certFile: f('cert.pem') }), /--etcd-keyfile .*missing\.pem: cannot read the file/);
-    assert.throws(() => etcdClientConfig({ endpoints: ['https://e:2379'], caFile: f('missing.pem') }), /--etcd-cafile .*missing\.pem: cannot read the file/);
+    assert.throws(
+      () => etcdClientConfig({ endpoints: ['https://e:2379'], keyFile: f('missing.pem'), certFile: f('cert.pem') }),
+      /--etcd-keyfile .*missing\.pem: cannot read the file/,
+    );
+    assert.throws(
+      () => etcdClientConfig({ endpoints: ['https://e:2379'], caFile: f('missing.pem') }),
+      /--etcd-cafile .*missing\.pem: cannot read the file/,
+    );
   });
 
   it('passes username and password as etcd auth', () => {
-    assert.deepEqual(etcdClientConfig({ endpoints: ['http://e:2379'], username: 'flannel', password: 'pw' }).auth, { username: 'flannel', password: 'pw' });
+    assert.deepEqual(etcdClientConfig({ endpoints: ['http://e:2379'], username: 'flannel', password: 'pw' }).auth, {
+      username: 'flannel',
+      password: 'pw',
+    });
     assert.equal(etcdClientConfig({ endpoints: ['http://e:2379'] }).auth, undefined);
   });
 
   it('gives error messages the TLS files only for https:// endpoints', () => {
-    assert.deepEqual(etcdErrorContext({ endpoints: [' https://e:2379'], caFile: 'ca', certFile: 'c', keyFile: 'k', username: 'u' }), { endpoints: ['https://e:2379'], caFile: 'ca', certFile: 'c', keyFile: 'k', username: 'u' });
-    assert.deepEqual(etcdErrorContext({ endpoints: ['http://e:2379'], caFile: 'ca' }), { endpoints: ['http://e:2379'], caFile: undefined, certFile: undefined, keyFile: undefined, username: undefined });
+    assert.deepEqual(
+      etcdErrorContext({ endpoints: [' https://e:2379'], caFile: 'ca', certFile: 'c', keyFile: 'k', username: 'u' }),
+      { endpoints: ['https://e:2379'], caFile: 'ca', certFile: 'c', keyFile: 'k', username: 'u' },
+    );
+    assert.deepEqual(etcdErrorContext({ endpoints: ['http://e:2379'], caFile: 'ca' }), {
+      endpoints: ['http://e:2379'],
+      caFile: undefined,
+      certFile: undefined,
+      keyFile: undefined,
+      username: undefined,
+    });
   });
 
   it('sets its own fault handling and HTTP/2 keepalive pings', () => {
@@ -96,14 +151,19 @@ describe('etcd client options', () => {
 describe('etcd endpoint breaker', () => {
   const setup = () => {
     let t = 0;
-    const breaker = endpointBreaker({ endpoint: 'http://e:2379', describe: (e) => `described: ${(e as Error).message}`, now: () => t });
+    const breaker = endpointBreaker({
+      endpoint: 'http://e:2379',
+      describe: (e) => `described: ${(e as Error).message}`,
+      now: () => t,
+    });
     return { breaker, advance: (ms: number) => (t += ms) };
   };
   const fail = (e: Error) => () => Promise.reject(e);
 
   it('rests the endpoint after 3 consecutive unreachable failures and throws their cause meanwhile', async () => {
     const { breaker, advance } = setup();
-    for (let i = 0; i < 3; i++) await assert.rejects(breaker.execute(fail(new GRPCUnavailableError(REFUSED))), GRPCUnavailableError);
+    for (let i = 0; i < 3; i++)
+      await assert.rejects(breaker.execute(fail(new GRPCUnavailableError(REFUSED))), GRPCUnavailableError);
     let called = false;
     const resting = await breaker.execute(() => (called = true)).catch((e: unknown) => e);
     assert.equal(called, false);
@@ -112,7 +172,10 @@ describe('etcd endpoint breaker', () => {
     assert.ok(resting.cause instanceof GRPCUnavailableError);
     assert.equal(resting.message, `described: ${REFUSED} (resting it for a few seconds after repeated failures)`);
     advance(4999);
-    await assert.rejects(breaker.execute(() => 1), EtcdEndpointDownError);
+    await assert.rejects(
+      breaker.execute(() => 1),
+      EtcdEndpointDownError,
+    );
     advance(1);
     assert.equal(await breaker.execute(() => 1), 1, 'one trial call after 5 s, which closes it again');
     assert.equal(await breaker.execute(() => 2), 2);
@@ -120,20 +183,32 @@ describe('etcd endpoint breaker', () => {
 
   it('rests again at once when the trial call fails, and lets only one trial through', async () => {
     const { breaker, advance } = setup();
-    for (let i = 0; i < 3; i++) await assert.rejects(breaker.execute(fail(new GRPCDeadlineExceededError('4 DEADLINE_EXCEEDED: Deadline exceeded after 10.000s'))));
+    for (let i = 0; i < 3; i++)
+      await assert.rejects(
+        breaker.execute(fail(new GRPCDeadlineExceededError('4 DEADLINE_EXCEEDED: Deadline exceeded after 10.000s'))),
+      );
     advance(5000);
     let release!: (e: Error) => void;
     const trial = breaker.execute(() => new Promise<never>((_, rej) => (release = rej)));
-    await assert.rejects(breaker.execute(() => 1), EtcdEndpointDownError, 'while the trial runs');
+    await assert.rejects(
+      breaker.execute(() => 1),
+      EtcdEndpointDownError,
+      'while the trial runs',
+    );
     release(new GRPCUnavailableError(REFUSED));
     await assert.rejects(trial, GRPCUnavailableError);
-    await assert.rejects(breaker.execute(() => 1), (e: unknown) => e instanceof EtcdEndpointDownError && e.cause instanceof GRPCUnavailableError);
+    await assert.rejects(
+      breaker.execute(() => 1),
+      (e: unknown) => e instanceof EtcdEndpointDownError && e.cause instanceof GRPCUnavailableError,
+    );
   });
 
   it('counts errors etcd answered with (permission denied) as a working endpoint', async () => {
     const { breaker } = setup();
     for (let i = 0; i < 2; i++) await assert.rejects(breaker.execute(fail(new GRPCUnavailableError(REFUSED))));
-    await assert.rejects(breaker.execute(fail(new EtcdPermissionDeniedError('7 PERMISSION_DENIED: etcdserver: permission denied'))));
+    await assert.rejects(
+      breaker.execute(fail(new EtcdPermissionDeniedError('7 PERMISSION_DENIED: etcdserver: permission denied'))),
+    );
     for (let i = 0; i < 2; i++) await assert.rejects(breaker.execute(fail(new GRPCUnavailableError(REFUSED))));
     assert.equal(await breaker.execute(() => 'still called'), 'still called');
   });
@@ -205,16 +280,28 @@ describe('etcd call retry and silence watch', () => {
     const policy = retryPolicy(w);
     const deadline = () => new GRPCDeadlineExceededError('4 DEADLINE_EXCEEDED: Deadline exceeded after 10.000s');
     let calls = 0;
-    await assert.rejects(policy.execute(() => (calls++, Promise.reject(new GRPCUnavailableError(REFUSED)))), GRPCUnavailableError);
+    await assert.rejects(
+      policy.execute(() => (calls++, Promise.reject(new GRPCUnavailableError(REFUSED)))),
+      GRPCUnavailableError,
+    );
     assert.equal(calls, 4);
     calls = 0;
-    await assert.rejects(policy.execute(() => (calls++, Promise.reject(new EtcdPermissionDeniedError('denied')))), EtcdPermissionDeniedError);
+    await assert.rejects(
+      policy.execute(() => (calls++, Promise.reject(new EtcdPermissionDeniedError('denied')))),
+      EtcdPermissionDeniedError,
+    );
     assert.equal(calls, 1);
     calls = 0;
-    await assert.rejects(policy.execute(() => (calls++, Promise.reject(deadline()))), GRPCDeadlineExceededError);
+    await assert.rejects(
+      policy.execute(() => (calls++, Promise.reject(deadline()))),
+      GRPCDeadlineExceededError,
+    );
     assert.equal(calls, 4);
     calls = 0;
-    await assert.rejects(policy.execute(() => (calls++, Promise.reject(new EtcdEndpointDownError('http://e:2379', deadline(), 'x')))), EtcdEndpointDownError);
+    await assert.rejects(
+      policy.execute(() => (calls++, Promise.reject(new EtcdEndpointDownError('http://e:2379', deadline(), 'x')))),
+      EtcdEndpointDownError,
+    );
     assert.equal(calls, 1, 'a resting endpoint is not retried at once');
     calls = 0;
     assert.equal(await policy.execute(() => (++calls < 3 ? Promise.reject(deadline()) : 'ok')), 'ok');

@@ -8,28 +8,51 @@ import { classifyOwnKey, duplicatePublicIPMessage, sameBackend, vtepMacOf } from
 import type { LeaseAttrs } from '../../src/subnet/lease.ts';
 
 const KEY = '/coreos.com/network/subnets/10.5.1.0-24';
-const attrs = (mac: string, ip = '10.0.2.15'): LeaseAttrs => ({ publicIP: ip, publicIPv6: null, backendType: 'vxlan', backendData: { VNI: 1, VtepMAC: mac } });
-const value = (mac: string, ip = '10.0.2.15') => `{"PublicIP":"${ip}","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"${mac}"}}`;
+const attrs = (mac: string, ip = '10.0.2.15'): LeaseAttrs => ({
+  publicIP: ip,
+  publicIPv6: null,
+  backendType: 'vxlan',
+  backendData: { VNI: 1, VtepMAC: mac },
+});
+const value = (mac: string, ip = '10.0.2.15') =>
+  `{"PublicIP":"${ip}","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"${mac}"}}`;
 const held = { attrs: attrs('aa:aa:aa:aa:aa:01'), leaseId: '7587', revision: '40' };
 
 describe('classifyOwnKey', () => {
   it('is ours at the revision we wrote, or with our value on our etcd lease', () => {
-    assert.deepEqual(classifyOwnKey(KEY, { value: 'anything', leaseId: '1', modRevision: '40' }, held), { kind: 'ours' });
-    assert.deepEqual(classifyOwnKey(KEY, { value: value('aa:aa:aa:aa:aa:01'), leaseId: '7587', modRevision: '41' }, held), { kind: 'ours' });
+    assert.deepEqual(classifyOwnKey(KEY, { value: 'anything', leaseId: '1', modRevision: '40' }, held), {
+      kind: 'ours',
+    });
+    assert.deepEqual(
+      classifyOwnKey(KEY, { value: value('aa:aa:aa:aa:aa:01'), leaseId: '7587', modRevision: '41' }, held),
+      { kind: 'ours' },
+    );
   });
 
   it('names garbage, a detached key and another writer', () => {
     const bad = classifyOwnKey(KEY, { value: 'garbage', leaseId: '0', modRevision: '41' }, held);
     assert.equal(bad.kind, 'malformed');
-    assert.deepEqual(classifyOwnKey(KEY, { value: value('aa:aa:aa:aa:aa:01'), leaseId: '0', modRevision: '41' }, held), { kind: 'detached' });
-    assert.deepEqual(classifyOwnKey(KEY, { value: value('bb:bb:bb:bb:bb:02'), leaseId: '9001', modRevision: '41' }, held), { kind: 'foreign', attrs: attrs('bb:bb:bb:bb:bb:02') });
+    assert.deepEqual(
+      classifyOwnKey(KEY, { value: value('aa:aa:aa:aa:aa:01'), leaseId: '0', modRevision: '41' }, held),
+      { kind: 'detached' },
+    );
+    assert.deepEqual(
+      classifyOwnKey(KEY, { value: value('bb:bb:bb:bb:bb:02'), leaseId: '9001', modRevision: '41' }, held),
+      { kind: 'foreign', attrs: attrs('bb:bb:bb:bb:bb:02') },
+    );
     // The same value on an etcd lease that is not ours: a second writer all the same (host-gw has no VtepMAC).
-    assert.equal(classifyOwnKey(KEY, { value: value('aa:aa:aa:aa:aa:01'), leaseId: '9001', modRevision: '41' }, held).kind, 'foreign');
+    assert.equal(
+      classifyOwnKey(KEY, { value: value('aa:aa:aa:aa:aa:01'), leaseId: '9001', modRevision: '41' }, held).kind,
+      'foreign',
+    );
   });
 
   it('treats a reservation (no etcd lease) rewritten with its own value as ours', () => {
     const reservation = { ...held, leaseId: '0' };
-    assert.deepEqual(classifyOwnKey(KEY, { value: value('aa:aa:aa:aa:aa:01'), leaseId: '0', modRevision: '41' }, reservation), { kind: 'ours' });
+    assert.deepEqual(
+      classifyOwnKey(KEY, { value: value('aa:aa:aa:aa:aa:01'), leaseId: '0', modRevision: '41' }, reservation),
+      { kind: 'ours' },
+    );
   });
 });
 
@@ -44,7 +67,10 @@ describe('the duplicate public IP message', () => {
   });
 
   it('says "none" for backends without a VtepMAC and compares backend data', () => {
-    assert.equal(vtepMacOf({ publicIP: '10.0.0.1', publicIPv6: null, backendType: 'host-gw', backendData: null }), 'none');
+    assert.equal(
+      vtepMacOf({ publicIP: '10.0.0.1', publicIPv6: null, backendType: 'host-gw', backendData: null }),
+      'none',
+    );
     assert.ok(sameBackend(attrs('aa:aa:aa:aa:aa:01', '1.1.1.1'), attrs('aa:aa:aa:aa:aa:01', '2.2.2.2')));
     assert.ok(!sameBackend(attrs('aa:aa:aa:aa:aa:01'), attrs('aa:aa:aa:aa:aa:02')));
   });

@@ -12,7 +12,12 @@ import { nodeChangeEvents, nodeToLease, peerAnnotationsChanged } from '../../src
 import type { KubeNode } from '../../src/subnet/kube/node.ts';
 import { ownSubnets } from '../../src/subnet/kube/own-subnet.ts';
 import { readNetConfig } from '../../src/subnet/kube/manager.ts';
-import { annotationPatch, applyPublicIPOverwrite, desiredAnnotations, networkUnavailableCondition } from '../../src/subnet/kube/publish.ts';
+import {
+  annotationPatch,
+  applyPublicIPOverwrite,
+  desiredAnnotations,
+  networkUnavailableCondition,
+} from '../../src/subnet/kube/publish.ts';
 import { applyPatch, PatchError } from '../../src/lab/kube-api/patch.ts';
 
 const names = annotationNames();
@@ -38,14 +43,31 @@ describe('annotation prefix', () => {
     assert.equal(annotationNames('example.com/x').backendData, 'example.com/x-backend-data');
   });
   it('names every annotation of the spec with the default prefix', () => {
-    assert.deepEqual(Object.values(names).sort(), [
-      'backend-data', 'backend-type', 'backend-v6-data', 'kube-subnet-manager', 'node-public-ip', 'node-public-ipv6',
-      'public-ip', 'public-ip-overwrite', 'public-ipv6', 'public-ipv6-overwrite',
-    ].map((n) => P + n));
+    assert.deepEqual(
+      Object.values(names).sort(),
+      [
+        'backend-data',
+        'backend-type',
+        'backend-v6-data',
+        'kube-subnet-manager',
+        'node-public-ip',
+        'node-public-ipv6',
+        'public-ip',
+        'public-ip-overwrite',
+        'public-ipv6',
+        'public-ipv6-overwrite',
+      ].map((n) => P + n),
+    );
   });
   it('rejects two slashes and non-fqdn prefixes with the spec messages', () => {
-    assert.throws(() => normalizeAnnotationPrefix('a.com/b/c'), /subnet\/kube: prefix can contain at most single slash/);
-    assert.throws(() => normalizeAnnotationPrefix('nodots'), /subnet\/kube: prefix must be in a format: fqdn\/\[0-9a-z-_\]\*/);
+    assert.throws(
+      () => normalizeAnnotationPrefix('a.com/b/c'),
+      /subnet\/kube: prefix can contain at most single slash/,
+    );
+    assert.throws(
+      () => normalizeAnnotationPrefix('nodots'),
+      /subnet\/kube: prefix must be in a format: fqdn\/\[0-9a-z-_\]\*/,
+    );
     assert.throws(() => normalizeAnnotationPrefix('Upper.com'), /must be in a format/);
   });
 });
@@ -55,18 +77,29 @@ describe('node → lease', () => {
     const r = nodeToLease(peer({ [`${P}public-ipv6`]: 'fc00::2' }), names);
     assert.ok('lease' in r);
     assert.equal(r.lease.subnet!.toString(), '10.244.2.0/24');
-    assert.deepEqual(r.lease.attrs, { publicIP: '192.168.1.12', publicIPv6: 'fc00::2', backendType: 'vxlan', backendData: { VNI: 1, VtepMAC: '12:c6:65:89:b4:e3' } });
+    assert.deepEqual(r.lease.attrs, {
+      publicIP: '192.168.1.12',
+      publicIPv6: 'fc00::2',
+      backendType: 'vxlan',
+      backendData: { VNI: 1, VtepMAC: '12:c6:65:89:b4:e3' },
+    });
     assert.equal(r.lease.ipv6Subnet, undefined);
   });
   it('dual stack: v6 subnet from the IPv6 pod CIDR, PublicIPv6 and BackendV6Data from the annotations', () => {
     const v6data = '{"VNI":1,"VtepMAC":"aa:bb:cc:dd:ee:01"}';
-    const n = { ...peer({ [`${P}public-ipv6`]: 'fc00::2', [`${P}backend-v6-data`]: v6data }), spec: { podCIDRs: ['fd00:1::/64', '10.244.7.0/24'] } };
+    const n = {
+      ...peer({ [`${P}public-ipv6`]: 'fc00::2', [`${P}backend-v6-data`]: v6data }),
+      spec: { podCIDRs: ['fd00:1::/64', '10.244.7.0/24'] },
+    };
     const r = nodeToLease(n, names);
     assert.ok('lease' in r);
     assert.deepEqual([r.lease.subnet!.toString(), r.lease.ipv6Subnet?.toString()], ['10.244.7.0/24', 'fd00:1::/64']);
     assert.deepEqual(r.lease.attrs, {
-      publicIP: '192.168.1.12', publicIPv6: 'fc00::2', backendType: 'vxlan',
-      backendData: { VNI: 1, VtepMAC: '12:c6:65:89:b4:e3' }, backendV6Data: { VNI: 1, VtepMAC: 'aa:bb:cc:dd:ee:01' },
+      publicIP: '192.168.1.12',
+      publicIPv6: 'fc00::2',
+      backendType: 'vxlan',
+      backendData: { VNI: 1, VtepMAC: '12:c6:65:89:b4:e3' },
+      backendV6Data: { VNI: 1, VtepMAC: 'aa:bb:cc:dd:ee:01' },
     });
     const bad6 = nodeToLease({ ...peer(), spec: { podCIDRs: ['10.244.7.0/24', 'fd00::zz/64'] } }, names);
     assert.ok('skip' in bad6 && /invalid IPv6 pod CIDR "fd00::zz\/64"/.test(bad6.skip));
@@ -87,24 +120,62 @@ describe('node → lease', () => {
     assert.equal(peerAnnotationsChanged(old, peer({ ...v6, 'other/x': 'y' }), names), false);
   });
   it('turns node changes into lease events', () => {
-    assert.deepEqual(nodeChangeEvents(undefined, peer(), names).map((e) => e.type), ['added']);
-    assert.deepEqual(nodeChangeEvents(peer(), undefined, names).map((e) => e.type), ['removed']);
+    assert.deepEqual(
+      nodeChangeEvents(undefined, peer(), names).map((e) => e.type),
+      ['added'],
+    );
+    assert.deepEqual(
+      nodeChangeEvents(peer(), undefined, names).map((e) => e.type),
+      ['removed'],
+    );
     assert.deepEqual(nodeChangeEvents(peer(), peer({ unrelated: 'x' }), names), []);
-    const mac = nodeChangeEvents(peer(), peer({ [`${P}backend-data`]: '{"VNI":1,"VtepMAC":"12:00:00:00:00:01"}' }), names);
-    assert.deepEqual(mac.map((e) => [e.type, (e.lease.attrs.backendData as { VtepMAC: string }).VtepMAC]), [['added', '12:00:00:00:00:01']]);
+    const mac = nodeChangeEvents(
+      peer(),
+      peer({ [`${P}backend-data`]: '{"VNI":1,"VtepMAC":"12:00:00:00:00:01"}' }),
+      names,
+    );
+    assert.deepEqual(
+      mac.map((e) => [e.type, (e.lease.attrs.backendData as { VtepMAC: string }).VtepMAC]),
+      [['added', '12:00:00:00:00:01']],
+    );
     const moved = nodeChangeEvents(peer(), { ...peer(), spec: { podCIDR: '10.244.9.0/24' } }, names);
-    assert.deepEqual(moved.map((e) => `${e.type} ${e.lease.subnet}`), ['removed 10.244.2.0/24', 'added 10.244.9.0/24']);
-    assert.deepEqual(nodeChangeEvents(peer(), peer({ [`${P}kube-subnet-manager`]: '' }), names).map((e) => e.type), ['removed']);
+    assert.deepEqual(
+      moved.map((e) => `${e.type} ${e.lease.subnet}`),
+      ['removed 10.244.2.0/24', 'added 10.244.9.0/24'],
+    );
+    assert.deepEqual(
+      nodeChangeEvents(peer(), peer({ [`${P}kube-subnet-manager`]: '' }), names).map((e) => e.type),
+      ['removed'],
+    );
   });
   it('dual stack: a v6 annotation change is an update, a new v6 pod CIDR replaces the lease', () => {
-    const dualPeer = (over: Record<string, string> = {}, v6cidr = 'fd00:2::/64') =>
-      ({ ...peer({ [`${P}public-ipv6`]: 'fc00::2', [`${P}backend-v6-data`]: '{"VNI":1,"VtepMAC":"aa:bb:cc:dd:ee:01"}', ...over }), spec: { podCIDRs: ['10.244.2.0/24', v6cidr] } });
-    const mac = nodeChangeEvents(dualPeer(), dualPeer({ [`${P}backend-v6-data`]: '{"VNI":1,"VtepMAC":"aa:bb:cc:dd:ee:02"}' }), names);
-    assert.deepEqual(mac.map((e) => [e.type, (e.lease.attrs.backendV6Data as { VtepMAC: string }).VtepMAC]), [['added', 'aa:bb:cc:dd:ee:02']]);
+    const dualPeer = (over: Record<string, string> = {}, v6cidr = 'fd00:2::/64') => ({
+      ...peer({
+        [`${P}public-ipv6`]: 'fc00::2',
+        [`${P}backend-v6-data`]: '{"VNI":1,"VtepMAC":"aa:bb:cc:dd:ee:01"}',
+        ...over,
+      }),
+      spec: { podCIDRs: ['10.244.2.0/24', v6cidr] },
+    });
+    const mac = nodeChangeEvents(
+      dualPeer(),
+      dualPeer({ [`${P}backend-v6-data`]: '{"VNI":1,"VtepMAC":"aa:bb:cc:dd:ee:02"}' }),
+      names,
+    );
+    assert.deepEqual(
+      mac.map((e) => [e.type, (e.lease.attrs.backendV6Data as { VtepMAC: string }).VtepMAC]),
+      [['added', 'aa:bb:cc:dd:ee:02']],
+    );
     const ip6 = nodeChangeEvents(dualPeer(), dualPeer({ [`${P}public-ipv6`]: 'fc00::9' }), names);
-    assert.deepEqual(ip6.map((e) => [e.type, e.lease.attrs.publicIPv6]), [['added', 'fc00::9']]);
+    assert.deepEqual(
+      ip6.map((e) => [e.type, e.lease.attrs.publicIPv6]),
+      [['added', 'fc00::9']],
+    );
     const moved = nodeChangeEvents(dualPeer(), dualPeer({}, 'fd00:9::/64'), names);
-    assert.deepEqual(moved.map((e) => `${e.type} ${e.lease.subnet} ${e.lease.ipv6Subnet}`), ['removed 10.244.2.0/24 fd00:2::/64', 'added 10.244.2.0/24 fd00:9::/64']);
+    assert.deepEqual(
+      moved.map((e) => `${e.type} ${e.lease.subnet} ${e.lease.ipv6Subnet}`),
+      ['removed 10.244.2.0/24 fd00:2::/64', 'added 10.244.2.0/24 fd00:9::/64'],
+    );
     assert.deepEqual(nodeChangeEvents(dualPeer(), dualPeer(), names), []);
   });
 });
@@ -134,7 +205,11 @@ describe('node → lease, IPv6-only nodes', () => {
     assert.equal('subnet' in r.lease, false, 'no subnet member at all');
     assert.equal(r.lease.ipv6Subnet?.toString(), 'fd00:10:244:2::/64');
     assert.deepEqual(r.lease.attrs, {
-      publicIP: '0.0.0.0', publicIPv6: 'fc00::12', backendType: 'vxlan', backendData: null, backendV6Data: { VNI: 1, VtepMAC: 'aa:bb:cc:dd:ee:02' },
+      publicIP: '0.0.0.0',
+      publicIPv6: 'fc00::12',
+      backendType: 'vxlan',
+      backendData: null,
+      backendV6Data: { VNI: 1, VtepMAC: 'aa:bb:cc:dd:ee:02' },
     });
     assert.equal(r.lease.expiration, null);
   });
@@ -152,9 +227,15 @@ describe('node → lease, IPv6-only nodes', () => {
   });
 
   it('is skipped without public-ipv6, with the reason', () => {
-    assert.deepEqual(nodeToLease(v6Peer({ [`${P}public-ipv6`]: undefined }), names), { skip: `IPv6-only node without ${P}public-ipv6` });
-    assert.deepEqual(nodeToLease(v6Peer({ [`${P}public-ipv6`]: '10.0.0.1' }), names), { skip: `bad ${P}public-ipv6 "10.0.0.1"` });
-    assert.deepEqual(nodeToLease(node('n', v6Peer().metadata.annotations!, []), names), { skip: 'no pod CIDR (podCIDRs [])' });
+    assert.deepEqual(nodeToLease(v6Peer({ [`${P}public-ipv6`]: undefined }), names), {
+      skip: `IPv6-only node without ${P}public-ipv6`,
+    });
+    assert.deepEqual(nodeToLease(v6Peer({ [`${P}public-ipv6`]: '10.0.0.1' }), names), {
+      skip: `bad ${P}public-ipv6 "10.0.0.1"`,
+    });
+    assert.deepEqual(nodeToLease(node('n', v6Peer().metadata.annotations!, []), names), {
+      skip: 'no pod CIDR (podCIDRs [])',
+    });
   });
 
   it('a new v6 pod CIDR removes the old lease and adds the new one; an annotation change is an update', () => {
@@ -163,17 +244,32 @@ describe('node → lease, IPv6-only nodes', () => {
       moved.map((e) => `${e.type} ${e.lease.subnet ?? '-'} ${e.lease.ipv6Subnet}`),
       ['removed - fd00:10:244:2::/64', 'added - fd00:10:244:9::/64'],
     );
-    const mac = nodeChangeEvents(v6Peer(), v6Peer({ [`${P}backend-v6-data`]: '{"VNI":1,"VtepMAC":"aa:bb:cc:dd:ee:22"}' }), names);
-    assert.deepEqual(mac.map((e) => [e.type, (e.lease.attrs.backendV6Data as { VtepMAC: string }).VtepMAC]), [['added', 'aa:bb:cc:dd:ee:22']]);
+    const mac = nodeChangeEvents(
+      v6Peer(),
+      v6Peer({ [`${P}backend-v6-data`]: '{"VNI":1,"VtepMAC":"aa:bb:cc:dd:ee:22"}' }),
+      names,
+    );
+    assert.deepEqual(
+      mac.map((e) => [e.type, (e.lease.attrs.backendV6Data as { VtepMAC: string }).VtepMAC]),
+      [['added', 'aa:bb:cc:dd:ee:22']],
+    );
     assert.deepEqual(nodeChangeEvents(v6Peer(), v6Peer(), names), []);
     // Losing public-ipv6 makes it no peer any more.
     const gone = nodeChangeEvents(v6Peer(), v6Peer({ [`${P}public-ipv6`]: undefined }), names);
-    assert.deepEqual(gone.map((e) => `${e.type} ${e.lease.ipv6Subnet}`), ['removed fd00:10:244:2::/64']);
+    assert.deepEqual(
+      gone.map((e) => `${e.type} ${e.lease.ipv6Subnet}`),
+      ['removed fd00:10:244:2::/64'],
+    );
   });
 });
 
 describe('publishing', () => {
-  const attrs = { publicIP: '192.168.1.11', publicIPv6: null, backendType: 'vxlan', backendData: { VNI: 1, VtepMAC: '12:c6:65:89:b4:e3' } };
+  const attrs = {
+    publicIP: '192.168.1.11',
+    publicIPv6: null,
+    backendType: 'vxlan',
+    backendData: { VNI: 1, VtepMAC: '12:c6:65:89:b4:e3' },
+  };
   it('wants exactly the spec annotations with backend-data as JSON text', () => {
     assert.deepEqual(desiredAnnotations(attrs, names), {
       [`${P}backend-data`]: '{"VNI":1,"VtepMAC":"12:c6:65:89:b4:e3"}',
@@ -181,12 +277,17 @@ describe('publishing', () => {
       [`${P}kube-subnet-manager`]: 'true',
       [`${P}public-ip`]: '192.168.1.11',
     });
-    assert.equal(desiredAnnotations({ publicIP: '1.2.3.4', publicIPv6: null, backendType: 'host-gw' }, names)[`${P}backend-data`], 'null');
+    assert.equal(
+      desiredAnnotations({ publicIP: '1.2.3.4', publicIPv6: null, backendType: 'host-gw' }, names)[`${P}backend-data`],
+      'null',
+    );
   });
   it('patches only what differs, and nothing when all match', () => {
     const want = desiredAnnotations(attrs, names);
     assert.equal(annotationPatch({ ...want, other: 'x' }, want), null);
-    assert.deepEqual(annotationPatch({ ...want, [`${P}public-ip`]: '9.9.9.9' }, want), { [`${P}public-ip`]: '192.168.1.11' });
+    assert.deepEqual(annotationPatch({ ...want, [`${P}public-ip`]: '9.9.9.9' }, want), {
+      [`${P}public-ip`]: '192.168.1.11',
+    });
   });
   it('dual stack: publishes backend-v6-data and public-ipv6 with the exact JSON text', () => {
     const v6 = { ...attrs, publicIPv6: 'fc00::11', backendV6Data: { VNI: 1, VtepMAC: 'aa:bb:cc:dd:ee:01' } };
@@ -203,17 +304,27 @@ describe('publishing', () => {
     assert.deepEqual([hg[`${P}backend-v6-data`], hg[`${P}public-ipv6`]], ['null', 'fc00::4']);
     const o = applyPublicIPOverwrite(v6, { [`${P}public-ipv6-overwrite`]: 'fc00::99' }, names);
     assert.equal(o.attrs.publicIPv6, 'fc00::99');
-    assert.deepEqual(o.notes, [`Overriding public ipv6 with 'fc00::99' from node annotation '${P}public-ipv6-overwrite'`]);
+    assert.deepEqual(o.notes, [
+      `Overriding public ipv6 with 'fc00::99' from node annotation '${P}public-ipv6-overwrite'`,
+    ]);
   });
   it('applies public-ip-overwrite and refuses a bad one', () => {
     const o = applyPublicIPOverwrite(attrs, { [`${P}public-ip-overwrite`]: '203.0.113.5' }, names);
     assert.equal(o.attrs.publicIP, '203.0.113.5');
-    assert.deepEqual(o.notes, [`Overriding public ip with '203.0.113.5' from node annotation '${P}public-ip-overwrite'`]);
-    assert.throws(() => applyPublicIPOverwrite(attrs, { [`${P}public-ip-overwrite`]: 'x' }, names), /public-ip-overwrite "x" is not an IPv4/);
+    assert.deepEqual(o.notes, [
+      `Overriding public ip with '203.0.113.5' from node annotation '${P}public-ip-overwrite'`,
+    ]);
+    assert.throws(
+      () => applyPublicIPOverwrite(attrs, { [`${P}public-ip-overwrite`]: 'x' }, names),
+      /public-ip-overwrite "x" is not an IPv4/,
+    );
   });
   it('builds the NetworkUnavailable condition with the spec fields', () => {
     const c = networkUnavailableCondition(new Date('2024-05-06T07:08:09.123Z'));
-    assert.equal(JSON.stringify(c), '{"type":"NetworkUnavailable","status":"False","lastHeartbeatTime":"2024-05-06T07:08:09Z","lastTransitionTime":"2024-05-06T07:08:09Z","reason":"FlannelIsUp","message":"Flannel is running on this node"}');
+    assert.equal(
+      JSON.stringify(c),
+      '{"type":"NetworkUnavailable","status":"False","lastHeartbeatTime":"2024-05-06T07:08:09Z","lastTransitionTime":"2024-05-06T07:08:09Z","reason":"FlannelIsUp","message":"Flannel is running on this node"}',
+    );
   });
 });
 
@@ -229,7 +340,10 @@ describe('own subnet from podCIDR(s)', () => {
     { validate: false },
   );
   it('dual stack: the IPv4 entry is the v4 subnet and the IPv6 entry the v6 subnet, in either order', () => {
-    for (const cidrs of [['10.244.4.0/24', 'fd00:10:244:4::/64'], ['fd00:10:244:4::/64', '10.244.4.0/24']]) {
+    for (const cidrs of [
+      ['10.244.4.0/24', 'fd00:10:244:4::/64'],
+      ['fd00:10:244:4::/64', '10.244.4.0/24'],
+    ]) {
       const d = ownSubnets(node('a', {}, cidrs), dual);
       assert.deepEqual([d.v4?.toString(), d.v6?.toString()], ['10.244.4.0/24', 'fd00:10:244:4::/64']);
     }
@@ -237,19 +351,44 @@ describe('own subnet from podCIDR(s)', () => {
   it('dual stack: fails with the spec messages for v6', () => {
     assert.throws(
       () => ownSubnets(node('a', {}, ['10.244.4.0/24', 'fd00:99::/64']), dual),
-      (e: Error) => e.message === 'subnet "fd00:10:244::/56" specified in the flannel net config doesn\'t contain "fd00:99::/64" PodCIDR of the "a" node',
+      (e: Error) =>
+        e.message ===
+        'subnet "fd00:10:244::/56" specified in the flannel net config doesn\'t contain "fd00:99::/64" PodCIDR of the "a" node',
     );
-    assert.throws(() => ownSubnets(node('a', {}, ['10.244.4.0/24']), dual), /node "a" ipv6 pod cidr not assigned \(no IPv6 entry in \["10\.244\.4\.0\/24"\]/);
-    assert.throws(() => ownSubnets(node('a', {}, ['10.244.4.0/24', '10.244.5.0/24']), dual), /pod cidrs should be IPv4\/IPv6 only or dualstack/);
-    assert.throws(() => ownSubnets(node('a', {}, ['fd00:10:244:1::/64', 'fd00:10:244:2::/64']), dual), /pod cidrs should be IPv4\/IPv6 only or dualstack/);
-    assert.throws(() => ownSubnets(node('a', {}, ['10.244.4.0/24', 'fd00::zz/64']), dual), /node "a" has an invalid IPv6 pod CIDR "fd00::zz\/64"/);
-    const noNet = parseNetworkConfig('{"Network":"10.244.0.0/16","EnableIPv6":true,"Backend":{"Type":"vxlan"}}', { validate: false });
-    assert.throws(() => ownSubnets(node('a', {}, ['10.244.4.0/24', 'fd00::/64']), noNet), /EnableIPv6 but no IPv6Network: set "IPv6Network"/);
+    assert.throws(
+      () => ownSubnets(node('a', {}, ['10.244.4.0/24']), dual),
+      /node "a" ipv6 pod cidr not assigned \(no IPv6 entry in \["10\.244\.4\.0\/24"\]/,
+    );
+    assert.throws(
+      () => ownSubnets(node('a', {}, ['10.244.4.0/24', '10.244.5.0/24']), dual),
+      /pod cidrs should be IPv4\/IPv6 only or dualstack/,
+    );
+    assert.throws(
+      () => ownSubnets(node('a', {}, ['fd00:10:244:1::/64', 'fd00:10:244:2::/64']), dual),
+      /pod cidrs should be IPv4\/IPv6 only or dualstack/,
+    );
+    assert.throws(
+      () => ownSubnets(node('a', {}, ['10.244.4.0/24', 'fd00::zz/64']), dual),
+      /node "a" has an invalid IPv6 pod CIDR "fd00::zz\/64"/,
+    );
+    const noNet = parseNetworkConfig('{"Network":"10.244.0.0/16","EnableIPv6":true,"Backend":{"Type":"vxlan"}}', {
+      validate: false,
+    });
+    assert.throws(
+      () => ownSubnets(node('a', {}, ['10.244.4.0/24', 'fd00::/64']), noNet),
+      /EnableIPv6 but no IPv6Network: set "IPv6Network"/,
+    );
   });
   it('fails with the spec messages', () => {
     assert.throws(() => ownSubnets(node('a', {}, []), config), /node "a" pod cidr not assigned/);
-    assert.throws(() => ownSubnets(node('a', {}, ['10.244.1.0/24', 'fd00::/64', '10.9.0.0/24']), config), /pod cidrs should be IPv4\/IPv6 only or dualstack/);
-    assert.throws(() => ownSubnets(node('a', {}, ['10.9.1.0/24']), config), /subnet "10\.244\.0\.0\/16" specified in the flannel net config doesn't contain "10\.9\.1\.0\/24" PodCIDR of the "a" node/);
+    assert.throws(
+      () => ownSubnets(node('a', {}, ['10.244.1.0/24', 'fd00::/64', '10.9.0.0/24']), config),
+      /pod cidrs should be IPv4\/IPv6 only or dualstack/,
+    );
+    assert.throws(
+      () => ownSubnets(node('a', {}, ['10.9.1.0/24']), config),
+      /subnet "10\.244\.0\.0\/16" specified in the flannel net config doesn't contain "10\.9\.1\.0\/24" PodCIDR of the "a" node/,
+    );
   });
 });
 
@@ -262,7 +401,10 @@ describe('own subnet from podCIDR(s), IPv6-only', () => {
     const one = ownSubnets(node('a', {}, ['fd00:10:244:3::/64']), only6);
     assert.deepEqual(Object.keys(one), ['v6']);
     assert.equal(one.v6?.toString(), 'fd00:10:244:3::/64');
-    for (const cidrs of [['10.244.4.0/24', 'fd00:10:244:4::/64'], ['fd00:10:244:4::/64', '10.244.4.0/24']]) {
+    for (const cidrs of [
+      ['10.244.4.0/24', 'fd00:10:244:4::/64'],
+      ['fd00:10:244:4::/64', '10.244.4.0/24'],
+    ]) {
       const d = ownSubnets(node('a', {}, cidrs), only6);
       assert.deepEqual([d.v4, d.v6?.toString()], [undefined, 'fd00:10:244:4::/64']);
     }
@@ -278,7 +420,9 @@ describe('own subnet from podCIDR(s), IPv6-only', () => {
     assert.throws(() => ownSubnets(node('a', {}, []), only6), /node "a" pod cidr not assigned/);
     assert.throws(
       () => ownSubnets(node('a', {}, ['fd00:99::/64']), only6),
-      (e: Error) => e.message === 'subnet "fd00:10:244::/56" specified in the flannel net config doesn\'t contain "fd00:99::/64" PodCIDR of the "a" node',
+      (e: Error) =>
+        e.message ===
+        'subnet "fd00:10:244::/56" specified in the flannel net config doesn\'t contain "fd00:99::/64" PodCIDR of the "a" node',
     );
   });
 });
@@ -314,14 +458,34 @@ describe('event queue', () => {
 });
 
 describe('fake API server patch semantics', () => {
-  const base = { metadata: { name: 'n', uid: 'u', annotations: { a: '1', b: '2' } }, spec: { podCIDR: '10.0.0.0/24' }, status: { conditions: [{ type: 'Ready', status: 'True' }] } };
+  const base = {
+    metadata: { name: 'n', uid: 'u', annotations: { a: '1', b: '2' } },
+    spec: { podCIDR: '10.0.0.0/24' },
+    status: { conditions: [{ type: 'Ready', status: 'True' }] },
+  };
   it('strategic merge: annotation map merge with null deleting, conditions merged by type', () => {
-    const out = applyPatch(base, { metadata: { annotations: { a: null, c: '3' } }, status: { conditions: [{ type: 'NetworkUnavailable', status: 'False' }] } }, 'strategic', 'status');
+    const out = applyPatch(
+      base,
+      {
+        metadata: { annotations: { a: null, c: '3' } },
+        status: { conditions: [{ type: 'NetworkUnavailable', status: 'False' }] },
+      },
+      'strategic',
+      'status',
+    );
     assert.deepEqual(out.metadata.annotations, { b: '2', c: '3' });
-    assert.deepEqual(out.status.conditions, [{ type: 'Ready', status: 'True' }, { type: 'NetworkUnavailable', status: 'False' }]);
+    assert.deepEqual(out.status.conditions, [
+      { type: 'Ready', status: 'True' },
+      { type: 'NetworkUnavailable', status: 'False' },
+    ]);
   });
   it('merge patch replaces lists; the status subresource keeps spec, the main resource keeps status', () => {
-    const out = applyPatch(base, { spec: { podCIDR: 'x' }, status: { conditions: [{ type: 'X', status: 'Y' }] } }, 'merge', 'status');
+    const out = applyPatch(
+      base,
+      { spec: { podCIDR: 'x' }, status: { conditions: [{ type: 'X', status: 'Y' }] } },
+      'merge',
+      'status',
+    );
     assert.deepEqual(out.status.conditions, [{ type: 'X', status: 'Y' }]);
     assert.equal(out.spec.podCIDR, '10.0.0.0/24');
     const main = applyPatch(base, { status: { conditions: [] } }, 'merge', '');

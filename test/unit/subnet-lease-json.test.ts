@@ -2,7 +2,13 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { IPv4Net } from '../../src/ip/ipv4.ts';
 import { IPv6Net } from '../../src/ip/ipv6.ts';
-import { decodeLeaseValue, encodeLeaseValue, formatSubnetKey, LeaseJsonError, parseSubnetKey } from '../../src/subnet/lease-json.ts';
+import {
+  decodeLeaseValue,
+  encodeLeaseValue,
+  formatSubnetKey,
+  LeaseJsonError,
+  parseSubnetKey,
+} from '../../src/subnet/lease-json.ts';
 
 describe('subnet keys', () => {
   it('parses a v4 key, with or without the etcd path', () => {
@@ -41,7 +47,14 @@ describe('subnet keys', () => {
   });
 
   it('skips keys that are not subnets', () => {
-    for (const k of ['/coreos.com/network/config', '10.5.52.0', 'garbage-24', '10.5.52.0-33', '300.5.52.0-24', '10.5.52.0-24&fc00::-129']) {
+    for (const k of [
+      '/coreos.com/network/config',
+      '10.5.52.0',
+      'garbage-24',
+      '10.5.52.0-33',
+      '300.5.52.0-24',
+      '10.5.52.0-24&fc00::-129',
+    ]) {
       assert.equal(parseSubnetKey(k), null, k);
     }
   });
@@ -55,7 +68,10 @@ describe('subnet keys', () => {
     assert.equal(formatSubnetKey(IPv4Net.parse('10.5.52.0/24')), '10.5.52.0-24');
     assert.equal(formatSubnetKey(IPv4Net.parse('10.5.1.0/24'), IPv6Net.parse('fc00::/64')), '10.5.1.0-24&fc00::-64');
     // Go's canonical lower-case form, whatever spelling the network came from.
-    assert.equal(formatSubnetKey(IPv4Net.parse('10.5.2.0/24'), IPv6Net.parse('FC00:0000:0:0002:0::/64')), '10.5.2.0-24&fc00:0:0:2::-64');
+    assert.equal(
+      formatSubnetKey(IPv4Net.parse('10.5.2.0/24'), IPv6Net.parse('FC00:0000:0:0002:0::/64')),
+      '10.5.2.0-24&fc00:0:0:2::-64',
+    );
     const key = formatSubnetKey(IPv4Net.parse('10.5.3.0/24'), IPv6Net.parse('fc00:0:0:3::/64'));
     assert.equal(parseSubnetKey(key)?.ipv6Subnet?.toString(), 'fc00:0:0:3::/64', 'parses back');
   });
@@ -63,7 +79,8 @@ describe('subnet keys', () => {
 
 describe('lease values', () => {
   it('round-trips the spec example byte for byte', () => {
-    const text = '{"PublicIP":"192.168.64.3","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"c6:d2:32:6f:8f:44"}}';
+    const text =
+      '{"PublicIP":"192.168.64.3","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"c6:d2:32:6f:8f:44"}}';
     const attrs = decodeLeaseValue(text);
     assert.deepEqual(attrs, {
       publicIP: '192.168.64.3',
@@ -75,7 +92,10 @@ describe('lease values', () => {
   });
 
   it('omits an empty BackendType and absent BackendData', () => {
-    assert.equal(encodeLeaseValue({ publicIP: '10.0.0.1', publicIPv6: null, backendType: '' }), '{"PublicIP":"10.0.0.1","PublicIPv6":null}');
+    assert.equal(
+      encodeLeaseValue({ publicIP: '10.0.0.1', publicIPv6: null, backendType: '' }),
+      '{"PublicIP":"10.0.0.1","PublicIPv6":null}',
+    );
     assert.equal(
       encodeLeaseValue({ publicIP: '10.0.0.1', publicIPv6: null, backendType: 'host-gw' }),
       '{"PublicIP":"10.0.0.1","PublicIPv6":null,"BackendType":"host-gw"}',
@@ -84,7 +104,13 @@ describe('lease values', () => {
 
   it('writes PublicIPv6 and BackendV6Data when set, in struct order', () => {
     assert.equal(
-      encodeLeaseValue({ publicIP: '10.0.0.1', publicIPv6: 'fc00::1', backendType: 'vxlan', backendData: { VNI: 1 }, backendV6Data: { VNI: 1 } }),
+      encodeLeaseValue({
+        publicIP: '10.0.0.1',
+        publicIPv6: 'fc00::1',
+        backendType: 'vxlan',
+        backendData: { VNI: 1 },
+        backendV6Data: { VNI: 1 },
+      }),
       '{"PublicIP":"10.0.0.1","PublicIPv6":"fc00::1","BackendType":"vxlan","BackendData":{"VNI":1},"BackendV6Data":{"VNI":1}}',
     );
   });
@@ -105,7 +131,11 @@ describe('lease values', () => {
   });
 
   it('rejects a PublicIPv6 that is not an IPv6 address', () => {
-    for (const bad of ['{"PublicIP":"1.2.3.4","PublicIPv6":"1.2.3.4"}', '{"PublicIP":"1.2.3.4","PublicIPv6":""}', '{"PublicIP":"1.2.3.4","PublicIPv6":6}']) {
+    for (const bad of [
+      '{"PublicIP":"1.2.3.4","PublicIPv6":"1.2.3.4"}',
+      '{"PublicIP":"1.2.3.4","PublicIPv6":""}',
+      '{"PublicIP":"1.2.3.4","PublicIPv6":6}',
+    ]) {
       assert.throws(() => decodeLeaseValue(bad, 'k'), /^Error: k: PublicIPv6 must be an IPv6 string or null/, bad);
     }
   });
@@ -118,22 +148,45 @@ describe('lease values', () => {
   });
 
   it('tolerates an OLD lease (no PublicIPv6, no VNI)', () => {
-    const attrs = decodeLeaseValue('{"PublicIP":"10.37.7.195","BackendType":"vxlan","BackendData":{"VtepMAC":"82:4b:b6:2f:54:4e"}}');
-    assert.deepEqual(attrs, { publicIP: '10.37.7.195', publicIPv6: null, backendType: 'vxlan', backendData: { VtepMAC: '82:4b:b6:2f:54:4e' } });
+    const attrs = decodeLeaseValue(
+      '{"PublicIP":"10.37.7.195","BackendType":"vxlan","BackendData":{"VtepMAC":"82:4b:b6:2f:54:4e"}}',
+    );
+    assert.deepEqual(attrs, {
+      publicIP: '10.37.7.195',
+      publicIPv6: null,
+      backendType: 'vxlan',
+      backendData: { VtepMAC: '82:4b:b6:2f:54:4e' },
+    });
   });
 
   it('matches keys case-insensitively like Go and defaults a missing PublicIP to 0.0.0.0', () => {
-    assert.deepEqual(decodeLeaseValue('{"publicip":"10.0.0.2","backendtype":"udp"}'), { publicIP: '10.0.0.2', publicIPv6: null, backendType: 'udp' });
+    assert.deepEqual(decodeLeaseValue('{"publicip":"10.0.0.2","backendtype":"udp"}'), {
+      publicIP: '10.0.0.2',
+      publicIPv6: null,
+      backendType: 'udp',
+    });
     assert.equal(decodeLeaseValue('{}').publicIP, '0.0.0.0');
   });
 
   it('rejects malformed values with an error naming the key', () => {
-    for (const bad of ['{', 'not json', '[]', '"x"', 'null', '{"PublicIP":5}', '{"PublicIP":"10.0.0"}', '{"PublicIP":"1.2.3.4","BackendType":3}']) {
-      assert.throws(() => decodeLeaseValue(bad, '/p/subnets/10.0.0.0-24'), (e: unknown) => {
-        assert.ok(e instanceof LeaseJsonError, bad);
-        assert.match(e.message, /^\/p\/subnets\/10\.0\.0\.0-24: /);
-        return true;
-      });
+    for (const bad of [
+      '{',
+      'not json',
+      '[]',
+      '"x"',
+      'null',
+      '{"PublicIP":5}',
+      '{"PublicIP":"10.0.0"}',
+      '{"PublicIP":"1.2.3.4","BackendType":3}',
+    ]) {
+      assert.throws(
+        () => decodeLeaseValue(bad, '/p/subnets/10.0.0.0-24'),
+        (e: unknown) => {
+          assert.ok(e instanceof LeaseJsonError, bad);
+          assert.match(e.message, /^\/p\/subnets\/10\.0\.0\.0-24: /);
+          return true;
+        },
+      );
     }
   });
 });

@@ -10,21 +10,27 @@ const POD = IPv4Net.parse('10.244.1.0/24');
 
 describe('masquerade rule set (docs/COMPATIBILITY.md, "iptables rules")', () => {
   it('renders exactly the spec rules, jump first, with --random-fully', () => {
-    assert.deepEqual(masqRuleSet(NET, POD, true).rules.map((r) => ruleText(r)), [
-      '-A POSTROUTING -m comment --comment "flanneld masq" -j FLANNEL-POSTRTG',
-      '-A FLANNEL-POSTRTG -m mark --mark 0x4000/0x4000 -m comment --comment "flanneld masq" -j RETURN',
-      '-A FLANNEL-POSTRTG -s 10.244.1.0/24 -d 10.244.0.0/16 -m comment --comment "flanneld masq" -j RETURN',
-      '-A FLANNEL-POSTRTG -s 10.244.0.0/16 -d 10.244.1.0/24 -m comment --comment "flanneld masq" -j RETURN',
-      '-A FLANNEL-POSTRTG ! -s 10.244.0.0/16 -d 10.244.1.0/24 -m comment --comment "flanneld masq" -j RETURN',
-      '-A FLANNEL-POSTRTG -s 10.244.0.0/16 ! -d 224.0.0.0/4 -m comment --comment "flanneld masq" -j MASQUERADE --random-fully',
-      '-A FLANNEL-POSTRTG ! -s 10.244.0.0/16 -d 10.244.0.0/16 -m comment --comment "flanneld masq" -j MASQUERADE --random-fully',
-    ]);
+    assert.deepEqual(
+      masqRuleSet(NET, POD, true).rules.map((r) => ruleText(r)),
+      [
+        '-A POSTROUTING -m comment --comment "flanneld masq" -j FLANNEL-POSTRTG',
+        '-A FLANNEL-POSTRTG -m mark --mark 0x4000/0x4000 -m comment --comment "flanneld masq" -j RETURN',
+        '-A FLANNEL-POSTRTG -s 10.244.1.0/24 -d 10.244.0.0/16 -m comment --comment "flanneld masq" -j RETURN',
+        '-A FLANNEL-POSTRTG -s 10.244.0.0/16 -d 10.244.1.0/24 -m comment --comment "flanneld masq" -j RETURN',
+        '-A FLANNEL-POSTRTG ! -s 10.244.0.0/16 -d 10.244.1.0/24 -m comment --comment "flanneld masq" -j RETURN',
+        '-A FLANNEL-POSTRTG -s 10.244.0.0/16 ! -d 224.0.0.0/4 -m comment --comment "flanneld masq" -j MASQUERADE --random-fully',
+        '-A FLANNEL-POSTRTG ! -s 10.244.0.0/16 -d 10.244.0.0/16 -m comment --comment "flanneld masq" -j MASQUERADE --random-fully',
+      ],
+    );
   });
 
   it('drops --random-fully when disabled or unsupported', () => {
     const texts = masqRuleSet(NET, POD, false).rules.map((r) => ruleText(r));
     assert.equal(texts.filter((t) => t.includes('random-fully')).length, 0);
-    assert.equal(texts[5], '-A FLANNEL-POSTRTG -s 10.244.0.0/16 ! -d 224.0.0.0/4 -m comment --comment "flanneld masq" -j MASQUERADE');
+    assert.equal(
+      texts[5],
+      '-A FLANNEL-POSTRTG -s 10.244.0.0/16 ! -d 224.0.0.0/4 -m comment --comment "flanneld masq" -j MASQUERADE',
+    );
   });
 
   it('lives in the nat table with FLANNEL-POSTRTG as its chain', () => {
@@ -45,26 +51,32 @@ describe('forward rule set (docs/COMPATIBILITY.md, "iptables rules")', () => {
     const set = forwardRuleSet(NET);
     assert.equal(set.table, 'filter');
     assert.equal(set.chain, 'FLANNEL-FWD');
-    assert.deepEqual(set.rules.map((r) => ruleText(r)), [
-      '-A FORWARD -m comment --comment "flanneld forward" -j FLANNEL-FWD',
-      '-A FLANNEL-FWD -s 10.244.0.0/16 -m comment --comment "flanneld forward" -j ACCEPT',
-      '-A FLANNEL-FWD -d 10.244.0.0/16 -m comment --comment "flanneld forward" -j ACCEPT',
-    ]);
+    assert.deepEqual(
+      set.rules.map((r) => ruleText(r)),
+      [
+        '-A FORWARD -m comment --comment "flanneld forward" -j FLANNEL-FWD',
+        '-A FLANNEL-FWD -s 10.244.0.0/16 -m comment --comment "flanneld forward" -j ACCEPT',
+        '-A FLANNEL-FWD -d 10.244.0.0/16 -m comment --comment "flanneld forward" -j ACCEPT',
+      ],
+    );
   });
 });
 
 describe('iptables-restore payloads', () => {
   it('creates/flushes the chain and appends everything on a clean host', () => {
     const payload = restorePayload(setupPlan(forwardRuleSet(NET), () => 0));
-    assert.equal(payload, [
-      '*filter',
-      ':FLANNEL-FWD - [0:0]',
-      '-A FORWARD -m comment --comment "flanneld forward" -j FLANNEL-FWD',
-      '-A FLANNEL-FWD -s 10.244.0.0/16 -m comment --comment "flanneld forward" -j ACCEPT',
-      '-A FLANNEL-FWD -d 10.244.0.0/16 -m comment --comment "flanneld forward" -j ACCEPT',
-      'COMMIT',
-      '',
-    ].join('\n'));
+    assert.equal(
+      payload,
+      [
+        '*filter',
+        ':FLANNEL-FWD - [0:0]',
+        '-A FORWARD -m comment --comment "flanneld forward" -j FLANNEL-FWD',
+        '-A FLANNEL-FWD -s 10.244.0.0/16 -m comment --comment "flanneld forward" -j ACCEPT',
+        '-A FLANNEL-FWD -d 10.244.0.0/16 -m comment --comment "flanneld forward" -j ACCEPT',
+        'COMMIT',
+        '',
+      ].join('\n'),
+    );
   });
 
   it('deletes every present copy of the jump before re-appending it', () => {
@@ -86,13 +98,16 @@ describe('iptables-restore payloads', () => {
     const old = masqRuleSet(IPv4Net.parse('10.5.0.0/16'), IPv4Net.parse('10.5.3.0/24'), true);
     const present = new Set([old.rules[0], old.rules[2]]);
     const payload = restorePayload(deletePlan(old, (r) => (present.has(r) ? 1 : 0)));
-    assert.equal(payload, [
-      '*nat',
-      '-D POSTROUTING -m comment --comment "flanneld masq" -j FLANNEL-POSTRTG',
-      '-D FLANNEL-POSTRTG -s 10.5.3.0/24 -d 10.5.0.0/16 -m comment --comment "flanneld masq" -j RETURN',
-      'COMMIT',
-      '',
-    ].join('\n'));
+    assert.equal(
+      payload,
+      [
+        '*nat',
+        '-D POSTROUTING -m comment --comment "flanneld masq" -j FLANNEL-POSTRTG',
+        '-D FLANNEL-POSTRTG -s 10.5.3.0/24 -d 10.5.0.0/16 -m comment --comment "flanneld masq" -j RETURN',
+        'COMMIT',
+        '',
+      ].join('\n'),
+    );
   });
 });
 
@@ -104,7 +119,10 @@ describe('iptables feature detection', () => {
 
   it('enables --random-fully and restore --wait from 1.6.2 on', () => {
     assert.deepEqual(featuresOf('iptables v1.8.9 (nf_tables)', 'iptables-restore v1.8.9 (nf_tables)'), {
-      version: [1, 8, 9], randomFully: true, wait: true, restoreWait: true,
+      version: [1, 8, 9],
+      randomFully: true,
+      wait: true,
+      restoreWait: true,
     });
     const old = featuresOf('iptables v1.6.1', '');
     assert.equal(old.randomFully, false);

@@ -4,13 +4,27 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { IPv4Net, parseIPv4 } from '../../src/ip/ipv4.ts';
 import {
-  decrementTtl, internetChecksum, ipv4HeaderLength, netUnreachable, readU32, wantsUnreachable,
+  decrementTtl,
+  internetChecksum,
+  ipv4HeaderLength,
+  netUnreachable,
+  readU32,
+  wantsUnreachable,
 } from '../../src/backend/udp/packet.ts';
 import { PeerRoutes } from '../../src/backend/udp/routes.ts';
 import { parseUdpOptions, udpDeviceMtu } from '../../src/backend/udp/options.ts';
 
 /** An IPv4 packet with a correct header checksum: `payload` after a 20-byte (or `options`-longer) header. */
-function ipv4(o: { src: string; dst: string; ttl: number; proto: number; payload: number[]; frag?: number; id?: number; options?: number[] }): Uint8Array {
+function ipv4(o: {
+  src: string;
+  dst: string;
+  ttl: number;
+  proto: number;
+  payload: number[];
+  frag?: number;
+  id?: number;
+  options?: number[];
+}): Uint8Array {
   const opts = o.options ?? [];
   const hl = 20 + opts.length;
   const p = new Uint8Array(hl + o.payload.length);
@@ -30,12 +44,20 @@ function ipv4(o: { src: string; dst: string; ttl: number; proto: number; payload
 }
 
 const echo = (ttl: number) =>
-  ipv4({ src: '10.244.1.0', dst: '10.244.2.5', ttl, proto: 1, payload: [8, 0, 0xf7, 0xfc, 0, 1, 0, 2, 0xaa, 0xbb, 0xcc] });
+  ipv4({
+    src: '10.244.1.0',
+    dst: '10.244.2.5',
+    ttl,
+    proto: 1,
+    payload: [8, 0, 0xf7, 0xfc, 0, 1, 0, 2, 0xaa, 0xbb, 0xcc],
+  });
 
 describe('udp packet logic', () => {
   it('checksums a known header (the textbook example)', () => {
     // Header from a real capture: 45 00 00 73 00 00 40 00 40 11 [b8 61] c0 a8 00 01 c0 a8 00 c7.
-    const h = Uint8Array.from([0x45, 0, 0, 0x73, 0, 0, 0x40, 0, 0x40, 0x11, 0, 0, 0xc0, 0xa8, 0, 1, 0xc0, 0xa8, 0, 0xc7]);
+    const h = Uint8Array.from([
+      0x45, 0, 0, 0x73, 0, 0, 0x40, 0, 0x40, 0x11, 0, 0, 0xc0, 0xa8, 0, 1, 0xc0, 0xa8, 0, 0xc7,
+    ]);
     assert.equal(internetChecksum(h, 0, 20), 0xb861);
     h[10] = 0xb8;
     h[11] = 0x61;
@@ -47,7 +69,14 @@ describe('udp packet logic', () => {
     const rnd = () => (seed = (seed * 1103515245 + 12345) >>> 0) >>> 16;
     for (let ttl = 2; ttl <= 255; ttl++) {
       for (let k = 0; k < 20; k++) {
-        const p = ipv4({ src: `10.${rnd() & 255}.${rnd() & 255}.${rnd() & 255}`, dst: `192.168.${rnd() & 255}.${rnd() & 255}`, ttl, proto: rnd() & 255, id: rnd(), payload: [1, 2, 3] });
+        const p = ipv4({
+          src: `10.${rnd() & 255}.${rnd() & 255}.${rnd() & 255}`,
+          dst: `192.168.${rnd() & 255}.${rnd() & 255}`,
+          ttl,
+          proto: rnd() & 255,
+          id: rnd(),
+          payload: [1, 2, 3],
+        });
         const before = Uint8Array.from(p);
         assert.equal(decrementTtl(p, 0), true);
         assert.equal(p[8], ttl - 1);
@@ -80,7 +109,14 @@ describe('udp packet logic', () => {
 
   it('validates the IPv4 header length', () => {
     assert.equal(ipv4HeaderLength(echo(64), 0, 31), 20);
-    assert.equal(ipv4HeaderLength(ipv4({ src: '1.1.1.1', dst: '2.2.2.2', ttl: 9, proto: 17, payload: [], options: [1, 1, 1, 0] }), 0, 24), 24);
+    assert.equal(
+      ipv4HeaderLength(
+        ipv4({ src: '1.1.1.1', dst: '2.2.2.2', ttl: 9, proto: 17, payload: [], options: [1, 1, 1, 0] }),
+        0,
+        24,
+      ),
+      24,
+    );
     assert.equal(ipv4HeaderLength(echo(64), 0, 19), 0, 'shorter than a header');
     const v6 = echo(64);
     v6[0] = 0x60;
@@ -91,7 +127,13 @@ describe('udp packet logic', () => {
   });
 
   it('builds ICMP destination net unreachable back to the sender, quoting header + 8 bytes', () => {
-    const tcp = ipv4({ src: '10.244.1.7', dst: '10.244.99.3', ttl: 64, proto: 6, payload: Array.from({ length: 40 }, (_, i) => i) });
+    const tcp = ipv4({
+      src: '10.244.1.7',
+      dst: '10.244.99.3',
+      ttl: 64,
+      proto: 6,
+      payload: Array.from({ length: 40 }, (_, i) => i),
+    });
     const icmp = netUnreachable(tcp, 0, tcp.length);
     assert.equal(icmp.length, 20 + 8 + 20 + 8);
     assert.equal(icmp[0], 0x45);

@@ -2,20 +2,47 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { IPv4Net } from '../../src/ip/ipv4.ts';
 import {
-  deviceAddress, entriesOf, foreignAddresses, obsoleteEntries, planPeer, staleEntries, type PeerPlan, type SweepInput,
+  deviceAddress,
+  entriesOf,
+  foreignAddresses,
+  obsoleteEntries,
+  planPeer,
+  staleEntries,
+  type PeerPlan,
+  type SweepInput,
 } from '../../src/backend/vxlan/plan.ts';
 import type { Lease } from '../../src/subnet/lease.ts';
 import type { RouteInfo } from '../../src/netlink/index.ts';
 
 const lease = (subnet: string, attrs: Partial<Lease['attrs']> = {}): Lease => ({
   subnet: IPv4Net.parse(subnet),
-  attrs: { publicIP: '192.168.1.12', publicIPv6: null, backendType: 'vxlan', backendData: { VNI: 1, VtepMAC: '0e:00:00:00:00:02' }, ...attrs },
+  attrs: {
+    publicIP: '192.168.1.12',
+    publicIPv6: null,
+    backendType: 'vxlan',
+    backendData: { VNI: 1, VtepMAC: '0e:00:00:00:00:02' },
+    ...attrs,
+  },
   expiration: null,
 });
-const overlay = (subnet: string, mac: string, publicIP = '192.168.1.12'): PeerPlan => ({ mode: 'overlay', subnet: IPv4Net.parse(subnet), publicIP, vtepMac: mac });
-const direct = (subnet: string, publicIP: string): PeerPlan => ({ mode: 'direct', subnet: IPv4Net.parse(subnet), publicIP });
+const overlay = (subnet: string, mac: string, publicIP = '192.168.1.12'): PeerPlan => ({
+  mode: 'overlay',
+  subnet: IPv4Net.parse(subnet),
+  publicIP,
+  vtepMac: mac,
+});
+const direct = (subnet: string, publicIP: string): PeerPlan => ({
+  mode: 'direct',
+  subnet: IPv4Net.parse(subnet),
+  publicIP,
+});
 const route = (r: Partial<RouteInfo> & { dst: string | null }): RouteInfo => ({
-  scope: 'universe', protocol: 'boot', onlink: false, table: 254, type: 'unicast', ...r,
+  scope: 'universe',
+  protocol: 'boot',
+  onlink: false,
+  table: 254,
+  type: 'unicast',
+  ...r,
 });
 
 describe('vxlan peer plan', () => {
@@ -32,24 +59,44 @@ describe('vxlan peer plan', () => {
   it('uses only a route via the PublicIP for a directly reachable peer', () => {
     const r = planPeer(lease('10.244.2.0/24'), true)!;
     assert.ok(r.ok);
-    assert.deepEqual(entriesOf(r.plan), [{ kind: 'route', dst: '10.244.2.0/24', gateway: '192.168.1.12', onVxlan: false }]);
+    assert.deepEqual(entriesOf(r.plan), [
+      { kind: 'route', dst: '10.244.2.0/24', gateway: '192.168.1.12', onVxlan: false },
+    ]);
   });
 
   it('ignores other backend types and leases without a usable VtepMAC', () => {
     const other = planPeer(lease('10.244.3.0/24', { backendType: 'host-gw', backendData: undefined }), false)!;
-    assert.deepEqual(other, { ok: false, reason: 'ignoring non-vxlan v4Subnet(10.244.3.0/24) v6Subnet(<nil>): type=host-gw' });
+    assert.deepEqual(other, {
+      ok: false,
+      reason: 'ignoring non-vxlan v4Subnet(10.244.3.0/24) v6Subnet(<nil>): type=host-gw',
+    });
     const bad = planPeer(lease('10.244.3.0/24', { backendData: { VNI: 1 } }), false)!;
     assert.equal(bad.ok, false);
     assert.match((bad as { reason: string }).reason, /no valid VtepMAC/);
   });
 
   it('drops the old FDB entry when a peer changes its VtepMAC, and ARP/FDB when it becomes direct', () => {
-    assert.deepEqual(obsoleteEntries(overlay('10.244.2.0/24', '0e:00:00:00:00:02'), overlay('10.244.2.0/24', '0e:00:00:00:00:03')), [
-      { kind: 'fdb', mac: '0e:00:00:00:00:02', dst: '192.168.1.12' },
-    ]);
-    assert.deepEqual(obsoleteEntries(overlay('10.244.2.0/24', '0e:00:00:00:00:02'), overlay('10.244.2.0/24', '0e:00:00:00:00:02', '192.168.1.99')), []);
-    assert.deepEqual(obsoleteEntries(overlay('10.244.2.0/24', '0e:00:00:00:00:02'), direct('10.244.2.0/24', '192.168.1.12')).map((e) => e.kind), ['neighbour', 'fdb']);
-    assert.deepEqual(obsoleteEntries(direct('10.244.2.0/24', '192.168.1.12'), overlay('10.244.2.0/24', '0e:00:00:00:00:02')), []);
+    assert.deepEqual(
+      obsoleteEntries(overlay('10.244.2.0/24', '0e:00:00:00:00:02'), overlay('10.244.2.0/24', '0e:00:00:00:00:03')),
+      [{ kind: 'fdb', mac: '0e:00:00:00:00:02', dst: '192.168.1.12' }],
+    );
+    assert.deepEqual(
+      obsoleteEntries(
+        overlay('10.244.2.0/24', '0e:00:00:00:00:02'),
+        overlay('10.244.2.0/24', '0e:00:00:00:00:02', '192.168.1.99'),
+      ),
+      [],
+    );
+    assert.deepEqual(
+      obsoleteEntries(overlay('10.244.2.0/24', '0e:00:00:00:00:02'), direct('10.244.2.0/24', '192.168.1.12')).map(
+        (e) => e.kind,
+      ),
+      ['neighbour', 'fdb'],
+    );
+    assert.deepEqual(
+      obsoleteEntries(direct('10.244.2.0/24', '192.168.1.12'), overlay('10.244.2.0/24', '0e:00:00:00:00:02')),
+      [],
+    );
   });
 
   it('addresses the device with the lease network address as /32 and drops other addresses inside Network only', () => {
@@ -69,70 +116,93 @@ describe('vxlan startup sweep', () => {
   const VX = 5;
   const EXT = 2;
   const base = (over: Partial<SweepInput>): SweepInput => ({
-    network: IPv4Net.parse('10.244.0.0/16'), subnetLen: 24, vxlanIndex: VX, extIndex: EXT, directRouting: false,
-    peers: [overlay('10.244.2.0/24', '0e:00:00:00:00:02')], routes: [], neighbours: [], fdb: [], ...over,
+    network: IPv4Net.parse('10.244.0.0/16'),
+    subnetLen: 24,
+    vxlanIndex: VX,
+    extIndex: EXT,
+    directRouting: false,
+    peers: [overlay('10.244.2.0/24', '0e:00:00:00:00:02')],
+    routes: [],
+    neighbours: [],
+    fdb: [],
+    ...over,
   });
 
   it('keeps what current leases need and removes leftovers of vanished peers', () => {
-    const s = staleEntries(base({
-      routes: [
-        route({ dst: '10.244.2.0/24', gateway: '10.244.2.0', oif: VX, onlink: true }),
-        route({ dst: '10.244.9.0/24', gateway: '10.244.9.0', oif: VX, onlink: true }),
-      ],
-      neighbours: [
-        { index: VX, ip: '10.244.2.0', mac: '0e:00:00:00:00:02', permanent: true, state: ['permanent'] },
-        { index: VX, ip: '10.244.9.0', mac: '0e:00:00:00:00:09', permanent: true, state: ['permanent'] },
-      ],
-      fdb: [
-        { index: VX, mac: '0e:00:00:00:00:02', dst: '192.168.1.12', self: true, permanent: true },
-        { index: VX, mac: '0e:00:00:00:00:09', dst: '192.168.1.19', self: true, permanent: true },
-        { index: VX, mac: '0e:00:00:00:00:02', dst: '192.168.1.77', self: true, permanent: true },
-      ],
-    }));
-    assert.deepEqual(s.routes.map((r) => r.dst), ['10.244.9.0/24']);
-    assert.deepEqual(s.neighbours.map((n) => n.ip), ['10.244.9.0']);
-    assert.deepEqual(s.fdb.map((f) => `${f.mac} ${f.dst}`), ['0e:00:00:00:00:09 192.168.1.19', '0e:00:00:00:00:02 192.168.1.77']);
+    const s = staleEntries(
+      base({
+        routes: [
+          route({ dst: '10.244.2.0/24', gateway: '10.244.2.0', oif: VX, onlink: true }),
+          route({ dst: '10.244.9.0/24', gateway: '10.244.9.0', oif: VX, onlink: true }),
+        ],
+        neighbours: [
+          { index: VX, ip: '10.244.2.0', mac: '0e:00:00:00:00:02', permanent: true, state: ['permanent'] },
+          { index: VX, ip: '10.244.9.0', mac: '0e:00:00:00:00:09', permanent: true, state: ['permanent'] },
+        ],
+        fdb: [
+          { index: VX, mac: '0e:00:00:00:00:02', dst: '192.168.1.12', self: true, permanent: true },
+          { index: VX, mac: '0e:00:00:00:00:09', dst: '192.168.1.19', self: true, permanent: true },
+          { index: VX, mac: '0e:00:00:00:00:02', dst: '192.168.1.77', self: true, permanent: true },
+        ],
+      }),
+    );
+    assert.deepEqual(
+      s.routes.map((r) => r.dst),
+      ['10.244.9.0/24'],
+    );
+    assert.deepEqual(
+      s.neighbours.map((n) => n.ip),
+      ['10.244.9.0'],
+    );
+    assert.deepEqual(
+      s.fdb.map((f) => `${f.mac} ${f.dst}`),
+      ['0e:00:00:00:00:09 192.168.1.19', '0e:00:00:00:00:02 192.168.1.77'],
+    );
   });
 
   it('never touches other devices, routes outside Network, kernel or local-table routes, or learned entries', () => {
-    const s = staleEntries(base({
-      peers: [],
-      routes: [
-        route({ dst: '10.244.9.0/24', gateway: '192.168.1.19', oif: EXT }),
-        route({ dst: '10.244.9.0/24', gateway: '10.1.1.1', oif: 9 }),
-        route({ dst: '172.16.0.0/24', gateway: '172.16.0.0', oif: VX, onlink: true }),
-        route({ dst: '10.244.1.0/24', oif: VX, protocol: 'kernel', scope: 'link' }),
-        route({ dst: '10.244.1.0/32', oif: VX, table: 255, type: 'local', protocol: 'kernel' }),
-        route({ dst: null, gateway: '192.168.1.1', oif: EXT }),
-      ],
-      neighbours: [
-        { index: 9, ip: '10.244.9.0', mac: '0e:00:00:00:00:09', permanent: true, state: ['permanent'] },
-        { index: VX, ip: '10.244.9.5', mac: '0e:00:00:00:00:05', permanent: false, state: ['reachable'] },
-      ],
-      fdb: [
-        { index: 9, mac: '0e:00:00:00:00:09', dst: '192.168.1.19', self: true, permanent: true },
-        { index: VX, mac: '0e:00:00:00:00:08', self: true, permanent: true },
-        { index: VX, mac: '0e:00:00:00:00:07', dst: '192.168.1.17', self: true, permanent: false },
-      ],
-    }));
+    const s = staleEntries(
+      base({
+        peers: [],
+        routes: [
+          route({ dst: '10.244.9.0/24', gateway: '192.168.1.19', oif: EXT }),
+          route({ dst: '10.244.9.0/24', gateway: '10.1.1.1', oif: 9 }),
+          route({ dst: '172.16.0.0/24', gateway: '172.16.0.0', oif: VX, onlink: true }),
+          route({ dst: '10.244.1.0/24', oif: VX, protocol: 'kernel', scope: 'link' }),
+          route({ dst: '10.244.1.0/32', oif: VX, table: 255, type: 'local', protocol: 'kernel' }),
+          route({ dst: null, gateway: '192.168.1.1', oif: EXT }),
+        ],
+        neighbours: [
+          { index: 9, ip: '10.244.9.0', mac: '0e:00:00:00:00:09', permanent: true, state: ['permanent'] },
+          { index: VX, ip: '10.244.9.5', mac: '0e:00:00:00:00:05', permanent: false, state: ['reachable'] },
+        ],
+        fdb: [
+          { index: 9, mac: '0e:00:00:00:00:09', dst: '192.168.1.19', self: true, permanent: true },
+          { index: VX, mac: '0e:00:00:00:00:08', self: true, permanent: true },
+          { index: VX, mac: '0e:00:00:00:00:07', dst: '192.168.1.17', self: true, permanent: false },
+        ],
+      }),
+    );
     assert.deepEqual(s, { routes: [], neighbours: [], fdb: [] });
   });
 
   it('with DirectRouting sweeps only SubnetLen-sized gateway routes into Network on the external device', () => {
-    const s = staleEntries(base({
-      directRouting: true,
-      peers: [direct('10.244.2.0/24', '192.168.1.12')],
-      routes: [
-        route({ dst: '10.244.2.0/24', gateway: '192.168.1.12', oif: EXT }),
-        route({ dst: '10.244.3.0/24', gateway: '192.168.1.13', oif: EXT }),
-        route({ dst: '10.244.0.0/20', gateway: '192.168.1.1', oif: EXT }),
-        route({ dst: '10.244.4.0/24', oif: EXT, scope: 'link' }),
-        route({ dst: '10.244.2.0/24', gateway: '10.244.2.0', oif: VX, onlink: true }),
-      ],
-    }));
-    assert.deepEqual(s.routes.map((r) => `${r.dst} via ${r.gateway} dev ${r.oif}`), [
-      '10.244.3.0/24 via 192.168.1.13 dev 2',
-      '10.244.2.0/24 via 10.244.2.0 dev 5',
-    ]);
+    const s = staleEntries(
+      base({
+        directRouting: true,
+        peers: [direct('10.244.2.0/24', '192.168.1.12')],
+        routes: [
+          route({ dst: '10.244.2.0/24', gateway: '192.168.1.12', oif: EXT }),
+          route({ dst: '10.244.3.0/24', gateway: '192.168.1.13', oif: EXT }),
+          route({ dst: '10.244.0.0/20', gateway: '192.168.1.1', oif: EXT }),
+          route({ dst: '10.244.4.0/24', oif: EXT, scope: 'link' }),
+          route({ dst: '10.244.2.0/24', gateway: '10.244.2.0', oif: VX, onlink: true }),
+        ],
+      }),
+    );
+    assert.deepEqual(
+      s.routes.map((r) => `${r.dst} via ${r.gateway} dev ${r.oif}`),
+      ['10.244.3.0/24 via 192.168.1.13 dev 2', '10.244.2.0/24 via 10.244.2.0 dev 5'],
+    );
   });
 });

@@ -12,11 +12,27 @@ import type { FdbEntry, NeighbourInfo, RouteInfo } from '../../src/netlink/index
 const VX = 5;
 const EXT = 2;
 const MAC = '0e:00:00:00:00:02';
-const overlay = (subnet: string, mac = MAC, publicIP = '192.168.1.12'): PeerPlan => ({ mode: 'overlay', subnet: IPv4Net.parse(subnet), publicIP, vtepMac: mac });
-const route = (r: Partial<RouteInfo> & { dst: string | null }): RouteInfo => ({
-  scope: 'universe', protocol: 'boot', onlink: false, table: 254, type: 'unicast', ...r,
+const overlay = (subnet: string, mac = MAC, publicIP = '192.168.1.12'): PeerPlan => ({
+  mode: 'overlay',
+  subnet: IPv4Net.parse(subnet),
+  publicIP,
+  vtepMac: mac,
 });
-const neigh = (n: Partial<NeighbourInfo> & { ip: string }): NeighbourInfo => ({ index: VX, mac: MAC, permanent: true, state: ['permanent'], ...n });
+const route = (r: Partial<RouteInfo> & { dst: string | null }): RouteInfo => ({
+  scope: 'universe',
+  protocol: 'boot',
+  onlink: false,
+  table: 254,
+  type: 'unicast',
+  ...r,
+});
+const neigh = (n: Partial<NeighbourInfo> & { ip: string }): NeighbourInfo => ({
+  index: VX,
+  mac: MAC,
+  permanent: true,
+  state: ['permanent'],
+  ...n,
+});
 const fdb = (f: Partial<FdbEntry> & { mac: string }): FdbEntry => ({ index: VX, self: true, permanent: true, ...f });
 /** The kernel holding exactly what overlay('10.244.2.0/24') needs, changed by `over`. */
 const programmed = (over: Partial<KernelEntries> = {}): KernelEntries => ({
@@ -39,17 +55,40 @@ describe('vxlan repair: what of a peer is missing from the kernel', () => {
     assert.deepEqual(missingEntries(overlay('10.244.2.0/24'), programmed({ neighbours: [] }), VX), [
       { kind: 'neighbour', ip: '10.244.2.0', mac: MAC },
     ]);
-    assert.deepEqual(missingEntries(overlay('10.244.2.0/24'), programmed({ fdb: [] }), VX), [{ kind: 'fdb', mac: MAC, dst: '192.168.1.12' }]);
-    assert.deepEqual(kinds(overlay('10.244.2.0/24'), { routes: [], neighbours: [], fdb: [] }), ['neighbour', 'fdb', 'route']);
+    assert.deepEqual(missingEntries(overlay('10.244.2.0/24'), programmed({ fdb: [] }), VX), [
+      { kind: 'fdb', mac: MAC, dst: '192.168.1.12' },
+    ]);
+    assert.deepEqual(kinds(overlay('10.244.2.0/24'), { routes: [], neighbours: [], fdb: [] }), [
+      'neighbour',
+      'fdb',
+      'route',
+    ]);
   });
 
   it('counts an entry changed by hand as missing: another MAC, not PERMANENT, another gateway or device', () => {
     const plan = overlay('10.244.2.0/24');
-    assert.deepEqual(kinds(plan, programmed({ neighbours: [neigh({ ip: '10.244.2.0', mac: '0e:00:00:00:00:99' })] })), ['neighbour']);
-    assert.deepEqual(kinds(plan, programmed({ neighbours: [neigh({ ip: '10.244.2.0', mac: null, permanent: false, state: ['failed'] })] })), ['neighbour']);
+    assert.deepEqual(kinds(plan, programmed({ neighbours: [neigh({ ip: '10.244.2.0', mac: '0e:00:00:00:00:99' })] })), [
+      'neighbour',
+    ]);
+    assert.deepEqual(
+      kinds(
+        plan,
+        programmed({ neighbours: [neigh({ ip: '10.244.2.0', mac: null, permanent: false, state: ['failed'] })] }),
+      ),
+      ['neighbour'],
+    );
     assert.deepEqual(kinds(plan, programmed({ fdb: [fdb({ mac: MAC, dst: '192.168.1.99' })] })), ['fdb']);
-    assert.deepEqual(kinds(plan, programmed({ routes: [route({ dst: '10.244.2.0/24', gateway: '192.168.1.1', oif: EXT })] })), ['route']);
-    assert.deepEqual(kinds(plan, programmed({ routes: [route({ dst: '10.244.2.0/24', gateway: '10.244.2.0', oif: 9, onlink: true })] })), ['route']);
+    assert.deepEqual(
+      kinds(plan, programmed({ routes: [route({ dst: '10.244.2.0/24', gateway: '192.168.1.1', oif: EXT })] })),
+      ['route'],
+    );
+    assert.deepEqual(
+      kinds(
+        plan,
+        programmed({ routes: [route({ dst: '10.244.2.0/24', gateway: '10.244.2.0', oif: 9, onlink: true })] }),
+      ),
+      ['route'],
+    );
   });
 
   it('does not see entries on other devices, in other tables or of another type as ours', () => {
@@ -82,7 +121,12 @@ describe('vxlan repair: what of a peer is missing from the kernel', () => {
   });
 
   it('works alike for an IPv6 peer on flannel-v6.<VNI>', () => {
-    const plan: PeerPlan = { mode: 'overlay', subnet: IPv6Net.parse('fd00:10:244:2::/64'), publicIP: 'fd12::2', vtepMac: MAC };
+    const plan: PeerPlan = {
+      mode: 'overlay',
+      subnet: IPv6Net.parse('fd00:10:244:2::/64'),
+      publicIP: 'fd12::2',
+      vtepMac: MAC,
+    };
     const k: KernelEntries = {
       routes: [route({ dst: 'fd00:10:244:2::/64', gateway: 'fd00:10:244:2::', oif: VX, onlink: true, priority: 1024 })],
       neighbours: [neigh({ ip: 'fd00:10:244:2::' })],
@@ -95,28 +139,69 @@ describe('vxlan repair: what of a peer is missing from the kernel', () => {
 
 describe('vxlan repair: which kernel events call for a check', () => {
   const target = (index: number, peers: PeerPlan[]): RepairTarget => ({
-    family: 4, spec: { name: 'flannel.1' }, device: { index }, programmer: {} as PeerProgrammer,
+    family: 4,
+    spec: { name: 'flannel.1' },
+    device: { index },
+    programmer: {} as PeerProgrammer,
     peers: new Map(peers.map((p) => [p.subnet.toString(), p])),
   });
-  const targets = [target(VX, [overlay('10.244.2.0/24'), { mode: 'direct', subnet: IPv4Net.parse('10.244.3.0/24'), publicIP: '192.168.1.13' }])];
+  const targets = [
+    target(VX, [
+      overlay('10.244.2.0/24'),
+      { mode: 'direct', subnet: IPv4Net.parse('10.244.3.0/24'), publicIP: '192.168.1.13' },
+    ]),
+  ];
 
   it('deletions on the flannel device and lost events', () => {
-    assert.equal(mayHaveRemoved({ type: 'del', kind: 'neighbour', neighbour: neigh({ ip: '10.244.2.0' }) }, targets), true);
-    assert.equal(mayHaveRemoved({ type: 'del', kind: 'fdb', fdb: fdb({ mac: MAC, dst: '192.168.1.12' }) }, targets), true);
-    assert.equal(mayHaveRemoved({ type: 'del', kind: 'route', route: route({ dst: '10.244.7.0/24', oif: VX }) }, targets), true);
+    assert.equal(
+      mayHaveRemoved({ type: 'del', kind: 'neighbour', neighbour: neigh({ ip: '10.244.2.0' }) }, targets),
+      true,
+    );
+    assert.equal(
+      mayHaveRemoved({ type: 'del', kind: 'fdb', fdb: fdb({ mac: MAC, dst: '192.168.1.12' }) }, targets),
+      true,
+    );
+    assert.equal(
+      mayHaveRemoved({ type: 'del', kind: 'route', route: route({ dst: '10.244.7.0/24', oif: VX }) }, targets),
+      true,
+    );
     assert.equal(mayHaveRemoved({ type: 'overrun' }, targets), true);
   });
 
   it('a deleted route to a peer subnet on another device (DirectRouting)', () => {
-    assert.equal(mayHaveRemoved({ type: 'del', kind: 'route', route: route({ dst: '10.244.3.0/24', gateway: '192.168.1.13', oif: EXT }) }, targets), true);
+    assert.equal(
+      mayHaveRemoved(
+        { type: 'del', kind: 'route', route: route({ dst: '10.244.3.0/24', gateway: '192.168.1.13', oif: EXT }) },
+        targets,
+      ),
+      true,
+    );
   });
 
   it('not additions, nor deletions elsewhere', () => {
-    assert.equal(mayHaveRemoved({ type: 'new', kind: 'neighbour', neighbour: neigh({ ip: '10.244.2.0', state: ['failed'], permanent: false }) }, targets), false);
-    assert.equal(mayHaveRemoved({ type: 'new', kind: 'route', route: route({ dst: '10.244.2.0/24', oif: VX }) }, targets), false);
-    assert.equal(mayHaveRemoved({ type: 'del', kind: 'neighbour', neighbour: neigh({ ip: '192.168.1.50', index: EXT }) }, targets), false);
+    assert.equal(
+      mayHaveRemoved(
+        { type: 'new', kind: 'neighbour', neighbour: neigh({ ip: '10.244.2.0', state: ['failed'], permanent: false }) },
+        targets,
+      ),
+      false,
+    );
+    assert.equal(
+      mayHaveRemoved({ type: 'new', kind: 'route', route: route({ dst: '10.244.2.0/24', oif: VX }) }, targets),
+      false,
+    );
+    assert.equal(
+      mayHaveRemoved({ type: 'del', kind: 'neighbour', neighbour: neigh({ ip: '192.168.1.50', index: EXT }) }, targets),
+      false,
+    );
     assert.equal(mayHaveRemoved({ type: 'del', kind: 'fdb', fdb: fdb({ mac: MAC, index: 9 }) }, targets), false);
-    assert.equal(mayHaveRemoved({ type: 'del', kind: 'route', route: route({ dst: '172.16.0.0/24', gateway: '192.168.1.1', oif: EXT }) }, targets), false);
+    assert.equal(
+      mayHaveRemoved(
+        { type: 'del', kind: 'route', route: route({ dst: '172.16.0.0/24', gateway: '192.168.1.1', oif: EXT }) },
+        targets,
+      ),
+      false,
+    );
   });
 });
 
@@ -125,7 +210,15 @@ describe('the periodic checker vxlan repairs with', () => {
 
   it('runs soon after a poke, once for a burst of pokes, and keeps its period otherwise', async () => {
     const runs: number[] = [];
-    const c = new Checker({ what: 'test check', periodMs: 60_000, pokeDelayMs: 30, minGapMs: 0, serial: new Serial(), log, check: async () => void runs.push(Date.now()) });
+    const c = new Checker({
+      what: 'test check',
+      periodMs: 60_000,
+      pokeDelayMs: 30,
+      minGapMs: 0,
+      serial: new Serial(),
+      log,
+      check: async () => void runs.push(Date.now()),
+    });
     const ctl = new AbortController();
     const running = c.run(ctl.signal);
     const t0 = Date.now();
@@ -143,7 +236,11 @@ describe('the periodic checker vxlan repairs with', () => {
     const runs: number[] = [];
     const errors: string[] = [];
     const c = new Checker({
-      what: 'test check', periodMs: 60_000, pokeDelayMs: 0, minGapMs: 150, serial: new Serial(),
+      what: 'test check',
+      periodMs: 60_000,
+      pokeDelayMs: 0,
+      minGapMs: 150,
+      serial: new Serial(),
       log: { ...log, error: (m: string) => void errors.push(m) },
       check: async () => {
         runs.push(Date.now());
@@ -158,7 +255,8 @@ describe('the periodic checker vxlan repairs with', () => {
     ctl.abort();
     await running;
     assert.ok(runs.length >= 2 && runs.length <= 4, `${runs.length} checks in 500 ms`);
-    for (let i = 1; i < runs.length; i++) assert.ok(runs[i]! - runs[i - 1]! >= 145, `gap ${runs[i]! - runs[i - 1]!} ms`);
+    for (let i = 1; i < runs.length; i++)
+      assert.ok(runs[i]! - runs[i - 1]! >= 145, `gap ${runs[i]! - runs[i - 1]!} ms`);
     assert.equal(errors[0], 'test check failed: boom');
   });
 

@@ -1,9 +1,15 @@
 // The host-gw backend (docs/COMPATIBILITY.md, "host-gw backend"): no device, no options; each peer's subnet is routed
 // via its PublicIP.
-import { leaseAttrs, leaseNetworks, requireFamilies, type Backend, type BackendContext, type BackendFactory } from '../backend.ts';
+import {
+  leaseAttrs,
+  leaseNetworks,
+  requireFamilies,
+  type Backend,
+  type BackendContext,
+  type BackendFactory,
+} from '../backend.ts';
 import { HostGwNetwork, type HostGwTuning } from './network.ts';
 import { HOSTGW_TYPE } from './plan.ts';
-
 
 /** Upstream's exact refusal: peers would route to an address that is not on this host's interface. */
 export const NAT_REFUSAL =

@@ -122,12 +122,16 @@ export class HostGwNetwork implements Network {
     }
     log.info(`Subnet removed: ${key}`);
     // For a lease we never saw (removed before our first list), undo what its attrs would have made.
-    const guess = lease.subnet && this.init.v4 ? { dst: key, gateway: lease.attrs.publicIP, oif: this.init.extIface.index } : undefined;
+    const guess =
+      lease.subnet && this.init.v4
+        ? { dst: key, gateway: lease.attrs.publicIP, oif: this.init.extIface.index }
+        : undefined;
     const route4 = known ?? guess;
     if (route4) await this.forget(key, route4);
     const key6 = this.v6Keys.get(key);
     this.v6Keys.delete(key);
-    const v6 = (key6 && this.desired.get(key6)) || (this.init.v6 ? routeForLeaseV6(lease, this.init.extIface.index) : null);
+    const v6 =
+      (key6 && this.desired.get(key6)) || (this.init.v6 ? routeForLeaseV6(lease, this.init.extIface.index) : null);
     if (v6) await this.forget(v6.dst, v6);
   }
 
@@ -150,7 +154,9 @@ export class HostGwNetwork implements Network {
       return;
     }
     for (const r of act.replacing) {
-      log.info(`Replacing existing route to ${describeRoute(r, this.devName(r))} with ${describeRoute(d, extIface.name)}`);
+      log.info(
+        `Replacing existing route to ${describeRoute(r, this.devName(r))} with ${describeRoute(d, extIface.name)}`,
+      );
       await this.deleteRoute(r);
     }
     try {
@@ -159,7 +165,8 @@ export class HostGwNetwork implements Network {
       const reason = await this.refusal(d, e);
       const prev = this.status.get(d.dst);
       // The checker retries every period: log a refusal once per reason, not every 10 s.
-      if (why === 'lease' || prev?.reason !== reason) log.error(`Error adding route to ${describeRoute(d, extIface.name)}: ${reason}`);
+      if (why === 'lease' || prev?.reason !== reason)
+        log.error(`Error adding route to ${describeRoute(d, extIface.name)}: ${reason}`);
       this.setStatus(d, 'failed', reason);
       return;
     }
@@ -176,7 +183,9 @@ export class HostGwNetwork implements Network {
     const lookup = await nl.routeGet(d.gateway).catch(() => undefined);
     const why =
       adjacencyReason(d.gateway, extIface.name, extIface.index, lookup) ??
-      (isNetlinkCode(err, 'ENETUNREACH', 'EINVAL') ? `peer ${d.gateway} is not directly reachable on ${extIface.name}; host-gw needs all hosts on one L2 network` : null);
+      (isNetlinkCode(err, 'ENETUNREACH', 'EINVAL')
+        ? `peer ${d.gateway} is not directly reachable on ${extIface.name}; host-gw needs all hosts on one L2 network`
+        : null);
     return `the kernel refused the route: ${kernel}${why ? `; ${why}` : ''}`;
   }
 
@@ -184,7 +193,12 @@ export class HostGwNetwork implements Network {
     this.status.set(d.dst, { subnet: d.dst, publicIP: d.gateway, state, reason });
   }
 
-  private async deleteRoute(r: { dst: string | null; gateway?: string; oif?: number; priority?: number }): Promise<void> {
+  private async deleteRoute(r: {
+    dst: string | null;
+    gateway?: string;
+    oif?: number;
+    priority?: number;
+  }): Promise<void> {
     if (!r.dst) return;
     try {
       await this.init.nl.deleteRoute({ dst: r.dst, gateway: r.gateway, oif: r.oif, priority: r.priority });
@@ -194,13 +208,19 @@ export class HostGwNetwork implements Network {
   }
 
   private devName(r: RouteInfo): string | undefined {
-    return r.oif === this.init.extIface.index ? this.init.extIface.name : r.oif !== undefined ? `index ${r.oif}` : undefined;
+    return r.oif === this.init.extIface.index
+      ? this.init.extIface.name
+      : r.oif !== undefined
+        ? `index ${r.oif}`
+        : undefined;
   }
 
   /** Every period: re-add desired routes that are not in the kernel (deleted by hand, a link flap …). */
   private checkLoop(signal: AbortSignal): Promise<void> {
     const periodMs = this.init.tuning?.checkIntervalMs ?? ROUTE_CHECK_INTERVAL_MS;
-    return new Checker({ what: 'route check', periodMs, serial: this.serial, log, check: () => this.check() }).run(signal);
+    return new Checker({ what: 'route check', periodMs, serial: this.serial, log, check: () => this.check() }).run(
+      signal,
+    );
   }
 
   private async check(): Promise<void> {
@@ -216,11 +236,23 @@ export class HostGwNetwork implements Network {
   private async sweep(): Promise<void> {
     const { nl, extIface } = this.init;
     const stale = this.init.v4
-      ? staleRoutes({ ...this.init.v4, extIndex: extIface.index, desired: [...this.desired.values()], routes: await nl.routes(4, { table: RT_TABLE_MAIN }) })
+      ? staleRoutes({
+          ...this.init.v4,
+          extIndex: extIface.index,
+          desired: [...this.desired.values()],
+          routes: await nl.routes(4, { table: RT_TABLE_MAIN }),
+        })
       : [];
     if (this.init.v6) {
       const routes6 = await nl.routes(6, { table: RT_TABLE_MAIN });
-      stale.push(...staleRoutes({ ...this.init.v6, extIndex: extIface.index, desired: [...this.desired.values()], routes: routes6 }));
+      stale.push(
+        ...staleRoutes({
+          ...this.init.v6,
+          extIndex: extIface.index,
+          desired: [...this.desired.values()],
+          routes: routes6,
+        }),
+      );
     }
     for (const r of stale) {
       log.info(`removing stale route ${describeRoute(r, extIface.name)} (no lease for it)`);

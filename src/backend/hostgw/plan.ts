@@ -98,7 +98,12 @@ export function staleRoutes(s: SweepInput): RouteInfo[] {
  * Why the kernel refused `<subnet> via <peer> dev <ext>`, from `ip route get <peer>`: host-gw needs every host on
  * one L2 segment, so a peer behind a gateway or on another interface cannot be a next hop (issue #598).
  */
-export function adjacencyReason(peer: string, extName: string, extIndex: number, lookup: RouteLookup | undefined): string | null {
+export function adjacencyReason(
+  peer: string,
+  extName: string,
+  extIndex: number,
+  lookup: RouteLookup | undefined,
+): string | null {
   if (!lookup) return null;
   if (lookup.gateway) {
     return `peer ${peer} is reached through gateway ${lookup.gateway}, not directly on ${extName}; host-gw needs all hosts on one L2 network (use vxlan otherwise)`;

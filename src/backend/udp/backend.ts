@@ -18,7 +18,9 @@ export class UdpBackend implements Backend {
     const network = ctx.config.network;
     // Like real flannel's udp backend: IPv4 only (its packets are IPv4 in IPv4/UDP).
     if (!network) {
-      throw new Error('the udp backend carries IPv4 only: set EnableIPv4 with a Network, or use the vxlan or host-gw backend for an IPv6-only network');
+      throw new Error(
+        'the udp backend carries IPv4 only: set EnableIPv4 with a Network, or use the vxlan or host-gw backend for an IPv6-only network',
+      );
     }
     const { port } = parseUdpOptions(ctx.config.backend);
     const mtu = udpDeviceMtu(ctx.extIface.mtu);
@@ -30,7 +32,10 @@ export class UdpBackend implements Backend {
       fds.push(tun.fd);
       log.info(`UDP config: Port=${port}; ${tun.name} MTU ${mtu}, listening on ${ctx.extIface.ifaceAddr}:${port}`);
       // No BackendType and no BackendData: what real flannel's udp backend publishes.
-      const lease = await ctx.subnetManager.acquireLease({ publicIP: ctx.extIface.extAddr, publicIPv6: null, backendType: '' }, signal);
+      const lease = await ctx.subnetManager.acquireLease(
+        { publicIP: ctx.extIface.extAddr, publicIPv6: null, backendType: '' },
+        signal,
+      );
       if (!lease.subnet) throw new Error(`the lease ${leaseName(lease)} has no IPv4 subnet; the udp backend needs one`);
       await configureTun(ctx.netlink, tun.name, lease.subnet, network, mtu);
       return new UdpNetwork({ subnetManager: ctx.subnetManager, lease, network, mtu, port, fds: { tun: tun.fd, udp } });

@@ -27,7 +27,17 @@ export interface DataPlaneStats {
 
 export class UdpDataPlane {
   readonly routes = new PeerRoutes();
-  readonly stats: DataPlaneStats = { toPeers: 0, fromPeers: 0, toPeersBytes: 0, fromPeersBytes: 0, queueFull: 0, noRoute: 0, ttlExpired: 0, malformed: 0, writeErrors: 0 };
+  readonly stats: DataPlaneStats = {
+    toPeers: 0,
+    fromPeers: 0,
+    toPeersBytes: 0,
+    fromPeersBytes: 0,
+    queueFull: 0,
+    noRoute: 0,
+    ttlExpired: 0,
+    malformed: 0,
+    writeErrors: 0,
+  };
   private readers: PacketReader[] = [];
   private readonly desc = new Uint32Array(4 * SLOTS);
   private readonly one = new Uint32Array(4);
@@ -47,8 +57,18 @@ export class UdpDataPlane {
     };
     const tunSlot = Math.max(2048, Math.ceil(this.mtu / 64) * 64);
     this.readers = [
-      new PacketReader(this.fds.tun, 'tun', { slotSize: tunSlot, slots: SLOTS, onBatch: (b) => this.fromTun(b), onError: onError('flannel0') }),
-      new PacketReader(this.fds.udp, 'udp', { slotSize: UDP_SLOT, slots: SLOTS, onBatch: (b) => this.fromUdp(b), onError: onError('UDP socket') }),
+      new PacketReader(this.fds.tun, 'tun', {
+        slotSize: tunSlot,
+        slots: SLOTS,
+        onBatch: (b) => this.fromTun(b),
+        onError: onError('flannel0'),
+      }),
+      new PacketReader(this.fds.udp, 'udp', {
+        slotSize: UDP_SLOT,
+        slots: SLOTS,
+        onBatch: (b) => this.fromUdp(b),
+        onError: onError('UDP socket'),
+      }),
     ];
   }
 

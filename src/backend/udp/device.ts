@@ -11,7 +11,9 @@ export function openTun(nl: Netlink): { fd: number; name: string } {
   try {
     return inNetns(nl.netns, () => tunOpen(TUN_TEMPLATE));
   } catch (e) {
-    throw new Error(`udp backend: cannot create the TUN device: ${(e as Error).message}; is /dev/net/tun present (modprobe tun)?`);
+    throw new Error(
+      `udp backend: cannot create the TUN device: ${(e as Error).message}; is /dev/net/tun present (modprobe tun)?`,
+    );
   }
 }
 
@@ -21,14 +23,23 @@ export function openUdpSocket(nl: Netlink, ip: string, port: number): number {
   } catch (e) {
     const code = (e as { code?: string }).code;
     const hint =
-      code === 'EADDRINUSE' ? `; another process (a second flanneld?) uses it, or set another Backend.Port`
-      : code === 'EADDRNOTAVAIL' ? `; ${ip} is not an address of this host` : '';
+      code === 'EADDRINUSE'
+        ? `; another process (a second flanneld?) uses it, or set another Backend.Port`
+        : code === 'EADDRNOTAVAIL'
+          ? `; ${ip} is not an address of this host`
+          : '';
     throw new Error(`udp backend: cannot bind UDP ${ip}:${port}: ${(e as Error).message}${hint}`);
   }
 }
 
 /** MTU, address `<lease network>/32`, up, and `<Network> dev <tun>`. */
-export async function configureTun(nl: Netlink, name: string, subnet: IPv4Net, network: IPv4Net, mtu: number): Promise<number> {
+export async function configureTun(
+  nl: Netlink,
+  name: string,
+  subnet: IPv4Net,
+  network: IPv4Net,
+  mtu: number,
+): Promise<number> {
   const link = await nl.linkByName(name);
   if (!link) throw new Error(`udp backend: ${name} disappeared right after it was created`);
   await nl.setLinkMtu(link.index, mtu);

@@ -96,7 +96,12 @@ export class UdpNetwork implements Network {
       peer = parseIPv4(publicIP);
     } catch (e) {
       log.error(`lease ${subnet}: ${errorMessage(e)}; ignoring it`);
-      this.status.set(key, { subnet: key, publicIP, state: 'failed', reason: `not in the routing table: its PublicIP cannot be used (${errorMessage(e)})` });
+      this.status.set(key, {
+        subnet: key,
+        publicIP,
+        state: 'failed',
+        reason: `not in the routing table: its PublicIP cannot be used (${errorMessage(e)})`,
+      });
       routes.delete(subnet);
       return;
     }

@@ -12,7 +12,8 @@ export interface UdpOptions {
 
 export function parseUdpOptions(backend: Record<string, unknown>): UdpOptions {
   const port = backendInt(backend, 'Port', UDP_DEFAULT_PORT);
-  if (port < 1 || port > 65535) throw new Error(`udp Backend.Port ${port} is out of range; use 1-65535 (default ${UDP_DEFAULT_PORT})`);
+  if (port < 1 || port > 65535)
+    throw new Error(`udp Backend.Port ${port} is out of range; use 1-65535 (default ${UDP_DEFAULT_PORT})`);
   return { port };
 }
 
@@ -20,7 +21,9 @@ export function parseUdpOptions(backend: Record<string, unknown>): UdpOptions {
 export function udpDeviceMtu(extMtu: number): number {
   const mtu = extMtu - UDP_OVERHEAD;
   if (mtu < MIN_DEVICE_MTU) {
-    throw new Error(`udp backend: external interface MTU ${extMtu} is too small; flannel0 needs at least ${MIN_DEVICE_MTU + UDP_OVERHEAD}`);
+    throw new Error(
+      `udp backend: external interface MTU ${extMtu} is too small; flannel0 needs at least ${MIN_DEVICE_MTU + UDP_OVERHEAD}`,
+    );
   }
   return mtu;
 }

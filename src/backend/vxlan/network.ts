@@ -7,7 +7,13 @@ import type { IPv6Net } from '../../ip/ipv6.ts';
 import { errorMessage, logger } from '../../log/log.ts';
 import { RT_TABLE_MAIN, type LinkInfo, type Netlink, type VxlanSpec } from '../../netlink/index.ts';
 import { leaseName, type Lease, type SubnetManager } from '../../subnet/lease.ts';
-import { otherBackendReason, type ExternalInterface, type Network, type PeerStatus, type RepairCounts } from '../backend.ts';
+import {
+  otherBackendReason,
+  type ExternalInterface,
+  type Network,
+  type PeerStatus,
+  type RepairCounts,
+} from '../backend.ts';
 import { configureDevice, configureDeviceV6, ensureVxlanDevice } from './device.ts';
 import type { VxlanOptions } from './options.ts';
 import { DEFAULT_RETRY, PeerProgrammer, describe, type RetryPolicy } from './peers.ts';
@@ -121,7 +127,8 @@ export class VxlanNetwork implements Network {
       };
       this.stacks.push(s6);
     }
-    if (this.stacks.length === 0) throw new Error(`the lease ${leaseName(init.lease)} has no subnet of a family this vxlan network runs`);
+    if (this.stacks.length === 0)
+      throw new Error(`the lease ${leaseName(init.lease)} has no subnet of a family this vxlan network runs`);
     this.status = new VxlanPeerStatus(this.stacks.map((s) => s.family));
     // subnet.env's MTU: flannel.<VNI>'s, or flannel-v6.<VNI>'s on an IPv6-only network.
     this.mtu = this.stacks[0]!.spec.mtu!;
@@ -214,7 +221,11 @@ export class VxlanNetwork implements Network {
       // A vxlan lease we cannot use is a failed peer; another backend's lease (or one without this family) is none.
       const subnet = st.family === 4 ? lease.subnet : lease.ipv6Subnet;
       const unusable = res && subnet && lease.attrs.backendType === 'vxlan';
-      this.status.record(st.family, key, unusable ? { subnet: subnet.toString(), publicIP: st.publicIP(lease) ?? '', refusal: res.reason } : undefined);
+      this.status.record(
+        st.family,
+        key,
+        unusable ? { subnet: subnet.toString(), publicIP: st.publicIP(lease) ?? '', refusal: res.reason } : undefined,
+      );
       return;
     }
     st.peers.set(key, res.plan);
@@ -241,10 +252,12 @@ export class VxlanNetwork implements Network {
     }
     if (this.isFirst(st)) log.info(`Subnet removed: ${[lease.subnet, lease.ipv6Subnet].filter(Boolean).join(' ')}`);
     // Undo what we programmed; for a lease we never saw, decide like real flannel from the removed attrs.
-    const plan = known ?? (() => {
-      const r = st.plan(lease, false);
-      return r?.ok ? r.plan : undefined;
-    })();
+    const plan =
+      known ??
+      (() => {
+        const r = st.plan(lease, false);
+        return r?.ok ? r.plan : undefined;
+      })();
     if (plan) await st.programmer.remove(plan);
     const subnet = st.family === 4 ? lease.subnet : lease.ipv6Subnet;
     const publicIP = st.publicIP(lease);
@@ -257,7 +270,11 @@ export class VxlanNetwork implements Network {
   private async sweep(st: Stack): Promise<void> {
     const nl = this.init.nl;
     const vx = st.device.index;
-    const [routes, neighbours, fdb] = [await nl.routes(st.family, { table: RT_TABLE_MAIN }), await nl.neighbours(vx, st.family), await nl.fdb(vx)];
+    const [routes, neighbours, fdb] = [
+      await nl.routes(st.family, { table: RT_TABLE_MAIN }),
+      await nl.neighbours(vx, st.family),
+      await nl.fdb(vx),
+    ];
     const stale = staleEntries({
       network: st.network,
       subnetLen: st.subnetLen,
@@ -271,7 +288,9 @@ export class VxlanNetwork implements Network {
     });
     for (const r of stale.routes) {
       log.info(`removing stale route ${r.dst}${r.gateway ? ` via ${r.gateway}` : ''} (no lease for it)`);
-      await st.programmer.delete({ kind: 'route', dst: r.dst!, gateway: r.gateway ?? '', onVxlan: r.oif === vx }).catch(() => undefined);
+      await st.programmer
+        .delete({ kind: 'route', dst: r.dst!, gateway: r.gateway ?? '', onVxlan: r.oif === vx })
+        .catch(() => undefined);
     }
     for (const n of stale.neighbours) {
       const e = { kind: 'neighbour' as const, ip: n.ip, mac: n.mac ?? '' };
@@ -292,7 +311,9 @@ export class VxlanNetwork implements Network {
       for await (const ev of this.init.nl.watchLinks(signal)) {
         for (const st of this.stacks) {
           const gone =
-            ev.type === 'del' ? ev.link.index === st.device.index : ev.type === 'overrun' && !(await this.init.nl.linkByName(st.spec.name));
+            ev.type === 'del'
+              ? ev.link.index === st.device.index
+              : ev.type === 'overrun' && !(await this.init.nl.linkByName(st.spec.name));
           if (gone) await this.recreate(st, signal);
         }
       }

@@ -22,7 +22,8 @@ async function retry(fn: () => Promise<void>, policy: RetryPolicy, signal: Abort
     } catch (e) {
       // ENODEV: the device is gone; its recreation re-adds every peer, so waiting here only delays that.
       if (attempt >= policy.attempts || signal.aborted || isNetlinkCode(e, 'ENODEV')) throw e;
-      const delay = Math.min(policy.baseDelayMs * 2 ** (attempt - 1), policy.maxDelayMs) + Math.random() * policy.baseDelayMs;
+      const delay =
+        Math.min(policy.baseDelayMs * 2 ** (attempt - 1), policy.maxDelayMs) + Math.random() * policy.baseDelayMs;
       await sleep(delay, signal);
     }
   }
@@ -72,7 +73,9 @@ export class PeerProgrammer {
         case 'fdb':
           return await this.nl.deleteFdb({ index: vx, mac: e.mac, dst: e.dst });
         case 'route':
-          return await this.nl.deleteRoute(e.onVxlan ? { dst: e.dst, gateway: e.gateway, oif: vx } : { dst: e.dst, gateway: e.gateway });
+          return await this.nl.deleteRoute(
+            e.onVxlan ? { dst: e.dst, gateway: e.gateway, oif: vx } : { dst: e.dst, gateway: e.gateway },
+          );
       }
     } catch (err) {
       if (!isGone(err)) log.error(`failed to delete ${describe(e)}: ${errorMessage(err)}`);

@@ -30,7 +30,10 @@ export function planPeer(lease: Lease, direct: boolean): PlanResult | null {
   if (direct) return { ok: true, plan: { mode: 'direct', subnet, publicIP: a.publicIP } };
   const data = parsePeerBackendData(a.backendData);
   if (!data) {
-    return { ok: false, reason: `error decoding subnet lease JSON of ${subnet}: no valid VtepMAC in BackendData ${JSON.stringify(a.backendData ?? null)}` };
+    return {
+      ok: false,
+      reason: `error decoding subnet lease JSON of ${subnet}: no valid VtepMAC in BackendData ${JSON.stringify(a.backendData ?? null)}`,
+    };
   }
   return { ok: true, plan: { mode: 'overlay', subnet, publicIP: a.publicIP, vtepMac: data.vtepMac } };
 }
@@ -44,7 +47,8 @@ export function planPeerV6(lease: Lease, direct: boolean): PlanResult | null {
   const a = lease.attrs;
   if (!lease.ipv6Subnet) return null;
   if (a.backendType !== 'vxlan') return { ok: false, reason: otherBackendReason(lease, 'vxlan') };
-  if (!a.publicIPv6) return { ok: false, reason: `lease ${leaseName(lease)} has IPv6 subnet ${lease.ipv6Subnet} but no PublicIPv6` };
+  if (!a.publicIPv6)
+    return { ok: false, reason: `lease ${leaseName(lease)} has IPv6 subnet ${lease.ipv6Subnet} but no PublicIPv6` };
   if (direct) return { ok: true, plan: { mode: 'direct', subnet: lease.ipv6Subnet, publicIP: a.publicIPv6 } };
   const data = parsePeerBackendData(a.backendV6Data);
   if (!data) {
@@ -53,7 +57,10 @@ export function planPeerV6(lease: Lease, direct: boolean): PlanResult | null {
       reason: `error decoding subnet lease JSON of ${leaseName(lease)}: no valid VtepMAC in BackendV6Data ${JSON.stringify(a.backendV6Data ?? null)}`,
     };
   }
-  return { ok: true, plan: { mode: 'overlay', subnet: lease.ipv6Subnet, publicIP: a.publicIPv6, vtepMac: data.vtepMac } };
+  return {
+    ok: true,
+    plan: { mode: 'overlay', subnet: lease.ipv6Subnet, publicIP: a.publicIPv6, vtepMac: data.vtepMac },
+  };
 }
 
 /** One kernel entry we program; `key` is what the kernel replaces by (so two entries with one key cannot coexist). */
@@ -119,7 +126,8 @@ export function indexKernel(kernel: KernelEntries, vxlanIndex: number): KernelIn
   for (const f of kernel.fdb) if (f.index === vxlanIndex) fdb.add(`${f.mac} ${f.dst}`);
   const routes = new Set<string>();
   for (const r of kernel.routes) {
-    if (r.table === RT_TABLE_MAIN && r.type === 'unicast' && r.dst && r.gateway) routes.add(routeSig(r.dst, r.gateway, r.oif === vxlanIndex));
+    if (r.table === RT_TABLE_MAIN && r.type === 'unicast' && r.dst && r.gateway)
+      routes.add(routeSig(r.dst, r.gateway, r.oif === vxlanIndex));
   }
   return { neighbours, fdb, routes };
 }
@@ -216,7 +224,11 @@ export function deviceAddress(subnet: IPv4Net | IPv6Net): string {
 }
 
 /** Addresses on the device inside Network other than ours: removed when configuring it. */
-export function foreignAddresses(addresses: Array<{ address: string; prefixLen: number }>, network: IPv4Net, own: string): string[] {
+export function foreignAddresses(
+  addresses: Array<{ address: string; prefixLen: number }>,
+  network: IPv4Net,
+  own: string,
+): string[] {
   return addresses
     .filter((a) => network.contains(parseIPv4(a.address)) && `${a.address}/${a.prefixLen}` !== own)
     .map((a) => `${a.address}/${a.prefixLen}`);

@@ -82,7 +82,8 @@ export class PeerRepair {
         if (mayHaveRemoved(ev, this.init.targets)) this.checker.poke();
       }
     } catch (e) {
-      if (!signal.aborted) log.error(`route/neighbour/FDB watch ended: ${errorMessage(e)}; repairs wait for the periodic check`);
+      if (!signal.aborted)
+        log.error(`route/neighbour/FDB watch ended: ${errorMessage(e)}; repairs wait for the periodic check`);
     }
   }
 
@@ -94,7 +95,8 @@ export class PeerRepair {
         this.listFailures.delete(t.family);
       } catch (e) {
         const reason = errorMessage(e);
-        if (this.listFailures.get(t.family) !== reason) log.error(`repair check of ${t.spec.name} failed: ${reason}; retrying at the next check`);
+        if (this.listFailures.get(t.family) !== reason)
+          log.error(`repair check of ${t.spec.name} failed: ${reason}; retrying at the next check`);
         this.listFailures.set(t.family, reason);
       }
     }
@@ -109,7 +111,11 @@ export class PeerRepair {
     const vx = t.device.index;
     // Gone (or replaced under its name): the device watch recreates it and re-adds every peer.
     if ((await nl.links()).find((l) => l.index === vx)?.name !== t.spec.name) return;
-    const kernel = { routes: await nl.routes(t.family, { table: RT_TABLE_MAIN }), neighbours: await nl.neighbours(vx, t.family), fdb: await nl.fdb(vx) };
+    const kernel = {
+      routes: await nl.routes(t.family, { table: RT_TABLE_MAIN }),
+      neighbours: await nl.neighbours(vx, t.family),
+      fdb: await nl.fdb(vx),
+    };
     const before = this.failures.get(t.family) ?? new Map<string, string>();
     const failing = new Map<string, string>();
     try {
@@ -124,7 +130,10 @@ export class PeerRepair {
             // The device went away meanwhile: its recreation re-adds everything.
             if (isNetlinkCode(err, 'ENODEV')) return;
             const reason = errorMessage(err);
-            if (before.get(key) !== reason) log.error(`failed to restore missing ${describe(e)} for peer ${plan.subnet}: ${reason}; retrying at the next check`);
+            if (before.get(key) !== reason)
+              log.error(
+                `failed to restore missing ${describe(e)} for peer ${plan.subnet}: ${reason}; retrying at the next check`,
+              );
             failing.set(key, reason);
             refused = refusal(e, err);
             break;
@@ -156,7 +165,9 @@ export function mayHaveRemoved(ev: EntryWatchEvent, targets: readonly RepairTarg
       return onDevice(ev.fdb.index);
     case 'route': {
       const dst = ev.route.dst;
-      return onDevice(ev.route.oif) || targets.some((t) => [...t.peers.values()].some((p) => p.subnet.toString() === dst));
+      return (
+        onDevice(ev.route.oif) || targets.some((t) => [...t.peers.values()].some((p) => p.subnet.toString() === dst))
+      );
     }
   }
 }

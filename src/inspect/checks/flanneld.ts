@@ -13,9 +13,13 @@ export const flanneldCheck: Check = {
       {
         id: 'flanneld-not-running',
         severity: 'error',
-        summary: alive ? 'flanneld runs but is not ready: its rules or subnet.env are not in place yet' : 'flanneld does not answer: nothing programs peers or renews the lease on this node',
+        summary: alive
+          ? 'flanneld runs but is not ready: its rules or subnet.env are not in place yet'
+          : 'flanneld does not answer: nothing programs peers or renews the lease on this node',
         evidence: [`GET ${f.url}/healthz: ${f.healthz}`, `GET ${f.url}/readyz: ${f.readyz}`],
-        fix: alive ? "read flanneld's log (kubectl -n kube-flannel logs <pod>, or journalctl -u flanneld) for what it waits on" : 'start flanneld on this node (or see why its pod restarts: kubectl -n kube-flannel describe pod <pod>)',
+        fix: alive
+          ? "read flanneld's log (kubectl -n kube-flannel logs <pod>, or journalctl -u flanneld) for what it waits on"
+          : 'start flanneld on this node (or see why its pod restarts: kubectl -n kube-flannel describe pod <pod>)',
       },
     ];
   },

@@ -1,6 +1,14 @@
 // host-gw: each peer lease against its `<subnet> via <public IP> dev <ext>` route (the backend's own plan), and
 // gateway routes into Network that no lease asks for.
-import { adjacencyReason, describeRoute, missingRoutes, routeForLease, routeForLeaseV6, staleRoutes, type DesiredRoute } from '../../backend/hostgw/plan.ts';
+import {
+  adjacencyReason,
+  describeRoute,
+  missingRoutes,
+  routeForLease,
+  routeForLeaseV6,
+  staleRoutes,
+  type DesiredRoute,
+} from '../../backend/hostgw/plan.ts';
 import { leaseName } from '../../subnet/lease.ts';
 import type { Check, Finding } from '../findings.ts';
 import type { NodeSnapshot } from '../snapshot.ts';
@@ -21,10 +29,15 @@ export const hostgwPeersCheck: Check = {
     const own = ownLease(s);
     const out: Finding[] = [];
     const families = [
-      { me: ownInterface(s, 4), network: env.networks[0], subnet: env.subnet, route: (l: Parameters<typeof routeForLeaseV6>[0], ext: number) => {
-        const r = routeForLease(l, ext);
-        return r.ok ? r.route : null;
-      } },
+      {
+        me: ownInterface(s, 4),
+        network: env.networks[0],
+        subnet: env.subnet,
+        route: (l: Parameters<typeof routeForLeaseV6>[0], ext: number) => {
+          const r = routeForLease(l, ext);
+          return r.ok ? r.route : null;
+        },
+      },
       { me: ownInterface(s, 6), network: env.ipv6Networks[0], subnet: env.ipv6Subnet, route: routeForLeaseV6 },
     ];
     const stale: string[] = [];
@@ -38,15 +51,31 @@ export const hostgwPeersCheck: Check = {
         if (!d) continue;
         desired.push(d);
         if (!adjacent(s, d.gateway, f.me.link) || missingRoutes([d], s.routes).length === 0) continue;
-        out.push({ id: 'peer-unprogrammed', severity: 'error', summary: `peer ${leaseName(lease)} (${d.gateway}) has a lease but no route: pods there are unreachable`,
+        out.push({
+          id: 'peer-unprogrammed',
+          severity: 'error',
+          summary: `peer ${leaseName(lease)} (${d.gateway}) has a lease but no route: pods there are unreachable`,
           evidence: [`lease ${leaseName(lease)}: public IP ${d.gateway}`, `missing: route ${describeRoute(d, dev)}`],
-          fix: `check flanneld's log on this node for ${d.dst}; flanneld restores the route within 10 s while it runs (by hand: ip route replace ${describeRoute(d, dev)})` });
+          fix: `check flanneld's log on this node for ${d.dst}; flanneld restores the route within 10 s while it runs (by hand: ip route replace ${describeRoute(d, dev)})`,
+        });
       }
-      for (const r of staleRoutes({ network: f.network, subnetLen: f.subnet.prefix, extIndex: f.me.link.index, desired, routes: s.routes })) stale.push(`route ${describeRoute(r, dev)}`);
+      for (const r of staleRoutes({
+        network: f.network,
+        subnetLen: f.subnet.prefix,
+        extIndex: f.me.link.index,
+        desired,
+        routes: s.routes,
+      }))
+        stale.push(`route ${describeRoute(r, dev)}`);
     }
     if (stale.length > 0) {
-      out.push({ id: 'peer-stale', severity: 'warning', summary: `${stale.length} host-gw route${stale.length > 1 ? 's belong' : ' belongs'} to no current lease (a node that left)`,
-        evidence: stale, fix: 'restart flanneld on this node (it sweeps them at start), or delete them: ip route del <subnet> as listed' });
+      out.push({
+        id: 'peer-stale',
+        severity: 'warning',
+        summary: `${stale.length} host-gw route${stale.length > 1 ? 's belong' : ' belongs'} to no current lease (a node that left)`,
+        evidence: stale,
+        fix: 'restart flanneld on this node (it sweeps them at start), or delete them: ip route del <subnet> as listed',
+      });
     }
     return out;
   },

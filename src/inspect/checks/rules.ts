@@ -33,8 +33,22 @@ export function sides(s: NodeSnapshot): Side[] {
   const env = s.subnetEnv.env;
   if (!env) return [];
   const out: Side[] = [];
-  if (env.subnet && env.networks[0]) out.push({ family: 4, network: env.networks[0], subnet: env.subnet, saveText: s.netfilter.iptables, save: 'iptables' });
-  if (env.ipv6Subnet && env.ipv6Networks[0]) out.push({ family: 6, network: env.ipv6Networks[0], subnet: env.ipv6Subnet, saveText: s.netfilter.ip6tables, save: 'ip6tables' });
+  if (env.subnet && env.networks[0])
+    out.push({
+      family: 4,
+      network: env.networks[0],
+      subnet: env.subnet,
+      saveText: s.netfilter.iptables,
+      save: 'iptables',
+    });
+  if (env.ipv6Subnet && env.ipv6Networks[0])
+    out.push({
+      family: 6,
+      network: env.ipv6Networks[0],
+      subnet: env.ipv6Subnet,
+      saveText: s.netfilter.ip6tables,
+      save: 'ip6tables',
+    });
   return out;
 }
 
@@ -75,7 +89,9 @@ export function overlayDevice(s: NodeSnapshot, family: 4 | 6): string | undefine
 /** A pod on another node: in a peer's subnet when there is a peer, else elsewhere in Network. */
 function remotePod(s: NodeSnapshot, side: Side): string {
   const own = ownLease(s);
-  const peer = Array.isArray(s.leases) ? s.leases.find((l) => l !== own && (side.family === 4 ? l.subnet : l.ipv6Subnet)) : undefined;
+  const peer = Array.isArray(s.leases)
+    ? s.leases.find((l) => l !== own && (side.family === 4 ? l.subnet : l.ipv6Subnet))
+    : undefined;
   const subnet = peer ? (side.family === 4 ? peer.subnet : peer.ipv6Subnet) : undefined;
   if (subnet) return host(subnet, 2);
   // No peer yet: a pod of the next subnet-sized piece of Network.
@@ -86,7 +102,10 @@ function remotePod(s: NodeSnapshot, side: Side): string {
 /** Where a verdict was decided, as evidence: the table, chain and rule, or the policy. */
 export function where(v: NfVerdict): string {
   const by = v.by!;
-  const place = by.source === 'iptables' ? `${by.family === 'ip6' ? 'ip6tables' : 'iptables'} -t ${by.table} ${by.chain}` : `nft ${by.family} ${by.table} ${by.chain}`;
+  const place =
+    by.source === 'iptables'
+      ? `${by.family === 'ip6' ? 'ip6tables' : 'iptables'} -t ${by.table} ${by.chain}`
+      : `nft ${by.family} ${by.table} ${by.chain}`;
   return v.policy ? `${place}: policy ${v.verdict.toUpperCase()}` : `${place} rule ${by.index}: ${by.rule}`;
 }
 
@@ -104,7 +123,8 @@ export function removal(v: NfVerdict, side: Side, allowed: Allowed = { kind: 'po
       ? `${cmd} -t ${by.table} -P ${by.chain} ACCEPT, or accept ${side.network} there before the policy`
       : `${cmd} -t ${by.table} -I ${by.chain} -p udp --dport ${allowed.port} -j ACCEPT`;
   }
-  if (!v.policy) return `nft -a list chain ${by.family} ${by.table} ${by.chain}, then nft delete rule ${by.family} ${by.table} ${by.chain} handle <its handle>`;
+  if (!v.policy)
+    return `nft -a list chain ${by.family} ${by.table} ${by.chain}, then nft delete rule ${by.family} ${by.table} ${by.chain} handle <its handle>`;
   return allowed.kind === 'pods'
     ? `nft add rule ${by.family} ${by.table} ${by.chain} ${ip} saddr ${side.network} accept (and daddr likewise)`
     : `nft insert rule ${by.family} ${by.table} ${by.chain} udp dport ${allowed.port} accept`;
@@ -113,7 +133,9 @@ export function removal(v: NfVerdict, side: Side, allowed: Allowed = { kind: 'po
 /** The wanted rule texts of an iptables set that the listing lacks; --random-fully depends on the iptables version. */
 function missingRules(want: readonly IptRule[], chains: NfChain[], table: string): string[] {
   const bare = (t: string) => t.replace(/ --random-fully$/, '');
-  const have = new Set(chains.filter((c) => c.source === 'iptables' && c.table === table).flatMap((c) => c.rules.map((r) => bare(r.text))));
+  const have = new Set(
+    chains.filter((c) => c.source === 'iptables' && c.table === table).flatMap((c) => c.rules.map((r) => bare(r.text))),
+  );
   return want.map((r) => ruleText(r)).filter((t) => !have.has(bare(t)));
 }
 
@@ -123,7 +145,11 @@ function nftDifferences(s: NodeSnapshot, want: NftChain): string[] {
   try {
     const doc: unknown = JSON.parse(s.netfilter.nft);
     const entries = isObject(doc) && Array.isArray(doc.nftables) ? (doc.nftables as unknown[]) : [];
-    const ofTable = entries.filter((e) => isObject(e) && Object.values(e).some((v) => isObject(v) && v.family === want.table.family && v.table === want.table.name));
+    const ofTable = entries.filter(
+      (e) =>
+        isObject(e) &&
+        Object.values(e).some((v) => isObject(v) && v.family === want.table.family && v.table === want.table.name),
+    );
     return chainDifferences(want, parseChainJson(JSON.stringify({ nftables: ofTable }), want.name));
   } catch (e) {
     return [`nft -j list ruleset: ${errorMessage(e)}`];
@@ -141,23 +167,42 @@ export const forwardCheck: Check = {
       const local = host(side.subnet, 2);
       const remote = remotePod(s, side);
       const packets: Array<[string, NfPacket]> = [
-        [`${remote} → ${local} (in on ${dev}, out on cni0)`, { family: side.family, src: remote, dst: local, proto: 'tcp', dport: 80, iif: dev, oif: 'cni0' }],
-        [`${local} → ${remote} (in on cni0, out on ${dev})`, { family: side.family, src: local, dst: remote, proto: 'tcp', dport: 80, iif: 'cni0', oif: dev }],
+        [
+          `${remote} → ${local} (in on ${dev}, out on cni0)`,
+          { family: side.family, src: remote, dst: local, proto: 'tcp', dport: 80, iif: dev, oif: 'cni0' },
+        ],
+        [
+          `${local} → ${remote} (in on cni0, out on ${dev})`,
+          { family: side.family, src: local, dst: remote, proto: 'tcp', dport: 80, iif: 'cni0', oif: dev },
+        ],
       ];
       for (const [what, p] of packets) {
         const v = verdictAt(chains, 'forward', p);
         if (v.verdict === 'accept') continue;
-        out.push({ id: 'forward-blocked', severity: 'error', summary: `pod traffic ${what} is ${v.verdict === 'drop' ? 'dropped' : 'rejected'} in FORWARD: pods on different nodes cannot talk`,
-          evidence: [where(v), ...notes], fix: `${removal(v, side)}; flanneld's own accepts (FLANNEL-FWD) must come first${s.nftables ? '' : ' (restart flanneld to put them back)'}` });
+        out.push({
+          id: 'forward-blocked',
+          severity: 'error',
+          summary: `pod traffic ${what} is ${v.verdict === 'drop' ? 'dropped' : 'rejected'} in FORWARD: pods on different nodes cannot talk`,
+          evidence: [where(v), ...notes],
+          fix: `${removal(v, side)}; flanneld's own accepts (FLANNEL-FWD) must come first${s.nftables ? '' : ' (restart flanneld to put them back)'}`,
+        });
         break;
       }
       // flanneld's accepts gone (a firewalld reload flushes them): pods pass only while the policy happens to accept.
       // Without the lister's text (it failed: netfilter.errors says why) nothing can be called missing.
-      const missing = !listed(s, side) ? []
-        : s.nftables ? nftDifferences(s, forwardChain(side.network)) : missingRules(forwardRuleSet(side.network).rules, chains, 'filter');
+      const missing = !listed(s, side)
+        ? []
+        : s.nftables
+          ? nftDifferences(s, forwardChain(side.network))
+          : missingRules(forwardRuleSet(side.network).rules, chains, 'filter');
       if (missing.length > 0 && !out.some((f) => f.id === 'forward-blocked')) {
-        out.push({ id: 'forward-blocked', severity: 'warning', summary: `flanneld's forward rules for ${side.network} are missing: pod traffic passes only while nothing else in FORWARD drops it`,
-          evidence: missing.map((m) => (s.nftables ? m : `missing: ${m}`)), fix: 'restart flanneld (it restores its rules within 5 s while it runs: check its log if they stay missing)' });
+        out.push({
+          id: 'forward-blocked',
+          severity: 'warning',
+          summary: `flanneld's forward rules for ${side.network} are missing: pod traffic passes only while nothing else in FORWARD drops it`,
+          evidence: missing.map((m) => (s.nftables ? m : `missing: ${m}`)),
+          fix: 'restart flanneld (it restores its rules within 5 s while it runs: check its log if they stay missing)',
+        });
       }
     }
     return out;
@@ -172,13 +217,27 @@ export const masqueradeCheck: Check = {
     for (const side of sides(s)) {
       if (!listed(s, side)) continue;
       const missing = s.nftables
-        ? nftDifferences(s, side.family === 4 ? masqChain(side.network as IPv4Net, side.subnet as IPv4Net, false) : masqChain(side.network as IPv6Net, side.subnet as IPv6Net, false))
-            .filter((d) => !/fully-random/.test(d))
-        : missingRules(side.family === 4 ? masqRuleSet(side.network as IPv4Net, side.subnet as IPv4Net, false).rules : masqRuleSet(side.network as IPv6Net, side.subnet as IPv6Net, false).rules,
-            chainsOf(s, side, []), 'nat');
+        ? nftDifferences(
+            s,
+            side.family === 4
+              ? masqChain(side.network as IPv4Net, side.subnet as IPv4Net, false)
+              : masqChain(side.network as IPv6Net, side.subnet as IPv6Net, false),
+          ).filter((d) => !/fully-random/.test(d))
+        : missingRules(
+            side.family === 4
+              ? masqRuleSet(side.network as IPv4Net, side.subnet as IPv4Net, false).rules
+              : masqRuleSet(side.network as IPv6Net, side.subnet as IPv6Net, false).rules,
+            chainsOf(s, side, []),
+            'nat',
+          );
       if (missing.length === 0) continue;
-      out.push({ id: 'masquerade-missing', severity: 'error', summary: `FLANNEL_IPMASQ is true but the masquerade rules for ${side.subnet} are ${s.nftables ? `not as flanneld writes them in ${side.family === 4 ? TABLE_V4.name : TABLE_V6.name}` : 'incomplete'}: pods cannot reach addresses outside ${side.network}`,
-        evidence: missing.map((m) => (s.nftables ? m : `missing: ${m}`)), fix: 'restart flanneld (it restores its rules within 5 s while it runs); if another tool flushes the nat table, make it leave FLANNEL-POSTRTG alone' });
+      out.push({
+        id: 'masquerade-missing',
+        severity: 'error',
+        summary: `FLANNEL_IPMASQ is true but the masquerade rules for ${side.subnet} are ${s.nftables ? `not as flanneld writes them in ${side.family === 4 ? TABLE_V4.name : TABLE_V6.name}` : 'incomplete'}: pods cannot reach addresses outside ${side.network}`,
+        evidence: missing.map((m) => (s.nftables ? m : `missing: ${m}`)),
+        fix: 'restart flanneld (it restores its rules within 5 s while it runs); if another tool flushes the nat table, make it leave FLANNEL-POSTRTG alone',
+      });
     }
     return out;
   },
@@ -195,11 +254,25 @@ export const overlayPortCheck: Check = {
       if (!me) continue;
       const notes: string[] = [];
       const chains = chainsOf(s, side, notes);
-      const peer = s.underlay.find((u) => (u.ip.includes(':') ? 6 : 4) === side.family)?.ip ?? (side.family === 4 ? '192.0.2.1' : '2001:db8::1');
-      const v = verdictAt(chains, 'input', { family: side.family, src: peer, dst: me.ip, proto: 'udp', dport: b.port, iif: me.link.name });
+      const peer =
+        s.underlay.find((u) => (u.ip.includes(':') ? 6 : 4) === side.family)?.ip ??
+        (side.family === 4 ? '192.0.2.1' : '2001:db8::1');
+      const v = verdictAt(chains, 'input', {
+        family: side.family,
+        src: peer,
+        dst: me.ip,
+        proto: 'udp',
+        dport: b.port,
+        iif: me.link.name,
+      });
       if (v.verdict === 'accept') continue;
-      out.push({ id: 'overlay-port-blocked', severity: 'error', summary: `${b.type} packets from peers (UDP ${b.port} to ${me.ip}) are ${v.verdict === 'drop' ? 'dropped' : 'rejected'} in INPUT: no pod traffic arrives from other nodes`,
-        evidence: [where(v), ...notes], fix: `${removal(v, side, { kind: 'port', port: b.port })}${v.policy ? '' : `, or allow it first: ${side.save} -I INPUT -p udp --dport ${b.port} -j ACCEPT`} (firewalld: firewall-cmd --permanent --add-port=${b.port}/udp && firewall-cmd --reload)` });
+      out.push({
+        id: 'overlay-port-blocked',
+        severity: 'error',
+        summary: `${b.type} packets from peers (UDP ${b.port} to ${me.ip}) are ${v.verdict === 'drop' ? 'dropped' : 'rejected'} in INPUT: no pod traffic arrives from other nodes`,
+        evidence: [where(v), ...notes],
+        fix: `${removal(v, side, { kind: 'port', port: b.port })}${v.policy ? '' : `, or allow it first: ${side.save} -I INPUT -p udp --dport ${b.port} -j ACCEPT`} (firewalld: firewall-cmd --permanent --add-port=${b.port}/udp && firewall-cmd --reload)`,
+      });
     }
     return out;
   },

@@ -18,13 +18,23 @@ export const subnetEnvCheck: Check = {
   run(s) {
     const { path, env, error } = s.subnetEnv;
     const mismatch = (summary: string, evidence: string[]): Finding[] => [
-      { id: 'subnet-env-mismatch', severity: 'error', summary, evidence, fix: `restart flanneld on this node: it takes its lease again and rewrites ${path}` },
+      {
+        id: 'subnet-env-mismatch',
+        severity: 'error',
+        summary,
+        evidence,
+        fix: `restart flanneld on this node: it takes its lease again and rewrites ${path}`,
+      },
     ];
-    if (!env) return mismatch(`${path} cannot be read: the CNI plugin fails every pod ADD on this node`, [error ?? 'missing']);
+    if (!env)
+      return mismatch(`${path} cannot be read: the CNI plugin fails every pod ADD on this node`, [error ?? 'missing']);
     if (!Array.isArray(s.leases)) return [];
     const own = ownLease(s);
     const name = env.subnet?.toString() ?? env.ipv6Subnet?.toString();
-    if (!own) return mismatch(`no lease in the cluster holds this node's subnet ${name} (from ${path})`, [`FLANNEL_SUBNET=${name}`]);
+    if (!own)
+      return mismatch(`no lease in the cluster holds this node's subnet ${name} (from ${path})`, [
+        `FLANNEL_SUBNET=${name}`,
+      ]);
     if (s.publicIP && own.attrs.publicIP !== s.publicIP && own.attrs.publicIPv6 !== s.publicIP) {
       return mismatch(`the lease of ${name} belongs to ${own.attrs.publicIP}, not to this node (${s.publicIP})`, [
         `lease ${name}: PublicIP ${own.attrs.publicIP}`,
@@ -41,7 +51,9 @@ export const cniBridgeCheck: Check = {
     const bridge = s.links.find((l) => l.name === 'cni0');
     if (!subnet || !bridge) return [];
     const want = `${formatIPv4(subnet.ip + 1)}/${subnet.prefix}`;
-    const have = s.addresses.filter((a) => a.index === bridge.index && a.family === 4).map((a) => `${a.address}/${a.prefixLen}`);
+    const have = s.addresses
+      .filter((a) => a.index === bridge.index && a.family === 4)
+      .map((a) => `${a.address}/${a.prefixLen}`);
     const foreign = have.filter((a) => a !== want);
     if (foreign.length === 0) return [];
     return [

@@ -9,7 +9,12 @@ async function main(): Promise<number> {
   let v;
   try {
     v = parseArgs({
-      options: { listen: { type: 'string', default: '127.0.0.1:6443' }, token: { type: 'string' }, nodes: { type: 'string' }, 'ready-file': { type: 'string' } },
+      options: {
+        listen: { type: 'string', default: '127.0.0.1:6443' },
+        token: { type: 'string' },
+        nodes: { type: 'string' },
+        'ready-file': { type: 'string' },
+      },
     }).values;
   } catch (e) {
     process.stderr.write(`lab-kube-api: ${(e as Error).message}\n${USAGE}\n`);
@@ -19,7 +24,12 @@ async function main(): Promise<number> {
     process.stderr.write(`lab-kube-api: --token and --nodes are required\n${USAGE}\n`);
     return 2;
   }
-  await runKubeApiServer({ listen: v.listen!, token: v.token, nodes: v.nodes.split(',').filter(Boolean), readyFile: v['ready-file'] });
+  await runKubeApiServer({
+    listen: v.listen!,
+    token: v.token,
+    nodes: v.nodes.split(',').filter(Boolean),
+    readyFile: v['ready-file'],
+  });
   return 0;
 }
 

@@ -18,7 +18,8 @@ const MERGE_KEYS: Record<string, string> = {
 function mergeList(cur: Json[], patch: Json[], key: string, path: string): Json[] {
   const out = cur.map((x) => structuredClone(x));
   for (const item of patch) {
-    if (!isObject<Json>(item) || typeof item[key] !== 'string') throw new PatchError(`${path}: every element needs a string "${key}"`);
+    if (!isObject<Json>(item) || typeof item[key] !== 'string')
+      throw new PatchError(`${path}: every element needs a string "${key}"`);
     const i = out.findIndex((x) => isObject<Json>(x) && x[key] === item[key]);
     if (item.$patch === 'delete') {
       if (i >= 0) out.splice(i, 1);
@@ -34,7 +35,8 @@ function merge(cur: Json, patch: Json, type: PatchType, path: string): Json {
   for (const [k, v] of Object.entries(patch)) {
     const p = path ? `${path}.${k}` : k;
     if (v === null) delete out[k];
-    else if (type === 'strategic' && MERGE_KEYS[p] && Array.isArray(v)) out[k] = mergeList(Array.isArray(out[k]) ? (out[k] as Json[]) : [], v, MERGE_KEYS[p]!, p);
+    else if (type === 'strategic' && MERGE_KEYS[p] && Array.isArray(v))
+      out[k] = mergeList(Array.isArray(out[k]) ? (out[k] as Json[]) : [], v, MERGE_KEYS[p]!, p);
     else out[k] = merge(out[k] ?? null, v, type, p);
   }
   return out;
@@ -57,7 +59,11 @@ export function applyPatch<T extends { metadata: { name: string; uid?: string };
 ): T {
   if (!isObject<Json>(patch)) throw new PatchError('a patch must be a JSON object');
   const next = merge(node as unknown as Json, patch, type, '') as unknown as T;
-  if (!isObject<Json>(next.metadata) || next.metadata.name !== node.metadata.name || next.metadata.uid !== node.metadata.uid) {
+  if (
+    !isObject<Json>(next.metadata) ||
+    next.metadata.name !== node.metadata.name ||
+    next.metadata.uid !== node.metadata.uid
+  ) {
     throw new PatchError('metadata.name and metadata.uid cannot be changed');
   }
   const meta = next.metadata as unknown as Record<string, unknown>;

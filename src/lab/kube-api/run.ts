@@ -15,7 +15,8 @@ export interface KubeApiServerArgs {
 function parseNodeSpecs(specs: string[]): Array<{ name: string; podCIDRs: string[] }> {
   return specs.map((s) => {
     const m = /^([a-z0-9.-]+)=(\S+\/\d+(?:\+\S+\/\d+)?)$/.exec(s);
-    if (!m) throw new Error(`--nodes entry "${s}" must look like h1=10.244.1.0/24 or h1=10.244.1.0/24+fd44:244:0:1::/64`);
+    if (!m)
+      throw new Error(`--nodes entry "${s}" must look like h1=10.244.1.0/24 or h1=10.244.1.0/24+fd44:244:0:1::/64`);
     return { name: m[1]!, podCIDRs: m[2]!.split('+') };
   });
 }

@@ -111,7 +111,12 @@ export class KubeApiServer {
     const node: ApiNode = {
       apiVersion: 'v1',
       kind: 'Node',
-      metadata: { name: init.name, resourceVersion: '', uid: `uid-${++this.uid}`, creationTimestamp: new Date().toISOString().replace(/\.\d+Z$/, 'Z') },
+      metadata: {
+        name: init.name,
+        resourceVersion: '',
+        uid: `uid-${++this.uid}`,
+        creationTimestamp: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+      },
       spec: {},
       status: {},
     };
@@ -204,7 +209,8 @@ export class KubeApiServer {
       return this.fail(res, 401, 'Unauthorized', 'Unauthorized');
     }
     const parts = url.pathname.split('/').filter(Boolean);
-    if (parts[0] !== 'api' || parts[1] !== 'v1') return this.fail(res, 404, 'NotFound', `the server could not find the requested resource (${url.pathname})`);
+    if (parts[0] !== 'api' || parts[1] !== 'v1')
+      return this.fail(res, 404, 'NotFound', `the server could not find the requested resource (${url.pathname})`);
     const [, , kind, a, b, c] = parts;
     if (kind === 'nodes' && a === undefined && req.method === 'GET') {
       const w = url.searchParams.get('watch');
@@ -220,13 +226,23 @@ export class KubeApiServer {
     if (kind === 'namespaces' && b === 'pods' && c !== undefined && req.method === 'GET') {
       const pod = this.pods.get(`${a}/${c}`);
       if (!pod) return this.fail(res, 404, 'NotFound', `pods "${c}" not found`);
-      return this.send(res, 200, { kind: 'Pod', apiVersion: 'v1', metadata: { name: pod.name, namespace: pod.namespace }, spec: { nodeName: pod.nodeName } });
+      return this.send(res, 200, {
+        kind: 'Pod',
+        apiVersion: 'v1',
+        metadata: { name: pod.name, namespace: pod.namespace },
+        spec: { nodeName: pod.nodeName },
+      });
     }
     return this.fail(res, 404, 'NotFound', `the server could not find the requested resource (${url.pathname})`);
   }
 
   private list(res: ServerResponse): void {
-    this.send(res, 200, { kind: 'NodeList', apiVersion: 'v1', metadata: { resourceVersion: String(this.rv) }, items: [...this.nodes.values()] });
+    this.send(res, 200, {
+      kind: 'NodeList',
+      apiVersion: 'v1',
+      metadata: { resourceVersion: String(this.rv) },
+      items: [...this.nodes.values()],
+    });
   }
 
   private get(res: ServerResponse, name: string): void {
@@ -252,7 +268,8 @@ export class KubeApiServer {
         res.end(`${JSON.stringify({ type: 'ERROR', object: gone })}\n`);
         return;
       }
-      for (const ev of this.history) if (ev.rv > from) res.write(`${JSON.stringify({ type: ev.type, object: ev.object })}\n`);
+      for (const ev of this.history)
+        if (ev.rv > from) res.write(`${JSON.stringify({ type: ev.type, object: ev.object })}\n`);
     }
     this.watchers.add(w);
     const timeout = Number(url.searchParams.get('timeoutSeconds') ?? '0');
@@ -277,7 +294,12 @@ export class KubeApiServer {
     const contentType = (req.headers['content-type'] ?? '').split(';')[0]!.trim();
     const text = await this.body(req);
     if (contentType !== 'application/json') {
-      return this.fail(res, 415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf (got "${contentType}")`);
+      return this.fail(
+        res,
+        415,
+        'UnsupportedMediaType',
+        `the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf (got "${contentType}")`,
+      );
     }
     let obj: unknown;
     try {
@@ -289,12 +311,16 @@ export class KubeApiServer {
     try {
       node = validateNewNode(obj);
     } catch (e) {
-      if (e instanceof NodeCreateError) return this.fail(res, e.code, { 400: 'BadRequest', 422: 'Invalid', 500: 'InternalError' }[e.code], e.message);
+      if (e instanceof NodeCreateError)
+        return this.fail(res, e.code, { 400: 'BadRequest', 422: 'Invalid', 500: 'InternalError' }[e.code], e.message);
       throw e;
     }
     const name = node.metadata.name;
     if (this.nodes.has(name)) {
-      return this.send(res, 409, { ...statusBody(409, 'AlreadyExists', `nodes "${name}" already exists`), details: { name, kind: 'nodes' } });
+      return this.send(res, 409, {
+        ...statusBody(409, 'AlreadyExists', `nodes "${name}" already exists`),
+        details: { name, kind: 'nodes' },
+      });
     }
     node.metadata.uid = `uid-${++this.uid}`;
     node.metadata.creationTimestamp = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
@@ -316,23 +342,53 @@ export class KubeApiServer {
       }
     }
     const cur = this.nodes.get(name);
-    if (!cur) return this.send(res, 404, { ...statusBody(404, 'NotFound', `nodes "${name}" not found`), details: { name, kind: 'nodes' } });
+    if (!cur)
+      return this.send(res, 404, {
+        ...statusBody(404, 'NotFound', `nodes "${name}" not found`),
+        details: { name, kind: 'nodes' },
+      });
     if (pre.uid !== undefined && pre.uid !== cur.metadata.uid) {
-      return this.fail(res, 409, 'Conflict', `Precondition failed: UID in precondition: ${String(pre.uid)}, UID in object meta: ${cur.metadata.uid}`);
+      return this.fail(
+        res,
+        409,
+        'Conflict',
+        `Precondition failed: UID in precondition: ${String(pre.uid)}, UID in object meta: ${cur.metadata.uid}`,
+      );
     }
     if (pre.resourceVersion !== undefined && pre.resourceVersion !== cur.metadata.resourceVersion) {
-      return this.fail(res, 409, 'Conflict', `Precondition failed: ResourceVersion in precondition: ${String(pre.resourceVersion)}, ResourceVersion in object meta: ${cur.metadata.resourceVersion}`);
+      return this.fail(
+        res,
+        409,
+        'Conflict',
+        `Precondition failed: ResourceVersion in precondition: ${String(pre.resourceVersion)}, ResourceVersion in object meta: ${cur.metadata.resourceVersion}`,
+      );
     }
     this.deleteNode(name);
-    this.send(res, 200, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', details: { name, kind: 'nodes', uid: cur.metadata.uid } });
+    this.send(res, 200, {
+      kind: 'Status',
+      apiVersion: 'v1',
+      metadata: {},
+      status: 'Success',
+      details: { name, kind: 'nodes', uid: cur.metadata.uid },
+    });
   }
 
-  private async patch(req: IncomingMessage, res: ServerResponse, name: string, subresource: 'status' | ''): Promise<void> {
+  private async patch(
+    req: IncomingMessage,
+    res: ServerResponse,
+    name: string,
+    subresource: 'status' | '',
+  ): Promise<void> {
     const contentType = (req.headers['content-type'] ?? '').split(';')[0]!.trim();
     const text = await this.body(req);
     const type = PATCH_TYPES[contentType];
     if (!type) {
-      return this.fail(res, 415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json (got "${contentType}")`);
+      return this.fail(
+        res,
+        415,
+        'UnsupportedMediaType',
+        `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json (got "${contentType}")`,
+      );
     }
     let body: unknown;
     try {
@@ -344,7 +400,12 @@ export class KubeApiServer {
     if (!cur) return this.fail(res, 404, 'NotFound', `nodes "${name}" not found`);
     const wantRv = (body as { metadata?: { resourceVersion?: unknown } })?.metadata?.resourceVersion;
     if (wantRv !== undefined && wantRv !== cur.metadata.resourceVersion) {
-      return this.fail(res, 409, 'Conflict', `Operation cannot be fulfilled on nodes "${name}": the object has been modified; please apply your changes to the latest version and try again`);
+      return this.fail(
+        res,
+        409,
+        'Conflict',
+        `Operation cannot be fulfilled on nodes "${name}": the object has been modified; please apply your changes to the latest version and try again`,
+      );
     }
     let next: ApiNode;
     try {

@@ -3,7 +3,15 @@
 export interface ApiNode {
   apiVersion: 'v1';
   kind: 'Node';
-  metadata: { name: string; resourceVersion: string; uid: string; creationTimestamp: string; annotations?: Record<string, string>; labels?: Record<string, string>; [k: string]: unknown };
+  metadata: {
+    name: string;
+    resourceVersion: string;
+    uid: string;
+    creationTimestamp: string;
+    annotations?: Record<string, string>;
+    labels?: Record<string, string>;
+    [k: string]: unknown;
+  };
   spec: { podCIDR?: string; podCIDRs?: string[]; [k: string]: unknown };
   status: { conditions?: Array<Record<string, unknown>>; [k: string]: unknown };
 }

@@ -50,12 +50,16 @@ function checkEndpoints(raw: string[]): string[] {
   }
   for (const e of endpoints) {
     if (!/^https?:\/\/[^/]+\/?$/.test(e)) {
-      throw new Error(`--etcd-endpoints: "${e}" is not an endpoint; use the form http://host:port or https://host:port`);
+      throw new Error(
+        `--etcd-endpoints: "${e}" is not an endpoint; use the form http://host:port or https://host:port`,
+      );
     }
   }
   const secure = endpoints.filter((e) => e.startsWith('https://')).length;
   if (secure > 0 && secure < endpoints.length) {
-    throw new Error(`--etcd-endpoints mixes http:// and https:// endpoints (${endpoints.join(',')}); use https:// for all of them (TLS) or http:// for all`);
+    throw new Error(
+      `--etcd-endpoints mixes http:// and https:// endpoints (${endpoints.join(',')}); use https:// for all of them (TLS) or http:// for all`,
+    );
   }
   return endpoints;
 }
@@ -67,14 +71,21 @@ function checkEndpoints(raw: string[]): string[] {
 function tlsCredentials(opts: EtcdClientOptions, endpoints: string[]): IOptions['credentials'] {
   const { keyFile, certFile, caFile } = opts;
   if (keyFile && !certFile) {
-    throw new Error('--etcd-keyfile is given without --etcd-certfile: a client certificate needs both; pass --etcd-certfile and --etcd-keyfile, or neither');
+    throw new Error(
+      '--etcd-keyfile is given without --etcd-certfile: a client certificate needs both; pass --etcd-certfile and --etcd-keyfile, or neither',
+    );
   }
   if (certFile && !keyFile) {
-    throw new Error('--etcd-certfile is given without --etcd-keyfile: a client certificate needs both; pass --etcd-certfile and --etcd-keyfile, or neither');
+    throw new Error(
+      '--etcd-certfile is given without --etcd-keyfile: a client certificate needs both; pass --etcd-certfile and --etcd-keyfile, or neither',
+    );
   }
   if (!endpoints[0]!.startsWith('https://')) {
     // Like flanneld (etcd's Go client drops TLS for http:// endpoints).
-    const ignored = caFile || keyFile ? '; --etcd-cafile/--etcd-certfile/--etcd-keyfile are ignored for http:// endpoints, use https:// ones for TLS' : '';
+    const ignored =
+      caFile || keyFile
+        ? '; --etcd-cafile/--etcd-certfile/--etcd-keyfile are ignored for http:// endpoints, use https:// ones for TLS'
+        : '';
     log.warn(`connecting to etcd without TLS (insecure): --etcd-endpoints are http://${ignored}`);
     return undefined;
   }
@@ -82,7 +93,9 @@ function tlsCredentials(opts: EtcdClientOptions, endpoints: string[]): IOptions[
   return {
     // grpc falls back to the system roots when no CA is given.
     rootCertificate: (caFile ? readPemFile('etcd-cafile', caFile) : undefined) as Buffer,
-    ...(keyFile && certFile ? { privateKey: readPemFile('etcd-keyfile', keyFile), certChain: readPemFile('etcd-certfile', certFile) } : {}),
+    ...(keyFile && certFile
+      ? { privateKey: readPemFile('etcd-keyfile', keyFile), certChain: readPemFile('etcd-certfile', certFile) }
+      : {}),
   };
 }
 
@@ -109,14 +122,16 @@ function clientConfig(opts: EtcdClientOptions): { config: IOptions; silence: Sil
   const ctx = etcdErrorContext(opts);
   const silence = new SilenceWatch({
     intervalMs: opts.waitLogIntervalMs ?? 10_000,
-    onSilence: (ms) => log.warn(`waiting for etcd at ${endpoints.join(', ')} (no answer for ${Math.round(ms / 1000)}s)`),
+    onSilence: (ms) =>
+      log.warn(`waiting for etcd at ${endpoints.join(', ')} (no answer for ${Math.round(ms / 1000)}s)`),
   });
   const config: IOptions = {
     hosts: endpoints,
     dialTimeout: 5000,
     defaultCallOptions: (c) => (c.isStream ? {} : { deadline: Date.now() + timeout }),
     faultHandling: {
-      host: (endpoint) => endpointBreaker({ endpoint, describe: (e) => describeEtcdError(e, { ...ctx, endpoints: [endpoint] }) }),
+      host: (endpoint) =>
+        endpointBreaker({ endpoint, describe: (e) => describeEtcdError(e, { ...ctx, endpoints: [endpoint] }) }),
       global: retryPolicy(silence),
       watchBackoff: exponentialBackoff(),
     },
@@ -141,11 +156,16 @@ function checkCredentials(c: NonNullable<IOptions['credentials']>, opts: EtcdCli
       throw new Error(`${what} (${errorMessage(e)})`);
     }
   };
-  if (c.rootCertificate) check(`--etcd-cafile ${opts.caFile}: not a PEM certificate`, () => new X509Certificate(c.rootCertificate));
-  if (c.certChain) check(`--etcd-certfile ${opts.certFile}: not a PEM certificate`, () => new X509Certificate(c.certChain!));
-  if (c.privateKey) check(`--etcd-keyfile ${opts.keyFile}: not a PEM private key`, () => createPrivateKey(c.privateKey!));
+  if (c.rootCertificate)
+    check(`--etcd-cafile ${opts.caFile}: not a PEM certificate`, () => new X509Certificate(c.rootCertificate));
+  if (c.certChain)
+    check(`--etcd-certfile ${opts.certFile}: not a PEM certificate`, () => new X509Certificate(c.certChain!));
+  if (c.privateKey)
+    check(`--etcd-keyfile ${opts.keyFile}: not a PEM private key`, () => createPrivateKey(c.privateKey!));
   if (c.privateKey && c.certChain) {
-    check(`--etcd-keyfile ${opts.keyFile} is not the key of --etcd-certfile ${opts.certFile}`, () => createSecureContext({ key: c.privateKey, cert: c.certChain }));
+    check(`--etcd-keyfile ${opts.keyFile} is not the key of --etcd-certfile ${opts.certFile}`, () =>
+      createSecureContext({ key: c.privateKey, cert: c.certChain }),
+    );
   }
 }
 

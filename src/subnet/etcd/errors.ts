@@ -45,7 +45,9 @@ function whichEndpoint(message: string, endpoints: readonly string[], err: unkno
 
 /** grpc's "14 UNAVAILABLE: No connection established. Last error: X. Resolution note: " → X, tidied. */
 function lastError(message: string): string {
-  const m = /Last error:\s*([\s\S]*?)(?:\s*\(\d{4}-\d\d-\d\dT[^)]*\))?\.?\s*(?:Resolution note:[\s\S]*)?$/.exec(message);
+  const m = /Last error:\s*([\s\S]*?)(?:\s*\(\d{4}-\d\d-\d\dT[^)]*\))?\.?\s*(?:Resolution note:[\s\S]*)?$/.exec(
+    message,
+  );
   let text = (m ? m[1]! : message).trim();
   text = text.replace(/^Error(?: \[[A-Z_]+\])?:\s*/, '');
   // OpenSSL's "80ACC2…:error:0A000412:SSL routines:ssl3_read_bytes:sslv3 alert bad certificate:../deps/…:1601:SSL alert number 42"
@@ -76,7 +78,11 @@ function unreachableCause(ctx: EtcdErrorContext, text: string): string {
       ? `its TLS certificate does not verify against the CA in --etcd-cafile=${ctx.caFile} (${text}); pass the CA that signed etcd's certificate`
       : `its TLS certificate does not verify against the system's CA roots (${text}); pass the CA that signed it with --etcd-cafile`;
   }
-  if (/alert (bad certificate|certificate required|handshake failure|unknown ca|certificate unknown)|alert number (42|116|40|48|46)\b/.test(text)) {
+  if (
+    /alert (bad certificate|certificate required|handshake failure|unknown ca|certificate unknown)|alert number (42|116|40|48|46)\b/.test(
+      text,
+    )
+  ) {
     return ctx.certFile
       ? `it refused the client certificate --etcd-certfile=${ctx.certFile} in the TLS handshake (${text}); etcd's --trusted-ca-file must have signed it`
       : `it refused the TLS handshake (${text}): it wants a client certificate; pass --etcd-certfile and --etcd-keyfile`;

@@ -8,7 +8,15 @@ import { errorMessage, logger } from '../../log/log.ts';
 import { allocationRange, decideAllocation } from '../allocate.ts';
 import { LeaseJsonError, decodeLeaseValue, parseSubnetKey } from '../lease-json.ts';
 import { LeaseWatcher } from '../lease-watcher.ts';
-import { leaseName, makeLease, type Lease, type LeaseAttrs, type LeaseEvent, type SubnetManager, type SubnetWatchObserver } from '../lease.ts';
+import {
+  leaseName,
+  makeLease,
+  type Lease,
+  type LeaseAttrs,
+  type LeaseEvent,
+  type SubnetManager,
+  type SubnetWatchObserver,
+} from '../lease.ts';
 import { createEtcdClient, etcdErrorContext, type EtcdClientOptions } from './client.ts';
 import { describeEtcdError, isEtcdError } from './errors.ts';
 import { sleep } from '../../util/sleep.ts';
@@ -121,7 +129,9 @@ export class EtcdSubnetManager implements SubnetManager {
   private warnNotSubnet(key: string): void {
     if (this.warnedKeys.has(key)) return;
     this.warnedKeys.add(key);
-    log.warn(`${key}: not a subnet key (flannel's are ${this.registry.subnetsPrefix}<ip>-<len>, or <ip>-<len>&<ipv6>-<len>); ignoring it`);
+    log.warn(
+      `${key}: not a subnet key (flannel's are ${this.registry.subnetsPrefix}<ip>-<len>, or <ip>-<len>&<ipv6>-<len>); ignoring it`,
+    );
   }
 
   /** Logs what a listing skipped: malformed values, and keys that are no subnet. */
@@ -143,14 +153,18 @@ export class EtcdSubnetManager implements SubnetManager {
   private async probeTakeover(w: WrittenLease, signal: AbortSignal): Promise<void> {
     const key = this.registry.subnetKey(w.lease);
     const ms = this.opts.takeoverProbeMs ?? 2000;
-    log.info(`Lease ${key} carries this node's public IP but another node's data; watching it for ${ms} ms before keeping it`);
+    log.info(
+      `Lease ${key} carries this node's public IP but another node's data; watching it for ${ms} ms before keeping it`,
+    );
     await sleep(ms, signal);
     const now = await this.registry.readKey(key);
     if (!now) return;
     const state = classifyOwnKey(key, now, { attrs: w.lease.attrs, leaseId: w.leaseId, revision: w.revision });
     if (state.kind !== 'foreign') return;
     await this.registry.revoke(w.leaseId);
-    throw new DuplicatePublicIPError(`${duplicatePublicIPMessage(key, w.lease.attrs, state.attrs)}. Not taking it over`);
+    throw new DuplicatePublicIPError(
+      `${duplicatePublicIPMessage(key, w.lease.attrs, state.attrs)}. Not taking it over`,
+    );
   }
 
   async acquireLease(attrs: LeaseAttrs, signal: AbortSignal): Promise<Lease> {
@@ -160,7 +174,9 @@ export class EtcdSubnetManager implements SubnetManager {
     const ownIP = range.ipv4 ? attrs.publicIP : attrs.publicIPv6;
     const prev = { subnet: this.opts.previousSubnet, ipv6Subnet: this.opts.previousIPv6Subnet };
     const isPrevious = (l: Pick<Lease, 'subnet' | 'ipv6Subnet'>) =>
-      range.ipv4 ? !!prev.subnet && l.subnet?.toString() === prev.subnet.toString() : !!prev.ipv6Subnet && l.ipv6Subnet?.toString() === prev.ipv6Subnet.toString();
+      range.ipv4
+        ? !!prev.subnet && l.subnet?.toString() === prev.subnet.toString()
+        : !!prev.ipv6Subnet && l.ipv6Subnet?.toString() === prev.ipv6Subnet.toString();
     // Subnets lost to another node's create in an earlier attempt: each retry tries another one.
     const lost: Lease[] = [];
     for (let attempt = 1; attempt <= MAX_ACQUIRE_ATTEMPTS; attempt++) {
@@ -208,11 +224,14 @@ export class EtcdSubnetManager implements SubnetManager {
         log.info(`Picking subnet in range ${formatIPv4(range.ipv4.subnetMin)} ... ${formatIPv4(range.ipv4.subnetMax)}`);
       }
       if (range.ipv6) {
-        log.info(`Picking IPv6 subnet in range ${formatIPv6(range.ipv6.subnetMin)} ... ${formatIPv6(range.ipv6.subnetMax)}`);
+        log.info(
+          `Picking IPv6 subnet in range ${formatIPv6(range.ipv6.subnetMin)} ... ${formatIPv6(range.ipv6.subnetMax)}`,
+        );
       }
       const key = this.registry.subnetKey(decision);
       const garbage = malformed.get(key);
-      if (garbage) log.warn(`${key} holds no valid lease (${garbage.error}); reclaiming it as this node's previous subnet`);
+      if (garbage)
+        log.warn(`${key} holds no valid lease (${garbage.error}); reclaiming it as this node's previous subnet`);
       await this.opts.beforeCreate?.(key);
       const written = await this.registry.createLease(decision, attrs, garbage?.modRevision);
       if (written) {
@@ -220,7 +239,9 @@ export class EtcdSubnetManager implements SubnetManager {
         return this.hold(written);
       }
       lost.push(makeLease(decision, attrs, null));
-      log.warn(`subnet ${leaseName(decision)} was taken by another node meanwhile (attempt ${attempt}); trying another subnet`);
+      log.warn(
+        `subnet ${leaseName(decision)} was taken by another node meanwhile (attempt ${attempt}); trying another subnet`,
+      );
     }
     throw new Error('failed to acquire lease: max retries reached trying to acquire a subnet');
   }
@@ -281,7 +302,10 @@ export class EtcdSubnetManager implements SubnetManager {
           if (ev) changes.push(ev);
         } catch (e) {
           // Could not read the key's etcd lease: a fresh listing catches up on whatever we skip here.
-          this.throttle.error('watch subnet leases', `failed to read lease of ${ch.kv.key.toString()}: ${errorMessage(e)}; listing again`);
+          this.throttle.error(
+            'watch subnet leases',
+            `failed to read lease of ${ch.kv.key.toString()}: ${errorMessage(e)}; listing again`,
+          );
           stream.resync();
           break;
         }

@@ -24,8 +24,10 @@ export type OwnKeyState =
   | { kind: 'foreign'; attrs: LeaseAttrs };
 
 function sameAttrs(a: LeaseAttrs, b: LeaseAttrs): boolean {
-  return JSON.stringify([a.publicIP, a.publicIPv6, a.backendType, a.backendData, a.backendV6Data]) ===
-    JSON.stringify([b.publicIP, b.publicIPv6, b.backendType, b.backendData, b.backendV6Data]);
+  return (
+    JSON.stringify([a.publicIP, a.publicIPv6, a.backendType, a.backendData, a.backendV6Data]) ===
+    JSON.stringify([b.publicIP, b.publicIPv6, b.backendType, b.backendData, b.backendV6Data])
+  );
 }
 
 export function classifyOwnKey(key: string, kv: KeyMeta & { value: string }, held: HeldLease): OwnKeyState {
@@ -53,7 +55,10 @@ export function vtepMacOf(attrs: LeaseAttrs): string {
 
 /** The same node data, but for the etcd lease: a restart of this node on the same device. */
 export function sameBackend(a: LeaseAttrs, b: LeaseAttrs): boolean {
-  return JSON.stringify([a.backendType, a.backendData, a.backendV6Data]) === JSON.stringify([b.backendType, b.backendData, b.backendV6Data]);
+  return (
+    JSON.stringify([a.backendType, a.backendData, a.backendV6Data]) ===
+    JSON.stringify([b.backendType, b.backendData, b.backendV6Data])
+  );
 }
 
 const FIX = 'give each node its own address with --iface, --iface-regex, --iface-can-reach or --public-ip';
@@ -63,6 +68,8 @@ export function duplicatePublicIPMessage(key: string, ours: LeaseAttrs, theirs: 
   const ip = ours.publicIP !== '0.0.0.0' ? ours.publicIP : (ours.publicIPv6 ?? ours.publicIP);
   const theirIP = ours.publicIP !== '0.0.0.0' ? theirs.publicIP : (theirs.publicIPv6 ?? theirs.publicIP);
   const who = theirIP === ip ? `another node with the same public IP ${ip}` : `another writer (public IP ${theirIP})`;
-  return `${key} is held by ${who}: its VtepMAC is ${vtepMacOf(theirs)}, this node's is ${vtepMacOf(ours)}. ` +
-    `Two nodes share one public IP (Vagrant's NAT address 10.0.2.15 on every VM does this); ${FIX}`;
+  return (
+    `${key} is held by ${who}: its VtepMAC is ${vtepMacOf(theirs)}, this node's is ${vtepMacOf(ours)}. ` +
+    `Two nodes share one public IP (Vagrant's NAT address 10.0.2.15 on every VM does this); ${FIX}`
+  );
 }

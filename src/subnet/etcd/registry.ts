@@ -12,7 +12,6 @@ export type LeaseSubnets = Pick<Lease, 'subnet' | 'ipv6Subnet'>;
 /** flannel's fixed etcd lease TTL: 24 h. */
 export const LEASE_TTL_SECONDS = 86400;
 
-
 const CONFIG_NOT_FOUND = 'flannel config not found in etcd store. Did you create your config using etcdv3 API?';
 
 /** A subnet key whose value could not be read; callers log and skip it. */
@@ -105,7 +104,11 @@ export class EtcdRegistry {
     if (!parsed) return null;
     const attrs = decodeLeaseValue(kv.value.toString(), key);
     const leaseId = String(kv.lease ?? '0');
-    return makeLease(parsed, attrs, leaseId === '0' || leaseId === '' ? null : new Date(Date.now() + this.ttlSeconds * 1000));
+    return makeLease(
+      parsed,
+      attrs,
+      leaseId === '0' || leaseId === '' ? null : new Date(Date.now() + this.ttlSeconds * 1000),
+    );
   }
 
   /** One key's value and meta; null when absent. */
@@ -144,7 +147,10 @@ export class EtcdRegistry {
     let succeeded = false;
     let revision = '';
     try {
-      const guard = overModRevision === undefined ? this.client.if(key, 'Version', '==', 0) : this.client.if(key, 'Mod', '==', overModRevision);
+      const guard =
+        overModRevision === undefined
+          ? this.client.if(key, 'Version', '==', 0)
+          : this.client.if(key, 'Mod', '==', overModRevision);
       const res = await guard.then(this.client.put(key).value(encodeLeaseValue(attrs)).lease(grant.ID)).commit();
       succeeded = res.succeeded;
       revision = res.header.revision;
@@ -158,7 +164,12 @@ export class EtcdRegistry {
    * Rewrites a lease: a new 24 h etcd lease and a plain put; `reservation` keeps the key lease-less. `replaces`, the
    * etcd lease the key held before and that this node owns, is revoked after the write: one etcd lease per node.
    */
-  async updateLease(subnets: LeaseSubnets, attrs: LeaseAttrs, reservation: boolean, replaces?: string): Promise<WrittenLease> {
+  async updateLease(
+    subnets: LeaseSubnets,
+    attrs: LeaseAttrs,
+    reservation: boolean,
+    replaces?: string,
+  ): Promise<WrittenLease> {
     const key = this.subnetKey(subnets);
     const value = encodeLeaseValue(attrs);
     if (reservation) {

@@ -119,16 +119,22 @@ export async function monitorOwnLease(o: MonitorOptions): Promise<MonitorOutcome
       return;
     }
     if (state.kind === 'malformed') {
-      log.warn(`${key}: this node's own lease was overwritten with a value that is no lease (${state.error}); writing it again`);
+      log.warn(
+        `${key}: this node's own lease was overwritten with a value that is no lease (${state.error}); writing it again`,
+      );
     } else if (state.kind === 'detached') {
-      log.warn(`${key}: this node's own lease was detached from its etcd lease (written without one, it would never expire); writing it again`);
+      log.warn(
+        `${key}: this node's own lease was detached from its etcd lease (written without one, it would never expire); writing it again`,
+      );
     } else {
       const now = Date.now();
       foreignRewrites.push(now);
       while (foreignRewrites[0]! < now - FIGHT_WINDOW_MS) foreignRewrites.shift();
       const conflict = duplicatePublicIPMessage(key, held.attrs, state.attrs);
       if (foreignRewrites.length > MAX_FOREIGN_REWRITES) {
-        log.error(`${conflict}. It was rewritten ${foreignRewrites.length} times within ${FIGHT_WINDOW_MS / 1000}s: stopping instead of fighting over it`);
+        log.error(
+          `${conflict}. It was rewritten ${foreignRewrites.length} times within ${FIGHT_WINDOW_MS / 1000}s: stopping instead of fighting over it`,
+        );
         finish('conflict');
         return;
       }

@@ -16,7 +16,9 @@ export class AnnotationPrefixError extends Error {
 export function normalizeAnnotationPrefix(prefix: string): string {
   const slashes = prefix.split('/').length - 1;
   if (slashes > 1) {
-    throw new AnnotationPrefixError(`subnet/kube: prefix can contain at most single slash (--kube-annotation-prefix "${prefix}")`);
+    throw new AnnotationPrefixError(
+      `subnet/kube: prefix can contain at most single slash (--kube-annotation-prefix "${prefix}")`,
+    );
   }
   let p = slashes === 0 ? `${prefix}/` : prefix;
   if (!p.endsWith('/') && !p.endsWith('-')) p += '-';

@@ -32,7 +32,12 @@ export interface NodeApi {
   getNode(name: string): Promise<KubeNode | null>;
   listNodes(): Promise<{ items: KubeNode[]; resourceVersion: string }>;
   /** Streams watch events from `resourceVersion` until the server ends the stream, it fails, or `signal` aborts. */
-  watchNodes(resourceVersion: string, onEvent: (ev: WatchEvent) => void, signal: AbortSignal, timeoutSeconds: number): Promise<void>;
+  watchNodes(
+    resourceVersion: string,
+    onEvent: (ev: WatchEvent) => void,
+    signal: AbortSignal,
+    timeoutSeconds: number,
+  ): Promise<void>;
   /** Strategic-merge patch of the nodes/status subresource. */
   patchNodeStatus(name: string, body: object): Promise<void>;
   podNodeName(namespace: string, pod: string): Promise<string | undefined>;
@@ -42,7 +47,8 @@ function toApiError(e: unknown, what: string): KubeApiError {
   const err = e as { code?: number; statusCode?: number; body?: unknown; message?: string };
   const status = typeof err.code === 'number' ? err.code : typeof err.statusCode === 'number' ? err.statusCode : 0;
   let detail = err.message ?? String(e);
-  if (err.body && typeof err.body === 'object' && 'message' in err.body) detail = String((err.body as { message: unknown }).message);
+  if (err.body && typeof err.body === 'object' && 'message' in err.body)
+    detail = String((err.body as { message: unknown }).message);
   else if (typeof err.body === 'string' && err.body) detail = err.body;
   return new KubeApiError(`${what}: ${status ? `HTTP ${status}: ` : ''}${detail.split('\n')[0]}`, status);
 }
@@ -50,7 +56,11 @@ function toApiError(e: unknown, what: string): KubeApiError {
 /** Keeps what flannel reads; the generated client turns dates into Date objects we do not need. */
 function plainNode(n: any): KubeNode {
   const out: KubeNode = {
-    metadata: { name: n.metadata?.name ?? '', resourceVersion: n.metadata?.resourceVersion, annotations: n.metadata?.annotations ?? {} },
+    metadata: {
+      name: n.metadata?.name ?? '',
+      resourceVersion: n.metadata?.resourceVersion,
+      annotations: n.metadata?.annotations ?? {},
+    },
     spec: { podCIDR: n.spec?.podCIDR, podCIDRs: n.spec?.podCIDRs },
   };
   return out;
@@ -64,7 +74,11 @@ async function loadConfig(k8s: K8s, o: KubeClientOptions): Promise<InstanceType<
     if (o.apiUrl) {
       const cur = kc.getCurrentCluster();
       if (!cur) throw new Error(`--kubeconfig-file ${o.kubeconfigFile} has no current cluster`);
-      const clusters = kc.clusters.map((c) => (c.name === cur.name ? { ...c, server: o.apiUrl!, skipTLSVerify: c.skipTLSVerify || o.apiUrl!.startsWith('http:') } : c));
+      const clusters = kc.clusters.map((c) =>
+        c.name === cur.name
+          ? { ...c, server: o.apiUrl!, skipTLSVerify: c.skipTLSVerify || o.apiUrl!.startsWith('http:') }
+          : c,
+      );
       kc.loadFromOptions({ clusters, users: kc.users, contexts: kc.contexts, currentContext: kc.currentContext });
     }
   } else if (o.apiUrl) {
@@ -90,10 +104,19 @@ async function loadConfig(k8s: K8s, o: KubeClientOptions): Promise<InstanceType<
  * GETs `url` and feeds each line of the (chunked) body to `onLine`. Resolves when the server ends the body properly
  * or `signal` aborts; rejects on HTTP errors and on a connection cut mid-stream.
  */
-function streamLines(url: URL, agent: Agent | undefined, headers: Record<string, string>, signal: AbortSignal, onLine: (line: string) => void): Promise<void> {
+function streamLines(
+  url: URL,
+  agent: Agent | undefined,
+  headers: Record<string, string>,
+  signal: AbortSignal,
+  onLine: (line: string) => void,
+): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     if (signal.aborted) return resolve();
-    const req = (url.protocol === 'https:' ? httpsRequest : httpRequest)(url, { agent, headers: { ...headers, Accept: 'application/json' } });
+    const req = (url.protocol === 'https:' ? httpsRequest : httpRequest)(url, {
+      agent,
+      headers: { ...headers, Accept: 'application/json' },
+    });
     let settled = false;
     const settle = (err?: Error) => {
       if (settled) return;
@@ -111,7 +134,9 @@ function streamLines(url: URL, agent: Agent | undefined, headers: Record<string,
         let body = '';
         res.setEncoding('utf8');
         res.on('data', (c: string) => (body += c.slice(0, 1000)));
-        res.on('end', () => settle(new KubeApiError(`watch nodes: HTTP ${res.statusCode}: ${body.slice(0, 300)}`, res.statusCode ?? 0)));
+        res.on('end', () =>
+          settle(new KubeApiError(`watch nodes: HTTP ${res.statusCode}: ${body.slice(0, 300)}`, res.statusCode ?? 0)),
+        );
         res.on('error', () => settle(new KubeApiError(`watch nodes: HTTP ${res.statusCode}`, res.statusCode ?? 0)));
         return;
       }
@@ -134,7 +159,9 @@ function streamLines(url: URL, agent: Agent | undefined, headers: Record<string,
       res.on('end', () => settle());
       // 'aborted'/'close' without 'end': the connection was cut.
       res.on('aborted', () => settle(new KubeApiError('watch nodes: connection closed mid-stream', 0)));
-      res.on('close', () => settle(res.complete ? undefined : new KubeApiError('watch nodes: connection closed mid-stream', 0)));
+      res.on('close', () =>
+        settle(res.complete ? undefined : new KubeApiError('watch nodes: connection closed mid-stream', 0)),
+      );
       res.on('error', (e) => settle(new KubeApiError(`watch nodes: ${e.message}`, 0)));
     });
     req.end();

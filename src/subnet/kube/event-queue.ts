@@ -9,7 +9,9 @@ const BACKOFF_MAX_MS = 5000;
 export function parseEventQueueDepth(raw: string | undefined): number {
   if (raw === undefined || raw === '') return DEFAULT_EVENT_QUEUE_DEPTH;
   if (!/^\d+$/.test(raw.trim()) || Number(raw) < 1) {
-    throw new Error(`EVENT_QUEUE_DEPTH "${raw}" is invalid: use a positive whole number (default ${DEFAULT_EVENT_QUEUE_DEPTH})`);
+    throw new Error(
+      `EVENT_QUEUE_DEPTH "${raw}" is invalid: use a positive whole number (default ${DEFAULT_EVENT_QUEUE_DEPTH})`,
+    );
   }
   return Number(raw);
 }

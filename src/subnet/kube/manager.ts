@@ -5,7 +5,15 @@ import { parseNetworkConfig } from '../../config/parse.ts';
 import type { NetworkConfig } from '../../config/network-config.ts';
 import { errorMessage, logger } from '../../log/log.ts';
 import { sleep, untilAborted } from '../../util/sleep.ts';
-import { leaseName, makeLease, type Lease, type LeaseAttrs, type LeaseEvent, type SubnetManager, type SubnetWatchObserver } from '../lease.ts';
+import {
+  leaseName,
+  makeLease,
+  type Lease,
+  type LeaseAttrs,
+  type LeaseEvent,
+  type SubnetManager,
+  type SubnetWatchObserver,
+} from '../lease.ts';
 import { annotationNames, type AnnotationNames } from './annotations.ts';
 import { createNodeApi, type KubeClientOptions, type NodeApi } from './client.ts';
 import { DEFAULT_EVENT_QUEUE_DEPTH, EventQueue } from './event-queue.ts';
@@ -44,7 +52,7 @@ export interface KubeSubnetManagerOptions extends KubeClientOptions {
 async function resolveNodeName(api: NodeApi, o: KubeSubnetManagerOptions): Promise<string> {
   if (o.nodeName) return o.nodeName;
   if (!o.podName || !o.podNamespace) {
-    throw new Error('env variables POD_NAME and POD_NAMESPACE must be set (or set NODE_NAME to this node\'s name)');
+    throw new Error("env variables POD_NAME and POD_NAMESPACE must be set (or set NODE_NAME to this node's name)");
   }
   const name = await api.podNodeName(o.podNamespace, o.podName);
   if (!name) throw new Error(`node name not present in pod spec '${o.podNamespace}/${o.podName}'`);
@@ -57,7 +65,9 @@ export async function readNetConfig(path: string): Promise<NetworkConfig> {
   try {
     text = await readFile(path, 'utf8');
   } catch (e) {
-    throw new Error(`failed to read net conf: ${errorMessage(e)} (--net-config-path ${path}; the DaemonSet mounts ConfigMap kube-flannel-cfg there)`);
+    throw new Error(
+      `failed to read net conf: ${errorMessage(e)} (--net-config-path ${path}; the DaemonSet mounts ConfigMap kube-flannel-cfg there)`,
+    );
   }
   try {
     // Kube mode does not run the etcd defaults and checks (docs/COMPATIBILITY.md, "Kubernetes subnet manager"): the pod
@@ -111,10 +121,13 @@ export class KubeSubnetManager implements SubnetManager {
       await Promise.race([synced, sleep(Math.min(1000, Math.max(0, deadline - Date.now())))]);
     }
     if (this.informer.synced) log.info(`Node controller sync successful (${this.informer.cache.size} nodes)`);
-    else if (this.o.contWhenCacheNotReady) log.warn('Node controller did not sync in time; continuing because CONT_WHEN_CACHE_NOT_READY=true');
+    else if (this.o.contWhenCacheNotReady)
+      log.warn('Node controller did not sync in time; continuing because CONT_WHEN_CACHE_NOT_READY=true');
     else {
       this.background.abort();
-      throw new Error('error waiting for nodeController to sync state (set CONT_WHEN_CACHE_NOT_READY=true to continue anyway)');
+      throw new Error(
+        'error waiting for nodeController to sync state (set CONT_WHEN_CACHE_NOT_READY=true to continue anyway)',
+      );
     }
     try {
       this.ownAtStart = this.informer.cache.get(this.nodeName) ?? (await this.api.getNode(this.nodeName));
@@ -252,7 +265,9 @@ export class KubeSubnetManager implements SubnetManager {
     if (this.o.setNodeNetworkUnavailable) {
       try {
         await this.retry(`failed to set NetworkUnavailable on node "${this.nodeName}"`, signal, () =>
-          this.api.patchNodeStatus(this.nodeName, { status: { conditions: [networkUnavailableCondition(new Date())] } }),
+          this.api.patchNodeStatus(this.nodeName, {
+            status: { conditions: [networkUnavailableCondition(new Date())] },
+          }),
         );
         log.info(`Set NetworkUnavailable=False (FlannelIsUp) on node ${this.nodeName}`);
       } catch (e) {

@@ -21,8 +21,6 @@ export interface NodeInformerOptions {
   observer?: SubnetWatchObserver;
 }
 
-
-
 export class NodeInformer {
   readonly cache = new Map<string, KubeNode>();
   private listeners = new Set<(changes: NodeChange[]) => void>();
@@ -93,7 +91,9 @@ export class NodeInformer {
   private apply(ev: WatchEvent, rv: string): string | null {
     if (ev.type === 'ERROR') {
       const code = ev.object?.code;
-      log.info(`node watch ended by the server (${code ?? '?'} ${ev.object?.reason ?? ''}: ${ev.object?.message ?? ''}); listing again`);
+      log.info(
+        `node watch ended by the server (${code ?? '?'} ${ev.object?.reason ?? ''}: ${ev.object?.message ?? ''}); listing again`,
+      );
       return null;
     }
     const nextRv: string = ev.object?.metadata?.resourceVersion ?? rv;
@@ -150,7 +150,11 @@ export class NodeInformer {
     }
   }
 
-  private async watchOnce(rv: string, signal: AbortSignal, setRv: (rv: string) => void): Promise<'ended' | 'relist' | 'failed'> {
+  private async watchOnce(
+    rv: string,
+    signal: AbortSignal,
+    setRv: (rv: string) => void,
+  ): Promise<'ended' | 'relist' | 'failed'> {
     const stop = new AbortController();
     this.stopWatch = stop;
     const onAbort = () => stop.abort();

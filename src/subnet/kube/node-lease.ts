@@ -62,7 +62,8 @@ export function nodeToLease(node: KubeNode, names: AnnotationNames): NodeLease {
   if ('bad' in v6subnet) return { skip: `invalid IPv6 pod CIDR ${JSON.stringify(v6subnet.bad)}` };
   if (!subnet && !v6subnet.net) return { skip: `no pod CIDR (podCIDRs ${JSON.stringify(podCIDRsOf(node))})` };
   const publicIP = a[names.publicIP] ?? (subnet ? undefined : '0.0.0.0');
-  if (publicIP === undefined || !isIPv4(publicIP)) return { skip: `bad ${names.publicIP} ${JSON.stringify(publicIP ?? null)}` };
+  if (publicIP === undefined || !isIPv4(publicIP))
+    return { skip: `bad ${names.publicIP} ${JSON.stringify(publicIP ?? null)}` };
   const v6 = a[names.publicIPv6];
   if (v6 !== undefined && !isIPv6(v6)) return { skip: `bad ${names.publicIPv6} ${JSON.stringify(v6)}` };
   if (!subnet && v6 === undefined) return { skip: `IPv6-only node without ${names.publicIPv6}` };
@@ -94,7 +95,11 @@ export function peerAnnotationsChanged(old: KubeNode, next: KubeNode, names: Ann
  * The lease events for a node going from `old` to `next` (either may be absent: added / deleted). A node that stops
  * being a valid peer is removed; a new pod CIDR (v4 or v6) removes the old subnet before adding the new one.
  */
-export function nodeChangeEvents(old: KubeNode | undefined, next: KubeNode | undefined, names: AnnotationNames): LeaseEvent[] {
+export function nodeChangeEvents(
+  old: KubeNode | undefined,
+  next: KubeNode | undefined,
+  names: AnnotationNames,
+): LeaseEvent[] {
   const before = old ? nodeToLease(old, names) : null;
   const after = next ? nodeToLease(next, names) : null;
   const oldLease = before && 'lease' in before ? before.lease : null;
@@ -103,7 +108,10 @@ export function nodeChangeEvents(old: KubeNode | undefined, next: KubeNode | und
   if (!newLease) return [{ type: 'removed', lease: oldLease }];
   const same = (a?: { toString(): string }, b?: { toString(): string }) => a?.toString() === b?.toString();
   if (!same(oldLease.subnet, newLease.subnet) || !same(oldLease.ipv6Subnet, newLease.ipv6Subnet)) {
-    return [{ type: 'removed', lease: oldLease }, { type: 'added', lease: newLease }];
+    return [
+      { type: 'removed', lease: oldLease },
+      { type: 'added', lease: newLease },
+    ];
   }
   return peerAnnotationsChanged(old!, next!, names) ? [{ type: 'added', lease: newLease }] : [];
 }

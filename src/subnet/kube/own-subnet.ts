@@ -52,17 +52,26 @@ function splitPodCIDRs(name: string, cidrs: string[]): OwnSubnets {
 export function ownSubnets(node: KubeNode, config: NetworkConfig): OwnSubnets {
   const name = node.metadata.name;
   const list = node.spec?.podCIDRs ?? [];
-  if (list.length > 2) throw new PodCIDRError(`pod cidrs should be IPv4/IPv6 only or dualstack (node "${name}" has ${JSON.stringify(list)})`);
+  if (list.length > 2)
+    throw new PodCIDRError(
+      `pod cidrs should be IPv4/IPv6 only or dualstack (node "${name}" has ${JSON.stringify(list)})`,
+    );
   const cidrs = podCIDRsOf(node);
   if (cidrs.length === 0) {
-    throw new PodCIDRError(`node "${name}" pod cidr not assigned (give the node a spec.podCIDR, e.g. kube-controller-manager --allocate-node-cidrs)`);
+    throw new PodCIDRError(
+      `node "${name}" pod cidr not assigned (give the node a spec.podCIDR, e.g. kube-controller-manager --allocate-node-cidrs)`,
+    );
   }
   const found = splitPodCIDRs(name, cidrs);
   const out: OwnSubnets = {};
   if (config.enableIPv4) {
-    if (!found.v4) throw new PodCIDRError(`node "${name}" pod cidr not assigned (no IPv4 entry in ${JSON.stringify(cidrs)})`);
+    if (!found.v4)
+      throw new PodCIDRError(`node "${name}" pod cidr not assigned (no IPv4 entry in ${JSON.stringify(cidrs)})`);
     const net = config.network;
-    if (!net) throw new PodCIDRError('the network config has no Network: set "Network" (e.g. "10.244.0.0/16") in net-conf.json');
+    if (!net)
+      throw new PodCIDRError(
+        'the network config has no Network: set "Network" (e.g. "10.244.0.0/16") in net-conf.json',
+      );
     if (!net.containsNet(found.v4)) throw outsideNetwork(net, found.v4, name);
     out.v4 = found.v4;
   }
@@ -72,10 +81,15 @@ export function ownSubnets(node: KubeNode, config: NetworkConfig): OwnSubnets {
       const hint = config.enableIPv4
         ? 'EnableIPv6 needs a dual-stack cluster whose controller manager gives nodes an IPv6 pod CIDR, e.g. --cluster-cidr=10.244.0.0/16,fd00:10:244::/56'
         : 'an IPv6-only network needs a controller manager that gives nodes an IPv6 pod CIDR, e.g. --cluster-cidr=fd00:10:244::/56';
-      throw new PodCIDRError(`node "${name}" ipv6 pod cidr not assigned (no IPv6 entry in ${JSON.stringify(cidrs)}; ${hint})`);
+      throw new PodCIDRError(
+        `node "${name}" ipv6 pod cidr not assigned (no IPv6 entry in ${JSON.stringify(cidrs)}; ${hint})`,
+      );
     }
     const net6 = config.ipv6Network;
-    if (!net6) throw new PodCIDRError('the network config has EnableIPv6 but no IPv6Network: set "IPv6Network" (e.g. "fd00:10:244::/56") in net-conf.json');
+    if (!net6)
+      throw new PodCIDRError(
+        'the network config has EnableIPv6 but no IPv6Network: set "IPv6Network" (e.g. "fd00:10:244::/56") in net-conf.json',
+      );
     if (!net6.containsNet(found.v6)) throw outsideNetwork(net6, found.v6, name);
     out.v6 = found.v6;
   }

@@ -17,18 +17,24 @@ export interface Overwrite {
 }
 
 /** Applies the admin-set public-ip(-v6)-overwrite annotations to the attrs this node advertises. */
-export function applyPublicIPOverwrite(attrs: LeaseAttrs, annotations: Record<string, string>, names: AnnotationNames): Overwrite {
+export function applyPublicIPOverwrite(
+  attrs: LeaseAttrs,
+  annotations: Record<string, string>,
+  names: AnnotationNames,
+): Overwrite {
   const out: LeaseAttrs = { ...attrs };
   const notes: string[] = [];
   const v4 = annotations[names.publicIPOverwrite];
   if (v4 !== undefined && v4 !== '') {
-    if (!isIPv4(v4)) throw new Error(`node annotation ${names.publicIPOverwrite} "${v4}" is not an IPv4 address; fix or remove it`);
+    if (!isIPv4(v4))
+      throw new Error(`node annotation ${names.publicIPOverwrite} "${v4}" is not an IPv4 address; fix or remove it`);
     notes.push(`Overriding public ip with '${v4}' from node annotation '${names.publicIPOverwrite}'`);
     out.publicIP = v4;
   }
   const v6 = annotations[names.publicIPv6Overwrite];
   if (v6 !== undefined && v6 !== '' && attrs.publicIPv6 !== null) {
-    if (!isIPv6(v6)) throw new Error(`node annotation ${names.publicIPv6Overwrite} "${v6}" is not an IPv6 address; fix or remove it`);
+    if (!isIPv6(v6))
+      throw new Error(`node annotation ${names.publicIPv6Overwrite} "${v6}" is not an IPv6 address; fix or remove it`);
     notes.push(`Overriding public ipv6 with '${v6}' from node annotation '${names.publicIPv6Overwrite}'`);
     out.publicIPv6 = v6;
   }
@@ -51,7 +57,10 @@ export function desiredAnnotations(attrs: LeaseAttrs, names: AnnotationNames): R
 }
 
 /** The annotations that differ from the node's (the body of a strategic-merge patch), or null when none does. */
-export function annotationPatch(current: Record<string, string>, desired: Record<string, string>): Record<string, string> | null {
+export function annotationPatch(
+  current: Record<string, string>,
+  desired: Record<string, string>,
+): Record<string, string> | null {
   const patch: Record<string, string> = {};
   for (const [k, v] of Object.entries(desired)) if (current[k] !== v) patch[k] = v;
   return Object.keys(patch).length > 0 ? patch : null;

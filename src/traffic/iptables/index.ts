@@ -4,7 +4,15 @@ import { errorMessage, logger } from '../../log/log.ts';
 import type { ForwardRulesParams, MasqRulesParams, TrafficManager } from '../traffic-manager.ts';
 import { deleteFlannelNftTables } from './nft-cleanup.ts';
 import { deletePlan, isEmptyPlan, restorePayload, setupPlan, type TablePlan } from './restore.ts';
-import { forwardRuleSet, FWD_CHAIN, MASQ_CHAIN, masqRuleSet, type IpFamily, type RuleSet, type Table } from './rules.ts';
+import {
+  forwardRuleSet,
+  FWD_CHAIN,
+  MASQ_CHAIN,
+  masqRuleSet,
+  type IpFamily,
+  type RuleSet,
+  type Table,
+} from './rules.ts';
 import { Iptables } from './runner.ts';
 import { processExec, type ExecFn } from '../../util/exec.ts';
 import { Serial } from '../../util/serial.ts';
@@ -33,7 +41,9 @@ export class IptablesTrafficManager implements TrafficManager {
   private ipt(family: IpFamily = 'ipv4'): Promise<Iptables> {
     this.iptables ??= Iptables.detect(this.exec).then((ipt) => {
       const f = ipt.features;
-      log.info(`iptables ${f.version?.join('.') ?? 'version unknown'}: --random-fully ${f.randomFully ? 'supported' : 'not supported'}, restore --wait ${f.restoreWait ? 'supported' : 'not supported'}`);
+      log.info(
+        `iptables ${f.version?.join('.') ?? 'version unknown'}: --random-fully ${f.randomFully ? 'supported' : 'not supported'}, restore --wait ${f.restoreWait ? 'supported' : 'not supported'}`,
+      );
       return ipt;
     });
     return this.iptables.then((ipt) => ipt.forFamily(family));
@@ -52,9 +62,14 @@ export class IptablesTrafficManager implements TrafficManager {
     const sets: RuleSet[] = [];
     if (v4) {
       if (p.prevNetwork && p.prevSubnet && (!p.prevNetwork.equals(v4.network) || !p.prevSubnet.equals(v4.subnet))) {
-        log.info(`Network or subnet changed (was ${p.prevNetwork} / ${p.prevSubnet}); deleting the masquerade rules built from them`);
+        log.info(
+          `Network or subnet changed (was ${p.prevNetwork} / ${p.prevSubnet}); deleting the masquerade rules built from them`,
+        );
         // The old daemon may have run with or without --random-fully; delete either form.
-        await this.deleteRuleSets([masqRuleSet(p.prevNetwork, p.prevSubnet, true), masqRuleSet(p.prevNetwork, p.prevSubnet, false)]);
+        await this.deleteRuleSets([
+          masqRuleSet(p.prevNetwork, p.prevSubnet, true),
+          masqRuleSet(p.prevNetwork, p.prevSubnet, false),
+        ]);
       }
       log.info(`Setting up masking rules for network ${v4.network}, subnet ${v4.subnet}`);
       sets.push(masqRuleSet(v4.network, v4.subnet, randomFully));
@@ -62,9 +77,18 @@ export class IptablesTrafficManager implements TrafficManager {
       await this.deleteUnusedFamily('ipv4', 'nat', MASQ_CHAIN);
     }
     if (v6) {
-      if (p.prevIpv6Network && p.prevIpv6Subnet && !(p.prevIpv6Network.equals(v6.network) && p.prevIpv6Subnet.equals(v6.subnet))) {
-        log.info(`IPv6 network or subnet changed (was ${p.prevIpv6Network} / ${p.prevIpv6Subnet}); deleting the ip6tables masquerade rules built from them`);
-        await this.deleteRuleSets([masqRuleSet(p.prevIpv6Network, p.prevIpv6Subnet, true), masqRuleSet(p.prevIpv6Network, p.prevIpv6Subnet, false)]);
+      if (
+        p.prevIpv6Network &&
+        p.prevIpv6Subnet &&
+        !(p.prevIpv6Network.equals(v6.network) && p.prevIpv6Subnet.equals(v6.subnet))
+      ) {
+        log.info(
+          `IPv6 network or subnet changed (was ${p.prevIpv6Network} / ${p.prevIpv6Subnet}); deleting the ip6tables masquerade rules built from them`,
+        );
+        await this.deleteRuleSets([
+          masqRuleSet(p.prevIpv6Network, p.prevIpv6Subnet, true),
+          masqRuleSet(p.prevIpv6Network, p.prevIpv6Subnet, false),
+        ]);
       }
       log.info(`Setting up IPv6 masking rules for network ${v6.network}, subnet ${v6.subnet}`);
       sets.push(masqRuleSet(v6.network, v6.subnet, randomFully));
@@ -109,7 +133,13 @@ export class IptablesTrafficManager implements TrafficManager {
     }
   }
 
-  private keepAll(sets: RuleSet[], resyncSeconds: number, signal: AbortSignal, onFirstApply?: () => void, onRepair?: OnRuleRepair): Promise<void> {
+  private keepAll(
+    sets: RuleSet[],
+    resyncSeconds: number,
+    signal: AbortSignal,
+    onFirstApply?: () => void,
+    onRepair?: OnRuleRepair,
+  ): Promise<void> {
     const keepers = sets.map((set) => ({
       name: `${set.family === 'ipv6' ? 'ip6tables ' : ''}${set.table} ${set.chain}`,
       apply: () => this.apply(set),

@@ -22,6 +22,7 @@ export async function deleteFlannelNftTables(exec: ExecFn): Promise<void> {
     if (!present.has(`table ${t.family} ${t.name}`)) continue;
     log.info(`Deleting nftables table ${t.family} ${t.name} left by nftables mode`);
     const res = await exec('nft', ['delete', 'table', t.family, t.name]);
-    if (res.code !== 0) log.error(`running "nft delete table ${t.family} ${t.name}" failed (exit ${res.code}): ${res.stderr.trim()}`);
+    if (res.code !== 0)
+      log.error(`running "nft delete table ${t.family} ${t.name}" failed (exit ${res.code}): ${res.stderr.trim()}`);
   }
 }

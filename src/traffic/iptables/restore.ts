@@ -42,7 +42,12 @@ export function deletePlan(set: RuleSet, copies: CopyCount): TablePlan {
  * rules, then the chain. `tableRules` is `iptables -t <table> -S` output. Used for a mode or an IP family not in use.
  */
 export function chainCleanupPayload(table: Table, chain: string, tableRules: readonly string[]): string {
-  const jumps = tableRules.filter((l) => l.startsWith('-A ') && !l.startsWith(`-A ${chain} `) && (l.endsWith(` -j ${chain}`) || l.endsWith(` -g ${chain}`)));
+  const jumps = tableRules.filter(
+    (l) =>
+      l.startsWith('-A ') &&
+      !l.startsWith(`-A ${chain} `) &&
+      (l.endsWith(` -j ${chain}`) || l.endsWith(` -g ${chain}`)),
+  );
   return [`*${table}`, ...jumps.map((l) => `-D ${l.slice(3)}`), `-F ${chain}`, `-X ${chain}`, 'COMMIT', ''].join('\n');
 }
 

@@ -42,7 +42,8 @@ export function masqRuleSet(network: IPv4Net, subnet: IPv4Net, randomFully: bool
 export function masqRuleSet(network: IPv6Net, subnet: IPv6Net, randomFully: boolean): RuleSet;
 export function masqRuleSet(network: IPv4Net | IPv6Net, subnet: IPv4Net | IPv6Net, randomFully: boolean): RuleSet {
   const family = familyOf(network);
-  if (familyOf(subnet) !== family) throw new Error(`masquerade rules: network ${network} and subnet ${subnet} are of different IP families`);
+  if (familyOf(subnet) !== family)
+    throw new Error(`masquerade rules: network ${network} and subnet ${subnet} are of different IP families`);
   const net = network.toString();
   const pod = subnet.toString();
   const comment = ['-m', 'comment', '--comment', MASQ_COMMENT];

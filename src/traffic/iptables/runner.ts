@@ -6,7 +6,10 @@ import { ruleText, type IpFamily, type IptRule, type Table } from './rules.ts';
 /** A failed command, with the command line and stderr for the log. */
 export class IptablesError extends Error {
   readonly code = 'EIPTABLES';
-  constructor(readonly command: string, readonly result: ExecResult) {
+  constructor(
+    readonly command: string,
+    readonly result: ExecResult,
+  ) {
     super(`running "${command}" failed (exit ${result.code}): ${result.stderr.trim() || result.stdout.trim()}`);
     this.name = 'IptablesError';
   }
@@ -52,7 +55,11 @@ export class Iptables {
   readonly bin: string;
   readonly restoreBin: string;
 
-  constructor(private readonly exec: ExecFn, readonly features: IptablesFeatures, readonly family: IpFamily = 'ipv4') {
+  constructor(
+    private readonly exec: ExecFn,
+    readonly features: IptablesFeatures,
+    readonly family: IpFamily = 'ipv4',
+  ) {
     this.bin = family === 'ipv6' ? 'ip6tables' : 'iptables';
     this.restoreBin = `${this.bin}-restore`;
   }
@@ -60,7 +67,10 @@ export class Iptables {
   static async detect(exec: ExecFn): Promise<Iptables> {
     const ipt = await exec('iptables', ['--version']);
     const restore = await exec('iptables-restore', ['--version']);
-    return new Iptables(exec, featuresOf(ipt.stdout + ipt.stderr, restore.code === 0 ? restore.stdout + restore.stderr : ''));
+    return new Iptables(
+      exec,
+      featuresOf(ipt.stdout + ipt.stderr, restore.code === 0 ? restore.stdout + restore.stderr : ''),
+    );
   }
 
   /** The same commands for the other family; iptables and ip6tables ship together, so the features carry over. */

@@ -7,7 +7,16 @@ import type { ForwardRulesParams, MasqRulesParams, TrafficManager } from '../tra
 import { deleteFlannelIptablesChains } from './iptables-cleanup.ts';
 import { chainDifferences } from './listing.ts';
 import { Nft } from './nft.ts';
-import { applyScript, forwardChain, masqChain, TABLE_V4, TABLE_V6, tableScript, type NftChain, type NftTable } from './ruleset.ts';
+import {
+  applyScript,
+  forwardChain,
+  masqChain,
+  TABLE_V4,
+  TABLE_V6,
+  tableScript,
+  type NftChain,
+  type NftTable,
+} from './ruleset.ts';
 import { Serial } from '../../util/serial.ts';
 import { keepAllApplied, type OnRuleRepair } from '../resync.ts';
 import { forwardFamilies, masqFamilies, unusedFamilyReason } from '../families.ts';
@@ -45,17 +54,22 @@ export class NftablesTrafficManager implements TrafficManager {
 
   /** Probed once; init() does it so the masquerade chain is queued before the forward chain, as upstream lists them. */
   private probeFullyRandom(): Promise<boolean> {
-    this.fullyRandom ??= this.serial.run(() => this.nft.supportsFullyRandom()).then((ok) => {
-      log.info(`nftables masquerade fully-random ${ok ? 'supported' : 'not supported'}`);
-      this.fullyRandomKnown = ok;
-      return ok;
-    });
+    this.fullyRandom ??= this.serial
+      .run(() => this.nft.supportsFullyRandom())
+      .then((ok) => {
+        log.info(`nftables masquerade fully-random ${ok ? 'supported' : 'not supported'}`);
+        this.fullyRandomKnown = ok;
+        return ok;
+      });
     return this.fullyRandom;
   }
 
   async setupAndEnsureMasqRules(p: MasqRulesParams): Promise<void> {
     const { v4, v6 } = masqFamilies(p);
-    const removed = [!v4 && this.deleteUnusedChain(TABLE_V4, 'postrtg'), !v6 && this.deleteUnusedChain(TABLE_V6, 'postrtg')];
+    const removed = [
+      !v4 && this.deleteUnusedChain(TABLE_V4, 'postrtg'),
+      !v6 && this.deleteUnusedChain(TABLE_V6, 'postrtg'),
+    ];
     // Stay synchronous up to the first apply when the probe already ran, so it queues ahead of the forward chain.
     const supported = this.fullyRandomKnown ?? (await this.probeFullyRandom());
     const randomFully = p.randomFully && supported;
@@ -75,7 +89,10 @@ export class NftablesTrafficManager implements TrafficManager {
 
   async setupAndEnsureForwardRules(p: ForwardRulesParams): Promise<void> {
     const { v4, v6 } = forwardFamilies(p);
-    const removed = [!v4 && this.deleteUnusedChain(TABLE_V4, 'forward'), !v6 && this.deleteUnusedChain(TABLE_V6, 'forward')];
+    const removed = [
+      !v4 && this.deleteUnusedChain(TABLE_V4, 'forward'),
+      !v6 && this.deleteUnusedChain(TABLE_V6, 'forward'),
+    ];
     const chains: NftChain[] = [];
     if (v4) {
       log.info(`Setting up forward rules for network ${v4}`);
@@ -94,19 +111,31 @@ export class NftablesTrafficManager implements TrafficManager {
    */
   private deleteUnusedChain(table: NftTable, name: NftChain['name']): Promise<void> {
     const why = unusedFamilyReason(table === TABLE_V6);
-    return this.serial.run(() => this.nft.deleteChain(table, name)).then(
-      (deleted) => {
-        if (deleted) log.info(`Deleted chain ${name} of nftables table ${table.family} ${table.name}: ${why}`);
-      },
-      (e) => log.error(`Failed to delete chain ${name} of nftables table ${table.family} ${table.name} (${why}): ${errorMessage(e)}`),
-    );
+    return this.serial
+      .run(() => this.nft.deleteChain(table, name))
+      .then(
+        (deleted) => {
+          if (deleted) log.info(`Deleted chain ${name} of nftables table ${table.family} ${table.name}: ${why}`);
+        },
+        (e) =>
+          log.error(
+            `Failed to delete chain ${name} of nftables table ${table.family} ${table.name} (${why}): ${errorMessage(e)}`,
+          ),
+      );
   }
 
-  private keepAll(chains: NftChain[], resyncSeconds: number, signal: AbortSignal, onFirstApply?: () => void, onRepair?: OnRuleRepair): Promise<void> {
+  private keepAll(
+    chains: NftChain[],
+    resyncSeconds: number,
+    signal: AbortSignal,
+    onFirstApply?: () => void,
+    onRepair?: OnRuleRepair,
+  ): Promise<void> {
     const keepers = chains.map((chain) => ({
       name: `nftables ${chain.table.family} ${chain.table.name} ${chain.name}`,
       apply: () => this.apply(chain),
-      differences: async () => chainDifferences(chain, await this.serial.run(() => this.nft.listChain(chain.table, chain.name))),
+      differences: async () =>
+        chainDifferences(chain, await this.serial.run(() => this.nft.listChain(chain.table, chain.name))),
       missingMessage: 'Some nftables rules are missing; recreating rules',
       family: chain.table.family === 'ip6' ? ('ipv6' as const) : ('ipv4' as const),
     }));

@@ -6,7 +6,6 @@ import { FWD_CHAIN, MASQ_CHAIN, type IpFamily, type Table } from '../iptables/ru
 import { Iptables } from '../iptables/runner.ts';
 import type { ExecFn } from '../../util/exec.ts';
 
-
 const log = logger('traffic/nftables');
 
 const CHAINS: ReadonlyArray<{ table: Table; chain: string }> = [

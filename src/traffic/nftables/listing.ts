@@ -26,7 +26,8 @@ function renderLeft(left: Json): string {
 
 function renderRight(right: Json, left: string): string {
   if (typeof right === 'string') return right;
-  if (typeof right === 'number') return left === 'meta mark' ? `0x${right.toString(16).padStart(8, '0')}` : String(right);
+  if (typeof right === 'number')
+    return left === 'meta mark' ? `0x${right.toString(16).padStart(8, '0')}` : String(right);
   if (isObject(right) && isObject(right.prefix)) return `${String(right.prefix.addr)}/${String(right.prefix.len)}`;
   return unknown(right);
 }
@@ -40,7 +41,8 @@ function renderStatement(st: Json): string {
     const o = op === '==' ? '' : `${String(op)} `;
     return `${l} ${o}${renderRight(right, l)}`;
   }
-  for (const verdict of ['accept', 'drop', 'return', 'continue']) if (verdict in st && st[verdict] === null) return verdict;
+  for (const verdict of ['accept', 'drop', 'return', 'continue'])
+    if (verdict in st && st[verdict] === null) return verdict;
   if ('masquerade' in st) {
     const m = st.masquerade;
     if (m === null) return 'masquerade';
@@ -89,7 +91,9 @@ export function chainDifferences(want: NftChain, got: ListedChain | undefined): 
   const n = Math.max(want.rules.length, got.rules.length);
   for (let i = 0; i < n; i++) {
     if (want.rules[i] === got.rules[i]) continue;
-    diffs.push(`rule ${i + 1} of ${want.name} is ${got.rules[i] === undefined ? 'missing' : `"${got.rules[i]}"`}, want ${want.rules[i] === undefined ? 'none' : `"${want.rules[i]}"`}`);
+    diffs.push(
+      `rule ${i + 1} of ${want.name} is ${got.rules[i] === undefined ? 'missing' : `"${got.rules[i]}"`}, want ${want.rules[i] === undefined ? 'none' : `"${want.rules[i]}"`}`,
+    );
   }
   return diffs;
 }

@@ -6,7 +6,10 @@ import type { NftTable } from './ruleset.ts';
 /** A failed `nft` command, with stderr for the log. */
 export class NftError extends Error {
   readonly code = 'ENFT';
-  constructor(readonly command: string, readonly result: ExecResult) {
+  constructor(
+    readonly command: string,
+    readonly result: ExecResult,
+  ) {
     super(
       result.code === 127
         ? `running "${command}" failed: nft not found (${result.stderr.trim()}); install nftables, or set "EnableNFTables": false in the network config`

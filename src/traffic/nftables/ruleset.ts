@@ -11,8 +11,18 @@ export interface NftTable {
   multicast: string;
 }
 
-export const TABLE_V4: NftTable = { family: 'ip', name: 'flannel-ipv4', comment: 'rules for flannel-ipv4', multicast: '224.0.0.0/4' };
-export const TABLE_V6: NftTable = { family: 'ip6', name: 'flannel-ipv6', comment: 'rules for flannel-ipv6', multicast: 'ff00::/8' };
+export const TABLE_V4: NftTable = {
+  family: 'ip',
+  name: 'flannel-ipv4',
+  comment: 'rules for flannel-ipv4',
+  multicast: '224.0.0.0/4',
+};
+export const TABLE_V6: NftTable = {
+  family: 'ip6',
+  name: 'flannel-ipv6',
+  comment: 'rules for flannel-ipv6',
+  multicast: 'ff00::/8',
+};
 /** kube-proxy's masquerade mark, as `nft list` prints it. */
 const KUBE_PROXY_MARK = '0x00004000';
 
@@ -44,7 +54,8 @@ export function masqChain(network: IPv4Net, subnet: IPv4Net, randomFully: boolea
 export function masqChain(network: IPv6Net, subnet: IPv6Net, randomFully: boolean): NftChain;
 export function masqChain(network: IPv4Net | IPv6Net, subnet: IPv4Net | IPv6Net, randomFully: boolean): NftChain {
   const table = tableOf(network);
-  if (tableOf(subnet) !== table) throw new Error(`nftables masquerade chain: network ${network} and subnet ${subnet} are of different IP families`);
+  if (tableOf(subnet) !== table)
+    throw new Error(`nftables masquerade chain: network ${network} and subnet ${subnet} are of different IP families`);
   const ip = table.family;
   const net = addr(network);
   const pod = addr(subnet);
