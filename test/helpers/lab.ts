@@ -202,6 +202,23 @@ export function assertNoProbeTables(hosts: readonly string[]): void {
   }
 }
 
+/** A rule spec (after the chain) rejecting vxlan's UDP the way firewalld does ("admin prohibited"). */
+export const FIREWALLD_REJECT_VXLAN = '-p udp -m udp --dport 8472 -j REJECT --reject-with icmp-host-prohibited'.split(
+  ' ',
+);
+
+/** Runs `f` with the host's flanneld (the host namespace's one process) stopped by SIGSTOP, resuming it after. */
+export function withFlanneldPaused(ns: string, f: () => void): void {
+  const pids = netnsPids(ns);
+  assert.equal(pids.length, 1, `one process (flanneld) in ${ns}: ${pids.join(' ')}`);
+  process.kill(pids[0]!, 'SIGSTOP');
+  try {
+    f();
+  } finally {
+    process.kill(pids[0]!, 'SIGCONT');
+  }
+}
+
 /** For `after`: takes the lab down; a failure here is left to the test that checks `lab down` itself. */
 export function labDownQuietly(): void {
   try {

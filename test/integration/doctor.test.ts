@@ -7,7 +7,6 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { renameSync } from 'node:fs';
 import { join } from 'node:path';
-import { netnsPids } from '../../src/lab/exec.ts';
 import { ipJson, nsRun } from '../helpers/netns.ts';
 import { until } from '../helpers/wait.ts';
 import {
@@ -22,6 +21,8 @@ import {
   subnetEnv,
   subnetEnvFile,
   vtepMac,
+  withFlanneldPaused,
+  FIREWALLD_REJECT_VXLAN,
 } from '../helpers/lab.ts';
 
 const ETCD = '--etcd-endpoints=http://192.168.100.2:2379';
@@ -33,23 +34,6 @@ const CONFIG_KEY = '/coreos.com/network/config';
 /** doctor in a host without the health server (flanneld is paused there, so it would not answer). */
 const quietDoctor = (ns: string, extra: string[] = []) =>
   doctorIn(ns, [ETCD, `--subnet-file=${subnetEnvFile(ns)}`, ...extra]);
-
-function flanneldPid(ns: string): number {
-  const pids = netnsPids(ns);
-  assert.equal(pids.length, 1, `one process (flanneld) in ${ns}: ${pids.join(' ')}`);
-  return pids[0]!;
-}
-
-/** Runs `f` with the host's flanneld stopped (SIGSTOP), resuming it after, also on failure. */
-function withFlanneldPaused(ns: string, f: () => void): void {
-  const pid = flanneldPid(ns);
-  process.kill(pid, 'SIGSTOP');
-  try {
-    f();
-  } finally {
-    process.kill(pid, 'SIGCONT');
-  }
-}
 
 const peerNet = (ns: string) => subnetEnv(ns).FLANNEL_SUBNET!.replace('.1/24', '.0');
 
@@ -249,19 +233,7 @@ describe('doctor on a real vxlan lab', { skip: labSkip }, () => {
   });
 
   it('overlay-port-blocked on the receiver and overlay-unreachable (--probe) on the sender: vxlan\'s UDP rejected "admin prohibited"', () => {
-    const rule = [
-      'INPUT',
-      '-p',
-      'udp',
-      '-m',
-      'udp',
-      '--dport',
-      '8472',
-      '-j',
-      'REJECT',
-      '--reject-with',
-      'icmp-host-prohibited',
-    ];
+    const rule = ['INPUT', ...FIREWALLD_REJECT_VXLAN];
     nsRun(H2, 'iptables', ['-w', '-I', ...rule]);
     try {
       const d2 = labDoctor(H2);

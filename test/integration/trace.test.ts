@@ -7,7 +7,6 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { netnsPids } from '../../src/lab/exec.ts';
 import { nsRun } from '../helpers/netns.ts';
 import { until } from '../helpers/wait.ts';
 import {
@@ -22,22 +21,12 @@ import {
   subnetEnv,
   TRACE_HOPS,
   vtepMac,
+  withFlanneldPaused,
+  FIREWALLD_REJECT_VXLAN,
 } from '../helpers/lab.ts';
 
 const [H1, H2] = ['flab-h1', 'flab-h2'];
 const CTL = join(import.meta.dirname, '../../dist/flannelctl.cjs');
-
-/** Runs `f` with the host's flanneld stopped (it would mend the breakage at once), resuming it after. */
-function withFlanneldPaused(ns: string, f: () => void): void {
-  const [pid] = netnsPids(ns);
-  assert.ok(pid, `flanneld in ${ns}`);
-  process.kill(pid, 'SIGSTOP');
-  try {
-    f();
-  } finally {
-    process.kill(pid, 'SIGCONT');
-  }
-}
 
 function podIP(pod: string): string {
   return (JSON.parse(readFileSync('/run/flannel-lab/state.json', 'utf8')) as { pods: Record<string, string> }).pods[
@@ -159,19 +148,7 @@ describe('lab trace on a real vxlan lab', { skip: labSkip }, () => {
   });
 
   it("stops at the receiver's INPUT when the overlay port is rejected, and the probe counts nothing past it", () => {
-    const rule = [
-      'INPUT',
-      '-p',
-      'udp',
-      '-m',
-      'udp',
-      '--dport',
-      '8472',
-      '-j',
-      'REJECT',
-      '--reject-with',
-      'icmp-host-prohibited',
-    ];
+    const rule = ['INPUT', ...FIREWALLD_REJECT_VXLAN];
     nsRun(H2, 'iptables', ['-w', '-I', ...rule]);
     try {
       const t = labTrace('h1-p1', 'h2-p1', ['--probe']);
