@@ -15,32 +15,7 @@ export async function within<T>(ms: number, what: string, p: Promise<T>): Promis
   }
 }
 
-/**
- * Polls `check` every `everyMs` until it returns something other than undefined or false (a thrown error counts as
- * not yet), and returns that; throws after `timeoutMs`.
- */
-export async function until<T>(
-  what: string,
-  check: () => T | undefined | false | Promise<T | undefined | false>,
-  timeoutMs: number,
-  everyMs: number,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await check();
-      if (v !== undefined && v !== false) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() >= deadline)
-      throw new Error(
-        `timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last error: ${(last as Error).message})` : ''}`,
-      );
-    await delay(everyMs);
-  }
-}
+export { until } from '../../src/util/wait.ts';
 
 /** Polls until `get()` deep-equals `want` (bounded), then asserts it so a failure shows the difference. */
 export async function eventually<T>(get: () => T, want: T, timeoutMs = 8000): Promise<void> {
