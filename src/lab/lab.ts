@@ -7,6 +7,7 @@ import { nodeExecutable } from '../util/self.ts';
 import { waitUntil } from '../util/wait.ts';
 import { netnsList, netnsPids, sh, shQuiet, spawnDetachedInNetns } from './exec.ts';
 import { kubeApiUrl, kubeFlanneldArgs, kubeNodesSummary, labNodeSpecs, startKubeApiServer } from './kube-lab.ts';
+import { plugIntoBridge } from './plug.ts';
 import { formatMatrix, lossPercent, pingMatrix, type PingTarget } from './ping-matrix.ts';
 import {
   LAB_DIR,
@@ -60,14 +61,7 @@ function makeUnderlay(t: LabTopology): void {
   const attach = (ns: string, ip: string, a: string, b: string) => {
     sh('ip', ['netns', 'add', ns]);
     ipn(ns, ['link', 'set', 'lo', 'up']);
-    sh('ip', ['link', 'add', a, 'type', 'veth', 'peer', 'name', b]);
-    sh('ip', ['link', 'set', a, 'netns', ns]);
-    sh('ip', ['link', 'set', b, 'netns', t.switchNs]);
-    ipn(ns, ['link', 'set', a, 'name', 'eth0']);
-    ipn(ns, ['addr', 'add', `${ip}/24`, 'dev', 'eth0']);
-    ipn(ns, ['link', 'set', 'eth0', 'up']);
-    ipn(t.switchNs, ['link', 'set', b, 'master', 'br0']);
-    ipn(t.switchNs, ['link', 'set', b, 'up']);
+    plugIntoBridge({ ns, ifname: 'eth0', sw: t.switchNs, bridge: 'br0', addresses: [[`${ip}/24`]], names: [a, b] });
   };
   attach(t.etcdNs, t.etcdIp, `${LAB_PREFIX}0a`, `${LAB_PREFIX}0b`);
   for (const h of t.hosts) {

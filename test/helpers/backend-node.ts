@@ -7,6 +7,7 @@ import type { NetworkConfig } from '../../src/config/network-config.ts';
 import { openNetlink, type Netlink } from '../../src/netlink/index.ts';
 import type { Backend, BackendContext, Network } from '../../src/backend/backend.ts';
 import type { MemoryCluster, MemorySubnetManager } from './memory-subnet-manager.ts';
+import { plugIntoBridge } from '../../src/lab/plug.ts';
 import { Netns, run, uniqueName } from './netns.ts';
 
 /** Network 10.244.0.0/16 with /24 subnets, IPv4 only, iptables rules, and the given backend. */
@@ -37,27 +38,25 @@ export class Underlay {
 
   /** A new host namespace with `eth0` = `addr`/24 on the switch. */
   host(prefix: string, addr: string): string {
-    return this.plug(prefix, ['addr', 'add', `${addr}/24`, 'dev', 'eth0']);
+    return this.plug(prefix, [`${addr}/24`]);
   }
 
   /** An IPv6-only host: `eth0` = `addr6`/64 (no DAD wait) and no IPv4 address at all. */
   hostV6(prefix: string, addr6: string): string {
-    return this.plug(prefix, ['addr', 'add', `${addr6}/64`, 'dev', 'eth0', 'nodad']);
+    return this.plug(prefix, [`${addr6}/64`, 'nodad']);
   }
 
-  /** A new namespace whose `eth0` is a port of the switch; `addrCmd` (an `ip` command) addresses it before it goes up. */
-  private plug(prefix: string, addrCmd: string[]): string {
+  /** A new namespace whose `eth0` is a port of the switch, with `address` (ip addr add arguments before dev). */
+  private plug(prefix: string, address: string[]): string {
     const ns = this.netns.add(prefix);
-    const port = uniqueName('p');
-    const tmp = uniqueName('e');
-    run('ip', ['link', 'add', tmp, 'type', 'veth', 'peer', 'name', port]);
-    run('ip', ['link', 'set', tmp, 'netns', ns]);
-    run('ip', ['link', 'set', port, 'netns', this.sw]);
-    run('ip', ['-n', ns, 'link', 'set', tmp, 'name', 'eth0']);
-    run('ip', ['-n', ns, ...addrCmd]);
-    run('ip', ['-n', ns, 'link', 'set', 'eth0', 'up']);
-    run('ip', ['-n', this.sw, 'link', 'set', port, 'master', 'br0']);
-    run('ip', ['-n', this.sw, 'link', 'set', port, 'up']);
+    plugIntoBridge({
+      ns,
+      ifname: 'eth0',
+      sw: this.sw,
+      bridge: 'br0',
+      addresses: [address],
+      names: [uniqueName('e'), uniqueName('p')],
+    });
     return ns;
   }
 }

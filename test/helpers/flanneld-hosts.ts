@@ -5,6 +5,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { etcdMissing, startEtcd, type EtcdHandle } from './etcd.ts';
+import { plugIntoBridge } from '../../src/lab/plug.ts';
 import { bridgeJson, ipJson, isRoot, Netns, nsRun, run, uniqueName } from './netns.ts';
 
 export const FLANNELD = join(import.meta.dirname, '../../dist/flanneld.cjs');
@@ -30,7 +31,7 @@ export interface HostOptions {
   defaultRoute?: boolean;
 }
 
-export class Underlay {
+export class FlanneldHosts {
   readonly netns = new Netns();
   readonly tmp = mkdtempSync(join(tmpdir(), 'flanneld-test-'));
   readonly daemons: Flanneld[] = [];
@@ -57,18 +58,15 @@ export class Underlay {
   /** A host namespace with eth0 (and eth1) plugged into the switch bridges. */
   addHost(prefix: string, o: HostOptions): string {
     const ns = this.netns.add(prefix);
-    const plug = (ifname: string, addr: string, br: string) => {
-      const inner = uniqueName('fdi');
-      const outer = uniqueName('fdo');
-      run('ip', ['link', 'add', inner, 'type', 'veth', 'peer', 'name', outer]);
-      run('ip', ['link', 'set', inner, 'netns', ns]);
-      run('ip', ['link', 'set', outer, 'netns', this.sw]);
-      run('ip', ['-n', ns, 'link', 'set', inner, 'name', ifname]);
-      run('ip', ['-n', ns, 'addr', 'add', `${addr}/24`, 'dev', ifname]);
-      run('ip', ['-n', ns, 'link', 'set', ifname, 'up']);
-      run('ip', ['-n', this.sw, 'link', 'set', outer, 'master', br]);
-      run('ip', ['-n', this.sw, 'link', 'set', outer, 'up']);
-    };
+    const plug = (ifname: string, addr: string, br: string) =>
+      plugIntoBridge({
+        ns,
+        ifname,
+        sw: this.sw,
+        bridge: br,
+        addresses: [[`${addr}/24`]],
+        names: [uniqueName('fdi'), uniqueName('fdo')],
+      });
     plug('eth0', o.eth0, 'br0');
     if (o.eth1) plug('eth1', o.eth1, 'br1');
     if (o.defaultRoute ?? true) run('ip', ['-n', ns, 'route', 'add', 'default', 'via', ETCD_IP]);

@@ -39,6 +39,17 @@ export class RuleLoops {
     return { stop, firstApplies: () => firstApplies };
   }
 
+  /** Runs one loop `fn` until stopAll(), or until the returned controller aborts it. */
+  run(fn: (signal: AbortSignal) => Promise<void>): AbortController {
+    const ac = new AbortController();
+    const done = fn(ac.signal);
+    this.add(async () => {
+      ac.abort();
+      await done;
+    });
+    return ac;
+  }
+
   /** Has stopAll() also run `stop` (for a loop a test starts by hand). */
   add(stop: () => Promise<void>): void {
     this.stops.push(stop);

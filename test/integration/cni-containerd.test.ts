@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { delimiter, join, relative } from 'node:path';
 import { buildBusyboxImage, CONTAINERD_TOOLS, Containerd, type Container } from '../helpers/containerd.ts';
-import { flanneldSkip, readSubnetEnv, Underlay } from '../helpers/flanneld-hosts.ts';
+import { flanneldSkip, readSubnetEnv, FlanneldHosts } from '../helpers/flanneld-hosts.ts';
 import { ipJson, uniqueName } from '../helpers/netns.ts';
 import { requireTool } from '../helpers/tools.ts';
 
@@ -50,7 +50,7 @@ function inSubnet(ip: string, cidr: string): boolean {
 describe(`flannel CNI plugin under containerd (ctr run --cni), two vxlan hosts, ${PLUGIN?.startsWith(root) ? relative(root, PLUGIN) : (PLUGIN ?? 'no plugin')}`, {
   skip,
 }, () => {
-  const u = new Underlay();
+  const u = new FlanneldHosts();
   let tmp = '';
   interface Host {
     ns: string;

@@ -4,12 +4,12 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { isRoot, nsRun } from '../helpers/netns.ts';
 import { until } from '../helpers/wait.ts';
-import { flanneldBuilt, readSubnetEnv, Underlay } from '../helpers/flanneld-hosts.ts';
+import { flanneldBuilt, readSubnetEnv, FlanneldHosts } from '../helpers/flanneld-hosts.ts';
 
 describe('flanneld when its backend fails', {
   skip: !isRoot || !flanneldBuilt ? 'needs root and `npm run build`' : false,
 }, () => {
-  const u = new Underlay();
+  const u = new FlanneldHosts();
   before(() => u.start());
   after(() => u.cleanup());
 

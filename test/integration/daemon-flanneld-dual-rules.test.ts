@@ -2,7 +2,7 @@
 // the config's IPv6Network and the host's v6 lease subnet, next to the v4 ones. Every process runs in a namespace.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { flanneldSkip, readSubnetEnv, Underlay } from '../helpers/flanneld-hosts.ts';
+import { flanneldSkip, readSubnetEnv, FlanneldHosts } from '../helpers/flanneld-hosts.ts';
 import { nsRun, run } from '../helpers/netns.ts';
 import { until } from '../helpers/wait.ts';
 import { specFwd, specMasq6 } from '../helpers/iptables.ts';
@@ -29,7 +29,7 @@ function subnet6(file: string): string {
 }
 
 describe('flanneld daemon: dual stack rules', { skip: flanneldSkip }, () => {
-  const u = new Underlay();
+  const u = new FlanneldHosts();
   before(async () => {
     await u.start();
   });

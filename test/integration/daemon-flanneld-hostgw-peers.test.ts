@@ -5,7 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { all, flanneldSkip, leaseOf, peerState, Underlay } from '../helpers/flanneld-hosts.ts';
+import { all, flanneldSkip, leaseOf, peerState, FlanneldHosts } from '../helpers/flanneld-hosts.ts';
 import { ipJson } from '../helpers/netns.ts';
 import { until } from '../helpers/wait.ts';
 import { runPeersInNetns } from '../../src/cli/peers.ts';
@@ -58,7 +58,7 @@ const gwRoute = (ns: string, subnet: string) =>
   ipJson(ns, ['-4', 'route', 'show', subnet]).find((r: any) => r.dst === subnet && r.gateway);
 
 describe('flannelctl peers against a host-gw flanneld', { skip: flanneldSkip }, () => {
-  const u = new Underlay();
+  const u = new FlanneldHosts();
   before(() => u.start());
   after(() => u.cleanup());
 
@@ -128,7 +128,7 @@ describe('flannelctl peers against a host-gw flanneld', { skip: flanneldSkip }, 
 });
 
 describe('flannelctl peers against a vxlan flanneld', { skip: flanneldSkip }, () => {
-  const u = new Underlay();
+  const u = new FlanneldHosts();
   before(() => u.start());
   after(() => u.cleanup());
 

@@ -3,7 +3,7 @@
 // routes are removed by hand and etcd goes away.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { flanneldSkip, httpGet, leaseOf, Underlay, type Flanneld } from '../helpers/flanneld-hosts.ts';
+import { flanneldSkip, httpGet, leaseOf, FlanneldHosts, type Flanneld } from '../helpers/flanneld-hosts.ts';
 import { nsRun } from '../helpers/netns.ts';
 import { parsePrometheusText, samplesOf, valueOf, type Scrape } from '../helpers/prometheus-text.ts';
 import { until } from '../helpers/wait.ts';
@@ -12,7 +12,7 @@ const IP = '192.168.150.71';
 const URL = 'http://127.0.0.1:8081/metrics';
 
 describe('flanneld daemon: GET /metrics', { skip: flanneldSkip }, () => {
-  const u = new Underlay();
+  const u = new FlanneldHosts();
   let prefix = '';
   let ns = '';
   let d: Flanneld;

@@ -3,7 +3,15 @@
 // namespace.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { all, ETCD_IP, flanneldSkip, leaseOf, peerState, readSubnetEnv, Underlay } from '../helpers/flanneld-hosts.ts';
+import {
+  all,
+  ETCD_IP,
+  flanneldSkip,
+  leaseOf,
+  peerState,
+  readSubnetEnv,
+  FlanneldHosts,
+} from '../helpers/flanneld-hosts.ts';
 import { nsRun, pings, run, uniqueName } from '../helpers/netns.ts';
 import { until } from '../helpers/wait.ts';
 import { nftTable, specTable } from '../helpers/nftables.ts';
@@ -11,7 +19,7 @@ import { nftTable, specTable } from '../helpers/nftables.ts';
 const NFT_CONFIG = '{"Network":"10.244.0.0/16","EnableNFTables":true,"Backend":{"Type":"vxlan"}}';
 
 describe('flanneld daemon: nftables mode', { skip: flanneldSkip }, () => {
-  const u = new Underlay();
+  const u = new FlanneldHosts();
   before(async () => {
     await u.start();
   });

@@ -12,13 +12,13 @@ import {
   none,
   peerState,
   readSubnetEnv,
-  Underlay,
+  FlanneldHosts,
 } from '../helpers/flanneld-hosts.ts';
 import { ipJson, nsRun } from '../helpers/netns.ts';
 import { until } from '../helpers/wait.ts';
 
 describe('flanneld daemon: peers, revocation, shutdown, etcd outage', { skip: flanneldSkip }, () => {
-  const u = new Underlay();
+  const u = new FlanneldHosts();
   const watchers: ChildProcess[] = [];
   before(async () => {
     await u.start();

@@ -10,14 +10,14 @@ import {
   httpGet,
   leaseOf,
   readSubnetEnv,
-  Underlay,
+  FlanneldHosts,
 } from '../helpers/flanneld-hosts.ts';
 import { ipJson, nsRun } from '../helpers/netns.ts';
 import { until } from '../helpers/wait.ts';
 import { VERSION } from '../../src/version.ts';
 
 describe('flanneld daemon: flags, env, config wait, health, interface selection', { skip: flanneldSkip }, () => {
-  const u = new Underlay();
+  const u = new FlanneldHosts();
   before(async () => {
     await u.start();
   });

@@ -2,6 +2,7 @@
 // (`dist/lab-kube-api.cjs`) on a switch namespace, and a fake peer node added, changed and deleted through
 // the API's write calls. Each step must reach every host's route, neighbour and FDB within a second of the API's
 // response. Own topology on 192.168.152.0/24; never the lab's flab-* namespaces or the root namespace.
+import { plugIntoBridge } from '../../src/lab/plug.ts';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
@@ -126,16 +127,14 @@ describe('kube mode: node add / VtepMAC change / public-ip change / delete conve
     writeFileSync(netConf, '{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan"}}');
     for (const h of HOSTS) {
       const ns = netns.add('kch');
-      const inner = uniqueName('kci');
-      const outer = uniqueName('kco');
-      run('ip', ['link', 'add', inner, 'type', 'veth', 'peer', 'name', outer]);
-      run('ip', ['link', 'set', inner, 'netns', ns]);
-      run('ip', ['link', 'set', outer, 'netns', sw]);
-      run('ip', ['-n', ns, 'link', 'set', inner, 'name', 'eth0']);
-      run('ip', ['-n', ns, 'addr', 'add', `${h.ip}/24`, 'dev', 'eth0']);
-      run('ip', ['-n', ns, 'link', 'set', 'eth0', 'up']);
-      run('ip', ['-n', sw, 'link', 'set', outer, 'master', 'br0']);
-      run('ip', ['-n', sw, 'link', 'set', outer, 'up']);
+      plugIntoBridge({
+        ns,
+        ifname: 'eth0',
+        sw,
+        bridge: 'br0',
+        addresses: [[`${h.ip}/24`]],
+        names: [uniqueName('kci'), uniqueName('kco')],
+      });
       run('ip', ['-n', ns, 'route', 'add', 'default', 'via', SW_IP]);
       const kubeconfig = join(tmp, `kubeconfig-${h.name}`);
       writeFileSync(

@@ -7,6 +7,7 @@ import { IptablesTrafficManager } from '../../src/traffic/iptables/index.ts';
 import { Netns, isRoot, nsRun } from '../helpers/netns.ts';
 import { eventually } from '../helpers/wait.ts';
 import { filterRules, natRules, specFwd, specMasq } from '../helpers/iptables.ts';
+import { RuleLoops } from '../helpers/rule-loops.ts';
 
 const NET = IPv4Net.parse('10.244.0.0/16');
 const POD = IPv4Net.parse('10.244.1.0/24');
@@ -17,23 +18,9 @@ const PLANTED_FWD = '-A FORWARD -s 198.51.100.0/24 -j ACCEPT';
 const nat = (ns: string) => natRules(ns, 'iptables');
 const filter = (ns: string) => filterRules(ns, 'iptables');
 
-/** A running setup loop and the means to stop it. */
-class Loops {
-  private readonly running: Array<{ ac: AbortController; done: Promise<void> }> = [];
-  start(fn: (signal: AbortSignal) => Promise<void>): AbortController {
-    const ac = new AbortController();
-    this.running.push({ ac, done: fn(ac.signal) });
-    return ac;
-  }
-  async stopAll(): Promise<void> {
-    for (const r of this.running) r.ac.abort();
-    await Promise.allSettled(this.running.splice(0).map((r) => r.done));
-  }
-}
-
 describe('iptables traffic manager (root, netns)', { skip: !isRoot && 'needs root' }, () => {
   const netns = new Netns();
-  const loops = new Loops();
+  const loops = new RuleLoops();
   after(async () => {
     await loops.stopAll();
     netns.cleanup();
@@ -50,10 +37,10 @@ describe('iptables traffic manager (root, netns)', { skip: !isRoot && 'needs roo
     it('appends exactly the spec rules after pre-existing rules', async () => {
       const mgr = new IptablesTrafficManager({ netns: ns });
       await mgr.init(AbortSignal.timeout(10_000));
-      loops.start((signal) =>
+      loops.run((signal) =>
         mgr.setupAndEnsureMasqRules({ network: NET, subnet: POD, resyncSeconds: 1, randomFully: true, signal }),
       );
-      loops.start((signal) => mgr.setupAndEnsureForwardRules({ network: NET, resyncSeconds: 1, signal }));
+      loops.run((signal) => mgr.setupAndEnsureForwardRules({ network: NET, resyncSeconds: 1, signal }));
       await eventually(() => nat(ns), [PLANTED_NAT, ...specMasq('10.244.0.0/16', '10.244.1.0/24')]);
       await eventually(() => filter(ns), [PLANTED_FWD, ...specFwd('10.244.0.0/16')]);
       // The FORWARD policy is never touched.
@@ -115,21 +102,21 @@ describe('iptables traffic manager (root, netns)', { skip: !isRoot && 'needs roo
     nsRun(ns, 'iptables', ['-w', '-A', 'FORWARD', ...jump]);
     nsRun(ns, 'iptables', ['-w', ...PLANTED_FWD.split(' ')]);
     const mgr = new IptablesTrafficManager({ netns: ns });
-    loops.start((signal) => mgr.setupAndEnsureForwardRules({ network: NET, resyncSeconds: 1, signal }));
+    loops.run((signal) => mgr.setupAndEnsureForwardRules({ network: NET, resyncSeconds: 1, signal }));
     await eventually(() => filter(ns), [PLANTED_FWD, ...specFwd('10.244.0.0/16')]);
   });
 
   it('replaces the rule set of a previous network/subnet with the new one', async () => {
     const ns = netns.add('tr-recycle');
     const first = new IptablesTrafficManager({ netns: ns });
-    const ac = loops.start((signal) =>
+    const ac = loops.run((signal) =>
       first.setupAndEnsureMasqRules({ network: NET, subnet: POD, resyncSeconds: 1, randomFully: true, signal }),
     );
     await eventually(() => nat(ns), specMasq('10.244.0.0/16', '10.244.1.0/24'));
     ac.abort();
 
     const second = new IptablesTrafficManager({ netns: ns });
-    loops.start((signal) =>
+    loops.run((signal) =>
       second.setupAndEnsureMasqRules({
         network: IPv4Net.parse('10.50.0.0/16'),
         subnet: IPv4Net.parse('10.50.7.0/24'),
