@@ -1,124 +1,17 @@
 // doctor's checks on snapshot fixtures: a healthy vxlan node reports nothing; each fault reports its id, and only it.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { IPv4Net } from '../../src/ip/ipv4.ts';
 import { diagnose } from '../../src/inspect/checks.ts';
 import { diagnosisJson, formatDiagnosis } from '../../src/inspect/report.ts';
 import type { NodeSnapshot } from '../../src/inspect/snapshot.ts';
-import { makeLease, type Lease } from '../../src/subnet/lease.ts';
+import type { Lease } from '../../src/subnet/lease.ts';
+import { addr, lease, NODE_A, NODE_B, neighbour, vxlanNode } from '../helpers/inspect-fixtures.ts';
 
-const MAC_A = '0e:00:00:00:00:0a';
-const MAC_B = '0e:00:00:00:00:0b';
-const lease = (subnet: string, ip: string, mac: string): Lease =>
-  makeLease(
-    { subnet: IPv4Net.parse(subnet) },
-    { publicIP: ip, publicIPv6: null, backendType: 'vxlan', backendData: { VNI: 1, VtepMAC: mac } },
-    null,
-  );
+const MAC_A = NODE_A.vtepMac;
+const MAC_B = NODE_B.vtepMac;
 
-/** Node A (10.244.1.0/24 on 192.168.1.11) with one peer B (10.244.2.0/24 on 192.168.1.12), all as flanneld leaves it. */
-function healthy(): NodeSnapshot {
-  return {
-    subnetEnv: {
-      path: '/run/flannel/subnet.env',
-      env: {
-        networks: [IPv4Net.parse('10.244.0.0/16')],
-        ipv6Networks: [],
-        subnet: IPv4Net.parse('10.244.1.0/24'),
-        mtu: 1450,
-        ipMasq: true,
-      },
-    },
-    backend: { type: 'vxlan', vni: 1, port: 8472, directRouting: false },
-    leases: [lease('10.244.1.0/24', '192.168.1.11', MAC_A), lease('10.244.2.0/24', '192.168.1.12', MAC_B)],
-    links: [
-      { index: 1, name: 'lo', mtu: 65536, mac: null, up: true },
-      { index: 2, name: 'eth0', mtu: 1500, mac: '52:54:00:00:00:01', up: true },
-      {
-        index: 3,
-        name: 'flannel.1',
-        mtu: 1450,
-        mac: MAC_A,
-        up: true,
-        kind: 'vxlan',
-        vxlan: {
-          id: 1,
-          local: '192.168.1.11',
-          link: 2,
-          port: 8472,
-          learning: false,
-          gbp: false,
-          group: null,
-          l2miss: false,
-          l3miss: false,
-        },
-      },
-      { index: 4, name: 'cni0', mtu: 1450, mac: '0e:00:00:00:01:01', up: true, kind: 'bridge' },
-      { index: 5, name: 'veth1', mtu: 1450, mac: '0e:00:00:00:01:02', up: true, kind: 'veth', master: 4 },
-    ],
-    addresses: [
-      {
-        index: 2,
-        family: 4,
-        address: '192.168.1.11',
-        prefixLen: 24,
-        scope: 'universe',
-        permanent: true,
-        deprecated: false,
-        temporary: false,
-      },
-      {
-        index: 3,
-        family: 4,
-        address: '10.244.1.0',
-        prefixLen: 32,
-        scope: 'universe',
-        permanent: true,
-        deprecated: false,
-        temporary: false,
-      },
-      {
-        index: 4,
-        family: 4,
-        address: '10.244.1.1',
-        prefixLen: 24,
-        scope: 'universe',
-        permanent: true,
-        deprecated: false,
-        temporary: false,
-      },
-    ],
-    routes: [
-      {
-        dst: '10.244.2.0/24',
-        gateway: '10.244.2.0',
-        oif: 3,
-        scope: 'universe',
-        protocol: 'boot',
-        onlink: true,
-        table: 254,
-        type: 'unicast',
-      },
-      {
-        dst: '10.244.1.0/24',
-        oif: 4,
-        scope: 'link',
-        protocol: 'kernel',
-        onlink: false,
-        table: 254,
-        type: 'unicast',
-        prefsrc: '10.244.1.1',
-      },
-    ],
-    neighbours: [{ index: 3, ip: '10.244.2.0', mac: MAC_B, permanent: true, state: ['permanent'] }],
-    fdb: [{ index: 3, mac: MAC_B, dst: '192.168.1.12', self: true, permanent: true }],
-    sysctls: { 'net.ipv4.ip_forward': '1', 'net.bridge.bridge-nf-call-iptables': '1' },
-    underlay: [
-      { lease: '10.244.2.0/24', ip: '192.168.1.12', lookup: { type: 'unicast', oif: 2, prefsrc: '192.168.1.11' } },
-    ],
-    netfilter: { errors: [] },
-  };
-}
+/** Node A with one peer B, all as flanneld leaves it; its netfilter rules not read (inspect-checks-more reads them). */
+const healthy = () => vxlanNode({ rules: false });
 
 const ids = (s: NodeSnapshot) => diagnose(s).findings.map((f) => f.id);
 
@@ -169,17 +62,8 @@ describe('doctor checks', () => {
 
   it('vtep-mismatch: a public IP the device never took, another port, a missing device', () => {
     const s = healthy();
-    s.addresses.push({
-      index: 2,
-      family: 4,
-      address: '192.168.1.99',
-      prefixLen: 24,
-      scope: 'universe',
-      permanent: true,
-      deprecated: false,
-      temporary: false,
-    });
-    (s.leases as Lease[])[0] = lease('10.244.1.0/24', '192.168.1.99', MAC_A);
+    s.addresses.push(addr(2, '192.168.1.99', 24));
+    (s.leases as Lease[])[0] = lease({ subnet: '10.244.1.0/24', ip: '192.168.1.99', mac: MAC_A });
     const d = diagnose(s);
     assert.deepEqual(
       d.findings.map((f) => f.id),
@@ -221,7 +105,7 @@ describe('doctor checks', () => {
     );
     assert.ok(d.findings[0]!.evidence.includes(`missing: fdb ${MAC_B} dev flannel.1 dst 192.168.1.12`));
     const t = healthy();
-    t.neighbours = [{ index: 3, ip: '10.244.2.0', mac: '0e:00:00:00:00:ff', permanent: true, state: ['permanent'] }];
+    t.neighbours = [neighbour(3, '10.244.2.0', '0e:00:00:00:00:ff')];
     assert.deepEqual(
       ids(t),
       ['peer-mac-mismatch'],
@@ -244,7 +128,7 @@ describe('doctor checks', () => {
 
   it('public-ip-duplicate names both leases; cluster-unreachable replaces the cluster checks', () => {
     const s = healthy();
-    (s.leases as Lease[]).push(lease('10.244.3.0/24', '192.168.1.12', '0e:00:00:00:00:0c'));
+    (s.leases as Lease[]).push(lease({ subnet: '10.244.3.0/24', ip: '192.168.1.12', mac: '0e:00:00:00:00:0c' }));
     const d = diagnose(s);
     const dup = d.findings.filter((f) => f.id === 'public-ip-duplicate');
     assert.equal(dup.length, 1);

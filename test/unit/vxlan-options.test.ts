@@ -8,6 +8,7 @@ import {
 } from '../../src/backend/vxlan/options.ts';
 import { vxlanIncompatibility } from '../../src/backend/vxlan/compat.ts';
 import type { LinkInfo, VxlanSpec } from '../../src/netlink/index.ts';
+import { vxlanLink } from '../helpers/inspect-fixtures.ts';
 
 describe('vxlan options', () => {
   it('defaults to VNI 1, kernel port, no GBP/learning/direct routing and the external MTU', () => {
@@ -72,24 +73,8 @@ describe('vxlan device compatibility', () => {
     gbp: false,
   };
   const link = (vx: Partial<NonNullable<LinkInfo['vxlan']>>, kind = 'vxlan'): LinkInfo => ({
-    index: 7,
-    name: 'flannel.1',
-    mtu: 1450,
-    mac: '0e:00:00:00:00:01',
-    up: true,
+    ...vxlanLink(7, 'flannel.1', 1450, '0e:00:00:00:00:01', '192.168.1.11', vx),
     kind,
-    vxlan: {
-      id: 1,
-      local: '192.168.1.11',
-      link: 2,
-      port: 8472,
-      learning: false,
-      gbp: false,
-      group: null,
-      l2miss: false,
-      l3miss: false,
-      ...vx,
-    },
   });
 
   it('reuses a device that matches', () => {

@@ -12,19 +12,11 @@ import {
   type SweepInput,
 } from '../../src/backend/vxlan/plan.ts';
 import type { Lease } from '../../src/subnet/lease.ts';
-import type { RouteInfo } from '../../src/netlink/index.ts';
+import { kernelRoute, lease, route } from '../helpers/inspect-fixtures.ts';
 
-const lease = (subnet: string, attrs: Partial<Lease['attrs']> = {}): Lease => ({
-  subnet: IPv4Net.parse(subnet),
-  attrs: {
-    publicIP: '192.168.1.12',
-    publicIPv6: null,
-    backendType: 'vxlan',
-    backendData: { VNI: 1, VtepMAC: '0e:00:00:00:00:02' },
-    ...attrs,
-  },
-  expiration: null,
-});
+/** Peer B's vxlan lease, its attrs changed by `attrs`. */
+const peerLease = (subnet: string, attrs: Partial<Lease['attrs']> = {}): Lease =>
+  lease({ subnet, ip: '192.168.1.12', mac: '0e:00:00:00:00:02' }, attrs);
 const overlay = (subnet: string, mac: string, publicIP = '192.168.1.12'): PeerPlan => ({
   mode: 'overlay',
   subnet: IPv4Net.parse(subnet),
@@ -36,18 +28,9 @@ const direct = (subnet: string, publicIP: string): PeerPlan => ({
   subnet: IPv4Net.parse(subnet),
   publicIP,
 });
-const route = (r: Partial<RouteInfo> & { dst: string | null }): RouteInfo => ({
-  scope: 'universe',
-  protocol: 'boot',
-  onlink: false,
-  table: 254,
-  type: 'unicast',
-  ...r,
-});
-
 describe('vxlan peer plan', () => {
   it('programs neighbour, FDB and onlink route, in that order (docs/COMPATIBILITY.md, "vxlan backend")', () => {
-    const r = planPeer(lease('10.244.2.0/24'), false)!;
+    const r = planPeer(peerLease('10.244.2.0/24'), false)!;
     assert.ok(r.ok);
     assert.deepEqual(entriesOf(r.plan), [
       { kind: 'neighbour', ip: '10.244.2.0', mac: '0e:00:00:00:00:02' },
@@ -57,7 +40,7 @@ describe('vxlan peer plan', () => {
   });
 
   it('uses only a route via the PublicIP for a directly reachable peer', () => {
-    const r = planPeer(lease('10.244.2.0/24'), true)!;
+    const r = planPeer(peerLease('10.244.2.0/24'), true)!;
     assert.ok(r.ok);
     assert.deepEqual(entriesOf(r.plan), [
       { kind: 'route', dst: '10.244.2.0/24', gateway: '192.168.1.12', onVxlan: false },
@@ -65,12 +48,12 @@ describe('vxlan peer plan', () => {
   });
 
   it('ignores other backend types and leases without a usable VtepMAC', () => {
-    const other = planPeer(lease('10.244.3.0/24', { backendType: 'host-gw', backendData: undefined }), false)!;
+    const other = planPeer(peerLease('10.244.3.0/24', { backendType: 'host-gw', backendData: undefined }), false)!;
     assert.deepEqual(other, {
       ok: false,
       reason: 'ignoring non-vxlan v4Subnet(10.244.3.0/24) v6Subnet(<nil>): type=host-gw',
     });
-    const bad = planPeer(lease('10.244.3.0/24', { backendData: { VNI: 1 } }), false)!;
+    const bad = planPeer(peerLease('10.244.3.0/24', { backendData: { VNI: 1 } }), false)!;
     assert.equal(bad.ok, false);
     assert.match((bad as { reason: string }).reason, /no valid VtepMAC/);
   });
@@ -132,8 +115,8 @@ describe('vxlan startup sweep', () => {
     const s = staleEntries(
       base({
         routes: [
-          route({ dst: '10.244.2.0/24', gateway: '10.244.2.0', oif: VX, onlink: true }),
-          route({ dst: '10.244.9.0/24', gateway: '10.244.9.0', oif: VX, onlink: true }),
+          route('10.244.2.0/24', VX, { gateway: '10.244.2.0', onlink: true }),
+          route('10.244.9.0/24', VX, { gateway: '10.244.9.0', onlink: true }),
         ],
         neighbours: [
           { index: VX, ip: '10.244.2.0', mac: '0e:00:00:00:00:02', permanent: true, state: ['permanent'] },
@@ -165,12 +148,12 @@ describe('vxlan startup sweep', () => {
       base({
         peers: [],
         routes: [
-          route({ dst: '10.244.9.0/24', gateway: '192.168.1.19', oif: EXT }),
-          route({ dst: '10.244.9.0/24', gateway: '10.1.1.1', oif: 9 }),
-          route({ dst: '172.16.0.0/24', gateway: '172.16.0.0', oif: VX, onlink: true }),
-          route({ dst: '10.244.1.0/24', oif: VX, protocol: 'kernel', scope: 'link' }),
-          route({ dst: '10.244.1.0/32', oif: VX, table: 255, type: 'local', protocol: 'kernel' }),
-          route({ dst: null, gateway: '192.168.1.1', oif: EXT }),
+          route('10.244.9.0/24', EXT, { gateway: '192.168.1.19' }),
+          route('10.244.9.0/24', 9, { gateway: '10.1.1.1' }),
+          route('172.16.0.0/24', VX, { gateway: '172.16.0.0', onlink: true }),
+          kernelRoute('10.244.1.0/24', VX),
+          route('10.244.1.0/32', VX, { table: 255, type: 'local', protocol: 'kernel' }),
+          route(null, EXT, { gateway: '192.168.1.1' }),
         ],
         neighbours: [
           { index: 9, ip: '10.244.9.0', mac: '0e:00:00:00:00:09', permanent: true, state: ['permanent'] },
@@ -192,11 +175,11 @@ describe('vxlan startup sweep', () => {
         directRouting: true,
         peers: [direct('10.244.2.0/24', '192.168.1.12')],
         routes: [
-          route({ dst: '10.244.2.0/24', gateway: '192.168.1.12', oif: EXT }),
-          route({ dst: '10.244.3.0/24', gateway: '192.168.1.13', oif: EXT }),
-          route({ dst: '10.244.0.0/20', gateway: '192.168.1.1', oif: EXT }),
-          route({ dst: '10.244.4.0/24', oif: EXT, scope: 'link' }),
-          route({ dst: '10.244.2.0/24', gateway: '10.244.2.0', oif: VX, onlink: true }),
+          route('10.244.2.0/24', EXT, { gateway: '192.168.1.12' }),
+          route('10.244.3.0/24', EXT, { gateway: '192.168.1.13' }),
+          route('10.244.0.0/20', EXT, { gateway: '192.168.1.1' }),
+          route('10.244.4.0/24', EXT, { scope: 'link' }),
+          route('10.244.2.0/24', VX, { gateway: '10.244.2.0', onlink: true }),
         ],
       }),
     );
