@@ -3,8 +3,8 @@
 // check that puts back what someone removed from the kernel.
 import { errorMessage, type Logger } from '../log/log.ts';
 import { leaseName, type Lease, type LeaseEvent, type SubnetManager } from '../subnet/lease.ts';
-import type { Serial } from '../util/serial.ts';
-import { sleep } from '../util/sleep.ts';
+import type { Serial } from '../util/tasks.ts';
+import { sleep } from '../util/time.ts';
 
 export interface LeaseHandler {
   added(lease: Lease, signal: AbortSignal): Promise<void>;

@@ -1,6 +1,6 @@
 // JSON bytes as Go's encoding/json writes them: map keys sorted, compact, <>& and U+2028/9 escaped.
 // The delegate config must match the real plugin byte for byte (it is saved and replayed on DEL).
-import { goEscape } from '../util/go-escape.ts';
+import { goEscape } from '../util/json.ts';
 
 /** A value marshalled like a Go struct: fields in declaration order, not sorted. */
 export class GoStruct {

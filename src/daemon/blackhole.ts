@@ -5,7 +5,7 @@ import type { IPv4Net } from '../ip/ipv4.ts';
 import { IPv6Net } from '../ip/ipv6.ts';
 import { errorMessage, logger } from '../log/log.ts';
 import { RT_TABLE_MAIN, type Netlink } from '../netlink/index.ts';
-import { sleep } from '../util/sleep.ts';
+import { sleep } from '../util/time.ts';
 
 const log = logger('blackhole');
 export const BLACKHOLE_METRIC = 4242;

@@ -18,8 +18,8 @@ import { HealthServer } from './health.ts';
 import { hostView } from './host-view.ts';
 import { selectExternalInterface } from './interface-selection.ts';
 import { DaemonMetrics } from './metrics.ts';
-import { afterAll } from '../util/after-all.ts';
-import { untilAborted } from '../util/sleep.ts';
+import { afterAll } from '../util/tasks.ts';
+import { untilAborted } from '../util/time.ts';
 
 const log = logger('flanneld');
 

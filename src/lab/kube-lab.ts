@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { distDir, nodeExecutable } from '../util/self.ts';
-import { waitUntil } from '../util/wait.ts';
+import { waitUntil } from '../util/time.ts';
 import { spawnDetachedInNetns } from './exec.ts';
 import { LAB_DIR, labNetworkConfig, labPodCIDRs, type LabHost, type LabTopology } from './topology.ts';
 

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { masqueradeCount } from '../inspect/counters.ts';
 import { parseIptablesSave } from '../inspect/netfilter-iptables.ts';
 import { nodeExecutable } from '../util/self.ts';
-import { waitUntil } from '../util/wait.ts';
+import { waitUntil } from '../util/time.ts';
 import { netnsList, netnsPids, sh, shQuiet, spawnDetachedInNetns } from './exec.ts';
 import { kubeApiUrl, kubeFlanneldArgs, kubeNodesSummary, labNodeSpecs, startKubeApiServer } from './kube-lab.ts';
 import { plugIntoBridge } from './plug.ts';

@@ -1,7 +1,7 @@
 // The etcd wire format of leases: subnet keys (`10.5.52.0-24`) and lease values (flannel's LeaseAttrs JSON).
 import { IPv4Net, isIPv4 } from '../ip/ipv4.ts';
 import { IPv6Net, formatIPv6, isIPv6, parseIPv6 } from '../ip/ipv6.ts';
-import { goEscape } from '../util/go-escape.ts';
+import { goEscape } from '../util/json.ts';
 import { isObject, jsonSnippet } from '../util/json.ts';
 import type { LeaseAttrs } from './lease.ts';
 

@@ -1,8 +1,8 @@
 // Keeps one set of rules applied: apply once, then compare with the kernel every period and re-apply on any
 // difference. Shared by the iptables and nftables modes; failures are logged, never thrown.
 import { errorMessage, type Logger } from '../log/log.ts';
-import { afterAll } from '../util/after-all.ts';
-import { sleep } from '../util/sleep.ts';
+import { afterAll } from '../util/tasks.ts';
+import { sleep } from '../util/time.ts';
 
 export interface RuleSetKeeper {
   /** For log lines, e.g. "nat FLANNEL-POSTRTG". */

@@ -15,7 +15,7 @@ export async function within<T>(ms: number, what: string, p: Promise<T>): Promis
   }
 }
 
-export { until } from '../../src/util/wait.ts';
+export { until } from '../../src/util/time.ts';
 
 /** Polls until `get()` deep-equals `want` (bounded), then asserts it so a failure shows the difference. */
 export async function eventually<T>(get: () => T, want: T, timeoutMs = 8000): Promise<void> {

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { IPv4Net } from '../../src/ip/ipv4.ts';
 import { IPv6Net } from '../../src/ip/ipv6.ts';
 import { dualStackMasq } from '../../src/traffic/families.ts';
-import { afterAll } from '../../src/util/after-all.ts';
+import { afterAll } from '../../src/util/tasks.ts';
 import { deletePlan, restorePayload, setupPlan } from '../../src/traffic/iptables/restore.ts';
 import { forwardRuleSet, masqRuleSet, ruleText } from '../../src/traffic/iptables/rules.ts';
 import { chainDifferences, parseChainJson } from '../../src/traffic/nftables/listing.ts';

@@ -6,7 +6,7 @@ import { missingEntries, type KernelEntries, type PeerPlan } from '../../src/bac
 import { mayHaveRemoved, type RepairTarget } from '../../src/backend/vxlan/repair.ts';
 import type { PeerProgrammer } from '../../src/backend/vxlan/peers.ts';
 import { Checker } from '../../src/backend/lease-loop.ts';
-import { Serial } from '../../src/util/serial.ts';
+import { Serial } from '../../src/util/tasks.ts';
 import type { FdbEntry, NeighbourInfo } from '../../src/netlink/index.ts';
 import { neighbour, route, vtepFdb } from '../helpers/inspect-fixtures.ts';
 

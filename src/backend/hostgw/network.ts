@@ -7,7 +7,7 @@ import { RT_TABLE_MAIN, familyOf, isGone, isNetlinkCode, type Netlink, type Rout
 import { leaseName, type Lease, type SubnetManager } from '../../subnet/lease.ts';
 import { otherBackendReason, type ExternalInterface, type Network, type PeerStatus } from '../backend.ts';
 import { PeerStatusBook } from '../peer-status.ts';
-import { Serial } from '../../util/serial.ts';
+import { Serial } from '../../util/tasks.ts';
 import { Checker, runLeaseLoop } from '../lease-loop.ts';
 import {
   HOSTGW_TYPE,

@@ -20,8 +20,8 @@ import { DEFAULT_RETRY, PeerProgrammer, describe, type RetryPolicy } from './pee
 import { obsoleteEntries, planPeer, planPeerV6, staleEntries, type PeerPlan, type PlanResult } from './plan.ts';
 import { PeerRepair, type RepairTuning } from './repair.ts';
 import { VxlanPeerStatus, outcomeOf } from './status.ts';
-import { Serial } from '../../util/serial.ts';
-import { sleep } from '../../util/sleep.ts';
+import { Serial } from '../../util/tasks.ts';
+import { sleep } from '../../util/time.ts';
 import { runLeaseLoop } from '../lease-loop.ts';
 
 const log = logger('vxlan');

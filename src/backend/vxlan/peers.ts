@@ -1,7 +1,7 @@
 // Programs one peer's entries (neighbour, FDB, route, or one direct route) with retry and rollback.
 import { errorMessage, logger } from '../../log/log.ts';
 import { NetlinkError, isGone, isNetlinkCode, type Netlink } from '../../netlink/index.ts';
-import { sleep } from '../../util/sleep.ts';
+import { sleep } from '../../util/time.ts';
 import { entriesOf, type Entry, type PeerPlan } from './plan.ts';
 
 const log = logger('vxlan');

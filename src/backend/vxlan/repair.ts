@@ -3,7 +3,7 @@
 // belong to no peer are never touched. Each check tells the network how every peer came out (its `GET /peers`).
 import { errorMessage, logger } from '../../log/log.ts';
 import { RT_TABLE_MAIN, isNetlinkCode, type EntryWatchEvent, type Netlink } from '../../netlink/index.ts';
-import type { Serial } from '../../util/serial.ts';
+import type { Serial } from '../../util/tasks.ts';
 import type { RepairCounts } from '../backend.ts';
 import { Checker } from '../lease-loop.ts';
 import { describe, refusal, type PeerProgrammer } from './peers.ts';

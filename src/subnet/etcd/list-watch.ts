@@ -4,7 +4,7 @@
 import type { IKeyValue, WatchBuilder, Watcher } from 'etcd3';
 import { errorMessage, logger } from '../../log/log.ts';
 import { ThrottledLog } from './throttle.ts';
-import { sleep } from '../../util/sleep.ts';
+import { sleep } from '../../util/time.ts';
 import type { SubnetWatchObserver } from '../lease.ts';
 
 const log = logger('etcd');

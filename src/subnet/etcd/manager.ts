@@ -19,7 +19,7 @@ import {
 } from '../lease.ts';
 import { createEtcdClient, etcdErrorContext, type EtcdClientOptions } from './client.ts';
 import { describeEtcdError, isEtcdError } from './errors.ts';
-import { sleep } from '../../util/sleep.ts';
+import { sleep } from '../../util/time.ts';
 import { ListWatch, type WatchChange } from './list-watch.ts';
 import { classifyOwnKey, duplicatePublicIPMessage, sameBackend, type HeldLease } from './ownership.ts';
 import { EtcdRegistry, LEASE_TTL_SECONDS, type LeaseList, type MalformedKey, type WrittenLease } from './registry.ts';

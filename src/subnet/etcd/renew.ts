@@ -3,8 +3,8 @@
 // etcd lease, another node's lease).
 import { errorMessage, logger } from '../../log/log.ts';
 import type { Lease, SubnetWatchObserver } from '../lease.ts';
-import { sleep } from '../../util/sleep.ts';
-import { Serial } from '../../util/serial.ts';
+import { sleep } from '../../util/time.ts';
+import { Serial } from '../../util/tasks.ts';
 import { ListWatch } from './list-watch.ts';
 import { classifyOwnKey, duplicatePublicIPMessage, type HeldLease, type OwnKeyState } from './ownership.ts';
 import { keyStateOf, type EtcdRegistry, type KeyMeta } from './registry.ts';

@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { parseNetworkConfig } from '../../config/parse.ts';
 import type { NetworkConfig } from '../../config/network-config.ts';
 import { errorMessage, logger } from '../../log/log.ts';
-import { sleep, untilAborted } from '../../util/sleep.ts';
+import { sleep, untilAborted } from '../../util/time.ts';
 import {
   leaseName,
   makeLease,

@@ -1,7 +1,7 @@
 // A cache of all nodes kept by list + watch (resourceVersion, bookmarks); lists again after 410 Gone, an ERROR event,
 // a failure or the end of a watch, and reports every difference as a node change.
 import { errorMessage, logger } from '../../log/log.ts';
-import { sleep } from '../../util/sleep.ts';
+import { sleep } from '../../util/time.ts';
 import { plainNode, type NodeApi, type WatchEvent } from './client.ts';
 import type { KubeNode } from './node.ts';
 import type { SubnetWatchObserver } from '../lease.ts';

@@ -15,7 +15,7 @@ import {
 } from './rules.ts';
 import { Iptables } from './runner.ts';
 import { processExec, type ExecFn } from '../../util/exec.ts';
-import { Serial } from '../../util/serial.ts';
+import { Serial } from '../../util/tasks.ts';
 import { keepAllApplied, type OnRuleRepair } from '../resync.ts';
 import { forwardFamilies, masqFamilies, unusedFamilyReason } from '../families.ts';
 

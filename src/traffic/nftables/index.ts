@@ -17,7 +17,7 @@ import {
   type NftChain,
   type NftTable,
 } from './ruleset.ts';
-import { Serial } from '../../util/serial.ts';
+import { Serial } from '../../util/tasks.ts';
 import { keepAllApplied, type OnRuleRepair } from '../resync.ts';
 import { forwardFamilies, masqFamilies, unusedFamilyReason } from '../families.ts';
 

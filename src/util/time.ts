@@ -1,6 +1,25 @@
-// Bounded polling: until a condition holds, or an error once the time is up (the lab waits on processes and files,
-// the tests on kernel and etcd state). One loop for both.
-import { sleep } from './sleep.ts';
+// Waiting, bounded: a sleep that an abort ends early, and polling until a condition holds or the time is up (the
+// lab waits on processes and files, the tests on kernel and etcd state; one loop for both).
+
+/** A sleep that ends early (and quietly) when `signal` aborts: loops check `signal.aborted` right after. */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
+
+/** Resolves once `signal` aborts (at once when it already has). */
+export function untilAborted(signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+}
 
 /**
  * Polls `check` every `everyMs` until it returns something other than undefined or false (a thrown error counts as
