@@ -9,6 +9,7 @@ import { readFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { until } from '../src/util/time.ts';
 import { openNetlink, type EntryWatchEvent, type Netlink } from '../src/netlink/index.ts';
 import { startEtcd, type EtcdHandle } from '../test/helpers/etcd.ts';
 import { Netns, ipn as ip } from '../test/helpers/netns.ts';
@@ -49,15 +50,6 @@ async function kernelCounts(nl: Netlink): Promise<{ routes: number; neighbours: 
     neighbours: neighbours.filter((n) => n.permanent).length,
     fdb: fdb.filter((f) => f.dst?.startsWith('198.')).length,
   };
-}
-
-async function until(what: string, check: () => Promise<boolean>, everyMs = 10): Promise<bigint> {
-  const deadline = Date.now() + TIMEOUT_MS;
-  while (Date.now() < deadline) {
-    if (await check()) return now();
-    await pause(everyMs);
-  }
-  throw new Error(`${what}: not within ${TIMEOUT_MS / 1000} s`);
 }
 
 function procStats(pid: number): { rssMB: number; cpuS: number } {
@@ -170,8 +162,9 @@ async function measure(n: number): Promise<Run> {
       `flanneld converging on ${n} peers`,
       async () => {
         const c = await kernelCounts(nlRef);
-        return c.routes === n && c.neighbours === n && c.fdb === n;
+        return c.routes === n && c.neighbours === n && c.fdb === n && now();
       },
+      TIMEOUT_MS,
       20,
     );
     const convergeMs = ms(done - t0);

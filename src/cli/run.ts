@@ -17,7 +17,7 @@ import {
   labUp,
   readState,
 } from '../lab/lab.ts';
-import { runDoctor, runInNetns, runTrace } from './doctor.ts';
+import { runDoctor, runInNetns, runTrace } from './inspect.ts';
 import { kubeDoctorArgs } from '../lab/kube-lab.ts';
 
 export type CliOutput = PeersOutput;
@@ -27,6 +27,17 @@ const stdio: CliOutput = { out: (t) => process.stdout.write(t), err: (t) => proc
 
 function requireRoot(): void {
   if (process.getuid?.() !== 0) throw new Error('the lab creates network namespaces: run it as root');
+}
+
+/** The flanneld flags doctor and trace read a lab host with: the lab's etcd (or API server) and its subnet.env. */
+function labNodeFlags(state: ReturnType<typeof readState>, h: ReturnType<typeof labHost>): string[] {
+  const source = state.kube ? kubeDoctorArgs(h) : [`--etcd-endpoints=${state.topology.etcdEndpoint}`];
+  return [...source, `--subnet-file=${h.subnetFile}`];
+}
+
+/** flannelctl under node: the single executable cannot read the kernel (see cli/inspect.ts). */
+function inspectingSelf(): string[] {
+  return isCompiled ? [nodeExecutable(), join(distDir(), 'flannelctl.cjs')] : selfArgv();
 }
 
 /** One handler per command of the table, named as Invocation.command names it (a unit test checks the two match). */
@@ -63,15 +74,12 @@ export const HANDLERS: Readonly<Record<string, Handler>> = {
     const state = readState();
     const h = labHost(args[0]!, state);
     const doctorArgs = [
-      ...(state.kube ? kubeDoctorArgs(h) : [`--etcd-endpoints=${state.topology.etcdEndpoint}`]),
-      `--subnet-file=${h.subnetFile}`,
+      ...labNodeFlags(state, h),
       `--health-url=http://127.0.0.1:${LAB_HEALTHZ_PORT}`,
       ...(flags.json ? ['--json'] : []),
       ...(flags.probe ? ['--probe'] : []),
     ];
-    // Under node: the single executable cannot read the kernel (see runDoctor).
-    const self = isCompiled ? [nodeExecutable(), join(distDir(), 'flannelctl.cjs')] : selfArgv();
-    return runInNetns(h.ns, self, 'doctor', doctorArgs);
+    return runInNetns(h.ns, inspectingSelf(), 'doctor', doctorArgs);
   },
   'lab trace': async ({ args, flags }) => {
     requireRoot();
@@ -81,15 +89,13 @@ export const HANDLERS: Readonly<Record<string, Handler>> = {
     const traceArgs = [
       t.src,
       t.dst,
-      ...(state.kube ? kubeDoctorArgs(h) : [`--etcd-endpoints=${state.topology.etcdEndpoint}`]),
-      `--subnet-file=${h.subnetFile}`,
+      ...labNodeFlags(state, h),
       `--node-name=${h.ns}`,
       `--peer-netns=${state.topology.hosts.flatMap((x) => [x.ip, x.ipv6].filter(Boolean).map((ip) => `${ip}=${x.ns}:${x.subnetFile}`)).join(',')}`,
       ...(flags.json ? ['--json'] : []),
       ...(flags.probe ? ['--probe', `--probe-netns=${t.srcPodNs}`] : []),
     ];
-    const self = isCompiled ? [nodeExecutable(), join(distDir(), 'flannelctl.cjs')] : selfArgv();
-    return runInNetns(h.ns, self, 'trace', traceArgs);
+    return runInNetns(h.ns, inspectingSelf(), 'trace', traceArgs);
   },
   'lab down': async () => {
     requireRoot();

@@ -44,10 +44,10 @@ function familiesOf(l: Lease): Array<[string, string]> {
   return out;
 }
 
-/** "3 packets transmitted, 2 received" → 2; 0 when ping printed no summary. */
-export function receivedOf(pingOutput: string): number {
+/** "3 packets transmitted, 2 received" → 3 and 2; undefined when ping printed no summary. */
+export function pingCounts(pingOutput: string): { sent: number; received: number } | undefined {
   const m = /(\d+) packets transmitted, (\d+) (?:packets )?received/.exec(pingOutput);
-  return m ? Number(m[2]) : 0;
+  return m ? { sent: Number(m[1]), received: Number(m[2]) } : undefined;
 }
 
 export async function probePeers(s: NodeSnapshot, exec: ExecFn): Promise<Probe[]> {
@@ -55,7 +55,7 @@ export async function probePeers(s: NodeSnapshot, exec: ExecFn): Promise<Probe[]
     probeTargets(s).map(async (t) => {
       // -W 1: one second per echo at most; -w bounds the whole run.
       const r = await exec('ping', ['-n', '-q', '-c', String(ECHOES), '-i', '0.2', '-W', '1', '-w', '3', t.target]);
-      return { ...t, sent: ECHOES, received: receivedOf(r.stdout) };
+      return { ...t, sent: ECHOES, received: pingCounts(r.stdout)?.received ?? 0 };
     }),
   );
 }

@@ -39,6 +39,8 @@ export interface ReadOptions {
   probe?: boolean;
   /** Runs the rule listers and ping; processExec() unless a test gives another. */
   exec?: ExecFn;
+  /** The cluster's part already read (trace's far node shares the near node's): not asked for again. */
+  known?: ClusterPart;
   /** Read another network namespace than our own (a lab host, for trace's far end); default: this process's. */
   netns?: string;
 }
@@ -77,7 +79,7 @@ function readSubnetEnv(path: string): NodeSnapshot['subnetEnv'] {
   }
 }
 
-type ClusterPart = Pick<NodeSnapshot, 'leases' | 'backend' | 'nftables'>;
+export type ClusterPart = Pick<NodeSnapshot, 'leases' | 'backend' | 'nftables'>;
 
 /** The backend settings doctor compares the kernel with, from the network config. */
 function backendOf(config: NetworkConfig): NodeSnapshot['backend'] {
@@ -159,15 +161,15 @@ async function readUnderlay(
   nl: Netlink,
   s: Pick<NodeSnapshot, 'leases' | 'subnetEnv'>,
 ): Promise<NodeSnapshot['underlay']> {
-  const out: NodeSnapshot['underlay'] = [];
-  for (const { lease, ip } of peerPublicIPs(s)) {
-    try {
-      out.push({ lease: leaseName(lease), ip, lookup: await nl.routeGet(ip) });
-    } catch (e) {
-      out.push({ lease: leaseName(lease), ip, error: errorMessage(e) });
-    }
-  }
-  return out;
+  // In parallel: the facade keeps a window of requests in flight, and a cluster has thousands of peers.
+  return Promise.all(
+    peerPublicIPs(s).map(({ lease, ip }) =>
+      nl.routeGet(ip).then(
+        (lookup) => ({ lease: leaseName(lease), ip, lookup }),
+        (e: unknown) => ({ lease: leaseName(lease), ip, error: errorMessage(e) }),
+      ),
+    ),
+  );
 }
 
 /** /proc/sys shows the reader's own namespace: another one's values come from sysctl run inside it. */
@@ -184,7 +186,7 @@ async function readSysctls(exec: ExecFn, netns: string | undefined): Promise<Nod
 
 export async function readNode(o: ReadOptions): Promise<NodeSnapshot> {
   const exec = o.exec ?? processExec(o.netns, 10_000);
-  const cluster = readCluster(o.cluster);
+  const cluster = o.known ? Promise.resolve(o.known) : readCluster(o.cluster);
   const flanneld = readFlanneld(o.healthUrl);
   const netfilter = readNetfilter(exec);
   const nl = await openNetlink({ netns: o.netns });

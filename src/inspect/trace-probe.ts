@@ -2,6 +2,7 @@
 // table on each node (counters before and after the filter hooks), with `meta nftrace set 1` on the probe so that
 // `nft monitor trace` names the rule or policy that dropped it (iptables on Debian is nft underneath, so its rules
 // show too). Everything added is removed afterwards, also on failure or Ctrl-C.
+import { pingCounts } from './probe.ts';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { errorMessage } from '../log/log.ts';
 import { familyOf } from '../netlink/index.ts';
@@ -221,7 +222,7 @@ export async function runProbe(t: TraceInput, o: ProbeOptions): Promise<ProbeRes
       t.dst,
     ];
     const ping = await o.from.exec('ping', args);
-    const m = /(\d+) packets transmitted, (\d+) (?:packets )?received/.exec(ping.stdout);
+    const answered = pingCounts(ping.stdout);
     await pause(200);
     const counts: Record<string, number> = {};
     for (const { node } of nodes) {
@@ -230,7 +231,7 @@ export async function runProbe(t: TraceInput, o: ProbeOptions): Promise<ProbeRes
       Object.assign(counts, probeCounts(r.stdout));
     }
     const drops = monitors.flatMap((mon, i) => traceDrops(mon.out()).map((l) => `${nodes[i]!.node.name}: ${l}`));
-    return { sent: m ? Number(m[1]) : ECHOES, received: m ? Number(m[2]) : 0, counts, drops: [...new Set(drops)] };
+    return { sent: answered?.sent ?? ECHOES, received: answered?.received ?? 0, counts, drops: [...new Set(drops)] };
   } catch (e) {
     throw new Error(`trace --probe: ${errorMessage(e)}`);
   } finally {

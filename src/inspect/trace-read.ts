@@ -2,13 +2,10 @@
 // readNode, plus the kernel's forwarding decision for the traced packet on each. Read-only.
 import { errorMessage } from '../log/log.ts';
 import { familyOf, openNetlink } from '../netlink/index.ts';
-import { IPv6Net, parseIPv6 } from '../ip/ipv6.ts';
-import { parseIPv4 } from '../ip/ipv4.ts';
-import type { Lease } from '../subnet/lease.ts';
 import { readNode, type ReadOptions } from './read.ts';
 import type { NodeSnapshot } from './snapshot.ts';
 import { overlayDevice } from './checks/rules.ts';
-import type { Lookup, TraceInput, TraceNode } from './trace.ts';
+import { leaseHolding, type Lookup, type TraceInput, type TraceNode } from './trace.ts';
 
 export interface TraceReadOptions {
   src: string;
@@ -17,12 +14,6 @@ export interface TraceReadOptions {
   local: ReadOptions & { name: string };
   /** Where the node with this public IP can be read (a lab host's namespace); undefined: it cannot. */
   remote?: (publicIP: string) => (ReadOptions & { name: string }) | undefined;
-}
-
-function holds(l: Lease, ip: string): boolean {
-  const net = familyOf(ip) === 4 ? l.subnet : l.ipv6Subnet;
-  if (!net) return false;
-  return net instanceof IPv6Net ? net.contains(parseIPv6(ip)) : net.contains(parseIPv4(ip));
 }
 
 /** `ip route get <dst> from <src> iif <dev>` in the node's namespace. */
@@ -54,11 +45,13 @@ export async function readTrace(o: TraceReadOptions): Promise<TraceInput> {
     forward: await forwardLookup(o.local.netns, snapshot, o.dst, o.src, 'cni0'),
   };
   const input: TraceInput = { src: o.src, dst: o.dst, local };
-  const holder = Array.isArray(snapshot.leases) ? snapshot.leases.find((l) => holds(l, o.dst)) : undefined;
+  const holder = Array.isArray(snapshot.leases) ? leaseHolding(snapshot.leases, o.dst) : undefined;
   const publicIP = holder && (family === 4 ? holder.attrs.publicIP : holder.attrs.publicIPv6);
   const far = publicIP ? o.remote?.(publicIP) : undefined;
   if (far && far.name !== o.local.name) {
-    const rs = await readNode(far);
+    // One cluster, one network config: the far node is read without listing the leases again.
+    const cluster = { leases: snapshot.leases, backend: snapshot.backend, nftables: snapshot.nftables };
+    const rs = await readNode({ ...far, known: cluster });
     input.remote = {
       name: far.name,
       snapshot: rs,

@@ -72,6 +72,12 @@ function subnetOf(l: Pick<Lease, 'subnet' | 'ipv6Subnet'>, family: 4 | 6): Net |
   return family === 4 ? l.subnet : l.ipv6Subnet;
 }
 
+/** The lease whose subnet (of `ip`'s family) holds the pod address `ip`. */
+export function leaseHolding(leases: readonly Lease[], ip: string): Lease | undefined {
+  const family = familyOf(ip);
+  return leases.find((l) => contains(subnetOf(l, family), ip));
+}
+
 function publicIPOf(l: Lease, family: 4 | 6): string | undefined {
   return (family === 4 ? l.attrs.publicIP : l.attrs.publicIPv6) ?? undefined;
 }
@@ -395,7 +401,7 @@ export function tracePath(t: TraceInput): Trace {
   const env = s.subnetEnv.env;
   const ownSubnet = family === 4 ? env?.subnet : env?.ipv6Subnet;
   if (!contains(ownSubnet, t.src)) {
-    const holder = leases.find((l) => contains(subnetOf(l, family), t.src));
+    const holder = leaseHolding(leases, t.src);
     const where = holder
       ? `: it is in ${leaseName(holder)}, the subnet of node ${publicIPOf(holder, family)}; run trace there`
       : '';
@@ -407,7 +413,7 @@ export function tracePath(t: TraceInput): Trace {
   const done = (): Trace => ({ src: t.src, dst: t.dst, hops: w.hops, ...w.stopped });
   if (!start(w, t, family)) return done();
   const proto = family === 4 ? 'icmp' : 'icmpv6';
-  const holder = leases.find((l) => contains(subnetOf(l, family), t.dst));
+  const holder = leaseHolding(leases, t.dst);
   if (!holder) {
     w.stop(
       t.local.name,
