@@ -47,7 +47,7 @@ export async function runLeaseLoop(l: LeaseLoop, signal: AbortSignal): Promise<v
 }
 
 /** Leases programmed at once: their netlink requests overlap instead of each waiting for the last one's answer. */
-export const LEASE_CONCURRENCY = 64;
+export const LEASE_CONCURRENCY = 512;
 
 /**
  * Runs of events that name each lease at most once, in batch order: a lease's events stay in order (an add before

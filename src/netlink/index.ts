@@ -13,5 +13,5 @@ export async function openNetlink(opts: OpenOptions = {}): Promise<Netlink> {
   const timeoutMs = opts.timeoutMs ?? 5000;
   if (!(timeoutMs > 0)) throw new Error(`openNetlink: timeoutMs ${timeoutMs} must be positive`);
   const sock = createSocket(opts.netns, false);
-  return new Netlink(sock, { netns: opts.netns, timeoutMs, window: opts.window ?? 256 });
+  return new Netlink(sock, { netns: opts.netns, timeoutMs, window: opts.window ?? 1024 });
 }

@@ -1,35 +1,34 @@
 // Our rtnetlink handle: reads, writes and events over netlink@0.3.0, with timeouts, errno codes and a window.
-import { AttrStream, createRtNetlink, FlagsNew, ifla, type rt, type RtNetlinkSocket } from 'netlink';
+import { AttrStream, createRtNetlink, FlagsNew, ifla, type RtNetlinkSocket } from 'netlink';
 import { logger } from '../log/log.ts';
 import { inNetns } from '../native/index.ts';
-import { afOf, familyOf, ipToBuffer, macToBuffer, parseCidr, scopeNumber } from './codec.ts';
+import { afOf, familyOf, ipToBuffer, macToBuffer, parseCidr } from './codec.ts';
+import { WriteBatcher } from './batch.ts';
+import { fdbDelete, fdbWrite, neighbourDelete, neighbourReplace, routeRequest, type Request } from './encode.ts';
 import { NetlinkError, toNetlinkError } from './errors.ts';
 import { RequestGate } from './gate.ts';
-import { RTNH_F_ONLINK, toAddress, toFdb, toLink, toNeighbour, toRoute } from './parse.ts';
+import { toAddress, toFdb, toLink, toNeighbour, toRoute } from './parse.ts';
 import { watchEntryEvents, watchLinkEvents } from './watch.ts';
-import {
-  RT_TABLE_MAIN,
-  type AddressInfo,
-  type EntryWatchEvent,
-  type Family,
-  type FdbEntry,
-  type FdbSpec,
-  type LinkInfo,
-  type LinkWatchEvent,
-  type NeighbourInfo,
-  type NeighbourSpec,
-  type RouteFilter,
-  type RouteInfo,
-  type RouteLookup,
-  type RouteSpec,
-  type VxlanSpec,
+import type {
+  AddressInfo,
+  EntryWatchEvent,
+  Family,
+  FdbEntry,
+  FdbSpec,
+  LinkInfo,
+  LinkWatchEvent,
+  NeighbourInfo,
+  NeighbourSpec,
+  RouteFilter,
+  RouteInfo,
+  RouteLookup,
+  RouteSpec,
+  VxlanSpec,
 } from './types.ts';
 
 const log = logger('netlink');
 const AF_BRIDGE = 7;
 const CREATE_EXCL = FlagsNew.CREATE | FlagsNew.EXCL;
-const CREATE_REPLACE = FlagsNew.CREATE | FlagsNew.REPLACE;
-const CREATE_APPEND = FlagsNew.CREATE | FlagsNew.APPEND;
 
 export interface OpenOptions {
   /** A name from `ip netns list` or a path such as /proc/PID/ns/net; default: the current namespace. */
@@ -48,6 +47,8 @@ export function createSocket(netns: string | undefined, ref: boolean): RtNetlink
 
 export class Netlink {
   private readonly gate: RequestGate;
+  /** Route, neighbour and FDB writes: our own encoding, many per datagram. */
+  private readonly writes: WriteBatcher;
   private closed = false;
   /** The socket's netlink port id (it does not change once bound). */
   private port: number | undefined;
@@ -59,6 +60,30 @@ export class Netlink {
     this.gate = new RequestGate(opts.window);
     // Without a listener an 'error' (e.g. ENOBUFS) would crash the process; lost ACKs end as request timeouts.
     sock.socket.on('error', (err) => log.warn(`netlink socket error: ${err.message}`));
+    this.writes = new WriteBatcher(
+      {
+        send: (datagram, done) => sock.socket.socket.send(datagram, { port: 0 }, done),
+        port: () => this.localPort(),
+      },
+      opts.timeoutMs,
+    );
+    // Answers no library request waits for: our batched writes' ACKs.
+    sock.socket.on('message', (msgs) => this.writes.receive(msgs));
+  }
+
+  private localPort(): number {
+    this.port ??= this.sock.socket.address().port;
+    return this.port;
+  }
+
+  /** One batched write, counted in the window like any request (so a dump still waits for the socket to be idle). */
+  private write(op: string, request: () => Request): Promise<void> {
+    if (this.closed) return Promise.reject(new NetlinkError(op, 'ECLOSED', 'the netlink handle was closed'));
+    return this.gate
+      .run(false, () => this.writes.submit(op, request()))
+      .catch((e: unknown) => {
+        throw toNetlinkError(op, e);
+      });
   }
 
   /** The namespace this handle lives in (as given to openNetlink), undefined for the current one. */
@@ -74,11 +99,11 @@ export class Netlink {
   ): Promise<T> {
     if (this.closed) return Promise.reject(new NetlinkError(op, 'ECLOSED', 'the netlink handle was closed'));
     // localPort given: the library would otherwise ask the kernel (getsockname) for it before every message.
-    this.port ??= this.sock.socket.address().port;
+    const localPort = this.localPort();
     const o =
       flags === undefined
-        ? { timeout: this.opts.timeoutMs, localPort: this.port }
-        : { timeout: this.opts.timeoutMs, flags, localPort: this.port };
+        ? { timeout: this.opts.timeoutMs, localPort }
+        : { timeout: this.opts.timeoutMs, flags, localPort };
     return this.gate
       .run(exclusive, () => fn(o))
       .catch((e: unknown) => {
@@ -247,73 +272,39 @@ export class Netlink {
   // ---- routes ------------------------------------------------------------------------------------------------
 
   /** `ip route replace <dst> [via <gw>] [dev <oif>] [onlink]`. */
-  async replaceRoute(spec: RouteSpec): Promise<void> {
-    const { data, attrs } = routeMessage(spec, false);
-    await this.req(`newRoute ${spec.dst}`, false, (o) => this.sock.newRoute(data, attrs, o), CREATE_REPLACE);
+  replaceRoute(spec: RouteSpec): Promise<void> {
+    return this.write(`newRoute ${spec.dst}`, () => routeRequest(spec, false));
   }
 
   /** `ip route del <dst> [via <gw>] [dev <oif>]` — the given fields must match; scope NOWHERE matches any scope. */
-  async deleteRoute(spec: RouteSpec): Promise<void> {
-    const { data, attrs } = routeMessage(spec, true);
-    await this.req(`delRoute ${spec.dst}`, false, (o) => this.sock.delRoute(data, attrs, o));
+  deleteRoute(spec: RouteSpec): Promise<void> {
+    return this.write(`delRoute ${spec.dst}`, () => routeRequest(spec, true));
   }
 
   // ---- neighbours and FDB ------------------------------------------------------------------------------------
 
   /** `ip neigh replace <ip> lladdr <mac> dev <index> nud permanent`. */
-  async replaceNeighbour(n: NeighbourSpec): Promise<void> {
-    await this.req(
-      `newNeighbor ${n.ip} lladdr ${n.mac} dev ${n.index}`,
-      false,
-      (o) =>
-        this.sock.newNeighbor(
-          { family: afOf(familyOf(n.ip)), ifindex: n.index, state: { permanent: true } },
-          { dst: ipToBuffer(n.ip), lladdr: macToBuffer(n.mac) },
-          o,
-        ),
-      CREATE_REPLACE,
-    );
+  replaceNeighbour(n: NeighbourSpec): Promise<void> {
+    return this.write(`newNeighbor ${n.ip} lladdr ${n.mac} dev ${n.index}`, () => neighbourReplace(n));
   }
 
-  async deleteNeighbour(n: { index: number; ip: string }): Promise<void> {
-    await this.req(`delNeighbor ${n.ip} dev ${n.index}`, false, (o) =>
-      this.sock.delNeighbor({ family: afOf(familyOf(n.ip)), ifindex: n.index }, { dst: ipToBuffer(n.ip) }, o),
-    );
+  deleteNeighbour(n: { index: number; ip: string }): Promise<void> {
+    return this.write(`delNeighbor ${n.ip} dev ${n.index}`, () => neighbourDelete(n));
   }
 
   /** `bridge fdb append <mac> dev <index> dst <ip> self permanent`. */
-  async appendFdb(e: FdbSpec): Promise<void> {
-    await this.fdbWrite('append', e, CREATE_APPEND);
+  appendFdb(e: FdbSpec): Promise<void> {
+    return this.write(`appendFdb ${fdbText(e)}`, () => fdbWrite(e, 'append'));
   }
 
   /** `bridge fdb replace <mac> dev <index> dst <ip> self permanent`. */
-  async replaceFdb(e: FdbSpec): Promise<void> {
-    await this.fdbWrite('replace', e, CREATE_REPLACE);
+  replaceFdb(e: FdbSpec): Promise<void> {
+    return this.write(`replaceFdb ${fdbText(e)}`, () => fdbWrite(e, 'replace'));
   }
 
   /** `bridge fdb del <mac> dev <index> [dst <ip>] self`. */
-  async deleteFdb(e: FdbSpec): Promise<void> {
-    const attrs: rt.NeighborAttrs = { lladdr: macToBuffer(e.mac) };
-    if (e.dst) attrs.dst = ipToBuffer(e.dst);
-    await this.req(`delFdb ${e.mac}${e.dst ? ` dst ${e.dst}` : ''} dev ${e.index}`, false, (o) =>
-      this.sock.delNeighbor({ family: AF_BRIDGE, ifindex: e.index, flags: { self: true } }, attrs, o),
-    );
-  }
-
-  private async fdbWrite(verb: string, e: FdbSpec, flags: number): Promise<void> {
-    const attrs: rt.NeighborAttrs = { lladdr: macToBuffer(e.mac) };
-    if (e.dst) attrs.dst = ipToBuffer(e.dst);
-    await this.req(
-      `${verb}Fdb ${e.mac}${e.dst ? ` dst ${e.dst}` : ''} dev ${e.index}`,
-      false,
-      (o) =>
-        this.sock.newNeighbor(
-          { family: AF_BRIDGE, ifindex: e.index, state: { permanent: true }, flags: { self: true } },
-          attrs,
-          o,
-        ),
-      flags,
-    );
+  deleteFdb(e: FdbSpec): Promise<void> {
+    return this.write(`delFdb ${fdbText(e)}`, () => fdbDelete(e));
   }
 
   // ---- many at once ------------------------------------------------------------------------------------------
@@ -335,16 +326,17 @@ export class Netlink {
   }
 
   /**
-   * Route (IPv4 and IPv6), neighbour and FDB add/change/delete notifications of every device until `signal` aborts;
-   * 'overrun' means events were lost (re-check state).
+   * Route (IPv4 and IPv6), neighbour and FDB add/change/delete notifications of every device until `signal` aborts
+   * (only deletions with `deletionsOnly`); 'overrun' means events were lost (re-check state).
    */
-  watchEntries(signal: AbortSignal): AsyncIterable<EntryWatchEvent> {
-    return watchEntryEvents(() => createSocket(this.opts.netns, true), signal);
+  watchEntries(signal: AbortSignal, opts: { deletionsOnly?: boolean } = {}): AsyncIterable<EntryWatchEvent> {
+    return watchEntryEvents(() => createSocket(this.opts.netns, true), signal, opts.deletionsOnly);
   }
 
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.writes.failAll('ECLOSED', 'the netlink handle was closed');
     this.sock.socket.close();
   }
 }
@@ -358,28 +350,6 @@ function linkInfo(kind: string, data: ReturnType<typeof ifla.formatVxlan>): Buff
   return Buffer.concat(outer.bufs);
 }
 
-function routeMessage(spec: RouteSpec, forDelete: boolean): { data: rt.Route; attrs: rt.RouteAttrs } {
-  const c = parseCidr(spec.dst);
-  const table = spec.table ?? RT_TABLE_MAIN;
-  const blackhole = spec.type === 'blackhole';
-  const scope = forDelete ? 255 : scopeNumber(spec.scope ?? (spec.gateway || blackhole ? 'universe' : 'link'));
-  const data: rt.Route = {
-    family: afOf(c.family),
-    dstLen: c.prefixLen,
-    table: table < 256 ? table : 252,
-    scope,
-    flags: spec.onlink ? { __unknown: RTNH_F_ONLINK } : {},
-  };
-  if (!forDelete) {
-    data.protocol = (spec.protocol ?? 'boot').toUpperCase() as keyof typeof rt.RouteProtocol;
-    data.type = blackhole ? 'BLACKHOLE' : 'UNICAST';
-  } else if (blackhole) {
-    data.type = 'BLACKHOLE';
-  }
-  const attrs: rt.RouteAttrs = { dst: ipToBuffer(c.ip) };
-  if (table >= 256) attrs.table = table;
-  if (spec.gateway) attrs.gateway = ipToBuffer(spec.gateway);
-  if (spec.oif !== undefined) attrs.oif = spec.oif;
-  if (spec.priority !== undefined) attrs.priority = spec.priority;
-  return { data, attrs };
+function fdbText(e: FdbSpec): string {
+  return `${e.mac}${e.dst ? ` dst ${e.dst}` : ''} dev ${e.index}`;
 }

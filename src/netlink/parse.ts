@@ -1,10 +1,8 @@
 // Library messages (netlink@0.3.0 shapes) → our plain values.
 import { ifla, rt } from 'netlink';
 import { bufferToIp, bufferToMac, enumName, scopeName } from './codec.ts';
+import { RTNH_F_ONLINK } from './encode.ts';
 import type { AddressInfo, FdbEntry, LinkInfo, NeighbourInfo, RouteInfo, VxlanInfo } from './types.ts';
-
-/** rtnexthop flag: the gateway is on the link even if no prefix says so (`ip route … onlink`). */
-export const RTNH_F_ONLINK = 4;
 
 export function toLink(m: rt.LinkMessage): LinkInfo {
   const a = m.attrs;

@@ -23,12 +23,17 @@ export function watchLinkEvents(
   return watchGroups<LinkWatchEvent>(makeSocket, ['LINK'], decodeLink, signal);
 }
 
-/** Route (IPv4 and IPv6), neighbour and FDB notifications of every device. */
+/** Route (IPv4 and IPv6), neighbour and FDB notifications of every device; only deletions with `deletionsOnly`. */
 export function watchEntryEvents(
   makeSocket: () => RtNetlinkSocket,
   signal: AbortSignal,
+  deletionsOnly = false,
 ): AsyncGenerator<EntryWatchEvent> {
-  return watchGroups<EntryWatchEvent>(makeSocket, ['IPV4_ROUTE', 'IPV6_ROUTE', 'NEIGH'], decodeEntry, signal);
+  // Our own writes come back as RTM_NEW* notifications by the thousand; a watch for deletions leaves them unparsed.
+  const decode: Decode<EntryWatchEvent> = deletionsOnly
+    ? (m) => (m.type === RTM_DELROUTE || m.type === RTM_DELNEIGH ? decodeEntry(m) : undefined)
+    : decodeEntry;
+  return watchGroups<EntryWatchEvent>(makeSocket, ['IPV4_ROUTE', 'IPV6_ROUTE', 'NEIGH'], decode, signal);
 }
 
 function decodeLink(m: NetlinkMessage): LinkWatchEvent | undefined {

@@ -204,6 +204,36 @@ describe('netlink facade', { skip: !isRoot && 'needs root' }, () => {
     assert.equal(nsRun(a, 'ip', ['-4', 'route', 'show', 'via', '10.99.0.1']).trim(), '');
   });
 
+  it('sends one turn of mixed writes together: a refused one in the middle fails alone, the rest land in order', async () => {
+    await nl.createVxlan({ name: 'vx3', id: 3, local: '192.168.210.1', link: eth0, learning: false, gbp: false });
+    await nl.setLinkUp((await nl.linkByName('vx3'))!.index);
+    const vx = (await nl.linkByName('vx3'))!.index;
+    const writes = Array.from({ length: 300 }, (_, i) => i).flatMap((i) => {
+      const ip = `10.${81 + (i >> 8)}.${i & 255}.0`;
+      const mac = `0e:00:00:00:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`;
+      return [
+        nl.replaceNeighbour({ index: vx, ip, mac }),
+        nl.replaceFdb({ index: vx, mac, dst: `198.18.${i >> 8}.${i & 255}` }),
+        nl.replaceRoute({ dst: `${ip}/24`, gateway: ip, oif: vx, onlink: true }),
+      ];
+    });
+    const refused = nl.replaceNeighbour({ index: 999_999, ip: '10.99.9.9', mac: '0e:00:00:00:99:99' });
+    const after = nl.replaceRoute({ dst: '10.90.0.0/24', gateway: '10.90.0.0', oif: vx, onlink: true });
+    const settled = await Promise.allSettled([...writes, refused, after]);
+    const failed = settled.flatMap((r) => (r.status === 'rejected' ? [`${r.reason.op}: ${r.reason.code}`] : []));
+    assert.deepEqual(failed, ['newNeighbor 10.99.9.9 lladdr 0e:00:00:00:99:99 dev 999999: ENODEV']);
+    assert.equal(ipJson(a, ['neigh', 'show', 'dev', 'vx3', 'nud', 'permanent']).length, 300);
+    assert.equal(
+      bridgeJson(a, ['fdb', 'show', 'dev', 'vx3']).filter((f: any) => f.dst?.startsWith('198.18.')).length,
+      300,
+    );
+    assert.equal(
+      ipJson(a, ['route', 'show', 'dev', 'vx3']).filter((r: any) => r.flags?.includes('onlink')).length,
+      301,
+    );
+    await nl.deleteLink(vx);
+  });
+
   it('streams link events until aborted', async () => {
     const ctl = new AbortController();
     const seen: LinkWatchEvent[] = [];

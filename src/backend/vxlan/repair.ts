@@ -78,7 +78,7 @@ export class PeerRepair {
 
   private async watch(signal: AbortSignal): Promise<void> {
     try {
-      for await (const ev of this.init.nl.watchEntries(signal)) {
+      for await (const ev of this.init.nl.watchEntries(signal, { deletionsOnly: true })) {
         if (mayHaveRemoved(ev, this.init.targets)) this.checker.poke();
       }
     } catch (e) {
