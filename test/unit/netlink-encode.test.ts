@@ -23,7 +23,7 @@ import {
   routeRequest,
   writeMessage,
 } from '../../src/netlink/encode.ts';
-import { NetlinkError } from '../../src/netlink/errors.ts';
+import type { NetlinkError } from '../../src/netlink/errors.ts';
 import { toFdb, toNeighbour, toRoute } from '../../src/netlink/parse.ts';
 
 describe('rtnetlink encoder', () => {
