@@ -17,7 +17,8 @@ import { ensureBlackholeRoute } from './blackhole.ts';
 import { HealthServer } from './health.ts';
 import { hostView } from './host-view.ts';
 import { selectExternalInterface } from './interface-selection.ts';
-import { DaemonMetrics } from './metrics.ts';
+import { NO_METRICS, servedMetrics, type MetricsSink } from './metrics-sink.ts';
+import type { DaemonMetrics } from './metrics.ts';
 import { afterAll } from '../util/tasks.ts';
 import { untilAborted } from '../util/time.ts';
 
@@ -27,8 +28,8 @@ const log = logger('flanneld');
 export async function runFlanneld(opts: Options): Promise<number> {
   log.info(`CLI flags config: ${describeOptions(opts)}`);
   const previous = readPreviousSubnet(opts.subnetFile);
-  // Counted even without --healthz-port (cheap); the process metrics only when /metrics is served.
-  const metrics = new DaemonMetrics({ processMetrics: opts.healthzPort > 0 });
+  const served: DaemonMetrics | undefined = opts.healthzPort > 0 ? await servedMetrics() : undefined;
+  const metrics: MetricsSink = served ?? NO_METRICS;
   let subnetManager: SubnetManager;
   let publicIP = opts.publicIP;
   let publicIPv6 = opts.publicIPv6;
@@ -83,7 +84,7 @@ export async function runFlanneld(opts: Options): Promise<number> {
       stop.abort();
     });
   }
-  const health = new HealthServer(metrics);
+  const health = new HealthServer(served);
   if (opts.healthzPort > 0) {
     try {
       await health.start(opts.healthzIP, opts.healthzPort);

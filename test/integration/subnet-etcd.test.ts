@@ -220,6 +220,34 @@ describe('etcd subnet manager', { skip: etcdMissing }, () => {
     }
   });
 
+  it("starts the lease watch from the allocation's listing: no second range request, nothing written since missed", async () => {
+    const prefix = await freshPrefix();
+    const subnets = `${prefix}/subnets`;
+    await admin.put(`${subnets}/10.5.40.0-24`).value(valueOf('192.168.50.40', 'aa:aa:aa:aa:aa:40'));
+    const m = manager(prefix);
+    const own = await acquire(m, vxlan('192.168.50.41', 'aa:aa:aa:aa:aa:41'));
+    // Written after the allocation listed the leases: it must still arrive, as a change after the snapshot.
+    await admin.put(`${subnets}/10.5.42.0-24`).value(valueOf('192.168.50.42', 'aa:aa:aa:aa:aa:42'));
+    const ranges = async () => {
+      const text = await (await fetch(`${fx.etcd.endpoint}/metrics`)).text();
+      const m = /grpc_server_handled_total\{grpc_code="OK",grpc_method="Range",[^}]*\} (\d+)/.exec(text);
+      return Number(m?.[1]);
+    };
+    const before = await ranges();
+    const ac = new AbortController();
+    const it = m.watchLeases(own, ac.signal)[Symbol.asyncIterator]();
+    try {
+      const first = await within(3000, 'the snapshot', it.next());
+      assert.deepEqual(summary(first.value), ['added 10.5.40.0/24 192.168.50.40']);
+      const later = await within(3000, 'the lease written meanwhile', it.next());
+      assert.deepEqual(summary(later.value), ['added 10.5.42.0/24 192.168.50.42']);
+      assert.equal(await ranges(), before, 'the watch listed the leases again');
+    } finally {
+      ac.abort();
+      await it.return?.(undefined);
+    }
+  });
+
   it('recovers from compaction by listing again and reporting the difference', async () => {
     const prefix = await freshPrefix();
     const subnets = `${prefix}/subnets`;
@@ -255,6 +283,12 @@ describe('etcd subnet manager', { skip: etcdMissing }, () => {
     await admin.put(`${prefix}/subnets/10.5.60.0-24`).value(valueOf('192.168.50.60', 'aa:aa:aa:aa:aa:60'));
     const m = manager(prefix);
     const own = await acquire(m, vxlan('192.168.50.61', 'aa:aa:aa:aa:aa:61'));
+    // A first watch takes the allocation's listing; the one under test must list etcd itself.
+    const warm = new AbortController();
+    const w = m.watchLeases(own, warm.signal)[Symbol.asyncIterator]();
+    await within(3000, 'the first watch', w.next());
+    warm.abort();
+    await w.return?.(undefined);
     await etcd.stop();
     const ac = new AbortController();
     const it = m.watchLeases(own, ac.signal)[Symbol.asyncIterator]();

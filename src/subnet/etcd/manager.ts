@@ -71,6 +71,9 @@ function describe(l: Pick<Lease, 'subnet' | 'ipv6Subnet'>): string {
   return `ip: ${l.subnet?.toString() ?? '0.0.0.0/0'} ipv6: ${l.ipv6Subnet?.toString() ?? '::/0'}`;
 }
 
+/** How long after allocation the lease watch may start from the allocation's listing. */
+const EARLY_LISTING_MS = 10_000;
+
 export class EtcdSubnetManager implements SubnetManager {
   readonly name: string;
   readonly registry: EtcdRegistry;
@@ -78,6 +81,11 @@ export class EtcdSubnetManager implements SubnetManager {
   private readonly throttle = new ThrottledLog(log);
   /** What acquireLease wrote; completeLease keeps it. */
   private held: HeldLease | undefined;
+  /**
+   * The listing the lease was allocated from: the lease watch starts from it instead of listing every lease again
+   * (watching from its revision + 1 brings our own write and anything after it, so nothing is missed).
+   */
+  private allocatedFrom: { revision: string; leases: Lease[]; at: number } | undefined;
   /** Keys under subnets/ that name no subnet, warned about once each. */
   private readonly warnedKeys = new Set<string>();
 
@@ -216,6 +224,7 @@ export class EtcdSubnetManager implements SubnetManager {
         // The etcd lease of our previous run holds no key any more: one etcd lease per node, not one per restart.
         if (oldLeaseId !== written.leaseId) await this.registry.revoke(oldLeaseId);
         log.info(`Found lease (${describe(written.lease)}) for current IP (${ownIP}), reusing`);
+        this.allocatedFrom = { revision: listed.revision, leases: listed.leases, at: Date.now() };
         return this.hold(written);
       }
       if (decision.source === 'previous') {
@@ -236,6 +245,7 @@ export class EtcdSubnetManager implements SubnetManager {
       const written = await this.registry.createLease(decision, attrs, garbage?.modRevision);
       if (written) {
         log.info(`Allocated lease (${describe(written.lease)}) to current node (${ownIP})`);
+        this.allocatedFrom = { revision: listed.revision, leases: listed.leases, at: Date.now() };
         return this.hold(written);
       }
       lost.push(makeLease(decision, attrs, null));
@@ -277,6 +287,11 @@ export class EtcdSubnetManager implements SubnetManager {
     const watcher = new LeaseWatcher(own);
     const stream = new ListWatch<Lease[]>({
       list: async () => {
+        const early = this.allocatedFrom;
+        this.allocatedFrom = undefined;
+        // Only while fresh: an old revision may have been compacted, which costs a failed watch and a listing.
+        if (early && Date.now() - early.at < EARLY_LISTING_MS)
+          return { revision: early.revision, snapshot: early.leases };
         const listed = await this.registry.listLeases();
         this.logSkipped(listed);
         return { revision: listed.revision, snapshot: listed.leases };
