@@ -9,6 +9,7 @@ import { readFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { flanneldArgv } from '../src/util/self.ts';
 import { until } from '../src/util/time.ts';
 import { openNetlink, type EntryWatchEvent, type Netlink } from '../src/netlink/index.ts';
 import { startEtcd, type EtcdHandle } from '../test/helpers/etcd.ts';
@@ -146,7 +147,8 @@ async function measure(n: number): Promise<Run> {
         'netns',
         'exec',
         h,
-        process.execPath,
+        // As the DaemonSet runs it (the file itself), with its first line's node flags; BENCH_NODE_ARGS adds more.
+        ...flanneldArgv(DIST).slice(0, -1),
         ...nodeArgs,
         ...profile,
         DIST,

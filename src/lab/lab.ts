@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } 
 import { join } from 'node:path';
 import { masqueradeCount } from '../inspect/counters.ts';
 import { parseIptablesSave } from '../inspect/netfilter-iptables.ts';
-import { nodeExecutable } from '../util/self.ts';
+import { flanneldArgv } from '../util/self.ts';
 import { waitUntil } from '../util/time.ts';
 import { netnsList, netnsPids, sh, shQuiet, spawnDetachedInNetns } from './exec.ts';
 import { kubeApiUrl, kubeFlanneldArgs, kubeNodesSummary, labNodeSpecs, startKubeApiServer } from './kube-lab.ts';
@@ -129,8 +129,7 @@ function startFlanneld(t: LabTopology, h: LabHost, distDir: string, kube = false
   spawnDetachedInNetns(
     h.ns,
     [
-      nodeExecutable(),
-      join(distDir, 'flanneld.cjs'),
+      ...flanneldArgv(join(distDir, 'flanneld.cjs')),
       ...source,
       `--subnet-file=${h.subnetFile}`,
       '--ip-masq',

@@ -1,7 +1,7 @@
 // How this program was started, so that it can start itself or its sibling programs again: under node as
 // `node [loader flags] <script>`, or as a single executable (dist/bin/*, `bun build --compile`), whose script lives
 // inside the binary at a /$bunfs/ path.
-import { accessSync, constants } from 'node:fs';
+import { accessSync, constants, readFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 
 export const isCompiled = (process.argv[1] ?? '').startsWith('/$bunfs/');
@@ -31,4 +31,19 @@ export function nodeExecutable(): string {
     }
   }
   throw new Error('flanneld (dist/flanneld.cjs) runs under node, and no node is on PATH: install Node.js >= 20.18');
+}
+
+/**
+ * The node flags a script's `#!/usr/bin/env -S node <flags>` line asks for (dist/flanneld.cjs sets its heap sizing
+ * there, docs/scale.md), so that starting it as `node <script>` runs it the same as executing it.
+ */
+export function shebangFlags(firstLine: string): string[] {
+  const m = /^#!\/usr\/bin\/env -S node((?: --?[\w-]+(?:=\S+)?)*)\s*$/.exec(firstLine);
+  return m ? m[1]!.split(' ').filter(Boolean) : [];
+}
+
+/** The argv that starts flanneld's bundle (`dist/flanneld.cjs`) under node with the flags of its first line. */
+export function flanneldArgv(script: string): string[] {
+  const head = readFileSync(script, 'utf8').slice(0, 300).split('\n')[0] ?? '';
+  return [nodeExecutable(), ...shebangFlags(head), script];
 }

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { etcdMissing, startEtcd, type EtcdHandle } from './etcd.ts';
 import { plugIntoBridge } from '../../src/lab/plug.ts';
+import { flanneldArgv } from '../../src/util/self.ts';
 import { bridgeJson, ipJson, isRoot, Netns, nsRun, run, uniqueName } from './netns.ts';
 
 export const FLANNELD = join(import.meta.dirname, '../../dist/flanneld.cjs');
@@ -144,7 +145,7 @@ export class Flanneld {
   ) {
     // Only the test's FLANNELD_* variables: anything inherited would change the daemon's options.
     const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('FLANNELD_')));
-    this.proc = spawn('ip', ['netns', 'exec', ns, process.execPath, FLANNELD, ...args], {
+    this.proc = spawn('ip', ['netns', 'exec', ns, ...flanneldArgv(FLANNELD), ...args], {
       env: { ...base, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
