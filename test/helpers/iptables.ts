@@ -69,3 +69,20 @@ export function flannelLines(ns: string, bin: 'iptables' | 'ip6tables'): string[
       .map((l) => `${table}: ${l}`),
   );
 }
+
+/**
+ * `<cmd> -w -t <table> <op> <chain> -m comment --comment "…" -j <flannel chain>`: flannel's jump into its own chain, as
+ * the tests plant (-A) or delete (-D) it by hand — the masquerade jump from POSTROUTING or the forward one from FORWARD.
+ */
+export function flannelJump(
+  ns: string,
+  cmd: 'iptables' | 'ip6tables',
+  op: '-A' | '-D',
+  kind: 'masq' | 'forward',
+): void {
+  const [table, chain, comment, target] =
+    kind === 'masq'
+      ? ['nat', 'POSTROUTING', 'flanneld masq', 'FLANNEL-POSTRTG']
+      : ['filter', 'FORWARD', 'flanneld forward', 'FLANNEL-FWD'];
+  nsRun(ns, cmd, ['-w', '-t', table, op, chain, '-m', 'comment', '--comment', comment, '-j', target]);
+}

@@ -1,5 +1,6 @@
 // The lab as its tests see it: `flannelctl lab …` from dist/, the files it writes under /run/flannel-lab, the
 // leases in its etcd, and what `lab down` must leave behind (nothing). The lab owns the global flab-* namespaces.
+import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
@@ -298,4 +299,49 @@ export function assertLabGone(opts: { pids?: number[] } = {}): void {
   assert.equal(existsSync(STATE_DIR), false);
   const left = (opts.pids ?? []).filter((pid) => !processGone(pid));
   assert.deepEqual(left, [], 'lab processes still running after lab down');
+}
+
+export interface LabBackendSuite {
+  backend: string;
+  /** FLANNEL_MTU every host's subnet.env holds. */
+  mtu: number;
+  /** The exact lease JSON a host with this underlay address publishes, and how the test title says it. */
+  leaseValue: (underlayIP: string) => string;
+  leaseText: string;
+}
+
+/**
+ * `lab up --hosts 3 --pods-per-host 2 --backend <b>`, the checks every backend shares (full ping matrix, the leases in
+ * etcd, subnet.env's MTU), then the backend's own tests (`own`), then `lab down` leaving nothing behind.
+ */
+export function describeLabBackend(o: LabBackendSuite, own: () => void): void {
+  describe(`lab: 3 hosts × 2 pods over ${o.backend}`, { skip: labSkip }, () => {
+    let upOutput = '';
+    before(() => {
+      upOutput = labUpOutput(['--hosts', '3', '--pods-per-host', '2', '--backend', o.backend]);
+    });
+    after(labDownQuietly);
+
+    it('ends with a full ping matrix at 0 % loss', () => {
+      assert.match(upOutput, /All 42 pairs at 0 % loss\./, upOutput);
+    });
+
+    it(`publishes ${o.backend} leases ${o.leaseText} and writes MTU ${o.mtu} to subnet.env`, () => {
+      const leases = etcdValues();
+      assert.equal(Object.keys(leases).length, 3);
+      for (const h of LAB_HOSTS) {
+        const env = subnetEnv(h);
+        assert.equal(env.FLANNEL_MTU, String(o.mtu));
+        const key = `/coreos.com/network/subnets/${env.FLANNEL_SUBNET!.replace('.1/24', '.0-24')}`;
+        assert.equal(leases[key], o.leaseValue(LAB_UNDERLAY[h]!));
+      }
+    });
+
+    own();
+
+    it('lab down leaves no namespace or file behind', () => {
+      lab(['down']);
+      assertLabGone();
+    });
+  });
 }

@@ -15,6 +15,7 @@ import {
 import { nsRun, pings, run, uniqueName } from '../helpers/netns.ts';
 import { until } from '../helpers/wait.ts';
 import { nftTable, specTable } from '../helpers/nftables.ts';
+import { flannelJump } from '../helpers/iptables.ts';
 
 const NFT_CONFIG = '{"Network":"10.244.0.0/16","EnableNFTables":true,"Backend":{"Type":"vxlan"}}';
 
@@ -57,33 +58,9 @@ describe('flanneld daemon: nftables mode', { skip: flanneldSkip }, () => {
 
     // Host A still carries what iptables mode left behind.
     nsRun(a.ns, 'iptables', ['-w', '-t', 'nat', '-N', 'FLANNEL-POSTRTG']);
-    nsRun(a.ns, 'iptables', [
-      '-w',
-      '-t',
-      'nat',
-      '-A',
-      'POSTROUTING',
-      '-m',
-      'comment',
-      '--comment',
-      'flanneld masq',
-      '-j',
-      'FLANNEL-POSTRTG',
-    ]);
+    flannelJump(a.ns, 'iptables', '-A', 'masq');
     nsRun(a.ns, 'iptables', ['-w', '-t', 'filter', '-N', 'FLANNEL-FWD']);
-    nsRun(a.ns, 'iptables', [
-      '-w',
-      '-t',
-      'filter',
-      '-A',
-      'FORWARD',
-      '-m',
-      'comment',
-      '--comment',
-      'flanneld forward',
-      '-j',
-      'FLANNEL-FWD',
-    ]);
+    flannelJump(a.ns, 'iptables', '-A', 'forward');
 
     const daemons = hosts.map((h) =>
       u.flanneld(h.ns, [...u.etcdFlags(prefix, h.file), '--ip-masq', '--iptables-resync=1']),

@@ -8,6 +8,7 @@ import type { LeaseAttrs, LeaseEvent } from '../../src/subnet/lease.ts';
 import { etcdMissing } from '../helpers/etcd.ts';
 import { EtcdSubnetFixture } from '../helpers/etcd-subnet.ts';
 import { within } from '../helpers/wait.ts';
+import { leaseLines } from '../helpers/lease-events.ts';
 
 const CONFIG = '{"Network":"10.5.0.0/16","EnableIPv6":true,"IPv6Network":"fc00::/48","Backend":{"Type":"vxlan"}}';
 const attrs = (n: number): LeaseAttrs => ({
@@ -26,8 +27,7 @@ const fx = new EtcdSubnetFixture(CONFIG, 'flannel-dual');
 const { freshPrefix, manager, acquire, etcdctl, keys } = fx;
 let admin: Etcd3;
 
-const summary = (evs: LeaseEvent[]) =>
-  evs.map((e) => `${e.type} ${e.lease.subnet} ${e.lease.ipv6Subnet ?? '-'} ${e.lease.attrs.publicIPv6}`).sort();
+const summary = (evs: LeaseEvent[]) => leaseLines(evs, ['subnet', 'ipv6Subnet', 'publicIPv6'], { sorted: true });
 
 describe('etcd subnet manager, dual stack', { skip: etcdMissing }, () => {
   before(async () => {

@@ -8,6 +8,7 @@ import { etcdMissing } from '../helpers/etcd.ts';
 import { EtcdSubnetFixture } from '../helpers/etcd-subnet.ts';
 import { within } from '../helpers/wait.ts';
 import { LogRecorder } from '../helpers/log.ts';
+import { leaseLines } from '../helpers/lease-events.ts';
 
 const CONFIG = '{"EnableIPv4":false,"EnableIPv6":true,"IPv6Network":"fc00::/48","Backend":{"Type":"vxlan"}}';
 const mac6 = (n: number) => `0e:00:00:00:06:${String(n).padStart(2, '0')}`;
@@ -26,12 +27,7 @@ const { freshPrefix, manager, acquire, etcdctl, keys } = fx;
 let admin: Etcd3;
 
 const summary = (evs: LeaseEvent[]) =>
-  evs
-    .map(
-      (e) =>
-        `${e.type} ${e.lease.subnet ?? '-'} ${e.lease.ipv6Subnet ?? '-'} ${e.lease.attrs.publicIP} ${e.lease.attrs.publicIPv6}`,
-    )
-    .sort();
+  leaseLines(evs, ['subnet', 'ipv6Subnet', 'publicIP', 'publicIPv6'], { sorted: true });
 
 describe('etcd subnet manager, IPv6-only', { skip: etcdMissing }, () => {
   before(async () => {

@@ -7,6 +7,7 @@ import type { LeaseEvent } from '../../src/subnet/lease.ts';
 import { etcdMissing, type EtcdHandle } from '../helpers/etcd.ts';
 import { EtcdSubnetFixture, vxlanAttrs as vxlan, vxlanValue as valueOf } from '../helpers/etcd-subnet.ts';
 import { within } from '../helpers/wait.ts';
+import { leaseLines } from '../helpers/lease-events.ts';
 
 const CONFIG = '{"Network":"10.5.0.0/16","Backend":{"Type":"vxlan"}}';
 
@@ -21,7 +22,7 @@ async function leaseIdOf(key: string): Promise<string> {
   return String(res.kvs[0]!.lease);
 }
 
-const summary = (evs: LeaseEvent[]) => evs.map((e) => `${e.type} ${e.lease.subnet} ${e.lease.attrs.publicIP}`).sort();
+const summary = (evs: LeaseEvent[]) => leaseLines(evs, undefined, { sorted: true });
 
 describe('etcd subnet manager', { skip: etcdMissing }, () => {
   before(async () => {

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import type { LeaseAttrs, LeaseEvent } from '../../src/subnet/lease.ts';
 import { kubeDir, kubeSuite } from '../helpers/kube-api.ts';
 import { within } from '../helpers/wait.ts';
+import { leaseLines } from '../helpers/lease-events.ts';
 
 const TOKEN = 'v6only-token-789';
 const P = 'flannel.alpha.coreos.com/';
@@ -30,11 +31,7 @@ const kd = kubeDir(
   '{"EnableIPv4":false,"EnableIPv6":true,"IPv6Network":"fd00:10:244::/56","Backend":{"Type":"vxlan"}}',
 );
 
-const show = (evs: LeaseEvent[]) =>
-  evs.map((e) => {
-    const a = e.lease.attrs;
-    return `${e.type} ${e.lease.subnet ?? '-'} ${e.lease.ipv6Subnet ?? '-'} ${a.publicIP} ${a.publicIPv6 ?? '-'} ${(a.backendV6Data as { VtepMAC?: string } | undefined)?.VtepMAC ?? '-'}`;
-  });
+const show = (evs: LeaseEvent[]) => leaseLines(evs, ['subnet', 'ipv6Subnet', 'publicIP', 'publicIPv6', 'vtepMacV6']);
 
 describe('KubeSubnetManager on an IPv6-only network', () => {
   const { server, stop, make } = kubeSuite(kd, {

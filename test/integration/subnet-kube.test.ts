@@ -10,6 +10,7 @@ import { KubeSubnetManager } from '../../src/subnet/kube/manager.ts';
 import type { Lease, LeaseEvent } from '../../src/subnet/lease.ts';
 import { kubeDir, kubeSuite } from '../helpers/kube-api.ts';
 import { within } from '../helpers/wait.ts';
+import { leaseLines } from '../helpers/lease-events.ts';
 
 const TOKEN = 'test-token-123';
 const P = 'flannel.alpha.coreos.com/';
@@ -51,7 +52,7 @@ function batches(m: KubeSubnetManager, own: Lease, signal: AbortSignal) {
     },
   };
 }
-const show = (evs: LeaseEvent[]) => evs.map((e) => `${e.type} ${e.lease.subnet} ${e.lease.attrs.publicIP}`);
+const show = (evs: LeaseEvent[]) => leaseLines(evs);
 
 after(() => kd.remove());
 

@@ -6,7 +6,7 @@ import { IPv4Net } from '../../src/ip/ipv4.ts';
 import { IptablesTrafficManager } from '../../src/traffic/iptables/index.ts';
 import { Netns, isRoot, nsRun } from '../helpers/netns.ts';
 import { eventually } from '../helpers/wait.ts';
-import { filterRules, natRules, specFwd, specMasq } from '../helpers/iptables.ts';
+import { filterRules, natRules, specFwd, specMasq, flannelJump } from '../helpers/iptables.ts';
 import { RuleLoops } from '../helpers/rule-loops.ts';
 
 const NET = IPv4Net.parse('10.244.0.0/16');
@@ -50,19 +50,7 @@ describe('iptables traffic manager (root, netns)', { skip: !isRoot && 'needs roo
     it('restores a rule deleted by hand, in order, on the next resync', async () => {
       // nsRun throws if a deletion fails, so both rules are really gone before the resync runs.
       nsRun(ns, 'iptables', ['-w', '-t', 'nat', '-D', 'FLANNEL-POSTRTG', '3']);
-      nsRun(ns, 'iptables', [
-        '-w',
-        '-t',
-        'filter',
-        '-D',
-        'FORWARD',
-        '-m',
-        'comment',
-        '--comment',
-        'flanneld forward',
-        '-j',
-        'FLANNEL-FWD',
-      ]);
+      flannelJump(ns, 'iptables', '-D', 'forward');
       await eventually(() => nat(ns), [PLANTED_NAT, ...specMasq('10.244.0.0/16', '10.244.1.0/24')]);
       await eventually(() => filter(ns), [PLANTED_FWD, ...specFwd('10.244.0.0/16')]);
     });

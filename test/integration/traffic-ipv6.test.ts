@@ -10,7 +10,7 @@ import { NftablesTrafficManager } from '../../src/traffic/nftables/index.ts';
 import { Netns, isRoot, nsRun } from '../helpers/netns.ts';
 import { eventually } from '../helpers/wait.ts';
 import { RuleLoops, type LoopParams } from '../helpers/rule-loops.ts';
-import { filterRules, natRules, specFwd, specMasq6 } from '../helpers/iptables.ts';
+import { filterRules, natRules, specFwd, specMasq6, flannelJump } from '../helpers/iptables.ts';
 import { emptyTable6, nftTable, nftTable6, specTable, specTable6 } from '../helpers/nftables.ts';
 
 const NET = IPv4Net.parse('10.244.0.0/16');
@@ -54,19 +54,7 @@ describe('dual stack traffic rules (root, netns)', { skip: !isRoot && 'needs roo
     assert.match(nsRun(ns, 'ip6tables', ['-w', '-S', 'FORWARD']), /^-P FORWARD ACCEPT$/m);
 
     nsRun(ns, 'ip6tables', ['-w', '-t', 'nat', '-D', 'FLANNEL-POSTRTG', '4']);
-    nsRun(ns, 'ip6tables', [
-      '-w',
-      '-t',
-      'filter',
-      '-D',
-      'FORWARD',
-      '-m',
-      'comment',
-      '--comment',
-      'flanneld forward',
-      '-j',
-      'FLANNEL-FWD',
-    ]);
+    flannelJump(ns, 'ip6tables', '-D', 'forward');
     assert.notDeepEqual(nat6(ns), want6);
     await eventually(() => nat6(ns), want6);
     await eventually(() => filter6(ns), specFwd('2001:db8:42::/56'));

@@ -9,6 +9,7 @@ import { Netns, isRoot, nsRun } from '../helpers/netns.ts';
 import { emptyTable, nftTable as table, specTable } from '../helpers/nftables.ts';
 import { eventually } from '../helpers/wait.ts';
 import { RuleLoops } from '../helpers/rule-loops.ts';
+import { flannelJump } from '../helpers/iptables.ts';
 
 const NET = IPv4Net.parse('10.244.0.0/16');
 const POD = IPv4Net.parse('10.244.1.0/24');
@@ -134,19 +135,7 @@ describe('nftables traffic manager (root, netns)', { skip: !isRoot && 'needs roo
     assert.match(filterRules(), /-A FORWARD .*-j FLANNEL-FWD/);
     nsRun(ns, 'iptables', ['-w', '-t', 'nat', '-A', 'POSTROUTING', '-s', '192.0.2.0/24', '-j', 'RETURN']);
     nsRun(ns, 'ip6tables', ['-w', '-t', 'nat', '-N', 'FLANNEL-POSTRTG']);
-    nsRun(ns, 'ip6tables', [
-      '-w',
-      '-t',
-      'nat',
-      '-A',
-      'POSTROUTING',
-      '-m',
-      'comment',
-      '--comment',
-      'flanneld masq',
-      '-j',
-      'FLANNEL-POSTRTG',
-    ]);
+    flannelJump(ns, 'ip6tables', '-A', 'masq');
 
     await new NftablesTrafficManager({ netns: ns }).init(AbortSignal.timeout(10_000));
     assert.equal(

@@ -4,6 +4,7 @@ import { IPv4Net } from '../../src/ip/ipv4.ts';
 import { IPv6Net } from '../../src/ip/ipv6.ts';
 import type { Lease } from '../../src/subnet/lease.ts';
 import { LeaseWatcher } from '../../src/subnet/lease-watcher.ts';
+import { leaseLines } from '../helpers/lease-events.ts';
 
 function lease(cidr: string, publicIP: string, mac = 'aa:bb:cc:dd:ee:01'): Lease {
   return {
@@ -13,8 +14,7 @@ function lease(cidr: string, publicIP: string, mac = 'aa:bb:cc:dd:ee:01'): Lease
   };
 }
 const own = { subnet: IPv4Net.parse('10.5.1.0/24') };
-const summary = (evs: { type: string; lease: Lease }[]) =>
-  evs.map((e) => `${e.type} ${e.lease.subnet} ${e.lease.attrs.publicIP}`);
+const summary = (evs: { type: string; lease: Lease }[]) => leaseLines(evs);
 
 describe('LeaseWatcher', () => {
   it('reports the first snapshot as added, without the own lease', () => {
