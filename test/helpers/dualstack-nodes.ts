@@ -4,7 +4,7 @@ import type { NetworkConfig } from '../../src/config/network-config.ts';
 import { IPv6Net } from '../../src/ip/ipv6.ts';
 import type { Backend, BackendContext } from '../../src/backend/backend.ts';
 import { backendConfig, type Underlay } from './backend-node.ts';
-import type { MemoryCluster } from './memory-subnet-manager.ts';
+import { MemoryCluster } from './memory-subnet-manager.ts';
 import { run } from './netns.ts';
 import { VxlanNode } from './vxlan-nodes.ts';
 import { HostGwNode } from './hostgw-nodes.ts';
@@ -17,6 +17,13 @@ export function dualStackConfig(type: string, backend: Record<string, unknown> =
     ipv6Network: IPv6Net.parse('fd00:10:244::/48'),
     ipv6SubnetLen: 64,
   };
+}
+
+/** A dual-stack cluster for `type` whose two hosts will hold 10.244.1.0/24 + fd00:10:244:1::/64 and …2. */
+export function twoDualStackHosts(type: string): MemoryCluster {
+  return new MemoryCluster(dualStackConfig(type))
+    .dualStack('10.244.1.0/24', 'fd00:10:244:1::/64')
+    .dualStack('10.244.2.0/24', 'fd00:10:244:2::/64');
 }
 
 /** A host on the underlay with `addr`/24 and `addr6`/64 (no DAD wait) on eth0. */

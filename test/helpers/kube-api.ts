@@ -7,6 +7,34 @@ import { join } from 'node:path';
 import { KubeApiServer, type NodeInit } from '../../src/lab/kube-api/server.ts';
 import { KubeSubnetManager, type KubeSubnetManagerOptions } from '../../src/subnet/kube/manager.ts';
 
+/**
+ * Writes a kubeconfig at `file` for `server` with bearer `token` for user `user` and returns `file`. TLS verification
+ * is off: client-node refuses plain http otherwise, and the fake server speaks only plain HTTP.
+ */
+export function writeKubeconfig(file: string, server: string, token: string, user = 't'): string {
+  const lines = ['apiVersion: v1', 'kind: Config', 'current-context: t', 'clusters:', '- name: t', '  cluster:'];
+  lines.push(`    server: ${server}`, '    insecure-skip-tls-verify: true', 'users:', `- name: ${user}`, '  user:');
+  lines.push(`    token: ${token}`, 'contexts:', '- name: t', '  context:', '    cluster: t', `    user: ${user}`, '');
+  writeFileSync(file, lines.join('\n'), { mode: 0o600 });
+  return file;
+}
+
+/** A reader of a watch response's newline-delimited JSON events: `events(n)` waits up to 3 s for the first n. */
+export function watchEvents(res: Response): (n: number) => Promise<any[]> {
+  const reader = res.body!.getReader();
+  const decoder = new TextDecoder();
+  let text = '';
+  return async (n) => {
+    const deadline = Date.now() + 3000;
+    while (text.split('\n').filter(Boolean).length < n && Date.now() < deadline)
+      text += decoder.decode((await reader.read()).value, { stream: true });
+    return text
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l));
+  };
+}
+
 /** A temp dir holding `net-conf.json` (the given JSON) and kubeconfig files written on demand. */
 export function kubeDir(prefix: string, netConfJson: string) {
   const dir = mkdtempSync(join(tmpdir(), prefix));
@@ -17,30 +45,7 @@ export function kubeDir(prefix: string, netConfJson: string) {
     netConf,
     /** Writes a kubeconfig for `server` with bearer `token` (insecure TLS) and returns its path. */
     kubeconfig(server: string, token: string): string {
-      const file = join(dir, `kubeconfig-${Math.random().toString(36).slice(2)}`);
-      writeFileSync(
-        file,
-        [
-          'apiVersion: v1',
-          'kind: Config',
-          'current-context: t',
-          'clusters:',
-          '- name: t',
-          '  cluster:',
-          `    server: ${server}`,
-          '    insecure-skip-tls-verify: true',
-          'users:',
-          '- name: t',
-          '  user:',
-          `    token: ${token}`,
-          'contexts:',
-          '- name: t',
-          '  context:',
-          '    cluster: t',
-          '    user: t',
-        ].join('\n'),
-      );
-      return file;
+      return writeKubeconfig(join(dir, `kubeconfig-${Math.random().toString(36).slice(2)}`), server, token);
     },
     remove: () => rmSync(dir, { recursive: true, force: true }),
   };

@@ -2,16 +2,13 @@
 // route at all, traffic, the checker, and removal with the lease.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { ipJson, isRoot, Netns, pings6, run } from '../helpers/netns.ts';
+import { ipJson, isRoot, Netns, run } from '../helpers/netns.ts';
 import { until } from '../helpers/wait.ts';
 import { Underlay } from '../helpers/backend-node.ts';
 import { MemoryCluster } from '../helpers/memory-subnet-manager.ts';
 import { IPv6OnlyHostGwNode, ipv6OnlyConfig } from '../helpers/ipv6only-nodes.ts';
+import { gwRoutes6, itRoutesV6 } from '../helpers/hostgw-nodes.ts';
 
-const gwRoutes6 = (ns: string) =>
-  ipJson(ns, ['-6', 'route', 'show', 'dev', 'eth0'])
-    .filter((r: any) => r.gateway)
-    .map((r: any) => `${r.dst} via ${r.gateway}`);
 const routes4 = (ns: string) => ipJson(ns, ['-4', 'route', 'show', 'table', 'main']);
 
 describe('host-gw backend, IPv6-only network', { skip: !isRoot && 'needs root' }, () => {
@@ -48,35 +45,10 @@ describe('host-gw backend, IPv6-only network', { skip: !isRoot && 'needs root' }
     assert.deepEqual(routes4(b.ns), []);
   });
 
-  it('carries v6 traffic to an address inside the peer subnet', async () => {
-    run('ip', ['-n', b.ns, 'addr', 'add', 'fd00:10:244:2::5/128', 'dev', 'lo']);
-    run('ip', ['-n', a.ns, 'addr', 'add', 'fd00:10:244:1::5/128', 'dev', 'lo']);
-    await until('a v6 ping from A to B', () => pings6(a.ns, 'fd00:10:244:1::5', 'fd00:10:244:2::5', 2), 8000, 300);
-  });
-
-  it('re-adds a deleted v6 route through the checker', async () => {
-    run('ip', ['-n', a.ns, '-6', 'route', 'del', 'fd00:10:244:2::/64']);
-    await until('the checker to restore the v6 route', () => gwRoutes6(a.ns).length === 1, 3000, 25);
-    assert.deepEqual(gwRoutes6(a.ns), ['fd00:10:244:2::/64 via fd12:206::2']);
-  });
-
-  it('sweeps a stale v6 route of the Network at startup, keeping routes that are not SubnetLen pieces of it', async () => {
-    await a.stop();
-    run('ip', ['-n', a.ns, '-6', 'route', 'add', 'fd00:10:244:9::/64', 'via', 'fd12:206::9', 'dev', 'eth0']);
-    run('ip', ['-n', a.ns, '-6', 'route', 'add', 'fd00:99::/64', 'via', 'fd12:206::9', 'dev', 'eth0']);
-    await a.start();
-    await until(
-      'the stale v6 route to go',
-      () => !gwRoutes6(a.ns).includes('fd00:10:244:9::/64 via fd12:206::9'),
-      3000,
-      25,
-    );
-    assert.deepEqual(gwRoutes6(a.ns).sort(), ['fd00:10:244:2::/64 via fd12:206::2', 'fd00:99::/64 via fd12:206::9']);
-    run('ip', ['-n', a.ns, '-6', 'route', 'del', 'fd00:99::/64']);
-    assert.deepEqual(routes4(a.ns), []);
-  });
+  itRoutesV6(() => ({ a, b }), 'fd12:206::');
 
   it("routes a third host's v6-only lease and removes the route with the lease", async () => {
+    run('ip', ['-n', a.ns, '-6', 'route', 'del', 'fd00:99::/64']);
     cluster.put('fd00:10:244:3::/64', { publicIP: '0.0.0.0', publicIPv6: 'fd12:206::3', backendType: 'host-gw' });
     await until('the route to the third host', () => gwRoutes6(a.ns).length === 2, 3000, 25);
     assert.deepEqual(gwRoutes6(a.ns).sort(), [

@@ -3,6 +3,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { KubeApiServer } from '../../src/lab/kube-api/server.ts';
+import { watchEvents } from '../helpers/kube-api.ts';
 
 const TOKEN = 'node-writes-token';
 const auth = { Authorization: `Bearer ${TOKEN}` };
@@ -38,20 +39,7 @@ describe('fake Kubernetes API server: node create, patch and delete', () => {
       headers: auth,
       signal: ac.signal,
     });
-    const reader = res.body!.getReader();
-    let text = '';
-    return {
-      events: async (n: number) => {
-        const deadline = Date.now() + 3000;
-        while (text.split('\n').filter(Boolean).length < n && Date.now() < deadline)
-          text += new TextDecoder().decode((await reader.read()).value);
-        return text
-          .split('\n')
-          .filter(Boolean)
-          .map((l) => JSON.parse(l));
-      },
-      close: () => ac.abort(),
-    };
+    return { events: watchEvents(res), close: () => ac.abort() };
   }
 
   it('refuses every write without the bearer token', async () => {

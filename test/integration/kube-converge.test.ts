@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { FLANNELD, Flanneld, flanneldBuilt, peerState } from '../helpers/flanneld-hosts.ts';
 import { bridgeJson, ipJson, isRoot, Netns, nsRun, run, uniqueName } from '../helpers/netns.ts';
 import { until } from '../helpers/wait.ts';
+import { writeKubeconfig } from '../helpers/kube-api.ts';
 
 const KUBE_API = join(import.meta.dirname, '../../dist/lab-kube-api.cjs');
 const skip = !isRoot
@@ -137,31 +138,7 @@ describe('kube mode: node add / VtepMAC change / public-ip change / delete conve
       });
       run('ip', ['-n', ns, 'route', 'add', 'default', 'via', SW_IP]);
       const kubeconfig = join(tmp, `kubeconfig-${h.name}`);
-      writeFileSync(
-        kubeconfig,
-        [
-          'apiVersion: v1',
-          'kind: Config',
-          'current-context: t',
-          // client-node refuses plain http unless TLS verification is off (the fake server speaks only plain HTTP).
-          'clusters:',
-          '- name: t',
-          '  cluster:',
-          `    server: ${API}`,
-          '    insecure-skip-tls-verify: true',
-          'users:',
-          `- name: ${h.name}`,
-          '  user:',
-          `    token: ${TOKEN}`,
-          'contexts:',
-          '- name: t',
-          '  context:',
-          '    cluster: t',
-          `    user: ${h.name}`,
-          '',
-        ].join('\n'),
-        { mode: 0o600 },
-      );
+      writeKubeconfig(kubeconfig, API, TOKEN, h.name);
       daemons.push(
         new Flanneld(
           ns,

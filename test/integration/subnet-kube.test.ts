@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { KubeApiServer } from '../../src/lab/kube-api/server.ts';
 import { KubeSubnetManager } from '../../src/subnet/kube/manager.ts';
 import type { Lease, LeaseEvent } from '../../src/subnet/lease.ts';
-import { kubeDir, kubeSuite } from '../helpers/kube-api.ts';
+import { kubeDir, kubeSuite, watchEvents } from '../helpers/kube-api.ts';
 import { within } from '../helpers/wait.ts';
 import { leaseLines } from '../helpers/lease-events.ts';
 
@@ -117,17 +117,7 @@ describe('fake Kubernetes API server semantics', () => {
       headers: auth,
       signal: ac.signal,
     });
-    const reader = res.body!.getReader();
-    let text = '';
-    const lines = async (n: number) => {
-      const deadline = Date.now() + 3000;
-      while (text.split('\n').filter(Boolean).length < n && Date.now() < deadline)
-        text += new TextDecoder().decode((await reader.read()).value);
-      return text
-        .split('\n')
-        .filter(Boolean)
-        .map((l) => JSON.parse(l));
-    };
+    const lines = watchEvents(res);
     server.addNode({ name: 'n2', podCIDR: '10.244.2.0/24' });
     server.deleteNode('n2');
     const evs = await lines(3);

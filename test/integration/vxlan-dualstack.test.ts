@@ -5,9 +5,8 @@ import assert from 'node:assert/strict';
 import { ipJson, isRoot, linkMac, Netns, nsRun, pings6, run } from '../helpers/netns.ts';
 import { until } from '../helpers/wait.ts';
 import { Underlay } from '../helpers/backend-node.ts';
-import { MemoryCluster } from '../helpers/memory-subnet-manager.ts';
 import { fdb6, neigh6, routes6, VXLAN_V6 as V6 } from '../helpers/vxlan-nodes.ts';
-import { DualStackVxlanNode, dualStackConfig, dualStackHost } from '../helpers/dualstack-nodes.ts';
+import { DualStackVxlanNode, dualStackHost, twoDualStackHosts } from '../helpers/dualstack-nodes.ts';
 
 const globalV6 = (ns: string): string[] =>
   ipJson(ns, ['-6', 'addr', 'show', 'dev', V6])[0]
@@ -16,9 +15,7 @@ const globalV6 = (ns: string): string[] =>
 
 describe('vxlan backend, dual stack', { skip: !isRoot && 'needs root' }, () => {
   const netns = new Netns();
-  const cluster = new MemoryCluster(dualStackConfig('vxlan'))
-    .dualStack('10.244.1.0/24', 'fd00:10:244:1::/64')
-    .dualStack('10.244.2.0/24', 'fd00:10:244:2::/64');
+  const cluster = twoDualStackHosts('vxlan');
   let a: DualStackVxlanNode;
   let b: DualStackVxlanNode;
 

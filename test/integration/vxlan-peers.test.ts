@@ -19,7 +19,7 @@ import {
   VXLAN_V4 as V4,
   VXLAN_V6 as V6,
 } from '../helpers/vxlan-nodes.ts';
-import { DualStackVxlanNode, dualStackConfig, dualStackHost } from '../helpers/dualstack-nodes.ts';
+import { DualStackVxlanNode, dualStackHost, twoDualStackHosts } from '../helpers/dualstack-nodes.ts';
 import { IPv6OnlyVxlanNode, ipv6OnlyConfig } from '../helpers/ipv6only-nodes.ts';
 import type { PeerStatus } from '../../src/backend/backend.ts';
 import type { LeaseAttrs } from '../../src/subnet/lease.ts';
@@ -214,9 +214,7 @@ describe('vxlan backend reports its peers', { skip: !isRoot && 'needs root' }, (
 
 describe('vxlan backend reports dual-stack peers once', { skip: !isRoot && 'needs root' }, () => {
   const netns = new Netns();
-  const cluster = new MemoryCluster(dualStackConfig('vxlan'))
-    .dualStack('10.244.1.0/24', 'fd00:10:244:1::/64')
-    .dualStack('10.244.2.0/24', 'fd00:10:244:2::/64');
+  const cluster = twoDualStackHosts('vxlan');
   let a: DualStackVxlanNode;
   let b: DualStackVxlanNode;
 

@@ -19,7 +19,7 @@ import {
   VXLAN_V4 as V4,
   VXLAN_V6 as V6,
 } from '../helpers/vxlan-nodes.ts';
-import { DualStackVxlanNode, dualStackConfig, dualStackHost } from '../helpers/dualstack-nodes.ts';
+import { DualStackVxlanNode, dualStackHost, twoDualStackHosts } from '../helpers/dualstack-nodes.ts';
 import type { RepairCounts } from '../../src/backend/backend.ts';
 
 const bridge = (ns: string, ...args: string[]) => nsRun(ns, 'bridge', args);
@@ -36,9 +36,7 @@ const counted = (n: VxlanNode, want: RepairCounts) => eventually(() => n.vxlan.r
 
 describe('vxlan backend repairs its own kernel state', { skip: !isRoot && 'needs root' }, () => {
   const netns = new Netns();
-  const cluster = new MemoryCluster(dualStackConfig('vxlan'))
-    .dualStack('10.244.1.0/24', 'fd00:10:244:1::/64')
-    .dualStack('10.244.2.0/24', 'fd00:10:244:2::/64');
+  const cluster = twoDualStackHosts('vxlan');
   let a: DualStackVxlanNode;
   let b: DualStackVxlanNode;
   let logs: LogRecorder;

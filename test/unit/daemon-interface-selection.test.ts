@@ -21,6 +21,13 @@ function host(extra: Partial<HostView> = {}): HostView {
     ...extra,
   };
 }
+/** A permanent IPv6 address of interface `index`, with the flags in `more`. */
+const v6 = (
+  index: number,
+  address: string,
+  scope = 'universe',
+  more: Partial<{ permanent: boolean; deprecated: boolean; temporary: boolean }> = {},
+) => ({ index, address, scope, permanent: true, deprecated: false, temporary: false, ...more });
 const none = { iface: [], ifaceRegex: [], ifaceCanReach: '', publicIP: '' };
 
 describe('external interface selection', () => {
@@ -84,12 +91,6 @@ describe('external interface selection', () => {
 });
 
 describe('external interface selection, dual stack (docs/COMPATIBILITY.md, "Interface selection")', () => {
-  const v6 = (
-    index: number,
-    address: string,
-    scope = 'universe',
-    more: Partial<{ permanent: boolean; deprecated: boolean; temporary: boolean }> = {},
-  ) => ({ index, address, scope, permanent: true, deprecated: false, temporary: false, ...more });
   const dualHost = (extra: Partial<HostView> = {}) =>
     host({
       addressesV6: [
@@ -200,12 +201,6 @@ describe('external interface selection, dual stack (docs/COMPATIBILITY.md, "Inte
 });
 
 describe('external interface selection, IPv6-only (ipv4: false)', () => {
-  const v6 = (
-    index: number,
-    address: string,
-    scope = 'universe',
-    more: Partial<{ permanent: boolean; deprecated: boolean; temporary: boolean }> = {},
-  ) => ({ index, address, scope, permanent: true, deprecated: false, temporary: false, ...more });
   // No IPv4 default route: an IPv6-only host whose ::/0 route leaves through eth1.
   const v6Host = (extra: Partial<HostView> = {}) =>
     host({

@@ -19,6 +19,18 @@ import type { NetworkConfig } from '../../src/config/network-config.ts';
 // 10.5.0.0/16 with the etcd-mode defaults: /24 subnets from 10.5.1.0 to 10.5.255.0.
 const r4 = { subnetLen: 24, subnetMin: parseIPv4('10.5.1.0'), subnetMax: parseIPv4('10.5.255.0') };
 const range = { ipv4: r4 };
+/** The validated IPv4 config of 10.5.0.0/16 with /24 subnets. */
+const config4: NetworkConfig = {
+  enableIPv4: true,
+  enableIPv6: false,
+  enableNFTables: false,
+  network: IPv4Net.parse('10.5.0.0/16'),
+  subnetLen: 24,
+  subnetMin: r4.subnetMin,
+  subnetMax: r4.subnetMax,
+  backendType: 'vxlan',
+  backend: {},
+};
 
 function lease(cidr: string, publicIP: string, expiration: Date | null = new Date(Date.now() + 3600_000)): Lease {
   return { subnet: IPv4Net.parse(cidr), attrs: { publicIP, publicIPv6: null, backendType: 'vxlan' }, expiration };
@@ -26,17 +38,7 @@ function lease(cidr: string, publicIP: string, expiration: Date | null = new Dat
 
 describe('allocationRange / isCompatible', () => {
   it('reads the validated range from the config', () => {
-    const config: NetworkConfig = {
-      enableIPv4: true,
-      enableIPv6: false,
-      enableNFTables: false,
-      network: IPv4Net.parse('10.5.0.0/16'),
-      subnetLen: 24,
-      subnetMin: r4.subnetMin,
-      subnetMax: r4.subnetMax,
-      backendType: 'vxlan',
-      backend: {},
-    };
+    const config = config4;
     assert.deepEqual(allocationRange(config), range);
     assert.throws(() => allocationRange({ ...config, subnetMin: undefined }), /validate: true/);
     assert.throws(() => allocationRange({ ...config, network: undefined }), /Network\/SubnetMin/);
@@ -171,15 +173,8 @@ describe('dual stack (v6 picked independently, docs/COMPATIBILITY.md, "Lease acq
 
   it('reads the IPv6 range from a dual-stack config', () => {
     const config: NetworkConfig = {
-      enableIPv4: true,
+      ...config4,
       enableIPv6: true,
-      enableNFTables: false,
-      network: IPv4Net.parse('10.5.0.0/16'),
-      subnetLen: 24,
-      subnetMin: r4.subnetMin,
-      subnetMax: r4.subnetMax,
-      backendType: 'vxlan',
-      backend: {},
       ipv6Network: IPv6Net.parse('fc00::/48'),
       ipv6SubnetLen: 64,
       ipv6SubnetMin: dual.ipv6.subnetMin,
