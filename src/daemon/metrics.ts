@@ -128,77 +128,83 @@ export class DaemonMetrics {
       labelNames: ['mode', 'rules', 'family'],
       registers,
     });
-    new Counter({
-      name: 'flannel_kernel_repairs_total',
-      help: 'Peer kernel entries (route, neighbour, FDB) the backend put back after someone removed or changed them; absent when the backend does not count them',
-      labelNames: ['kind'],
-      registers,
-      collect() {
+    /** A counter whose series are copied at every scrape from `read()` ([label value, count] pairs; none: absent). */
+    const mirrored = (name: string, help: string, label: string, read: () => [string, number][] | undefined) =>
+      new Counter({
+        name,
+        help,
+        labelNames: [label],
+        registers,
+        collect() {
+          mirror(
+            this,
+            read()?.map(([value, n]) => [{ [label]: value }, n]),
+          );
+        },
+      });
+    mirrored(
+      'flannel_kernel_repairs_total',
+      'Peer kernel entries (route, neighbour, FDB) the backend put back after someone removed or changed them; absent when the backend does not count them',
+      'kind',
+      () => {
         const counts = metrics.running?.network.repairs?.();
-        mirror(
-          this,
+        return (
           counts && [
-            [{ kind: 'route' }, counts.route],
-            [{ kind: 'neigh' }, counts.neigh],
-            [{ kind: 'fdb' }, counts.fdb],
-          ],
+            ['route', counts.route],
+            ['neigh', counts.neigh],
+            ['fdb', counts.fdb],
+          ]
         );
       },
-    });
+    );
     const udp = (): DataPlaneStats | undefined => {
       const n = metrics.running?.network;
       return n instanceof UdpNetwork ? n.dataPlane.stats : undefined;
     };
-    new Counter({
-      name: 'flannel_udp_packets_total',
-      help: 'Packets the udp backend forwarded: to peers (flannel0 → UDP) and from peers (UDP → flannel0)',
-      labelNames: ['direction'],
-      registers,
-      collect() {
+    mirrored(
+      'flannel_udp_packets_total',
+      'Packets the udp backend forwarded: to peers (flannel0 → UDP) and from peers (UDP → flannel0)',
+      'direction',
+      () => {
         const s = udp();
-        mirror(
-          this,
+        return (
           s && [
-            [{ direction: 'to_peers' }, s.toPeers],
-            [{ direction: 'from_peers' }, s.fromPeers],
-          ],
+            ['to_peers', s.toPeers],
+            ['from_peers', s.fromPeers],
+          ]
         );
       },
-    });
-    new Counter({
-      name: 'flannel_udp_bytes_total',
-      help: 'IP bytes of the packets the udp backend forwarded (the UDP payloads), by direction',
-      labelNames: ['direction'],
-      registers,
-      collect() {
+    );
+    mirrored(
+      'flannel_udp_bytes_total',
+      'IP bytes of the packets the udp backend forwarded (the UDP payloads), by direction',
+      'direction',
+      () => {
         const s = udp();
-        mirror(
-          this,
+        return (
           s && [
-            [{ direction: 'to_peers' }, s.toPeersBytes],
-            [{ direction: 'from_peers' }, s.fromPeersBytes],
-          ],
+            ['to_peers', s.toPeersBytes],
+            ['from_peers', s.fromPeersBytes],
+          ]
         );
       },
-    });
-    new Counter({
-      name: 'flannel_udp_dropped_packets_total',
-      help: 'Packets the udp backend dropped, by reason: no peer for the destination, TTL expired, not IPv4, a full socket or flannel0 queue',
-      labelNames: ['reason'],
-      registers,
-      collect() {
+    );
+    mirrored(
+      'flannel_udp_dropped_packets_total',
+      'Packets the udp backend dropped, by reason: no peer for the destination, TTL expired, not IPv4, a full socket or flannel0 queue',
+      'reason',
+      () => {
         const s = udp();
-        mirror(
-          this,
+        return (
           s && [
-            [{ reason: 'no_route' }, s.noRoute],
-            [{ reason: 'ttl_expired' }, s.ttlExpired],
-            [{ reason: 'malformed' }, s.malformed],
-            [{ reason: 'queue_full' }, s.queueFull],
-          ],
+            ['no_route', s.noRoute],
+            ['ttl_expired', s.ttlExpired],
+            ['malformed', s.malformed],
+            ['queue_full', s.queueFull],
+          ]
         );
       },
-    });
+    );
     new Counter({
       name: 'flannel_udp_write_errors_total',
       help: 'Batched writes of the udp backend that failed (each may have dropped several packets; the log says how many)',
