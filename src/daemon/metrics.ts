@@ -16,11 +16,8 @@ export type RuleMode = 'iptables' | 'nftables';
 export type RuleKind = 'masquerade' | 'forward';
 type Family = 'ipv4' | 'ipv6';
 
-/** A counter that shows counts kept elsewhere (read at scrape time): exactly `values`, or no series without them. */
-function mirror<L extends string>(c: Counter<L>, values: [Partial<Record<L, string>>, number][] | undefined): void {
-  c.reset();
-  for (const [labels, value] of values ?? []) c.inc(labels, value);
-}
+/** [label value, count] pairs read at scrape time; undefined: the counter has no series. */
+type Mirrored = () => [string, number][] | undefined;
 
 interface Running {
   backend: string;
@@ -128,18 +125,16 @@ export class DaemonMetrics {
       labelNames: ['mode', 'rules', 'family'],
       registers,
     });
-    /** A counter whose series are copied at every scrape from `read()` ([label value, count] pairs; none: absent). */
-    const mirrored = (name: string, help: string, label: string, read: () => [string, number][] | undefined) =>
+    /** A counter that shows counts kept elsewhere: at every scrape exactly what `read()` gives, one series a pair. */
+    const mirrored = (name: string, help: string, label: string, read: Mirrored) =>
       new Counter({
         name,
         help,
         labelNames: [label],
         registers,
         collect() {
-          mirror(
-            this,
-            read()?.map(([value, n]) => [{ [label]: value }, n]),
-          );
+          this.reset();
+          for (const [value, n] of read() ?? []) this.inc({ [label]: value }, n);
         },
       });
     mirrored(
@@ -147,70 +142,62 @@ export class DaemonMetrics {
       'Peer kernel entries (route, neighbour, FDB) the backend put back after someone removed or changed them; absent when the backend does not count them',
       'kind',
       () => {
-        const counts = metrics.running?.network.repairs?.();
+        const c = metrics.running?.network.repairs?.();
         return (
-          counts && [
-            ['route', counts.route],
-            ['neigh', counts.neigh],
-            ['fdb', counts.fdb],
+          c && [
+            ['route', c.route],
+            ['neigh', c.neigh],
+            ['fdb', c.fdb],
           ]
         );
       },
     );
-    const udp = (): DataPlaneStats | undefined => {
+    /** The udp data plane's counts, while the udp backend runs. */
+    const udpStats = (): DataPlaneStats | undefined => {
       const n = metrics.running?.network;
       return n instanceof UdpNetwork ? n.dataPlane.stats : undefined;
+    };
+    const udp = (pairs: (s: DataPlaneStats) => [string, number][]): Mirrored => {
+      return () => {
+        const s = udpStats();
+        return s && pairs(s);
+      };
     };
     mirrored(
       'flannel_udp_packets_total',
       'Packets the udp backend forwarded: to peers (flannel0 → UDP) and from peers (UDP → flannel0)',
       'direction',
-      () => {
-        const s = udp();
-        return (
-          s && [
-            ['to_peers', s.toPeers],
-            ['from_peers', s.fromPeers],
-          ]
-        );
-      },
+      udp((s) => [
+        ['to_peers', s.toPeers],
+        ['from_peers', s.fromPeers],
+      ]),
     );
     mirrored(
       'flannel_udp_bytes_total',
       'IP bytes of the packets the udp backend forwarded (the UDP payloads), by direction',
       'direction',
-      () => {
-        const s = udp();
-        return (
-          s && [
-            ['to_peers', s.toPeersBytes],
-            ['from_peers', s.fromPeersBytes],
-          ]
-        );
-      },
+      udp((s) => [
+        ['to_peers', s.toPeersBytes],
+        ['from_peers', s.fromPeersBytes],
+      ]),
     );
     mirrored(
       'flannel_udp_dropped_packets_total',
       'Packets the udp backend dropped, by reason: no peer for the destination, TTL expired, not IPv4, a full socket or flannel0 queue',
       'reason',
-      () => {
-        const s = udp();
-        return (
-          s && [
-            ['no_route', s.noRoute],
-            ['ttl_expired', s.ttlExpired],
-            ['malformed', s.malformed],
-            ['queue_full', s.queueFull],
-          ]
-        );
-      },
+      udp((s) => [
+        ['no_route', s.noRoute],
+        ['ttl_expired', s.ttlExpired],
+        ['malformed', s.malformed],
+        ['queue_full', s.queueFull],
+      ]),
     );
     new Counter({
       name: 'flannel_udp_write_errors_total',
       help: 'Batched writes of the udp backend that failed (each may have dropped several packets; the log says how many)',
       registers,
       collect() {
-        const s = udp();
+        const s = udpStats();
         if (!s) return this.remove();
         this.reset();
         this.inc(s.writeErrors);

@@ -26,8 +26,11 @@ export function watchEvents(res: Response): (n: number) => Promise<any[]> {
   let text = '';
   return async (n) => {
     const deadline = Date.now() + 3000;
-    while (text.split('\n').filter(Boolean).length < n && Date.now() < deadline)
-      text += decoder.decode((await reader.read()).value, { stream: true });
+    while (text.split('\n').filter(Boolean).length < n && Date.now() < deadline) {
+      const { done, value } = await reader.read();
+      if (done) break; // the server ended the watch: no more events will come
+      text += decoder.decode(value, { stream: true });
+    }
     return text
       .split('\n')
       .filter(Boolean)
