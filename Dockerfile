@@ -36,7 +36,7 @@ RUN apt-get update \
     esac
 WORKDIR /opt/flannel-ts
 COPY --from=build /src/package.json ./package.json
-# Production dependencies only (etcd3, netlink with its prebuilds, @kubernetes/client-node); the bundles require them.
+# Production dependencies only (netlink with its prebuilds, @kubernetes/client-node, prom-client); the bundles require them.
 COPY --from=build /src/node_modules ./node_modules
 # flanneld.cjs, flannelctl.cjs, flannel.cjs, flannel_native.node beside them, and bin/flannel (the CNI plugin that the
 # init container installs on the host) and bin/flannelctl as single executables.

@@ -32,7 +32,7 @@ const common = {
 const entries = [
   // The CNI plugin is one self-contained file: it starts on every pod event, so nothing is resolved at run time.
   { in: 'src/cni/main.ts', out: 'dist/flannel.cjs', packages: 'bundle' },
-  // flanneld and flannelctl load etcd3/netlink (native prebuilds) from node_modules.
+  // flanneld and flannelctl load netlink (native prebuilds) and the Kubernetes client from node_modules.
   // flanneld's first line sizes the heap for a long-lived agent: a 1 MiB young generation and V8's memory-saving
   // mode keep RSS near half of the defaults at 5,000 peers for a few percent of CPU (docs/scale.md).
   {

@@ -11,12 +11,11 @@ const N = Number(countText);
 
 async function main(): Promise<void> {
   const client = createEtcdClient({ endpoints: [endpoint!], callTimeoutMs: 10_000 });
-  await client.put(`${PREFIX}/config`).value(JSON.stringify({ Network: '10.0.0.0/8', Backend: { Type: 'vxlan' } }));
-  const lease = client.lease(86400, { autoKeepAlive: false });
-  const id = await lease.grant();
+  await client.put(`${PREFIX}/config`, JSON.stringify({ Network: '10.0.0.0/8', Backend: { Type: 'vxlan' } }));
+  const { id } = await client.leaseGrant(86400);
   const put = (i: number, macByte = 0) => {
     const p = peer(i, macByte);
-    return client.put(p.key).value(p.value).lease(id).exec();
+    return client.put(p.key, p.value, id);
   };
   for (let i = 0; i < N; i += 256)
     await Promise.all(Array.from({ length: Math.min(256, N - i) }, (_, k) => put(i + k)));
@@ -28,7 +27,7 @@ async function main(): Promise<void> {
     const sent = process.hrtime.bigint();
     if (op === 'add') await put(i);
     else if (op === 'mac') await put(i, 1);
-    else if (op === 'del') await client.delete().key(peer(i).key).exec();
+    else if (op === 'del') await client.delete(peer(i).key);
     else break;
     process.stdout.write(`${sent}\n`);
   }

@@ -255,7 +255,7 @@ describe('etcd over TLS, with auth, unreachable and frozen', { skip }, () => {
       });
       const line = await configFailure(m, /permission denied/);
       assert.match(line, new RegExp(`etcd at ${e.endpoint} denied user "flannel" access \\(permission denied\\)`));
-      await assert.rejects(m.client.put('/other/key').value('x').exec(), /permission denied/);
+      await assert.rejects(m.client.put('/other/key', 'x'), /permission denied/);
     });
 
     it('refuses a wrong password, naming the user and the flags', async () => {

@@ -3,14 +3,21 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { EtcdPermissionDeniedError, GRPCDeadlineExceededError, GRPCUnavailableError } from 'etcd3';
-import { etcdClientConfig, etcdErrorContext, exponentialBackoff } from '../../src/subnet/etcd/client.ts';
-import { EtcdEndpointDownError } from '../../src/subnet/etcd/errors.ts';
+import { etcdClientConfig, etcdErrorContext } from '../../src/subnet/etcd/client.ts';
+import {
+  EtcdDeadlineError,
+  EtcdEndpointDownError,
+  EtcdServerError,
+  EtcdUnreachableError,
+  isRecoverable,
+} from '../../src/subnet/etcd/errors.ts';
 import { SilenceWatch, endpointBreaker, retryPolicy } from '../../src/subnet/etcd/fault-handling.ts';
 import { LogRecorder } from '../helpers/log.ts';
 
-const REFUSED =
-  '14 UNAVAILABLE: No connection established. Last error: Error: connect ECONNREFUSED 127.0.0.1:2379. Resolution note: ';
+const REFUSED = 'connect ECONNREFUSED 127.0.0.1:2379';
+const refused = () => new EtcdUnreachableError('http://e:2379', REFUSED);
+const deadline = () => new EtcdDeadlineError('http://e:2379', 10_000);
+const denied = () => new EtcdServerError('http://e:2379', 7, 'etcdserver: permission denied');
 
 describe('etcd client options', () => {
   let dir: string;
@@ -21,8 +28,8 @@ describe('etcd client options', () => {
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('uses the endpoints as hosts and rejects malformed, empty or mixed-scheme ones', () => {
-    assert.deepEqual(etcdClientConfig({ endpoints: ['http://127.0.0.1:4001', ' http://127.0.0.1:2379 '] }).hosts, [
+  it('uses the endpoints, trimmed, and rejects malformed, empty or mixed-scheme ones', () => {
+    assert.deepEqual(etcdClientConfig({ endpoints: ['http://127.0.0.1:4001', ' http://127.0.0.1:2379 '] }).endpoints, [
       'http://127.0.0.1:4001',
       'http://127.0.0.1:2379',
     ]);
@@ -38,32 +45,30 @@ describe('etcd client options', () => {
   });
 
   it('verifies etcd with --etcd-cafile alone, and adds a client certificate when key and cert are given', () => {
-    const caOnly = etcdClientConfig({ endpoints: ['https://e:2379'], caFile: f('ca.pem') }).credentials;
-    assert.equal(caOnly?.rootCertificate?.toString(), '-----ca.pem-----\n');
-    assert.equal(caOnly?.privateKey, undefined);
-    assert.equal(caOnly?.certChain, undefined);
+    const caOnly = etcdClientConfig({ endpoints: ['https://e:2379'], caFile: f('ca.pem') }).tls;
+    assert.equal(caOnly?.ca?.toString(), '-----ca.pem-----\n');
+    assert.equal(caOnly?.key, undefined);
+    assert.equal(caOnly?.cert, undefined);
     const all = etcdClientConfig({
       endpoints: ['https://e:2379'],
       keyFile: f('key.pem'),
       certFile: f('cert.pem'),
       caFile: f('ca.pem'),
-    }).credentials;
-    assert.equal(all?.privateKey?.toString(), '-----key.pem-----\n');
-    assert.equal(all?.certChain?.toString(), '-----cert.pem-----\n');
-    assert.equal(all?.rootCertificate?.toString(), '-----ca.pem-----\n');
-    // Without a CA grpc verifies against the system roots.
+    }).tls;
+    assert.equal(all?.key?.toString(), '-----key.pem-----\n');
+    assert.equal(all?.cert?.toString(), '-----cert.pem-----\n');
+    assert.equal(all?.ca?.toString(), '-----ca.pem-----\n');
+    // Without a CA, Node verifies against the system roots.
     const noCA = etcdClientConfig({
       endpoints: ['https://e:2379'],
       keyFile: f('key.pem'),
       certFile: f('cert.pem'),
-    }).credentials;
-    assert.equal(noCA?.rootCertificate, undefined);
-    assert.equal(noCA?.privateKey?.toString(), '-----key.pem-----\n');
-    assert.equal(
-      etcdClientConfig({ endpoints: ['https://e:2379'] }).credentials,
-      undefined,
-      'etcd3 uses the system roots for https://',
-    );
+    }).tls;
+    assert.equal(noCA?.ca, undefined);
+    assert.equal(noCA?.key?.toString(), '-----key.pem-----\n');
+    const roots = etcdClientConfig({ endpoints: ['https://e:2379'] });
+    assert.equal(roots.tls, undefined, 'the system roots for https://');
+    assert.equal(roots.secure, true);
   });
 
   it('wants --etcd-keyfile and --etcd-certfile together, naming both', () => {
@@ -80,8 +85,10 @@ describe('etcd client options', () => {
   it('ignores the TLS files for http:// endpoints, like flanneld, and warns that it connects insecurely', () => {
     const rec = new LogRecorder();
     try {
-      assert.equal(etcdClientConfig({ endpoints: ['http://e:2379'], caFile: f('ca.pem') }).credentials, undefined);
-      assert.equal(etcdClientConfig({ endpoints: ['http://e:2379'] }).credentials, undefined);
+      const plain = etcdClientConfig({ endpoints: ['http://e:2379'], caFile: f('ca.pem') });
+      assert.equal(plain.tls, undefined);
+      assert.equal(plain.secure, false);
+      assert.equal(etcdClientConfig({ endpoints: ['http://e:2379'] }).tls, undefined);
     } finally {
       rec.stop();
     }
@@ -130,21 +137,23 @@ describe('etcd client options', () => {
     });
   });
 
-  it('sets its own fault handling and HTTP/2 keepalive pings', () => {
-    const c = etcdClientConfig({ endpoints: ['http://e:2379'] });
-    assert.equal(typeof c.faultHandling?.host, 'function');
-    assert.equal(typeof c.faultHandling?.global?.execute, 'function');
-    assert.deepEqual(c.grpcOptions, { 'grpc.keepalive_time_ms': 7000, 'grpc.keepalive_timeout_ms': 3000 });
+  it('sets a 10 s call deadline unless told otherwise', () => {
+    assert.equal(etcdClientConfig({ endpoints: ['http://e:2379'] }).callTimeoutMs, 10_000);
+    assert.equal(etcdClientConfig({ endpoints: ['http://e:2379'], callTimeoutMs: 500 }).callTimeoutMs, 500);
   });
 
-  it('backs off watch reconnects from 100 ms doubling up to 5 s', () => {
-    const seen: number[] = [];
-    let b = exponentialBackoff();
-    for (let i = 0; i < 9; i++) {
-      seen.push(b.duration);
-      b = b.next(undefined) as typeof b;
-    }
-    assert.deepEqual(seen, [100, 200, 400, 800, 1600, 3200, 5000, 5000, 5000]);
+  it('counts no connection, no answer and a busy etcd as worth another try, and a refusal not', () => {
+    assert.equal(isRecoverable(refused()), true);
+    assert.equal(isRecoverable(deadline()), true);
+    assert.equal(isRecoverable(new EtcdServerError('http://e:2379', 14, 'etcdserver: no leader')), true);
+    assert.equal(isRecoverable(new EtcdServerError('http://e:2379', 2, 'etcdserver: leader changed')), true);
+    assert.equal(isRecoverable(denied()), false);
+    assert.equal(
+      isRecoverable(new EtcdServerError('http://e:2379', 5, 'etcdserver: requested lease not found')),
+      false,
+    );
+    assert.equal(isRecoverable(new EtcdEndpointDownError('http://e:2379', refused(), 'x')), false);
+    assert.equal(isRecoverable(new Error('boom')), false);
   });
 });
 
@@ -162,15 +171,17 @@ describe('etcd endpoint breaker', () => {
 
   it('rests the endpoint after 3 consecutive unreachable failures and throws their cause meanwhile', async () => {
     const { breaker, advance } = setup();
-    for (let i = 0; i < 3; i++)
-      await assert.rejects(breaker.execute(fail(new GRPCUnavailableError(REFUSED))), GRPCUnavailableError);
+    for (let i = 0; i < 3; i++) await assert.rejects(breaker.execute(fail(refused())), EtcdUnreachableError);
     let called = false;
     const resting = await breaker.execute(() => (called = true)).catch((e: unknown) => e);
     assert.equal(called, false);
     assert.ok(resting instanceof EtcdEndpointDownError);
     assert.equal(resting.endpoint, 'http://e:2379');
-    assert.ok(resting.cause instanceof GRPCUnavailableError);
-    assert.equal(resting.message, `described: ${REFUSED} (resting it for a few seconds after repeated failures)`);
+    assert.ok(resting.cause instanceof EtcdUnreachableError);
+    assert.equal(
+      resting.message,
+      `described: http://e:2379: ${REFUSED} (resting it for a few seconds after repeated failures)`,
+    );
     advance(4999);
     await assert.rejects(
       breaker.execute(() => 1),
@@ -183,10 +194,7 @@ describe('etcd endpoint breaker', () => {
 
   it('rests again at once when the trial call fails, and lets only one trial through', async () => {
     const { breaker, advance } = setup();
-    for (let i = 0; i < 3; i++)
-      await assert.rejects(
-        breaker.execute(fail(new GRPCDeadlineExceededError('4 DEADLINE_EXCEEDED: Deadline exceeded after 10.000s'))),
-      );
+    for (let i = 0; i < 3; i++) await assert.rejects(breaker.execute(fail(deadline())));
     advance(5000);
     let release!: (e: Error) => void;
     const trial = breaker.execute(() => new Promise<never>((_, rej) => (release = rej)));
@@ -195,21 +203,19 @@ describe('etcd endpoint breaker', () => {
       EtcdEndpointDownError,
       'while the trial runs',
     );
-    release(new GRPCUnavailableError(REFUSED));
-    await assert.rejects(trial, GRPCUnavailableError);
+    release(refused());
+    await assert.rejects(trial, EtcdUnreachableError);
     await assert.rejects(
       breaker.execute(() => 1),
-      (e: unknown) => e instanceof EtcdEndpointDownError && e.cause instanceof GRPCUnavailableError,
+      (e: unknown) => e instanceof EtcdEndpointDownError && e.cause instanceof EtcdUnreachableError,
     );
   });
 
   it('counts errors etcd answered with (permission denied) as a working endpoint', async () => {
     const { breaker } = setup();
-    for (let i = 0; i < 2; i++) await assert.rejects(breaker.execute(fail(new GRPCUnavailableError(REFUSED))));
-    await assert.rejects(
-      breaker.execute(fail(new EtcdPermissionDeniedError('7 PERMISSION_DENIED: etcdserver: permission denied'))),
-    );
-    for (let i = 0; i < 2; i++) await assert.rejects(breaker.execute(fail(new GRPCUnavailableError(REFUSED))));
+    for (let i = 0; i < 2; i++) await assert.rejects(breaker.execute(fail(refused())));
+    await assert.rejects(breaker.execute(fail(denied())));
+    for (let i = 0; i < 2; i++) await assert.rejects(breaker.execute(fail(refused())));
     assert.equal(await breaker.execute(() => 'still called'), 'still called');
   });
 });
@@ -278,23 +284,22 @@ describe('etcd call retry and silence watch', () => {
     const ends: boolean[] = [];
     const w = { begin: () => {}, end: (answered: boolean) => ends.push(answered) } as unknown as SilenceWatch;
     const policy = retryPolicy(w);
-    const deadline = () => new GRPCDeadlineExceededError('4 DEADLINE_EXCEEDED: Deadline exceeded after 10.000s');
     let calls = 0;
     await assert.rejects(
-      policy.execute(() => (calls++, Promise.reject(new GRPCUnavailableError(REFUSED)))),
-      GRPCUnavailableError,
+      policy.execute(() => (calls++, Promise.reject(refused()))),
+      EtcdUnreachableError,
     );
     assert.equal(calls, 4);
     calls = 0;
     await assert.rejects(
-      policy.execute(() => (calls++, Promise.reject(new EtcdPermissionDeniedError('denied')))),
-      EtcdPermissionDeniedError,
+      policy.execute(() => (calls++, Promise.reject(denied()))),
+      EtcdServerError,
     );
     assert.equal(calls, 1);
     calls = 0;
     await assert.rejects(
       policy.execute(() => (calls++, Promise.reject(deadline()))),
-      GRPCDeadlineExceededError,
+      EtcdDeadlineError,
     );
     assert.equal(calls, 4);
     calls = 0;

@@ -1,6 +1,6 @@
-// What went wrong talking to etcd, in words that name the endpoint, the cause and the flag to fix: etcd3 and grpc
-// report "14 UNAVAILABLE: No connection established. Last error: …" or, after a few failures, only the circuit
-// breaker's "Execution prevented because the circuit breaker is open".
+// What went wrong talking to etcd, in words that name the endpoint, the cause and the flag to fix. The client throws
+// one of the errors below; a socket's or OpenSSL's own text ("connect ECONNREFUSED …", "…:SSL routines:…:sslv3 alert
+// bad certificate:…") is only their cause.
 
 /** The flags that shape the connection: the description names the one to fix. */
 export interface EtcdErrorContext {
@@ -9,6 +9,51 @@ export interface EtcdErrorContext {
   certFile?: string;
   keyFile?: string;
   username?: string;
+}
+
+/** No connection to `endpoint`: refused, unroutable, a failed TLS handshake, or a server that is not etcd's. */
+export class EtcdUnreachableError extends Error {
+  readonly code = 'ETCD_UNREACHABLE';
+
+  /** `reason`: what the socket or TLS layer said, tidied (tidyCause). */
+  constructor(
+    readonly endpoint: string,
+    readonly reason: string,
+    options?: ErrorOptions,
+  ) {
+    super(`${endpoint}: ${reason}`, options);
+  }
+}
+
+/** `endpoint` accepted the call (or the packets vanish) but gave no answer before the deadline. */
+export class EtcdDeadlineError extends Error {
+  readonly code = 'ETCD_DEADLINE';
+
+  constructor(
+    readonly endpoint: string,
+    readonly afterMs: number,
+  ) {
+    super(`${endpoint}: no answer within ${Math.round(afterMs / 1000)}s`);
+  }
+}
+
+/** etcd answered with an error: its gRPC status code and message, e.g. 7 "etcdserver: permission denied". */
+export class EtcdServerError extends Error {
+  constructor(
+    readonly endpoint: string,
+    readonly grpcCode: number,
+    readonly serverMessage: string,
+  ) {
+    super(`${endpoint}: ${serverMessage} (gRPC code ${grpcCode})`);
+  }
+
+  /** etcd could not serve it now (no leader, leader changed, too many requests): another try may work. */
+  get transient(): boolean {
+    return (
+      this.grpcCode === 14 ||
+      /etcdserver: (no leader|leader changed|too many requests|request timed out)/.test(this.serverMessage)
+    );
+  }
 }
 
 /**
@@ -28,29 +73,20 @@ export class EtcdEndpointDownError extends Error {
   }
 }
 
-function causeText(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
-}
-
-function hostPort(endpoint: string): string {
-  return endpoint.replace(/^https?:\/\//, '').replace(/\/+$/, '');
-}
-
-/** The endpoint the message is about: the one it names, else all of them. */
-function whichEndpoint(message: string, endpoints: readonly string[], err: unknown): string {
-  if (err instanceof EtcdEndpointDownError) return err.endpoint;
-  const named = endpoints.filter((e) => message.includes(hostPort(e)));
-  return (named.length > 0 ? named : endpoints).join(', ');
-}
-
-/** grpc's "14 UNAVAILABLE: No connection established. Last error: X. Resolution note: " → X, tidied. */
-function lastError(message: string): string {
-  const m = /Last error:\s*([\s\S]*?)(?:\s*\(\d{4}-\d\d-\d\dT[^)]*\))?\.?\s*(?:Resolution note:[\s\S]*)?$/.exec(
-    message,
+/** Whether another try, at once or on another endpoint, may succeed: no connection, no answer, or a busy etcd. */
+export function isRecoverable(e: unknown): boolean {
+  return (
+    e instanceof EtcdUnreachableError || e instanceof EtcdDeadlineError || (e instanceof EtcdServerError && e.transient)
   );
-  let text = (m ? m[1]! : message).trim();
-  text = text.replace(/^Error(?: \[[A-Z_]+\])?:\s*/, '');
-  // OpenSSL's "80ACC2…:error:0A000412:SSL routines:ssl3_read_bytes:sslv3 alert bad certificate:../deps/…:1601:SSL alert number 42"
+}
+
+/**
+ * A socket or TLS error's text, short: Node's "Error [CODE]: " prefix dropped, OpenSSL's
+ * "80ACC2…:error:0A000412:SSL routines:ssl3_read_bytes:sslv3 alert bad certificate:../deps/…:1601:SSL alert number 42"
+ * cut to "sslv3 alert bad certificate, SSL alert number 42".
+ */
+export function tidyCause(message: string): string {
+  let text = message.trim().replace(/^Error(?: \[[A-Z_]+\])?:\s*/, '');
   const ssl = /error:[0-9A-F]+:SSL routines:[^:]*:([^:]+):[\s\S]*?(SSL alert number \d+)?\s*$/.exec(text);
   if (ssl) text = ssl[2] ? `${ssl[1]}, ${ssl[2]}` : ssl[1]!;
   return text.replace(/\s+/g, ' ').replace(/\.$/, '');
@@ -67,6 +103,9 @@ const VERIFY_FAILURES = [
   'certificate is not yet valid',
   'unsuitable certificate purpose',
 ];
+
+/** What Go's HTTP server answers a plain request on its TLS port. */
+export const PLAIN_HTTP_TO_TLS = 'Client sent an HTTP request to an HTTPS server';
 
 /** Why the connection could not be made, and what to do about it. */
 function unreachableCause(ctx: EtcdErrorContext, text: string): string {
@@ -90,8 +129,8 @@ function unreachableCause(ctx: EtcdErrorContext, text: string): string {
   if (/disconnected before secure TLS connection|wrong version number|packet length too long/.test(text)) {
     return `the TLS handshake failed (${text}); is it serving plain http? then use an http:// endpoint`;
   }
-  if (/^Failed to connect$/.test(text) && ctx.endpoints.every((e) => e.startsWith('http://'))) {
-    return `the connection failed (${text}); if etcd serves TLS, use an https:// endpoint`;
+  if (text.includes(PLAIN_HTTP_TO_TLS)) {
+    return `it serves TLS and answered "${PLAIN_HTTP_TO_TLS}"; use an https:// endpoint`;
   }
   return text;
 }
@@ -100,40 +139,46 @@ function userText(ctx: EtcdErrorContext): string {
   return ctx.username ? `user "${ctx.username}"` : 'the client';
 }
 
+/** etcd's own words for a refused call, with the flags that fix it; undefined for other server errors. */
+function serverCause(message: string, ctx: EtcdErrorContext): string | undefined {
+  if (/authentication failed, invalid user ID or password/.test(message)) {
+    return `refused ${userText(ctx)}: authentication failed, invalid user name or password; check --etcd-username and --etcd-password`;
+  }
+  if (/etcdserver: user name is empty|etcdserver: user name not found/.test(message) && !ctx.username) {
+    return `requires authentication (${message.replace(/^.*?etcdserver: /, '')}); pass --etcd-username and --etcd-password`;
+  }
+  if (/etcdserver: user name not found/.test(message)) {
+    return `refused ${userText(ctx)}: no such user; check --etcd-username`;
+  }
+  if (/etcdserver: permission denied/.test(message)) {
+    return `denied ${userText(ctx)} access (permission denied); its role needs readwrite on the --etcd-prefix keys`;
+  }
+  return undefined;
+}
+
 /** One line about an etcd failure: the endpoint, the cause and the flag to fix; other errors keep their message. */
 export function describeEtcdError(err: unknown, ctx: EtcdErrorContext): string {
   const inner = err instanceof EtcdEndpointDownError ? err.cause : err;
-  const message = causeText(inner);
-  const where = whichEndpoint(message, ctx.endpoints, err);
-  const at = `etcd at ${where}`;
-  if (/authentication failed, invalid user ID or password/.test(message)) {
-    return `${at} refused ${userText(ctx)}: authentication failed, invalid user name or password; check --etcd-username and --etcd-password`;
+  if (inner instanceof EtcdServerError) {
+    const at = `etcd at ${inner.endpoint}`;
+    return `${at} ${serverCause(inner.serverMessage, ctx) ?? `answered: ${inner.serverMessage}`}`;
   }
-  if (/etcdserver: user name is empty|etcdserver: user name not found/.test(message) && !ctx.username) {
-    return `${at} requires authentication (${message.replace(/^.*?etcdserver: /, '')}); pass --etcd-username and --etcd-password`;
+  if (inner instanceof EtcdDeadlineError) {
+    return `etcd at ${inner.endpoint} is unreachable: no answer within ${Math.round(inner.afterMs / 1000)}s`;
   }
-  if (/etcdserver: user name not found/.test(message)) {
-    return `${at} refused ${userText(ctx)}: no such user; check --etcd-username`;
+  if (inner instanceof EtcdUnreachableError) {
+    const one = { ...ctx, endpoints: [inner.endpoint] };
+    return `etcd at ${inner.endpoint} is unreachable: ${unreachableCause(one, inner.reason)}`;
   }
-  if (/etcdserver: permission denied/.test(message)) {
-    return `${at} denied ${userText(ctx)} access (permission denied); its role needs readwrite on the --etcd-prefix keys`;
-  }
-  if (/DEADLINE_EXCEEDED/.test(message)) {
-    const after = /Deadline exceeded after ([\d.]+)s/.exec(message);
-    return `${at} is unreachable: no answer within ${after ? `${Math.round(Number(after[1]))}s` : 'the deadline'}`;
-  }
-  if (/UNAVAILABLE/.test(message)) {
-    return `${at} is unreachable: ${unreachableCause({ ...ctx, endpoints: where.split(', ') }, lastError(message))}`;
-  }
-  if (/circuit breaker is open/.test(message)) {
-    return `${at} is unreachable: its last requests failed, so the client pauses calls to it for a few seconds`;
-  }
-  if (/^\d+ [A-Z_]+: /.test(message)) return `${at}: ${message}`;
-  return message;
+  return inner instanceof Error ? inner.message : String(inner);
 }
 
 /** Whether `err` is about reaching or using etcd (as opposed to, say, the config it holds). */
 export function isEtcdError(err: unknown): boolean {
-  if (err instanceof EtcdEndpointDownError) return true;
-  return /^\d+ [A-Z_]+: |circuit breaker is open|etcdserver: /.test(causeText(err));
+  return (
+    err instanceof EtcdEndpointDownError ||
+    err instanceof EtcdUnreachableError ||
+    err instanceof EtcdDeadlineError ||
+    err instanceof EtcdServerError
+  );
 }

@@ -1,41 +1,29 @@
-// etcd3's fault handling, but telling: the per-endpoint circuit breaker keeps the failure that opened it (etcd3's
-// own only says "Execution prevented because the circuit breaker is open"), and the call retry notices when etcd
-// stops answering (a frozen etcd accepts connections but never replies, calls run into their deadline) and says so
-// every interval.
-import { GRPCDeadlineExceededError, isRecoverableError, type IOptions } from 'etcd3';
-import { EtcdEndpointDownError } from './errors.ts';
+// The client's fault handling, telling: the per-endpoint circuit breaker keeps the failure that opened it, and the
+// call retry notices when etcd stops answering (a frozen etcd accepts connections but never replies, calls run into
+// their deadline) and says so every interval.
+import { EtcdDeadlineError, EtcdEndpointDownError, isRecoverable } from './errors.ts';
 
-type FaultHandling = NonNullable<IOptions['faultHandling']>;
-/** The cockatiel policy shape etcd3 expects (structurally; cockatiel is etcd3's dependency, not ours). */
-export type Policy = NonNullable<FaultHandling['global']>;
-type Context = Parameters<Parameters<Policy['execute']>[0]>[0];
-
-const noEvent = (() => ({ dispose: () => {} })) as unknown as Policy['onSuccess'];
-
-function policy(execute: <T>(fn: (c: Context) => PromiseLike<T> | T, signal?: AbortSignal) => Promise<T>): Policy {
-  return { execute, onSuccess: noEvent, onFailure: noEvent } as unknown as Policy;
-}
-
-function contextOf(signal: AbortSignal | undefined): Context {
-  return { signal: signal ?? new AbortController().signal } as Context;
+/** Runs a call under a policy (a breaker, a retry). */
+export interface Policy {
+  execute<T>(fn: () => PromiseLike<T> | T): Promise<T>;
 }
 
 export interface BreakerOptions {
   endpoint: string;
   /** The failure in words (describeEtcdError with the client's flags). */
   describe: (e: unknown) => string;
-  /** Consecutive recoverable failures that make the endpoint rest (etcd3's default: 3). */
+  /** Consecutive recoverable failures that make the endpoint rest (3). */
   failures?: number;
-  /** How long it rests before one trial call (etcd3's default: 5 s). */
+  /** How long it rests before one trial call (5 s). */
   restMs?: number;
   now?: () => number;
 }
 
 /**
- * etcd3's default host policy (rest an endpoint for 5 s after 3 consecutive recoverable failures, then let one trial
- * call through), throwing EtcdEndpointDownError with the last real failure while it rests.
+ * Rests an endpoint for 5 s after 3 consecutive recoverable failures, then lets one trial call through; throws
+ * EtcdEndpointDownError with the last real failure while it rests.
  */
-export function endpointBreaker(o: BreakerOptions): Policy {
+export function endpointBreaker(o: BreakerOptions): Policy & { readonly resting: boolean } {
   const now = o.now ?? Date.now;
   const max = o.failures ?? 3;
   const restMs = o.restMs ?? 5000;
@@ -43,32 +31,38 @@ export function endpointBreaker(o: BreakerOptions): Policy {
   let restUntil: number | undefined;
   let trialRunning = false;
   let last: unknown;
-  return policy(async (fn, signal) => {
-    let trial = false;
-    if (restUntil !== undefined) {
-      if (now() < restUntil || trialRunning) throw new EtcdEndpointDownError(o.endpoint, last, o.describe(last));
-      trial = trialRunning = true;
-    }
-    try {
-      const result = await fn(contextOf(signal));
-      failures = 0;
-      restUntil = undefined;
-      return result;
-    } catch (e) {
-      if (e instanceof Error && isRecoverableError(e)) {
-        last = e;
-        failures++;
-        if (trial || failures >= max) restUntil = now() + restMs;
-      } else {
-        // etcd answered (e.g. permission denied): the endpoint works.
+  return {
+    /** Whether a call now would be refused: the client tries another endpoint first. */
+    get resting() {
+      return restUntil !== undefined && (now() < restUntil || trialRunning);
+    },
+    execute: async <T>(fn: () => PromiseLike<T> | T): Promise<T> => {
+      let trial = false;
+      if (restUntil !== undefined) {
+        if (now() < restUntil || trialRunning) throw new EtcdEndpointDownError(o.endpoint, last, o.describe(last));
+        trial = trialRunning = true;
+      }
+      try {
+        const result = await fn();
         failures = 0;
         restUntil = undefined;
+        return result;
+      } catch (e) {
+        if (isRecoverable(e)) {
+          last = e;
+          failures++;
+          if (trial || failures >= max) restUntil = now() + restMs;
+        } else {
+          // etcd answered (e.g. permission denied): the endpoint works.
+          failures = 0;
+          restUntil = undefined;
+        }
+        throw e;
+      } finally {
+        if (trial) trialRunning = false;
       }
-      throw e;
-    } finally {
-      if (trial) trialRunning = false;
-    }
-  });
+    },
+  };
 }
 
 export interface SilenceWatchOptions {
@@ -130,28 +124,29 @@ export class SilenceWatch {
  */
 function unanswered(e: unknown): boolean {
   if (e instanceof EtcdEndpointDownError) return unanswered(e.cause);
-  return e instanceof GRPCDeadlineExceededError;
+  return e instanceof EtcdDeadlineError;
 }
 
-/** etcd3's default global policy (retry a recoverable failure up to 3 times at once), reporting silences to `watch`. */
+/** Retries a recoverable failure up to 3 times at once (the client moves to the next endpoint), reporting silences to `watch`. */
 export function retryPolicy(watch: SilenceWatch, retries = 3): Policy {
-  return policy(async (fn, signal) => {
-    watch.begin();
-    let answered = false;
-    try {
-      for (let attempt = 0; ; attempt++) {
-        try {
-          const result = await fn(contextOf(signal));
-          answered = true;
-          return result;
-        } catch (e) {
-          answered = !unanswered(e);
-          const recoverable = e instanceof Error && isRecoverableError(e);
-          if (!recoverable || attempt >= retries || signal?.aborted) throw e;
+  return {
+    execute: async <T>(fn: () => PromiseLike<T> | T): Promise<T> => {
+      watch.begin();
+      let answered = false;
+      try {
+        for (let attempt = 0; ; attempt++) {
+          try {
+            const result = await fn();
+            answered = true;
+            return result;
+          } catch (e) {
+            answered = !unanswered(e);
+            if (!isRecoverable(e) || attempt >= retries) throw e;
+          }
         }
+      } finally {
+        watch.end(answered);
       }
-    } finally {
-      watch.end(answered);
-    }
-  });
+    },
+  };
 }

@@ -1,7 +1,8 @@
 // List, then watch from the listing's revision + 1; on any watcher error or disconnect (compaction included)
 // list again and watch from the new revision.
 // Never throws: etcd outages are retried with backoff 100 ms → 5 s until the signal aborts.
-import type { IKeyValue, WatchBuilder, Watcher } from 'etcd3';
+import type { EtcdWatch, WatchHandlers } from './client.ts';
+import type { WatchEvent } from './proto.ts';
 import { errorMessage, logger } from '../../log/log.ts';
 import { ThrottledLog } from './throttle.ts';
 import { sleep } from '../../util/time.ts';
@@ -9,19 +10,15 @@ import type { SubnetWatchObserver } from '../lease.ts';
 
 const log = logger('etcd');
 
-export interface WatchChange {
-  type: 'put' | 'delete';
-  kv: IKeyValue;
-  prev?: IKeyValue;
-}
+export type WatchChange = WatchEvent;
 
 export type ListWatchItem<S> = { type: 'snapshot'; snapshot: S } | { type: 'changes'; changes: WatchChange[] };
 
 export interface ListWatchOptions<S> {
   /** Reads the current state and the store revision it was read at. */
   list(): Promise<{ revision: string; snapshot: S }>;
-  /** A watch builder for the same keys (key or prefix; prevKV is added here). */
-  watch(): WatchBuilder;
+  /** Starts a watch of the same keys from `startRevision` (EtcdClient.watch). */
+  watch(startRevision: string, handlers: WatchHandlers): EtcdWatch;
   signal: AbortSignal;
   /** For log lines, e.g. "subnet leases". */
   what: string;
@@ -30,13 +27,6 @@ export interface ListWatchOptions<S> {
   maxBackoffMs?: number;
   /** Told of failed lists and watches, and of each listing after the first (flanneld's /metrics). */
   observer?: SubnetWatchObserver;
-}
-
-function dropWatcher(w: Watcher): void {
-  w.removeAllListeners();
-  // A late 'error' on a canceled watcher must not become an uncaught exception.
-  w.on('error', () => {});
-  w.cancel().catch(() => {});
 }
 
 export class ListWatch<S> implements AsyncIterable<ListWatchItem<S>> {
@@ -86,28 +76,23 @@ export class ListWatch<S> implements AsyncIterable<ListWatchItem<S>> {
       const onAbort = () => this.wake();
       signal.addEventListener('abort', onAbort);
       const start = (BigInt(listed.revision) + 1n).toString();
-      const watcher = this.opts.watch().startRevision(start).withPreviousKV().watcher();
-      watcher.on('data', (res) => {
-        for (const ev of res.events) {
-          queue.push({ type: ev.type === 'Delete' ? 'delete' : 'put', kv: ev.kv, prev: ev.prev_kv ?? undefined });
-        }
-        this.wake();
-      });
-      watcher.on('connected', () => {
-        backoff = initial;
-        throttle.clear(`watch ${what}`);
-      });
-      // etcd3 would resume by itself, but its revision bookkeeping can skip events after a quick second
-      // disconnect; a fresh listing cannot miss anything.
-      watcher.on('disconnected', (e) => {
-        failure ??= `watch of ${what} disconnected (${errorMessage(e)}); listing again`;
-        this.wake();
-      });
-      watcher.on('error', (e) => {
-        // etcd3 drops the cancel reason (e.g. "required revision has been compacted").
-        const why = /:\s*$/.test(errorMessage(e)) ? `${errorMessage(e)}probably compacted` : errorMessage(e);
-        failure = `watch of ${what} failed (${why}); listing again`;
-        this.wake();
+      // Never resumed in place: a fresh listing after any failure cannot miss anything.
+      const watch = this.opts.watch(start, {
+        connected: () => {
+          backoff = initial;
+          throttle.clear(`watch ${what}`);
+        },
+        events: (events) => {
+          for (const ev of events) queue.push(ev);
+          this.wake();
+        },
+        failed: (f) => {
+          failure ??=
+            f.kind === 'disconnected'
+              ? `watch of ${what} disconnected (${f.reason}); listing again`
+              : `watch of ${what} failed (${f.reason}); listing again`;
+          this.wake();
+        },
       });
       try {
         while (!signal.aborted && failure === undefined && !this.resyncRequested) {
@@ -123,7 +108,7 @@ export class ListWatch<S> implements AsyncIterable<ListWatchItem<S>> {
       } finally {
         signal.removeEventListener('abort', onAbort);
         this.wake = () => {};
-        dropWatcher(watcher);
+        watch.cancel();
       }
       if (failure !== undefined) await fail('watch', failure);
     }

@@ -1,6 +1,5 @@
 // The etcd v3 subnet manager: config, lease acquisition, the watch of all leases, renewal (docs/COMPATIBILITY.md,
 // "etcd keys" to "Watching leases").
-import type { Etcd3 } from 'etcd3';
 import type { NetworkConfig } from '../../config/network-config.ts';
 import { formatIPv4, type IPv4Net } from '../../ip/ipv4.ts';
 import { formatIPv6, type IPv6Net } from '../../ip/ipv6.ts';
@@ -17,7 +16,7 @@ import {
   type SubnetManager,
   type SubnetWatchObserver,
 } from '../lease.ts';
-import { createEtcdClient, etcdErrorContext, type EtcdClientOptions } from './client.ts';
+import { createEtcdClient, etcdErrorContext, type EtcdClient, type EtcdClientOptions } from './client.ts';
 import { describeEtcdError, isEtcdError } from './errors.ts';
 import { sleep } from '../../util/time.ts';
 import { ListWatch, type WatchChange } from './list-watch.ts';
@@ -58,7 +57,7 @@ export interface EtcdSubnetManagerOptions extends EtcdClientOptions {
   /** Told of the lease watches' failures and relistings (flanneld's /metrics). */
   watchObserver?: SubnetWatchObserver;
   /** Use this client instead of building one from the options (it is still closed by close()). */
-  client?: Etcd3;
+  client?: EtcdClient;
 }
 
 /** Another live node holds the lease for this node's public IP: not ours to take. */
@@ -98,7 +97,7 @@ export class EtcdSubnetManager implements SubnetManager {
     this.name = `Etcd Local Manager with Previous Subnet: ${opts.previousSubnet?.toString() ?? 'None'}`;
   }
 
-  get client(): Etcd3 {
+  get client(): EtcdClient {
     return this.registry.client;
   }
 
@@ -296,7 +295,8 @@ export class EtcdSubnetManager implements SubnetManager {
         this.logSkipped(listed);
         return { revision: listed.revision, snapshot: listed.leases };
       },
-      watch: () => this.client.watch().prefix(this.registry.subnetsPrefix),
+      watch: (startRevision, handlers) =>
+        this.client.watch({ key: this.registry.subnetsPrefix, prefix: true, startRevision }, handlers),
       signal,
       what: 'subnet leases',
       throttle: this.throttle,
@@ -319,7 +319,7 @@ export class EtcdSubnetManager implements SubnetManager {
           // Could not read the key's etcd lease: a fresh listing catches up on whatever we skip here.
           this.throttle.error(
             'watch subnet leases',
-            `failed to read lease of ${ch.kv.key.toString()}: ${errorMessage(e)}; listing again`,
+            `failed to read lease of ${ch.kv.key}: ${errorMessage(e)}; listing again`,
           );
           stream.resync();
           break;

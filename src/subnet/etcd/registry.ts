@@ -1,6 +1,7 @@
 // Flannel's etcd v3 keyspace: config, subnet keys with 24 h etcd leases, reservations (docs/COMPATIBILITY.md,
 // "etcd keys", "Lease JSON", "etcd leases and renewal").
-import type { Etcd3, IKeyValue } from 'etcd3';
+import type { EtcdClient } from './client.ts';
+import type { KeyValue } from './proto.ts';
 import { decodeLeaseValue, encodeLeaseValue, formatSubnetKey, LeaseJsonError, parseSubnetKey } from '../lease-json.ts';
 import { makeLease, type Lease, type LeaseAttrs } from '../lease.ts';
 import { parseNetworkConfig } from '../../config/parse.ts';
@@ -40,8 +41,8 @@ export interface LeaseList {
 }
 
 /** A key's value and meta as etcd reports them. */
-export function keyStateOf(kv: IKeyValue): KeyMeta & { value: string } {
-  return { value: kv.value.toString(), leaseId: String(kv.lease ?? '0'), modRevision: kv.mod_revision };
+export function keyStateOf(kv: KeyValue): KeyMeta & { value: string } {
+  return { value: kv.value, leaseId: kv.lease, modRevision: kv.modRevision };
 }
 
 /** A lease this node wrote: the etcd lease it holds ('0' for a reservation) and the revision of the write. */
@@ -57,7 +58,7 @@ function joinKey(prefix: string, ...parts: string[]): string {
 
 export class EtcdRegistry {
   constructor(
-    readonly client: Etcd3,
+    readonly client: EtcdClient,
     readonly prefix: string,
     private readonly ttlSeconds = LEASE_TTL_SECONDS,
   ) {}
@@ -76,9 +77,9 @@ export class EtcdRegistry {
   }
 
   async getConfigText(): Promise<string> {
-    const text = await this.client.get(this.configKey).string();
-    if (text === null) throw new Error(CONFIG_NOT_FOUND);
-    return text;
+    const { kv } = await this.client.get(this.configKey);
+    if (!kv) throw new Error(CONFIG_NOT_FOUND);
+    return kv.value;
   }
 
   /** `<prefix>/config`, parsed and validated; its errors name the key. */
@@ -89,48 +90,42 @@ export class EtcdRegistry {
   /** When the etcd lease behind `leaseId` runs out; null for "0" (no lease: a reservation). */
   async expirationOf(leaseId: string): Promise<Date | null> {
     if (leaseId === '0' || leaseId === '') return null;
-    const res = await this.client.leaseClient.leaseTimeToLive({ ID: leaseId });
+    const ttl = await this.client.leaseTimeToLive(leaseId);
     // TTL -1: the lease has just expired and etcd is about to delete the key.
-    return new Date(Date.now() + Math.max(0, Number(res.TTL)) * 1000);
+    return new Date(Date.now() + Math.max(0, ttl) * 1000);
   }
 
   /**
    * Turns a watched or listed key into a Lease. Null for keys that are not subnets; throws LeaseJsonError for a
    * malformed value.
    */
-  leaseFromKv(kv: IKeyValue): Lease | null {
-    const key = kv.key.toString();
-    const parsed = parseSubnetKey(key);
+  leaseFromKv(kv: KeyValue): Lease | null {
+    const parsed = parseSubnetKey(kv.key);
     if (!parsed) return null;
-    const attrs = decodeLeaseValue(kv.value.toString(), key);
-    const leaseId = String(kv.lease ?? '0');
-    return makeLease(
-      parsed,
-      attrs,
-      leaseId === '0' || leaseId === '' ? null : new Date(Date.now() + this.ttlSeconds * 1000),
-    );
+    const attrs = decodeLeaseValue(kv.value, kv.key);
+    return makeLease(parsed, attrs, kv.lease === '0' ? null : new Date(Date.now() + this.ttlSeconds * 1000));
   }
 
   /** One key's value and meta; null when absent. */
   async readKey(key: string): Promise<(KeyMeta & { value: string }) | null> {
-    const kv = (await this.client.get(key).exec()).kvs[0];
+    const { kv } = await this.client.get(key);
     return kv ? keyStateOf(kv) : null;
   }
 
   async listLeases(): Promise<LeaseList> {
-    const res = await this.client.getAll().prefix(this.subnetsPrefix).exec();
-    const out: LeaseList = { leases: [], malformed: [], ignored: [], meta: new Map(), revision: res.header.revision };
+    const res = await this.client.getPrefix(this.subnetsPrefix);
+    const out: LeaseList = { leases: [], malformed: [], ignored: [], meta: new Map(), revision: res.revision };
     for (const kv of res.kvs) {
-      const key = kv.key.toString();
+      const key = kv.key;
       try {
         const lease = this.leaseFromKv(kv);
         if (lease) {
-          out.meta.set(key, { leaseId: String(kv.lease ?? '0'), modRevision: kv.mod_revision });
+          out.meta.set(key, { leaseId: kv.lease, modRevision: kv.modRevision });
           out.leases.push(lease);
         } else out.ignored.push(key);
       } catch (e) {
         if (!(e instanceof LeaseJsonError)) throw e;
-        out.malformed.push({ key, error: e.message, modRevision: kv.mod_revision });
+        out.malformed.push({ key, error: e.message, modRevision: kv.modRevision });
       }
     }
     return out;
@@ -147,17 +142,17 @@ export class EtcdRegistry {
     let succeeded = false;
     let revision = '';
     try {
-      const guard =
+      const put = { key, value: encodeLeaseValue(attrs), lease: grant.id };
+      const res =
         overModRevision === undefined
-          ? this.client.if(key, 'Version', '==', 0)
-          : this.client.if(key, 'Mod', '==', overModRevision);
-      const res = await guard.then(this.client.put(key).value(encodeLeaseValue(attrs)).lease(grant.ID)).commit();
+          ? await this.client.putIf('version', '0', put)
+          : await this.client.putIf('modRevision', overModRevision, put);
       succeeded = res.succeeded;
-      revision = res.header.revision;
+      revision = res.revision;
     } finally {
-      if (!succeeded) await this.revoke(grant.ID);
+      if (!succeeded) await this.revoke(grant.id);
     }
-    return succeeded ? { lease: makeLease(subnets, attrs, expiration), leaseId: grant.ID, revision } : null;
+    return succeeded ? { lease: makeLease(subnets, attrs, expiration), leaseId: grant.id, revision } : null;
   }
 
   /**
@@ -173,37 +168,37 @@ export class EtcdRegistry {
     const key = this.subnetKey(subnets);
     const value = encodeLeaseValue(attrs);
     if (reservation) {
-      const res = await this.client.put(key).value(value).exec();
+      const revision = await this.client.put(key, value);
       if (replaces) await this.revoke(replaces);
-      return { lease: makeLease(subnets, attrs, null), leaseId: '0', revision: res.header.revision };
+      return { lease: makeLease(subnets, attrs, null), leaseId: '0', revision };
     }
     const { grant, expiration } = await this.grant();
     let revision: string;
     try {
-      revision = (await this.client.put(key).value(value).lease(grant.ID).exec()).header.revision;
+      revision = await this.client.put(key, value, grant.id);
     } catch (e) {
-      await this.revoke(grant.ID);
+      await this.revoke(grant.id);
       throw e;
     }
-    if (replaces && replaces !== grant.ID) await this.revoke(replaces);
-    return { lease: makeLease(subnets, attrs, expiration), leaseId: grant.ID, revision };
+    if (replaces && replaces !== grant.id) await this.revoke(replaces);
+    return { lease: makeLease(subnets, attrs, expiration), leaseId: grant.id, revision };
   }
 
   async deleteLease(subnets: LeaseSubnets): Promise<void> {
-    await this.client.delete().key(this.subnetKey(subnets)).exec();
+    await this.client.delete(this.subnetKey(subnets));
   }
 
   /** A fresh etcd lease of the configured TTL and when it runs out. */
-  private async grant(): Promise<{ grant: { ID: string }; expiration: Date }> {
-    const grant = await this.client.leaseClient.leaseGrant({ TTL: this.ttlSeconds, ID: 0 });
-    return { grant, expiration: new Date(Date.now() + Number(grant.TTL) * 1000) };
+  private async grant(): Promise<{ grant: { id: string }; expiration: Date }> {
+    const grant = await this.client.leaseGrant(this.ttlSeconds);
+    return { grant, expiration: new Date(Date.now() + grant.ttl * 1000) };
   }
 
   /** Revokes an etcd lease this node holds; '0' (none) and failures are ignored: it expires by itself. */
   async revoke(id: string): Promise<void> {
     if (id === '0' || id === '') return;
     try {
-      await this.client.leaseClient.leaseRevoke({ ID: id });
+      await this.client.leaseRevoke(id);
     } catch {
       // It expires by itself after the TTL; nothing holds it.
     }

@@ -152,11 +152,10 @@ export async function monitorOwnLease(o: MonitorOptions): Promise<MonitorOutcome
   const watchLoop = async () => {
     const stream = new ListWatch<(KeyMeta & { value: string }) | null>({
       list: async () => {
-        const res = await registry.client.get(key).exec();
-        const kv = res.kvs[0];
-        return { revision: res.header.revision, snapshot: kv ? keyStateOf(kv) : null };
+        const { revision, kv } = await registry.client.get(key);
+        return { revision, snapshot: kv ? keyStateOf(kv) : null };
       },
-      watch: () => registry.client.watch().key(key),
+      watch: (startRevision, handlers) => registry.client.watch({ key, startRevision }, handlers),
       signal: stop.signal,
       what: `own lease ${key}`,
       throttle: o.throttle,
