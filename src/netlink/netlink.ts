@@ -41,7 +41,14 @@ export interface OpenOptions {
 
 /** Builds a socket in the current thread's namespace, or inside `netns` through setns. */
 export function createSocket(netns: string | undefined, ref: boolean): RtNetlinkSocket {
-  const make = () => createRtNetlink({ ref, recvBufferSize: 4 << 20, sendBufferSize: 1 << 20 });
+  const make = () => {
+    const sock = createRtNetlink({ ref, recvBufferSize: 4 << 20, sendBufferSize: 1 << 20 });
+    // The library decodes every unclaimed message into rt 'message' events, which nothing here reads: the ACKs of
+    // batched writes (each a thrown "Unsupported message type") and the watch's notifications, thousands at startup.
+    // Requests are answered before that step; the raw 'message' events below it are what this module listens to.
+    sock.socket.removeAllListeners('message');
+    return sock;
+  };
   return inNetns(netns, make);
 }
 
