@@ -7,7 +7,8 @@ import { WriteBatcher } from './batch.ts';
 import { fdbDelete, fdbWrite, neighbourDelete, neighbourReplace, routeRequest, type Request } from './encode.ts';
 import { NetlinkError, toNetlinkError } from './errors.ts';
 import { RequestGate } from './gate.ts';
-import { toAddress, toFdb, toLink, toNeighbour, toRoute } from './parse.ts';
+import { decodeFdb, decodeNeighbour, decodeRoute, messageFamily } from './decode.ts';
+import { toAddress, toLink, toRoute } from './parse.ts';
 import { watchEntryEvents, watchLinkEvents } from './watch.ts';
 import type {
   AddressInfo,
@@ -40,6 +41,11 @@ export interface OpenOptions {
 }
 
 /** Builds a socket in the current thread's namespace, or inside `netns` through setns. */
+const RTM_GETROUTE = 26;
+const RTM_GETNEIGH = 30;
+/** NLM_F_ROOT | NLM_F_MATCH: the whole table. */
+const NLM_F_DUMP = 0x300;
+
 export function createSocket(netns: string | undefined, ref: boolean): RtNetlinkSocket {
   const make = () => {
     const sock = createRtNetlink({ ref, recvBufferSize: 4 << 20, sendBufferSize: 1 << 20 });
@@ -142,12 +148,10 @@ export class Netlink {
 
   /** All routes of the family (every table unless filtered). */
   async routes(family: Family, filter: RouteFilter = {}): Promise<RouteInfo[]> {
-    const msgs = await this.req(`getRoutes ipv${family}`, true, (o) =>
-      this.sock.getRoutes({ family: afOf(family) }, undefined, o),
-    );
-    return msgs
-      .filter((m) => m.data.family === afOf(family))
-      .map(toRoute)
+    const payloads = await this.dump(`getRoutes ipv${family}`, RTM_GETROUTE, afOf(family));
+    return payloads
+      .filter((p) => messageFamily(p) === afOf(family))
+      .map(decodeRoute)
       .filter(
         (r) =>
           (filter.table === undefined || r.table === filter.table) &&
@@ -183,12 +187,10 @@ export class Netlink {
   }
 
   async neighbours(index?: number, family: Family = 4): Promise<NeighbourInfo[]> {
-    const msgs = await this.req(`getNeighbors ipv${family}`, true, (o) =>
-      this.sock.getNeighbors({ family: afOf(family) }, undefined, o),
-    );
-    return msgs
-      .filter((m) => m.data.family === afOf(family))
-      .map(toNeighbour)
+    const payloads = await this.dump(`getNeighbors ipv${family}`, RTM_GETNEIGH, afOf(family));
+    return payloads
+      .filter((p) => messageFamily(p) === afOf(family))
+      .map(decodeNeighbour)
       .filter((n): n is NeighbourInfo => n !== undefined && (index === undefined || n.index === index));
   }
 
@@ -203,13 +205,24 @@ export class Netlink {
   }
 
   private async fdbAll(): Promise<FdbEntry[]> {
-    const msgs = await this.req('getNeighbors bridge', true, (o) =>
-      this.sock.getNeighbors({ family: AF_BRIDGE }, undefined, o),
-    );
-    return msgs
-      .filter((m) => m.data.family === AF_BRIDGE)
-      .map(toFdb)
+    const payloads = await this.dump('getNeighbors bridge', RTM_GETNEIGH, AF_BRIDGE);
+    return payloads
+      .filter((p) => messageFamily(p) === AF_BRIDGE)
+      .map(decodeFdb)
       .filter((e): e is FdbEntry => e !== undefined);
+  }
+
+  /**
+   * A dump of one rtnetlink table (routes or neighbours of `family`): the payloads of its messages, decoded by
+   * decode.ts rather than the library's generic parser. rtmsg and ndmsg are both 12 bytes with the family first.
+   */
+  private async dump(op: string, type: number, family: number): Promise<Buffer[]> {
+    const header = Buffer.alloc(12);
+    header[0] = family;
+    const [msgs] = await this.req(op, true, (o) =>
+      this.sock.socket.request(type, [header], { ...o, flags: NLM_F_DUMP }),
+    );
+    return msgs.map((m) => m.data);
   }
 
   // ---- links -------------------------------------------------------------------------------------------------

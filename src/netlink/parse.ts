@@ -1,8 +1,9 @@
-// Library messages (netlink@0.3.0 shapes) → our plain values.
+// Library messages (netlink@0.3.0 shapes) → our plain values: links, addresses and single route lookups (the tables
+// read by the thousand are decoded by decode.ts).
 import { ifla, rt } from 'netlink';
 import { bufferToIp, bufferToMac, enumName, scopeName } from './codec.ts';
 import { RTNH_F_ONLINK } from './encode.ts';
-import type { AddressInfo, FdbEntry, LinkInfo, NeighbourInfo, RouteInfo, VxlanInfo } from './types.ts';
+import type { AddressInfo, LinkInfo, RouteInfo, VxlanInfo } from './types.ts';
 
 export function toLink(m: rt.LinkMessage): LinkInfo {
   const a = m.attrs;
@@ -74,34 +75,4 @@ export function toRoute(m: rt.RouteMessage): RouteInfo {
   if (a.prefsrc) r.prefsrc = bufferToIp(a.prefsrc);
   if (a.priority !== undefined) r.priority = a.priority;
   return r;
-}
-
-export function stateNames(state: rt.NeighborState | undefined): string[] {
-  return Object.entries(state ?? {})
-    .filter(([k, v]) => k !== '__unknown' && v === true)
-    .map(([k]) => k);
-}
-
-export function toNeighbour(m: rt.NeighborMessage): NeighbourInfo | undefined {
-  if (!m.attrs.dst) return undefined;
-  return {
-    index: m.data.ifindex ?? 0,
-    ip: bufferToIp(m.attrs.dst),
-    mac: m.attrs.lladdr && m.attrs.lladdr.length === 6 ? bufferToMac(m.attrs.lladdr) : null,
-    permanent: m.data.state?.permanent === true,
-    state: stateNames(m.data.state),
-  };
-}
-
-export function toFdb(m: rt.NeighborMessage): FdbEntry | undefined {
-  if (m.attrs.lladdr?.length !== 6) return undefined;
-  const e: FdbEntry = {
-    index: m.data.ifindex ?? 0,
-    mac: bufferToMac(m.attrs.lladdr),
-    self: m.data.flags?.self === true,
-    permanent: m.data.state?.permanent === true,
-  };
-  if (m.attrs.dst) e.dst = bufferToIp(m.attrs.dst);
-  if (m.attrs.master !== undefined) e.master = m.attrs.master;
-  return e;
 }

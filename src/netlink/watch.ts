@@ -1,7 +1,8 @@
 // Kernel notifications as async iterables that end when the signal aborts: links (RTNLGRP_LINK), and routes,
 // neighbours and FDB entries (RTNLGRP_IPV4_ROUTE, RTNLGRP_IPV6_ROUTE, RTNLGRP_NEIGH).
 import { rt, type NetlinkMessage, type RtNetlinkSocket } from 'netlink';
-import { toFdb, toLink, toNeighbour, toRoute } from './parse.ts';
+import { decodeFdb, decodeNeighbour, decodeRoute, messageFamily } from './decode.ts';
+import { toLink } from './parse.ts';
 import type { EntryEvent, EntryWatchEvent, LinkWatchEvent } from './types.ts';
 
 const RTM_NEWLINK = 16;
@@ -43,21 +44,16 @@ function decodeLink(m: NetlinkMessage): LinkWatchEvent | undefined {
 
 function decodeEntry(m: NetlinkMessage): EntryEvent | undefined {
   if (m.type === RTM_NEWROUTE || m.type === RTM_DELROUTE) {
-    return {
-      type: m.type === RTM_NEWROUTE ? 'new' : 'del',
-      kind: 'route',
-      route: toRoute(rt.parseRouteMessage(m.data)),
-    };
+    return { type: m.type === RTM_NEWROUTE ? 'new' : 'del', kind: 'route', route: decodeRoute(m.data) };
   }
   if (m.type !== RTM_NEWNEIGH && m.type !== RTM_DELNEIGH) return undefined;
   const type = m.type === RTM_NEWNEIGH ? 'new' : 'del';
-  const msg = rt.parseNeighborMessage(m.data);
   // The bridge family carries FDB entries (vxlan devices report theirs there too).
-  if (msg.data.family === AF_BRIDGE) {
-    const fdb = toFdb(msg);
+  if (messageFamily(m.data) === AF_BRIDGE) {
+    const fdb = decodeFdb(m.data);
     return fdb && { type, kind: 'fdb', fdb };
   }
-  const neighbour = toNeighbour(msg);
+  const neighbour = decodeNeighbour(m.data);
   return neighbour && { type, kind: 'neighbour', neighbour };
 }
 

@@ -59,6 +59,48 @@ describe('netlink facade', { skip: !isRoot && 'needs root' }, () => {
     );
   });
 
+  // ip -json leaves out the default protocol (boot).
+  it('reads every route, neighbour and bridge FDB entry of the namespace as ip -json and bridge -json show them', async () => {
+    ipn(a, 'route', 'add', '10.80.0.0/16', 'via', '192.168.210.2', 'metric', '7', 'proto', 'static');
+    ipn(a, 'route', 'add', '10.81.0.0/16', 'dev', 'eth0', 'src', '192.168.210.1', 'table', '1000');
+    ipn(a, 'neigh', 'add', '192.168.210.9', 'lladdr', '0e:00:00:00:00:09', 'nud', 'stale', 'dev', 'eth0');
+    ipn(a, 'link', 'add', 'br-dump', 'type', 'bridge');
+    ipn(a, 'link', 'add', 'vp-dump', 'type', 'veth', 'peer', 'name', 'vq-dump');
+    ipn(a, 'link', 'set', 'vp-dump', 'master', 'br-dump');
+    nsRun(a, 'bridge', ['fdb', 'add', '0e:00:00:00:00:0a', 'dev', 'vp-dump', 'master', 'static']);
+    try {
+      const routes = [...(await nl.routes(4, { table: 254 })), ...(await nl.routes(4, { table: 1000 }))];
+      const ipRoutes = [...ipJson(a, ['-4', 'route', 'show']), ...ipJson(a, ['-4', 'route', 'show', 'table', '1000'])];
+      assert.deepEqual(
+        routes.map((r) => `${r.dst} ${r.gateway ?? '-'} ${r.priority ?? '-'} ${r.protocol} ${r.prefsrc ?? '-'}`).sort(),
+        ipRoutes
+          .map(
+            (r: any) =>
+              `${r.dst}${r.dst.includes('/') ? '' : '/32'} ${r.gateway ?? '-'} ${r.metric ?? '-'} ${r.protocol ?? 'boot'} ${r.prefsrc ?? '-'}`,
+          )
+          .sort(),
+      );
+      assert.ok(routes.some((r) => r.table === 1000 && r.prefsrc === '192.168.210.1'));
+      const neigh = (await nl.neighbours(eth0)).find((n) => n.ip === '192.168.210.9');
+      const ipNeigh = ipJson(a, ['neigh', 'show', '192.168.210.9', 'dev', 'eth0'])[0];
+      assert.deepEqual(
+        [neigh?.mac, neigh?.state.map((x) => x.toUpperCase()), neigh?.permanent],
+        [ipNeigh.lladdr, ipNeigh.state, false],
+      );
+      const br = (await nl.linkByName('br-dump'))!.index;
+      const port = (await nl.linkByName('vp-dump'))!.index;
+      const entry = (await nl.fdbOfBridge(br)).find((f) => f.mac === '0e:00:00:00:00:0a');
+      const shown = bridgeJson(a, ['fdb', 'show', 'br', 'br-dump']).find((f: any) => f.mac === '0e:00:00:00:00:0a');
+      assert.deepEqual([entry?.index, entry?.self, shown.ifname, shown.master], [port, false, 'vp-dump', 'br-dump']);
+    } finally {
+      ipn(a, 'link', 'del', 'vp-dump');
+      ipn(a, 'link', 'del', 'br-dump');
+      ipn(a, 'neigh', 'del', '192.168.210.9', 'dev', 'eth0');
+      ipn(a, 'route', 'del', '10.80.0.0/16');
+      ipn(a, 'route', 'del', '10.81.0.0/16', 'table', '1000');
+    }
+  });
+
   it('creates a vxlan with port, learning and GBP and reads them back', async () => {
     await nl.createVxlan({
       name: 'vx42',

@@ -24,7 +24,8 @@ import {
   writeMessage,
 } from '../../src/netlink/encode.ts';
 import type { NetlinkError } from '../../src/netlink/errors.ts';
-import { toFdb, toNeighbour, toRoute } from '../../src/netlink/parse.ts';
+import { bufferToIp, bufferToMac } from '../../src/netlink/codec.ts';
+import { toRoute } from '../../src/netlink/parse.ts';
 
 describe('rtnetlink encoder', () => {
   it('writes routes as ip route replace/del would: scope, protocol, onlink, table, metric', () => {
@@ -54,13 +55,11 @@ describe('rtnetlink encoder', () => {
   it('writes neighbours and FDB entries as ip neigh / bridge fdb would', () => {
     const n = neighbourReplace({ index: 4, ip: '10.5.3.0', mac: '0e:01:02:03:04:05' });
     assert.deepEqual([n.type, n.flags], [RTM_NEWNEIGH, NLM_F_CREATE | NLM_F_REPLACE]);
-    assert.deepEqual(toNeighbour(rt.parseNeighborMessage(n.body)), {
-      index: 4,
-      ip: '10.5.3.0',
-      mac: '0e:01:02:03:04:05',
-      permanent: true,
-      state: ['permanent'],
-    });
+    const nm = rt.parseNeighborMessage(n.body);
+    assert.deepEqual(
+      [nm.data.family, nm.data.ifindex, bufferToIp(nm.attrs.dst!), bufferToMac(nm.attrs.lladdr!), nm.data.state],
+      [2, 4, '10.5.3.0', '0e:01:02:03:04:05', { permanent: true }],
+    );
     const gone = neighbourDelete({ index: 4, ip: 'fd00::1' });
     assert.equal(gone.type, RTM_DELNEIGH);
     assert.equal(rt.parseNeighborMessage(gone.body).data.family, 10);
@@ -68,12 +67,12 @@ describe('rtnetlink encoder', () => {
     assert.deepEqual([append.type, append.flags], [RTM_NEWNEIGH, NLM_F_CREATE | NLM_F_APPEND]);
     const f = rt.parseNeighborMessage(append.body);
     assert.equal(f.data.flags?.self, true);
-    assert.deepEqual(toFdb(f), { index: 4, mac: '00:00:00:00:00:00', dst: '198.18.0.9', self: true, permanent: true });
-    assert.equal(fdbWrite({ index: 4, mac: '0e:00:00:00:00:01' }, 'replace').flags, NLM_F_CREATE | NLM_F_REPLACE);
-    assert.equal(
-      toFdb(rt.parseNeighborMessage(fdbDelete({ index: 4, mac: '0e:00:00:00:00:01' }).body))?.dst,
-      undefined,
+    assert.deepEqual(
+      [f.data.family, f.data.ifindex, bufferToMac(f.attrs.lladdr!), bufferToIp(f.attrs.dst!), f.data.state],
+      [7, 4, '00:00:00:00:00:00', '198.18.0.9', { permanent: true }],
     );
+    assert.equal(fdbWrite({ index: 4, mac: '0e:00:00:00:00:01' }, 'replace').flags, NLM_F_CREATE | NLM_F_REPLACE);
+    assert.equal(rt.parseNeighborMessage(fdbDelete({ index: 4, mac: '0e:00:00:00:00:01' }).body).attrs.dst, undefined);
   });
 
   it('refuses bad addresses with the input named', () => {
