@@ -278,20 +278,47 @@ export function grpcFrame(message: Buffer): Buffer {
   return Buffer.concat([head, message]);
 }
 
-/** Collects the complete gRPC messages of a stream's data chunks; keeps a partial one for later. */
+/**
+ * Collects the complete gRPC messages of a stream's data chunks; keeps a partial one for later. A large answer (the
+ * listing of 5,000 leases is about 1 MB in 16 KB chunks) is joined once, when its last chunk is in, not on every
+ * chunk: that was 60 growing copies, and a malloc heap that stayed fragmented.
+ */
 export class GrpcFrames {
-  private pending: Buffer = Buffer.alloc(0);
+  private chunks: Buffer[] = [];
+  private buffered = 0;
 
   push(chunk: Buffer): Buffer[] {
-    this.pending = this.pending.length === 0 ? chunk : Buffer.concat([this.pending, chunk]);
+    this.chunks.push(chunk);
+    this.buffered += chunk.length;
     const out: Buffer[] = [];
-    while (this.pending.length >= 5) {
-      if (this.pending[0] !== 0) throw new Error('etcd sent a compressed gRPC message, which flannel never asks for');
-      const len = this.pending.readUInt32BE(1);
-      if (this.pending.length < 5 + len) break;
-      out.push(this.pending.subarray(5, 5 + len));
-      this.pending = this.pending.subarray(5 + len);
+    while (this.buffered >= 5) {
+      const head = this.peek(5);
+      if (head[0] !== 0) throw new Error('etcd sent a compressed gRPC message, which flannel never asks for');
+      const len = head.readUInt32BE(1);
+      if (this.buffered < 5 + len) break;
+      out.push(this.take(5 + len).subarray(5));
     }
     return out;
+  }
+
+  /** The first `n` buffered bytes, without consuming them. */
+  private peek(n: number): Buffer {
+    const first = this.chunks[0]!;
+    return first.length >= n ? first : Buffer.concat(this.chunks, this.buffered).subarray(0, n);
+  }
+
+  /** Removes and returns the first `n` buffered bytes (n ≤ buffered), copying only when they span chunks. */
+  private take(n: number): Buffer {
+    this.buffered -= n;
+    const first = this.chunks[0]!;
+    if (first.length >= n) {
+      if (first.length === n) this.chunks.shift();
+      else this.chunks[0] = first.subarray(n);
+      return first.subarray(0, n);
+    }
+    const all = Buffer.concat(this.chunks);
+    const rest = all.subarray(n);
+    this.chunks = rest.length > 0 ? [rest] : [];
+    return all.subarray(0, n);
   }
 }
