@@ -2,7 +2,7 @@
 // notifications): the fixed struct and the few attributes RouteInfo / NeighbourInfo / FdbEntry carry, read straight
 // from the message payload. The library's generic parser builds an object per attribute and per flag bit, which at
 // 15,000 entries is most of a startup sweep. Pure: no I/O. Layouts from linux/rtnetlink.h and linux/neighbour.h.
-import { rt } from 'netlink';
+import { rt } from './library.ts';
 import { bufferToIp, bufferToMac, enumName, scopeName } from './codec.ts';
 import { RTNH_F_ONLINK } from './encode.ts';
 import type { FdbEntry, NeighbourInfo, RouteInfo } from './types.ts';

@@ -1,5 +1,5 @@
 // Our rtnetlink handle: reads, writes and events over netlink@0.3.0, with timeouts, errno codes and a window.
-import { AttrStream, createRtNetlink, FlagsNew, ifla, type RtNetlinkSocket } from 'netlink';
+import { AttrStream, createRtNetlink, FlagsNew, ifla, type RtNetlinkSocket } from './library.ts';
 import { logger } from '../log/log.ts';
 import { inNetns } from '../native/index.ts';
 import { afOf, familyOf, ipToBuffer, macToBuffer, parseCidr } from './codec.ts';

@@ -1,6 +1,6 @@
 // Library messages (netlink@0.3.0 shapes) → our plain values: links, addresses and single route lookups (the tables
 // read by the thousand are decoded by decode.ts).
-import { ifla, rt } from 'netlink';
+import { ifla, rt } from './library.ts';
 import { bufferToIp, bufferToMac, enumName, scopeName } from './codec.ts';
 import { RTNH_F_ONLINK } from './encode.ts';
 import type { AddressInfo, LinkInfo, RouteInfo, VxlanInfo } from './types.ts';

@@ -1,6 +1,6 @@
 // Kernel notifications as async iterables that end when the signal aborts: links (RTNLGRP_LINK), and routes,
 // neighbours and FDB entries (RTNLGRP_IPV4_ROUTE, RTNLGRP_IPV6_ROUTE, RTNLGRP_NEIGH).
-import { rt, type NetlinkMessage, type RtNetlinkSocket } from 'netlink';
+import { rt, type NetlinkMessage, type RtNetlinkSocket } from './library.ts';
 import { decodeFdb, decodeNeighbour, decodeRoute, messageFamily } from './decode.ts';
 import { toLink } from './parse.ts';
 import type { EntryEvent, EntryWatchEvent, LinkWatchEvent } from './types.ts';
