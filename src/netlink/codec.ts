@@ -12,9 +12,14 @@ export function familyOf(ip: string): Family {
 export function ipToBuffer(ip: string): Buffer {
   const m = V4.exec(ip);
   if (m) {
-    const bytes = m.slice(1).map(Number);
-    if (bytes.some((b) => b > 255)) throw new Error(`invalid IP address "${ip}"`);
-    return Buffer.from(bytes);
+    // From the shared pool, not a new ArrayBuffer: flanneld encodes thousands of these at startup.
+    const out = Buffer.allocUnsafe(4);
+    for (let i = 0; i < 4; i++) {
+      const b = Number(m[i + 1]);
+      if (b > 255) throw new Error(`invalid IP address "${ip}"`);
+      out[i] = b;
+    }
+    return out;
   }
   if (ip.includes(':')) return ipv6ToBuffer(ip);
   throw new Error(`invalid IP address "${ip}"`);
@@ -45,7 +50,7 @@ function ipv6ToBuffer(ip: string): Buffer {
 
 /** 4 or 16 bytes → canonical text (RFC 5952 compression for IPv6). */
 export function bufferToIp(buf: Uint8Array): string {
-  if (buf.length === 4) return Array.from(buf).join('.');
+  if (buf.length === 4) return `${buf[0]}.${buf[1]}.${buf[2]}.${buf[3]}`;
   if (buf.length !== 16) throw new Error(`unexpected address length ${buf.length}`);
   return formatIPv6(BigInt(`0x${Buffer.from(buf).toString('hex')}`));
 }
@@ -54,11 +59,17 @@ export function macToBuffer(mac: string): Buffer {
   if (!/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i.test(mac)) {
     throw new Error(`invalid MAC address "${mac}"; expected six hex octets like 0e:2a:01:02:03:04`);
   }
-  return Buffer.from(mac.split(':').map((h) => parseInt(h, 16)));
+  const out = Buffer.allocUnsafe(6);
+  for (let i = 0; i < 6; i++) out[i] = parseInt(mac.slice(i * 3, i * 3 + 2), 16);
+  return out;
 }
 
+const HEX_PAIRS = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+
 export function bufferToMac(buf: Uint8Array): string {
-  return Array.from(buf, (b) => b.toString(16).padStart(2, '0')).join(':');
+  let text = '';
+  for (let i = 0; i < buf.length; i++) text += i === 0 ? HEX_PAIRS[buf[i]!] : `:${HEX_PAIRS[buf[i]!]}`;
+  return text;
 }
 
 export interface Cidr {

@@ -61,7 +61,8 @@ function u32(n: number): Buffer {
 function body(fixed: Buffer, attrs: Attr[]): Buffer {
   let len = fixed.length;
   for (const [, v] of attrs) len += align4(4 + v.length);
-  const out = Buffer.alloc(len);
+  // From the shared pool (a request is copied into its datagram right away); the padding must still be zero.
+  const out = Buffer.allocUnsafe(len).fill(0);
   fixed.copy(out, 0);
   let at = fixed.length;
   for (const [type, v] of attrs) {
@@ -78,7 +79,7 @@ export function routeRequest(spec: RouteSpec, forDelete: boolean): Request {
   const c = parseCidr(spec.dst);
   const table = spec.table ?? RT_TABLE_MAIN;
   const blackhole = spec.type === 'blackhole';
-  const fixed = Buffer.alloc(RTMSG_LEN);
+  const fixed = Buffer.allocUnsafe(RTMSG_LEN).fill(0);
   fixed[0] = afOf(c.family);
   fixed[1] = c.prefixLen;
   fixed[4] = table < 256 ? table : RT_TABLE_COMPAT;
@@ -105,7 +106,7 @@ export function routeRequest(spec: RouteSpec, forDelete: boolean): Request {
 }
 
 function ndmsg(family: number, index: number, state: number, flags: number): Buffer {
-  const fixed = Buffer.alloc(NDMSG_LEN);
+  const fixed = Buffer.allocUnsafe(NDMSG_LEN).fill(0);
   fixed[0] = family;
   fixed.writeInt32LE(index, 4);
   fixed.writeUInt16LE(state, 8);
