@@ -6,24 +6,26 @@ import { leaseName, type Lease, type LeaseEvent, type SubnetManager } from '../s
 import type { Serial } from '../util/tasks.ts';
 import { sleep } from '../util/time.ts';
 
-export interface LeaseHandler {
+export interface LeaseHandler<K = unknown> {
   added(lease: Lease, signal: AbortSignal): Promise<void>;
   removed(lease: Lease): Promise<void>;
-  /** Runs once, after the first batch. */
-  sweep(): Promise<void>;
+  /** Reads the kernel entries the sweep looks at; outside the serial, so lease handling does not wait for the dumps. */
+  readForSweep(): Promise<K>;
+  /** Runs once, after the first batch, in the serial, with a reading of the kernel taken since that batch. */
+  sweep(kernel: K): Promise<void>;
 }
 
-export interface LeaseLoop {
+export interface LeaseLoop<K = unknown> {
   subnetManager: SubnetManager;
   own: Lease;
-  handler: LeaseHandler;
+  handler: LeaseHandler<K>;
   serial: Serial;
   log: Logger;
   /** Work that lives as long as the loop (a device watch, a route checker); stopped when the loop ends. */
   alongside?: (signal: AbortSignal) => Promise<void>;
 }
 
-export async function runLeaseLoop(l: LeaseLoop, signal: AbortSignal): Promise<void> {
+export async function runLeaseLoop<K>(l: LeaseLoop<K>, signal: AbortSignal): Promise<void> {
   // Our own controller, so the work alongside stops when the lease watch ends for any reason.
   const stop = new AbortController();
   const onAbort = () => stop.abort();
@@ -36,7 +38,10 @@ export async function runLeaseLoop(l: LeaseLoop, signal: AbortSignal): Promise<v
       await l.serial.run(() => handleBatch(l, batch, stop.signal));
       if (first) {
         first = false;
-        await l.serial.run(() => l.handler.sweep());
+        await l.serial.readThenRun(
+          () => l.handler.readForSweep(),
+          (kernel) => l.handler.sweep(kernel),
+        );
       }
     }
   } finally {
@@ -71,7 +76,7 @@ export function distinctRuns(batch: readonly LeaseEvent[]): LeaseEvent[][] {
   return runs;
 }
 
-async function handleBatch(l: LeaseLoop, batch: LeaseEvent[], signal: AbortSignal): Promise<void> {
+async function handleBatch<K>(l: LeaseLoop<K>, batch: LeaseEvent[], signal: AbortSignal): Promise<void> {
   const one = async (ev: LeaseEvent) => {
     if (signal.aborted) return;
     try {
@@ -90,14 +95,16 @@ async function handleBatch(l: LeaseLoop, batch: LeaseEvent[], signal: AbortSigna
   }
 }
 
-export interface CheckerOptions {
+export interface CheckerOptions<R> {
   /** Names the check in its error log ('route check'). */
   what: string;
   periodMs: number;
   /** The check runs inside it, so it never overlaps lease handling. */
   serial: Serial;
   log: Logger;
-  check: () => Promise<void>;
+  /** Reads the kernel state the check compares with (the dumps), outside the serial (Serial.readThenRun). */
+  read: () => Promise<R>;
+  check: (reading: R) => Promise<void>;
   /** After poke(): the check runs this much later (so a burst of events is one check) … */
   pokeDelayMs?: number;
   /** … but no sooner than this after the previous check ended, so a fight with another writer cannot spin. */
@@ -105,11 +112,11 @@ export interface CheckerOptions {
 }
 
 /** Runs a check every `periodMs` (counted from the end of the last one), and soon after each poke(). */
-export class Checker {
+export class Checker<R> {
   private pokedAt: number | undefined;
   private wake: (() => void) | undefined;
 
-  constructor(private readonly o: CheckerOptions) {}
+  constructor(private readonly o: CheckerOptions<R>) {}
 
   /** Asks for a check soon (an event says the kernel changed). */
   poke(): void {
@@ -133,7 +140,9 @@ export class Checker {
       }
       // A poke from here on asks for another check: this one may have read the kernel before that change.
       this.pokedAt = undefined;
-      await this.o.serial.run(this.o.check).catch((e) => this.o.log.error(`${this.o.what} failed: ${errorMessage(e)}`));
+      await this.o.serial
+        .readThenRun(this.o.read, this.o.check)
+        .catch((e) => this.o.log.error(`${this.o.what} failed: ${errorMessage(e)}`));
       last = Date.now();
     }
   }

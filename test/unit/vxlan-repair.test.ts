@@ -194,6 +194,7 @@ describe('the periodic checker vxlan repairs with', () => {
       minGapMs: 0,
       serial: new Serial(),
       log,
+      read: async () => undefined,
       check: async () => void runs.push(Date.now()),
     });
     const ctl = new AbortController();
@@ -219,6 +220,7 @@ describe('the periodic checker vxlan repairs with', () => {
       minGapMs: 150,
       serial: new Serial(),
       log: { ...log, error: (m: string) => void errors.push(m) },
+      read: async () => undefined,
       check: async () => {
         runs.push(Date.now());
         throw new Error('boom');
@@ -239,7 +241,14 @@ describe('the periodic checker vxlan repairs with', () => {
 
   it('runs every periodMs without pokes', async () => {
     let n = 0;
-    const c = new Checker({ what: 'test check', periodMs: 40, serial: new Serial(), log, check: async () => void n++ });
+    const c = new Checker({
+      what: 'test check',
+      periodMs: 40,
+      serial: new Serial(),
+      log,
+      read: async () => undefined,
+      check: async () => void n++,
+    });
     const ctl = new AbortController();
     const running = c.run(ctl.signal);
     await new Promise((r) => setTimeout(r, 230));

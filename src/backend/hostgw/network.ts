@@ -74,7 +74,12 @@ export class HostGwNetwork implements Network {
         own: this.lease,
         serial: this.serial,
         log,
-        handler: { added: (l) => this.added(l), removed: (l) => this.removed(l), sweep: () => this.sweep() },
+        handler: {
+          added: (l) => this.added(l),
+          removed: (l) => this.removed(l),
+          readForSweep: () => this.readRoutes(),
+          sweep: (kernel) => this.sweep(kernel),
+        },
         alongside: (s) => this.checkLoop(s),
       },
       signal,
@@ -218,14 +223,26 @@ export class HostGwNetwork implements Network {
   /** Every period: re-add desired routes that are not in the kernel (deleted by hand, a link flap …). */
   private checkLoop(signal: AbortSignal): Promise<void> {
     const periodMs = this.init.tuning?.checkIntervalMs ?? ROUTE_CHECK_INTERVAL_MS;
-    return new Checker({ what: 'route check', periodMs, serial: this.serial, log, check: () => this.check() }).run(
-      signal,
-    );
+    return new Checker({
+      what: 'route check',
+      periodMs,
+      serial: this.serial,
+      log,
+      read: () => this.readRoutes(),
+      check: (kernel) => this.check(kernel),
+    }).run(signal);
   }
 
-  private async check(): Promise<void> {
-    const kernel = this.init.v4 ? await this.init.nl.routes(4, { table: RT_TABLE_MAIN }) : [];
-    if (this.init.v6) kernel.push(...(await this.init.nl.routes(6, { table: RT_TABLE_MAIN })));
+  /** The main table's routes of each family in use: what the check and the sweep compare with. */
+  private async readRoutes(): Promise<{ v4: RouteInfo[]; v6: RouteInfo[] }> {
+    return {
+      v4: this.init.v4 ? await this.init.nl.routes(4, { table: RT_TABLE_MAIN }) : [],
+      v6: this.init.v6 ? await this.init.nl.routes(6, { table: RT_TABLE_MAIN }) : [],
+    };
+  }
+
+  private async check(routes: { v4: RouteInfo[]; v6: RouteInfo[] }): Promise<void> {
+    const kernel = [...routes.v4, ...routes.v6];
     for (const d of missingRoutes([...this.desired.values()], kernel)) {
       // A lease removed while we waited for the lock is no longer desired.
       if (this.desired.get(d.dst) === d) await this.ensure(d, 'check', kernel);
@@ -233,24 +250,23 @@ export class HostGwNetwork implements Network {
   }
 
   /** After the first (complete) batch: delete host-gw routes that belong to no current lease (#2554). */
-  private async sweep(): Promise<void> {
-    const { nl, extIface } = this.init;
+  private async sweep(kernel: { v4: RouteInfo[]; v6: RouteInfo[] }): Promise<void> {
+    const { extIface } = this.init;
     const stale = this.init.v4
       ? staleRoutes({
           ...this.init.v4,
           extIndex: extIface.index,
           desired: [...this.desired.values()],
-          routes: await nl.routes(4, { table: RT_TABLE_MAIN }),
+          routes: kernel.v4,
         })
       : [];
     if (this.init.v6) {
-      const routes6 = await nl.routes(6, { table: RT_TABLE_MAIN });
       stale.push(
         ...staleRoutes({
           ...this.init.v6,
           extIndex: extIface.index,
           desired: [...this.desired.values()],
-          routes: routes6,
+          routes: kernel.v6,
         }),
       );
     }

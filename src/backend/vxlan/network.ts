@@ -17,11 +17,19 @@ import {
 import { configureDevice, configureDeviceV6, ensureVxlanDevice } from './device.ts';
 import type { VxlanOptions } from './options.ts';
 import { DEFAULT_RETRY, PeerProgrammer, describe, type RetryPolicy } from './peers.ts';
-import { obsoleteEntries, planPeer, planPeerV6, staleEntries, type PeerPlan, type PlanResult } from './plan.ts';
+import {
+  obsoleteEntries,
+  planPeer,
+  planPeerV6,
+  staleEntries,
+  type PeerPlan,
+  type PlanResult,
+  type Stale,
+} from './plan.ts';
 import { PeerRepair, type RepairTuning } from './repair.ts';
 import { VxlanPeerStatus, outcomeOf } from './status.ts';
 import { Serial } from '../../util/tasks.ts';
-import { sleep } from '../../util/time.ts';
+import { sleep, yieldToEvents } from '../../util/time.ts';
 import { runLeaseLoop } from '../lease-loop.ts';
 
 const log = logger('vxlan');
@@ -180,8 +188,9 @@ export class VxlanNetwork implements Network {
             for (const st of this.stacks) await this.removed(st, l);
             this.status.publish(leaseName(l));
           },
-          sweep: async () => {
-            for (const st of this.stacks) await this.sweep(st);
+          readForSweep: () => Promise.all(this.stacks.map((st) => this.findStale(st))),
+          sweep: async (stale) => {
+            for (const [i, st] of this.stacks.entries()) await this.sweep(st, stale[i]!);
           },
         },
         alongside: async (s) => {
@@ -266,16 +275,23 @@ export class VxlanNetwork implements Network {
     }
   }
 
-  /** After the first (complete) batch: remove flannel-made entries that belong to no current lease (#2554). */
-  private async sweep(st: Stack): Promise<void> {
+  /**
+   * After the first (complete) batch: the flannel-made entries that belong to no current lease (#2554), from the
+   * family's main-table routes and the device's neighbours and FDB entries. Runs outside the serial, computation
+   * included: peers change only in its turns, and Serial.readThenRun redoes it in the turn when one ran meanwhile.
+   */
+  private async findStale(st: Stack): Promise<Stale> {
     const nl = this.init.nl;
     const vx = st.device.index;
-    const [routes, neighbours, fdb] = [
-      await nl.routes(st.family, { table: RT_TABLE_MAIN }),
-      await nl.neighbours(vx, st.family),
-      await nl.fdb(vx),
-    ];
-    const stale = staleEntries({
+    // Each step ends with a turn of the event loop: a lease event waiting behind 15,000 decoded entries would wait
+    // for all of them otherwise.
+    const routes = await nl.routes(st.family, { table: RT_TABLE_MAIN });
+    await yieldToEvents();
+    const neighbours = await nl.neighbours(vx, st.family);
+    await yieldToEvents();
+    const fdb = await nl.fdb(vx);
+    await yieldToEvents();
+    return staleEntries({
       network: st.network,
       subnetLen: st.subnetLen,
       vxlanIndex: vx,
@@ -286,6 +302,11 @@ export class VxlanNetwork implements Network {
       neighbours,
       fdb,
     });
+  }
+
+  /** Removes what findStale found. */
+  private async sweep(st: Stack, stale: Stale): Promise<void> {
+    const vx = st.device.index;
     for (const r of stale.routes) {
       log.info(`removing stale route ${r.dst}${r.gateway ? ` via ${r.gateway}` : ''} (no lease for it)`);
       await st.programmer

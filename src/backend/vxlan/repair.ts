@@ -7,7 +7,7 @@ import type { Serial } from '../../util/tasks.ts';
 import type { RepairCounts } from '../backend.ts';
 import { Checker } from '../lease-loop.ts';
 import { describe, refusal, type PeerProgrammer } from './peers.ts';
-import { entryKey, indexKernel, missingIn, type Entry, type PeerPlan } from './plan.ts';
+import { entryKey, indexKernel, missingIn, type Entry, type KernelIndex, type PeerPlan } from './plan.ts';
 
 const log = logger('vxlan');
 
@@ -45,13 +45,16 @@ export interface PeerRepairInit {
 
 const COUNTER: Record<Entry['kind'], keyof RepairCounts> = { route: 'route', neighbour: 'neigh', fdb: 'fdb' };
 
+/** One family's kernel entries as read for a check (vx: the device index they were read for). */
+type Reading = { vx: number; kernel: KernelIndex | null } | { vx: number; error: string };
+
 export class PeerRepair {
   private readonly counts: RepairCounts = { route: 0, neigh: 0, fdb: 0 };
   /** Per family: the entries whose restore failed at the last check, with why (a failure is logged once per reason). */
   private readonly failures = new Map<4 | 6, Map<string, string>>();
   /** Per family: why the last check could not list the kernel's entries. */
   private readonly listFailures = new Map<4 | 6, string>();
-  private readonly checker: Checker;
+  private readonly checker: Checker<Reading[]>;
 
   constructor(private readonly init: PeerRepairInit) {
     const t = init.tuning ?? {};
@@ -62,7 +65,8 @@ export class PeerRepair {
       minGapMs: t.eventCheckGapMs ?? 500,
       serial: init.serial,
       log,
-      check: () => this.checkAll(),
+      read: () => this.readAll(),
+      check: (readings) => this.checkAll(readings),
     });
   }
 
@@ -87,11 +91,37 @@ export class PeerRepair {
     }
   }
 
+  /** Each family's kernel entries, or why they could not be listed; null for a device that is gone or replaced. */
+  private async readAll(): Promise<Reading[]> {
+    const { nl } = this.init;
+    return Promise.all(
+      this.init.targets.map(async (t): Promise<Reading> => {
+        const vx = t.device.index;
+        try {
+          // Gone (or replaced under its name): the device watch recreates it and re-adds every peer.
+          if ((await nl.links()).find((l) => l.index === vx)?.name !== t.spec.name) return { vx, kernel: null };
+          const kernel = {
+            routes: await nl.routes(t.family, { table: RT_TABLE_MAIN }),
+            neighbours: await nl.neighbours(vx, t.family),
+            fdb: await nl.fdb(vx),
+          };
+          // Indexed here, outside the serial: the kernel's 15,000 entries at 5,000 peers take a while.
+          return { vx, kernel: indexKernel(kernel, vx) };
+        } catch (e) {
+          return { vx, error: errorMessage(e) };
+        }
+      }),
+    );
+  }
+
   /** Every family in turn; one whose kernel state cannot be listed waits for the next check (logged once per reason). */
-  private async checkAll(): Promise<void> {
-    for (const t of this.init.targets) {
+  private async checkAll(readings: Reading[]): Promise<void> {
+    for (const [i, t] of this.init.targets.entries()) {
+      const r = readings[i]!;
       try {
-        await this.check(t);
+        if ('error' in r) throw new Error(r.error);
+        // Read for a device that has been recreated since: the device watch re-adds every peer.
+        if (r.kernel && r.vx === t.device.index) await this.check(t, r.kernel);
         this.listFailures.delete(t.family);
       } catch (e) {
         const reason = errorMessage(e);
@@ -106,20 +136,10 @@ export class PeerRepair {
    * Restores every missing entry of every peer on the target's device, one attempt each, in the order they are added;
    * a peer's later entries wait for an earlier one that fails (a route is no use without its ARP and FDB entry).
    */
-  private async check(t: RepairTarget): Promise<void> {
-    const { nl } = this.init;
-    const vx = t.device.index;
-    // Gone (or replaced under its name): the device watch recreates it and re-adds every peer.
-    if ((await nl.links()).find((l) => l.index === vx)?.name !== t.spec.name) return;
-    const kernel = {
-      routes: await nl.routes(t.family, { table: RT_TABLE_MAIN }),
-      neighbours: await nl.neighbours(vx, t.family),
-      fdb: await nl.fdb(vx),
-    };
+  private async check(t: RepairTarget, index: KernelIndex): Promise<void> {
     const before = this.failures.get(t.family) ?? new Map<string, string>();
     const failing = new Map<string, string>();
     try {
-      const index = indexKernel(kernel, vx);
       for (const [peer, plan] of t.peers) {
         let refused: string | null = null;
         for (const e of missingIn(plan, index)) {

@@ -423,6 +423,8 @@ export class EtcdClient {
           error = e;
         });
         s.on('close', () => {
+          // Closed with the client: nothing failed.
+          if (this.closed) return end();
           if (over) return;
           if (status && status.code !== 0) return end(this.watchRefused(ep, status));
           end({

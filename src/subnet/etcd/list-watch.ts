@@ -66,8 +66,6 @@ export class ListWatch<S> implements AsyncIterable<ListWatchItem<S>> {
       }
       if (listings++ > 0) this.opts.observer?.relisted();
       if (signal.aborted) return;
-      yield { type: 'snapshot', snapshot: listed.snapshot };
-      if (signal.aborted) return;
 
       const queue: WatchChange[] = [];
       let failure: string | undefined;
@@ -95,6 +93,9 @@ export class ListWatch<S> implements AsyncIterable<ListWatchItem<S>> {
         },
       });
       try {
+        // The watch is already running while the consumer handles the snapshot (5,000 peers take a second): changes
+        // meanwhile wait in the queue, and etcd catches the watch up from the listing's revision in that time.
+        yield { type: 'snapshot', snapshot: listed.snapshot };
         while (!signal.aborted && failure === undefined && !this.resyncRequested) {
           if (queue.length > 0) {
             yield { type: 'changes', changes: queue.splice(0) };
