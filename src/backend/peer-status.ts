@@ -5,15 +5,8 @@ import type { PeerStatus } from './backend.ts';
 /** A peer's status as a backend reports it; the book adds `since`. */
 export type PeerReport = Omit<PeerStatus, 'since'>;
 
-/** A record as kept: `since` as a number until someone reads it (5,000 date strings are 5,000 strings). */
-type Kept = Omit<PeerStatus, 'since'> & { sinceMs: number };
-
-function shown({ sinceMs, ...rest }: Kept): PeerStatus {
-  return { ...rest, since: new Date(sinceMs).toISOString() };
-}
-
 export class PeerStatusBook {
-  private readonly byKey = new Map<string, Kept>();
+  private readonly byKey = new Map<string, PeerStatus>();
 
   /** `now` is the clock `since` is read from (tests pass their own). */
   constructor(private readonly now: () => Date = () => new Date()) {}
@@ -21,7 +14,7 @@ export class PeerStatusBook {
   /** A copy of the record under the backend's key (a lease name, a route's destination …), or undefined. */
   get(key: string): PeerStatus | undefined {
     const s = this.byKey.get(key);
-    return s && shown(s);
+    return s && { ...s };
   }
 
   /** Records the peer's state; the same state, reason, subnet and public IP as before keep the old `since`. */
@@ -35,11 +28,11 @@ export class PeerStatusBook {
       prev.subnet === report.subnet &&
       prev.publicIP === report.publicIP;
     if (same) return;
-    const s: Kept = {
+    const s: PeerStatus = {
       subnet: report.subnet,
       publicIP: report.publicIP,
       state: report.state,
-      sinceMs: this.now().getTime(),
+      since: this.now().toISOString(),
     };
     if (reason !== undefined) s.reason = reason;
     this.byKey.set(key, s);
@@ -54,7 +47,7 @@ export class PeerStatusBook {
   list(): PeerStatus[] {
     // Plain string order over zero-padded numbers: localeCompare's numeric collation costs ~100 ms at 5,000 peers,
     // and /metrics reads the list after every lease batch.
-    const keyed = [...this.byKey.values()].map((s) => ({ s: shown(s), k: sortKey(s.subnet) }));
+    const keyed = [...this.byKey.values()].map((s) => ({ s: { ...s }, k: sortKey(s.subnet) }));
     return keyed.sort((a, b) => (a.k < b.k ? -1 : a.k > b.k ? 1 : 0)).map((x) => x.s);
   }
 }
