@@ -537,9 +537,12 @@ export class EtcdClient {
     const session = http2Connect(ep.url, { ...this.config.tls, maxSessionMemory: 64 });
     // Its errors reach the streams on it, which report them.
     session.on('error', () => {});
-    session.on('close', () => {
+    const forget = () => {
       if (ep.session === session) ep.session = undefined;
-    });
+    };
+    session.on('close', forget);
+    // A server going away (etcd shutting down) takes no new streams: the next call opens a new connection.
+    session.on('goaway', forget);
     ep.session = session;
     return session;
   }
