@@ -4,24 +4,24 @@
 // 15,000 entries is most of a startup sweep. Pure: no I/O. Layouts from linux/rtnetlink.h and linux/neighbour.h.
 import { rt } from './library.ts';
 import { bufferToIp, bufferToMac, enumName, scopeName } from './codec.ts';
-import { RTNH_F_ONLINK } from './encode.ts';
+import {
+  NDA_DST,
+  NDA_LLADDR,
+  NDA_MASTER,
+  NDMSG_LEN,
+  NTF_SELF,
+  NUD_PERMANENT,
+  RTA_DST,
+  RTA_GATEWAY,
+  RTA_OIF,
+  RTA_PREFSRC,
+  RTA_PRIORITY,
+  RTA_TABLE,
+  RTMSG_LEN,
+  RTNH_F_ONLINK,
+} from './rtnl.ts';
 import type { FdbEntry, NeighbourInfo, RouteInfo } from './types.ts';
 
-const RTMSG_LEN = 12;
-const NDMSG_LEN = 12;
-
-const RTA_DST = 1;
-const RTA_OIF = 4;
-const RTA_GATEWAY = 5;
-const RTA_PRIORITY = 6;
-const RTA_PREFSRC = 7;
-const RTA_TABLE = 15;
-const NDA_DST = 1;
-const NDA_LLADDR = 2;
-const NDA_MASTER = 9;
-
-const NTF_SELF = 0x02;
-const NUD_PERMANENT = 0x80;
 /** NUD_* bits in the order `ip neigh` (and the library) name them. */
 const NUD_NAMES: [number, string][] = [
   [0x01, 'incomplete'],

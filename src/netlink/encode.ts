@@ -4,39 +4,35 @@
 import { afOf, familyOf, ipToBuffer, macToBuffer, parseCidr, scopeNumber } from './codec.ts';
 import { RT_TABLE_MAIN, type FdbSpec, type NeighbourSpec, type RouteSpec } from './types.ts';
 
-export const NLMSG_ERROR = 2;
-export const RTM_NEWROUTE = 24;
-export const RTM_DELROUTE = 25;
-export const RTM_NEWNEIGH = 28;
-export const RTM_DELNEIGH = 29;
-
-export const NLM_F_REQUEST = 0x1;
-export const NLM_F_ACK = 0x4;
-export const NLM_F_REPLACE = 0x100;
-export const NLM_F_EXCL = 0x200;
-export const NLM_F_CREATE = 0x400;
-export const NLM_F_APPEND = 0x800;
-
-const NLMSG_HDRLEN = 16;
-const RTMSG_LEN = 12;
-const NDMSG_LEN = 12;
-
-const RTA_DST = 1;
-const RTA_OIF = 4;
-const RTA_GATEWAY = 5;
-const RTA_PRIORITY = 6;
-const RTA_TABLE = 15;
-const NDA_DST = 1;
-const NDA_LLADDR = 2;
-
-const AF_BRIDGE = 7;
-const RT_TABLE_COMPAT = 252;
-const RTN_UNICAST = 1;
-const RTN_BLACKHOLE = 6;
-/** rtm_flags: the gateway is on the link even if no prefix says so (`onlink`). */
-export const RTNH_F_ONLINK = 4;
-const NUD_PERMANENT = 0x80;
-const NTF_SELF = 0x02;
+import {
+  AF_BRIDGE,
+  NDA_DST,
+  NDA_LLADDR,
+  NDMSG_LEN,
+  NLMSG_ERROR,
+  NLMSG_HDRLEN,
+  NLM_F_ACK,
+  NLM_F_APPEND,
+  NLM_F_CREATE,
+  NLM_F_REPLACE,
+  NLM_F_REQUEST,
+  NTF_SELF,
+  NUD_PERMANENT,
+  RTA_DST,
+  RTA_GATEWAY,
+  RTA_OIF,
+  RTA_PRIORITY,
+  RTA_TABLE,
+  RTMSG_LEN,
+  RTM_DELNEIGH,
+  RTM_DELROUTE,
+  RTM_NEWNEIGH,
+  RTM_NEWROUTE,
+  RTNH_F_ONLINK,
+  RTN_BLACKHOLE,
+  RTN_UNICAST,
+  RT_TABLE_COMPAT,
+} from './rtnl.ts';
 
 const PROTOCOLS: Record<string, number> = { unspec: 0, redirect: 1, kernel: 2, boot: 3, static: 4 };
 

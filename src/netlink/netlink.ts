@@ -7,6 +7,7 @@ import { WriteBatcher } from './batch.ts';
 import { fdbDelete, fdbWrite, neighbourDelete, neighbourReplace, routeRequest, type Request } from './encode.ts';
 import { NetlinkError, toNetlinkError } from './errors.ts';
 import { RequestGate } from './gate.ts';
+import { AF_BRIDGE, NDMSG_LEN, NLM_F_DUMP, RTM_GETNEIGH, RTM_GETROUTE } from './rtnl.ts';
 import { decodeFdb, decodeNeighbour, decodeRoute, messageFamily } from './decode.ts';
 import { toAddress, toLink, toRoute } from './parse.ts';
 import { watchEntryEvents, watchLinkEvents } from './watch.ts';
@@ -28,7 +29,6 @@ import type {
 } from './types.ts';
 
 const log = logger('netlink');
-const AF_BRIDGE = 7;
 const CREATE_EXCL = FlagsNew.CREATE | FlagsNew.EXCL;
 
 export interface OpenOptions {
@@ -41,11 +41,6 @@ export interface OpenOptions {
 }
 
 /** Builds a socket in the current thread's namespace, or inside `netns` through setns. */
-const RTM_GETROUTE = 26;
-const RTM_GETNEIGH = 30;
-/** NLM_F_ROOT | NLM_F_MATCH: the whole table. */
-const NLM_F_DUMP = 0x300;
-
 export function createSocket(netns: string | undefined, ref: boolean): RtNetlinkSocket {
   const make = () => {
     const sock = createRtNetlink({ ref, recvBufferSize: 4 << 20, sendBufferSize: 1 << 20 });
@@ -217,7 +212,7 @@ export class Netlink {
    * decode.ts rather than the library's generic parser. rtmsg and ndmsg are both 12 bytes with the family first.
    */
   private async dump(op: string, type: number, family: number): Promise<Buffer[]> {
-    const header = Buffer.alloc(12);
+    const header = Buffer.alloc(NDMSG_LEN);
     header[0] = family;
     const [msgs] = await this.req(op, true, (o) =>
       this.sock.socket.request(type, [header], { ...o, flags: NLM_F_DUMP }),

@@ -2,7 +2,7 @@
 // read by the thousand are decoded by decode.ts).
 import { ifla, rt } from './library.ts';
 import { bufferToIp, bufferToMac, enumName, scopeName } from './codec.ts';
-import { RTNH_F_ONLINK } from './encode.ts';
+import { RTNH_F_ONLINK } from './rtnl.ts';
 import type { AddressInfo, LinkInfo, RouteInfo, VxlanInfo } from './types.ts';
 
 export function toLink(m: rt.LinkMessage): LinkInfo {

@@ -3,15 +3,8 @@
 import { rt, type NetlinkMessage, type RtNetlinkSocket } from './library.ts';
 import { decodeFdb, decodeNeighbour, decodeRoute, messageFamily } from './decode.ts';
 import { toLink } from './parse.ts';
+import { AF_BRIDGE, RTM_DELLINK, RTM_DELNEIGH, RTM_DELROUTE, RTM_NEWLINK, RTM_NEWNEIGH, RTM_NEWROUTE } from './rtnl.ts';
 import type { EntryEvent, EntryWatchEvent, LinkWatchEvent } from './types.ts';
-
-const RTM_NEWLINK = 16;
-const RTM_DELLINK = 17;
-const RTM_NEWROUTE = 24;
-const RTM_DELROUTE = 25;
-const RTM_NEWNEIGH = 28;
-const RTM_DELNEIGH = 29;
-const AF_BRIDGE = 7;
 
 type Group = keyof typeof rt.MulticastGroups;
 /** One message → its event; undefined for messages the watch does not report; a throw counts as lost events. */

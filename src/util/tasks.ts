@@ -8,12 +8,14 @@ export class Serial {
   private running = false;
 
   run<T>(fn: () => Promise<T>): Promise<T> {
-    const turn = () => {
+    const turn = async () => {
       this.started++;
       this.running = true;
-      return fn().finally(() => {
+      try {
+        return await fn();
+      } finally {
         this.running = false;
-      });
+      }
     };
     const next = this.tail.then(turn, turn);
     this.tail = next.catch(() => undefined);

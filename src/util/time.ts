@@ -61,8 +61,3 @@ export async function waitUntil(
     throw new Error(typeof failMessage === 'string' ? failMessage : failMessage());
   }
 }
-
-/** Lets the event loop run what is waiting (I/O callbacks included) before going on with a long computation. */
-export function yieldToEvents(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
-}

@@ -221,6 +221,19 @@ describe('etcd over TLS, with auth, unreachable and frozen', { skip }, () => {
         /its TLS certificate does not verify against the system's CA roots \(unable to verify the first certificate\); pass the CA that signed it with --etcd-cafile/,
       );
     });
+
+    it('says to use https:// when an http:// endpoint meets its TLS port', async () => {
+      const plain = e.endpoint.replace('https://', 'http://');
+      const m = new EtcdSubnetManager({ endpoints: [plain], prefix: PREFIX, renewMarginMinutes: 60 });
+      managers.push(m);
+      const line = await configFailure(m, /is unreachable/);
+      assert.match(
+        line,
+        new RegExp(
+          `etcd at ${plain} is unreachable: the connection closed before any HTTP/2 answer to /etcdserverpb\\.KV/Range; if etcd serves TLS, use an https:// endpoint`,
+        ),
+      );
+    });
   });
 
   describe('etcd auth (over server-only TLS)', () => {

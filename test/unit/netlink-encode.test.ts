@@ -5,15 +5,6 @@ import assert from 'node:assert/strict';
 import { rt } from 'netlink';
 import { WriteBatcher } from '../../src/netlink/batch.ts';
 import {
-  NLM_F_ACK,
-  NLM_F_APPEND,
-  NLM_F_CREATE,
-  NLM_F_REPLACE,
-  NLM_F_REQUEST,
-  RTM_DELNEIGH,
-  RTM_DELROUTE,
-  RTM_NEWNEIGH,
-  RTM_NEWROUTE,
   ackErrno,
   fdbDelete,
   fdbWrite,
@@ -24,6 +15,17 @@ import {
   writeMessage,
 } from '../../src/netlink/encode.ts';
 import type { NetlinkError } from '../../src/netlink/errors.ts';
+import {
+  NLM_F_ACK,
+  NLM_F_APPEND,
+  NLM_F_CREATE,
+  NLM_F_REPLACE,
+  NLM_F_REQUEST,
+  RTM_DELNEIGH,
+  RTM_DELROUTE,
+  RTM_NEWNEIGH,
+  RTM_NEWROUTE,
+} from '../../src/netlink/rtnl.ts';
 import { bufferToIp, bufferToMac } from '../../src/netlink/codec.ts';
 import { toRoute } from '../../src/netlink/parse.ts';
 

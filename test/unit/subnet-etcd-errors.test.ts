@@ -5,7 +5,7 @@ import {
   EtcdEndpointDownError,
   EtcdServerError,
   EtcdUnreachableError,
-  PLAIN_HTTP_TO_TLS,
+  NO_HTTP2_ANSWER,
   describeEtcdError,
   isEtcdError,
   tidyCause,
@@ -79,8 +79,8 @@ describe('etcd error descriptions', () => {
 
   it('points at the scheme when TLS meets plain HTTP or the other way round', () => {
     assert.equal(
-      describeEtcdError(unreachable(`HTTP 400: ${PLAIN_HTTP_TO_TLS}`), PLAIN),
-      `etcd at http://127.0.0.1:2379 is unreachable: it serves TLS and answered "${PLAIN_HTTP_TO_TLS}"; use an https:// endpoint`,
+      describeEtcdError(unreachable(`${NO_HTTP2_ANSWER} to /etcdserverpb.KV/Range`), PLAIN),
+      `etcd at http://127.0.0.1:2379 is unreachable: ${NO_HTTP2_ANSWER} to /etcdserverpb.KV/Range; if etcd serves TLS, use an https:// endpoint`,
     );
     assert.match(
       describeEtcdError(

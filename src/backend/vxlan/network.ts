@@ -29,7 +29,7 @@ import {
 import { PeerRepair, type RepairTuning } from './repair.ts';
 import { VxlanPeerStatus, outcomeOf } from './status.ts';
 import { Serial } from '../../util/tasks.ts';
-import { sleep, yieldToEvents } from '../../util/time.ts';
+import { sleep } from '../../util/time.ts';
 import { runLeaseLoop } from '../lease-loop.ts';
 
 const log = logger('vxlan');
@@ -283,14 +283,9 @@ export class VxlanNetwork implements Network {
   private async findStale(st: Stack): Promise<Stale> {
     const nl = this.init.nl;
     const vx = st.device.index;
-    // Each step ends with a turn of the event loop: a lease event waiting behind 15,000 decoded entries would wait
-    // for all of them otherwise.
     const routes = await nl.routes(st.family, { table: RT_TABLE_MAIN });
-    await yieldToEvents();
     const neighbours = await nl.neighbours(vx, st.family);
-    await yieldToEvents();
     const fdb = await nl.fdb(vx);
-    await yieldToEvents();
     return staleEntries({
       network: st.network,
       subnetLen: st.subnetLen,

@@ -2,7 +2,13 @@
 // counts it: checked every 10 s, and soon after the kernel reports a deletion on a flannel device. Entries that
 // belong to no peer are never touched. Each check tells the network how every peer came out (its `GET /peers`).
 import { errorMessage, logger } from '../../log/log.ts';
-import { RT_TABLE_MAIN, isNetlinkCode, type EntryWatchEvent, type Netlink } from '../../netlink/index.ts';
+import {
+  RT_TABLE_MAIN,
+  isNetlinkCode,
+  type EntryWatchEvent,
+  type LinkInfo,
+  type Netlink,
+} from '../../netlink/index.ts';
 import type { Serial } from '../../util/tasks.ts';
 import type { RepairCounts } from '../backend.ts';
 import { Checker } from '../lease-loop.ts';
@@ -94,12 +100,14 @@ export class PeerRepair {
   /** Each family's kernel entries, or why they could not be listed; null for a device that is gone or replaced. */
   private async readAll(): Promise<Reading[]> {
     const { nl } = this.init;
+    let links: Promise<LinkInfo[]> | undefined;
     return Promise.all(
       this.init.targets.map(async (t): Promise<Reading> => {
         const vx = t.device.index;
         try {
           // Gone (or replaced under its name): the device watch recreates it and re-adds every peer.
-          if ((await nl.links()).find((l) => l.index === vx)?.name !== t.spec.name) return { vx, kernel: null };
+          links ??= nl.links();
+          if ((await links).find((l) => l.index === vx)?.name !== t.spec.name) return { vx, kernel: null };
           const kernel = {
             routes: await nl.routes(t.family, { table: RT_TABLE_MAIN }),
             neighbours: await nl.neighbours(vx, t.family),

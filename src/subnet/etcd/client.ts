@@ -17,6 +17,7 @@ import {
   EtcdDeadlineError,
   EtcdServerError,
   EtcdUnreachableError,
+  NO_HTTP2_ANSWER,
   describeEtcdError,
   isRecoverable,
   tidyCause,
@@ -41,6 +42,7 @@ import {
   watchCreateRequest,
   type KeyValue,
   type WatchEvent,
+  type WatchMessage,
 } from './proto.ts';
 
 const log = logger('etcd');
@@ -74,6 +76,8 @@ export interface EtcdClientConfig {
   auth?: { username: string; password: string };
   callTimeoutMs: number;
   waitLogIntervalMs: number;
+  /** The flags the client's error texts name (etcdErrorContext). */
+  errorContext: EtcdErrorContext;
 }
 
 function readPemFile(flag: string, path: string): Buffer {
@@ -167,6 +171,7 @@ export function etcdClientConfig(opts: EtcdClientOptions): EtcdClientConfig {
       : {}),
     callTimeoutMs: opts.callTimeoutMs ?? 10_000,
     waitLogIntervalMs: opts.waitLogIntervalMs ?? 10_000,
+    errorContext: etcdErrorContext(opts),
   };
 }
 
@@ -271,7 +276,7 @@ export class EtcdClient {
   private closed = false;
 
   constructor(readonly config: EtcdClientConfig) {
-    const ctx = this.errorContext();
+    const ctx = config.errorContext;
     this.endpoints = config.endpoints.map((url) => ({
       url: url.replace(/\/+$/, ''),
       breaker: endpointBreaker({ endpoint: url, describe: (e) => describeEtcdError(e, ctx) }),
@@ -393,26 +398,17 @@ export class EtcdClient {
         });
         s.on('data', (chunk: Buffer) => {
           armProbe();
-          let messages: Buffer[];
+          let messages: WatchMessage[];
           try {
-            messages = frames.push(chunk);
+            messages = frames.push(chunk).map(decodeWatchResponse);
           } catch (e) {
             return end({
               kind: 'disconnected',
               reason: `etcd at ${ep.url} sent a bad watch message (${errorMessage(e)})`,
             });
           }
-          for (const msg of messages) {
+          for (const m of messages) {
             if (over) return;
-            let m: ReturnType<typeof decodeWatchResponse>;
-            try {
-              m = decodeWatchResponse(msg);
-            } catch (e) {
-              return end({
-                kind: 'disconnected',
-                reason: `etcd at ${ep.url} sent a bad watch message (${errorMessage(e)})`,
-              });
-            }
             if (m.kind === 'created') h.connected();
             else if (m.kind === 'events') {
               if (m.events.length > 0) h.events(m.events);
@@ -435,7 +431,7 @@ export class EtcdClient {
         s.write(grpcFrame(watchCreateRequest(o.key, o.prefix ?? false, o.startRevision)));
         armProbe();
       },
-      (e: unknown) => end({ kind: 'disconnected', reason: describeEtcdError(e, this.errorContext()) }),
+      (e: unknown) => end({ kind: 'disconnected', reason: describeEtcdError(e, this.config.errorContext) }),
     );
     return { cancel: () => end() };
   }
@@ -451,21 +447,20 @@ export class EtcdClient {
     }
   }
 
-  private errorContext(): EtcdErrorContext {
-    return { endpoints: this.config.endpoints, ...(this.config.auth ? { username: this.config.auth.username } : {}) };
-  }
-
   /** Describes a connection failure of `ep` and moves calls to the next endpoint. */
   private unreachable(ep: Endpoint, e: unknown): string {
     const err = new EtcdUnreachableError(ep.url, streamErrorText(e));
     this.failedOver(ep, err);
-    return describeEtcdError(err, this.errorContext());
+    return describeEtcdError(err, this.config.errorContext);
   }
 
   private watchRefused(ep: Endpoint, status: GrpcStatus): WatchFailure {
     const e = new EtcdServerError(ep.url, status.code, status.message);
     if (STALE_TOKEN.test(e.serverMessage)) ep.token = undefined;
-    return { kind: isRecoverable(e) ? 'disconnected' : 'canceled', reason: describeEtcdError(e, this.errorContext()) };
+    return {
+      kind: isRecoverable(e) ? 'disconnected' : 'canceled',
+      reason: describeEtcdError(e, this.config.errorContext),
+    };
   }
 
   /** The first endpoint from the current one on that is not resting (the current one if all are). */
@@ -615,7 +610,7 @@ export class EtcdClient {
             ep.url,
             httpStatus && httpStatus !== 200
               ? `HTTP ${httpStatus} to ${path}: not etcd's gRPC service`
-              : `the call to ${path} ended without an answer`,
+              : `${NO_HTTP2_ANSWER} to ${path}`,
           ),
         );
       });

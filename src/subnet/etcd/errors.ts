@@ -104,8 +104,8 @@ const VERIFY_FAILURES = [
   'unsuitable certificate purpose',
 ];
 
-/** What Go's HTTP server answers a plain request on its TLS port. */
-export const PLAIN_HTTP_TO_TLS = 'Client sent an HTTP request to an HTTPS server';
+/** A call whose connection closed before any HTTP/2 answer: what etcd's TLS port does with a plain connection. */
+export const NO_HTTP2_ANSWER = 'the connection closed before any HTTP/2 answer';
 
 /** Why the connection could not be made, and what to do about it. */
 function unreachableCause(ctx: EtcdErrorContext, text: string): string {
@@ -129,8 +129,8 @@ function unreachableCause(ctx: EtcdErrorContext, text: string): string {
   if (/disconnected before secure TLS connection|wrong version number|packet length too long/.test(text)) {
     return `the TLS handshake failed (${text}); is it serving plain http? then use an http:// endpoint`;
   }
-  if (text.includes(PLAIN_HTTP_TO_TLS)) {
-    return `it serves TLS and answered "${PLAIN_HTTP_TO_TLS}"; use an https:// endpoint`;
+  if (text.includes(NO_HTTP2_ANSWER) && ctx.endpoints[0]?.startsWith('http://')) {
+    return `${text}; if etcd serves TLS, use an https:// endpoint`;
   }
   return text;
 }
